@@ -1,0 +1,131 @@
+"""Rule 10, context and prompt: what the model sees, each fact stated once.
+
+A chat keeps its last `max_context` messages younger than `context_ttl`. In the prompt a
+contact is `user` (prefixed with the sender's name in groups), the assistant's own replies are
+`assistant`, and the owner's own messages are `assistant` turns labelled as written by the
+owner himself, so the model neither answers him nor imitates him as itself. The system prompt
+holds the persona and the chat's facts once; the whole prompt stays within a token budget
+(estimated at 4 characters a token), dropping the oldest messages first.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import NamedTuple
+
+from core.events import ChatMessage
+from core.policy import Persona, Policy
+
+CONTACT, OWNER, ASSISTANT = "contact", "owner", "assistant"
+
+MEDIA_LABELS = {
+    "voice": "[voice message]", "audio": "[audio]", "image": "[photo]", "video": "[video]",
+    "document": "[document]", "sticker": "[sticker]", "location": "[location]",
+    "contact": "[contact card]",
+}  # fmt: skip
+
+
+class Entry(NamedTuple):
+    t: float
+    who: str  # CONTACT | OWNER | ASSISTANT
+    name: str  # the contact's display name ("" for owner/assistant)
+    text: str
+    id: str
+
+
+def media_text(media: str, caption: str) -> str:
+    label = MEDIA_LABELS.get(media, f"[{media}]") if media else ""
+    return f"{label} {caption}".strip() if label else caption
+
+
+def trim(context: deque[Entry], now: float, policy: Policy) -> None:
+    """Drop what is too old or too many, oldest first (the deque also has maxlen)."""
+    while context and (
+        now - context[0].t > policy.context_ttl or len(context) > policy.max_context
+    ):
+        context.popleft()
+
+
+def estimate_tokens(text: str) -> int:
+    return (len(text) + 3) // 4 + 4  # ~4 chars a token, plus per-message framing
+
+
+def system_prompt(
+    persona: Persona, is_group: bool, title: str, participants: int, contact_name: str
+) -> str:
+    owner = persona.owner_name
+    me = persona.assistant_name
+    parts = [
+        f"You are {me}, the personal assistant of {owner}, answering {owner}'s WhatsApp "
+        f"messages while {owner} is busy.",
+    ]
+    if persona.introduction:
+        parts.append(persona.introduction)
+    langs = f" (usually {', '.join(persona.languages)})" if persona.languages else ""
+    parts.append(
+        "Write one short, warm, natural WhatsApp message of one to three sentences, in the "
+        f"language the contact writes in{langs}. Do not mention being an AI or a model."
+    )
+    parts.append(
+        f"Never promise meetings, times, payments, favours or decisions on {owner}'s behalf: "
+        f"say you will pass the message on and that {owner} will answer personally."
+    )
+    if is_group:
+        size = f" with {participants} participants" if participants else ""
+        tone = (
+            "Keep it very brief and polite; many people read this group."
+            if participants > 15
+            else "Keep it brief and friendly."
+        )
+        parts.append(
+            f'This is the WhatsApp group "{title or "untitled"}"{size}. Answer only the person '
+            f"who addressed {owner}. Lines from contacts start with their name. {tone}"
+        )
+    elif contact_name:
+        parts.append(f"You are writing to {contact_name}.")
+    parts.append(f'Turns marked "[{owner} wrote]" were written by {owner} himself.')
+    if persona.extra_instructions:
+        parts.append(persona.extra_instructions)
+    return " ".join(parts)
+
+
+def build_prompt(
+    context: deque[Entry] | list[Entry],
+    persona: Persona,
+    policy: Policy,
+    *,
+    is_group: bool,
+    title: str = "",
+    participants: int = 0,
+    contact_name: str = "",
+) -> tuple[ChatMessage, ...]:
+    system = ChatMessage(
+        "system", system_prompt(persona, is_group, title, participants, contact_name)
+    )
+    cut = policy.max_message_chars
+    turns: list[ChatMessage] = []
+    for e in context:
+        text = e.text if len(e.text) <= cut else e.text[:cut] + " [...]"
+        if e.who == CONTACT:
+            content = f"{e.name or 'Someone'}: {text}" if is_group else text
+            turns.append(ChatMessage("user", content))
+        elif e.who == OWNER:
+            turns.append(ChatMessage("assistant", f"[{persona.owner_name} wrote] {text}"))
+        else:
+            turns.append(ChatMessage("assistant", text))
+    budget = policy.prompt_token_budget - estimate_tokens(system.content)
+    kept: list[ChatMessage] = []
+    for turn in reversed(turns):  # newest first: the latest messages matter most
+        cost = estimate_tokens(turn.content)
+        if cost > budget and kept:
+            break
+        if cost > budget:  # even the newest alone is too big: cut it to fit
+            turn = ChatMessage(turn.role, turn.content[: max(0, budget - 4) * 4])
+            cost = budget
+        kept.append(turn)
+        budget -= cost
+    return (system, *reversed(kept))
+
+
+def prompt_tokens(messages: tuple[ChatMessage, ...]) -> int:
+    return sum(estimate_tokens(m.content) for m in messages)

@@ -1,0 +1,174 @@
+"""What goes into the core (events) and what comes out (effects). Plain frozen data.
+
+Drivers (the simulator, the production runner, replay) turn the world into events, call
+`Assistant.handle(event, now)`, and carry out the effects it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ---------------------------------------------------------------- events (inputs)
+
+MEDIA_KINDS = ("voice", "audio", "image", "video", "document", "sticker", "location", "contact")
+MESSAGE_KINDS = ("message", "reaction", "system", "status", "protocol")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A WhatsApp message in a chat. `from_me` is WhatsApp's IsFromMe: the owner typing on one
+    of his devices, or the echo of the assistant's own send; the core tells them apart."""
+
+    chat: str
+    sender: str
+    id: str
+    text: str = ""
+    from_me: bool = False
+    is_group: bool = False
+    sender_name: str = ""
+    group_title: str = ""
+    participants: int = 0
+    mentions: tuple[str, ...] = ()
+    quoted_id: str = ""
+    quoted_sender: str = ""
+    media: str = ""  # one of MEDIA_KINDS, or "" for text
+    kind: str = "message"  # one of MESSAGE_KINDS; anything but "message" is ignored
+
+
+@dataclass(frozen=True, slots=True)
+class Generated:
+    """The model answered a `Generate` effect."""
+
+    request_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationFailed:
+    """The model did not answer. `kind` is the adapter's error kind (rate_limited, capacity,
+    timeout, server_error, auth, daily_quota, bad_request, ...)."""
+
+    request_id: str
+    kind: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SendConfirmed:
+    request_id: str
+    message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SendFailed:
+    request_id: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """An owner command (pause, resume, status, mute CHAT [DURATION], unmute CHAT). The core also
+    parses these from messages the owner writes in his chat with himself."""
+
+    name: str
+    arg: str = ""
+
+
+Event = Message | Generated | GenerationFailed | SendConfirmed | SendFailed | Command
+
+# ---------------------------------------------------------------- effects (outputs)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkRead:
+    chat: str
+    message_ids: tuple[str, ...]
+    sender: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    chat: str
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Generate:
+    request_id: str
+    chat: str
+    messages: tuple[ChatMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    request_id: str
+    chat: str
+    text: str
+    quote_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message for the owner (command answers); drivers deliver it to his chat with himself."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Why the assistant did or did not act: a machine-readable `code` (see `Reason`), the chat,
+    the time, and a human sentence. Never carries message text."""
+
+    t: float
+    chat: str
+    code: str
+    detail: str
+    request_id: str = ""
+
+
+Effect = MarkRead | Typing | Generate | Send | Notice | Decision
+
+
+class Reason:
+    """Every decision code the core emits, in one place."""
+
+    SCHEDULED = "scheduled"  # a reply is due at T
+    DEBOUNCED = "debounced"  # a new message pushed the deadline
+    MAX_WAIT = "max_wait"  # the deadline hit the max_wait cap
+    URGENT = "urgent"  # urgent message: short delay
+    BREAKTHROUGH = "breakthrough"  # urgent message broke a reply cooldown (once)
+    COOLDOWN = "cooldown"  # quiet: cooling down until T
+    OWNER_TAKEOVER = "owner_takeover"  # the owner wrote: pending cancelled, cooldown
+    ECHO = "echo"  # our own send came back as IsFromMe
+    GROUP_NOT_ADDRESSED = "group_not_addressed"
+    GROUP_NEVER = "group_never"
+    IGNORED = "ignored"  # status, system, reaction, protocol, empty
+    DUPLICATE = "duplicate"  # redelivered message id
+    DENIED = "denied"  # deny list / not on allow list
+    PAUSED = "paused"
+    MUTED = "muted"
+    QUIET_HOURS = "quiet_hours"  # waiting for the end of quiet hours
+    CAPPED = "capped"  # a cap was reached: reply dropped
+    GENERATING = "generating"  # asked the model
+    RESTARTED = "restarted"  # new message during generation/typing: start over
+    KEPT = "kept"  # new message during generation past max_wait: keep going
+    GENERATION_FAILED = "generation_failed"
+    GENERATION_TIMEOUT = "generation_timeout"
+    REJECTED = "rejected"  # the model's text failed hygiene: nothing sent
+    HOLDING = "holding"  # sending the configured holding message instead
+    SENT = "sent"
+    SEND_CONFIRMED = "send_confirmed"
+    SEND_FAILED = "send_failed"
+    STALE = "stale"  # a deadline missed while down by more than stale_after: dropped
+    SEND_UNKNOWN = "send_unknown"  # restart found a send with no outcome: not repeated
+    RECOVERED = "recovered"  # restart resumed a pending reply
+    COMMAND = "command"
+    CLOCK_SKEW = "clock_skew"  # an event older than the last one: treated as now
+    UNKNOWN_REQUEST = "unknown_request"  # a result for a request the core no longer waits for
+    BAD_EVENT = "bad_event"

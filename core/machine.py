@@ -1,0 +1,790 @@
+"""The secretary state machine: every behaviour rule of DESIGN.md, in one place.
+
+One `Assistant` owns every chat. Drivers call `handle(event, now)` for each input and
+`on_timer(now)` when `next_deadline()` has come; both return effects to carry out. The core
+never reads a clock, never does I/O, and draws its only randomness (typing jitter) from a
+generator seeded at construction. Same inputs and seed: the same effects, bit for bit.
+
+A chat's reply pipeline has four phases:
+
+    IDLE --contact msg--> WAITING --deadline--> GENERATING --Generated--> TYPING --deadline--> IDLE
+                            ^   | (debounce)        |  (MarkRead, Typing on,     (Typing off,
+                            +---+                   |   Generate)                 Send)
+    any phase --owner writes--> IDLE + cooldown     +--failed/timeout/rejected--> IDLE
+
+The rules (numbers are `Policy` settings, defaults in brackets):
+
+ 1 Delay and debounce: a contact's message makes a reply due `response_delay` [120 s] after
+   the latest unanswered message, never later than `max_wait` [10 min] after the first one.
+ 2 Cooldown: after a reply the chat stays quiet for `cooldown` [5 h].
+ 3 Owner takeover: an IsFromMe message that is not the echo of our own send is the owner: the
+   pending reply is cancelled, an in-flight generation discarded, and the chat cools down.
+   Echoes are recognised by the message id WhatsApp confirmed, or by the text of a recent send.
+ 4 Urgency (core/urgency.py): urgent messages use `urgent_delay` [15 s] and may break a reply
+   cooldown once; the next breakthrough needs the cooldown to run out first. An owner's
+   cooldown is never broken.
+ 5 Groups: a reply only when addressed (owner @mentioned, owner/assistant quoted, alias
+   pattern); urgency alone never makes it speak there. `group_reply: never` silences groups.
+ 6 Ignored: status broadcasts, system/reaction/protocol messages, empty messages, redelivered
+   ids (the last `remembered_ids` per chat), denied or not-allowed chats and senders. Media
+   without text enters the context as a placeholder ("[voice message]").
+ 7 Quiet hours (off by default): a reply due inside them waits for their end, unless urgent.
+ 8 Caps: per chat per rolling day, global per rolling hour and day; checked before generating
+   and again before sending; a capped reply is dropped with a trace, never queued.
+ 9 Pacing: at the deadline mark read, show typing, generate; send after a typing time
+   proportional to the reply (bounded, seeded jitter), counted from the start of generation.
+   A contact message during generation or typing restarts the debounce while max_wait allows.
+10 Context (core/context.py): last `max_context` [10] messages younger than `context_ttl` [24 h].
+11 Hygiene (core/hygiene.py): a rejected or failed reply sends nothing, or `holding_message`.
+12 Owner commands, written in the owner's chat with himself: pause, resume, status,
+   mute CHAT [DURATION], unmute CHAT, help.
+
+Every decision is a `Decision` effect with a `Reason` code: "why did it (not) answer?" always
+has an answer. Bad input (wrong types, out-of-order times, lone surrogates) never raises.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import re
+from collections import deque
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from core import context as ctx
+from core import urgency
+from core.events import (
+    Command,
+    Decision,
+    Effect,
+    Event,
+    Generate,
+    Generated,
+    GenerationFailed,
+    MarkRead,
+    Message,
+    Notice,
+    Reason,
+    Send,
+    SendConfirmed,
+    SendFailed,
+    Typing,
+)
+from core.hygiene import clean_reply
+from core.policy import Persona, Policy, PolicyError, parse_duration
+
+IDLE, WAITING, GENERATING, TYPING = "idle", "waiting", "generating", "typing"
+FOREVER = 1e18  # "muted until further notice"; JSON-safe, unlike inf
+DAY, HOUR = 86400.0, 3600.0
+STATE_VERSION = 1
+_UNREAD_KEPT = 32
+_SENDS_KEPT = 8
+
+
+def _iso(t: float) -> str:
+    """A decision's time, for people: UTC, to the second."""
+    try:
+        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, OSError, ValueError):
+        return "never"
+
+
+def _clean_text(text: object) -> str:
+    if not isinstance(text, str):
+        return ""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: keep the rest, mark the damage
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.replace("\x00", "")
+
+
+class Chat:
+    """One chat's state. Bounded: context, ids, arrivals, unread and sends all have limits."""
+
+    __slots__ = (
+        "id", "is_group", "title", "participants", "name", "context", "seen", "arrivals",
+        "phase", "first", "due", "timer_seq", "urgent", "unread", "quote_id", "request_id",
+        "started", "reply", "system", "cooldown_until", "cooldown_reason", "breakthrough_used",
+        "muted_until", "replies", "sends",
+    )  # fmt: skip
+
+    def __init__(self, chat_id: str, policy: Policy) -> None:
+        self.id = chat_id
+        self.is_group = False
+        self.title = ""
+        self.participants = 0
+        self.name = ""
+        self.context: deque[ctx.Entry] = deque(maxlen=policy.max_context)
+        self.seen: dict[str, None] = {}
+        self.arrivals: deque[float] = deque(maxlen=policy.burst_count)
+        self.phase = IDLE
+        self.first = 0.0  # time of the first unanswered message
+        self.due = 0.0  # the live timer's time (meaning depends on phase)
+        self.timer_seq = 0  # the live heap entry's sequence number, 0 for none
+        self.urgent = False
+        self.unread: list[str] = []
+        self.quote_id = ""
+        self.request_id = ""
+        self.started = 0.0
+        self.reply = ""
+        self.system = ""
+        self.cooldown_until = 0.0
+        self.cooldown_reason = ""
+        self.breakthrough_used = False
+        self.muted_until = 0.0
+        self.replies: deque[float] = deque()  # send times within the last day (cap)
+        # recent sends: [request_id, text, whatsapp message id, previous cooldown, echoed]
+        self.sends: deque[list[Any]] = deque(maxlen=_SENDS_KEPT)
+
+    def export(self) -> dict[str, Any]:
+        out = {name: getattr(self, name) for name in self.__slots__}
+        out["context"] = [list(e) for e in self.context]
+        out["seen"] = list(self.seen)
+        out["arrivals"] = list(self.arrivals)
+        out["replies"] = list(self.replies)
+        out["sends"] = [list(s) for s in self.sends]
+        out["unread"] = list(self.unread)
+        return out
+
+    @classmethod
+    def restore(cls, data: dict[str, Any], policy: Policy) -> Chat:
+        chat = cls(data["id"], policy)
+        for name in cls.__slots__:
+            if name in ("context", "seen", "arrivals", "replies", "sends", "unread"):
+                continue
+            setattr(chat, name, data[name])
+        chat.context.extend(ctx.Entry(*e) for e in data["context"])
+        chat.seen = dict.fromkeys(data["seen"])
+        chat.arrivals.extend(data["arrivals"])
+        chat.replies.extend(data["replies"])
+        chat.sends.extend(list(s) for s in data["sends"])
+        chat.unread = list(data["unread"])
+        return chat
+
+
+class Assistant:
+    """The whole assistant: all chats, one deadline heap, global caps and the pause switch."""
+
+    def __init__(self, policy: Policy | None = None, persona: Persona | None = None, seed: int = 0):
+        self.policy = policy or Policy()
+        self.persona = persona or Persona()
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.chats: dict[str, Chat] = {}
+        self.paused = False
+        self.now = float("-inf")
+        self._heap: list[tuple[float, int, str]] = []
+        self._seq = 0
+        self._req = 0
+        self._requests: dict[str, str] = {}  # request id -> chat id, while a result is awaited
+        self._hour: deque[float] = deque()  # global send times, last hour
+        self._day: deque[float] = deque()  # global send times, last day
+        self._notices: deque[str] = deque(maxlen=_SENDS_KEPT)  # to spot their echoes
+        self._compile()
+
+    def _compile(self) -> None:
+        self._urgent_re = urgency.keyword_pattern(self.policy.urgent_keywords)
+        aliases = [rf"(?<!\w)@{re.escape(self.persona.owner_name)}(?!\w)", *self.policy.aliases]
+        self._alias_re = re.compile("|".join(f"(?:{a})" for a in aliases), re.IGNORECASE)
+
+    # ------------------------------------------------------------------ driver API
+
+    def handle(self, event: Event, now: float) -> list[Effect]:
+        out: list[Effect] = []
+        now = self._tick(now, out)
+        try:
+            if isinstance(event, Message):
+                self._on_message(event, now, out)
+            elif isinstance(event, Generated):
+                self._on_generated(event, now, out)
+            elif isinstance(event, GenerationFailed):
+                self._on_generation_failed(event, now, out)
+            elif isinstance(event, SendConfirmed):
+                self._on_send_result(event.request_id, True, event.message_id, now, out)
+            elif isinstance(event, SendFailed):
+                self._on_send_result(event.request_id, False, event.detail, now, out)
+            elif isinstance(event, Command):
+                self._on_command(event.name, event.arg, now, out)
+            else:
+                out.append(
+                    Decision(now, "", Reason.BAD_EVENT, f"unknown event {type(event).__name__}")
+                )
+        except (TypeError, ValueError, AttributeError, KeyError) as exc:
+            out.append(
+                Decision(now, "", Reason.BAD_EVENT, f"malformed {type(event).__name__}: {exc}")
+            )
+        return out
+
+    def next_deadline(self) -> float | None:
+        heap = self._heap
+        while heap:
+            t, seq, chat_id = heap[0]
+            chat = self.chats.get(chat_id)
+            if chat is not None and chat.timer_seq == seq:
+                return t
+            heapq.heappop(heap)  # cancelled or superseded
+        return None
+
+    def on_timer(self, now: float) -> list[Effect]:
+        out: list[Effect] = []
+        now = self._tick(now, out)
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, seq, chat_id = heapq.heappop(heap)
+            chat = self.chats.get(chat_id)
+            if chat is None or chat.timer_seq != seq:
+                continue
+            chat.timer_seq = 0
+            if chat.phase == WAITING:
+                self._fire_reply(chat, now, out)
+            elif chat.phase == GENERATING:
+                self._to_idle(chat, out, Reason.GENERATION_TIMEOUT, now,
+                              f"no answer from the model within {self.policy.generation_timeout:g}s")  # fmt: skip
+            elif chat.phase == TYPING:
+                self._send(chat, now, out)
+        return out
+
+    # ------------------------------------------------------------------ inputs
+
+    def _tick(self, now: float, out: list[Effect]) -> float:
+        if not isinstance(now, int | float) or now != now:
+            out.append(Decision(self.now, "", Reason.BAD_EVENT, f"bad time {now!r}: ignored"))
+            return self.now
+        if now < self.now:
+            out.append(Decision(self.now, "", Reason.CLOCK_SKEW,
+                                f"event at {_iso(now)} is older than {_iso(self.now)}: treated as now"))  # fmt: skip
+            return self.now
+        self.now = float(now)
+        return self.now
+
+    def _on_message(self, m: Message, now: float, out: list[Effect]) -> None:
+        if not isinstance(m.chat, str) or not m.chat or not isinstance(m.id, str):
+            out.append(Decision(now, "", Reason.BAD_EVENT, "message without a chat or id"))
+            return
+        if m.kind != "message" or m.chat == "status@broadcast":
+            out.append(Decision(now, m.chat, Reason.IGNORED, f"{m.kind} message ignored"))
+            return
+        text = _clean_text(m.text)
+        if m.chat == self.persona.owner_id:
+            self._on_self_chat(m, text, now, out)
+            return
+        policy = self.policy
+        if (
+            m.chat in policy.deny
+            or m.sender in policy.deny
+            or (policy.allow and m.chat not in policy.allow and m.sender not in policy.allow)
+        ):
+            out.append(Decision(now, m.chat, Reason.DENIED, "chat or sender not allowed"))
+            return
+        chat = self._chat(m)
+        if m.id in chat.seen:
+            out.append(Decision(now, chat.id, Reason.DUPLICATE, "message id seen before: ignored"))
+            return
+        if m.id:
+            chat.seen[m.id] = None
+            if len(chat.seen) > policy.remembered_ids:
+                del chat.seen[next(iter(chat.seen))]
+        if m.from_me:
+            if self._is_echo(chat, m.id, text):
+                out.append(
+                    Decision(now, chat.id, Reason.ECHO, "our own send came back: not the owner")
+                )
+            else:
+                self._owner_wrote(chat, text, m, now, out)
+            return
+        content = ctx.media_text(m.media if isinstance(m.media, str) else "", text)
+        if not content.strip():
+            out.append(Decision(now, chat.id, Reason.IGNORED, "empty message ignored"))
+            return
+        name = m.sender_name if isinstance(m.sender_name, str) else ""
+        chat.context.append(ctx.Entry(now, ctx.CONTACT, name or m.sender, content, m.id))
+        ctx.trim(chat.context, now, policy)
+        chat.arrivals.append(now)
+        if chat.is_group:
+            if policy.group_reply == "never":
+                out.append(Decision(now, chat.id, Reason.GROUP_NEVER, "groups are set to never"))
+                return
+            if not self._addressed(chat, m, text):
+                out.append(Decision(now, chat.id, Reason.GROUP_NOT_ADDRESSED,
+                                    "group message does not address the owner"))  # fmt: skip
+                return
+            chat.quote_id = m.id
+        if self.paused:
+            out.append(Decision(now, chat.id, Reason.PAUSED, "assistant is paused"))
+            return
+        if now < chat.muted_until:
+            out.append(
+                Decision(now, chat.id, Reason.MUTED, f"chat muted until {_iso(chat.muted_until)}")
+            )
+            return
+        burst = (
+            len(chat.arrivals) >= policy.burst_count
+            and now - chat.arrivals[0] <= policy.burst_window
+        )
+        urgent = urgency.score(text, self._urgent_re, burst) >= policy.urgent_threshold
+        if now < chat.cooldown_until and chat.phase == IDLE:
+            if urgent and chat.cooldown_reason == "reply" and not chat.breakthrough_used:
+                chat.breakthrough_used = True
+                out.append(Decision(now, chat.id, Reason.BREAKTHROUGH,
+                                    f"urgent message breaks the cooldown (until {_iso(chat.cooldown_until)}) once"))  # fmt: skip
+            else:
+                why = "owner wrote" if chat.cooldown_reason == "owner" else "replied"
+                out.append(Decision(now, chat.id, Reason.COOLDOWN,
+                                    f"cooling down until {_iso(chat.cooldown_until)} ({why})"))  # fmt: skip
+                return
+        elif now >= chat.cooldown_until:
+            chat.breakthrough_used = False
+        self._schedule(chat, m.id, urgent, now, out)
+
+    def _chat(self, m: Message) -> Chat:
+        chat = self.chats.get(m.chat)
+        if chat is None:
+            chat = self.chats[m.chat] = Chat(m.chat, self.policy)
+            chat.is_group = bool(m.is_group)
+        if m.is_group:
+            chat.is_group = True
+            if isinstance(m.group_title, str) and m.group_title:
+                chat.title = m.group_title[:200]
+            if isinstance(m.participants, int) and m.participants > 0:
+                chat.participants = m.participants
+        elif not m.from_me and isinstance(m.sender_name, str) and m.sender_name:
+            chat.name = m.sender_name[:200]
+        return chat
+
+    def _addressed(self, chat: Chat, m: Message, text: str) -> bool:
+        owner = self.persona.owner_id
+        if owner in m.mentions or m.quoted_sender == owner:
+            return True
+        if m.quoted_id and any(e.id == m.quoted_id for e in chat.context if e.who != ctx.CONTACT):
+            return True
+        if m.quoted_id and any(s[2] == m.quoted_id for s in chat.sends):
+            return True
+        return bool(text) and self._alias_re.search(text[: urgency.SCAN_CHARS]) is not None
+
+    def _is_echo(self, chat: Chat, msg_id: str, text: str) -> bool:
+        for send in chat.sends:
+            if send[4]:
+                continue
+            if (msg_id and send[2] == msg_id) or send[1].strip() == text.strip():
+                send[4] = True
+                return True
+        return False
+
+    def _owner_wrote(
+        self, chat: Chat, text: str, m: Message, now: float, out: list[Effect]
+    ) -> None:
+        content = ctx.media_text(m.media if isinstance(m.media, str) else "", text)
+        if content:
+            chat.context.append(ctx.Entry(now, ctx.OWNER, "", content, m.id))
+            ctx.trim(chat.context, now, self.policy)
+        if chat.phase != IDLE:
+            self._to_idle(
+                chat, out, Reason.OWNER_TAKEOVER, now, "owner wrote: pending reply cancelled"
+            )
+        chat.cooldown_until = max(chat.cooldown_until, now + self.policy.cooldown)
+        chat.cooldown_reason = "owner"
+        out.append(Decision(now, chat.id, Reason.OWNER_TAKEOVER,
+                            f"owner wrote: quiet until {_iso(chat.cooldown_until)}"))  # fmt: skip
+
+    # ------------------------------------------------------------------ the reply pipeline
+
+    def _set_timer(self, chat: Chat, t: float) -> None:
+        self._seq += 1
+        chat.due = t
+        chat.timer_seq = self._seq
+        heapq.heappush(self._heap, (t, self._seq, chat.id))
+        if len(self._heap) > 64 and len(self._heap) > 4 * len(self.chats):
+            self._heap = [(c.due, c.timer_seq, c.id) for c in self.chats.values() if c.timer_seq]
+            heapq.heapify(self._heap)
+
+    def _schedule(
+        self, chat: Chat, msg_id: str, urgent: bool, now: float, out: list[Effect]
+    ) -> None:
+        policy = self.policy
+        if msg_id:
+            chat.unread.append(msg_id)
+            del chat.unread[:-_UNREAD_KEPT]
+        if chat.phase in (GENERATING, TYPING):
+            if now < chat.first + policy.max_wait:
+                if chat.phase == TYPING or chat.request_id:
+                    out.append(Typing(chat.id, False))
+                self._requests.pop(chat.request_id, None)
+                chat.request_id, chat.reply, chat.phase = "", "", WAITING
+                out.append(Decision(now, chat.id, Reason.RESTARTED,
+                                    "new message while replying: starting over"))  # fmt: skip
+            else:
+                chat.urgent = chat.urgent or urgent
+                out.append(Decision(now, chat.id, Reason.KEPT,
+                                    "new message past max_wait: the reply under way goes on"))  # fmt: skip
+                return
+        fresh = chat.phase == IDLE
+        if fresh:
+            chat.phase, chat.first, chat.urgent = WAITING, now, False
+        chat.urgent = chat.urgent or urgent
+        delay = policy.urgent_delay if chat.urgent else policy.response_delay
+        cap = chat.first + policy.max_wait
+        due = max(now, min(now + delay, cap))
+        if not fresh and chat.urgent:
+            due = min(due, chat.due)
+        self._set_timer(chat, due)
+        if chat.urgent and urgent:
+            code, why = Reason.URGENT, "urgent message"
+        elif due >= cap and now + delay > cap:
+            code, why = (
+                Reason.MAX_WAIT,
+                f"held to max_wait after the first message at {_iso(chat.first)}",
+            )
+        elif fresh:
+            code, why = Reason.SCHEDULED, "new message"
+        else:
+            code, why = Reason.DEBOUNCED, "another message pushed the deadline"
+        out.append(Decision(now, chat.id, code, f"reply due at {_iso(due)} ({why})"))
+
+    def _to_idle(self, chat: Chat, out: list[Effect], code: str, now: float, detail: str) -> None:
+        if chat.phase in (GENERATING, TYPING):
+            out.append(Typing(chat.id, False))
+        self._requests.pop(chat.request_id, None)
+        out.append(Decision(now, chat.id, code, detail, chat.request_id))
+        chat.phase, chat.timer_seq, chat.request_id, chat.reply = IDLE, 0, "", ""
+        chat.urgent, chat.quote_id = False, ""
+        chat.unread.clear()
+
+    def _quiet_until(self, now: float) -> float | None:
+        qh = self.policy.quiet_hours
+        if qh is None:
+            return None
+        start, end = qh.minutes()
+        if start == end:
+            return None
+        zone = qh.zone()
+        local = datetime.fromtimestamp(now, zone)
+        minute = local.hour * 60 + local.minute
+        inside = start <= minute < end if start < end else (minute >= start or minute < end)
+        if not inside:
+            return None
+        day = local.date() + timedelta(days=1) if start > end and minute >= start else local.date()
+        wake = datetime.combine(day, time(end // 60, end % 60), tzinfo=zone)
+        return max(wake.timestamp(), now)
+
+    def _cap_reached(self, chat: Chat, now: float) -> str:
+        caps = self.policy.caps
+        while self._hour and now - self._hour[0] >= HOUR:
+            self._hour.popleft()
+        while self._day and now - self._day[0] >= DAY:
+            self._day.popleft()
+        while chat.replies and now - chat.replies[0] >= DAY:
+            chat.replies.popleft()
+        if caps.per_chat_per_day and len(chat.replies) >= caps.per_chat_per_day:
+            return f"{caps.per_chat_per_day} replies in this chat within a day"
+        if caps.per_hour and len(self._hour) >= caps.per_hour:
+            return f"{caps.per_hour} replies within an hour"
+        if caps.per_day and len(self._day) >= caps.per_day:
+            return f"{caps.per_day} replies within a day"
+        return ""
+
+    def _fire_reply(self, chat: Chat, now: float, out: list[Effect]) -> None:
+        if self.paused or now < chat.muted_until:
+            self._to_idle(chat, out, Reason.PAUSED if self.paused else Reason.MUTED, now,
+                          "paused or muted before the reply was due")  # fmt: skip
+            return
+        if not chat.urgent:
+            wake = self._quiet_until(now)
+            if wake is not None and wake > now:
+                self._set_timer(chat, wake)
+                out.append(Decision(now, chat.id, Reason.QUIET_HOURS,
+                                    f"quiet hours: reply waits until {_iso(wake)}"))  # fmt: skip
+                return
+        capped = self._cap_reached(chat, now)
+        if capped:
+            self._to_idle(chat, out, Reason.CAPPED, now, f"reply dropped: {capped}")
+            return
+        self._req += 1
+        chat.request_id = f"r{self._req}"
+        self._requests[chat.request_id] = chat.id
+        ctx.trim(chat.context, now, self.policy)
+        messages = ctx.build_prompt(
+            chat.context, self.persona, self.policy, is_group=chat.is_group, title=chat.title,
+            participants=chat.participants, contact_name=chat.name,
+        )  # fmt: skip
+        chat.system = messages[0].content
+        chat.phase, chat.started = GENERATING, now
+        if chat.unread:
+            out.append(MarkRead(chat.id, tuple(chat.unread)))
+            chat.unread.clear()
+        out.append(Typing(chat.id, True))
+        out.append(Generate(chat.request_id, chat.id, messages))
+        out.append(Decision(now, chat.id, Reason.GENERATING,
+                            f"asking the model ({len(messages) - 1} messages of context)", chat.request_id))  # fmt: skip
+        self._set_timer(chat, now + self.policy.generation_timeout)
+
+    def _chat_for(self, request_id: str, now: float, out: list[Effect]) -> Chat | None:
+        chat = self.chats.get(self._requests.get(request_id, ""))
+        if chat is None or chat.request_id != request_id or chat.phase != GENERATING:
+            out.append(Decision(now, chat.id if chat else "", Reason.UNKNOWN_REQUEST,
+                                f"result for {request_id!r}, which is no longer awaited: discarded", str(request_id)))  # fmt: skip
+            return None
+        return chat
+
+    def _on_generated(self, ev: Generated, now: float, out: list[Effect]) -> None:
+        chat = self._chat_for(ev.request_id, now, out)
+        if chat is None:
+            return
+        text, why = clean_reply(_clean_text(ev.text), chat.system, self.policy.max_reply_chars)
+        if why:
+            out.append(
+                Decision(
+                    now, chat.id, Reason.REJECTED, f"model reply refused: {why}", ev.request_id
+                )
+            )
+            self._hold_or_idle(chat, now, out)
+            return
+        self._type(chat, text, now)
+
+    def _on_generation_failed(self, ev: GenerationFailed, now: float, out: list[Effect]) -> None:
+        chat = self._chat_for(ev.request_id, now, out)
+        if chat is None:
+            return
+        kind = ev.kind if isinstance(ev.kind, str) else "unknown"
+        out.append(
+            Decision(now, chat.id, Reason.GENERATION_FAILED, f"model failed: {kind}", ev.request_id)
+        )
+        self._hold_or_idle(chat, now, out)
+
+    def _hold_or_idle(self, chat: Chat, now: float, out: list[Effect]) -> None:
+        holding = self.policy.holding_message.strip()
+        if holding:
+            out.append(
+                Decision(
+                    now, chat.id, Reason.HOLDING, "sending the holding message", chat.request_id
+                )
+            )
+            self._type(chat, holding, now)
+        else:
+            self._to_idle(chat, out, Reason.GENERATION_FAILED, now, "nothing sent")
+
+    def _type(self, chat: Chat, text: str, now: float) -> None:
+        p = self.policy
+        seconds = min(p.typing_max, max(p.typing_min, len(text) / p.typing_chars_per_second))
+        seconds *= 1.0 + p.typing_jitter * (2.0 * self.rng.random() - 1.0)
+        chat.phase, chat.reply = TYPING, text
+        self._set_timer(chat, max(now, chat.started + seconds))
+
+    def _send(self, chat: Chat, now: float, out: list[Effect]) -> None:
+        capped = self._cap_reached(chat, now)
+        if capped:
+            self._to_idle(chat, out, Reason.CAPPED, now, f"reply dropped before sending: {capped}")
+            return
+        rid, text = chat.request_id, chat.reply
+        quote = chat.quote_id if chat.is_group and self.policy.quote_in_groups else ""
+        out.append(Typing(chat.id, False))
+        out.append(Send(rid, chat.id, text, quote))
+        if now >= chat.cooldown_until:
+            chat.breakthrough_used = False
+        chat.sends.append([rid, text, "", chat.cooldown_until, False])
+        chat.context.append(ctx.Entry(now, ctx.ASSISTANT, "", text, rid))
+        ctx.trim(chat.context, now, self.policy)
+        chat.replies.append(now)
+        self._hour.append(now)
+        self._day.append(now)
+        chat.cooldown_until, chat.cooldown_reason = now + self.policy.cooldown, "reply"
+        out.append(Decision(now, chat.id, Reason.SENT,
+                            f"reply sent; quiet until {_iso(chat.cooldown_until)}", rid))  # fmt: skip
+        chat.phase, chat.timer_seq, chat.request_id, chat.reply = IDLE, 0, "", ""
+        chat.urgent, chat.quote_id = False, ""
+        self._requests[rid] = chat.id  # now awaiting the send's outcome
+
+    def _on_send_result(self, rid: str, ok: bool, info: str, now: float, out: list[Effect]) -> None:
+        chat = self.chats.get(self._requests.get(rid, ""))
+        send = next((s for s in chat.sends if s[0] == rid), None) if chat else None
+        if chat is None or send is None:
+            out.append(Decision(now, chat.id if chat else "", Reason.UNKNOWN_REQUEST,
+                                f"send result for unknown request {rid!r}", str(rid)))  # fmt: skip
+            return
+        del self._requests[rid]
+        if ok:
+            send[2] = info if isinstance(info, str) else ""
+            out.append(
+                Decision(now, chat.id, Reason.SEND_CONFIRMED, "WhatsApp accepted the reply", rid)
+            )
+            return
+        # Not delivered: forget it in the context and give the cooldown back. Never retried here:
+        # a retry could double-send; the contact's next message gets a fresh reply.
+        chat.sends.remove(send)
+        chat.context = deque(
+            (e for e in chat.context if e.id != rid), maxlen=self.policy.max_context
+        )
+        if chat.cooldown_reason == "reply":
+            chat.cooldown_until = send[3]
+        out.append(
+            Decision(
+                now, chat.id, Reason.SEND_FAILED, "WhatsApp refused the reply; not retried", rid
+            )
+        )
+
+    # ------------------------------------------------------------------ owner commands
+
+    def _on_self_chat(self, m: Message, text: str, now: float, out: list[Effect]) -> None:
+        if not m.from_me:
+            out.append(Decision(now, m.chat, Reason.IGNORED, "message in the owner's own chat"))
+            return
+        if text in self._notices:
+            self._notices.remove(text)
+            out.append(Decision(now, m.chat, Reason.ECHO, "our notice came back"))
+            return
+        words = text.strip().lstrip("/!").split()
+        name = words[0].casefold() if words else ""
+        arg = " ".join(words[1:])
+        if (
+            name in ("pause", "resume", "status", "help")
+            and not arg
+            or name in ("mute", "unmute")
+            and arg
+        ):
+            self._on_command(name, arg, now, out)
+        else:
+            out.append(Decision(now, m.chat, Reason.IGNORED, "note to self, not a command"))
+
+    def _notice(self, text: str, now: float, out: list[Effect]) -> None:
+        self._notices.append(text)
+        out.append(Notice(text))
+
+    def _on_command(self, name: str, arg: str, now: float, out: list[Effect]) -> None:
+        name = str(name).casefold()
+        out.append(Decision(now, "", Reason.COMMAND, f"owner command: {name}"))
+        if name == "pause":
+            self.paused = True
+            for chat in self.chats.values():
+                if chat.phase != IDLE:
+                    self._to_idle(
+                        chat,
+                        out,
+                        Reason.PAUSED,
+                        now,
+                        "paused by the owner: pending reply cancelled",
+                    )
+            self._notice("Paused: I will not answer anyone until you send 'resume'.", now, out)
+        elif name == "resume":
+            self.paused = False
+            self._notice("Resumed: answering again.", now, out)
+        elif name == "status":
+            self._notice(self.status(now), now, out)
+        elif name in ("mute", "unmute"):
+            self._mute(name, str(arg), now, out)
+        else:
+            self._notice(
+                "Commands: pause, resume, status, mute CHAT [DURATION], unmute CHAT.", now, out
+            )
+
+    def _mute(self, name: str, arg: str, now: float, out: list[Effect]) -> None:
+        words = arg.split()
+        until = FOREVER if name == "mute" else 0.0
+        if name == "mute" and len(words) > 1:
+            try:
+                until = now + parse_duration(words[-1], "mute")
+                words = words[:-1]
+            except PolicyError:
+                pass
+        target = " ".join(words).casefold()
+        chat = self.chats.get(" ".join(words)) or next(
+            (c for c in self.chats.values() if target in (c.name.casefold(), c.title.casefold())),
+            None,
+        )
+        if chat is None:
+            self._notice(f"No chat called {' '.join(words)!r}.", now, out)
+            return
+        chat.muted_until = until
+        if until and chat.phase != IDLE:
+            self._to_idle(
+                chat, out, Reason.MUTED, now, "muted by the owner: pending reply cancelled"
+            )
+        label = chat.name or chat.title or chat.id
+        when = "until further notice" if until >= FOREVER else f"until {_iso(until)}"
+        self._notice(f"Muted {label} {when}." if until else f"Unmuted {label}.", now, out)
+
+    def status(self, now: float) -> str:
+        pending = sum(c.phase != IDLE for c in self.chats.values())
+        cooling = sum(c.cooldown_until > now for c in self.chats.values())
+        today = sum(1 for t in self._day if now - t < DAY)
+        state = "paused" if self.paused else "active"
+        return (f"wapa is {state}: {pending} replies pending, {cooling} chats cooling down, "
+                f"{today} replies in the last 24 h, {len(self.chats)} chats known.")  # fmt: skip
+
+    # ------------------------------------------------------------------ persistence
+
+    def export(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where this left off (JSON-serialisable)."""
+        version, internal, gauss = self.rng.getstate()
+        return {
+            "version": STATE_VERSION,
+            "seed": self.seed,
+            "now": self.now if self.now != float("-inf") else None,
+            "paused": self.paused,
+            "seq": self._seq,
+            "req": self._req,
+            "rng": [version, list(internal), gauss],
+            "requests": dict(self._requests),
+            "hour": list(self._hour),
+            "day": list(self._day),
+            "notices": list(self._notices),
+            "chats": {cid: c.export() for cid, c in self.chats.items()},
+        }
+
+    @classmethod
+    def restore(cls, state: dict[str, Any], policy: Policy | None = None,
+                persona: Persona | None = None) -> Assistant:  # fmt: skip
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"state version {state.get('version')!r} is not {STATE_VERSION}")
+        a = cls(policy, persona, state["seed"])
+        a.now = state["now"] if state["now"] is not None else float("-inf")
+        a.paused, a._seq, a._req = state["paused"], state["seq"], state["req"]
+        version, internal, gauss = state["rng"]
+        a.rng.setstate((version, tuple(internal), gauss))
+        a._requests = dict(state["requests"])
+        a._hour.extend(state["hour"])
+        a._day.extend(state["day"])
+        a._notices.extend(state["notices"])
+        for cid, data in state["chats"].items():
+            a.chats[cid] = Chat.restore(data, a.policy)
+        a._heap = [(c.due, c.timer_seq, c.id) for c in a.chats.values() if c.timer_seq]
+        heapq.heapify(a._heap)
+        return a
+
+    def recover(self, now: float) -> list[Effect]:
+        """After a crash and `restore`: results of generations and sends in flight at the crash
+        will never arrive. Generations are asked again, typing resumes, sends with no known
+        outcome are reported (never repeated), deadlines missed by more than `stale_after` are
+        dropped; a deadline missed by less fires at the next `on_timer`."""
+        out: list[Effect] = []
+        now = self._tick(now, out)
+        for chat in self.chats.values():
+            for send in chat.sends:
+                if send[0] in self._requests:
+                    del self._requests[send[0]]
+                    out.append(Decision(now, chat.id, Reason.SEND_UNKNOWN,
+                                        "a send was under way at the crash: outcome unknown, not repeated", send[0]))  # fmt: skip
+            if chat.phase == IDLE:
+                continue
+            late = now - chat.due
+            if chat.phase == GENERATING:
+                late = now - chat.started
+            if late > self.policy.stale_after:
+                self._to_idle(
+                    chat,
+                    out,
+                    Reason.STALE,
+                    now,
+                    f"reply {late:.0f}s overdue after restart: dropped",
+                )
+                continue
+            if chat.phase == GENERATING:
+                self._requests.pop(chat.request_id, None)
+                chat.request_id, chat.phase = "", WAITING
+                self._set_timer(chat, now)
+            elif chat.phase == TYPING:
+                out.append(Typing(chat.id, True))
+            out.append(
+                Decision(now, chat.id, Reason.RECOVERED, f"pending reply resumed ({chat.phase})")
+            )
+        return out
