@@ -182,6 +182,7 @@ class Assistant:
         self._hour: deque[float] = deque()  # global send times, last hour
         self._day: deque[float] = deque()  # global send times, last day
         self._notices: deque[str] = deque(maxlen=_SENDS_KEPT)  # to spot their echoes
+        self._dirty: set[str] = set()  # chats changed since the last take_dirty()
         self._compile()
 
     def _compile(self) -> None:
@@ -237,6 +238,7 @@ class Assistant:
             if chat is None or chat.timer_seq != seq:
                 continue
             chat.timer_seq = 0
+            self._dirty.add(chat_id)
             if chat.phase == WAITING:
                 self._fire_reply(chat, now, out)
             elif chat.phase == GENERATING:
@@ -343,6 +345,7 @@ class Assistant:
         if chat is None:
             chat = self.chats[m.chat] = Chat(m.chat, self.policy)
             chat.is_group = bool(m.is_group)
+        self._dirty.add(m.chat)
         if m.is_group:
             chat.is_group = True
             if isinstance(m.group_title, str) and m.group_title:
@@ -443,6 +446,7 @@ class Assistant:
         out.append(Decision(now, chat.id, code, f"reply due at {_iso(due)} ({why})"))
 
     def _to_idle(self, chat: Chat, out: list[Effect], code: str, now: float, detail: str) -> None:
+        self._dirty.add(chat.id)
         if chat.phase in (GENERATING, TYPING):
             out.append(Typing(chat.id, False))
         self._requests.pop(chat.request_id, None)
@@ -525,6 +529,7 @@ class Assistant:
             out.append(Decision(now, chat.id if chat else "", Reason.UNKNOWN_REQUEST,
                                 f"result for {request_id!r}, which is no longer awaited: discarded", str(request_id)))  # fmt: skip
             return None
+        self._dirty.add(chat.id)
         return chat
 
     def _on_generated(self, ev: Generated, now: float, out: list[Effect]) -> None:
@@ -603,6 +608,7 @@ class Assistant:
                                 f"send result for unknown request {rid!r}", str(rid)))  # fmt: skip
             return
         del self._requests[rid]
+        self._dirty.add(chat.id)
         if ok:
             send[2] = info if isinstance(info, str) else ""
             out.append(
@@ -695,6 +701,7 @@ class Assistant:
             self._notice(f"No chat called {' '.join(words)!r}.", now, out)
             return
         chat.muted_until = until
+        self._dirty.add(chat.id)
         if until and chat.phase != IDLE:
             self._to_idle(
                 chat, out, Reason.MUTED, now, "muted by the owner: pending reply cancelled"
@@ -713,8 +720,23 @@ class Assistant:
 
     # ------------------------------------------------------------------ persistence
 
+    def take_dirty(self) -> set[str]:
+        """Ids of the chats changed since the last call: what a store must write (O(1) rows per
+        message). The global part (`export_meta`) is small and written every step."""
+        dirty, self._dirty = self._dirty, set()
+        return dirty
+
+    def export_chat(self, chat_id: str) -> dict[str, Any]:
+        return self.chats[chat_id].export()
+
     def export(self) -> dict[str, Any]:
         """Everything needed to continue exactly where this left off (JSON-serialisable)."""
+        state = self.export_meta()
+        state["chats"] = {cid: c.export() for cid, c in self.chats.items()}
+        return state
+
+    def export_meta(self) -> dict[str, Any]:
+        """The global part of the state: clock, counters, random generator, caps, pause."""
         version, internal, gauss = self.rng.getstate()
         return {
             "version": STATE_VERSION,
@@ -728,7 +750,6 @@ class Assistant:
             "hour": list(self._hour),
             "day": list(self._day),
             "notices": list(self._notices),
-            "chats": {cid: c.export() for cid, c in self.chats.items()},
         }
 
     @classmethod
