@@ -28,8 +28,12 @@ def keyword_pattern(keywords: Iterable[str]) -> re.Pattern[str] | None:
 def emphasised(text: str) -> bool:
     if "!!!" in text or "‼" in text:
         return True
-    letters = [c for c in text if c.isalpha() and c.lower() != c.upper()]
-    return len(letters) >= 8 and sum(c.isupper() for c in letters) >= 0.7 * len(letters)
+    if text == text.lower():  # no capital at all: the common case, decided in C
+        return False
+    upper = sum(map(str.isupper, text))
+    if upper < 8:
+        return False
+    return upper >= 0.7 * (upper + sum(map(str.islower, text)))
 
 
 SCAN_CHARS = 4000  # a 1 MB message is judged by its first few thousand characters
