@@ -10,7 +10,7 @@ holds the persona and the chat's facts once; the whole prompt stays within a tok
 
 from __future__ import annotations
 
-from collections import deque
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from core.events import ChatMessage
@@ -38,12 +38,13 @@ def media_text(media: str, caption: str) -> str:
     return f"{label} {caption}".strip() if label else caption
 
 
-def trim(context: deque[Entry], now: float, policy: Policy) -> None:
-    """Drop what is too old or too many, oldest first (the deque also has maxlen)."""
-    while context and (
-        now - context[0].t > policy.context_ttl or len(context) > policy.max_context
-    ):
-        context.popleft()
+def trim(context: list[Entry], now: float, policy: Policy) -> None:
+    """Drop what is too old or too many, oldest first."""
+    cut = max(0, len(context) - policy.max_context)
+    while cut < len(context) and now - context[cut].t > policy.context_ttl:
+        cut += 1
+    if cut:
+        del context[:cut]
 
 
 def estimate_tokens(text: str) -> int:
@@ -90,7 +91,7 @@ def system_prompt(
 
 
 def build_prompt(
-    context: deque[Entry] | list[Entry],
+    context: Sequence[Entry],
     persona: Persona,
     policy: Policy,
     *,

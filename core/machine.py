@@ -116,9 +116,10 @@ class Chat:
         self.title = ""
         self.participants = 0
         self.name = ""
-        self.context: deque[ctx.Entry] = deque(maxlen=policy.max_context)
+        self.context: list[ctx.Entry] = []  # trimmed by ctx.trim on every append
         self.seen: dict[str, None] = {}
-        self.arrivals: deque[float] = deque(maxlen=policy.burst_count)
+        # small lists, not deques: an empty deque costs ~600 bytes, and there are 100k chats
+        self.arrivals: list[float] = []  # the last burst_count arrival times
         self.phase = IDLE
         self.first = 0.0  # time of the first unanswered message
         self.due = 0.0  # the live timer's time (meaning depends on phase)
@@ -134,9 +135,9 @@ class Chat:
         self.cooldown_reason = ""
         self.breakthrough_used = False
         self.muted_until = 0.0
-        self.replies: deque[float] = deque()  # send times within the last day (cap)
+        self.replies: list[float] = []  # send times within the last day (cap)
         # recent sends: [request_id, text, whatsapp message id, previous cooldown, echoed]
-        self.sends: deque[list[Any]] = deque(maxlen=_SENDS_KEPT)
+        self.sends: list[list[Any]] = []  # the last _SENDS_KEPT
 
     def export(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in self.__slots__}
@@ -155,11 +156,11 @@ class Chat:
             if name in ("context", "seen", "arrivals", "replies", "sends", "unread"):
                 continue
             setattr(chat, name, data[name])
-        chat.context.extend(ctx.Entry(*e) for e in data["context"])
+        chat.context = [ctx.Entry(*e) for e in data["context"]]
         chat.seen = dict.fromkeys(data["seen"])
-        chat.arrivals.extend(data["arrivals"])
-        chat.replies.extend(data["replies"])
-        chat.sends.extend(list(s) for s in data["sends"])
+        chat.arrivals = list(data["arrivals"])
+        chat.replies = list(data["replies"])
+        chat.sends = [list(s) for s in data["sends"]]
         chat.unread = list(data["unread"])
         return chat
 
@@ -304,6 +305,7 @@ class Assistant:
         chat.context.append(ctx.Entry(now, ctx.CONTACT, name or m.sender, content, m.id))
         ctx.trim(chat.context, now, policy)
         chat.arrivals.append(now)
+        del chat.arrivals[: -policy.burst_count]
         if chat.is_group:
             if policy.group_reply == "never":
                 out.append(Decision(now, chat.id, Reason.GROUP_NEVER, "groups are set to never"))
@@ -479,7 +481,7 @@ class Assistant:
         while self._day and now - self._day[0] >= DAY:
             self._day.popleft()
         while chat.replies and now - chat.replies[0] >= DAY:
-            chat.replies.popleft()
+            del chat.replies[0]
         if caps.per_chat_per_day and len(chat.replies) >= caps.per_chat_per_day:
             return f"{caps.per_chat_per_day} replies in this chat within a day"
         if caps.per_hour and len(self._hour) >= caps.per_hour:
@@ -588,6 +590,9 @@ class Assistant:
         if now >= chat.cooldown_until:
             chat.breakthrough_used = False
         chat.sends.append([rid, text, "", chat.cooldown_until, False])
+        for evicted in chat.sends[:-_SENDS_KEPT]:
+            self._requests.pop(evicted[0], None)
+        del chat.sends[:-_SENDS_KEPT]
         chat.context.append(ctx.Entry(now, ctx.ASSISTANT, "", text, rid))
         ctx.trim(chat.context, now, self.policy)
         chat.replies.append(now)
@@ -618,9 +623,7 @@ class Assistant:
         # Not delivered: forget it in the context and give the cooldown back. Never retried here:
         # a retry could double-send; the contact's next message gets a fresh reply.
         chat.sends.remove(send)
-        chat.context = deque(
-            (e for e in chat.context if e.id != rid), maxlen=self.policy.max_context
-        )
+        chat.context = [e for e in chat.context if e.id != rid]
         if chat.cooldown_reason == "reply":
             chat.cooldown_until = send[3]
         out.append(

@@ -1,0 +1,145 @@
+"""`wapa bench` / `python -m bench`: run the benchmarks, print a Markdown table (and JSON).
+
+Every figure is measured with a baseline in the same run; goals are for a 2-core x86-64 VM
+and are reported, never asserted."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench import core_bench
+from bench.machine import describe
+
+# key -> (goal text, predicate on the value, unit)
+GOALS: dict[str, tuple[str, Callable[[float], bool], str]] = {
+    "core_msgs_per_s": (">= 200,000", lambda v: v >= 200_000, "msg/s"),
+    "core_msgs_ratio": ("<= 25x baseline", lambda v: v <= 25, "x"),
+    "core_timer_fires_per_s": (">= 200,000", lambda v: v >= 200_000, "fires/s"),
+    "bytes_per_chat": ("<= 4 KiB", lambda v: v <= 4096, "B"),
+    "sim_speedup": (">= 100,000", lambda v: v >= 100_000, "sim s / wall s"),
+    "store_msgs_per_s": (">= 20,000", lambda v: v >= 20_000, "msg/s"),
+    "store_ratio": (">= 0.3 of raw sqlite3", lambda v: v >= 0.3, "x"),
+    "runner_overhead_p99_ms": ("<= 20 ms", lambda v: v <= 20, "ms"),
+    "loop_lag_p99_ms": ("<= 10 ms", lambda v: v <= 10, "ms"),
+    "idle_rss_mb": ("<= 80 MB", lambda v: v <= 80, "MB"),
+    "prompt_tokens_full_context": ("report (old design below)", lambda v: True, "tokens"),
+}
+
+
+def _sections(quick: bool) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
+    q = quick
+    sections: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("core messages", lambda: core_bench.core_msgs_per_s(50_000 if q else 300_000)),
+        ("core timers", lambda: core_bench.core_timer_fires_per_s(20_000 if q else 100_000)),
+        ("memory per chat", lambda: core_bench.bytes_per_chat(10_000 if q else 100_000)),
+        ("prompt size", core_bench.prompt_tokens_full_context),
+    ]
+    for name, module, func in (
+        ("simulation speed", "bench.sim_bench", "sim_speedup"),
+        ("store", "bench.store_bench", "store_msgs_per_s"),
+        ("runner", "bench.runner_bench", "runner_figures"),
+    ):
+        sections.append((name, _lazy(module, func, q)))
+    return sections
+
+
+def _lazy(module: str, func: str, quick: bool) -> Callable[[], dict[str, Any]]:
+    def run() -> dict[str, Any]:
+        import importlib
+
+        return getattr(importlib.import_module(module), func)(quick=quick)
+
+    return run
+
+
+def run(quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
+    result: dict[str, Any] = {"quick": quick, **describe()}
+    errors: dict[str, str] = {}
+    for name, fn in _sections(quick):
+        progress(f"bench: {name} ...")
+        t0 = time.perf_counter()
+        try:
+            result.update(fn())
+        except Exception as exc:  # one broken section must not hide the others
+            errors[name] = f"{type(exc).__name__}: {exc}"
+        progress(f"bench: {name} done in {time.perf_counter() - t0:.1f}s")
+    for key in GOALS:
+        result.setdefault(key, None)
+    result["errors"] = errors
+    return result
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
+    return str(v)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"Machine: {result['cpu_model']} ({result['arch']}, {result['cores']} cores), "
+        f"Python {result['python']}{' (quick run)' if result['quick'] else ''}",
+        "",
+        "| figure | value | goal | met |",
+        "|---|---|---|---|",
+    ]
+    for key, (goal, ok, unit) in GOALS.items():
+        v = result.get(key)
+        met = "n/a" if v is None else ("yes" if ok(v) else "no")
+        lines.append(f"| {key} | {_fmt(v)} {unit} | {goal} | {met} |")
+    extras = [k for k in result if k.startswith("baseline") or k.endswith("old_design")]
+    if extras:
+        lines.append("")
+        lines.append(
+            "Baselines measured in the same run: "
+            + ", ".join(f"{k} = {_fmt(result[k])}" for k in extras)
+        )
+    for name, err in result.get("errors", {}).items():
+        lines.append(f"\n{name}: not measured ({err})")
+    return "\n".join(lines)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="smaller sizes; finishes in under a minute")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--out", metavar="FILE", help="also write the JSON result to FILE")
+    p.add_argument(
+        "--soak",
+        type=float,
+        metavar="SECONDS",
+        help="drive the runner this long and report memory growth",
+    )
+
+
+def main_args(args: argparse.Namespace) -> int:
+    tty = sys.stderr.isatty()
+
+    def progress(msg: str) -> None:
+        if tty or not args.json:
+            print(msg, file=sys.stderr, flush=True)
+
+    if args.soak:
+        from bench.runner_bench import soak
+
+        result: dict[str, Any] = {**describe(), **soak(args.soak, progress)}
+    else:
+        result = run(args.quick, progress)
+    text = json.dumps(result, indent=None if args.json else 2, sort_keys=True)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    print(text if args.json else (markdown(result) if not args.soak else text))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    add_arguments(p)
+    return main_args(p.parse_args(argv))
