@@ -1,0 +1,154 @@
+"""JSON-lines logging with redaction and correlation ids.
+
+Every line is one JSON object: `ts` (UTC, ISO 8601), `level`, `event` (a short snake_case
+name), `corr` (the correlation id of the inbound message being handled, when there is one)
+and the event's fields. Library log records (httpx, neonize...) come out the same way, with
+their message in `msg`.
+
+Privacy by default:
+- fields that hold message content or names (`CONTENT_KEYS`) are replaced by their length;
+- phone numbers anywhere in a string (WhatsApp JIDs are phone numbers: `972501234567@s...`)
+  become `<phone:1a2b3c>`, a keyed hash that is stable within one process (so one chat can be
+  followed through the log) but not reversible by trying every number (the key is random per
+  process);
+`WAPA_LOG_CONTENT=1` (`show_content=True`) turns both off for debugging.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+correlation: ContextVar[str] = ContextVar("wapa_correlation", default="")
+
+CONTENT_KEYS = frozenset(
+    {"text", "content", "sender_name", "push_name", "group_title", "title", "notice", "quote"}
+)
+# A run of 7+ digits not inside a word (JIDs, LIDs, bare numbers), or a "+" number with spaces
+# or dashes. ISO timestamps (2024-05-01) and hex message ids do not match.
+_PHONE = re.compile(r"(?<![\w+])\+?\d{7,}(?!\w)|\+\d[\d \-().]{6,}\d")
+_RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+
+
+class Redactor:
+    """Scrubs phone numbers and hides content unless `show_content`."""
+
+    def __init__(self, show_content: bool = False, key: bytes | None = None) -> None:
+        self.show_content = show_content
+        self._key = key if key is not None else os.urandom(16)
+
+    def token(self, digits: str) -> str:
+        plain = re.sub(r"\D", "", digits)
+        return "<phone:" + hmac.new(self._key, plain.encode(), hashlib.sha256).hexdigest()[:6] + ">"
+
+    def scrub(self, value: str) -> str:
+        if self.show_content:
+            return value
+        return _PHONE.sub(lambda m: self.token(m.group(0)), value)
+
+    def content(self, value: Any) -> Any:
+        if self.show_content:
+            return value
+        if isinstance(value, str):
+            return f"<{len(value)} chars>"
+        if isinstance(value, list | tuple):
+            return f"<{len(value)} items>"
+        return "<redacted>"
+
+    def field(self, key: str, value: Any) -> Any:
+        if key in CONTENT_KEYS:
+            return self.content(value)
+        return self.value(value)
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, bool | int | float) or value is None:
+            return value
+        if isinstance(value, Mapping):
+            return {str(k): self.field(str(k), v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.value(v) for v in value]
+        return self.scrub(repr(value))
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        r = self.redactor
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+        }
+        fields: dict[str, Any] = getattr(record, "fields", None) or {}
+        if fields or getattr(record, "wapa_event", False):
+            out["event"] = str(record.msg)
+        else:  # a library's record
+            out["event"] = "library"
+            out["logger"] = record.name
+            try:
+                out["msg"] = r.scrub(record.getMessage())
+            except (TypeError, ValueError):
+                out["msg"] = r.scrub(str(record.msg))
+        corr = getattr(record, "corr", "") or correlation.get()
+        if corr:
+            out["corr"] = corr
+        for key, value in fields.items():
+            if key not in out:
+                out[key] = r.field(key, value)
+        if record.exc_info and record.exc_info[0] is not None:
+            exc = record.exc_info[1]
+            out["error"] = r.scrub(f"{type(exc).__name__}: {exc}")
+            out["traceback"] = r.scrub(self.formatException(record.exc_info))
+        try:
+            return json.dumps(out, ensure_ascii=False, default=str)
+        except ValueError:  # lone surrogates and the like
+            return json.dumps(out, ensure_ascii=True, default=str)
+
+
+def setup_logging(
+    level: str | int = "INFO", show_content: bool = False, stream: TextIO | None = None
+) -> Redactor:
+    """Route every log record (ours and libraries') to `stream` (stderr) as JSON lines."""
+    redactor = Redactor(show_content)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter(redactor))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    return redactor
+
+
+def log_event(
+    logger: logging.Logger,
+    level: int,
+    event: str,
+    /,
+    *,
+    exc_info: bool = False,
+    corr: str = "",
+    **fields: Any,
+) -> None:
+    """Log one structured event: `log_event(log, logging.INFO, "send_ok", chat=..., chars=3)`."""
+    if logger.isEnabledFor(level):
+        extra = {"fields": {k: v for k, v in fields.items() if k not in _RESERVED}}
+        extra["wapa_event"] = True  # type: ignore[assignment]
+        if corr:
+            extra["corr"] = corr  # type: ignore[assignment]
+        logger.log(level, event, exc_info=exc_info, extra=extra)
