@@ -1,0 +1,12 @@
+"""The durable SQLite store: core state, outbox, traces; encryption at rest; backups."""
+
+from adapters.store.backup import backup_file, daily_backup_due, rotate_backups
+from adapters.store.errors import StoreError
+from adapters.store.schema import SCHEMA_VERSION
+from adapters.store.settings import StoreSettings
+from adapters.store.store import OutboxEntry, PurgeReport, Store
+
+__all__ = [
+    "SCHEMA_VERSION", "OutboxEntry", "PurgeReport", "Store", "StoreError", "StoreSettings",
+    "backup_file", "daily_backup_due", "rotate_backups",
+]  # fmt: skip

@@ -1,0 +1,67 @@
+"""Versioned schema migrations, kept in `PRAGMA user_version`.
+
+Each migration is one SQL script; `MIGRATIONS[n]` takes a database from version n-1 to n.
+Never edit a shipped migration: add the next one. A file whose version is newer than
+`SCHEMA_VERSION` was written by a newer wapa and is refused, never rewritten.
+
+v1: the initial layout: store_meta (salt, key check, encryption mode), assistant (the core's
+    global state, one row), chats (one row per chat, keyed by chat id or its HMAC),
+    outbox (sends: intent, then outcome) and traces (decisions).
+v2: retention: chats.ctx_oldest (time of the oldest context entry, plain, so expired context
+    can be found without decrypting every row). Rows from v1 get 0: the next purge decrypts
+    them once and sets the real value.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+CREATE TABLE store_meta (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE assistant (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state BLOB NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE chats (
+    key TEXT PRIMARY KEY,
+    state BLOB NOT NULL,
+    updated REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE outbox (
+    request_id TEXT PRIMARY KEY,
+    chat_key TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    intent_at REAL NOT NULL,
+    outcome TEXT CHECK (outcome IN ('confirmed', 'failed', 'unknown')),
+    outcome_at REAL,
+    message_id TEXT NOT NULL DEFAULT '',
+    detail BLOB
+) WITHOUT ROWID;
+CREATE INDEX outbox_open ON outbox (outcome, intent_at);
+CREATE TABLE traces (
+    id INTEGER PRIMARY KEY,
+    t REAL NOT NULL,
+    chat_key TEXT NOT NULL,
+    code TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    detail BLOB NOT NULL
+);
+CREATE INDEX traces_t ON traces (t);
+CREATE INDEX traces_chat ON traces (chat_key, t);
+""",
+    2: """
+ALTER TABLE chats ADD COLUMN ctx_oldest REAL;
+UPDATE chats SET ctx_oldest = 0;
+CREATE INDEX chats_ctx_oldest ON chats (ctx_oldest) WHERE ctx_oldest IS NOT NULL;
+""",
+}
+
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def script(version: int) -> str:
+    """The migration to `version`, wrapped so that it and the version bump commit together."""
+    return f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\nPRAGMA user_version = {version};\nCOMMIT;\n"

@@ -1,0 +1,469 @@
+"""The durable store: one SQLite file (WAL) holding the core's state, the outbox and the traces.
+
+Driver contract (the production runner and the simulator's crash mode):
+
+    store = await Store.open(path, key)           # migrates; refuses newer schemas, wrong keys
+    assistant = await store.load(policy, persona) or Assistant(policy, persona, seed)
+    effects = assistant.recover(now); await store.save_step(assistant, effects)   # after load
+    ...for every step:
+    effects = assistant.handle(event, now)        # or on_timer(now)
+    await store.save_step(assistant, effects, [event])   # ONE transaction, committed...
+    carry out effects                              # ...before the effects it allows
+
+A step writes only the chats the core marked dirty (O(1) rows per message), the small global
+row, outbox intents (`Send`), outbox outcomes (`SendConfirmed` / `SendFailed` events, and
+`send_unknown` decisions from `recover`), and one trace row per `Decision`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from adapters.store import backup as backups
+from adapters.store import crypto
+from adapters.store.errors import StoreError
+from adapters.store.schema import SCHEMA_VERSION, script
+from core.events import Decision, Effect, Event, Reason, Send, SendConfirmed, SendFailed
+from core.machine import Assistant
+from core.policy import Persona, Policy
+
+_ENCRYPTION = "aes-256-gcm"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A send recorded as intent. `outcome` is None while unknown to the store."""
+
+    request_id: str
+    chat: str
+    text: str
+    quote_id: str
+    intent_at: float
+    outcome: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PurgeReport:
+    contexts: int = 0  # chat rows whose expired context was removed
+    traces: int = 0  # trace rows deleted
+    outbox: int = 0  # settled outbox rows deleted
+
+    @property
+    def total(self) -> int:
+        return self.contexts + self.traces + self.outbox
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _ctx_oldest(chat: dict[str, Any]) -> float | None:
+    context = chat.get("context") or []
+    return min((float(e[0]) for e in context), default=None)
+
+
+class Store:
+    """Open with `await Store.open(...)`; one instance per database file and process."""
+
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        path: Path,
+        sealer: crypto.Sealer,
+        clock: Callable[[], float],
+    ) -> None:
+        self._db = db
+        self.path = path
+        self._sealer = sealer
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._unsaved: set[str] = set()  # dirty chats of a step whose commit failed
+
+    @property
+    def encrypted(self) -> bool:
+        return self._sealer.encrypted
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        key: str | bytes | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sync: str = "full",
+    ) -> Store:
+        """Open (creating it and its directory if needed) and migrate. `key` is WAPA_DB_KEY."""
+        path = Path(path)
+        if sync not in ("full", "normal"):
+            raise StoreError(f"{path}: synchronous mode must be 'full' or 'normal', got {sync!r}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the database {path}: {exc}") from exc
+        try:
+            sealer = await cls._prepare(db, path, key, sync)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, path, sealer, clock)
+
+    @staticmethod
+    async def _prepare(
+        db: aiosqlite.Connection, path: Path, key: str | bytes | None, sync: str
+    ) -> crypto.Sealer:
+        try:
+            await db.execute("PRAGMA busy_timeout = 5000")
+            version = await _scalar(db, "PRAGMA user_version")
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path}: schema version {version} is newer than this wapa knows "
+                    f"({SCHEMA_VERSION}); upgrade wapa or restore an older backup. Not opened."
+                )
+            if version == 0 and await _scalar(db, "SELECT count(*) FROM sqlite_master") == 0:
+                await db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only before any table
+            mode = await _scalar(db, "PRAGMA journal_mode = WAL")
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{path}: cannot switch to WAL mode (got {mode!r})")
+            await db.execute(f"PRAGMA synchronous = {sync.upper()}")
+            await db.execute("PRAGMA secure_delete = ON")  # purged text is overwritten
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                await db.executescript(script(step))
+            return await _sealer(db, path, key)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: not a usable wapa database: {exc}") from exc
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._db.close()
+
+    # ------------------------------------------------------------------ loading
+
+    async def load(self, policy: Policy | None = None, persona: Persona | None = None
+                   ) -> Assistant | None:  # fmt: skip
+        """The assistant as last saved, or None for an empty store. Call `recover(now)` next."""
+        row = await _row(self._db, "SELECT state FROM assistant WHERE id = 1")
+        if row is None:
+            return None
+        state = self._decode(row[0], b"assistant", "the assistant's state")
+        chats: dict[str, Any] = {}
+        async with self._db.execute("SELECT key, state FROM chats") as cursor:
+            async for key, blob in cursor:
+                chat = self._decode(blob, b"chat:" + key.encode(), f"chat row {key[:12]}")
+                chats[chat["id"]] = chat
+        state["chats"] = chats
+        try:
+            return Assistant.restore(state, policy, persona)
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise StoreError(f"{self.path}: saved state cannot be restored: {exc!r}") from exc
+
+    def _decode(self, blob: bytes, aad: bytes, what: str) -> Any:
+        try:
+            return json.loads(self._sealer.open(blob, aad))
+        except crypto.SealError as exc:
+            raise StoreError(f"{self.path}: cannot decrypt {what}: {exc}") from exc
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            hint = " (encrypted data? set WAPA_DB_KEY)" if bytes(blob[:1]) == crypto.FORMAT else ""
+            raise StoreError(f"{self.path}: {what} is not valid JSON{hint}: {exc}") from exc
+
+    # ------------------------------------------------------------------ one driver step
+
+    async def save_step(
+        self, assistant: Assistant, effects: Iterable[Effect], events: Iterable[Event] = ()
+    ) -> None:
+        """Persist one driver step in one transaction, committed before this returns."""
+        # Snapshot synchronously: the assistant may change as soon as we await.
+        seal, key_of = self._sealer.seal, self._sealer.row_key
+        dirty = assistant.take_dirty() | self._unsaved
+        now = assistant.now if assistant.now != float("-inf") else 0.0
+        upserts: list[tuple[str, bytes, float, float | None]] = []
+        deletes: list[tuple[str]] = []
+        for cid in dirty:
+            key = key_of(cid)
+            if cid in assistant.chats:
+                chat = assistant.export_chat(cid)
+                blob = seal(_dumps(chat), b"chat:" + key.encode())
+                upserts.append((key, blob, now, _ctx_oldest(chat)))
+            else:
+                deletes.append((key,))
+        meta = seal(_dumps(assistant.export_meta()), b"assistant")
+        intents: list[tuple[str, str, bytes, float]] = []
+        traces: list[tuple[float, str, str, str, bytes]] = []
+        unknown: list[tuple[float, str]] = []
+        for e in effects:
+            if isinstance(e, Send):
+                payload = _dumps({"chat": e.chat, "text": e.text, "quote_id": e.quote_id})
+                rid = e.request_id
+                intents.append((rid, key_of(e.chat), seal(payload, b"outbox:" + rid.encode()), now))
+            elif isinstance(e, Decision):
+                detail = seal(e.detail.encode("utf-8", "replace"), b"trace")
+                traces.append((e.t, key_of(e.chat) if e.chat else "", e.code, e.request_id, detail))
+                if e.code == Reason.SEND_UNKNOWN and e.request_id:
+                    unknown.append((now, e.request_id))
+        outcomes: list[tuple[str, float, str, bytes | None, str]] = []
+        for ev in events:
+            if isinstance(ev, SendConfirmed):
+                outcomes.append(("confirmed", now, str(ev.message_id), None, ev.request_id))
+            elif isinstance(ev, SendFailed):
+                detail_blob = seal(str(ev.detail).encode("utf-8", "replace"), b"outbox-detail")
+                outcomes.append(("failed", now, "", detail_blob, ev.request_id))
+
+        async with self._lock:
+            db = self._db
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+                if upserts:
+                    await db.executemany(
+                        "INSERT INTO chats (key, state, updated, ctx_oldest) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (key) DO UPDATE SET state = excluded.state, "
+                        "updated = excluded.updated, ctx_oldest = excluded.ctx_oldest",
+                        upserts,
+                    )
+                if deletes:
+                    await db.executemany("DELETE FROM chats WHERE key = ?", deletes)
+                await db.execute(
+                    "INSERT INTO assistant (id, state, updated) VALUES (1, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
+                    "updated = excluded.updated",
+                    (meta, now),
+                )
+                if intents:
+                    await db.executemany(
+                        "INSERT INTO outbox (request_id, chat_key, payload, intent_at) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING",
+                        intents,
+                    )
+                if outcomes:
+                    await db.executemany(
+                        "UPDATE outbox SET outcome = ?, outcome_at = ?, message_id = ?, "
+                        "detail = ? WHERE request_id = ? "
+                        "AND (outcome IS NULL OR outcome = 'unknown')",
+                        outcomes,
+                    )
+                if unknown:
+                    await db.executemany(
+                        "UPDATE outbox SET outcome = 'unknown', outcome_at = ? "
+                        "WHERE request_id = ? AND outcome IS NULL",
+                        unknown,
+                    )
+                if traces:
+                    await db.executemany(
+                        "INSERT INTO traces (t, chat_key, code, request_id, detail) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        traces,
+                    )
+                await db.execute("COMMIT")
+            except BaseException as exc:
+                self._unsaved = dirty  # written with the next step that succeeds
+                await _rollback(db)
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"{self.path}: saving a step failed: {exc}") from exc
+                raise
+            self._unsaved = set()
+
+    # ------------------------------------------------------------------ reading back
+
+    async def unconfirmed_sends(self) -> list[OutboxEntry]:
+        """Sends recorded as intent with no outcome yet: after a crash, exactly the sends whose
+        outcome is unknown (`recover` reports them; the next save_step marks them 'unknown')."""
+        return await self.outbox(open_only=True)
+
+    async def outbox(self, *, open_only: bool = False) -> list[OutboxEntry]:
+        where = "WHERE outcome IS NULL" if open_only else ""
+        rows = await self._db.execute_fetchall(
+            f"SELECT request_id, payload, intent_at, outcome FROM outbox {where} "
+            "ORDER BY intent_at, request_id"
+        )
+        out = []
+        for rid, blob, at, outcome in rows:
+            p = self._decode(blob, b"outbox:" + rid.encode(), f"outbox row {rid}")
+            out.append(OutboxEntry(rid, p["chat"], p["text"], p["quote_id"], at, outcome))
+        return out
+
+    async def traces(
+        self, chat: str | None = None, since: float = float("-inf"), limit: int = 1000
+    ) -> list[Decision]:
+        """Stored decisions, oldest first (the chat is known only when asked for by id)."""
+        if chat is None:
+            sql, args = "SELECT * FROM traces WHERE t >= ? ORDER BY id LIMIT ?", (since, limit)
+        else:
+            key = self._sealer.row_key(chat)
+            sql = "SELECT * FROM traces WHERE chat_key = ? AND t >= ? ORDER BY id LIMIT ?"
+            args = (key, since, limit)  # type: ignore[assignment]
+        out = []
+        for _, t, key, code, rid, blob in await self._db.execute_fetchall(sql, args):
+            try:
+                detail = self._sealer.open(blob, b"trace").decode("utf-8", "replace")
+            except crypto.SealError as exc:
+                raise StoreError(f"{self.path}: cannot decrypt a trace: {exc}") from exc
+            shown = chat if chat is not None else ("" if self.encrypted else key)
+            out.append(Decision(t, shown, code, detail, rid))
+        return out
+
+    @property
+    def total_changes(self) -> int:
+        """Rows changed through this connection since it opened (for O(1)-per-step checks)."""
+        return self._db.total_changes
+
+    # ------------------------------------------------------------------ retention
+
+    async def purge(
+        self, now: float, context_ttl: float, trace_ttl: float, batch: int = 500
+    ) -> PurgeReport:
+        """One bounded round of retention; call it periodically (or until `total` is 0).
+        Removes context entries older than `context_ttl` (and reply texts no longer in
+        context), settled outbox rows older than `context_ttl`, traces older than `trace_ttl`;
+        then frees a few pages with incremental_vacuum. Never a full VACUUM."""
+        cutoff = now - context_ttl
+        async with self._lock:
+            db = self._db
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+                rows = await db.execute_fetchall(
+                    "SELECT key, state FROM chats WHERE ctx_oldest IS NOT NULL AND ctx_oldest < ? "
+                    "LIMIT ?",
+                    (cutoff, batch),
+                )
+                updates = []
+                for key, blob in rows:
+                    aad = b"chat:" + key.encode()
+                    chat = self._decode(blob, aad, f"chat row {key[:12]}")
+                    _expire(chat, cutoff)
+                    updates.append((self._sealer.seal(_dumps(chat), aad), _ctx_oldest(chat), key))
+                await db.executemany(
+                    "UPDATE chats SET state = ?, ctx_oldest = ? WHERE key = ?", updates
+                )
+                cur = await db.execute(
+                    "DELETE FROM outbox WHERE request_id IN (SELECT request_id FROM outbox "
+                    "WHERE outcome IS NOT NULL AND intent_at < ? LIMIT ?)",
+                    (cutoff, batch),
+                )
+                outbox = cur.rowcount
+                cur = await db.execute(
+                    "DELETE FROM traces WHERE id IN "
+                    "(SELECT id FROM traces WHERE t < ? ORDER BY t LIMIT ?)",
+                    (now - trace_ttl, batch),
+                )
+                traces = cur.rowcount
+                await db.execute("COMMIT")
+            except BaseException as exc:
+                await _rollback(db)
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"{self.path}: purge failed: {exc}") from exc
+                raise
+            await db.execute_fetchall(f"PRAGMA incremental_vacuum({max(1, batch // 4)})")
+        return PurgeReport(len(updates), traces, outbox)
+
+    # ------------------------------------------------------------------ backups
+
+    async def backup(self, dest: str | Path | None = None, *, backup_dir: str | Path = "") -> Path:
+        """Online backup to `dest` (a file, or a directory for a timestamped name; default a
+        timestamped file in `backup_dir` or `backups/` beside the database)."""
+        now = self._clock()
+        if dest is None:
+            dest = Path(backup_dir) if backup_dir else self.path.parent / "backups"
+            target = dest / backups.backup_name(now)
+        else:
+            target = backups.resolve_dest(dest, now)
+        return await asyncio.to_thread(backups.backup_file, self.path, target)
+
+    async def daily_backup(self, directory: str | Path, keep: int) -> Path | None:
+        """A backup in `directory` unless one from today (UTC) exists; then rotation to `keep`
+        days. Returns the new file, or None when today's backup was already there."""
+        now = self._clock()
+        made = None
+        if backups.daily_backup_due(directory, now):
+            made = await self.backup(Path(directory) / backups.backup_name(now))
+        await asyncio.to_thread(backups.rotate_backups, directory, keep)
+        return made
+
+
+def _expire(chat: dict[str, Any], cutoff: float) -> None:
+    """Drop context entries older than `cutoff` and texts that only they justified."""
+    chat["context"] = [e for e in chat.get("context", []) if float(e[0]) >= cutoff]
+    live = {e[4] for e in chat["context"]}
+    for send in chat.get("sends", []):
+        if send[0] not in live:
+            send[1] = ""  # echo detection still works by WhatsApp message id
+    if chat.get("phase") == "idle":
+        chat["system"] = ""
+        chat["reply"] = ""
+
+
+async def _scalar(db: aiosqlite.Connection, sql: str) -> Any:
+    row = await _row(db, sql)
+    return row[0] if row else None
+
+
+async def _row(db: aiosqlite.Connection, sql: str, args: Sequence[Any] = ()) -> Any:
+    async with db.execute(sql, args) as cursor:
+        return await cursor.fetchone()
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error, ValueError):  # no transaction, or connection gone
+        await db.execute("ROLLBACK")
+
+
+async def _meta(db: aiosqlite.Connection) -> dict[str, str]:
+    return {k: v for k, v in await db.execute_fetchall("SELECT name, value FROM store_meta")}
+
+
+async def _sealer(db: aiosqlite.Connection, path: Path, key: str | bytes | None) -> crypto.Sealer:
+    """Set up or check encryption. The first key given to an empty database is adopted."""
+    meta = await _meta(db)
+    mode = meta.get("encryption")
+    if mode == _ENCRYPTION:
+        if not key:
+            raise StoreError(f"{path} is encrypted: set WAPA_DB_KEY to the key it was created with")
+        sealer = crypto.AesGcmSealer(key, bytes.fromhex(meta["salt"]))
+        if not sealer.matches(meta["key_check"]):
+            kind = "a passphrase" if meta.get("kdf") == "scrypt" else "a base64 32-byte key"
+            raise StoreError(
+                f"WAPA_DB_KEY does not match this database ({path}; it was keyed with {kind})"
+            )
+        return sealer
+    if mode is not None and mode != "none":
+        raise StoreError(f"{path}: unknown encryption {mode!r} (written by a newer wapa?)")
+    has_data = await _scalar(db, "SELECT EXISTS (SELECT 1 FROM assistant)") or await _scalar(
+        db, "SELECT EXISTS (SELECT 1 FROM chats)"
+    )
+    if not key:
+        if mode is None:
+            await db.execute("INSERT INTO store_meta VALUES ('encryption', 'none')")
+        return crypto.Sealer()
+    if has_data:
+        raise StoreError(
+            f"{path} holds unencrypted data but WAPA_DB_KEY is set; start from a new file "
+            "(and keep the old one until the new one has what you need), or unset the key"
+        )
+    salt = crypto.new_salt()
+    try:
+        sealer = crypto.AesGcmSealer(key, salt)
+    except ValueError as exc:
+        raise StoreError(f"WAPA_DB_KEY cannot be used: {exc}") from exc
+    try:
+        await db.execute("BEGIN IMMEDIATE")
+        await db.execute("DELETE FROM store_meta WHERE name = 'encryption'")
+        await db.executemany(
+            "INSERT INTO store_meta VALUES (?, ?)",
+            [("encryption", _ENCRYPTION), ("kdf", crypto.kdf_name(key)), ("salt", salt.hex()),
+             ("key_check", sealer.check)],
+        )  # fmt: skip
+        await db.execute("COMMIT")
+    except BaseException:
+        await _rollback(db)
+        raise
+    return sealer
