@@ -1,0 +1,127 @@
+"""A stand-in for WhatsApp: records what the assistant did and answers sends like the real one.
+
+Every accepted send is confirmed (`SendConfirmed` with a new message id) after `latency`, and
+echoed back to the assistant as an IsFromMe `Message` with that id shortly after, as WhatsApp
+multi-device does; notices to the owner's own chat are echoed the same way. On request a send
+fails (`SendFailed`), its echo is dropped, or both are delayed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from core.events import Event, MarkRead, Message, Notice, Send, SendConfirmed, SendFailed, Typing
+
+SEND_FAILURE_KINDS = ("fail", "drop_echo", "delay")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Something WhatsApp hands back to the assistant `delay` seconds after a send. A confirmation
+    belongs to the process that sent (lost if it crashes); an echo is new traffic (never lost)."""
+
+    delay: float
+    event: Event
+    survives_crash: bool
+
+
+@dataclass
+class ScheduledSendFailure:
+    """`count` sends made at or after `after` (epoch seconds) fail, lose their echo, or are
+    delayed by `by` seconds."""
+
+    kind: str
+    count: int = 1
+    after: float = float("-inf")
+    by: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in SEND_FAILURE_KINDS:
+            raise ValueError(
+                f"send failure kind {self.kind!r} is unknown (known: {', '.join(SEND_FAILURE_KINDS)})"
+            )
+        if self.count < 1:
+            raise ValueError(f"send failure count must be >= 1, got {self.count}")
+
+
+@dataclass
+class GroupInfo:
+    title: str
+    participants: int
+
+
+@dataclass
+class FakeWhatsApp:
+    latency: float = 0.3  # send -> confirmation
+    echo_after: float = 0.2  # confirmation -> echo
+    failures: list[ScheduledSendFailure] = field(default_factory=list)
+    fail_rate: float = 0.0  # fuzzing: probability a send fails
+    drop_echo_rate: float = 0.0  # fuzzing: probability an echo never arrives
+    seed: int = 0
+    owner_id: str = "owner"
+    reads: list[tuple[float, str, tuple[str, ...]]] = field(default_factory=list)
+    typing: list[tuple[float, str, bool]] = field(default_factory=list)
+    notices: list[tuple[float, str]] = field(default_factory=list)
+    last_sent_id: dict[str, str] = field(default_factory=dict)  # chat -> id of our last message
+    groups: dict[str, GroupInfo] = field(default_factory=dict)
+    _ids: int = field(default=0, init=False, repr=False)
+    _by: float = field(default=0.0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def _new_id(self) -> str:
+        self._ids += 1
+        return f"wa{self._ids}"
+
+    def saw(self, m: Message) -> None:
+        """Remember group facts from incoming traffic, to make echoes look like the real ones."""
+        if m.is_group and m.chat not in self.groups:
+            self.groups[m.chat] = GroupInfo(m.group_title, m.participants)
+
+    def mark_read(self, t: float, e: MarkRead) -> None:
+        self.reads.append((t, e.chat, e.message_ids))
+
+    def set_typing(self, t: float, e: Typing) -> None:
+        self.typing.append((t, e.chat, e.on))
+
+    def send(self, t: float, e: Send) -> list[Delivery]:
+        kind = self._failure(t)
+        if kind == "fail":
+            return [Delivery(self.latency, SendFailed(e.request_id, "fake send failure"), False)]
+        msg_id = self._new_id()
+        self.last_sent_id[e.chat] = msg_id
+        delay = self.latency + (self._by if kind == "delay" else 0.0)
+        out = [Delivery(delay, SendConfirmed(e.request_id, msg_id), False)]
+        if kind != "drop_echo":
+            out.append(Delivery(delay + self.echo_after, self._echo(e.chat, msg_id, e.text), True))
+        return out
+
+    def notice(self, t: float, e: Notice) -> list[Delivery]:
+        self.notices.append((t, e.text))
+        msg_id = self._new_id()
+        return [Delivery(self.latency + self.echo_after, self._echo(self.owner_id, msg_id, e.text), True)]
+
+    def _echo(self, chat: str, msg_id: str, text: str) -> Message:
+        group = self.groups.get(chat)
+        return Message(
+            chat=chat, sender=self.owner_id, id=msg_id, text=text, from_me=True,
+            is_group=group is not None, group_title=group.title if group else "",
+            participants=group.participants if group else 0,
+        )  # fmt: skip
+
+    def _failure(self, t: float) -> str:
+        self._by = 0.0
+        for rule in self.failures:
+            if rule.count > 0 and t >= rule.after:
+                rule.count -= 1
+                self._by = rule.by
+                return rule.kind
+        if self.fail_rate or self.drop_echo_rate:
+            draw = self._rng.random()
+            if draw < self.fail_rate:
+                return "fail"
+            if draw < self.fail_rate + self.drop_echo_rate:
+                return "drop_echo"
+        return ""

@@ -1,0 +1,681 @@
+"""Scenario files: YAML in, a validated `Scenario` out, or a `ScenarioError` naming file and line.
+
+The format is described in docs/simulation.md. Loading is strict: unknown keys, unknown chats,
+times going backwards, bad durations and bad policy settings are refused with the file, the
+line (from PyYAML's node marks) and what is wrong. `build_simulation` turns a scenario into a
+ready-to-run `sim.engine.Simulation`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.events import MEDIA_KINDS, MESSAGE_KINDS, Message, Reason
+from core.policy import Persona, Policy, PolicyError, parse_duration
+from sim.engine import QUOTE_LAST_REPLY, Simulation
+from sim.fake_model import FakeModel, ScheduledFailure
+from sim.fake_whatsapp import FakeWhatsApp, ScheduledSendFailure
+
+DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
+DEFAULT_WITHIN = 30.0  # `at:` tolerance: a reply lands after model latency and typing time
+DECISION_CODES = frozenset(v for k, v in vars(Reason).items() if k.isupper())
+
+
+class ScenarioError(ValueError):
+    """A scenario file is broken. `str()` is "file:line: what"."""
+
+    def __init__(self, file: str, line: int | None, what: str) -> None:
+        self.file, self.line, self.what = file, line, what
+        super().__init__(f"{file}:{line}: {what}" if line else f"{file}: {what}")
+
+
+# ---------------------------------------------------------------- YAML with line numbers
+
+
+class _Map(dict[Any, Any]):
+    line: int = 0
+    key_lines: dict[Any, int]
+
+
+class _Seq(list[Any]):
+    line: int = 0
+    item_lines: list[int]
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
+    loader.flatten_mapping(node)
+    out = _Map()
+    out.line, out.key_lines = node.start_mark.line + 1, {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain value", key_node.start_mark
+            )
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.key_lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _Seq:
+    out = _Seq(loader.construct_object(child, deep=True) for child in node.value)
+    out.line, out.item_lines = node.start_mark.line + 1, [c.start_mark.line + 1 for c in node.value]
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+
+
+def _line(value: Any, key: Any = None) -> int | None:
+    if isinstance(value, _Map):
+        return value.key_lines.get(key, value.line) if key is not None else value.line
+    if isinstance(value, _Seq):
+        return value.line
+    return None
+
+
+# ---------------------------------------------------------------- the scenario model
+
+
+@dataclass(frozen=True)
+class ChatSpec:
+    key: str
+    kind: str  # "direct" | "group"
+    name: str  # the contact's name (direct) or the group's title
+    members: dict[str, str] = field(default_factory=dict)  # group: member id -> name
+
+
+@dataclass(frozen=True)
+class Step:
+    """One script line, `t` in seconds since the start. `kind`: message | command | crash."""
+
+    t: float
+    line: int
+    kind: str
+    chat: str = ""
+    sender: str = ""  # member or contact id, or the owner's id
+    text: str = ""
+    id: str = ""
+    quote: str = ""
+    mentions: tuple[str, ...] = ()
+    media: str = ""
+    message_kind: str = "message"
+    down: float = 0.0
+
+
+@dataclass(frozen=True)
+class Expectation:
+    kind: str  # reply | no_reply | replies | decision | no_decision | prompt | notice | read | typing
+    line: int
+    index: int
+    chat: str = ""  # "" means every chat
+    code: str = ""  # decision codes
+    window: tuple[float, float] = (float("-inf"), float("inf"))  # seconds since the start
+    at: float | None = None
+    contains: tuple[str, ...] = ()
+    not_contains: tuple[str, ...] = ()
+    count: int | None = None
+    quote: str | None = None  # reply: the scripted id the reply must quote ("" = no quote)
+
+    def where(self) -> str:
+        return f"expect[{self.index}] (line {self.line})"
+
+
+@dataclass
+class Scenario:
+    name: str
+    file: str
+    start: float
+    seed: int
+    persona: Persona
+    policy: Policy
+    chats: dict[str, ChatSpec]
+    model: dict[str, Any]
+    whatsapp: dict[str, Any]
+    steps: list[Step]
+    expectations: list[Expectation]
+    until: float | None = None  # seconds since the start; None runs until nothing is left
+    description: str = ""
+
+
+# ---------------------------------------------------------------- parsing helpers
+
+_COMPOUND = re.compile(r"^\s*-?(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+\s*$")
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_offset(value: Any, name: str) -> float:
+    """Seconds from a duration ("90s", "2m", "1h30m", "1d2h", 45). Compound forms allowed."""
+    if isinstance(value, str) and _COMPOUND.match(value) and len(_PART.findall(value)) > 1:
+        return sum(float(n) * _UNIT[u] for n, u in _PART.findall(value))
+    return parse_duration(value, name)
+
+
+def _datetime(value: Any, name: str) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    raise PolicyError(f"{name}: expected a date and time like 2026-01-05T09:00:00+00:00")
+
+
+class _Ctx:
+    """Carries the file name for error messages."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+
+    def fail(self, line: int | None, what: str) -> ScenarioError:
+        return ScenarioError(self.file, line, what)
+
+    def mapping(self, value: Any, where: str, line: int | None) -> _Map:
+        if not isinstance(value, Mapping):
+            raise self.fail(line, f"{where}: expected a mapping, got {_kind(value)}")
+        return value if isinstance(value, _Map) else _Map(value)
+
+    def keys(self, value: _Map, where: str, known: tuple[str, ...]) -> None:
+        for key in value:
+            if key not in known:
+                raise self.fail(
+                    _line(value, key),
+                    f"{where}: unknown key {key!r} (known: {', '.join(known)})",
+                )
+
+    def offset(self, value: Any, where: str, line: int | None) -> float:
+        try:
+            return parse_offset(value, where)
+        except PolicyError as exc:
+            raise self.fail(line, str(exc)) from None
+
+    def text(self, value: Any, where: str, line: int | None) -> str:
+        if isinstance(value, bool) or value is None or isinstance(value, Mapping | list):
+            raise self.fail(line, f"{where}: expected text, got {_kind(value)}")
+        return str(value)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    return f"{type(value).__name__} {value!r}"
+
+
+# ---------------------------------------------------------------- loading
+
+_TOP = ("name", "description", "start", "seed", "owner", "policy", "chats", "llm", "whatsapp",
+        "script", "expect", "until")  # fmt: skip
+_OWNER = ("id", "name", "assistant_name", "introduction", "languages", "extra_instructions")
+_CHAT = ("kind", "name", "title", "members")
+_STEP = ("at", "chat", "from", "text", "id", "quote", "mentions", "media", "kind", "crash",
+         "down", "command")  # fmt: skip
+_LLM = ("latency", "timeout_after", "failures", "replies")
+_LLM_FAILURE = ("kind", "count", "after")
+_WA = ("latency", "echo_after", "failures")
+_WA_FAILURE = ("kind", "count", "after", "by")
+_EXPECT_KINDS = ("reply", "no_reply", "replies", "decision", "no_decision", "prompt", "notice",
+                 "read", "typing")  # fmt: skip
+_EXPECT_KEYS = {
+    "reply": ("chat", "at", "within", "between", "contains", "not_contains", "quote"),
+    "no_reply": ("at", "within", "between"),
+    "replies": ("count", "between"),
+    "decision": ("chat", "at", "within", "between", "count", "contains"),
+    "no_decision": ("chat", "between"),
+    "prompt": ("at", "within", "between", "contains", "not_contains"),
+    "notice": ("at", "within", "between", "contains", "not_contains"),
+    "read": ("at", "within", "between", "count"),
+    "typing": ("at", "within", "between", "count"),
+}
+
+
+def load_file(path: str | Path) -> Scenario:
+    path = Path(path)
+    file = str(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(file, None, f"cannot read: {exc}") from None
+    return load_text(source, file)
+
+
+def load_text(source: str, file: str = "<scenario>") -> Scenario:
+    c = _Ctx(file)
+    try:
+        data = yaml.load(source, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        what = " ".join(str(x) for x in (exc.context, exc.problem) if x) or "bad YAML"
+        raise c.fail(line, f"bad YAML: {what}") from None
+    except yaml.YAMLError as exc:
+        raise c.fail(None, f"bad YAML: {exc}") from None
+    top = c.mapping(data, "scenario", 1)
+    c.keys(top, "scenario", _TOP)
+    if "name" not in top:
+        raise c.fail(top.line, "scenario: 'name' is required")
+    name = c.text(top["name"], "name", _line(top, "name")).strip()
+    if not name:
+        raise c.fail(_line(top, "name"), "name: must not be empty")
+
+    try:
+        start = _datetime(top.get("start", DEFAULT_START), "start").timestamp()
+    except PolicyError as exc:
+        raise c.fail(_line(top, "start"), str(exc)) from None
+    seed = top.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise c.fail(_line(top, "seed"), f"seed: expected a whole number, got {seed!r}")
+
+    persona = _persona(c, top)
+    policy = _policy(c, top)
+    chats = _chats(c, top, persona.owner_id)
+    model = _llm(c, top, start)
+    whatsapp = _whatsapp(c, top, start)
+    steps = _script(c, top, chats, persona.owner_id)
+    expectations = _expectations(c, top, chats, steps)
+    until = None
+    if "until" in top:
+        until = c.offset(top["until"], "until", _line(top, "until"))
+    description = c.text(top.get("description", ""), "description", _line(top, "description"))
+    return Scenario(
+        name=name, file=file, start=start, seed=seed, persona=persona, policy=policy,
+        chats=chats, model=model, whatsapp=whatsapp, steps=steps, expectations=expectations,
+        until=until, description=description.strip(),
+    )  # fmt: skip
+
+
+def _persona(c: _Ctx, top: _Map) -> Persona:
+    raw = top.get("owner", {})
+    owner = c.mapping(raw, "owner", _line(top, "owner"))
+    c.keys(owner, "owner", _OWNER)
+    values: dict[str, Any] = {"owner_id": "owner", "owner_name": "Gilad"}
+    names = {"id": "owner_id", "name": "owner_name"}
+    for key, value in owner.items():
+        if key == "languages":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise c.fail(_line(owner, key), "owner.languages: expected a list of names")
+            values[key] = tuple(value)
+        else:
+            values[names.get(key, key)] = c.text(value, f"owner.{key}", _line(owner, key))
+    try:
+        return Persona(**values)
+    except PolicyError as exc:
+        raise c.fail(_line(top, "owner"), f"owner: {exc}") from None
+
+
+def _policy(c: _Ctx, top: _Map) -> Policy:
+    raw = top.get("policy", {})
+    data = dict(c.mapping(raw, "policy", _line(top, "policy")))
+    qh = data.get("quiet_hours")
+    if isinstance(qh, Mapping):
+        # YAML 1.1 reads an unquoted 22:00 as the base-60 number 1320: give it back as a time.
+        data["quiet_hours"] = {
+            k: f"{v // 60:02d}:{v % 60:02d}" if isinstance(v, int) and k != "tz" else v
+            for k, v in qh.items()
+        }
+    try:
+        return Policy.from_mapping(data)
+    except PolicyError as exc:
+        field_name = str(exc).split(":", 1)[0].split(".", 1)[0]
+        line = _line(raw, field_name) if field_name in data else _line(top, "policy")
+        raise c.fail(line, f"policy.{exc}") from None
+    except TypeError as exc:
+        raise c.fail(_line(top, "policy"), f"policy: {exc}") from None
+
+
+def _chats(c: _Ctx, top: _Map, owner_id: str) -> dict[str, ChatSpec]:
+    if "chats" not in top:
+        raise c.fail(top.line, "scenario: 'chats' is required (at least one chat)")
+    raw = c.mapping(top["chats"], "chats", _line(top, "chats"))
+    if not raw:
+        raise c.fail(_line(top, "chats"), "chats: at least one chat is needed")
+    chats: dict[str, ChatSpec] = {}
+    for key, spec_raw in raw.items():
+        where, line = f"chats.{key}", _line(raw, key)
+        key = c.text(key, where, line)
+        if key == owner_id:
+            raise c.fail(line, f"{where}: the owner's own chat is written with `command:` steps")
+        spec = c.mapping(spec_raw if spec_raw is not None else {}, where, line)
+        c.keys(spec, where, _CHAT)
+        kind = spec.get("kind", "direct")
+        if kind not in ("direct", "group"):
+            raise c.fail(_line(spec, "kind"), f"{where}.kind: expected direct or group, got {kind!r}")
+        if kind == "direct":
+            for bad in ("title", "members"):
+                if bad in spec:
+                    raise c.fail(_line(spec, bad), f"{where}.{bad}: only groups have {bad}")
+            name = c.text(spec.get("name", key.capitalize()), f"{where}.name", _line(spec, "name"))
+            chats[key] = ChatSpec(key, kind, name)
+            continue
+        if "name" in spec:
+            raise c.fail(_line(spec, "name"), f"{where}.name: a group has a title, not a name")
+        title = c.text(spec.get("title", key), f"{where}.title", _line(spec, "title"))
+        members_raw = spec.get("members", [])
+        members: dict[str, str] = {}
+        if isinstance(members_raw, list):
+            for member in members_raw:
+                member = c.text(member, f"{where}.members", _line(spec, "members"))
+                members[member] = member.capitalize()
+        elif isinstance(members_raw, Mapping):
+            for member, mname in members_raw.items():
+                members[str(member)] = c.text(mname, f"{where}.members.{member}", _line(members_raw, member))
+        else:
+            raise c.fail(_line(spec, "members"), f"{where}.members: expected a list of member ids")
+        chats[key] = ChatSpec(key, kind, title, members)
+    for spec in chats.values():  # a member who also has a direct chat keeps that chat's name
+        for member in spec.members:
+            if member in chats and chats[member].kind == "direct":
+                spec.members[member] = chats[member].name
+    return chats
+
+
+def _seq(c: _Ctx, top: _Map, key: str) -> _Seq:
+    value = top.get(key, _Seq())
+    if value is None:
+        return _Seq()
+    if not isinstance(value, list):
+        raise c.fail(_line(top, key), f"{key}: expected a list, got {_kind(value)}")
+    return value if isinstance(value, _Seq) else _Seq(value)
+
+
+def _item_line(seq: _Seq, i: int) -> int | None:
+    lines = getattr(seq, "item_lines", None)
+    return lines[i] if lines and i < len(lines) else None
+
+
+def _llm(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
+    raw = c.mapping(top.get("llm", {}), "llm", _line(top, "llm"))
+    c.keys(raw, "llm", _LLM)
+    out: dict[str, Any] = {}
+    for key in ("latency", "timeout_after"):
+        if key in raw:
+            out[key] = c.offset(raw[key], f"llm.{key}", _line(raw, key))
+    failures = []
+    for i, f_raw in enumerate(_seq(c, raw, "failures")):
+        where = f"llm.failures[{i}]"
+        f = c.mapping(f_raw, where, _item_line(raw["failures"], i))
+        c.keys(f, where, _LLM_FAILURE)
+        try:
+            failures.append(ScheduledFailure(
+                kind=str(f.get("kind", "")), count=_count(c, f, where, 1),
+                after=start + c.offset(f.get("after", 0), f"{where}.after", _line(f, "after")),
+            ))  # fmt: skip
+        except ValueError as exc:
+            raise c.fail(_line(f, "kind"), f"{where}: {exc}") from None
+    out["failures"] = failures
+    replies = _seq(c, raw, "replies")
+    out["replies"] = [c.text(r, f"llm.replies[{i}]", _item_line(replies, i)) for i, r in enumerate(replies)]
+    return out
+
+
+def _whatsapp(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
+    raw = c.mapping(top.get("whatsapp", {}), "whatsapp", _line(top, "whatsapp"))
+    c.keys(raw, "whatsapp", _WA)
+    out: dict[str, Any] = {}
+    for key in ("latency", "echo_after"):
+        if key in raw:
+            out[key] = c.offset(raw[key], f"whatsapp.{key}", _line(raw, key))
+    failures = []
+    for i, f_raw in enumerate(_seq(c, raw, "failures")):
+        where = f"whatsapp.failures[{i}]"
+        f = c.mapping(f_raw, where, _item_line(raw["failures"], i))
+        c.keys(f, where, _WA_FAILURE)
+        try:
+            failures.append(ScheduledSendFailure(
+                kind=str(f.get("kind", "")), count=_count(c, f, where, 1),
+                after=start + c.offset(f.get("after", 0), f"{where}.after", _line(f, "after")),
+                by=c.offset(f.get("by", 30), f"{where}.by", _line(f, "by")),
+            ))  # fmt: skip
+        except ValueError as exc:
+            raise c.fail(_line(f, "kind"), f"{where}: {exc}") from None
+    out["failures"] = failures
+    return out
+
+
+def _count(c: _Ctx, m: _Map, where: str, default: int | None) -> int:
+    value = m.get("count", default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise c.fail(_line(m, "count"), f"{where}.count: expected a whole number >= 0, got {value!r}")
+    return value
+
+
+def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> list[Step]:
+    script = _seq(c, top, "script")
+    steps: list[Step] = []
+    senders: dict[str, str] = {}  # scripted id -> sender id (for quotes)
+    last = 0.0
+    for i, raw in enumerate(script):
+        where, line = f"script[{i}]", _item_line(script, i)
+        s = c.mapping(raw, where, line)
+        line = s.line or line
+        c.keys(s, where, _STEP)
+        if "at" not in s:
+            raise c.fail(line, f"{where}: 'at' is required (a time since the start, like 2m)")
+        t = c.offset(s["at"], f"{where}.at", _line(s, "at"))
+        if t < last:
+            raise c.fail(_line(s, "at"), f"{where}.at: time goes backwards ({s['at']} is before the previous step)")
+        last = t
+        if s.get("crash"):
+            extra = set(s) - {"at", "crash", "down"}
+            if extra:
+                raise c.fail(line, f"{where}: a crash step takes only at, crash and down, not {sorted(extra)[0]}")
+            down = c.offset(s.get("down", 0), f"{where}.down", _line(s, "down"))
+            steps.append(Step(t, line or 0, "crash", down=down))
+            continue
+        if "crash" in s:
+            raise c.fail(_line(s, "crash"), f"{where}.crash: write crash: true, or leave it out")
+        if "down" in s:
+            raise c.fail(_line(s, "down"), f"{where}.down: only a crash step has a downtime")
+        msg_id = c.text(s.get("id", f"auto{i}"), f"{where}.id", _line(s, "id"))
+        if "command" in s:
+            extra = set(s) - {"at", "command", "id"}
+            if extra:
+                raise c.fail(line, f"{where}: a command step takes only at, command and id, not {sorted(extra)[0]}")
+            text = c.text(s["command"], f"{where}.command", _line(s, "command"))
+            steps.append(Step(t, line or 0, "command", chat=owner_id, sender=owner_id, text=text, id=msg_id))
+            continue
+        if "chat" not in s:
+            raise c.fail(line, f"{where}: 'chat' is required (or crash: true, or command: ...)")
+        chat_key = c.text(s["chat"], f"{where}.chat", _line(s, "chat"))
+        spec = chats.get(chat_key)
+        if spec is None:
+            raise c.fail(_line(s, "chat"), f"{where}.chat: unknown chat {chat_key!r} (chats: {', '.join(chats)})")
+        sender = _sender(c, s, spec, owner_id, where)
+        text = c.text(s.get("text", ""), f"{where}.text", _line(s, "text"))
+        media = s.get("media", "")
+        if media and media not in MEDIA_KINDS:
+            raise c.fail(_line(s, "media"), f"{where}.media: unknown media {media!r} (known: {', '.join(MEDIA_KINDS)})")
+        kind = s.get("kind", "message")
+        if kind not in MESSAGE_KINDS:
+            raise c.fail(_line(s, "kind"), f"{where}.kind: unknown kind {kind!r} (known: {', '.join(MESSAGE_KINDS)})")
+        quote = ""
+        if "quote" in s:
+            quote = c.text(s["quote"], f"{where}.quote", _line(s, "quote"))
+            if quote != "reply" and quote not in senders:
+                raise c.fail(_line(s, "quote"), f"{where}.quote: no earlier message has id {quote!r} (or write quote: reply)")
+        mentions_raw = s.get("mentions", [])
+        if not isinstance(mentions_raw, list):
+            raise c.fail(_line(s, "mentions"), f"{where}.mentions: expected a list, like [owner]")
+        mentions = tuple(owner_id if m == "owner" else str(m) for m in mentions_raw)
+        senders.setdefault(msg_id, sender)
+        steps.append(Step(t, line or 0, "message", chat=chat_key, sender=sender, text=text,
+                          id=msg_id, quote=quote, mentions=mentions, media=media or "",
+                          message_kind=kind))  # fmt: skip
+    return steps
+
+
+def _sender(c: _Ctx, s: _Map, spec: ChatSpec, owner_id: str, where: str) -> str:
+    who = s.get("from")
+    line = _line(s, "from")
+    if who is not None:
+        who = c.text(who, f"{where}.from", line)
+    if who in ("owner", owner_id):
+        return owner_id
+    if spec.kind == "direct":
+        if who not in (None, spec.key):
+            raise c.fail(line, f"{where}.from: in the direct chat {spec.key!r} only {spec.key} or owner write")
+        return spec.key
+    if who is None:
+        raise c.fail(s.line, f"{where}: 'from' is required in the group {spec.key!r} (a member or owner)")
+    if who not in spec.members:
+        raise c.fail(line, f"{where}.from: {who!r} is not a member of {spec.key!r} (members: {', '.join(spec.members)})")
+    return who
+
+
+def _expectations(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], steps: list[Step]) -> list[Expectation]:
+    ids = {s.id for s in steps if s.kind == "message"}
+    out = []
+    expect = _seq(c, top, "expect")
+    for i, raw in enumerate(expect):
+        where = f"expect[{i}]"
+        e = c.mapping(raw, where, _item_line(expect, i))
+        line = e.line or _item_line(expect, i) or 0
+        kinds = [k for k in e if k in _EXPECT_KINDS]
+        if len(kinds) != 1:
+            raise c.fail(line, f"{where}: name exactly one of {', '.join(_EXPECT_KINDS)}")
+        kind = kinds[0]
+        c.keys(e, where, (kind, *_EXPECT_KEYS[kind]))
+        head = e[kind]
+        fields: dict[str, Any] = {"kind": kind, "line": line, "index": i}
+        if kind in ("decision", "no_decision"):
+            code = c.text(head, f"{where}.{kind}", _line(e, kind))
+            if code not in DECISION_CODES:
+                raise c.fail(_line(e, kind), f"{where}.{kind}: unknown decision code {code!r} (known: {', '.join(sorted(DECISION_CODES))})")
+            fields["code"] = code
+            chat = e.get("chat", "")
+        elif kind == "notice":
+            chat = ""
+            if head not in (True, None):
+                fields["contains"] = (c.text(head, f"{where}.notice", _line(e, kind)),)
+        else:
+            chat = head
+        if chat not in ("", "all", None):
+            chat = c.text(chat, f"{where}.{kind}", _line(e, kind))
+            if chat not in chats:
+                raise c.fail(_line(e, kind), f"{where}: unknown chat {chat!r} (chats: {', '.join(chats)})")
+        elif kind in ("reply", "prompt", "read", "typing"):
+            raise c.fail(_line(e, kind), f"{where}.{kind}: name a chat")
+        fields["chat"] = chat if chat not in ("all", None) else ""
+        if "between" in e and "at" in e:
+            raise c.fail(line, f"{where}: use either at (with within) or between, not both")
+        if "between" in e:
+            b = e["between"]
+            if not isinstance(b, list) or len(b) != 2:
+                raise c.fail(_line(e, "between"), f"{where}.between: expected [FROM, TO], like [2m, 5h]")
+            lo = c.offset(b[0], f"{where}.between", _line(e, "between"))
+            hi = c.offset(b[1], f"{where}.between", _line(e, "between"))
+            if hi < lo:
+                raise c.fail(_line(e, "between"), f"{where}.between: {b[1]} is before {b[0]}")
+            fields["window"] = (lo, hi)
+        elif "at" in e:
+            at = c.offset(e["at"], f"{where}.at", _line(e, "at"))
+            within = c.offset(e.get("within", DEFAULT_WITHIN), f"{where}.within", _line(e, "within"))
+            fields["at"] = at
+            fields["window"] = (at - within, at + within)
+        elif "within" in e:
+            raise c.fail(_line(e, "within"), f"{where}.within: goes with at")
+        for key in ("contains", "not_contains"):
+            if key in e:
+                v = e[key]
+                items = v if isinstance(v, list) else [v]
+                fields[key] = fields.get(key, ()) + tuple(c.text(x, f"{where}.{key}", _line(e, key)) for x in items)
+        if kind == "replies":
+            if "count" not in e:
+                raise c.fail(line, f"{where}: replies needs a count")
+            fields["count"] = _count(c, e, where, None)
+        elif "count" in e:
+            fields["count"] = _count(c, e, where, None)
+        if "quote" in e:
+            quote = "" if e["quote"] in (None, False, "none") else c.text(e["quote"], f"{where}.quote", _line(e, "quote"))
+            if quote and quote not in ids:
+                raise c.fail(_line(e, "quote"), f"{where}.quote: no scripted message has id {quote!r}")
+            fields["quote"] = quote
+        out.append(Expectation(**fields))
+    return out
+
+
+# ---------------------------------------------------------------- to a simulation
+
+
+def build_simulation(s: Scenario, seed: int | None = None, **kwargs: Any) -> Simulation:
+    """A `Simulation` loaded with the scenario's script. `seed` overrides the file's seed."""
+    seed = s.seed if seed is None else seed
+    model = FakeModel(
+        latency=s.model.get("latency", 0.8),
+        timeout_after=s.model.get("timeout_after", 30.0),
+        failures=[ScheduledFailure(f.kind, f.count, f.after) for f in s.model.get("failures", [])],
+        replies=list(s.model.get("replies", [])),
+        seed=seed,
+    )
+    whatsapp = FakeWhatsApp(
+        latency=s.whatsapp.get("latency", 0.3),
+        echo_after=s.whatsapp.get("echo_after", 0.2),
+        failures=[ScheduledSendFailure(f.kind, f.count, f.after, f.by)
+                  for f in s.whatsapp.get("failures", [])],  # fmt: skip
+        seed=seed,
+    )
+    sim = Simulation(policy=s.policy, persona=s.persona, seed=seed, start=s.start,
+                     model=model, whatsapp=whatsapp, **kwargs)  # fmt: skip
+    for step in s.steps:
+        t = s.start + step.t
+        if step.kind == "crash":
+            sim.add_crash(t, step.down)
+        else:
+            sim.add_message(t, step_message(s, step))
+    return sim
+
+
+def step_message(s: Scenario, step: Step) -> Message:
+    owner = s.persona.owner_id
+    if step.kind == "command":
+        return Message(chat=owner, sender=owner, id=step.id, text=step.text, from_me=True)
+    spec = s.chats[step.chat]
+    from_me = step.sender == owner
+    quoted_id, quoted_sender = "", ""
+    if step.quote == "reply":
+        quoted_id = QUOTE_LAST_REPLY
+    elif step.quote:
+        quoted_id = step.quote
+        quoted_sender = next(x.sender for x in s.steps if x.id == step.quote)
+    if spec.kind == "group":
+        return Message(
+            chat=spec.key, sender=step.sender, id=step.id, text=step.text, from_me=from_me,
+            is_group=True, sender_name="" if from_me else spec.members.get(step.sender, ""),
+            group_title=spec.name, participants=len(spec.members) + 1, mentions=step.mentions,
+            quoted_id=quoted_id, quoted_sender=quoted_sender, media=step.media,
+            kind=step.message_kind,
+        )  # fmt: skip
+    return Message(
+        chat=spec.key, sender=step.sender, id=step.id, text=step.text, from_me=from_me,
+        sender_name="" if from_me else spec.name, mentions=step.mentions, quoted_id=quoted_id,
+        quoted_sender=quoted_sender, media=step.media, kind=step.message_kind,
+    )  # fmt: skip

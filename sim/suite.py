@@ -1,0 +1,146 @@
+"""Running scenario files: discovery, one outcome per scenario, the table and the JSON shape.
+
+A broken file becomes a failed outcome carrying the loader's "file:line: what" error; the other
+files still run. Output depends only on the files and the seed: the same inputs give
+byte-identical JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.engine import SimResult, Simulation, SimulationError
+from sim.expect import check, fmt_offset
+from sim.scenario import Scenario, ScenarioError, build_simulation, load_file
+
+SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class Outcome:
+    file: str
+    name: str
+    passed: bool
+    failures: list[str] = field(default_factory=list)
+    scenario: Scenario | None = None
+    sim: Simulation | None = None
+    error: str = ""  # the file could not be loaded or run
+
+    @property
+    def result(self) -> SimResult | None:
+        return self.sim.result if self.sim else None
+
+
+def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
+    """Scenario files under the given files and folders (sorted), and paths that do not exist."""
+    files: list[Path] = []
+    missing: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files.extend(sorted(f for f in p.rglob("*") if f.suffix in SUFFIXES and f.is_file()))
+        elif p.is_file():
+            files.append(p)
+        else:
+            missing.append(str(raw))
+    return files, missing
+
+
+def run_scenario(scenario: Scenario, seed: int | None = None) -> Outcome:
+    sim = build_simulation(scenario, seed)
+    until = None if scenario.until is None else scenario.start + scenario.until
+    try:
+        sim.run(until)
+    except SimulationError as exc:
+        return Outcome(scenario.file, scenario.name, False, [f"simulation stopped: {exc}"],
+                       scenario, sim, str(exc))  # fmt: skip
+    failures = check(scenario, sim.result, sim.whatsapp)
+    return Outcome(scenario.file, scenario.name, not failures, failures, scenario, sim)
+
+
+def run_file(path: str | Path, seed: int | None = None) -> Outcome:
+    try:
+        scenario = load_file(path)
+    except ScenarioError as exc:
+        return Outcome(str(path), Path(path).stem, False, [str(exc)], error=str(exc))
+    return run_scenario(scenario, seed)
+
+
+def run_paths(paths: Iterable[str | Path], seed: int | None = None) -> list[Outcome]:
+    files, missing = discover(paths)
+    outcomes = [Outcome(m, Path(m).name, False, [f"{m}: no such file or folder"], error="missing")
+                for m in missing]  # fmt: skip
+    outcomes.extend(run_file(f, seed) for f in files)
+    return outcomes
+
+
+# ---------------------------------------------------------------- output
+
+
+def _t(x: float) -> float:
+    return round(x, 3)
+
+
+def to_json(outcomes: list[Outcome]) -> dict[str, Any]:
+    passed = sum(o.passed for o in outcomes)
+    return {
+        "passed": passed,
+        "failed": len(outcomes) - passed,
+        "scenarios": [outcome_json(o) for o in outcomes],
+    }
+
+
+def outcome_json(o: Outcome) -> dict[str, Any]:
+    r, start = o.result, o.scenario.start if o.scenario else 0.0
+    return {
+        "name": o.name,
+        "file": o.file,
+        "passed": o.passed,
+        "failures": list(o.failures),
+        "sent": [{"chat": x.chat, "t": _t(x.t - start), "text": x.text} for x in r.sent] if r else [],
+        "decisions": [
+            {"t": _t(d.t - start), "chat": d.chat, "code": d.code, "detail": d.detail}
+            for d in r.decisions
+        ] if r else [],  # fmt: skip
+        "generations": [
+            {
+                "t": _t(g.t - start),
+                "chat": g.chat,
+                "messages": [{"role": m.role, "content": m.content} for m in g.messages],
+            }
+            for g in r.generations
+        ] if r else [],  # fmt: skip
+    }
+
+
+def table(outcomes: list[Outcome]) -> str:
+    """One line per scenario: result, name, simulated span, replies sent, file."""
+    rows = [("RESULT", "SCENARIO", "SPAN", "REPLIES", "FILE")]
+    for o in outcomes:
+        r = o.result
+        result = "pass" if o.passed else ("BROKEN" if o.error and not r else "FAIL")
+        span = fmt_offset(r.end - r.start)[1:] if r else "-"
+        replies = str(len(r.sent)) if r else "-"
+        rows.append((result, o.name, span, replies, o.file))
+    widths = [min(max(len(row[i]) for row in rows), 60) for i in range(4)]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+        for row in rows
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def human(outcomes: list[Outcome]) -> str:
+    out = [table(outcomes), ""]
+    failed = [o for o in outcomes if not o.passed]
+    for o in failed:
+        out.append(f"FAILED {o.name} ({o.file})")
+        for f in o.failures:
+            out.extend("  " + line for line in f.splitlines())
+        out.append("")
+    passed = len(outcomes) - len(failed)
+    out.append(f"{passed} passed, {len(failed)} failed, {len(outcomes)} scenarios")
+    return "\n".join(out)
