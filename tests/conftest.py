@@ -126,7 +126,9 @@ class Run:
         only to pick which request to answer)."""
         return [
             g for g in self.effects(Generate)
-            if (c := self.a.chats.get(g.chat)) is not None and c.request_id == g.request_id
+            if (c := self.a.chats.get(g.chat)) is not None
+            and c.request_id == g.request_id
+            and c.phase == "generating"
         ]  # fmt: skip
 
 
