@@ -33,6 +33,7 @@ from adapters.llm.usage import LLMStats, NeuronMeter, estimate_input_tokens, est
 from core.events import ChatMessage
 
 log = logging.getLogger("wapa.llm")
+log.addHandler(logging.NullHandler())  # a library: the application configures logging
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]

@@ -73,7 +73,10 @@ class ModelError(Exception):
         head = f"{self.kind} ({where})" if where else self.kind
         detail = f": {self.detail}" if self.detail else ""
         model = f" [model {self.model}]" if self.model else ""
-        return f"{head}{detail}{model}; {self.hint}"
+        return f"{head}{detail}{model}; {self.advice()}"
+
+    def advice(self) -> str:
+        return self.hint
 
     def __reduce__(self) -> tuple[Any, ...]:  # picklable despite keyword-only arguments
         return (_rebuild, (type(self), self.detail, self.status, self.code, self.provider,
@@ -89,9 +92,14 @@ def _rebuild(cls: type[ModelError], *args: Any) -> ModelError:
 class AuthError(ModelError):
     kind = "auth"
     hint = (
-        "check CLOUDFLARE_API_TOKEN (a token with Workers AI permission) and "
-        "CLOUDFLARE_ACCOUNT_ID, or OPENAI_API_KEY; not retried"
+        "check CLOUDFLARE_API_TOKEN (an API token with the Workers AI permission) and "
+        "CLOUDFLARE_ACCOUNT_ID; not retried"
     )
+
+    def advice(self) -> str:
+        if self.provider == "openai":
+            return "check OPENAI_API_KEY and OPENAI_BASE_URL; not retried"
+        return self.hint
 
 
 class BadRequestError(ModelError):
@@ -174,7 +182,7 @@ KINDS: tuple[str, ...] = tuple(ERRORS)
 # Cloudflare API error codes (see DESIGN.md "External facts").
 _BY_CODE: dict[int, type[ModelError]] = {
     10000: AuthError, 10001: AuthError, 9106: AuthError, 9109: AuthError,
-    6003: BadRequestError, 6111: AuthError,
+    6003: BadRequestError, 6111: AuthError, 7003: AuthError,  # 7003: unknown account id
     3040: CapacityError,
     3021: RateLimitedError,
     3036: DailyQuotaError, 4006: DailyQuotaError,

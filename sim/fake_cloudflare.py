@@ -1,0 +1,360 @@
+"""A fake Cloudflare Workers AI server: a real local HTTP server for end-to-end tests,
+benchmarks and users checking their setup without an account (`wapa fake-cloudflare`).
+
+It speaks what wapa uses of the API, under `/client/v4` (so `CLOUDFLARE_API_BASE` is
+`http://HOST:PORT/client/v4`):
+
+- `POST /accounts/{id}/ai/run/{model}`: a deterministic reply built from the last user
+  message, in the success envelope with `usage`;
+- `POST /accounts/{id}/ai/v1/chat/completions` and `GET .../ai/v1/models`: the
+  OpenAI-compatible endpoint;
+- `GET /user/tokens/verify` and `GET /accounts/{id}/tokens/verify`: the token check.
+
+Failures are scripted (`server.fail("capacity", times=2)`) and answered with the bodies
+Cloudflare sends (tests/fixtures/cloudflare/). Optional: a required token (else 401), a list of
+known models (else 5007), a context window (else 413 / 5021), latency per generation.
+
+    with FakeCloudflare(latency=0.05) as server:
+        env = server.env()          # CLOUDFLARE_API_BASE, CLOUDFLARE_API_TOKEN, ACCOUNT_ID
+        server.fail("rate_limit", retry_after=1)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+PREFIX = "/client/v4"
+DEFAULT_TOKEN = "fake-token"
+DEFAULT_ACCOUNT = "0123456789abcdef0123456789abcdef"
+
+
+def _envelope_error(code: int, message: str, **extra: Any) -> dict[str, Any]:
+    return {"result": None, "success": False, "errors": [{"code": code, "message": message, **extra}],
+            "messages": []}  # fmt: skip
+
+
+# kind -> (HTTP status, body). The bodies match tests/fixtures/cloudflare/run_*.json.
+FAILURES: dict[str, tuple[int, Any]] = {
+    "auth": (401, {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]}),
+    "bad_header": (400, {"success": False, "errors": [{"code": 6003, "message": "Invalid request headers", "error_chain": [{"code": 6111, "message": "Invalid format for Authorization header"}]}], "messages": [], "result": None}),
+    "capacity": (429, _envelope_error(3040, "Capacity temporarily exceeded, please try again.")),
+    "rate_limit": (429, _envelope_error(3021, "AiError: rate limiting: inference request per min rate reached (4f1c2a7e-0b5d-4c1e-9a57-2d3f0e6b8c11)")),
+    "daily_quota": (429, {"result": {}, "success": False, "errors": [{"code": 4006, "message": "AiError: AiError: you have used up your daily free allocation of 10,000 neurons, please upgrade to Cloudflare's Workers Paid plan if you would like to continue usage. (8a2e5b61-7c3d-4f90-b1a2-5e6f7a8b9c0d)"}], "messages": []}),
+    "internal": (500, _envelope_error(3043, "AiError: AiError: Internal server error (0c9d8e7f-6a5b-4c3d-2e1f-0a9b8c7d6e5f)")),
+    "no_model": (400, _envelope_error(5007, "No such model @cf/meta/llama-9-1b-instruct or task")),
+    "context": (413, _envelope_error(5021, "AiError: AiError: The estimated number of input and maximum output tokens (61250) exceeded this model context window limit (60000). (1b2c3d4e-5f60-4718-92a3-b4c5d6e7f809)")),
+    "timeout": (408, _envelope_error(3007, "AiError: AiError: Request timeout")),
+    "empty": (200, {"result": {"response": "", "usage": {"prompt_tokens": 10, "completion_tokens": 0, "total_tokens": 10}}, "success": True, "errors": [], "messages": []}),
+    "bad_gateway": (502, "<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>"),
+    "hang": (200, None),  # answers normally, but only after `delay` seconds
+}  # fmt: skip
+
+
+@dataclass
+class Failure:
+    kind: str
+    model: str | None = None  # only requests for this model; None: any
+    retry_after: float | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    model: str
+    body: Any
+    authorization: bool  # whether a bearer token came (the token itself is not kept)
+    status: int = 0
+    endpoint: str = ""  # run | chat | verify | models
+
+
+def last_user_text(messages: Sequence[Any]) -> str:
+    for m in reversed(messages):
+        if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str):
+            return m["content"]
+    return ""
+
+
+def default_reply(messages: Sequence[Any]) -> str:
+    """Deterministic: the same last user message gives the same reply."""
+    words = last_user_text(messages).split()
+    topic = " ".join(words[:8]) + (" ..." if len(words) > 8 else "")
+    about = f' about "{topic}"' if topic else ""
+    return (
+        f"Thanks for your message{about}. I have passed it on, "
+        "and you will get a personal answer soon."
+    )
+
+
+def estimate_tokens(text: str) -> int:
+    return len(text) // 4 + 1
+
+
+class FakeCloudflare:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        latency: float = 0.0,
+        token: str | None = DEFAULT_TOKEN,  # None: any bearer token is accepted
+        account_id: str | None = None,  # None: any account id is accepted
+        models: Sequence[str] | None = None,  # None: any model name is accepted
+        context_window: int | None = None,  # tokens (input estimate + max_tokens)
+        reply: Callable[[Sequence[Any]], str] = default_reply,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.latency = latency
+        self.token = token
+        self.account_id = account_id
+        self.models = None if models is None else set(models)
+        self.context_window = context_window
+        self.reply = reply
+        self.requests: list[Recorded] = []
+        self._script: list[Failure] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ control
+
+    def start(self) -> FakeCloudflare:
+        handler = type("Handler", (_Handler,), {"fake": self})
+        server = ThreadingHTTPServer((self.host, self.port), handler)
+        server.daemon_threads = True
+        server.block_on_close = False
+        self._server = server
+        self.port = server.server_address[1]
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05},
+            name="fake-cloudflare", daemon=True,
+        )  # fmt: skip
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeCloudflare:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}{PREFIX}"
+
+    @property
+    def account(self) -> str:
+        return self.account_id or DEFAULT_ACCOUNT
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.base_url}/accounts/{self.account}/ai/v1"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """Variables that point wapa's Cloudflare client at this server."""
+        return {
+            "CLOUDFLARE_API_BASE": self.base_url,
+            "CLOUDFLARE_API_TOKEN": self.token or DEFAULT_TOKEN,
+            "CLOUDFLARE_ACCOUNT_ID": self.account,
+            **extra,
+        }
+
+    def fail(
+        self,
+        kind: str,
+        *,
+        times: int = 1,
+        model: str | None = None,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next `times` generations (for `model`, or any) with failure `kind`."""
+        if kind not in FAILURES:
+            raise ValueError(f"kind: {kind!r} is not one of {', '.join(sorted(FAILURES))}")
+        with self._lock:
+            self._script.extend(Failure(kind, model, retry_after, delay) for _ in range(times))
+
+    def pending_failures(self) -> list[str]:
+        with self._lock:
+            return [f.kind for f in self._script]
+
+    def generations(self) -> list[Recorded]:
+        with self._lock:
+            return [r for r in self.requests if r.endpoint in ("run", "chat")]
+
+    # ------------------------------------------------------------------ behaviour
+
+    def _next_failure(self, model: str) -> Failure | None:
+        with self._lock:
+            for i, failure in enumerate(self._script):
+                if failure.model in (None, model):
+                    return self._script.pop(i)
+        return None
+
+    def _check_auth(self, header: str) -> tuple[int, Any] | None:
+        scheme, _, token = header.partition(" ")
+        if scheme != "Bearer" or not token or " " in token.strip():
+            return FAILURES["bad_header"]
+        if self.token is not None and token != self.token:
+            return FAILURES["auth"]
+        return None
+
+    def _check_account(self, account: str, path: str) -> tuple[int, Any] | None:
+        if self.account_id is not None and account != self.account_id:
+            return 404, _envelope_error(
+                7003, f"Could not route to {path}, perhaps your object identifier is invalid?"
+            )
+        return None
+
+    def _generate(self, model: str, body: Any, chat: bool) -> tuple[int, Any, dict[str, str]]:
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return (
+                400,
+                _envelope_error(5006, "Error: required properties at '/' are 'messages'"),
+                {},
+            )
+        failure = self._next_failure(model)
+        wait = (failure.delay if failure is not None else 0.0) + self.latency
+        if wait > 0:
+            self._stopping.wait(wait)
+        if failure is not None and failure.kind != "hang":
+            status, payload = FAILURES[failure.kind]
+            headers = {}
+            if failure.retry_after is not None:
+                headers["Retry-After"] = f"{failure.retry_after:g}"
+            return status, payload, headers
+        if self.models is not None and model not in self.models:
+            return 400, _envelope_error(5007, f"No such model {model} or task"), {}
+        messages = body["messages"]
+        prompt_tokens = sum(
+            estimate_tokens(str(m.get("content", ""))) + 4 for m in messages if isinstance(m, dict)
+        )
+        max_tokens = body.get("max_tokens") if isinstance(body.get("max_tokens"), int) else 256
+        if self.context_window is not None and prompt_tokens + max_tokens > self.context_window:
+            return 413, _envelope_error(
+                5021,
+                "AiError: AiError: The estimated number of input and maximum output tokens "
+                f"({prompt_tokens + max_tokens}) exceeded this model context window limit "
+                f"({self.context_window}).",
+            ), {}  # fmt: skip
+        text = self.reply(messages)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": estimate_tokens(text),
+            "total_tokens": prompt_tokens + estimate_tokens(text),
+        }
+        if chat:
+            return 200, {
+                "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": "stop"}],
+                "usage": usage,
+            }, {}  # fmt: skip
+        return 200, {"result": {"response": text, "usage": usage}, "success": True,
+                     "errors": [], "messages": []}, {}  # fmt: skip
+
+    def handle(
+        self, method: str, path: str, auth: str, body: Any
+    ) -> tuple[int, Any, dict[str, str]]:
+        record = Recorded(method, path, "", body, authorization=auth.startswith("Bearer "))
+        with self._lock:
+            self.requests.append(record)
+        status, payload, headers = self._route(method, path, auth, body, record)
+        record.status = status
+        return status, payload, headers
+
+    def _route(
+        self, method: str, path: str, auth: str, body: Any, record: Recorded
+    ) -> tuple[int, Any, dict[str, str]]:
+        if not path.startswith(PREFIX + "/"):
+            return 404, _envelope_error(7000, "No route for that URI"), {}
+        parts = path[len(PREFIX) + 1 :].split("/")
+        if method == "GET" and (
+            parts == ["user", "tokens", "verify"]
+            or (len(parts) == 4 and parts[0] == "accounts" and parts[2:] == ["tokens", "verify"])
+        ):
+            record.endpoint = "verify"
+            denied = self._check_auth(auth)
+            if denied is not None:
+                return 401, _envelope_error(1000, "Invalid API Token"), {}
+            return 200, {"result": {"id": "fake-token-id", "status": "active"}, "success": True,
+                         "errors": [], "messages": [{"code": 10000, "message":
+                         "This API Token is valid and active", "type": None}]}, {}  # fmt: skip
+        if len(parts) >= 4 and parts[0] == "accounts" and parts[2] == "ai":
+            denied = self._check_auth(auth) or self._check_account(parts[1], path)
+            if method == "POST" and parts[3] == "run" and len(parts) > 4:
+                record.endpoint, record.model = "run", "/".join(parts[4:])
+                if denied:
+                    return (*denied, {})
+                return self._generate(record.model, body, chat=False)
+            if method == "POST" and parts[3:] == ["v1", "chat", "completions"]:
+                record.endpoint = "chat"
+                record.model = str(body.get("model", "")) if isinstance(body, dict) else ""
+                if denied:
+                    return (*denied, {})
+                return self._generate(record.model, body, chat=True)
+            if method == "GET" and parts[3:] == ["v1", "models"]:
+                record.endpoint = "models"
+                if denied:
+                    return (*denied, {})
+                names = sorted(self.models or {"@cf/meta/llama-3.2-1b-instruct"})
+                return 200, {"object": "list", "data": [{"id": m, "object": "model"}
+                                                        for m in names]}, {}  # fmt: skip
+        return 404, _envelope_error(7000, "No route for that URI"), {}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    fake: FakeCloudflare
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        path = unquote(urlsplit(self.path).path)
+        auth = self.headers.get("Authorization") or ""
+        try:
+            status, payload, headers = self.fake.handle(method, path, auth, body)
+        except Exception as exc:  # the fake must answer, even when it has a bug
+            status, payload, headers = 500, _envelope_error(3043, f"fake: {type(exc).__name__}"), {}
+        data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+        self.send_response(status)
+        ctype = "text/html" if isinstance(payload, str) else "application/json"
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self._serve("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve("POST")
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: no request lines
+        return
