@@ -103,8 +103,11 @@ class Store:
         *,
         clock: Callable[[], float] = time.time,
         sync: str = "full",
+        busy_timeout: float = 5.0,
     ) -> Store:
-        """Open (creating it and its directory if needed) and migrate. `key` is WAPA_DB_KEY."""
+        """Open (creating it and its directory if needed) and migrate. `key` is WAPA_DB_KEY;
+        `sync` is SQLite's synchronous mode (full: a commit survives power loss; normal: it
+        survives a process crash); `busy_timeout` is how long a write waits for a lock."""
         path = Path(path)
         if sync not in ("full", "normal"):
             raise StoreError(f"{path}: synchronous mode must be 'full' or 'normal', got {sync!r}")
@@ -114,7 +117,7 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
         try:
-            sealer = await cls._prepare(db, path, key, sync)
+            sealer = await cls._prepare(db, path, key, sync, busy_timeout)
         except BaseException:
             await db.close()
             raise
@@ -122,10 +125,10 @@ class Store:
 
     @staticmethod
     async def _prepare(
-        db: aiosqlite.Connection, path: Path, key: str | bytes | None, sync: str
+        db: aiosqlite.Connection, path: Path, key: str | bytes | None, sync: str, busy: float
     ) -> crypto.Sealer:
         try:
-            await db.execute("PRAGMA busy_timeout = 5000")
+            await db.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
             version = await _scalar(db, "PRAGMA user_version")
             if version > SCHEMA_VERSION:
                 raise StoreError(

@@ -1,0 +1,268 @@
+"""Store basics: round trip, O(1) rows per message, outbox and traces, migrations, settings."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from adapters.store import SCHEMA_VERSION, Store, StoreError, StoreSettings
+from adapters.store.schema import MIGRATIONS, script
+from core import (
+    Assistant,
+    Decision,
+    Generated,
+    Message,
+    Persona,
+    Policy,
+    Reason,
+    Send,
+    SendConfirmed,
+    SendFailed,
+)
+
+T0 = 1_700_000_000.0
+OWNER = "491700000000@s.whatsapp.net"
+PERSONA = Persona(owner_id=OWNER)
+
+
+def msg(chat: str, mid: str, text: str = "hello") -> Message:
+    return Message(chat, chat, mid, text, sender_name="Bob")
+
+
+async def reply_cycle(store: Store, a: Assistant, chat: str, t: float) -> Send:
+    """A contact message, its deadline, the model's answer and the send, each step saved."""
+    for effects, events in (
+        (a.handle(m := msg(chat, f"{chat}-{t}"), t), [m]),
+        (a.on_timer(t + 120), []),
+    ):
+        await store.save_step(a, effects, events)
+    rid = a.chats[chat].request_id
+    g = Generated(rid, "He'll call you back.")
+    await store.save_step(a, a.handle(g, t + 125), [g])
+    effects = a.on_timer(t + 200)
+    await store.save_step(a, effects)
+    (send,) = [e for e in effects if isinstance(e, Send)]
+    return send
+
+
+async def test_empty_store_loads_none_and_creates_its_directory(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "a" / "b" / "wapa.db")
+    try:
+        assert await store.load() is None
+        assert store.encrypted is False
+        assert (tmp_path / "a" / "b" / "wapa.db").exists()
+    finally:
+        await store.close()
+
+
+async def test_round_trip_restores_the_exact_state(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "wapa.db")
+    a = Assistant(Policy(), PERSONA, seed=5)
+    await reply_cycle(store, a, "4915111@s.whatsapp.net", T0)
+    m = msg("4915222@s.whatsapp.net", "x1")
+    await store.save_step(a, a.handle(m, T0 + 300), [m])
+    await store.close()
+    store = await Store.open(tmp_path / "wapa.db")
+    try:
+        b = await store.load(Policy(), PERSONA)
+        assert b is not None
+        assert b.export() == a.export()
+        assert b.next_deadline() == a.next_deadline()
+        assert (await store.load(Policy(), PERSONA)).export() == a.export()  # load is pure
+    finally:
+        await store.close()
+
+
+async def test_one_message_changes_a_constant_number_of_rows(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "wapa.db")
+    a = Assistant(Policy(), PERSONA)
+    try:
+        for i in range(300):  # a database with many chats
+            m = msg(f"49151{i:05d}@s.whatsapp.net", f"m{i}")
+            await store.save_step(a, a.handle(m, T0 + i), [m])
+        before = store.total_changes
+        m = msg("4915100007@s.whatsapp.net", "again")
+        effects = a.handle(m, T0 + 400)
+        decisions = sum(isinstance(e, Decision) for e in effects)
+        await store.save_step(a, effects, [m])
+        # one chat row + the global row + one trace per decision, whatever the size of the db
+        assert store.total_changes - before == 1 + 1 + decisions
+        assert decisions == 1
+    finally:
+        await store.close()
+
+
+async def test_outbox_records_intent_then_outcome(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "wapa.db")
+    a = Assistant(Policy(), PERSONA)
+    try:
+        s1 = await reply_cycle(store, a, "4915111@s.whatsapp.net", T0)
+        s2 = await reply_cycle(store, a, "4915222@s.whatsapp.net", T0 + 1000)
+        s3 = await reply_cycle(store, a, "4915333@s.whatsapp.net", T0 + 2000)
+        assert [e.request_id for e in await store.unconfirmed_sends()] == [
+            s1.request_id, s2.request_id, s3.request_id,
+        ]  # fmt: skip
+        entry = (await store.unconfirmed_sends())[0]
+        assert (entry.chat, entry.text, entry.outcome) == (s1.chat, s1.text, None)
+        ok, bad = SendConfirmed(s1.request_id, "WA1"), SendFailed(s2.request_id, "not on WA")
+        await store.save_step(a, a.handle(ok, T0 + 3000), [ok])
+        await store.save_step(a, a.handle(bad, T0 + 3001), [bad])
+        assert [e.request_id for e in await store.unconfirmed_sends()] == [s3.request_id]
+        outcomes = {e.request_id: e.outcome for e in await store.outbox()}
+        assert outcomes == {
+            s1.request_id: "confirmed",
+            s2.request_id: "failed",
+            s3.request_id: None,
+        }
+    finally:
+        await store.close()
+
+
+async def test_decisions_are_kept_as_traces(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "wapa.db")
+    a = Assistant(Policy(), PERSONA)
+    chat = "4915111@s.whatsapp.net"
+    try:
+        await reply_cycle(store, a, chat, T0)
+        codes = [d.code for d in await store.traces(chat)]
+        assert codes == [Reason.SCHEDULED, Reason.GENERATING, Reason.SENT]
+        assert all(d.chat == chat for d in await store.traces())  # plain ids without a key
+        assert await store.traces(chat, since=T0 + 150) == [
+            d for d in await store.traces(chat) if d.t >= T0 + 150
+        ]
+    finally:
+        await store.close()
+
+
+async def test_a_failed_commit_keeps_dirty_chats_for_the_next_step(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "wapa.db", busy_timeout=0)
+    a = Assistant(Policy(), PERSONA)
+    m = msg("4915111@s.whatsapp.net", "m1")
+    effects = a.handle(m, T0)
+    blocker = sqlite3.connect(tmp_path / "wapa.db", timeout=0)
+    blocker.execute("PRAGMA busy_timeout = 0")
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    try:
+        with pytest.raises(StoreError, match="saving a step failed"):
+            await store.save_step(a, effects, [m])
+        blocker.rollback()
+        await store.save_step(a, [])  # nothing new, but the chat from the failed step is written
+        b = await store.load(Policy(), PERSONA)
+        assert b is not None and "4915111@s.whatsapp.net" in b.chats
+    finally:
+        blocker.close()
+        await store.close()
+
+
+# ---------------------------------------------------------------- migrations
+
+
+def v1_file(path: Path) -> None:
+    """A database exactly as wapa with schema v1 left it, holding one chat."""
+    a = Assistant(Policy(), PERSONA)
+    a.handle(msg("4915111@s.whatsapp.net", "m1", "remember the milk"), T0)
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.executescript(script(1))
+    con.execute("INSERT INTO store_meta VALUES ('encryption', 'none')")
+    con.execute(
+        "INSERT INTO assistant VALUES (1, ?, ?)", (json.dumps(a.export_meta()).encode(), T0)
+    )
+    chat = a.export_chat("4915111@s.whatsapp.net")
+    con.execute("INSERT INTO chats VALUES (?, ?, ?)", (chat["id"], json.dumps(chat).encode(), T0))
+    con.close()
+
+
+async def test_migrates_an_empty_file_to_the_latest_schema(tmp_path: Path) -> None:
+    (tmp_path / "wapa.db").touch()
+    store = await Store.open(tmp_path / "wapa.db")
+    await store.close()
+    con = sqlite3.connect(tmp_path / "wapa.db")
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == max(MIGRATIONS)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert con.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+    columns = [r[1] for r in con.execute("PRAGMA table_info(chats)")]
+    assert "ctx_oldest" in columns
+    con.close()
+
+
+async def test_upgrades_a_v1_file_and_keeps_its_data(tmp_path: Path) -> None:
+    v1_file(tmp_path / "wapa.db")
+    store = await Store.open(tmp_path / "wapa.db")
+    try:
+        a = await store.load(Policy(), PERSONA)
+        assert a is not None and a.chats["4915111@s.whatsapp.net"].phase == "waiting"
+        # the v1 row has no ctx_oldest yet: the first purge fixes it from the row itself
+        report = await store.purge(T0 + 60, context_ttl=86400, trace_ttl=86400)
+        assert report.contexts == 1
+        assert (await store.purge(T0 + 60, context_ttl=86400, trace_ttl=86400)).contexts == 0
+        assert (await store.load(Policy(), PERSONA)).export() == a.export()
+    finally:
+        await store.close()
+    con = sqlite3.connect(tmp_path / "wapa.db")
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert con.execute("SELECT ctx_oldest FROM chats").fetchone()[0] == T0
+    con.close()
+
+
+async def test_refuses_a_newer_schema_without_touching_it(tmp_path: Path) -> None:
+    path = tmp_path / "wapa.db"
+    con = sqlite3.connect(path)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError) as err:
+        await Store.open(path)
+    assert str(path) in str(err.value)
+    assert f"schema version {SCHEMA_VERSION + 1}" in str(err.value)
+    assert f"({SCHEMA_VERSION})" in str(err.value)
+    assert path.read_bytes() == before
+
+
+async def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "wapa.db"
+    path.write_bytes(b"this is a text file, not SQLite" * 100)
+    with pytest.raises(StoreError, match="not a usable wapa database"):
+        await Store.open(path)
+
+
+async def test_a_damaged_row_is_a_clear_error(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "wapa.db")
+    a = Assistant(Policy(), PERSONA)
+    m = msg("4915111@s.whatsapp.net", "m1")
+    await store.save_step(a, a.handle(m, T0), [m])
+    await store.close()
+    con = sqlite3.connect(tmp_path / "wapa.db")
+    con.execute("UPDATE chats SET state = ?", (b"{not json",))
+    con.commit()
+    con.close()
+    store = await Store.open(tmp_path / "wapa.db")
+    try:
+        with pytest.raises(StoreError, match="chat row 4915111@s.wh.* is not valid JSON"):
+            await store.load()
+    finally:
+        await store.close()
+
+
+# ---------------------------------------------------------------- settings
+
+
+def test_settings_defaults_and_errors() -> None:
+    s = StoreSettings.from_env({})
+    assert (s.db, s.key, s.trace_days, s.backup_keep, s.sync) == (
+        "data/wapa.db", None, 14.0, 7, "full",
+    )  # fmt: skip
+    s = StoreSettings.from_env(
+        {"WAPA_DB": "/x/y.db", "WAPA_DB_KEY": "sesame", "WAPA_TRACE_DAYS": "2.5"}
+    )
+    assert (s.db, s.key, s.trace_ttl) == ("/x/y.db", "sesame", 2.5 * 86400)
+    assert "sesame" not in repr(s)
+    with pytest.raises(ValueError, match="WAPA_TRACE_DAYS"):
+        StoreSettings.from_env({"WAPA_TRACE_DAYS": "forever"})
+    with pytest.raises(ValueError, match="WAPA_BACKUP_KEEP"):
+        StoreSettings.from_env({"WAPA_BACKUP_KEEP": "-1"})
+    with pytest.raises(ValueError, match="WAPA_DB_SYNC"):
+        StoreSettings.from_env({"WAPA_DB_SYNC": "off"})
