@@ -105,6 +105,7 @@ class SimResult:
     timeline: list[tuple[float, TimelineItem]] = field(default_factory=list)
     send_failures: list[tuple[float, str]] = field(default_factory=list)  # (t, request id)
     crashes: list[float] = field(default_factory=list)
+    echo_ids: set[str] = field(default_factory=set)  # ids of messages that were our echoes
     inputs: int = 0
     steps: int = 0
 
@@ -194,6 +195,8 @@ class Simulation:
 
     def _dispatch(self, t: float, kind: int, payload: Any, epoch: int) -> None:
         if kind == _INPUT or kind == _ECHO:
+            if kind == _ECHO:
+                self.result.echo_ids.add(payload.id)
             if self._down:
                 self._held.append(payload)
             else:

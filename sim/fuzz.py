@@ -1,0 +1,269 @@
+"""Seeded fuzzing: realistic traffic for many chats over days, with the invariants checked live.
+
+`generate_traffic` draws, from one `random.Random(seed)`, a population of direct and group chats
+and their traffic: conversations in bursts during waking hours, owner replies (sometimes while
+a reply is being generated), urgent and shouted messages, near-miss words ("network", "know"),
+media without text, reactions and system messages, redelivered ids, group mentions, quotes and
+alias hits, owner commands, and crashes with short downtimes. `run_fuzz` plays it through a
+`Simulation` whose fake model and fake WhatsApp fail at seeded rates, with
+`sim.invariants.InvariantChecker` watching every input and effect. The same arguments always
+give the same run, so a failing seed is replayed exactly with the printed command.
+
+Also the entry point for benchmarks: `generate_traffic(...)`, then `build_simulation(traffic)`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from core.events import Message
+from core.policy import Persona, Policy
+from sim.engine import QUOTE_LAST_REPLY, Simulation
+from sim.fake_model import FakeModel
+from sim.fake_whatsapp import FakeWhatsApp
+
+DEFAULT_START = datetime(2026, 1, 5, 0, 0, tzinfo=UTC).timestamp()
+DAY = 86400.0
+OWNER_ID = "owner@s.whatsapp.net"
+OWNER_NAME = "Gilad"
+
+MODEL_FAILURE_RATES = {
+    "rate_limited": 0.02, "capacity": 0.01, "timeout": 0.01, "server_error": 0.01,
+    "auth": 0.002, "daily_quota": 0.002, "no_answer": 0.005,
+}  # fmt: skip
+SEND_FAIL_RATE = 0.01
+DROP_ECHO_RATE = 0.01
+
+_NAMES = ("Alice", "Bob", "Carol", "Dan", "Eve", "Frank", "Grace", "Heidi", "Ivan", "Judy",
+          "Mallory", "Noa", "Oscar", "Peggy", "Rupert", "Sybil", "Trent", "Uri", "Victor", "Yael")  # fmt: skip
+_OPENERS = ("hi", "hey", "hello", "good morning", "yo", "shalom", "hola", "hallo")
+_BODIES = (
+    "are you free tomorrow", "can you send me the file", "did you see the network report",
+    "I know you are busy", "call me when you can", "what time is the meeting",
+    "the work on the kitchen is done", "thanks for yesterday", "happy birthday",
+    "is the offer still open", "we are at the restaurant", "let me know about friday",
+    "can we talk later", "the kids say hi", "running late sorry", "need your signature",
+)  # fmt: skip
+_URGENT = ("urgent: {b}", "please call me asap", "EMERGENCY {b}", "it's urgent!!! {b}",
+           "dringend: {b}", "urgente {b}", "call me right now", "{b} - hospital")  # fmt: skip
+_SHOUTED = ("WHERE ARE YOU", "ANSWER THE PHONE PLEASE", "{b}!!!")
+_OWNER_TEXTS = ("on my way", "ok, talk later", "thanks!", "I'll call you in 5", "yes", "👍")
+_MEDIA = ("voice", "image", "video", "document", "sticker")
+_KINDS = ("reaction", "system", "protocol")
+
+
+@dataclass
+class ChatPlan:
+    id: str
+    is_group: bool
+    name: str  # contact name or group title
+    members: list[tuple[str, str]] = field(default_factory=list)  # (id, name)
+    rate: float = 1.0  # conversations per day
+
+
+@dataclass
+class Traffic:
+    """Everything a fuzz run feeds in; `messages` and `crashes` are sorted by time."""
+
+    seed: int
+    start: float
+    days: float
+    chats: list[ChatPlan]
+    messages: list[tuple[float, Message]]
+    crashes: list[tuple[float, float]]  # (t, downtime)
+    persona: Persona
+
+
+def generate_traffic(
+    chats: int, days: float, seed: int, start: float = DEFAULT_START, *, crashes_per_day: float = 2.0
+) -> Traffic:
+    rng = random.Random(seed)
+    persona = Persona(owner_id=OWNER_ID, owner_name=OWNER_NAME, assistant_name="Dana")
+    plans = [_plan(rng, i) for i in range(chats)]
+    end = start + days * DAY
+    messages: list[tuple[float, Message]] = []
+    for plan in plans:
+        messages.extend(_chat_traffic(rng, plan, start, end))
+    messages.extend(_owner_commands(rng, plans, start, end))
+    messages.sort(key=lambda item: item[0])
+    crash_list = []
+    n_crashes = int(days * crashes_per_day + rng.random())
+    for _ in range(n_crashes):
+        crash_list.append((start + rng.random() * days * DAY, rng.choice((0.0, 5.0, 30.0, 90.0))))
+    crash_list.sort()
+    return Traffic(seed, start, days, plans, messages, crash_list, persona)
+
+
+def _plan(rng: random.Random, i: int) -> ChatPlan:
+    if rng.random() < 0.25:
+        size = rng.choice((3, 4, 6, 10, 25))
+        members = [(f"m{i:04d}x{j}@s.whatsapp.net", rng.choice(_NAMES)) for j in range(size)]
+        return ChatPlan(f"group{i:04d}@g.us", True, f"Group {i}", members, rng.uniform(0.5, 8.0))
+    return ChatPlan(f"contact{i:04d}@s.whatsapp.net", False, rng.choice(_NAMES), [],
+                    rng.choice((0.1, 0.3, 1.0, 2.0, 4.0)))  # fmt: skip
+
+
+def _waking_time(rng: random.Random, day_start: float) -> float:
+    hour = rng.choices(range(24), weights=[1, 1, 1, 1, 1, 2, 4, 8, 10, 10, 10, 10, 10, 10, 10,
+                                           10, 10, 10, 10, 10, 9, 7, 4, 2])[0]  # fmt: skip
+    return day_start + hour * 3600.0 + rng.random() * 3600.0
+
+
+def _text(rng: random.Random) -> str:
+    roll = rng.random()
+    body = rng.choice(_BODIES)
+    if roll < 0.05:
+        return rng.choice(_URGENT).format(b=body)
+    if roll < 0.08:
+        return rng.choice(_SHOUTED).format(b=body.upper())
+    if roll < 0.3:
+        return f"{rng.choice(_OPENERS)}! {body}?"
+    return body
+
+
+def _chat_traffic(rng: random.Random, plan: ChatPlan, start: float, end: float) -> list[tuple[float, Message]]:
+    out: list[tuple[float, Message]] = []
+    n = 0
+    day = start
+    while day < end:
+        conversations = int(plan.rate) + (rng.random() < plan.rate - int(plan.rate))
+        for _ in range(conversations):
+            t = _waking_time(rng, day)
+            for _ in range(rng.choices((1, 2, 3, 5, 8), weights=(40, 25, 15, 12, 8))[0]):
+                if t >= end:
+                    break
+                n += 1
+                m = _message(rng, plan, f"{plan.id.split('@')[0]}-{n}", t)
+                out.append((t, m))
+                if rng.random() < 0.02:  # WhatsApp redelivers the same message id
+                    out.append((t + rng.choice((0.5, 30.0, 600.0)), m))
+                t += rng.choice((1.0, 5.0, 20.0, 45.0, 90.0, 200.0))
+            if rng.random() < 0.3:  # the owner answers himself, sometimes mid-reply
+                t_owner = t + rng.choice((10.0, 60.0, 125.0, 130.0, 600.0, 3600.0))
+                if t_owner < end:
+                    n += 1
+                    out.append((t_owner, _owner_message(rng, plan, f"{plan.id.split('@')[0]}-o{n}")))
+        day += DAY
+    return out
+
+
+def _message(rng: random.Random, plan: ChatPlan, msg_id: str, t: float) -> Message:
+    roll = rng.random()
+    text = _text(rng)
+    media, kind = "", "message"
+    if roll < 0.06:
+        media, text = rng.choice(_MEDIA), ""
+    elif roll < 0.09:
+        media = rng.choice(_MEDIA)
+    elif roll < 0.11:
+        kind = rng.choice(_KINDS)
+    elif roll < 0.115:
+        text = ""
+    if not plan.is_group:
+        return Message(chat=plan.id, sender=plan.id, id=msg_id, text=text, sender_name=plan.name,
+                       media=media, kind=kind)  # fmt: skip
+    sender, name = rng.choice(plan.members)
+    mentions: tuple[str, ...] = ()
+    quoted_id = quoted_sender = ""
+    address = rng.random()
+    if address < 0.12:
+        mentions, text = (OWNER_ID,), f"@{OWNER_NAME} {text}"
+    elif address < 0.16:
+        quoted_id = QUOTE_LAST_REPLY
+    elif address < 0.19:
+        text = f"{text} @{OWNER_NAME.lower()}"
+    return Message(
+        chat=plan.id, sender=sender, id=msg_id, text=text, is_group=True, sender_name=name,
+        group_title=plan.name, participants=len(plan.members) + 1, mentions=mentions,
+        quoted_id=quoted_id, quoted_sender=quoted_sender, media=media, kind=kind,
+    )  # fmt: skip
+
+
+def _owner_message(rng: random.Random, plan: ChatPlan, msg_id: str) -> Message:
+    return Message(chat=plan.id, sender=OWNER_ID, id=msg_id, text=rng.choice(_OWNER_TEXTS),
+                   from_me=True, is_group=plan.is_group,
+                   group_title=plan.name if plan.is_group else "",
+                   participants=len(plan.members) + 1 if plan.is_group else 0)  # fmt: skip
+
+
+def _owner_commands(rng: random.Random, plans: list[ChatPlan], start: float, end: float) -> list[tuple[float, Message]]:
+    out: list[tuple[float, Message]] = []
+    n = 0
+
+    def cmd(t: float, text: str) -> None:
+        nonlocal n
+        n += 1
+        out.append((t, Message(chat=OWNER_ID, sender=OWNER_ID, id=f"cmd-{n}", text=text, from_me=True)))
+
+    day = start
+    while day < end:
+        cmd(_waking_time(rng, day), "status")
+        if rng.random() < 0.3:
+            t = _waking_time(rng, day)
+            cmd(t, "pause")
+            cmd(t + rng.choice((600.0, 3600.0, 7200.0)), "resume")
+        if plans and rng.random() < 0.3:
+            plan = rng.choice(plans)
+            t = _waking_time(rng, day)
+            cmd(t, f"mute {plan.id} {rng.choice(('30m', '2h', '1d'))}")
+            if rng.random() < 0.5:
+                cmd(t + 1800.0, f"unmute {plan.id}")
+        day += DAY
+    return [(t, m) for t, m in out if t < end]
+
+
+def build_simulation(traffic: Traffic, policy: Policy | None = None, *, faults: bool = True,
+                     observer: object | None = None, keep_timeline: bool = False) -> Simulation:  # fmt: skip
+    """A `Simulation` loaded with the traffic; with `faults`, the model and WhatsApp fail at the
+    module's seeded rates."""
+    seed = traffic.seed
+    model = FakeModel(failure_rates=MODEL_FAILURE_RATES if faults else {}, seed=seed)
+    whatsapp = FakeWhatsApp(fail_rate=SEND_FAIL_RATE if faults else 0.0,
+                            drop_echo_rate=DROP_ECHO_RATE if faults else 0.0, seed=seed)  # fmt: skip
+    sim = Simulation(policy=policy or Policy(), persona=traffic.persona, seed=seed,
+                     start=traffic.start, model=model, whatsapp=whatsapp,
+                     observer=observer, keep_timeline=keep_timeline)  # type: ignore[arg-type]  # fmt: skip
+    for t, m in traffic.messages:
+        sim.add_message(t, m)
+    if faults:
+        for t, down in traffic.crashes:
+            sim.add_crash(t, down)
+    return sim
+
+
+@dataclass
+class FuzzReport:
+    seed: int
+    chats: int
+    days: float
+    messages: int
+    sent: int
+    decisions: int
+    crashes: int
+    steps: int
+    seconds: float  # wall-clock time of the run
+    violations: list  # list[sim.invariants.Violation]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def run_fuzz(chats: int, days: float, seed: int, policy: Policy | None = None) -> FuzzReport:
+    from sim.invariants import InvariantChecker
+
+    began = time.perf_counter()
+    policy = policy or Policy()
+    traffic = generate_traffic(chats, days, seed)
+    checker = InvariantChecker(policy, traffic.persona)
+    sim = build_simulation(traffic, policy, observer=checker)
+    result = sim.run()
+    violations = checker.finish(result.end + checker.horizon + 1.0)
+    return FuzzReport(
+        seed=seed, chats=chats, days=days, messages=len(traffic.messages), sent=len(result.sent),
+        decisions=len(result.decisions), crashes=len(result.crashes), steps=result.steps,
+        seconds=time.perf_counter() - began, violations=violations,
+    )  # fmt: skip
