@@ -1,0 +1,627 @@
+"""`NeonizeTransport`: the runner's WhatsApp transport, around neonize's async client.
+
+Inbound: every neonize event type the assistant cares about has one handler, registered with
+`client.event(...)` before connecting. Each handler is wrapped (`_guard`): an exception is
+logged with the handler's name and the event id (never text or numbers), counted in
+`handler_errors`, and costs that one event only. Message events are handled one at a time, in
+arrival order: LIDs resolved to phone numbers, mapped (`mapping.py`), group title and size
+filled from a cached lookup, then handed to the runner's `on_message`.
+
+Outbound: read receipts, typing (composing/paused), sends (as a reply quoting the original when
+asked: id, participant and content come from the remembered inbound message), notices to the
+owner's chat with himself. The neonize client is only touched while its Go side exists: after
+`stop()` or before the first connect a call would crash the process.
+
+Connection lifecycle: see `link.py`. whatsmeow reconnects by itself after an unexpected
+disconnect (a delay of 2 s times the failed attempts), so the transport does not duplicate
+that; it reconnects itself only after a temporary ban, whose end whatsmeow does not watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from neonize.aioze.client import NewAClient
+from neonize.aioze.events import (
+    ClientOutdatedEv,
+    ConnectedEv,
+    ConnectFailureEv,
+    DisconnectedEv,
+    KeepAliveRestoredEv,
+    KeepAliveTimeoutEv,
+    LoggedOutEv,
+    MessageEv,
+    PairStatusEv,
+    StreamReplacedEv,
+    TemporaryBanEv,
+)
+from neonize.proto.Neonize_pb2 import JID, ConnectFailureReason, TemporaryBan
+from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContextInfo, ExtendedTextMessage
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
+from neonize.utils.enum import ChatPresence, ChatPresenceMedia, Presence, ReceiptType
+
+from adapters.logs import log_event
+from adapters.transport import OnLifecycle, OnMessage, SendError
+from adapters.whatsapp import jid as J
+from adapters.whatsapp.groups import GroupCache
+from adapters.whatsapp.link import Link, Report
+from adapters.whatsapp.mapping import (
+    Mapped,
+    Skip,
+    learn_pairs,
+    lids_in,
+    message_from_event,
+    unwrap,
+)
+from adapters.whatsapp.session import describe_session, paired_accounts
+from core.context import media_text
+
+log = logging.getLogger("wapa.whatsapp")
+
+QUOTE_BYTES = 4096  # a remembered message bigger than this is quoted as text only
+LIDS_PER_EVENT = 16
+DEVICE_NAME = "wapa"
+
+
+class PairingRequired(RuntimeError):
+    """The session is not paired: run `wapa pair`."""
+
+
+class WhatsAppStartError(RuntimeError):
+    """Could not get online (logged out, replaced, outdated, unreachable)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    """How WhatsApp addressed one inbound message: for read receipts and reply quotes."""
+
+    chat: str
+    sender: str
+    quoted: WAMessage
+
+
+def quotable(msg: WAMessage, media: str, text: str) -> WAMessage:
+    """A copy of `msg` fit to be quoted: without its own quote, at most QUOTE_BYTES."""
+    copy = WAMessage()
+    copy.CopyFrom(unwrap(msg))
+    for _field, value in copy.ListFields():
+        if hasattr(value, "HasField"):
+            try:
+                if value.HasField("contextInfo"):
+                    value.ClearField("contextInfo")
+            except ValueError:  # this submessage has no contextInfo
+                pass
+    if copy.ByteSize() > QUOTE_BYTES:
+        copy = WAMessage(conversation=media_text(media, text)[:1000])
+    return copy
+
+
+def _default_client(session_db: str) -> NewAClient:
+    return NewAClient(
+        session_db, props=DeviceProps(os=DEVICE_NAME, platformType=DeviceProps.SAFARI)
+    )
+
+
+async def _default_paired(session_db: str) -> list[str]:
+    return await asyncio.to_thread(paired_accounts, session_db)
+
+
+class NeonizeTransport:
+    name = "whatsapp"
+
+    def __init__(
+        self,
+        session_db: str,
+        owner_jid: str | None = None,
+        *,
+        client_factory: Callable[[], NewAClient] | None = None,
+        paired_check: Callable[[str], Awaitable[list[str]]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        connect_timeout: float = 90.0,
+        send_wait: float = 30.0,
+        stop_timeout: float = 10.0,
+        presence_online: bool = True,
+        group_ttl: float = 3600.0,
+        remembered: int = 512,
+    ) -> None:
+        self.session_db = session_db
+        self._owner_jid = J.normalize(owner_jid) if owner_jid else ""
+        self._factory = client_factory or (lambda: _default_client(session_db))
+        self._paired_check = paired_check or _default_paired
+        self._clock, self._sleep = clock, sleep
+        self._connect_timeout, self._send_wait = connect_timeout, send_wait
+        self._stop_timeout, self._presence_online = stop_timeout, presence_online
+        self._remembered = remembered
+        self._client: NewAClient | None = None
+        self._connect_task: asyncio.Future[Any] | None = None
+        self._alive = False  # the Go side of the client exists: calls are safe
+        self._stopping = self._stopped = False
+        self.stopped_cleanly = True  # False: neonize's worker thread is stuck; os._exit
+        self._link = Link()
+        self._book = J.LidBook()
+        self._lid_misses: OrderedDict[str, None] = OrderedDict()
+        self._origins: OrderedDict[str, _Origin] = OrderedDict()
+        self._chat_jids: OrderedDict[str, str] = OrderedDict()
+        self._typing: set[str] = set()
+        self._inbound = asyncio.Lock()
+        self._connected = asyncio.Event()
+        self._start_waiter: asyncio.Future[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ban_task: asyncio.Task[Any] | None = None
+        self._on_message: OnMessage | None = None
+        self._on_lifecycle: OnLifecycle | None = None
+        self._groups = GroupCache(self._fetch_group, ttl=group_ttl, clock=clock)
+        self.handler_errors = 0
+        self.skipped: Counter[str] = Counter()
+        self.last_timestamp_ms = 0  # WhatsApp's time of the last message handed on
+
+    # ------------------------------------------------------------------ identity and state
+
+    @property
+    def own_jid(self) -> str:
+        """The paired account's phone-number JID (the owner); the configured one until known."""
+        me = getattr(self._client, "me", None)
+        if me is not None and me.JID.User and me.JID.Server == J.USER_SERVER:
+            return J.jid_str(me.JID)
+        return self._owner_jid
+
+    @property
+    def own_lid(self) -> str:
+        me = getattr(self._client, "me", None)
+        return J.jid_str(me.LID) if me is not None and me.LID.User else ""
+
+    @property
+    def link(self) -> Link:
+        return self._link
+
+    def can_send(self) -> bool:
+        return (
+            self._client is not None and not self._stopping and self._link.can_send(self._clock())
+        )
+
+    async def is_connected(self) -> bool:
+        """Ask neonize (`await client.is_connected`); False whenever the client is not alive."""
+        if not self._alive or self._client is None:
+            return False
+        try:
+            return bool(await self._client.is_connected)  # type: ignore[misc]
+        except Exception:  # noqa: BLE001
+            return False
+
+    # ------------------------------------------------------------------ start and stop
+
+    async def start(self, on_message: OnMessage, on_lifecycle: OnLifecycle) -> None:
+        """Connect; return once connected (or banned for a while: it reconnects by itself).
+        Raises PairingRequired when the session is not paired, WhatsAppStartError when
+        WhatsApp refuses the session or stays unreachable for `connect_timeout`."""
+        self._on_message, self._on_lifecycle = on_message, on_lifecycle
+        where = describe_session(self.session_db)
+        accounts = await self._paired_check(self.session_db)
+        if not accounts:
+            detail = f"no paired WhatsApp session in {where}: run `wapa pair` first"
+            self._report([("pair_needed", detail)])
+            raise PairingRequired(detail)
+        client = self._client = self._factory()
+        self._register(client)
+        loop = asyncio.get_running_loop()
+        self._start_waiter = loop.create_future()
+        deadline = self._clock() + self._connect_timeout
+        attempt = 0
+        while True:
+            task = self._connect_task = await client.connect()
+            remaining = max(0.0, deadline - self._clock())
+            done, _ = await asyncio.wait(
+                {self._start_waiter, task}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            if self._start_waiter.done():
+                exc = self._start_waiter.exception()
+                if exc is not None:
+                    await self.stop()
+                    raise exc
+                return
+            if task not in done:
+                await self.stop()
+                raise WhatsAppStartError(
+                    f"not connected to WhatsApp after {self._connect_timeout:.0f} s; "
+                    "check the network"
+                )
+            attempt += 1
+            error = task.exception() if not task.cancelled() else None
+            reason = J.redact_numbers(str(error))[:200] if error else "connection ended"
+            if self._clock() >= deadline:
+                await self.stop()
+                raise WhatsAppStartError(f"could not connect to WhatsApp: {reason}")
+            log_event(log, logging.WARNING, "whatsapp_connect_retry", attempt=attempt, error=reason)
+            await self._sleep(min(2.0**attempt, 30.0, max(0.0, deadline - self._clock())))
+
+    async def stop(self) -> None:
+        """Disconnect explicitly and wait (bounded) for neonize's worker to end. Idempotent."""
+        if self._stopped:
+            return
+        self._stopping = True
+        self._connected.set()  # wake waiting sends: they fail with "stopping"
+        for task in [*self._tasks, self._ban_task]:
+            if task is not None and not task.done() and task is not asyncio.current_task():
+                task.cancel()
+        await self._stop_client()
+        self._stopped = True
+
+    async def _stop_client(self) -> None:
+        client, task = self._client, self._connect_task
+        self._alive = False
+        self._connected.clear()
+        if client is None or task is None:
+            return
+        try:
+            await asyncio.wait_for(client.stop(), self._stop_timeout)
+        except Exception as exc:  # noqa: BLE001
+            log_event(log, logging.WARNING, "whatsapp_stop_failed", error=type(exc).__name__)
+        done, _ = await asyncio.wait({task}, timeout=self._stop_timeout)
+        if task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log_event(
+                    log,
+                    logging.INFO,
+                    "whatsapp_client_ended",
+                    error=type(task.exception()).__name__,
+                )
+        else:
+            self.stopped_cleanly = False
+            log_event(
+                log,
+                logging.WARNING,
+                "whatsapp_stop_hung",
+                detail="neonize's worker thread did not end; the process must exit with os._exit",
+            )
+        self._connect_task = None
+
+    async def _restart_client(self, why: str) -> None:
+        """Stop the Go client and connect again with the same session (after a ban)."""
+        if self._stopping or self._client is None:
+            return
+        self._report(self._link.on_restart(why))
+        await self._stop_client()
+        if not self._stopping:
+            self._connect_task = await self._client.connect()
+
+    # ------------------------------------------------------------------ handlers
+
+    def _register(self, client: NewAClient) -> None:
+        on = client.event
+        on(MessageEv)(self._guard("message", self._handle_message))
+        on(ConnectedEv)(self._guard("connected", self._handle_connected))
+        on(DisconnectedEv)(self._guard("disconnected", self._handle_disconnected))
+        on(KeepAliveTimeoutEv)(self._guard("keepalive_timeout", self._handle_keepalive_timeout))
+        on(KeepAliveRestoredEv)(self._guard("keepalive_restored", self._handle_keepalive_restored))
+        on(StreamReplacedEv)(self._guard("stream_replaced", self._handle_stream_replaced))
+        on(LoggedOutEv)(self._guard("logged_out", self._handle_logged_out))
+        on(TemporaryBanEv)(self._guard("temporary_ban", self._handle_temporary_ban))
+        on(ConnectFailureEv)(self._guard("connect_failure", self._handle_connect_failure))
+        on(ClientOutdatedEv)(self._guard("client_outdated", self._handle_client_outdated))
+        on(PairStatusEv)(self._guard("pair_status", self._handle_pair_status))
+        on.qr(self._guard("qr", self._handle_qr))
+
+    def _guard(
+        self, name: str, body: Callable[[Any], Awaitable[None]]
+    ) -> Callable[[NewAClient, Any], Awaitable[None]]:
+        """Wrap a handler: neonize swallows exceptions from async handlers silently."""
+
+        async def handler(_client: NewAClient, event: Any) -> None:
+            try:
+                await body(event)
+            except Exception as exc:  # noqa: BLE001 - one bad event must not stop the runner
+                self.handler_errors += 1
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "whatsapp_handler_failed",
+                    handler=name,
+                    event_id=_event_id(event),
+                    error=type(exc).__name__,
+                    exc_info=True,
+                )
+
+        handler.__name__ = f"on_{name}"
+        return handler
+
+    async def _handle_message(self, ev: Any) -> None:
+        async with self._inbound:
+            learn_pairs(ev, self._book)
+            await self._resolve_lids(lids_in(ev))
+            result = message_from_event(ev, self.own_jid, self.own_lid, self._book)
+            if isinstance(result, Skip):
+                self.skipped[result.reason] += 1
+                log_event(log, logging.DEBUG, "whatsapp_skip", id=ev.Info.ID, reason=result.reason)
+                return
+            msg = result.message
+            self._remember(result, ev)
+            if msg.is_group and msg.kind == "message":
+                meta = await self._groups.get(msg.chat)
+                if meta is not None:
+                    msg = replace(msg, group_title=meta.title, participants=meta.participants)
+            self.last_timestamp_ms = result.timestamp_ms
+            if self._on_message is not None:
+                await self._on_message(msg)
+
+    async def _handle_connected(self, _ev: Any) -> None:
+        self._alive = True
+        self._report(self._link.on_connected(self._clock()))
+        self._connected.set()
+        if self._start_waiter is not None and not self._start_waiter.done():
+            self._start_waiter.set_result(None)
+        own = self.own_jid
+        if self._owner_jid and own and own != self._owner_jid:
+            log_event(
+                log,
+                logging.WARNING,
+                "whatsapp_owner_mismatch",
+                detail="the configured owner is not the paired account; the paired one is used",
+            )
+        await self._presence(Presence.UNAVAILABLE)  # publishes the push name, stays "offline"
+
+    async def _handle_disconnected(self, _ev: Any) -> None:
+        self._connected.clear()
+        self._report(self._link.on_disconnected())
+
+    async def _handle_keepalive_timeout(self, ev: Any) -> None:
+        self._report(self._link.on_keepalive_timeout(int(ev.ErrorCount)))
+
+    async def _handle_keepalive_restored(self, _ev: Any) -> None:
+        self._report(self._link.on_keepalive_restored())
+
+    async def _handle_stream_replaced(self, _ev: Any) -> None:
+        reports = self._link.on_stream_replaced()
+        self._fatal(WhatsAppStartError(reports[0][1]), reports)
+
+    async def _handle_logged_out(self, ev: Any) -> None:
+        reason = _enum_name(ConnectFailureReason, ev.Reason)
+        reports = self._link.on_logged_out(reason, bool(ev.OnConnect))
+        self._fatal(WhatsAppStartError(reports[0][1]), reports)
+
+    async def _handle_client_outdated(self, _ev: Any) -> None:
+        reports = self._link.on_client_outdated()
+        self._fatal(WhatsAppStartError(reports[0][1]), reports)
+
+    async def _handle_temporary_ban(self, ev: Any) -> None:
+        self._connected.clear()
+        seconds = max(0, int(ev.Expire))
+        code = _enum_name(TemporaryBan.TempBanReason, ev.Code)
+        self._report(self._link.on_temporary_ban(self._clock(), code, seconds))
+        if self._start_waiter is not None and not self._start_waiter.done():
+            self._start_waiter.set_result(None)  # start() returns; sending waits for the lift
+        if self._ban_task is not None and not self._ban_task.done():
+            self._ban_task.cancel()
+        self._ban_task = asyncio.create_task(self._after_ban(seconds))
+
+    async def _after_ban(self, seconds: float) -> None:
+        await self._sleep(seconds + 5.0)
+        await self._restart_client("the temporary ban should be over: reconnecting")
+
+    async def _handle_connect_failure(self, ev: Any) -> None:
+        self._report(self._link.on_connect_failure(_enum_name(ConnectFailureReason, ev.Reason)))
+
+    async def _handle_pair_status(self, ev: Any) -> None:
+        log_event(log, logging.INFO, "whatsapp_pair_status", status=int(ev.Status))
+
+    async def _handle_qr(self, _data: Any) -> None:
+        """A QR code during `run` means the session is not (or no longer) paired."""
+        detail = (
+            f"the WhatsApp session in {describe_session(self.session_db)} is not paired: "
+            "run `wapa pair` first"
+        )
+        self._fatal(PairingRequired(detail), [("pair_needed", detail)])
+
+    def _fatal(self, exc: Exception, reports: list[Report]) -> None:
+        """No sending any more: report, fail a pending start, stop the Go client."""
+        self._alive = False
+        self._connected.set()  # wake waiting sends: they re-check can_send and fail
+        self._report(reports)
+        if self._start_waiter is not None and not self._start_waiter.done():
+            self._start_waiter.set_exception(exc)
+        else:
+            self._spawn(self._stop_client())
+
+    # ------------------------------------------------------------------ effects
+
+    async def mark_read(self, chat: str, message_ids: Sequence[str], sender: str) -> None:
+        """Read receipts, one per original (chat, sender) pair. Failures are logged, not raised."""
+        client = self._client
+        if not message_ids or client is None or not self._alive:
+            return
+        groups: dict[tuple[str, str], list[str]] = {}
+        for mid in message_ids:
+            origin = self._origins.get(mid)
+            key = (origin.chat, origin.sender) if origin else (self._chat_jid(chat), sender)
+            groups.setdefault(key, []).append(mid)
+        for (chat_jid, sender_jid), ids in groups.items():
+            try:
+                await client.mark_read(
+                    *ids,
+                    chat=J.parse_jid(chat_jid),
+                    sender=J.parse_jid(sender_jid) if sender_jid else JID(),
+                    receipt=ReceiptType.READ,
+                )
+            except Exception as exc:  # noqa: BLE001
+                log_event(log, logging.WARNING, "whatsapp_mark_read_failed", error=_err(exc))
+
+    async def typing(self, chat: str, on: bool) -> None:
+        """Composing / paused in `chat`. Appears "online" only while typing somewhere (an
+        online linked device silences the phone's notifications). Failures are logged."""
+        client = self._client
+        if client is None or not self._alive:
+            return
+        try:
+            jid = J.parse_jid(self._chat_jid(chat))
+            if on:
+                if self._presence_online and not self._typing:
+                    await self._presence(Presence.AVAILABLE)
+                self._typing.add(chat)
+                state = ChatPresence.CHAT_PRESENCE_COMPOSING
+            else:
+                self._typing.discard(chat)
+                state = ChatPresence.CHAT_PRESENCE_PAUSED
+            await client.send_chat_presence(jid, state, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT)
+            if not on and self._presence_online and not self._typing:
+                await self._presence(Presence.UNAVAILABLE)
+        except Exception as exc:  # noqa: BLE001
+            log_event(log, logging.WARNING, "whatsapp_typing_failed", error=_err(exc))
+
+    async def send(self, chat: str, text: str, quote_id: str = "") -> str:
+        if not isinstance(text, str) or not text.strip():
+            raise SendError("nothing to send (empty text)")
+        try:
+            jid = J.parse_jid(self._chat_jid(chat))
+        except ValueError as exc:
+            raise SendError(f"chat id {exc}") from exc
+        message = WAMessage(conversation=text)
+        origin = self._origins.get(quote_id) if quote_id else None
+        if origin is not None:
+            context = ContextInfo(
+                stanzaID=quote_id, participant=origin.sender, quotedMessage=origin.quoted
+            )
+            message = WAMessage(
+                extendedTextMessage=ExtendedTextMessage(text=text, contextInfo=context)
+            )
+        elif quote_id:
+            log_event(log, logging.INFO, "whatsapp_quote_unknown", quote_id=quote_id)
+        client = await self._ready()
+        try:
+            response = await client.send_message(jid, message)
+        except Exception as exc:  # noqa: BLE001 - whatever neonize raises, the send failed
+            raise SendError(f"WhatsApp did not take the message: {_err(exc)}") from exc
+        message_id = str(getattr(response, "ID", "") or "")
+        if not message_id:
+            raise SendError("WhatsApp returned no message id")
+        return message_id
+
+    async def notify_owner(self, text: str) -> None:
+        own = self.own_jid
+        if not own:
+            raise SendError("the owner's own chat is not known yet (not connected)")
+        await self.send(own, text)
+
+    async def _ready(self) -> NewAClient:
+        """The client once sending is possible; waits up to `send_wait` for a reconnect."""
+        if not self.can_send():
+            raise SendError(self._why_not())
+        if not (self._alive and self._link.connected):
+            try:
+                await asyncio.wait_for(self._connected.wait(), self._send_wait)
+            except TimeoutError:
+                raise SendError(
+                    f"not connected to WhatsApp (waited {self._send_wait:.0f} s)"
+                ) from None
+        if not self.can_send() or not self._alive or self._client is None:
+            raise SendError(self._why_not())
+        return self._client
+
+    def _why_not(self) -> str:
+        if self._stopping:
+            return "the transport is stopping"
+        if self._link.fatal:
+            return self._link.fatal
+        if self._link.banned(self._clock()):
+            return "temporarily banned by WhatsApp: no sending until the ban lifts"
+        return "not connected to WhatsApp"
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _presence(self, presence: Presence) -> None:
+        client = self._client
+        if client is None or not self._alive:
+            return
+        try:
+            await client.send_presence(presence)
+        except Exception as exc:  # noqa: BLE001
+            log_event(log, logging.DEBUG, "whatsapp_presence_failed", error=_err(exc))
+
+    async def _fetch_group(self, chat: str) -> tuple[str, int]:
+        client = self._client
+        if client is None or not self._alive:
+            raise ConnectionError("not connected")
+        info = await client.get_group_info(J.parse_jid(chat))
+        return info.GroupName.Name, len(info.Participants)
+
+    async def _resolve_lids(self, lids: set[str]) -> None:
+        """Ask neonize's local LID store for LIDs the book does not know (best effort)."""
+        client = self._client
+        if client is None or not self._alive:
+            return
+        own_lid = self.own_lid
+        todo = [x for x in sorted(lids) if x not in self._book and x != own_lid]
+        for lid in [x for x in todo if x not in self._lid_misses][:LIDS_PER_EVENT]:
+            try:
+                pn = await asyncio.wait_for(client.get_pn_from_lid(J.parse_jid(lid)), 2.0)
+                found = J.jid_str(pn)
+            except Exception:  # noqa: BLE001 - unknown LIDs stay LIDs
+                found = ""
+            if J.is_pn(found):
+                self._book.learn(lid, found)
+            else:
+                self._lid_misses[lid] = None
+                while len(self._lid_misses) > 1024:
+                    self._lid_misses.popitem(last=False)
+
+    def _remember(self, result: Mapped, ev: Any) -> None:
+        msg = result.message
+        origin = _Origin(
+            result.raw_chat, result.raw_sender, quotable(ev.Message, msg.media, msg.text)
+        )
+        self._origins[msg.id] = origin
+        self._origins.move_to_end(msg.id)
+        while len(self._origins) > self._remembered:
+            self._origins.popitem(last=False)
+        if result.raw_chat != msg.chat:
+            self._chat_jids[msg.chat] = result.raw_chat
+            self._chat_jids.move_to_end(msg.chat)
+            while len(self._chat_jids) > self._remembered:
+                self._chat_jids.popitem(last=False)
+
+    def _chat_jid(self, chat: str) -> str:
+        """The JID to address `chat` with: as WhatsApp last addressed it (maybe a LID)."""
+        return self._chat_jids.get(chat, chat)
+
+    def _report(self, reports: list[Report]) -> None:
+        for kind, detail in reports:
+            level = logging.INFO if kind in ("connected", "keepalive_restored") else logging.WARNING
+            log_event(log, level, "whatsapp_lifecycle", kind=kind, detail=detail)
+            if self._on_lifecycle is not None:
+                try:
+                    self._on_lifecycle(kind, detail)
+                except Exception as exc:  # noqa: BLE001
+                    log_event(
+                        log, logging.ERROR, "whatsapp_lifecycle_callback_failed",
+                        kind=kind, error=type(exc).__name__, exc_info=True,
+                    )  # fmt: skip
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _event_id(event: Any) -> str:
+    try:
+        return str(event.Info.ID)[:64]
+    except Exception:  # noqa: BLE001
+        return ""
+
+
+def _enum_name(enum: Any, value: int) -> str:
+    try:
+        return str(enum.Name(value)).lower()
+    except (ValueError, TypeError):
+        return "unknown"
+
+
+def _err(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return J.redact_numbers(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:300]

@@ -1,0 +1,128 @@
+"""The WhatsApp connection's state, as a small pure object: which lifecycle kinds to report for
+each neonize connection event, and whether sending is allowed. No I/O; the clock is passed in.
+
+What each event means (whatsmeow, under neonize 0.5.2):
+
+- Connected: online. After a ban this also reports `ban_lifted`.
+- Disconnected: the socket dropped unexpectedly. whatsmeow reconnects by itself (delay grows
+  2 s per failed attempt); we report `disconnected` then `reconnecting`. Sending waits briefly.
+- KeepAliveTimeout / KeepAliveRestored: the server stopped / resumed answering pings (after
+  3 minutes of silence whatsmeow forces a reconnect itself).
+- StreamReplaced: another client opened this session. whatsmeow does not reconnect; we stop
+  for good (reconnecting would only fight the other client).
+- LoggedOut: the phone unlinked this device (or the session is invalid). No reconnect, no
+  sending; the store and the session file are kept; `wapa pair` links again.
+- TemporaryBan: WhatsApp refuses this account for `Expire` seconds. whatsmeow does not
+  reconnect; the transport reconnects once the ban should be over.
+- ClientOutdated: WhatsApp refuses this client version (upgrade neonize); no reconnect.
+- ConnectFailure (other reasons): whatsmeow retries by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Report = tuple[str, str]  # (lifecycle kind, detail for people)
+
+
+@dataclass
+class Link:
+    connected: bool = False
+    ever_connected: bool = False
+    logged_out: bool = False
+    replaced: bool = False
+    outdated: bool = False
+    banned_until: float = 0.0  # monotonic time the ban should lift; 0 when not banned
+    keepalive_lost: bool = False
+    history: list[Report] = field(default_factory=list)
+
+    @property
+    def fatal(self) -> str:
+        """Why this connection will never send again without the user ("" when it may)."""
+        if self.replaced:
+            return "another WhatsApp client took over this session"
+        if self.logged_out:
+            return "logged out: the phone unlinked this device; run `wapa pair` to link again"
+        if self.outdated:
+            return "WhatsApp rejected this client version; upgrade neonize"
+        return ""
+
+    def banned(self, now: float) -> bool:
+        return self.banned_until > now
+
+    def can_send(self, now: float) -> bool:
+        """False while logged out, replaced, outdated or banned. A transient disconnect keeps
+        sending allowed: sends wait for the reconnect (bounded) instead of failing at once."""
+        return not self.fatal and not self.banned(now) and self.ever_connected
+
+    def _emit(self, kind: str, detail: str) -> list[Report]:
+        self.history.append((kind, detail))
+        del self.history[:-50]
+        return [(kind, detail)]
+
+    def on_connected(self, now: float) -> list[Report]:
+        out: list[Report] = []
+        if self.banned_until:
+            self.banned_until = 0.0
+            out += self._emit("ban_lifted", "the temporary ban is over: sending again")
+        self.connected = self.ever_connected = True
+        self.keepalive_lost = False
+        return out + self._emit("connected", "connected to WhatsApp")
+
+    def on_disconnected(self) -> list[Report]:
+        self.connected = False
+        if self.fatal:
+            return []
+        return self._emit("disconnected", "connection lost") + self._emit(
+            "reconnecting", "whatsmeow reconnects by itself"
+        )
+
+    def on_keepalive_timeout(self, errors: int) -> list[Report]:
+        if self.keepalive_lost:
+            return []
+        self.keepalive_lost = True
+        return self._emit("keepalive_lost", f"{errors} keep-alive ping(s) unanswered")
+
+    def on_keepalive_restored(self) -> list[Report]:
+        if not self.keepalive_lost:
+            return []
+        self.keepalive_lost = False
+        return self._emit("keepalive_restored", "keep-alive answered again")
+
+    def on_stream_replaced(self) -> list[Report]:
+        self.connected, self.replaced = False, True
+        return self._emit(
+            "stream_replaced",
+            "another WhatsApp Web client took over this session: stopping (close the other "
+            "client and restart wapa)",
+        )
+
+    def on_logged_out(self, reason: str, on_connect: bool) -> list[Report]:
+        self.connected, self.logged_out = False, True
+        when = " at connect" if on_connect else ""
+        return self._emit(
+            "logged_out",
+            f"logged out{when} ({reason}): sending stopped, state kept; run `wapa pair`",
+        )
+
+    def on_temporary_ban(self, now: float, code: str, seconds: float) -> list[Report]:
+        self.connected = False
+        seconds = max(0.0, float(seconds))
+        self.banned_until = now + max(seconds, 1.0)
+        minutes = max(1, round(seconds / 60))
+        return self._emit(
+            "temporary_ban",
+            f"WhatsApp temporarily banned this account ({code}); no sending for about "
+            f"{minutes} min, reconnecting after that",
+        )
+
+    def on_client_outdated(self) -> list[Report]:
+        self.connected, self.outdated = False, True
+        return self._emit("disconnected", "WhatsApp says this client is outdated: upgrade neonize")
+
+    def on_connect_failure(self, reason: str) -> list[Report]:
+        self.connected = False
+        return self._emit("disconnected", f"connect failed ({reason}); whatsmeow retries")
+
+    def on_restart(self, why: str) -> list[Report]:
+        return self._emit("reconnecting", why)

@@ -1,0 +1,270 @@
+"""neonize message events -> core `Message`s. Pure: no I/O, no clock, no neonize client.
+
+`message_from_event(ev, own_jid, own_lid, book)` returns `Mapped` (the core message, WhatsApp's
+timestamp in milliseconds, and the chat and sender exactly as WhatsApp addressed them, for
+read receipts and quotes) or `Skip(reason)` for events the assistant never sees:
+
+    status      status broadcasts (stories)           newsletter  channel posts
+    broadcast   broadcast-list copies                  protocol    revokes, key shares, settings...
+    edit        edits of earlier messages              revoke/pin  deletions and pins (Info.Edit)
+    poll_vote   poll votes                             unsupported anything with no text or known media
+    no_id / no_chat / no_sender                        malformed events
+
+Edits are dropped on purpose: the original was already handled, and treating the new text as
+a new message would count it twice. Reactions are passed on as `kind="reaction"` (the core
+ignores them with a traced decision). Media without text keep their kind in `media` (voice =
+audio with ptt); the core turns them into placeholders. Group title and participant count
+are not in a message event: the transport fills them from a cached group-info lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from google.protobuf.message import Message as ProtoMessage
+from neonize.proto.Neonize_pb2 import Message as MessageEvent
+from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
+
+from adapters.whatsapp import jid as J
+from core.events import Message
+
+MAX_TEXT = 65536  # WhatsApp's own limit; anything longer is cut
+MAX_MENTIONS = 256
+_WRAPPERS = (
+    "ephemeralMessage",
+    "viewOnceMessage",
+    "viewOnceMessageV2",
+    "viewOnceMessageV2Extension",
+    "documentWithCaptionMessage",
+    "lottieStickerMessage",
+    "deviceSentMessage",
+)
+_EDIT_ATTRS = {"1": "edit", "3": "edit", "2": "pin", "7": "revoke", "8": "revoke"}
+_PROTOCOL_ONLY = {
+    "senderKeyDistributionMessage",
+    "fastRatchetKeySenderKeyDistributionMessage",
+    "messageContextInfo",
+    "protocolMessage",
+    "keepInChatMessage",
+    "pinInChatMessage",
+    "encReactionMessage",
+    "messageHistoryBundle",
+    "messageHistoryNotice",
+    "placeholderMessage",
+    "secretEncryptedMessage",
+    "groupRootKeyShare",
+    "rootSecretDistributeMessage",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """An event the assistant never sees; `reason` is a short code (see the module doc)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mapped:
+    message: Message
+    timestamp_ms: int = 0  # WhatsApp's send time; 0 when missing
+    raw_chat: str = ""  # the chat JID as WhatsApp addressed it (may be a LID)
+    raw_sender: str = ""  # the sender JID as WhatsApp addressed it (may be a LID)
+
+
+def unwrap(msg: WAMessage) -> WAMessage:
+    for _ in range(4):
+        for name in _WRAPPERS:
+            if msg.HasField(name):
+                inner = getattr(msg, name)
+                if inner.HasField("message"):
+                    msg = inner.message
+                    break
+        else:
+            return msg
+    return msg
+
+
+def _text(value: str) -> str:
+    return value[:MAX_TEXT]
+
+
+def _content(msg: WAMessage) -> tuple[str, str, str, ProtoMessage | None] | Skip:
+    """(kind, media, text, the submessage holding contextInfo) or Skip."""
+    if msg.HasField("protocolMessage"):
+        return Skip("protocol")
+    if msg.HasField("editedMessage"):
+        return Skip("edit")
+    if msg.HasField("reactionMessage"):
+        return ("reaction", "", _text(msg.reactionMessage.text), None)
+    if msg.HasField("pollUpdateMessage"):
+        return Skip("poll_vote")
+    if msg.conversation:
+        return ("message", "", _text(msg.conversation), None)
+    if msg.HasField("extendedTextMessage"):
+        sub = msg.extendedTextMessage
+        return ("message", "", _text(sub.text), sub)
+    if msg.HasField("imageMessage"):
+        return ("message", "image", _text(msg.imageMessage.caption), msg.imageMessage)
+    if msg.HasField("videoMessage"):
+        return ("message", "video", _text(msg.videoMessage.caption), msg.videoMessage)
+    if msg.HasField("ptvMessage"):
+        return ("message", "video", _text(msg.ptvMessage.caption), msg.ptvMessage)
+    if msg.HasField("audioMessage"):
+        media = "voice" if msg.audioMessage.PTT else "audio"
+        return ("message", media, "", msg.audioMessage)
+    if msg.HasField("documentMessage"):
+        return ("message", "document", _text(msg.documentMessage.caption), msg.documentMessage)
+    if msg.HasField("stickerMessage"):
+        return ("message", "sticker", "", msg.stickerMessage)
+    if msg.HasField("locationMessage"):
+        return ("message", "location", _text(msg.locationMessage.comment), msg.locationMessage)
+    if msg.HasField("liveLocationMessage"):
+        sub = msg.liveLocationMessage
+        return ("message", "location", _text(sub.caption), sub)
+    if msg.HasField("contactMessage"):
+        return ("message", "contact", "", msg.contactMessage)
+    if msg.HasField("contactsArrayMessage"):
+        return ("message", "contact", "", msg.contactsArrayMessage)
+    for name in ("pollCreationMessage", "pollCreationMessageV2", "pollCreationMessageV3"):
+        if msg.HasField(name):
+            sub = getattr(msg, name)
+            return ("message", "", _text(sub.name), sub)
+    if msg.HasField("groupInviteMessage"):
+        sub = msg.groupInviteMessage
+        return ("message", "", _text(sub.caption), sub)
+    present = {f.name for f, _ in msg.ListFields()}
+    if present and present <= _PROTOCOL_ONLY:
+        return Skip("protocol")
+    return Skip("unsupported")
+
+
+def message_from_event(
+    ev: MessageEvent,
+    own_jid: str = "",
+    own_lid: str = "",
+    book: Mapping[str, str] | None = None,
+) -> Mapped | Skip:
+    """Map one neonize `MessageEv`. `own_jid`/`own_lid` are the paired account's addresses
+    (its messages from any device are the owner's); `book` maps LIDs to phone-number JIDs."""
+    book = book if book is not None else {}
+    info = ev.Info
+    src = info.MessageSource
+    if not info.ID:
+        return Skip("no_id")
+    raw_chat = J.jid_str(src.Chat)
+    if not raw_chat:
+        return Skip("no_chat")
+    if raw_chat == J.STATUS_BROADCAST:
+        return Skip("status")
+    if src.Chat.Server == J.BROADCAST_SERVER:
+        return Skip("broadcast")
+    if src.Chat.Server == J.NEWSLETTER_SERVER:
+        return Skip("newsletter")
+    if info.Edit in _EDIT_ATTRS:
+        return Skip(_EDIT_ATTRS[info.Edit])
+    if ev.IsEdit:
+        return Skip("edit")
+    msg = unwrap(ev.Message)
+    content = _content(msg)
+    if isinstance(content, Skip):
+        return content
+    kind, media, text, holder = content
+
+    def pn(text_jid: str, alt: str = "") -> str:
+        text_jid = J.normalize(text_jid)
+        if J.is_lid(text_jid) and J.is_pn(J.normalize(alt)):
+            return J.normalize(alt)
+        return J.resolve(text_jid, book, own_lid, own_jid)
+
+    is_group = bool(src.IsGroup) or src.Chat.Server == J.GROUP_SERVER
+    from_me = bool(src.IsFromMe)
+    raw_sender = J.jid_str(src.Sender)
+    sender_alt = J.jid_str(src.SenderAlt)
+    sender = pn(raw_sender, sender_alt)
+    if from_me and own_jid:
+        sender = own_jid  # the owner on any of his devices
+    if is_group:
+        chat = raw_chat
+        if not sender:
+            return Skip("no_sender")
+    else:
+        if from_me:
+            alt = J.jid_str(src.RecipientAlt)
+        elif J.normalize(raw_chat) == J.normalize(raw_sender):
+            alt = sender_alt
+        else:
+            alt = ""
+        chat = pn(raw_chat, alt)
+        sender = sender or chat
+
+    mentions: tuple[str, ...] = ()
+    quoted_id = quoted_sender = ""
+    if kind == "reaction":
+        quoted_id = msg.reactionMessage.key.ID
+    elif holder is not None and holder.HasField("contextInfo"):  # type: ignore[attr-defined]
+        ctx = holder.contextInfo  # type: ignore[attr-defined]
+        seen: dict[str, None] = {}
+        for m in list(ctx.mentionedJID)[:MAX_MENTIONS]:
+            resolved = pn(m)
+            if resolved:
+                seen[resolved] = None
+        mentions = tuple(seen)
+        quoted_id = ctx.stanzaID
+        quoted_sender = pn(ctx.participant) if ctx.participant else ""
+
+    message = Message(
+        chat=chat,
+        sender=sender,
+        id=info.ID,
+        text=text,
+        from_me=from_me,
+        is_group=is_group,
+        sender_name=info.Pushname[:200],
+        mentions=mentions,
+        quoted_id=quoted_id,
+        quoted_sender=quoted_sender,
+        media=media,
+        kind=kind,
+    )
+    return Mapped(
+        message=message,
+        timestamp_ms=max(0, int(info.Timestamp)),
+        raw_chat=raw_chat,
+        raw_sender=J.normalize(raw_sender) if raw_sender else "",
+    )
+
+
+def lids_in(ev: MessageEvent) -> set[str]:
+    """Every LID an event mentions (sender, chat, mentions, quoted participant), so a caller
+    can resolve the unknown ones before mapping."""
+    found: set[str] = set()
+    src = ev.Info.MessageSource
+    for j in (src.Sender, src.Chat):
+        s = J.jid_str(j)
+        if J.is_lid(s):
+            found.add(J.normalize(s))
+    content = _content(unwrap(ev.Message))
+    if not isinstance(content, Skip) and content[3] is not None:
+        holder = content[3]
+        if holder.HasField("contextInfo"):  # type: ignore[attr-defined]
+            ctx = holder.contextInfo  # type: ignore[attr-defined]
+            for m in [*list(ctx.mentionedJID)[:MAX_MENTIONS], ctx.participant]:
+                if m and J.is_lid(J.normalize(m)):
+                    found.add(J.normalize(m))
+    return found
+
+
+def learn_pairs(ev: MessageEvent, book: J.LidBook) -> None:
+    """Record the LID/phone-number pairs an event carries (sender and recipient alternates)."""
+    src = ev.Info.MessageSource
+    sender, sender_alt = J.jid_str(src.Sender), J.jid_str(src.SenderAlt)
+    if J.is_lid(J.normalize(sender)):
+        book.learn(sender, sender_alt)
+    elif J.is_lid(J.normalize(sender_alt)):
+        book.learn(sender_alt, sender)
+    if not src.IsGroup:
+        chat, rec_alt = J.jid_str(src.Chat), J.jid_str(src.RecipientAlt)
+        if J.is_lid(J.normalize(chat)) and src.IsFromMe:
+            book.learn(chat, rec_alt)
