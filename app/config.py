@@ -213,9 +213,30 @@ VARIABLES: tuple[Var, ...] = (
     Var("WAPA_SHUTDOWN_TIMEOUT", "10s", "On SIGTERM, wait this long for sends under way before stopping", "runner", "run.shutdown_timeout", _D),
     Var("WAPA_MEMORY_WARN_MB", "256", "Warn once (with the top allocation sites) above this resident memory; 0 = never", "runner", "run.memory_warn_mb", _int(0)),
     # --- read by the model adapter (adapters/llm) - listed here for the docs and .env.example
-    Var("CLOUDFLARE_API_TOKEN", "", "Cloudflare API token with Workers AI permission", "model", secret=True),
-    Var("CLOUDFLARE_ACCOUNT_ID", "", "Cloudflare account id", "model"),
+    Var("CLOUDFLARE_API_TOKEN", "", "Cloudflare API token with the Workers AI permission", "model", secret=True),
+    Var("CLOUDFLARE_ACCOUNT_ID", "", "Cloudflare account id (Workers AI page of the dashboard)", "model"),
     Var("AI_MODEL_NAME", "@cf/meta/llama-3.2-1b-instruct", "Workers AI model", "model"),
+    Var("AI_FALLBACK_MODELS", "", "Comma-separated Workers AI models tried after AI_MODEL_NAME", "model"),
+    Var("CLOUDFLARE_API_BASE", "https://api.cloudflare.com/client/v4", "Cloudflare API base URL", "model"),
+    Var("CLOUDFLARE_AI_GATEWAY_URL", "", "An AI Gateway URL that replaces the API base for generations", "model"),
+    Var("OPENAI_BASE_URL", "", "An OpenAI-compatible server (second provider), like http://localhost:11434/v1", "model"),
+    Var("OPENAI_MODEL", "", "Model name on the OpenAI-compatible server", "model"),
+    Var("OPENAI_API_KEY", "", "API key of the OpenAI-compatible server", "model", secret=True),
+    Var("AI_MAX_TOKENS", "256", "Longest reply in tokens", "model"),
+    Var("AI_TEMPERATURE", "0.6", "Sampling temperature", "model"),
+    Var("AI_TIMEOUT", "30", "Seconds per model request", "model"),
+    Var("AI_TOTAL_TIMEOUT", "90", "Seconds per reply, retries and fallbacks included", "model"),
+    Var("AI_MAX_ATTEMPTS", "3", "Attempts per model", "model"),
+    Var("AI_MAX_RETRY_AFTER", "30", "A longer Retry-After (seconds) is not waited for", "model"),
+    Var("AI_DAILY_NEURON_BUDGET", "10000", "Neurons a day wapa may spend; off = no budget", "model"),
+    Var("AI_NEURONS_PER_M_INPUT", "", "Override the model's neurons per million input tokens", "model"),
+    Var("AI_NEURONS_PER_M_OUTPUT", "", "Override the model's neurons per million output tokens", "model"),
+    Var("AI_HEALTH_INTERVAL", "60", "Seconds a model health check is cached", "model"),
+    # --- read by the store (adapters/store)
+    Var("WAPA_TRACE_DAYS", "14", "Days decision traces are kept", "store"),
+    Var("WAPA_BACKUP_DIR", "data/backups", "Where daily backups go", "store"),
+    Var("WAPA_BACKUP_KEEP", "7", "Daily backups kept; 0 = no daily backups", "store"),
+    Var("WAPA_DB_SYNC", "full", "SQLite synchronous mode: full or normal", "store"),
 )  # fmt: skip
 
 BY_NAME: dict[str, Var] = {v.name: v for v in VARIABLES}

@@ -1,0 +1,203 @@
+"""The console transport: the real runner with a terminal instead of WhatsApp.
+
+Input, one message per line on stdin:
+
+    alice: hello                 direct chat "alice", from the contact alice (new name, new chat)
+    team/bob: @Gilad ping        group "team", sender bob; @<owner name> or @owner mentions the owner
+    me: I'll take this           the owner writes in the last chat used
+    me@alice: on my way          the owner writes in chat alice
+    alice: [voice]               media: [voice] [image] [video] ... optionally followed by a caption
+    /status                      an owner command (pause, resume, status, mute CHAT [DURATION], ...)
+    # a comment                  ignored, as are blank lines
+
+Output on stdout, one line each: `[send] alice: <full text>` (newlines shown as \\n),
+`[typing] alice on`, `[read] alice 2`, `[notice] ...`, `[decision] alice scheduled: ...`,
+`[lifecycle] connected: ...`, `[error] ...` for a line that cannot be read. Like WhatsApp, every
+send (and notice) comes back as an IsFromMe echo, so the core's echo handling is exercised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import re
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from adapters.transport import OnLifecycle, OnMessage, SendError
+from core import Decision, Message
+from core.events import MEDIA_KINDS
+
+_LINE = re.compile(r"^(?P<who>[^:/]+?)(?:/(?P<sender>[^:]+?))?\s*:\s?(?P<text>.*)$", re.DOTALL)
+_MEDIA = re.compile(r"^\[(?P<kind>[a-z]+)\]\s*(?P<caption>.*)$", re.DOTALL)
+
+
+class ConsoleInputError(ValueError):
+    pass
+
+
+class ConsoleTransport:
+    name = "console"
+
+    def __init__(
+        self,
+        owner_id: str,
+        owner_name: str,
+        *,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+        on_eof: Callable[[], None] | None = None,
+    ) -> None:
+        self.owner_id, self.owner_name = owner_id, owner_name
+        self._stdin = stdin
+        self._stdout = stdout or sys.stdout
+        self._on_eof = on_eof
+        self._groups: set[str] = set()
+        self._last_chat = ""
+        self._in = 0
+        self._out = 0
+        self._on_message: OnMessage | None = None
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._pump: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = False
+        self._owner_mention = re.compile(
+            rf"(?<!\w)@(?:owner|{re.escape(owner_name)})(?!\w)", re.IGNORECASE
+        )
+
+    # ------------------------------------------------------------------ output
+
+    def show(self, line: str) -> None:
+        try:
+            self._stdout.write(line.replace("\r", "\\r").replace("\n", "\\n") + "\n")
+            self._stdout.flush()
+        except (OSError, ValueError):  # stdout closed: nothing to show it on
+            pass
+
+    def show_decision(self, d: Decision) -> None:
+        self.show(f"[decision] {d.chat or '-'} {d.code}: {d.detail}")
+
+    # ------------------------------------------------------------------ input
+
+    def parse(self, line: str) -> Message | None:
+        """One input line to a message; None for blank lines and comments."""
+        line = line.rstrip("\r\n")
+        if not line.strip() or line.lstrip().startswith("#"):
+            return None
+        self._in += 1
+        mid = f"in-{self._in}"
+        if line.startswith("/"):
+            text = line[1:].strip()
+            if not text:
+                raise ConsoleInputError("an owner command needs a name, like /status")
+            return Message(self.owner_id, self.owner_id, mid, text, from_me=True)
+        m = _LINE.match(line)
+        if not m:
+            raise ConsoleInputError(
+                "expected 'NAME: text', 'GROUP/NAME: text', 'me: text', 'me@CHAT: text' or /command"
+            )
+        who, sender, text = m["who"].strip(), (m["sender"] or "").strip(), m["text"]
+        media = ""
+        mm = _MEDIA.match(text)
+        if mm and mm["kind"] in MEDIA_KINDS:
+            media, text = mm["kind"], mm["caption"]
+        if who == "me" or who.startswith("me@"):
+            if sender:
+                raise ConsoleInputError("the owner writes as 'me: text' or 'me@CHAT: text'")
+            chat = who[3:].strip() if who.startswith("me@") else self._last_chat
+            if not chat:
+                raise ConsoleInputError("no chat used yet: write 'me@CHAT: text'")
+            self._last_chat = chat
+            return Message(chat, self.owner_id, mid, text, from_me=True,
+                           is_group=chat in self._groups, media=media)  # fmt: skip
+        if not who or (sender == "" and m["sender"] is not None):
+            raise ConsoleInputError("a group line needs both names: 'GROUP/NAME: text'")
+        self._last_chat = who
+        if sender:
+            self._groups.add(who)
+            mentions = (self.owner_id,) if self._owner_mention.search(text) else ()
+            return Message(who, sender, mid, text, is_group=True, sender_name=sender,
+                           group_title=who, mentions=mentions, media=media)  # fmt: skip
+        return Message(who, who, mid, text, sender_name=who, media=media)
+
+    async def start(self, on_message: OnMessage, on_lifecycle: OnLifecycle) -> None:
+        self._on_message = on_message
+        loop = asyncio.get_running_loop()
+        stream = self._stdin or io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8",
+                                                 errors="replace")  # fmt: skip
+
+        def read() -> None:  # a daemon thread: works for ttys, pipes and files alike
+            try:
+                for line in stream:
+                    loop.call_soon_threadsafe(self._lines.put_nowait, line)
+            except (OSError, ValueError):
+                pass
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(self._lines.put_nowait, None)
+
+        threading.Thread(target=read, name="wapa-console-stdin", daemon=True).start()
+        self._pump = asyncio.create_task(self._pump_lines())
+        on_lifecycle("connected", "console")
+
+    async def _pump_lines(self) -> None:
+        while True:
+            line = await self._lines.get()
+            if line is None:
+                if self._on_eof is not None:
+                    self._on_eof()
+                return
+            if self._stopped:
+                continue
+            try:
+                msg = self.parse(line)
+            except ConsoleInputError as exc:
+                self.show(f"[error] {exc}")
+                continue
+            if msg is not None and self._on_message is not None:
+                await self._on_message(msg)
+
+    # ------------------------------------------------------------------ effects
+
+    async def mark_read(self, chat: str, message_ids: Sequence[str], sender: str) -> None:
+        self.show(f"[read] {chat} {len(message_ids)}")
+
+    async def typing(self, chat: str, on: bool) -> None:
+        self.show(f"[typing] {chat} {'on' if on else 'off'}")
+
+    async def send(self, chat: str, text: str, quote_id: str = "") -> str:
+        if self._stopped:
+            raise SendError("console transport stopped")
+        self._out += 1
+        mid = f"out-{self._out}"
+        quote = f" (quoting {quote_id})" if quote_id else ""
+        self.show(f"[send] {chat}{quote}: {text}")
+        self._echo(Message(chat, self.owner_id, mid, text, from_me=True,
+                           is_group=chat in self._groups))  # fmt: skip
+        return mid
+
+    async def notify_owner(self, text: str) -> None:
+        self.show(f"[notice] {text}")
+        self._out += 1
+        self._echo(Message(self.owner_id, self.owner_id, f"out-{self._out}", text, from_me=True))
+
+    def _echo(self, msg: Message) -> None:
+        """WhatsApp sends our own messages back as IsFromMe: so does the console, a moment later."""
+        if self._on_message is None or self._stopped:
+            return
+        task = asyncio.get_running_loop().create_task(self._on_message(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def can_send(self) -> bool:
+        return not self._stopped
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+            self._pump = None

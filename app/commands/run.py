@@ -1,0 +1,117 @@
+"""`wapa run`: the production runner (WhatsApp, or the console to try it without a phone)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run the assistant (WhatsApp, or --transport console to try it in a terminal)",
+        description="Run the assistant. Configuration comes from the environment (see "
+        "docs/runner.md) and optionally a YAML file. Health: GET /healthz, metrics: GET /metrics "
+        "on WAPA_HTTP_HOST:WAPA_HTTP_PORT.",
+    )
+    p.add_argument("--transport", choices=("whatsapp", "console"), default=None,
+                   help="whatsapp (default, or WAPA_TRANSPORT) or console: stdin/stdout")  # fmt: skip
+    p.add_argument("--config", metavar="FILE", help="YAML file of VARIABLE: value (env wins)")
+    p.add_argument("--exit-on-eof", action="store_true",
+                   help="console: when stdin ends, finish pending replies, then exit")  # fmt: skip
+    p.add_argument("--http-port", type=int, default=None, help="overrides WAPA_HTTP_PORT")
+    p.set_defaults(func=main)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"wapa run: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def main(args: argparse.Namespace) -> int:
+    from app.config import ConfigError, load_settings
+
+    overrides: dict[str, Any] = {}
+    if args.transport:
+        overrides["WAPA_TRANSPORT"] = args.transport
+    if args.http_port is not None:
+        overrides["WAPA_HTTP_PORT"] = str(args.http_port)
+    try:
+        settings = load_settings(os.environ, args.config, overrides)
+        model_settings, store_settings = _adapter_settings(settings.env)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    except ValueError as exc:  # the other adapters' config errors also name the variable
+        return _fail(str(exc), 2)
+
+    import asyncio
+
+    from adapters.logs import setup_logging
+
+    setup_logging(settings.log_level.upper(), settings.log_content)
+    code = asyncio.run(_run(settings, model_settings, store_settings, args.exit_on_eof))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if settings.transport == "whatsapp":
+        # neonize's Go side may keep non-daemon threads alive after disconnecting: everything
+        # is committed and flushed by now, so leave without waiting for them.
+        os._exit(code)
+    return code
+
+
+def _adapter_settings(env: dict[str, str]) -> tuple[Any, Any]:
+    from adapters.llm import settings_from_env
+    from adapters.store import StoreSettings
+
+    return settings_from_env(env), StoreSettings.from_env(env)
+
+
+async def _run(settings: Any, model_settings: Any, store_settings: Any, exit_on_eof: bool) -> int:
+    import logging
+
+    from adapters.llm import client_from_settings
+    from adapters.logs import log_event
+    from adapters.store import Store, StoreError
+    from app.housekeeping import housekeeping
+    from app.runner import Runner
+
+    log = logging.getLogger("wapa.run")
+    try:
+        store = await Store.open(settings.db, settings.db_key or None, sync=store_settings.sync)
+    except StoreError as exc:
+        log_event(log, logging.ERROR, "store_open_failed", error=str(exc))
+        return _fail(str(exc), 1)
+    model = client_from_settings(model_settings)
+    holder: dict[str, Runner] = {}
+    transport = _transport(settings, exit_on_eof, lambda: holder["runner"].on_eof())
+    if transport is None:
+        await store.close()
+        await model.aclose()
+        return 2
+
+    def on_port(port: int) -> None:
+        show = getattr(transport, "show", None)
+        if show is not None:
+            show(f"[http] http://{settings.http_host}:{port}")
+
+    runner = Runner(settings, transport, store, model, on_http_port=on_port,
+                    housekeeping=housekeeping(store, store_settings))  # fmt: skip
+    holder["runner"] = runner
+    return await runner.run()
+
+
+def _transport(settings: Any, exit_on_eof: bool, on_eof: Any) -> Any:
+    if settings.transport == "console":
+        from adapters.console import ConsoleTransport
+
+        return ConsoleTransport(settings.persona.owner_id, settings.persona.owner_name,
+                                on_eof=on_eof if exit_on_eof else None)  # fmt: skip
+    try:
+        from adapters.whatsapp.client import NeonizeTransport  # type: ignore[import-not-found]
+    except ImportError as exc:
+        _fail(f"the WhatsApp transport cannot be loaded ({exc}); try --transport console", 2)
+        return None
+    owner = settings.persona.owner_id if "@" in settings.persona.owner_id else None
+    return NeonizeTransport(settings.session_db, owner_jid=owner)
