@@ -1,0 +1,251 @@
+"""Recorded traffic: every inbound event and every effect as JSON lines, and reading it back.
+
+    {"format": "wapa-recording", "version": 1, "policy": {...}, "persona": {...}, "seed": 0,
+     "start": 1700000000.0, "redacted": false}
+    {"t": 1700000012.5, "dir": "in", "item": {"type": "Message", ...}}
+    {"t": 1700000132.5, "dir": "out", "item": {"type": "Decision", ...}}
+
+`Recorder` appends (flushing each line, so a crash loses at most the line being written); a
+process that starts again on the same file writes a new header line, which marks a restart.
+`read_recording` validates everything and names `file:line` in its errors; a truncated last
+line (a crash while writing) is reported in `Recording.warnings` and skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import IO, Any
+
+from adapters import codec
+from adapters.redact import Redactor
+from core.events import Effect, Event
+from core.policy import Persona, Policy, PolicyError
+
+FORMAT = "wapa-recording"
+VERSION = 1
+DIRECTIONS = ("in", "out")
+_PERSONA_FIELDS = {f.name for f in fields(Persona)}
+
+log = logging.getLogger("wapa.recording")
+
+
+class RecordingError(ValueError):
+    """A recording cannot be read; the message starts with `file:line:`."""
+
+
+def persona_mapping(persona: Persona) -> dict[str, Any]:
+    return {
+        f: (list(v) if isinstance(v := getattr(persona, f), tuple) else v)
+        for f in sorted(_PERSONA_FIELDS)
+    }
+
+
+def _json_line(data: dict[str, Any]) -> str:
+    try:
+        line = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        line.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: escape them rather than fail
+        line = json.dumps(data, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return line + "\n"
+
+
+class Recorder:
+    """Appends a recording. `record(t, "in"|"out", event_or_effect_or_codec_dict)`.
+
+    Cheap and synchronous: one `json.dumps` and one buffered write plus flush per item. Never
+    raises into its caller after construction: a failing disk is logged once and recording
+    stops (the assistant goes on)."""
+
+    def __init__(self, path: str | Path, policy: Policy, persona: Persona, seed: int,
+                 redact: bool = False, *, start: float | None = None,
+                 salt: bytes | None = None) -> None:  # fmt: skip
+        self.path = Path(path)
+        self.redactor = Redactor(policy, persona, salt) if redact else None
+        self.items = 0
+        self.failed = False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] | None = self.path.open("a", encoding="utf-8")
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "policy": self.redactor.policy_mapping() if self.redactor else policy.to_mapping(),
+            "persona": self.redactor.persona_mapping()
+            if self.redactor
+            else persona_mapping(persona),
+            "seed": seed,
+            "start": float(start if start is not None else time.time()),
+            "redacted": redact,
+        }
+        self._write(header)
+
+    def record(self, t: float, direction: str, obj: Event | Effect | dict[str, Any]) -> None:
+        if self._file is None:
+            return
+        try:
+            if direction not in DIRECTIONS:
+                raise ValueError(f"direction must be 'in' or 'out', got {direction!r}")
+            item = obj if isinstance(obj, dict) else codec.encode(obj)
+            if self.redactor is not None:
+                item = self.redactor.item(item)
+            self._write({"t": float(t), "dir": direction, "item": item})
+            self.items += 1
+        except (TypeError, ValueError) as exc:
+            log.warning(
+                "recording %s: item %d not recorded: %s",
+                self.path,
+                self.items + 1,
+                type(exc).__name__,
+            )
+
+    def __call__(self, t: float, direction: str, obj: Event | Effect | dict[str, Any]) -> None:
+        self.record(t, direction, obj)
+
+    def _write(self, data: dict[str, Any]) -> None:
+        if self._file is None:
+            return
+        try:
+            self._file.write(_json_line(data))
+            self._file.flush()
+        except OSError as exc:
+            self.failed = True
+            log.error("recording %s stopped: %s", self.path, exc.strerror or type(exc).__name__)
+            self.close()
+
+    def close(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    policy: Policy
+    persona: Persona
+    seed: int
+    start: float
+    redacted: bool
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    t: float
+    dir: str  # "in" | "out"
+    obj: Event | Effect
+    line: int
+
+
+@dataclass(slots=True)
+class Recording:
+    path: str
+    header: Header
+    items: list[Item] = field(default_factory=list)
+    restarts: list[Header] = field(default_factory=list)  # later headers: the process restarted
+    warnings: list[str] = field(default_factory=list)
+
+
+def _header(data: dict[str, Any], where: str, line: int) -> Header:
+    if data.get("format") != FORMAT:
+        raise RecordingError(
+            f"{where}: not a wapa recording (format {data.get('format')!r}, expected {FORMAT!r})"
+        )
+    version = data.get("version")
+    if version != VERSION:
+        raise RecordingError(
+            f"{where}: recording version {version!r} is not supported (this wapa reads {VERSION})"
+        )
+    try:
+        policy = Policy.from_mapping(data.get("policy") or {})
+    except (PolicyError, TypeError) as exc:
+        raise RecordingError(f"{where}: policy: {exc}") from exc
+    persona_data = data.get("persona") or {}
+    if not isinstance(persona_data, dict) or set(persona_data) - _PERSONA_FIELDS:
+        raise RecordingError(
+            f"{where}: persona: expected an object with {', '.join(sorted(_PERSONA_FIELDS))}"
+        )
+    try:
+        persona = Persona(**persona_data)
+    except (PolicyError, TypeError) as exc:
+        raise RecordingError(f"{where}: persona: {exc}") from exc
+    seed, start, redacted = data.get("seed", 0), data.get("start"), data.get("redacted", False)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise RecordingError(f"{where}: seed: expected a whole number, got {seed!r}")
+    if isinstance(start, bool) or not isinstance(start, int | float) or not math.isfinite(start):
+        raise RecordingError(f"{where}: start: expected epoch seconds, got {start!r}")
+    if not isinstance(redacted, bool):
+        raise RecordingError(f"{where}: redacted: expected true or false, got {redacted!r}")
+    return Header(policy, persona, seed, float(start), redacted, line)
+
+
+def _item(data: dict[str, Any], where: str, line: int) -> Item:
+    t, direction = data.get("t"), data.get("dir")
+    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
+        raise RecordingError(f"{where}: t: expected epoch seconds, got {t!r}")
+    if direction not in DIRECTIONS:
+        raise RecordingError(f"{where}: dir: expected 'in' or 'out', got {direction!r}")
+    extra = set(data) - {"t", "dir", "item"}
+    if extra:
+        raise RecordingError(f"{where}: unknown key {sorted(extra)[0]!r}")
+    try:
+        obj = codec.decode(data.get("item"))
+    except codec.CodecError as exc:
+        raise RecordingError(f"{where}: item: {exc}") from exc
+    return Item(float(t), direction, obj, line)
+
+
+def read_recording(path: str | Path) -> Recording:
+    path = Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordingError(f"{path}: cannot read: {exc}") from exc
+    lines = raw.split("\n")
+    truncated = bool(lines) and lines[-1] != ""  # the last line has no newline: cut off mid-write
+    if not truncated:
+        lines.pop()
+    recording: Recording | None = None
+    for number, text in enumerate(lines, 1):
+        where = f"{path}:{number}"
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise RecordingError(f"{where}: expected a JSON object, got {type(data).__name__}")
+            entry: Header | Item = (
+                _header(data, where, number) if "format" in data else _item(data, where, number)
+            )
+        except (json.JSONDecodeError, RecordingError) as exc:
+            if truncated and number == len(lines) and recording is not None:
+                recording.warnings.append(
+                    f"{where}: last line is incomplete (cut off while writing): skipped"
+                )
+                break
+            if isinstance(exc, json.JSONDecodeError):
+                raise RecordingError(f"{where}: not JSON: {exc.msg} at column {exc.colno}") from exc
+            raise
+        if isinstance(entry, Header):
+            if recording is None:
+                recording = Recording(str(path), entry)
+            else:
+                recording.restarts.append(entry)
+        elif recording is None:
+            raise RecordingError(f"{where}: the first line must be the recording header")
+        else:
+            recording.items.append(entry)
+    if recording is None:
+        raise RecordingError(f"{path}: empty file, not a wapa recording")
+    return recording

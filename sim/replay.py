@@ -1,0 +1,393 @@
+"""Replay a recording through today's core on a virtual clock, and compare.
+
+The recorded inbound messages and owner commands are fed to `sim.engine.Simulation` at their
+recorded times. The recorded world answers again: a `Generate` made within `tolerance` seconds
+of a recorded one in the same chat gets the recorded model answer after the recorded latency,
+and a `Send` or `Notice` matching a recorded one gets the recorded confirmation or failure and
+echo, with the recorded message id. Anything new (a what-if reply) is answered by the fake
+model and fake WhatsApp. Recorded echoes of the assistant's own sends (inbound messages the
+recording's core marked `echo`) are not fed: the replayed sends produce their own.
+
+Check mode (no policy changes): the recorded `Decision`s and the replayed ones are matched per
+chat and code, in time order; a pair matches when their times differ by at most `tolerance`.
+Every decision left unmatched on either side is a divergence ("recorded" = the recording has it
+and today's core did not do it; "replay" = the other way round), reported with both traces of
+that chat around its time. The replay stops where the recording ends (plus `tolerance`).
+
+What-if mode (policy changes): the recording is replayed twice to completion, under its own
+policy and under the changed one, and the replies are compared per chat: a reply of the
+what-if with no baseline reply in the same chat within `tolerance` is gained, and the other
+way round lost.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.recording import Header, Recording
+from core.events import (
+    Command,
+    Decision,
+    Event,
+    Generate,
+    Generated,
+    GenerationFailed,
+    Message,
+    Notice,
+    Reason,
+    Send,
+    SendConfirmed,
+    SendFailed,
+)
+from core.policy import Policy
+from sim.engine import Sent, SimResult, Simulation
+from sim.fake_model import FakeModel
+from sim.fake_whatsapp import Delivery, FakeWhatsApp
+
+DEFAULT_TOLERANCE = 5.0
+TRACE_WINDOW = 600.0  # seconds either side of a divergence shown in its traces
+TRACE_MAX = 12
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+# ---------------------------------------------------------------------- what the recording holds
+
+
+@dataclass
+class Outgoing:
+    """A recorded Generate, Send or Notice and what the world answered, with delays."""
+
+    t: float
+    chat: str
+    text: str = ""
+    responses: list[Delivery] = field(default_factory=list)
+    confirmed_id: str = ""
+    echoed: bool = False
+    used: bool = False
+
+
+class _Book:
+    """Recorded outgoing items per chat, taken by the nearest time within a tolerance."""
+
+    def __init__(self, items: Iterable[Outgoing], tolerance: float) -> None:
+        self.tolerance = tolerance
+        self._by_chat: dict[str, list[Outgoing]] = defaultdict(list)
+        for o in items:
+            self._by_chat[o.chat].append(o)
+        self._times = {c: [o.t for o in xs] for c, xs in self._by_chat.items()}
+
+    def take(self, chat: str, t: float) -> Outgoing | None:
+        items, times = self._by_chat.get(chat), self._times.get(chat)
+        if not items or times is None:
+            return None
+        i = bisect.bisect_left(times, t - self.tolerance)
+        best: Outgoing | None = None
+        while i < len(items) and times[i] <= t + self.tolerance:
+            o = items[i]
+            if not o.used and (best is None or abs(o.t - t) < abs(best.t - t)):
+                best = o
+            i += 1
+        if best is not None:
+            best.used = True
+        return best
+
+
+@dataclass
+class Script:
+    """A recording turned into inputs for the engine and recorded answers for its fakes."""
+
+    header: Header
+    inputs: list[tuple[float, Message | Command]] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    sent: list[Sent] = field(default_factory=list)
+    generations: list[Outgoing] = field(default_factory=list)
+    sends: list[Outgoing] = field(default_factory=list)
+    notices: list[Outgoing] = field(default_factory=list)
+    crashes: list[tuple[float, float]] = field(default_factory=list)  # (t, down)
+    echoes: int = 0
+    end: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+
+def script_from(recording: Recording) -> Script:
+    header = recording.header
+    s = Script(header, end=header.start, warnings=list(recording.warnings))
+    owner = header.persona.owner_id
+    gens: dict[str, Outgoing] = {}
+    sends: dict[str, Outgoing] = {}
+    last_msg: tuple[int, float, Message] | None = None  # the latest input, until the next one
+    echoes: set[int] = set()  # indexes of inputs that were echoes of our own sends
+    for item in recording.items:
+        t, obj = item.t, item.obj
+        s.end = max(s.end, t)
+        if item.dir == "in":
+            last_msg = None
+            if isinstance(obj, Message):
+                last_msg = (len(s.inputs), t, obj)
+                s.inputs.append((t, obj))
+            elif isinstance(obj, Command):
+                s.inputs.append((t, obj))
+            elif isinstance(obj, Generated | GenerationFailed) and obj.request_id in gens:
+                g = gens.pop(obj.request_id)
+                g.responses.append(Delivery(t - g.t, obj, False))
+            elif isinstance(obj, SendConfirmed | SendFailed) and obj.request_id in sends:
+                o = sends[obj.request_id]
+                o.responses.append(Delivery(t - o.t, obj, False))
+                if isinstance(obj, SendConfirmed):
+                    o.confirmed_id = obj.message_id
+            continue
+        if isinstance(obj, Decision):
+            s.decisions.append(obj)
+            if obj.code == Reason.ECHO and last_msg is not None and last_msg[2].chat == obj.chat:
+                index, mt, m = last_msg
+                echoes.add(index)
+                s.echoes += 1
+                _attach_echo(s, mt, m, owner)
+                last_msg = None
+        elif isinstance(obj, Generate):
+            gens[obj.request_id] = Outgoing(t, obj.chat)
+            s.generations.append(gens[obj.request_id])
+        elif isinstance(obj, Send):
+            sends[obj.request_id] = Outgoing(t, obj.chat, obj.text)
+            s.sends.append(sends[obj.request_id])
+            s.sent.append(Sent(t, obj.chat, obj.text, obj.request_id, obj.quote_id))
+        elif isinstance(obj, Notice):
+            s.notices.append(Outgoing(t, owner, obj.text))
+    s.inputs = [x for i, x in enumerate(s.inputs) if i not in echoes]
+    for restart in recording.restarts:
+        before = [i.t for i in recording.items if i.line < restart.line]
+        crash_t = max(before) if before else restart.start
+        s.crashes.append((crash_t, max(0.0, restart.start - crash_t)))
+        if restart.policy != header.policy:
+            s.warnings.append(
+                f"line {restart.line}: the policy changed at a restart; the replay uses the first one"
+            )
+    return s
+
+
+def _attach_echo(s: Script, t: float, m: Message, owner: str) -> None:
+    pool = s.notices if m.chat == owner else s.sends
+    candidates = [o for o in pool if o.chat == m.chat and not o.echoed and o.t <= t]
+    match = next((o for o in candidates if o.confirmed_id and o.confirmed_id == m.id), None)
+    match = match or next((o for o in candidates if o.text.strip() == m.text.strip()), None)
+    if match is not None:
+        match.echoed = True
+        match.responses.append(Delivery(t - match.t, m, True))
+
+
+# ---------------------------------------------------------------------- the recorded world
+
+
+def _with_request(event: Event, request_id: str) -> Event:
+    return replace(event, request_id=request_id)  # type: ignore[type-var]
+
+
+@dataclass
+class ReplayModel(FakeModel):
+    """Answers a Generate like the recording did when one matches, else like the fake model."""
+
+    book: _Book | None = None
+    matched: int = 0
+
+    def answer(self, request: Generate, now: float) -> list[tuple[float, Event]]:
+        recorded = self.book.take(request.chat, now) if self.book else None
+        if recorded is None:
+            return super().answer(request, now)
+        self.matched += 1
+        return [(d.delay, _with_request(d.event, request.request_id)) for d in recorded.responses]
+
+
+@dataclass
+class ReplayWhatsApp(FakeWhatsApp):
+    """Confirms, fails and echoes a Send or Notice like the recording did when one matches."""
+
+    send_book: _Book | None = None
+    notice_book: _Book | None = None
+
+    def send(self, t: float, e: Send) -> list[Delivery]:
+        recorded = self.send_book.take(e.chat, t) if self.send_book else None
+        if recorded is None:
+            return super().send(t, e)
+        out = []
+        for d in recorded.responses:
+            if isinstance(d.event, Message):
+                out.append(replace(d, event=replace(d.event, text=e.text)))
+            else:
+                out.append(replace(d, event=_with_request(d.event, e.request_id)))
+        if recorded.confirmed_id:
+            self.last_sent_id[e.chat] = recorded.confirmed_id
+        return out
+
+    def notice(self, t: float, e: Notice) -> list[Delivery]:
+        recorded = self.notice_book.take(self.owner_id, t) if self.notice_book else None
+        if recorded is None:
+            return super().notice(t, e)
+        self.notices.append((t, e.text))
+        return [replace(d, event=replace(d.event, text=e.text)) for d in recorded.responses]
+
+
+def simulate(script: Script, policy: Policy, tolerance: float, until: float | None) -> SimResult:
+    h = script.header
+    fresh = [replace(o, used=False) for o in script.generations]
+    model = ReplayModel(seed=h.seed, book=_Book(fresh, tolerance))
+    whatsapp = ReplayWhatsApp(
+        seed=h.seed,
+        send_book=_Book([replace(o, used=False) for o in script.sends], tolerance),
+        notice_book=_Book([replace(o, used=False) for o in script.notices], tolerance),
+    )
+    sim = Simulation(policy=policy, persona=h.persona, seed=h.seed, start=h.start, model=model,
+                     whatsapp=whatsapp, keep_timeline=False)  # fmt: skip
+    for t, event in script.inputs:
+        if isinstance(event, Command):
+            sim.add_command(t, event)
+        else:
+            sim.add_message(t, event)
+    for t, down in script.crashes:
+        sim.add_crash(t, down)
+    return sim.run(until)
+
+
+# ---------------------------------------------------------------------- comparing
+
+
+def _trace(decisions: list[Decision], chat: str, t: float) -> list[str]:
+    near = [d for d in decisions if d.chat == chat and abs(d.t - t) <= TRACE_WINDOW]
+    near.sort(key=lambda d: abs(d.t - t))
+    near = sorted(near[:TRACE_MAX], key=lambda d: d.t)
+    return [f"{iso(d.t)} {d.code}: {d.detail}" for d in near]
+
+
+def _unmatched(a: list[float], b: list[float], tolerance: float) -> tuple[list[int], list[int]]:
+    """Indexes of a and b (sorted times) left over by in-order matching within tolerance."""
+    i = j = 0
+    left_a: list[int] = []
+    left_b: list[int] = []
+    while i < len(a) and j < len(b):
+        if abs(a[i] - b[j]) <= tolerance:
+            i, j = i + 1, j + 1
+        elif a[i] < b[j]:
+            left_a.append(i)
+            i += 1
+        else:
+            left_b.append(j)
+            j += 1
+    return left_a + list(range(i, len(a))), left_b + list(range(j, len(b)))
+
+
+def compare_decisions(recorded: list[Decision], replayed: list[Decision],
+                      tolerance: float) -> list[dict[str, Any]]:  # fmt: skip
+    groups: dict[tuple[str, str], tuple[list[Decision], list[Decision]]] = defaultdict(
+        lambda: ([], [])
+    )
+    for d in recorded:
+        groups[(d.chat, d.code)][0].append(d)
+    for d in replayed:
+        groups[(d.chat, d.code)][1].append(d)
+    out: list[dict[str, Any]] = []
+    for (chat, code), (rec, rep) in groups.items():
+        rec.sort(key=lambda d: d.t)
+        rep.sort(key=lambda d: d.t)
+        only_rec, only_rep = _unmatched([d.t for d in rec], [d.t for d in rep], tolerance)
+        for side, items in (
+            ("recorded", [rec[i] for i in only_rec]),
+            ("replay", [rep[i] for i in only_rep]),
+        ):
+            for d in items:
+                out.append({
+                    "t": d.t, "time": iso(d.t), "chat": chat, "code": code, "side": side,
+                    "detail": d.detail, "recorded": _trace(recorded, chat, d.t),
+                    "replay": _trace(replayed, chat, d.t),
+                })  # fmt: skip
+    out.sort(key=lambda x: (x["t"], x["chat"], x["code"]))
+    return out
+
+
+def compare_replies(
+    baseline: list[Sent], what_if: list[Sent], tolerance: float
+) -> list[dict[str, Any]]:
+    by_chat: dict[str, tuple[list[Sent], list[Sent]]] = defaultdict(lambda: ([], []))
+    for s in baseline:
+        by_chat[s.chat][0].append(s)
+    for s in what_if:
+        by_chat[s.chat][1].append(s)
+    out: list[dict[str, Any]] = []
+    for chat, (base, new) in by_chat.items():
+        lost, gained = _unmatched([s.t for s in base], [s.t for s in new], tolerance)
+        for kind, items in (
+            ("reply_lost", [base[i] for i in lost]),
+            ("reply_gained", [new[i] for i in gained]),
+        ):
+            for s in items:
+                out.append({"t": s.t, "time": iso(s.t), "chat": chat, "kind": kind, "text": s.text})
+    out.sort(key=lambda x: (x["t"], x["chat"]))
+    return out
+
+
+# ---------------------------------------------------------------------- the whole replay
+
+
+@dataclass
+class ReplayReport:
+    events: int
+    sent: list[Sent]
+    divergences: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "events": self.events,
+            "sent": [{"t": s.t, "time": iso(s.t), "chat": s.chat, "text": s.text,
+                      "request_id": s.request_id, "quote_id": s.quote_id} for s in self.sent],
+            "divergences": self.divergences,
+            "summary": self.summary,
+        }  # fmt: skip
+
+
+def replay(recording: Recording, changes: Mapping[str, Any] | None = None,
+           tolerance: float = DEFAULT_TOLERANCE) -> ReplayReport:  # fmt: skip
+    """Check mode without `changes`, what-if mode with them (a mapping for Policy.from_mapping,
+    which raises PolicyError on a bad key or value)."""
+    script = script_from(recording)
+    base_policy = recording.header.policy
+    summary: dict[str, Any] = {
+        "recording": recording.path, "redacted": recording.header.redacted,
+        "inputs": len(script.inputs), "echoes_skipped": script.echoes,
+        "restarts": len(script.crashes), "tolerance": tolerance, "warnings": script.warnings,
+    }  # fmt: skip
+    if not changes:
+        has_trace = bool(script.decisions)
+        until = script.end + tolerance if has_trace else None
+        result = simulate(script, base_policy, tolerance, until)
+        divergences = (
+            compare_decisions(script.decisions, result.decisions, tolerance) if has_trace else []
+        )
+        summary.update({
+            "mode": "check", "compared": has_trace,
+            "recorded_decisions": len(script.decisions), "replayed_decisions": len(result.decisions),
+            "recorded_replies": len(script.sent), "replayed_replies": len(result.sent),
+            "divergences": len(divergences),
+        })  # fmt: skip
+        return ReplayReport(len(script.inputs), result.sent, divergences, summary)
+    policy = Policy.from_mapping(changes, base=base_policy)
+    baseline = simulate(script, base_policy, tolerance, None)
+    what_if = simulate(script, policy, tolerance, None)
+    changed = compare_replies(baseline.sent, what_if.sent, tolerance)
+    per_chat: dict[str, dict[str, list[str]]] = {}
+    for c in changed:
+        entry = per_chat.setdefault(c["chat"], {"gained": [], "lost": []})
+        entry["gained" if c["kind"] == "reply_gained" else "lost"].append(c["time"])
+    summary.update({
+        "mode": "what-if", "changes": dict(changes),
+        "baseline_replies": len(baseline.sent), "what_if_replies": len(what_if.sent),
+        "gained": sum(c["kind"] == "reply_gained" for c in changed),
+        "lost": sum(c["kind"] == "reply_lost" for c in changed), "per_chat": per_chat,
+    })  # fmt: skip
+    return ReplayReport(len(script.inputs), what_if.sent, changed, summary)
