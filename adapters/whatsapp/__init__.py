@@ -9,3 +9,12 @@ library loads, so import `adapters.whatsapp` before anything else imports neoniz
 import os
 
 os.environ.setdefault("NEONIZE_BOT_TAG", "off")
+
+
+def quiet_neonize_logs() -> None:
+    """neonize logs at INFO (JIDs included) and passes its logger's level to whatsmeow in Go:
+    keep warnings and errors only. The runner's log redaction still applies to what is left."""
+    import logging
+
+    for name in ("neonize", "neonize.utils.log", "whatsmeow", "Whatsmeow"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -50,6 +50,7 @@ from neonize.utils.enum import ChatPresence, ChatPresenceMedia, Presence, Receip
 from adapters.logs import log_event
 from adapters.transport import OnLifecycle, OnMessage, SendError
 from adapters.whatsapp import jid as J
+from adapters.whatsapp import quiet_neonize_logs
 from adapters.whatsapp.groups import GroupCache
 from adapters.whatsapp.link import Link, Report
 from adapters.whatsapp.mapping import (
@@ -132,6 +133,7 @@ class NeonizeTransport:
         group_ttl: float = 3600.0,
         remembered: int = 512,
     ) -> None:
+        quiet_neonize_logs()
         self.session_db = session_db
         self._owner_jid = J.normalize(owner_jid) if owner_jid else ""
         self._factory = client_factory or (lambda: _default_client(session_db))
