@@ -17,6 +17,7 @@ from sim.expect import check, fmt_offset
 from sim.scenario import Scenario, ScenarioError, build_simulation, load_file
 
 SUFFIXES = (".yaml", ".yml")
+_NAME_WIDTH = 64
 
 
 @dataclass
@@ -124,8 +125,9 @@ def table(outcomes: list[Outcome]) -> str:
         result = "pass" if o.passed else ("BROKEN" if o.error and not r else "FAIL")
         span = fmt_offset(r.end - r.start)[1:] if r else "-"
         replies = str(len(r.sent)) if r else "-"
-        rows.append((result, o.name, span, replies, o.file))
-    widths = [min(max(len(row[i]) for row in rows), 60) for i in range(4)]
+        name = o.name if len(o.name) <= _NAME_WIDTH else o.name[: _NAME_WIDTH - 1] + "…"
+        rows.append((result, name, span, replies, o.file))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
         for row in rows
