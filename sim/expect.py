@@ -221,11 +221,11 @@ class Checker:
             lines.append(f"  no decision {_chat_text(e.chat)} by {fmt_offset(hi)}")
         rows: list[tuple[float, int, str]] = []
         for d in mine:
-            rows.append((d.t, 0, f"{d.code:<18} {(d.chat + ': ') if not e.chat else ''}{d.detail}"))
+            rows.append((d.t, 0, f"{d.code:<20} {(d.chat + ': ') if not e.chat else ''}{d.detail}"))
         for x in sends:
-            rows.append((x.t, 1, f"{'SENT':<18} {(x.chat + ': ') if not e.chat else ''}{_quote(x.text)}"))
+            rows.append((x.t, 1, f"{'SENT':<20} {(x.chat + ': ') if not e.chat else ''}{_quote(x.text)}"))
         for t in self.r.crashes:
-            rows.append((t, 2, f"{'CRASH':<18} the assistant restarts from its saved state"))
+            rows.append((t, 2, f"{'CRASH':<20} the assistant restarts from its saved state"))
         rows.sort(key=lambda r: (r[0], r[1]))
         before = [r for r in rows if self.rel(r[0]) < lo][-3:]
         inside = [r for r in rows if lo <= self.rel(r[0]) <= hi]
