@@ -53,7 +53,7 @@ def clean_reply(text: str, system: str, max_chars: int) -> tuple[str, str]:
     if not isinstance(text, str):
         return "", "not text"
     text = text.replace("\x00", "").strip().strip('"').strip()
-    text = _ROLE_PREFIX.sub("", text, count=1)
+    text = _ROLE_PREFIX.sub("", text, count=1).strip().strip('"').strip()
     while True:
         stripped = _AI_OPENER.sub("", text, count=1)
         if stripped == text:

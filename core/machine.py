@@ -76,6 +76,10 @@ from core.policy import Persona, Policy, PolicyError, parse_duration
 
 IDLE, WAITING, GENERATING, TYPING = "idle", "waiting", "generating", "typing"
 FOREVER = 1e18  # "muted until further notice"; JSON-safe, unlike inf
+# Accepted event times (epoch seconds): 1970 to year ~5000. Refuses inf, NaN, and timestamps
+# in milliseconds (1.7e12), which would otherwise push the clock past anything datetime handles.
+MAX_TIME = 1e11
+NO_TIME = float("-inf")
 DAY, HOUR = 86400.0, 3600.0
 STATE_VERSION = 1
 _UNREAD_KEPT = 32
@@ -196,6 +200,8 @@ class Assistant:
     def handle(self, event: Event, now: float) -> list[Effect]:
         out: list[Effect] = []
         now = self._tick(now, out)
+        if now == NO_TIME:  # no valid time yet: nothing can be scheduled
+            return out
         try:
             if isinstance(event, Message):
                 self._on_message(event, now, out)
@@ -232,6 +238,8 @@ class Assistant:
     def on_timer(self, now: float) -> list[Effect]:
         out: list[Effect] = []
         now = self._tick(now, out)
+        if now == NO_TIME:
+            return out
         heap = self._heap
         while heap and heap[0][0] <= now:
             _, seq, chat_id = heapq.heappop(heap)
@@ -252,8 +260,10 @@ class Assistant:
     # ------------------------------------------------------------------ inputs
 
     def _tick(self, now: float, out: list[Effect]) -> float:
-        if not isinstance(now, int | float) or now != now:
-            out.append(Decision(self.now, "", Reason.BAD_EVENT, f"bad time {now!r}: ignored"))
+        if isinstance(now, bool) or not isinstance(now, int | float) or not 0 <= now < MAX_TIME:
+            known = "the last known time" if self.now != NO_TIME else "nothing: no time known yet"
+            out.append(Decision(max(self.now, 0.0), "", Reason.BAD_EVENT,
+                                f"bad time {now!r} (expected epoch seconds): using {known}"))  # fmt: skip
             return self.now
         if now < self.now:
             out.append(Decision(self.now, "", Reason.CLOCK_SKEW,
@@ -302,6 +312,7 @@ class Assistant:
             out.append(Decision(now, chat.id, Reason.IGNORED, "empty message ignored"))
             return
         name = m.sender_name if isinstance(m.sender_name, str) else ""
+        content = content[: policy.max_message_chars + 1]  # the prompt cuts it: keep state small
         chat.context.append(ctx.Entry(now, ctx.CONTACT, name or m.sender, content, m.id))
         ctx.trim(chat.context, now, policy)
         chat.arrivals.append(now)
@@ -382,6 +393,7 @@ class Assistant:
     ) -> None:
         content = ctx.media_text(m.media if isinstance(m.media, str) else "", text)
         if content:
+            content = content[: self.policy.max_message_chars + 1]
             chat.context.append(ctx.Entry(now, ctx.OWNER, "", content, m.id))
             ctx.trim(chat.context, now, self.policy)
         if chat.phase != IDLE:
@@ -622,9 +634,10 @@ class Assistant:
             return
         # Not delivered: forget it in the context and give the cooldown back. Never retried here:
         # a retry could double-send; the contact's next message gets a fresh reply.
+        latest = send is chat.sends[-1]  # an earlier send's failure keeps a later one's cooldown
         chat.sends.remove(send)
         chat.context = [e for e in chat.context if e.id != rid]
-        if chat.cooldown_reason == "reply":
+        if chat.cooldown_reason == "reply" and latest:
             chat.cooldown_until = send[3]
         out.append(
             Decision(
@@ -782,6 +795,8 @@ class Assistant:
         dropped; a deadline missed by less fires at the next `on_timer`."""
         out: list[Effect] = []
         now = self._tick(now, out)
+        if now == NO_TIME:
+            return out
         for chat in self.chats.values():
             for send in chat.sends:
                 if send[0] in self._requests:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import Decision, Generate, Policy, Reason
+from core import Decision, Generate, Policy, Reason, SendFailed
 from core.urgency import keyword_pattern, score
 from tests.conftest import ALICE, T0, Run
 
@@ -106,3 +106,15 @@ def test_urgent_message_does_not_break_an_owner_cooldown(run: Run) -> None:
     out = run.msg("URGENT call me now!!!", dt=60)
     assert [e.code for e in out if isinstance(e, Decision)] == [Reason.COOLDOWN]
     assert "owner wrote" in out[0].detail  # type: ignore[union-attr]
+
+
+def test_an_earlier_send_failing_keeps_the_breakthrough_cooldown(run: Run) -> None:
+    run.msg("hello")
+    first = run.reply_cycle()
+    run.msg("urgent: call me", dt=60)
+    run.reply_cycle()
+    run.feed(SendFailed(first.request_id, "late failure"), dt=5)  # the second send stands
+    out = run.msg("ok, and?", dt=600)
+    assert [e.code for e in out if isinstance(e, Decision)] == [Reason.COOLDOWN]
+    run.advance(3600)
+    assert len(run.sends()) == 2
