@@ -232,7 +232,10 @@ async def test_never_retried(name: str, status: int, error: type[Exception]) -> 
 
 @respx.mock
 async def test_bad_request_is_not_retried() -> None:
-    body = {"success": False, "errors": [{"code": 5006, "message": "Type mismatch of '/max_tokens'"}]}
+    body = {
+        "success": False,
+        "errors": [{"code": 5006, "message": "Type mismatch of '/max_tokens'"}],
+    }
     route = respx.post(RUN_URL).mock(return_value=httpx.Response(400, json=body))
     with pytest.raises(Exception) as info:
         await make(VirtualTime()).generate(PROMPT)
@@ -252,7 +255,7 @@ async def test_context_too_long_retries_once_with_a_shorter_context() -> None:
     assert len(second) < len(first)
     assert second[0] == first[0] and second[0]["role"] == "system"  # the persona stays
     assert second[-1] == first[-1]  # the newest message stays
-    assert [m["content"] for m in second[1:]] == [m["content"] for m in first[-(len(second) - 1):]]
+    assert [m["content"] for m in second[1:]] == [m["content"] for m in first[-(len(second) - 1) :]]
 
 
 @respx.mock
@@ -309,7 +312,10 @@ async def test_empty_then_real_text() -> None:
 
 @respx.mock
 async def test_success_false_with_200_is_an_error() -> None:
-    body = {"success": False, "errors": [{"code": 3040, "message": "Capacity temporarily exceeded"}]}
+    body = {
+        "success": False,
+        "errors": [{"code": 3040, "message": "Capacity temporarily exceeded"}],
+    }
     respx.post(RUN_URL).mock(return_value=httpx.Response(200, json=body))
     with pytest.raises(CapacityError):
         await make(VirtualTime()).generate(PROMPT)

@@ -79,14 +79,20 @@ def test_status_alone(status: int, kind: str) -> None:
 
 
 def test_daily_quota_text_wins_over_429_rate_limit_status() -> None:
-    body = {"success": False, "errors": [{"message": "you have used up your daily free allocation"}]}
+    body = {
+        "success": False,
+        "errors": [{"message": "you have used up your daily free allocation"}],
+    }
     assert classify(429, body).kind == "daily_quota"
     assert classify(429, {"errors": [{"code": 3036, "message": "x"}]}).kind == "daily_quota"
 
 
 def test_authentication_error_text_is_auth_whatever_the_status() -> None:
     assert classify(400, {"errors": [{"message": "Authentication error"}]}).kind == "auth"
-    assert classify(403, {"errors": [{"code": 7003, "message": "Could not route to /x"}]}).kind == "auth"
+    assert (
+        classify(403, {"errors": [{"code": 7003, "message": "Could not route to /x"}]}).kind
+        == "auth"
+    )
 
 
 @pytest.mark.parametrize(
@@ -116,7 +122,9 @@ def test_html_is_reduced_to_its_title() -> None:
 
 
 def test_openai_auth_advice_names_the_openai_variables() -> None:
-    err = classify(401, {"error": {"message": "bad key", "code": "invalid_api_key"}}, provider="openai")
+    err = classify(
+        401, {"error": {"message": "bad key", "code": "invalid_api_key"}}, provider="openai"
+    )
     assert "OPENAI_API_KEY" in str(err) and "CLOUDFLARE" not in str(err)
 
 
@@ -145,7 +153,9 @@ def test_taxonomy_is_complete_and_consistent() -> None:
 
 
 def test_errors_pickle_and_keep_their_fields() -> None:
-    err = classify(429, fixture("run_capacity_429.json"), provider="cloudflare", model="m", retry_after="3")
+    err = classify(
+        429, fixture("run_capacity_429.json"), provider="cloudflare", model="m", retry_after="3"
+    )
     again = pickle.loads(pickle.dumps(err))
     assert (type(again), again.kind, again.code, again.status, again.retry_after, str(again)) == (
         type(err), err.kind, err.code, err.status, err.retry_after, str(err))  # fmt: skip

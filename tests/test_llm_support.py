@@ -50,8 +50,12 @@ def reply(name: str, status: int, headers: dict[str, str] | None = None) -> http
     return httpx.Response(status, json=fixture(name), headers=headers)
 
 
-def success(text: str = "Hi Dana, Gilad will get back to you.", usage: bool = True) -> httpx.Response:
+def success(
+    text: str = "Hi Dana, Gilad will get back to you.", usage: bool = True
+) -> httpx.Response:
     result: dict[str, Any] = {"response": text}
     if usage:
         result["usage"] = {"prompt_tokens": 312, "completion_tokens": 31, "total_tokens": 343}
-    return httpx.Response(200, json={"result": result, "success": True, "errors": [], "messages": []})
+    return httpx.Response(
+        200, json={"result": result, "success": True, "errors": [], "messages": []}
+    )
