@@ -301,7 +301,7 @@ def load_text(source: str, file: str = "<scenario>") -> Scenario:
     model = _llm(c, top, start)
     whatsapp = _whatsapp(c, top, start)
     steps = _script(c, top, chats, persona.owner_id)
-    expectations = _expectations(c, top, chats, steps)
+    expectations = _expectations(c, top, chats, steps, persona.owner_id)
     until = None
     if "until" in top:
         until = c.offset(top["until"], "until", _line(top, "until"))
@@ -551,7 +551,9 @@ def _sender(c: _Ctx, s: _Map, spec: ChatSpec, owner_id: str, where: str) -> str:
     return who
 
 
-def _expectations(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], steps: list[Step]) -> list[Expectation]:
+def _expectations(
+    c: _Ctx, top: _Map, chats: dict[str, ChatSpec], steps: list[Step], owner_id: str
+) -> list[Expectation]:
     ids = {s.id for s in steps if s.kind == "message"}
     out = []
     expect = _seq(c, top, "expect")
@@ -580,7 +582,9 @@ def _expectations(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], steps: list[St
             chat = head
         if chat not in ("", "all", None):
             chat = c.text(chat, f"{where}.{kind}", _line(e, kind))
-            if chat not in chats:
+            if chat in ("owner", owner_id) and kind in ("decision", "no_decision"):
+                chat = owner_id  # the owner's chat with himself: commands and notices
+            elif chat not in chats:
                 raise c.fail(_line(e, kind), f"{where}: unknown chat {chat!r} (chats: {', '.join(chats)})")
         elif kind in ("reply", "prompt", "read", "typing"):
             raise c.fail(_line(e, kind), f"{where}.{kind}: name a chat")
