@@ -24,6 +24,7 @@ from sim.scenario import Expectation, Scenario
 
 _QUIET_CODES = {Reason.SEND_CONFIRMED, Reason.ECHO}  # bookkeeping, never the "why"
 _SHOWN_INSIDE = 12
+_QUIET_PREFIXES = tuple(f"{code:<20}" for code in _QUIET_CODES)
 
 
 def fmt_offset(seconds: float) -> str:
@@ -227,7 +228,7 @@ class Checker:
         for t in self.r.crashes:
             rows.append((t, 2, f"{'CRASH':<20} the assistant restarts from its saved state"))
         rows.sort(key=lambda r: (r[0], r[1]))
-        before = [r for r in rows if self.rel(r[0]) < lo][-3:]
+        before = [r for r in rows if self.rel(r[0]) < lo and not r[2].startswith(_QUIET_PREFIXES)][-3:]
         inside = [r for r in rows if lo <= self.rel(r[0]) <= hi]
         after = [r for r in rows if self.rel(r[0]) > hi][:2]
         if len(inside) > _SHOWN_INSIDE:
