@@ -1,0 +1,177 @@
+"""`wapa ask` (in process and as a subprocess against the fake server) and the persona from
+the environment."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.commands.ask import (
+    EXIT_CONFIG,
+    EXIT_MODEL,
+    EXIT_OK,
+    EXIT_REJECTED,
+    EXIT_USAGE,
+    build_messages,
+    run,
+)
+from app.persona_env import persona_from_env
+from core.policy import Persona, Policy, PolicyError
+from sim.fake_cloudflare import FakeCloudflare, default_reply
+
+ROOT = Path(__file__).resolve().parent.parent
+PREFIXES = ("CLOUDFLARE_", "AI_", "OPENAI_", "WAPA_")
+
+
+@pytest.fixture
+def server() -> Iterator[FakeCloudflare]:
+    with FakeCloudflare() as fake:
+        yield fake
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PREFIXES)}
+    return {**env, **extra}
+
+
+def wapa(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def in_process(text: str, env: dict[str, str], *, sender: str = "", as_json: bool = False):  # noqa: ANN201
+    out, err = io.StringIO(), io.StringIO()
+    args = argparse.Namespace(text=text, sender=sender, json=as_json)
+    status = run(args, env=env, out=out, err=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+# ---------------------------------------------------------------- persona
+
+
+def test_persona_defaults() -> None:
+    assert persona_from_env({}) == Persona()
+
+
+def test_persona_from_variables() -> None:
+    persona = persona_from_env({
+        "WAPA_OWNER_ID": "972500000000@s.whatsapp.net", "WAPA_OWNER_NAME": " Gilad ",
+        "WAPA_ASSISTANT_NAME": "Dana", "WAPA_INTRODUCTION": "I'm Dana, Gilad's assistant.",
+        "WAPA_LANGUAGES": "English, Hebrew,,", "WAPA_EXTRA_INSTRUCTIONS": "Be brief.",
+    })  # fmt: skip
+    assert persona == Persona(
+        owner_id="972500000000@s.whatsapp.net", owner_name="Gilad", assistant_name="Dana",
+        introduction="I'm Dana, Gilad's assistant.", languages=("English", "Hebrew"),
+        extra_instructions="Be brief.",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [({"WAPA_OWNER_NAME": "  "}, "WAPA_OWNER_NAME"), ({"WAPA_OWNER_ID": ""}, "WAPA_OWNER_ID"),
+     ({"WAPA_INTRODUCTION": "x" * 3000}, "WAPA_INTRODUCTION"),
+     ({"WAPA_ASSISTANT_NAME": "Da\x00na"}, "WAPA_ASSISTANT_NAME")],
+)  # fmt: skip
+def test_persona_errors_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(PolicyError, match=f"^{variable}:"):
+        persona_from_env(env)
+
+
+def test_the_prompt_is_the_assistants_prompt() -> None:
+    persona = Persona(owner_name="Gilad", assistant_name="Dana")
+    messages = build_messages("Is he in?", "Ruth", persona, Policy())
+    assert [m.role for m in messages] == ["system", "user"]
+    assert "Dana" in messages[0].content and "Ruth" in messages[0].content
+    assert messages[1].content == "Is he in?"
+
+
+# ---------------------------------------------------------------- in process
+
+
+def test_ask_prints_the_reply(server: FakeCloudflare) -> None:
+    status, out, err = in_process("Is Gilad around?", server.env(WAPA_OWNER_NAME="Gilad"))
+    assert status == EXIT_OK and err == ""
+    assert out.strip() == default_reply([{"role": "user", "content": "Is Gilad around?"}])
+    system = server.generations()[0].body["messages"][0]["content"]
+    assert "Gilad" in system
+
+
+def test_ask_json(server: FakeCloudflare) -> None:
+    status, out, _ = in_process("Hi", server.env(), sender="Ruth", as_json=True)
+    data = json.loads(out)
+    assert status == EXIT_OK and data["ok"] and data["reply"]
+    assert data["model"] == "@cf/meta/llama-3.2-1b-instruct" and data["attempts"] == 1
+    assert data["neurons"] > 0 and data["prompt_tokens_estimate"] > 0
+
+
+def test_ask_refuses_a_reply_the_hygiene_rejects() -> None:
+    with FakeCloudflare(reply=lambda messages: "Sorry, I could not generate a response.") as fake:
+        status, out, err = in_process("Hi", fake.env())
+    assert status == EXIT_REJECTED and out == ""
+    assert "placeholder" in err and err.count("\n") == 1
+
+
+def test_ask_strips_an_ai_opener() -> None:
+    answer = "As an AI language model, I cannot know. He is in a meeting now."
+    with FakeCloudflare(reply=lambda m: answer) as fake:
+        status, out, _ = in_process("Hi", fake.env())
+    assert status == EXIT_OK and out.strip() == "He is in a meeting now."
+
+
+def test_ask_model_failures(server: FakeCloudflare) -> None:
+    server.fail("daily_quota")
+    status, out, err = in_process("Hi", server.env(), as_json=True)
+    assert status == EXIT_MODEL
+    assert "daily_quota" in err and "4006" in err and "00:00 UTC" in err
+    assert json.loads(out)["kind"] == "daily_quota"
+
+
+def test_ask_empty_text() -> None:
+    assert in_process("  ", {})[0] == EXIT_USAGE
+
+
+def test_ask_bad_setting_names_the_variable(server: FakeCloudflare) -> None:
+    status, _, err = in_process("Hi", server.env(AI_TEMPERATURE="warm"))
+    assert status == EXIT_CONFIG and "AI_TEMPERATURE" in err
+    status, _, err = in_process("Hi", server.env(WAPA_OWNER_NAME=" "))
+    assert status == EXIT_CONFIG and "WAPA_OWNER_NAME" in err
+
+
+# ---------------------------------------------------------------- as a subprocess
+
+
+def test_wapa_ask_subprocess_against_the_fake_server(server: FakeCloudflare) -> None:
+    env = clean_env(**server.env(WAPA_OWNER_NAME="Gilad", WAPA_ASSISTANT_NAME="Dana"))
+    done = wapa("ask", "Can Gilad call me back?", "--from", "Ruth", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["ok"] and "Can Gilad call me back?" in data["reply"]
+    assert done.stderr == ""
+
+
+def test_wapa_ask_without_credentials_fails_clearly() -> None:
+    done = wapa("ask", "Hi", env=clean_env())
+    assert done.returncode == EXIT_CONFIG
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "CLOUDFLARE_API_TOKEN" in lines[0]
+    assert lines[0].startswith("wapa ask: error:")
+    assert done.stdout == ""
+
+
+def test_wapa_ask_with_a_wrong_token_fails_clearly(server: FakeCloudflare) -> None:
+    done = wapa("ask", "Hi", env=clean_env(**server.env(CLOUDFLARE_API_TOKEN="wrong")))
+    assert done.returncode == EXIT_MODEL
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr  # one line, no traceback, no log noise
+    assert "auth" in lines[0] and "code 10000" in lines[0] and "CLOUDFLARE_API_TOKEN" in lines[0]
+    assert len(server.generations()) == 1  # not retried
