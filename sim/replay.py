@@ -258,11 +258,21 @@ def simulate(script: Script, policy: Policy, tolerance: float, until: float | No
 # ---------------------------------------------------------------------- comparing
 
 
-def _trace(decisions: list[Decision], chat: str, t: float) -> list[str]:
-    near = [d for d in decisions if d.chat == chat and abs(d.t - t) <= TRACE_WINDOW]
-    near.sort(key=lambda d: abs(d.t - t))
-    near = sorted(near[:TRACE_MAX], key=lambda d: d.t)
-    return [f"{iso(d.t)} {d.code}: {d.detail}" for d in near]
+class _Traces:
+    """One side's decisions per chat, sorted by time, for the traces around a divergence."""
+
+    def __init__(self, decisions: list[Decision]) -> None:
+        self._by_chat: dict[str, list[Decision]] = defaultdict(list)
+        for d in sorted(decisions, key=lambda d: d.t):
+            self._by_chat[d.chat].append(d)
+        self._times = {c: [d.t for d in xs] for c, xs in self._by_chat.items()}
+
+    def around(self, chat: str, t: float) -> list[str]:
+        items, times = self._by_chat.get(chat, []), self._times.get(chat, [])
+        lo = bisect.bisect_left(times, t - TRACE_WINDOW)
+        hi = bisect.bisect_right(times, t + TRACE_WINDOW)
+        near = sorted(items[lo:hi], key=lambda d: abs(d.t - t))[:TRACE_MAX]
+        return [f"{iso(d.t)} {d.code}: {d.detail}" for d in sorted(near, key=lambda d: d.t)]
 
 
 def _unmatched(a: list[float], b: list[float], tolerance: float) -> tuple[list[int], list[int]]:
@@ -292,6 +302,7 @@ def compare_decisions(recorded: list[Decision], replayed: list[Decision],
     for d in replayed:
         groups[(d.chat, d.code)][1].append(d)
     out: list[dict[str, Any]] = []
+    rec_traces, rep_traces = _Traces(recorded), _Traces(replayed)
     for (chat, code), (rec, rep) in groups.items():
         rec.sort(key=lambda d: d.t)
         rep.sort(key=lambda d: d.t)
@@ -303,8 +314,8 @@ def compare_decisions(recorded: list[Decision], replayed: list[Decision],
             for d in items:
                 out.append({
                     "t": d.t, "time": iso(d.t), "chat": chat, "code": code, "side": side,
-                    "detail": d.detail, "recorded": _trace(recorded, chat, d.t),
-                    "replay": _trace(replayed, chat, d.t),
+                    "detail": d.detail, "recorded": rec_traces.around(chat, d.t),
+                    "replay": rep_traces.around(chat, d.t),
                 })  # fmt: skip
     out.sort(key=lambda x: (x["t"], x["chat"], x["code"]))
     return out
