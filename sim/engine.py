@@ -194,7 +194,7 @@ class Simulation:
         return res
 
     def _dispatch(self, t: float, kind: int, payload: Any, epoch: int) -> None:
-        if kind == _INPUT or kind == _ECHO:
+        if kind in (_INPUT, _ECHO):
             if kind == _ECHO:
                 self.result.echo_ids.add(payload.id)
             if self._down:

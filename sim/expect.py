@@ -198,7 +198,11 @@ class Checker:
             if len(found) == e.count:
                 return ""
             return f"expected {e.count} × {name} {_chat_text(e.chat)}{_window_text(e)}, got {len(found)}"
-        return "" if found else f"expected {name} {_chat_text(e.chat)}{_window_text(e)}: there was none"
+        return (
+            ""
+            if found
+            else f"expected {name} {_chat_text(e.chat)}{_window_text(e)}: there was none"
+        )
 
     def _read(self, e: Expectation) -> str:
         return self._effects(e, [(t, c) for t, c, _ in self.wa.reads], "mark-read")
@@ -224,16 +228,24 @@ class Checker:
         for d in mine:
             rows.append((d.t, 0, f"{d.code:<20} {(d.chat + ': ') if not e.chat else ''}{d.detail}"))
         for x in sends:
-            rows.append((x.t, 1, f"{'SENT':<20} {(x.chat + ': ') if not e.chat else ''}{_quote(x.text)}"))
+            rows.append(
+                (x.t, 1, f"{'SENT':<20} {(x.chat + ': ') if not e.chat else ''}{_quote(x.text)}")
+            )
         for t in self.r.crashes:
             rows.append((t, 2, f"{'CRASH':<20} the assistant restarts from its saved state"))
         rows.sort(key=lambda r: (r[0], r[1]))
-        before = [r for r in rows if self.rel(r[0]) < lo and not r[2].startswith(_QUIET_PREFIXES)][-3:]
+        before = [r for r in rows if self.rel(r[0]) < lo and not r[2].startswith(_QUIET_PREFIXES)][
+            -3:
+        ]
         inside = [r for r in rows if lo <= self.rel(r[0]) <= hi]
         after = [r for r in rows if self.rel(r[0]) > hi][:2]
         if len(inside) > _SHOWN_INSIDE:
             skipped = len(inside) - _SHOWN_INSIDE
-            inside = inside[:4] + [(math.nan, 0, f"... {skipped} more ...")] + inside[-(_SHOWN_INSIDE - 4):]
+            inside = (
+                inside[:4]
+                + [(math.nan, 0, f"... {skipped} more ...")]
+                + inside[-(_SHOWN_INSIDE - 4) :]
+            )
         if not rows:
             return lines
         lines.append(f"  trace {_chat_text(e.chat)} around then:")

@@ -77,7 +77,9 @@ class FakeModel:
         if kind == "no_answer":
             return []
         if kind == "timeout":
-            return [(self.timeout_after, GenerationFailed(request.request_id, kind, "fake timeout"))]
+            return [
+                (self.timeout_after, GenerationFailed(request.request_id, kind, "fake timeout"))
+            ]
         if kind:
             return [(self.latency, GenerationFailed(request.request_id, kind, f"fake {kind}"))]
         text = self._replies.pop(0) if self._replies else reply_for(request.messages)

@@ -101,7 +101,11 @@ class FakeWhatsApp:
     def notice(self, t: float, e: Notice) -> list[Delivery]:
         self.notices.append((t, e.text))
         msg_id = self._new_id()
-        return [Delivery(self.latency + self.echo_after, self._echo(self.owner_id, msg_id, e.text), True)]
+        return [
+            Delivery(
+                self.latency + self.echo_after, self._echo(self.owner_id, msg_id, e.text), True
+            )
+        ]
 
     def _echo(self, chat: str, msg_id: str, text: str) -> Message:
         group = self.groups.get(chat)

@@ -78,7 +78,12 @@ class Traffic:
 
 
 def generate_traffic(
-    chats: int, days: float, seed: int, start: float = DEFAULT_START, *, crashes_per_day: float = 2.0
+    chats: int,
+    days: float,
+    seed: int,
+    start: float = DEFAULT_START,
+    *,
+    crashes_per_day: float = 2.0,
 ) -> Traffic:
     rng = random.Random(seed)
     persona = Persona(owner_id=OWNER_ID, owner_name=OWNER_NAME, assistant_name="Dana")
@@ -124,7 +129,9 @@ def _text(rng: random.Random) -> str:
     return body
 
 
-def _chat_traffic(rng: random.Random, plan: ChatPlan, start: float, end: float) -> list[tuple[float, Message]]:
+def _chat_traffic(
+    rng: random.Random, plan: ChatPlan, start: float, end: float
+) -> list[tuple[float, Message]]:
     out: list[tuple[float, Message]] = []
     n = 0
     day = start
@@ -145,7 +152,9 @@ def _chat_traffic(rng: random.Random, plan: ChatPlan, start: float, end: float) 
                 t_owner = t + rng.choice((10.0, 60.0, 125.0, 130.0, 600.0, 3600.0))
                 if t_owner < end:
                     n += 1
-                    out.append((t_owner, _owner_message(rng, plan, f"{plan.id.split('@')[0]}-o{n}")))
+                    out.append(
+                        (t_owner, _owner_message(rng, plan, f"{plan.id.split('@')[0]}-o{n}"))
+                    )
         day += DAY
     return out
 
@@ -189,14 +198,18 @@ def _owner_message(rng: random.Random, plan: ChatPlan, msg_id: str) -> Message:
                    participants=len(plan.members) + 1 if plan.is_group else 0)  # fmt: skip
 
 
-def _owner_commands(rng: random.Random, plans: list[ChatPlan], start: float, end: float) -> list[tuple[float, Message]]:
+def _owner_commands(
+    rng: random.Random, plans: list[ChatPlan], start: float, end: float
+) -> list[tuple[float, Message]]:
     out: list[tuple[float, Message]] = []
     n = 0
 
     def cmd(t: float, text: str) -> None:
         nonlocal n
         n += 1
-        out.append((t, Message(chat=OWNER_ID, sender=OWNER_ID, id=f"cmd-{n}", text=text, from_me=True)))
+        out.append(
+            (t, Message(chat=OWNER_ID, sender=OWNER_ID, id=f"cmd-{n}", text=text, from_me=True))
+        )
 
     day = start
     while day < end:

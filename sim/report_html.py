@@ -106,13 +106,20 @@ def _scenario(o: Outcome) -> str:
     )
     chats = list(dict.fromkeys([*s.chats, *(d.chat for d in r.decisions if d.chat)]))
     for chat in chats:
-        out.append(_lane(chat, r, span, s.policy.cooldown, s.persona.owner_id))
+        spec = s.chats.get(chat)
+        if chat == s.persona.owner_id:
+            label = "owner (commands)"
+        elif spec is None:
+            label = chat
+        else:
+            label = f"{chat}: {spec.name}" if spec.name != chat else chat
+        out.append(_lane(chat, label, r, span, s.policy.cooldown))
     out.append(_transcript(r, s.persona.owner_id))
     out.append("</section>")
     return "\n".join(out)
 
 
-def _lane(chat: str, r: SimResult, span: float, cooldown: float, owner: str) -> str:
+def _lane(chat: str, label: str, r: SimResult, span: float, cooldown: float) -> str:
     spans: list[_Span] = []
     pending: float | None = None
     typing: float | None = None
@@ -138,7 +145,9 @@ def _lane(chat: str, r: SimResult, span: float, cooldown: float, owner: str) -> 
             if item.on and typing is None:
                 typing = x
             elif not item.on and typing is not None:
-                spans.append(_Span(typing, x, "typ", f"typing {fmt_offset(typing)} to {fmt_offset(x)}"))
+                spans.append(
+                    _Span(typing, x, "typ", f"typing {fmt_offset(typing)} to {fmt_offset(x)}")
+                )
                 typing = None
         elif isinstance(item, Send):
             spans.append(_Span(x, x, "out", f"{fmt_offset(x)} sent: {item.text[:200]}"))
@@ -146,10 +155,26 @@ def _lane(chat: str, r: SimResult, span: float, cooldown: float, owner: str) -> 
             if item.code in _PENDING_START and pending is None:
                 pending = x
             elif item.code in _PENDING_END and pending is not None:
-                spans.append(_Span(pending, x, "pend", f"pending {fmt_offset(pending)} to {fmt_offset(x)}: ends with {item.code}"))
+                spans.append(
+                    _Span(
+                        pending,
+                        x,
+                        "pend",
+                        f"pending {fmt_offset(pending)} to {fmt_offset(x)}: ends with {item.code}",
+                    )
+                )
                 pending = None
-            if item.code == Reason.SENT or (item.code == Reason.OWNER_TAKEOVER and "quiet until" in item.detail):
-                spans.append(_Span(x, x + cooldown, "cool", f"cooldown from {fmt_offset(x)} to {fmt_offset(x + cooldown)} ({item.code})"))
+            if item.code == Reason.SENT or (
+                item.code == Reason.OWNER_TAKEOVER and "quiet until" in item.detail
+            ):
+                spans.append(
+                    _Span(
+                        x,
+                        x + cooldown,
+                        "cool",
+                        f"cooldown from {fmt_offset(x)} to {fmt_offset(x + cooldown)} ({item.code})",
+                    )
+                )
     if pending is not None:
         spans.append(_Span(pending, span, "pend", f"pending from {fmt_offset(pending)}"))
     if typing is not None:
@@ -162,8 +187,7 @@ def _lane(chat: str, r: SimResult, span: float, cooldown: float, owner: str) -> 
         width = (min(sp.hi, span) - sp.lo) / span * 100 if sp.hi > sp.lo else 0.0
         style = f"left:{left:.3f}%" + (f";width:{max(width, 0.2):.3f}%" if width else "")
         items.append(f"<span class='{sp.cls}' style='{style}' title='{escape(sp.title)}'></span>")
-    label = escape(chat if chat != owner else "owner (commands)")
-    return f"<div class='lane'><b>{label}</b><div class='track'>{''.join(items)}</div></div>"
+    return f"<div class='lane'><b title='{escape(label)}'>{escape(label[:40])}</b><div class='track'>{''.join(items)}</div></div>"
 
 
 def _transcript(r: SimResult, owner: str) -> str:
@@ -181,13 +205,21 @@ def _transcript(r: SimResult, owner: str) -> str:
             if item.kind != "message":
                 text = f"({item.kind}) {text}"
             cls = "owner" if item.from_me else "in"
-            rows.append(f"<tr class='{cls}'>{when}<td>{escape(item.chat)}</td><td>{escape(who)}</td><td>{escape(text)}</td></tr>")
+            rows.append(
+                f"<tr class='{cls}'>{when}<td>{escape(item.chat)}</td><td>{escape(who)}</td><td>{escape(text)}</td></tr>"
+            )
         elif isinstance(item, Send):
-            rows.append(f"<tr class='sent'>{when}<td>{escape(item.chat)}</td><td>assistant</td><td>{escape(item.text)}</td></tr>")
+            rows.append(
+                f"<tr class='sent'>{when}<td>{escape(item.chat)}</td><td>assistant</td><td>{escape(item.text)}</td></tr>"
+            )
         elif isinstance(item, Decision):
-            rows.append(f"<tr class='dec'>{when}<td>{escape(item.chat)}</td><td>{escape(item.code)}</td><td>{escape(item.detail)}</td></tr>")
+            rows.append(
+                f"<tr class='dec'>{when}<td>{escape(item.chat)}</td><td>{escape(item.code)}</td><td>{escape(item.detail)}</td></tr>"
+            )
         elif isinstance(item, Crash):
-            rows.append(f"<tr class='dec'>{when}<td></td><td>CRASH</td><td>restart after {escape(fmt_offset(item.down)[1:])}</td></tr>")
+            rows.append(
+                f"<tr class='dec'>{when}<td></td><td>CRASH</td><td>restart after {escape(fmt_offset(item.down)[1:])}</td></tr>"
+            )
     return (
         "<details><summary>transcript and decisions</summary><table>"
         "<tr><td class='t'>time</td><td>chat</td><td>who / decision</td><td>text</td></tr>"

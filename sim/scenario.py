@@ -121,7 +121,9 @@ class Step:
 
 @dataclass(frozen=True)
 class Expectation:
-    kind: str  # reply | no_reply | replies | decision | no_decision | prompt | notice | read | typing
+    kind: (
+        str  # reply | no_reply | replies | decision | no_decision | prompt | notice | read | typing
+    )
     line: int
     index: int
     chat: str = ""  # "" means every chat
@@ -368,7 +370,9 @@ def _chats(c: _Ctx, top: _Map, owner_id: str) -> dict[str, ChatSpec]:
         c.keys(spec, where, _CHAT)
         kind = spec.get("kind", "direct")
         if kind not in ("direct", "group"):
-            raise c.fail(_line(spec, "kind"), f"{where}.kind: expected direct or group, got {kind!r}")
+            raise c.fail(
+                _line(spec, "kind"), f"{where}.kind: expected direct or group, got {kind!r}"
+            )
         if kind == "direct":
             for bad in ("title", "members"):
                 if bad in spec:
@@ -387,7 +391,9 @@ def _chats(c: _Ctx, top: _Map, owner_id: str) -> dict[str, ChatSpec]:
                 members[member] = member.capitalize()
         elif isinstance(members_raw, Mapping):
             for member, mname in members_raw.items():
-                members[str(member)] = c.text(mname, f"{where}.members.{member}", _line(members_raw, member))
+                members[str(member)] = c.text(
+                    mname, f"{where}.members.{member}", _line(members_raw, member)
+                )
         else:
             raise c.fail(_line(spec, "members"), f"{where}.members: expected a list of member ids")
         chats[key] = ChatSpec(key, kind, title, members)
@@ -433,7 +439,9 @@ def _llm(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
             raise c.fail(_line(f, "kind"), f"{where}: {exc}") from None
     out["failures"] = failures
     replies = _seq(c, raw, "replies")
-    out["replies"] = [c.text(r, f"llm.replies[{i}]", _item_line(replies, i)) for i, r in enumerate(replies)]
+    out["replies"] = [
+        c.text(r, f"llm.replies[{i}]", _item_line(replies, i)) for i, r in enumerate(replies)
+    ]
     return out
 
 
@@ -464,7 +472,9 @@ def _whatsapp(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
 def _count(c: _Ctx, m: _Map, where: str, default: int | None) -> int:
     value = m.get("count", default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise c.fail(_line(m, "count"), f"{where}.count: expected a whole number >= 0, got {value!r}")
+        raise c.fail(
+            _line(m, "count"), f"{where}.count: expected a whole number >= 0, got {value!r}"
+        )
     return value
 
 
@@ -482,12 +492,18 @@ def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> li
             raise c.fail(line, f"{where}: 'at' is required (a time since the start, like 2m)")
         t = c.offset(s["at"], f"{where}.at", _line(s, "at"))
         if t < last:
-            raise c.fail(_line(s, "at"), f"{where}.at: time goes backwards ({s['at']} is before the previous step)")
+            raise c.fail(
+                _line(s, "at"),
+                f"{where}.at: time goes backwards ({s['at']} is before the previous step)",
+            )
         last = t
         if s.get("crash"):
             extra = set(s) - {"at", "crash", "down"}
             if extra:
-                raise c.fail(line, f"{where}: a crash step takes only at, crash and down, not {sorted(extra)[0]}")
+                raise c.fail(
+                    line,
+                    f"{where}: a crash step takes only at, crash and down, not {sorted(extra)[0]}",
+                )
             down = c.offset(s.get("down", 0), f"{where}.down", _line(s, "down"))
             steps.append(Step(t, line or 0, "crash", down=down))
             continue
@@ -499,29 +515,46 @@ def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> li
         if "command" in s:
             extra = set(s) - {"at", "command", "id"}
             if extra:
-                raise c.fail(line, f"{where}: a command step takes only at, command and id, not {sorted(extra)[0]}")
+                raise c.fail(
+                    line,
+                    f"{where}: a command step takes only at, command and id, not {sorted(extra)[0]}",
+                )
             text = c.text(s["command"], f"{where}.command", _line(s, "command"))
-            steps.append(Step(t, line or 0, "command", chat=owner_id, sender=owner_id, text=text, id=msg_id))
+            steps.append(
+                Step(t, line or 0, "command", chat=owner_id, sender=owner_id, text=text, id=msg_id)
+            )
             continue
         if "chat" not in s:
             raise c.fail(line, f"{where}: 'chat' is required (or crash: true, or command: ...)")
         chat_key = c.text(s["chat"], f"{where}.chat", _line(s, "chat"))
         spec = chats.get(chat_key)
         if spec is None:
-            raise c.fail(_line(s, "chat"), f"{where}.chat: unknown chat {chat_key!r} (chats: {', '.join(chats)})")
+            raise c.fail(
+                _line(s, "chat"),
+                f"{where}.chat: unknown chat {chat_key!r} (chats: {', '.join(chats)})",
+            )
         sender = _sender(c, s, spec, owner_id, where)
         text = c.text(s.get("text", ""), f"{where}.text", _line(s, "text"))
         media = s.get("media", "")
         if media and media not in MEDIA_KINDS:
-            raise c.fail(_line(s, "media"), f"{where}.media: unknown media {media!r} (known: {', '.join(MEDIA_KINDS)})")
+            raise c.fail(
+                _line(s, "media"),
+                f"{where}.media: unknown media {media!r} (known: {', '.join(MEDIA_KINDS)})",
+            )
         kind = s.get("kind", "message")
         if kind not in MESSAGE_KINDS:
-            raise c.fail(_line(s, "kind"), f"{where}.kind: unknown kind {kind!r} (known: {', '.join(MESSAGE_KINDS)})")
+            raise c.fail(
+                _line(s, "kind"),
+                f"{where}.kind: unknown kind {kind!r} (known: {', '.join(MESSAGE_KINDS)})",
+            )
         quote = ""
         if "quote" in s:
             quote = c.text(s["quote"], f"{where}.quote", _line(s, "quote"))
             if quote != "reply" and quote not in senders:
-                raise c.fail(_line(s, "quote"), f"{where}.quote: no earlier message has id {quote!r} (or write quote: reply)")
+                raise c.fail(
+                    _line(s, "quote"),
+                    f"{where}.quote: no earlier message has id {quote!r} (or write quote: reply)",
+                )
         mentions_raw = s.get("mentions", [])
         if not isinstance(mentions_raw, list):
             raise c.fail(_line(s, "mentions"), f"{where}.mentions: expected a list, like [owner]")
@@ -542,12 +575,20 @@ def _sender(c: _Ctx, s: _Map, spec: ChatSpec, owner_id: str, where: str) -> str:
         return owner_id
     if spec.kind == "direct":
         if who not in (None, spec.key):
-            raise c.fail(line, f"{where}.from: in the direct chat {spec.key!r} only {spec.key} or owner write")
+            raise c.fail(
+                line,
+                f"{where}.from: in the direct chat {spec.key!r} only {spec.key} or owner write",
+            )
         return spec.key
     if who is None:
-        raise c.fail(s.line, f"{where}: 'from' is required in the group {spec.key!r} (a member or owner)")
+        raise c.fail(
+            s.line, f"{where}: 'from' is required in the group {spec.key!r} (a member or owner)"
+        )
     if who not in spec.members:
-        raise c.fail(line, f"{where}.from: {who!r} is not a member of {spec.key!r} (members: {', '.join(spec.members)})")
+        raise c.fail(
+            line,
+            f"{where}.from: {who!r} is not a member of {spec.key!r} (members: {', '.join(spec.members)})",
+        )
     return who
 
 
@@ -571,7 +612,10 @@ def _expectations(
         if kind in ("decision", "no_decision"):
             code = c.text(head, f"{where}.{kind}", _line(e, kind))
             if code not in DECISION_CODES:
-                raise c.fail(_line(e, kind), f"{where}.{kind}: unknown decision code {code!r} (known: {', '.join(sorted(DECISION_CODES))})")
+                raise c.fail(
+                    _line(e, kind),
+                    f"{where}.{kind}: unknown decision code {code!r} (known: {', '.join(sorted(DECISION_CODES))})",
+                )
             fields["code"] = code
             chat = e.get("chat", "")
         elif kind == "notice":
@@ -585,7 +629,9 @@ def _expectations(
             if chat in ("owner", owner_id) and kind in ("decision", "no_decision"):
                 chat = owner_id  # the owner's chat with himself: commands and notices
             elif chat not in chats:
-                raise c.fail(_line(e, kind), f"{where}: unknown chat {chat!r} (chats: {', '.join(chats)})")
+                raise c.fail(
+                    _line(e, kind), f"{where}: unknown chat {chat!r} (chats: {', '.join(chats)})"
+                )
         elif kind in ("reply", "prompt", "read", "typing"):
             raise c.fail(_line(e, kind), f"{where}.{kind}: name a chat")
         fields["chat"] = chat if chat not in ("all", None) else ""
@@ -594,7 +640,9 @@ def _expectations(
         if "between" in e:
             b = e["between"]
             if not isinstance(b, list) or len(b) != 2:
-                raise c.fail(_line(e, "between"), f"{where}.between: expected [FROM, TO], like [2m, 5h]")
+                raise c.fail(
+                    _line(e, "between"), f"{where}.between: expected [FROM, TO], like [2m, 5h]"
+                )
             lo = c.offset(b[0], f"{where}.between", _line(e, "between"))
             hi = c.offset(b[1], f"{where}.between", _line(e, "between"))
             if hi < lo:
@@ -602,7 +650,9 @@ def _expectations(
             fields["window"] = (lo, hi)
         elif "at" in e:
             at = c.offset(e["at"], f"{where}.at", _line(e, "at"))
-            within = c.offset(e.get("within", DEFAULT_WITHIN), f"{where}.within", _line(e, "within"))
+            within = c.offset(
+                e.get("within", DEFAULT_WITHIN), f"{where}.within", _line(e, "within")
+            )
             fields["at"] = at
             fields["window"] = (at - within, at + within)
         elif "within" in e:
@@ -611,7 +661,9 @@ def _expectations(
             if key in e:
                 v = e[key]
                 items = v if isinstance(v, list) else [v]
-                fields[key] = fields.get(key, ()) + tuple(c.text(x, f"{where}.{key}", _line(e, key)) for x in items)
+                fields[key] = fields.get(key, ()) + tuple(
+                    c.text(x, f"{where}.{key}", _line(e, key)) for x in items
+                )
         if kind == "replies":
             if "count" not in e:
                 raise c.fail(line, f"{where}: replies needs a count")
@@ -619,9 +671,15 @@ def _expectations(
         elif "count" in e:
             fields["count"] = _count(c, e, where, None)
         if "quote" in e:
-            quote = "" if e["quote"] in (None, False, "none") else c.text(e["quote"], f"{where}.quote", _line(e, "quote"))
+            quote = (
+                ""
+                if e["quote"] in (None, False, "none")
+                else c.text(e["quote"], f"{where}.quote", _line(e, "quote"))
+            )
             if quote and quote not in ids:
-                raise c.fail(_line(e, "quote"), f"{where}.quote: no scripted message has id {quote!r}")
+                raise c.fail(
+                    _line(e, "quote"), f"{where}.quote: no scripted message has id {quote!r}"
+                )
             fields["quote"] = quote
         out.append(Expectation(**fields))
     return out
@@ -643,8 +701,10 @@ def build_simulation(s: Scenario, seed: int | None = None, **kwargs: Any) -> Sim
     whatsapp = FakeWhatsApp(
         latency=s.whatsapp.get("latency", 0.3),
         echo_after=s.whatsapp.get("echo_after", 0.2),
-        failures=[ScheduledSendFailure(f.kind, f.count, f.after, f.by)
-                  for f in s.whatsapp.get("failures", [])],  # fmt: skip
+        failures=[
+            ScheduledSendFailure(f.kind, f.count, f.after, f.by)
+            for f in s.whatsapp.get("failures", [])
+        ],  # fmt: skip
         seed=seed,
     )
     sim = Simulation(policy=s.policy, persona=s.persona, seed=seed, start=s.start,

@@ -101,11 +101,15 @@ def outcome_json(o: Outcome) -> dict[str, Any]:
         "file": o.file,
         "passed": o.passed,
         "failures": list(o.failures),
-        "sent": [{"chat": x.chat, "t": _t(x.t - start), "text": x.text} for x in r.sent] if r else [],
+        "sent": [{"chat": x.chat, "t": _t(x.t - start), "text": x.text} for x in r.sent]
+        if r
+        else [],
         "decisions": [
             {"t": _t(d.t - start), "chat": d.chat, "code": d.code, "detail": d.detail}
             for d in r.decisions
-        ] if r else [],  # fmt: skip
+        ]
+        if r
+        else [],  # fmt: skip
         "generations": [
             {
                 "t": _t(g.t - start),
@@ -113,7 +117,9 @@ def outcome_json(o: Outcome) -> dict[str, Any]:
                 "messages": [{"role": m.role, "content": m.content} for m in g.messages],
             }
             for g in r.generations
-        ] if r else [],  # fmt: skip
+        ]
+        if r
+        else [],  # fmt: skip
     }
 
 

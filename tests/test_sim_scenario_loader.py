@@ -1,0 +1,109 @@
+"""Scenario files: strict loading with file, line and what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim.scenario import ScenarioError, load_text, parse_offset
+from sim.suite import run_paths
+
+GOOD = """\
+name: ok
+chats:
+  alice: {name: Alice}
+  team: {kind: group, title: T, members: [bob]}
+script:
+  - {at: 0s, chat: alice, text: "hi", id: m1}
+  - {at: 1m, chat: team, from: bob, text: "x", quote: m1}
+expect:
+  - {reply: alice, at: 2m}
+"""
+
+
+def _error(text: str) -> ScenarioError:
+    with pytest.raises(ScenarioError) as info:
+        load_text(text, "f.yaml")
+    return info.value
+
+
+def test_a_good_file_loads() -> None:
+    s = load_text(GOOD, "f.yaml")
+    assert s.name == "ok" and [st.t for st in s.steps] == [0.0, 60.0]
+    assert s.steps[1].quote == "m1" and s.chats["team"].members == {"bob": "Bob"}
+    assert s.expectations[0].window == (90.0, 150.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        (
+            "name: x\nchats: {a: {}}\nscript:\n  - {at: 0s, chat: a, txt: hi}\n",
+            4,
+            "unknown key 'txt'",
+        ),
+        ("name: x\nchats: {a: {}}\nscript:\n  - {at: 0s, chat: b}\n", 4, "unknown chat 'b'"),
+        (
+            "name: x\nchats: {a: {}}\nscript:\n  - {at: 2m, chat: a}\n  - {at: 1m, chat: a}\n",
+            5,
+            "time goes backwards",
+        ),
+        ("name: x\nchats: {a: {}}\nscript:\n  - {at: soon, chat: a}\n", 4, "expected a duration"),
+        (
+            "name: x\nchats: {a: {}}\npolicy:\n  cooldown: 5h\n  cooldwn: 1h\n",
+            5,
+            "cooldwn: unknown policy setting",
+        ),
+        ("name: x\nchats: {a: {}}\npolicy: {quiet_hours: {start: 25:00}}\n", 3, "quiet_hours"),
+        ("name: x\nchats: {a: {}}\nexpect:\n  - {reply: zed}\n", 4, "unknown chat 'zed'"),
+        (
+            "name: x\nchats: {a: {}}\nexpect:\n  - {decision: cooldwn, chat: a}\n",
+            4,
+            "unknown decision code",
+        ),
+        ("name: x\nchats: {a: {}}\nexpect:\n  - {reply: a, no_reply: a}\n", 4, "exactly one of"),
+        ("name: x\nchats:\n  a: {}\n  a: {}\n", 4, "duplicate key"),
+        ("name: x\nchats: {a: {}\n", 3, "bad YAML"),
+        ("chats: {a: {}}\n", 1, "'name' is required"),
+        (
+            "name: x\nchats: {t: {kind: group, members: [bob]}}\nscript:\n  - {at: 0s, chat: t, text: hi}\n",
+            4,
+            "'from' is required",
+        ),
+        ("name: x\nchats: {a: {}}\nllm: {failures: [{kind: teapot}]}\n", 3, "unknown"),
+        (
+            "name: x\nchats: {a: {}}\nscript:\n  - {at: 0s, chat: a, quote: nope}\n",
+            4,
+            "no earlier message",
+        ),
+    ],
+)
+def test_broken_files_name_file_line_and_what(text: str, line: int, what: str) -> None:
+    err = _error(text)
+    assert err.file == "f.yaml" and err.line == line, str(err)
+    assert what in str(err) and str(err).startswith(f"f.yaml:{line}: ")
+
+
+def test_unquoted_quiet_hours_times_are_read_as_times() -> None:
+    s = load_text(
+        "name: x\nchats: {a: {}}\npolicy: {quiet_hours: {start: 22:00, end: 7:00, tz: Europe/Berlin}}\n"
+    )
+    assert s.policy.quiet_hours is not None
+    assert (s.policy.quiet_hours.start, s.policy.quiet_hours.end) == ("22:00", "07:00")
+
+
+def test_compound_offsets() -> None:
+    assert parse_offset("1h30m", "at") == 5400 and parse_offset("1d2h", "at") == 93600
+    assert parse_offset("90s", "at") == 90 and parse_offset(45, "at") == 45
+
+
+def test_a_broken_file_does_not_stop_the_others(tmp_path: Path) -> None:
+    (tmp_path / "a_broken.yaml").write_text("name: x\nchats: [oops]\n")
+    (tmp_path / "b_good.yaml").write_text(GOOD)
+    outcomes = run_paths([tmp_path, tmp_path / "missing.yaml"])
+    by_file = {Path(o.file).name: o for o in outcomes}
+    assert by_file["b_good.yaml"].passed
+    assert not by_file["a_broken.yaml"].passed
+    assert "a_broken.yaml:2: chats: expected a mapping" in by_file["a_broken.yaml"].failures[0]
+    assert not by_file["missing.yaml"].passed
