@@ -155,6 +155,7 @@ class Runner:
         self._memory_warned = False
         self._started_at = time.monotonic()
         self._executing = True  # transport effects are carried out (False while draining)
+        self._stepping = False
 
     # ------------------------------------------------------------------ public
 
@@ -235,6 +236,10 @@ class Runner:
         """The console's stdin ended (`--exit-on-eof`): stop once no work is pending."""
         self._eof = True
         self._queue.put_nowait(_Item(_Wake(), ""))  # type: ignore[arg-type]
+
+    def busy(self) -> bool:
+        """True while a step runs, events wait in the queue, or effects are under way."""
+        return self._stepping or not self._queue.empty() or bool(self._inflight)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         a = self.assistant
@@ -392,6 +397,7 @@ class Runner:
         now = self.clock()
         corr = item.corr if item is not None else ""
         token = correlation.set(corr)
+        self._stepping = True
         try:
             try:
                 if item is None:
@@ -415,6 +421,7 @@ class Runner:
             self._execute(effects, corr)
             return True
         finally:
+            self._stepping = False
             correlation.reset(token)
 
     async def _commit(self, effects: Sequence[Effect], events: Sequence[Event]) -> bool:
