@@ -72,6 +72,7 @@ async def pair(
     timeout: float = 180.0,
     client_factory: Callable[[], NewAClient] | None = None,
     paired_check: Callable[[str], Awaitable[list[str]]] | None = None,
+    stop_wait: float = STOP_WAIT,
 ) -> PairResult:
     where = describe_session(session_db)
     accounts = await (paired_check or _default_paired)(session_db)
@@ -142,7 +143,7 @@ async def pair(
     finally:
         if not paired.done():
             paired.cancel()
-        clean = await _stop(client, task)
+        clean = await _stop(client, task, stop_wait)
     return replace(result, clean=clean)
 
 
@@ -176,13 +177,13 @@ async def _outcome(
     )
 
 
-async def _stop(client: NewAClient, task: asyncio.Future[Any] | None) -> bool:
+async def _stop(client: NewAClient, task: asyncio.Future[Any] | None, wait: float) -> bool:
     """Stop neonize; True when its worker ended (the process can exit normally)."""
     if task is None:
         return True
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(client.stop(), STOP_WAIT)
-    done, _ = await asyncio.wait({task}, timeout=STOP_WAIT)
+        await asyncio.wait_for(client.stop(), wait)
+    done, _ = await asyncio.wait({task}, timeout=wait)
     if task in done and not task.cancelled():
         task.exception()  # retrieved: no "never retrieved" warning
     return task in done
