@@ -132,3 +132,32 @@ async def test_unmetered_failures_cost_nothing() -> None:
     with pytest.raises(ServerError):
         await client.generate(PROMPT)
     assert client.stats.neurons_today == 0
+
+
+@respx.mock
+async def test_concurrent_calls_cannot_overrun_the_budget() -> None:
+    import asyncio
+
+    gate = asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await gate.wait()  # every admitted call is in flight at the same time
+        return httpx.Response(
+            200,
+            json={"success": True, "result": {"response": "Noted, thanks.",
+                  "usage": {"prompt_tokens": 100, "completion_tokens": 256}}},
+        )  # fmt: skip
+
+    route = respx.post(RUN_URL).mock(side_effect=slow)
+    vt = VirtualTime()
+    client = client_from_env(cf_env(AI_DAILY_NEURON_BUDGET="12"), clock=vt.clock, sleep=vt.sleep)
+    worst = neurons("@cf/meta/llama-3.2-1b-instruct", estimate_input_tokens(PROMPT), 256)
+    tasks = [asyncio.create_task(client.generate(PROMPT)) for _ in range(5)]
+    for _ in range(10):
+        await asyncio.sleep(0)
+    gate.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    admitted = int(12 // worst)
+    assert route.call_count == admitted == 2
+    assert sum(isinstance(r, BudgetError) for r in results) == 5 - admitted
+    assert client.stats.neurons_today <= 12

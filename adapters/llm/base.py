@@ -10,6 +10,7 @@ and the counters.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from abc import ABC, abstractmethod
@@ -70,6 +71,8 @@ class Reply:
     text: str
     input_tokens: int | None = None
     output_tokens: int | None = None
+    neurons: float = 0.0
+    usage_estimated: bool = False
 
 
 def validate_messages(messages: Sequence[ChatMessage]) -> tuple[ChatMessage, ...]:
@@ -204,28 +207,17 @@ class Provider(ABC):
             except ModelError as exc:
                 exc.attempts = attempts[0]
                 raise
-        estimated = reply.input_tokens is None or reply.output_tokens is None
-        tokens_in = (
-            reply.input_tokens if reply.input_tokens is not None else estimate_input_tokens(msgs)
-        )
-        tokens_out = (
-            reply.output_tokens
-            if reply.output_tokens is not None
-            else estimate_output_tokens(reply.text)
-        )
-        used = self.meter.record(self.model, tokens_in, tokens_out) if self.meter else 0.0
-        self.stats.input_tokens += tokens_in
-        self.stats.output_tokens += tokens_out
+        assert reply.input_tokens is not None and reply.output_tokens is not None
         return GenerationResult(
             text=reply.text,
             model=self.model,
-            input_tokens=tokens_in,
-            output_tokens=tokens_out,
-            neurons=used,
+            input_tokens=reply.input_tokens,
+            output_tokens=reply.output_tokens,
+            neurons=reply.neurons,
             attempts=attempts[0],
             latency_s=max(0.0, self.clock() - start),
             provider=self.name,
-            usage_estimated=estimated,
+            usage_estimated=reply.usage_estimated,
         )
 
     async def _with_retries(
@@ -249,18 +241,21 @@ class Provider(ABC):
     async def _attempt(
         self, msgs: tuple[ChatMessage, ...], deadline: float, attempts: list[int]
     ) -> Reply:
-        if self.meter is not None:
-            self.meter.check(self.model, msgs, self.settings.max_tokens)
         remaining = deadline - self.clock()
         if remaining <= 0:
             raise ModelTimeoutError(
                 f"total time bound of {self.settings.total_timeout:g}s used up",
                 provider=self.name, model=self.model,
             )  # fmt: skip
+        # the worst case is reserved for the call, so concurrent calls cannot overrun the budget
+        reserved = (
+            self.meter.reserve(self.model, msgs, self.settings.max_tokens) if self.meter else 0.0
+        )
         attempts[0] += 1
         self.stats.requests += 1
         try:
-            return await self._send(msgs, min(self.settings.timeout, remaining))
+            reply = await self._send(msgs, min(self.settings.timeout, remaining))
+            return self._account(msgs, reply)
         except ModelError as exc:
             self.stats.count(self.stats.attempt_errors, exc.kind)
             if exc.kind == "daily_quota" and self.meter is not None:
@@ -269,6 +264,28 @@ class Provider(ABC):
                 "model %s attempt %d failed: %s", self.model, attempts[0], exc.where() or exc.kind
             )
             raise
+        finally:
+            if self.meter is not None:
+                self.meter.release(reserved)
+
+    def _account(self, msgs: tuple[ChatMessage, ...], reply: Reply) -> Reply:
+        """Tokens (estimated when the provider sent none), neurons, counters."""
+        estimated = reply.input_tokens is None or reply.output_tokens is None
+        tokens_in = (
+            reply.input_tokens if reply.input_tokens is not None else estimate_input_tokens(msgs)
+        )
+        tokens_out = (
+            reply.output_tokens
+            if reply.output_tokens is not None
+            else estimate_output_tokens(reply.text)
+        )
+        used = self.meter.record(self.model, tokens_in, tokens_out) if self.meter else 0.0
+        self.stats.input_tokens += tokens_in
+        self.stats.output_tokens += tokens_out
+        return dataclasses.replace(
+            reply, input_tokens=tokens_in, output_tokens=tokens_out, neurons=used,
+            usage_estimated=estimated,
+        )  # fmt: skip
 
     def _stop(self, deadline: float) -> Callable[[RetryCallState], bool]:
         def stop(rs: RetryCallState) -> bool:

@@ -158,6 +158,7 @@ class NeuronMeter:
         self.output_override = output_override
         self.day = utc_day(clock())
         self.spent = 0.0
+        self.reserved = 0.0  # worst-case cost of the calls in flight
         self.blocked_until = 0.0
         self._publish()
 
@@ -180,8 +181,19 @@ class NeuronMeter:
             model, input_tokens, output_tokens, self.input_override, self.output_override
         )
 
-    def check(self, model: str, messages: Sequence[ChatMessage], max_tokens: int) -> None:
-        """Raise before a call that may not be made: quota stop, or budget would be exceeded."""
+    def reserve(self, model: str, messages: Sequence[ChatMessage], max_tokens: int) -> float:
+        """Check a call may be made and hold its worst-case cost until `release`; raises
+        DailyQuotaError (quota stop) or BudgetError (the budget could be exceeded)."""
+        worst = self.check(model, messages, max_tokens)
+        self.reserved += worst
+        return worst
+
+    def release(self, amount: float) -> None:
+        self.reserved = max(0.0, self.reserved - amount)
+
+    def check(self, model: str, messages: Sequence[ChatMessage], max_tokens: int) -> float:
+        """Raise before a call that may not be made: quota stop, or budget would be exceeded.
+        Returns the call's worst-case cost."""
         now = self.clock()
         self._roll(now)
         if self.blocked_until:
@@ -190,15 +202,18 @@ class NeuronMeter:
                 "API reported the daily allocation used up",
                 provider="cloudflare", model=model,
             )  # fmt: skip
-        if self.budget is None:
-            return
         worst = self.cost(model, estimate_input_tokens(messages), max_tokens)
-        if self.spent + worst > self.budget:
+        if self.budget is None:
+            return worst
+        if self.spent + self.reserved + worst > self.budget:
             raise BudgetError(
-                f"{self.spent:.1f} of {self.budget:g} neurons spent today; this call may cost "
+                f"{self.spent:.1f} of {self.budget:g} neurons spent today"
+                + (f" ({self.reserved:.1f} held by calls in flight)" if self.reserved else "")
+                + f"; this call may cost "
                 f"up to {worst:.1f}; resuming at 00:00 UTC (in {_in(next_utc_midnight(now) - now)})",
                 provider="cloudflare", model=model,
             )  # fmt: skip
+        return worst
 
     def record(self, model: str, input_tokens: int, output_tokens: int) -> float:
         self._roll(self.clock())
