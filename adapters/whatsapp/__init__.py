@@ -18,3 +18,5 @@ def quiet_neonize_logs() -> None:
 
     for name in ("neonize", "neonize.utils.log", "whatsmeow", "Whatsmeow"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # wapa sends and receives no media files: the missing-ffmpeg warning is noise.
+    logging.getLogger("neonize.utils.ffmpeg").setLevel(logging.ERROR)

@@ -168,8 +168,8 @@ async def _outcome(
         )
     if task in done:
         error = task.exception() if not task.cancelled() else None
-        why = J.redact_numbers(str(error))[:200] if error else "the connection ended"
-        return PairResult(False, f"Pairing failed: {why}.")
+        why = J.redact_numbers(str(error))[:400] if error else "the connection ended"
+        return PairResult(False, f"Pairing failed: {why}")
     return PairResult(
         False,
         f"Pairing timed out after {timeout:.0f} s without the phone confirming. "
