@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import Any
@@ -52,13 +53,13 @@ def main(args: argparse.Namespace) -> int:
 
     setup_logging(settings.log_level.upper(), settings.log_content)
     code = asyncio.run(_run(settings, model_settings, store_settings, args.exit_on_eof))
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if settings.transport == "whatsapp":
-        # neonize's Go side may keep non-daemon threads alive after disconnecting: everything
-        # is committed and flushed by now, so leave without waiting for them.
-        os._exit(code)
-    return code
+    # Everything is committed and flushed by now; leave without waiting for threads that may
+    # still block: neonize's Go side after disconnecting, the console's stdin reader (a daemon
+    # thread inside a read() makes CPython abort at shutdown when it holds the stdin lock).
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def _adapter_settings(env: dict[str, str]) -> tuple[Any, Any]:
