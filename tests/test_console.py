@@ -1,0 +1,111 @@
+"""adapters/console.py: the line grammar, output lines, echoes like WhatsApp."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+
+from adapters.console import ConsoleInputError, ConsoleTransport
+from core import Decision, Message
+
+
+def make() -> tuple[ConsoleTransport, io.StringIO]:
+    out = io.StringIO()
+    return ConsoleTransport("me-id", "Gilad", stdin=io.StringIO(""), stdout=out), out
+
+
+def test_line_grammar() -> None:
+    t, _ = make()
+    m = t.parse("alice: hello: there")
+    assert (m.chat, m.sender, m.text, m.from_me, m.is_group) == (
+        "alice",
+        "alice",
+        "hello: there",
+        False,
+        False,
+    )
+    g = t.parse("team/bob: @Gilad ping")
+    assert (g.chat, g.sender, g.is_group, g.group_title, g.mentions) == (
+        "team",
+        "bob",
+        True,
+        "team",
+        ("me-id",),
+    )
+    assert t.parse("team/carol: @owner look").mentions == ("me-id",)
+    assert t.parse("team/carol: no mention").mentions == ()
+    o = t.parse("me: I'll take this")
+    assert (o.chat, o.from_me, o.is_group) == ("team", True, True)
+    o = t.parse("me@alice: on my way")
+    assert (o.chat, o.from_me, o.is_group) == ("alice", True, False)
+    c = t.parse("/mute alice 2h")
+    assert (c.chat, c.text, c.from_me) == ("me-id", "mute alice 2h", True)
+    v = t.parse("alice: [voice]")
+    assert (v.media, v.text) == ("voice", "")
+    assert t.parse("alice: [image] look").media == "image"
+    assert t.parse("alice: [unknown] x").text == "[unknown] x"
+    assert t.parse("   ") is None and t.parse("# note") is None
+    ids = {t.parse(f"x: {i}").id for i in range(5)}
+    assert len(ids) == 5
+
+
+@pytest.mark.parametrize("line", ["no colon here", "me/bob: x", "/", "team/: x"])
+def test_unreadable_lines_are_refused(line: str) -> None:
+    t, _ = make()
+    with pytest.raises(ConsoleInputError):
+        t.parse(line)
+
+
+def test_me_needs_a_chat_first() -> None:
+    t, _ = make()
+    with pytest.raises(ConsoleInputError, match="me@CHAT"):
+        t.parse("me: hi")
+
+
+async def test_effects_print_and_sends_echo() -> None:
+    inbox: list[Message] = []
+
+    async def on_message(m: Message) -> None:
+        inbox.append(m)
+
+    t, out = make()
+    await t.start(on_message, lambda kind, detail: None)
+    await t.typing("alice", True)
+    await t.mark_read("alice", ["in-1", "in-2"], "alice")
+    mid = await t.send("alice", "line one\nline two", "")
+    await t.notify_owner("Paused.")
+    t.show_decision(Decision(0.0, "alice", "scheduled", "reply due at X"))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "[typing] alice on",
+        "[read] alice 2",
+        "[send] alice: line one\\nline two",
+        "[notice] Paused.",
+        "[decision] alice scheduled: reply due at X",
+    ]
+    echo = [m for m in inbox if m.chat == "alice"][0]
+    assert echo.from_me and echo.id == mid and echo.text == "line one\nline two"
+    assert [m for m in inbox if m.chat == "me-id"][0].text == "Paused."
+    await t.stop()
+    assert not t.can_send()
+
+
+async def test_stdin_lines_reach_the_runner_and_eof_is_reported() -> None:
+    got: list[Message] = []
+    eof = asyncio.Event()
+
+    async def on_message(m: Message) -> None:
+        got.append(m)
+
+    out = io.StringIO()
+    t = ConsoleTransport("me-id", "Gilad", stdin=io.StringIO("alice: hi\nbroken\n"), stdout=out,
+                         on_eof=eof.set)  # fmt: skip
+    await t.start(on_message, lambda kind, detail: None)
+    await asyncio.wait_for(eof.wait(), 5)
+    assert [m.text for m in got] == ["hi"]
+    assert "[error] expected 'NAME: text'" in out.getvalue()
+    await t.stop()

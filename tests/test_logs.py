@@ -1,0 +1,81 @@
+"""adapters/logs.py: JSON lines, redaction by default, correlation ids."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from adapters.logs import Redactor, correlation, log_event, setup_logging
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    out = io.StringIO()
+    yield out
+    logging.getLogger().handlers.clear()
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_structured_event_with_redacted_content_and_numbers(stream: io.StringIO) -> None:
+    setup_logging("INFO", stream=stream)
+    log = logging.getLogger("wapa.test")
+    log_event(log, logging.INFO, "message_in", chat="972541234567@s.whatsapp.net",
+              text="secret words", sender_name="Dana", chars=12, detail="call +972 54-123-4567")  # fmt: skip
+    (rec,) = _lines(stream)
+    assert rec["event"] == "message_in" and rec["level"] == "info" and "ts" in rec
+    assert rec["text"] == "<12 chars>" and rec["sender_name"] == "<4 chars>" and rec["chars"] == 12
+    assert str(rec["chat"]).startswith("<phone:") and str(rec["chat"]).endswith("@s.whatsapp.net")
+    assert "972" not in json.dumps(rec) and "4567" not in json.dumps(rec)
+
+
+def test_same_number_same_token_dates_and_ids_untouched() -> None:
+    r = Redactor(key=b"k")
+    a = r.scrub("15551234567@s.whatsapp.net")
+    assert a == r.scrub("x 15551234567 y").split()[1] + "@s.whatsapp.net"
+    for keep in ("2024-05-01 12:00:00", "3EB0C431D5A5F4C2E8F1", "r12", "in-3"):
+        assert r.scrub(keep) == keep
+
+
+def test_show_content_turns_redaction_off(stream: io.StringIO) -> None:
+    setup_logging("INFO", show_content=True, stream=stream)
+    log_event(logging.getLogger("t"), logging.INFO, "x", text="hello", chat="15551234567")
+    (rec,) = _lines(stream)
+    assert rec["text"] == "hello" and rec["chat"] == "15551234567"
+
+
+def test_correlation_id_from_context_or_argument(stream: io.StringIO) -> None:
+    setup_logging("INFO", stream=stream)
+    log = logging.getLogger("t")
+    token = correlation.set("abc-1")
+    log_event(log, logging.INFO, "one")
+    correlation.reset(token)
+    log_event(log, logging.INFO, "two", corr="abc-2")
+    log_event(log, logging.INFO, "three")
+    assert [r.get("corr") for r in _lines(stream)] == ["abc-1", "abc-2", None]
+
+
+def test_library_records_and_exceptions_are_scrubbed(stream: io.StringIO) -> None:
+    setup_logging("INFO", stream=stream)
+    logging.getLogger("neonize").warning("failed for %s", "15551234567@s.whatsapp.net")
+    try:
+        raise ValueError("bad jid 15551234567")
+    except ValueError:
+        log_event(logging.getLogger("t"), logging.ERROR, "oops", exc_info=True)
+    lib, err = _lines(stream)
+    assert lib["event"] == "library" and lib["logger"] == "neonize"
+    assert "15551234567" not in stream.getvalue()
+    assert str(err["error"]).startswith("ValueError: bad jid <phone:")
+
+
+def test_level_filters(stream: io.StringIO) -> None:
+    setup_logging("WARNING", stream=stream)
+    log_event(logging.getLogger("t"), logging.INFO, "quiet")
+    log_event(logging.getLogger("t"), logging.WARNING, "loud")
+    assert [r["event"] for r in _lines(stream)] == ["loud"]
