@@ -330,3 +330,21 @@ async def test_bad_messages_are_refused_before_any_call() -> None:
     with pytest.raises(TypeError, match=r"messages\[0\]"):
         await client.generate([{"role": "user", "content": "x"}])  # type: ignore[list-item]
     assert client.stats.requests == 0
+
+
+@respx.mock
+async def test_lone_surrogates_do_not_break_the_request() -> None:
+    route = respx.post(RUN_URL).mock(return_value=reply("run_success.json", 200))
+    await make(VirtualTime()).generate((ChatMessage("user", "broken \ud800 text"),))
+    assert json.loads(route.calls.last.request.content)["messages"][0]["content"] == "broken ? text"
+
+
+@respx.mock
+async def test_undecodable_body_is_a_bad_response() -> None:
+    respx.post(RUN_URL).mock(
+        side_effect=lambda request: httpx.Response(
+            200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"\x00garbage")
+        )
+    )
+    with pytest.raises(BadResponseError):
+        await make(VirtualTime()).generate(PROMPT)

@@ -8,6 +8,8 @@ import pickle
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.llm import ERRORS, KINDS, ModelError, classify
 from adapters.llm.errors import BadResponseError, ServerError, parse_retry_after
@@ -164,3 +166,37 @@ def test_errors_pickle_and_keep_their_fields() -> None:
 def test_long_details_are_cut() -> None:
     err = classify(500, {"errors": [{"code": 3043, "message": "x" * 10_000}]})
     assert len(err.detail) <= 200
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "errors",
+                    "error",
+                    "code",
+                    "message",
+                    "type",
+                    "object",
+                    "error_chain",
+                    "success",
+                    "result",
+                ]
+            )
+            | st.text(max_size=8),
+            children,
+            max_size=5,
+        )
+    ),  # fmt: skip
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(status=st.integers(0, 999), body=json_values | st.binary(max_size=60))
+def test_classify_never_raises(status: int, body: object) -> None:
+    err = classify(status, body, retry_after="x")
+    assert isinstance(err, ModelError) and err.kind in KINDS and "\n" not in str(err)

@@ -86,7 +86,16 @@ def validate_messages(messages: Sequence[ChatMessage]) -> tuple[ChatMessage, ...
             raise ValueError(f"messages[{i}].role: {m.role!r} is not system, user or assistant")
         if not isinstance(m.content, str):
             raise TypeError(f"messages[{i}].content: expected str")
-    return msgs
+    return tuple(_encodable(m) for m in msgs)
+
+
+def _encodable(m: ChatMessage) -> ChatMessage:
+    """Lone surrogates (from broken input) would make the JSON body unencodable."""
+    try:
+        m.content.encode("utf-8")
+        return m
+    except UnicodeEncodeError:
+        return ChatMessage(m.role, m.content.encode("utf-8", "replace").decode("utf-8"))
 
 
 def shorten(messages: tuple[ChatMessage, ...]) -> tuple[ChatMessage, ...] | None:
@@ -161,6 +170,11 @@ class Provider(ABC):
             ) from None  # fmt: skip
         except httpx.TransportError as exc:
             raise UnreachableError(
+                f"{type(exc).__name__}: {exc}".split("\n")[0],
+                provider=self.name, model=self.model,
+            ) from None  # fmt: skip
+        except httpx.HTTPError as exc:  # undecodable body, redirect loop...
+            raise BadResponseError(
                 f"{type(exc).__name__}: {exc}".split("\n")[0],
                 provider=self.name, model=self.model,
             ) from None  # fmt: skip

@@ -251,11 +251,13 @@ def error_items(body: Any) -> list[tuple[int | None, str, str]]:
             name = err["type"]
         message = err.get("message")
         items.append((num, name, message if isinstance(message, str) else ""))
-        for sub in err.get("error_chain") or ():
+        chain = err.get("error_chain")
+        for sub in chain if isinstance(chain, list) else ():
             add(sub)
 
     if isinstance(body, dict):
-        for err in body.get("errors") or ():
+        errors = body.get("errors")
+        for err in errors if isinstance(errors, list) else ():
             add(err)
         if "error" in body:
             add(body["error"])
