@@ -249,3 +249,8 @@ async def test_health_never_raises() -> None:
     assert report["status"] == "degraded"
     assert report["providers"][0]["kind"] == "unreachable"
     assert report["providers"][1]["ok"]
+
+
+def test_no_neuron_budget_without_cloudflare() -> None:
+    assert make(openai_env()).stats.budget_left is None
+    assert make(cf_env()).stats.budget_left == 10_000

@@ -34,8 +34,11 @@ def client_from_settings(
     clock = clock or (lambda: time.time())  # looked up at call time: freezegun can patch it
     sleep = sleep or asyncio.sleep
     stats = LLMStats()
+    metered = settings.cloudflare is not None or (
+        settings.openai is not None and _is_cloudflare(settings.openai.base_url)
+    )
     meter = NeuronMeter(
-        settings.daily_neuron_budget, clock, stats,
+        settings.daily_neuron_budget if metered else None, clock, stats,
         settings.neurons_per_m_input, settings.neurons_per_m_output,
     )  # fmt: skip
     http = httpx.AsyncClient(
@@ -52,7 +55,7 @@ def client_from_settings(
                 CloudflareClient(cloudflare=settings.cloudflare, model=model, meter=meter, **common)
             )
     if settings.openai is not None:
-        metered = _is_cloudflare(settings.openai.base_url)
+        metered = _is_cloudflare(settings.openai.base_url)  # Cloudflare's own /ai/v1
         providers.append(
             OpenAICompatClient(
                 openai=settings.openai,
