@@ -31,7 +31,7 @@ import time
 import tracemalloc
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from adapters.logs import correlation, log_event
@@ -49,6 +49,7 @@ from core import (
     MarkRead,
     Message,
     Notice,
+    Persona,
     Reason,
     Send,
     SendConfirmed,
@@ -141,6 +142,7 @@ class Runner:
         self.store_state = "ok"
         self.model_state = "unknown" if model is not None else "not_configured"
         self.exit_code = EXIT_OK
+        self.start_error = ""
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._stop = asyncio.Event()
         self._signals = 0
@@ -189,10 +191,13 @@ class Runner:
             try:
                 await self.transport.start(self._on_message, self._on_lifecycle)
             except Exception as exc:
+                self.start_error = str(exc) or type(exc).__name__
                 log_event(log, logging.ERROR, "transport_start_failed", transport=self.transport.name,
                           error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-                self.exit_code = EXIT_FAILED
+                if self.exit_code == EXIT_OK:
+                    self.exit_code = EXIT_FAILED
                 return self.exit_code
+            self._adopt_owner()
             self.state = "running"
             log_event(log, logging.INFO, "started", transport=self.transport.name,
                       chats=len(self.assistant.chats) if self.assistant else 0)  # fmt: skip
@@ -222,6 +227,20 @@ class Runner:
                     await close()
             log_event(log, logging.INFO, "stopped", exit_code=self.exit_code)
         return self.exit_code
+
+    def _adopt_owner(self) -> None:
+        """With WhatsApp, the owner is the paired account: when WAPA_OWNER_ID is left at its
+        default, take the account's JID from the transport (owner commands are read there)."""
+        own = getattr(self.transport, "own_jid", "")
+        a = self.assistant
+        if not isinstance(own, str) or not own or a is None or a.persona.owner_id == own:
+            return
+        if self.settings.persona.owner_id == Persona().owner_id:
+            a.persona = replace(a.persona, owner_id=own)
+            log_event(log, logging.INFO, "owner_from_session", owner_id=own)
+        else:
+            log_event(log, logging.WARNING, "owner_id_differs", configured=a.persona.owner_id,
+                      paired=own, hint="WAPA_OWNER_ID is not the paired account")  # fmt: skip
 
     def request_stop(self, reason: str, exit_code: int = EXIT_OK) -> None:
         """Begin a graceful shutdown (idempotent; the first non-zero exit code sticks)."""

@@ -308,3 +308,13 @@ async def test_memory_warning_once_with_allocation_sites(
     assert len(warnings) == 1
     assert warnings[0].fields["top_allocations"]  # type: ignore[attr-defined]
     await h.stop()
+
+
+async def test_owner_id_comes_from_the_paired_account_when_left_default(tmp_path: Path) -> None:
+    h = Harness(tmp_path, {"WAPA_OWNER_ID": ""})
+    h.transport.own_jid = OWNER  # type: ignore[attr-defined]
+    runner = await h.start()
+    assert runner.assistant is not None and runner.assistant.persona.owner_id == OWNER
+    await h.transport.deliver(Message(OWNER, OWNER, "c1", "pause", from_me=True))
+    await h.stop()
+    assert h.transport.notices and h.transport.notices[0].startswith("Paused")

@@ -100,7 +100,10 @@ async def _run(settings: Any, model_settings: Any, store_settings: Any, exit_on_
     runner = Runner(settings, transport, store, model, on_http_port=on_port,
                     housekeeping=housekeeping(store, store_settings))  # fmt: skip
     holder["runner"] = runner
-    return await runner.run()
+    code = await runner.run()
+    if runner.start_error:
+        print(f"wapa run: {runner.start_error}", file=sys.stderr, flush=True)
+    return code
 
 
 def _transport(settings: Any, exit_on_eof: bool, on_eof: Any) -> Any:
