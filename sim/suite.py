@@ -58,6 +58,9 @@ def run_scenario(scenario: Scenario, seed: int | None = None) -> Outcome:
     except SimulationError as exc:
         return Outcome(scenario.file, scenario.name, False, [f"simulation stopped: {exc}"],
                        scenario, sim, str(exc))  # fmt: skip
+    except Exception as exc:  # a bug in the core or the simulator: report it, run the rest
+        what = f"simulation crashed: {type(exc).__name__}: {exc}"
+        return Outcome(scenario.file, scenario.name, False, [what], scenario, sim, what)
     failures = check(scenario, sim.result, sim.whatsapp)
     return Outcome(scenario.file, scenario.name, not failures, failures, scenario, sim)
 
