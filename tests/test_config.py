@@ -128,3 +128,7 @@ def test_the_other_adapters_variables_are_in_the_table() -> None:
         text = (ROOT / source).read_text()
         read = set(re.findall(r'"((?:WAPA|CLOUDFLARE|AI|OPENAI)_[A-Z_]+)"', text))
         assert read and read <= names, (source, read - names)
+
+
+def test_runner_docs_hold_the_generated_table() -> None:
+    assert docs_table() in (ROOT / "docs" / "runner.md").read_text(encoding="utf-8")
