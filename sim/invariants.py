@@ -53,11 +53,14 @@ HOUR, DAY = 3600.0, 86400.0
 SENDS_REMEMBERED = 8  # the core recognises echoes of this many recent sends per chat
 URGENCY_SCAN = 4000  # the core judges a long message by its first few thousand characters
 
-_OPEN = frozenset({Reason.SCHEDULED, Reason.DEBOUNCED, Reason.MAX_WAIT, Reason.URGENT})
+# HOLDING reopens: a failed generation (closed) turns into the holding message (a reply again).
+_OPEN = frozenset(
+    {Reason.SCHEDULED, Reason.DEBOUNCED, Reason.MAX_WAIT, Reason.URGENT, Reason.HOLDING}
+)
 _PROGRESS = frozenset(
     {
         Reason.BREAKTHROUGH, Reason.RESTARTED, Reason.KEPT, Reason.RECOVERED, Reason.QUIET_HOURS,
-        Reason.GENERATING, Reason.HOLDING, Reason.REJECTED,
+        Reason.GENERATING, Reason.REJECTED,
     }
 )  # fmt: skip
 _CLOSE = frozenset(
@@ -127,6 +130,7 @@ class InvariantChecker:
         self._day: deque[float] = deque()
         self._open: dict[str, float] = {}  # chat -> time of the reply's last progress
         self._echo_chat = ""  # the chat of the input being handled, when it was our echo
+        self._restarting = False
         self._min_delay = min(policy.urgent_delay, policy.response_delay)
         waits = max(policy.max_wait, DAY if policy.quiet_hours else 0.0)
         typing = policy.typing_max * (1.0 + policy.typing_jitter)
@@ -171,7 +175,12 @@ class InvariantChecker:
         self._echo_chat = ""
 
     def observe_crash(self, t: float) -> None:
-        self.crashes.append(self._tick(t))
+        """The assistant died (and is being restored). Its downtime is not held against the
+        replies it had scheduled: their clocks restart at the next observation."""
+        if isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t):
+            self.now = max(self.now, float(t))
+        self.crashes.append(self.now)
+        self._restarting = True
         self._echo_chat = ""
 
     def finish(self, t: float) -> list[Violation]:
@@ -183,6 +192,9 @@ class InvariantChecker:
     def _tick(self, t: float) -> float:
         if isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t):
             self.now = max(self.now, float(t))
+        if self._restarting:
+            self._restarting = False
+            self._open = dict.fromkeys(self._open, self.now)
         for chat, since in list(self._open.items()):
             if self.now > since + self.horizon:
                 del self._open[chat]
