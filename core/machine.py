@@ -312,8 +312,9 @@ class Assistant:
             out.append(Decision(now, chat.id, Reason.IGNORED, "empty message ignored"))
             return
         name = m.sender_name if isinstance(m.sender_name, str) else ""
+        name = name or (m.sender if isinstance(m.sender, str) else "")  # state stays plain JSON
         content = content[: policy.max_message_chars + 1]  # the prompt cuts it: keep state small
-        chat.context.append(ctx.Entry(now, ctx.CONTACT, name or m.sender, content, m.id))
+        chat.context.append(ctx.Entry(now, ctx.CONTACT, name, content, m.id))
         ctx.trim(chat.context, now, policy)
         chat.arrivals.append(now)
         del chat.arrivals[: -policy.burst_count]

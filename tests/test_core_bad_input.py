@@ -7,6 +7,8 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core import (
     Assistant,
@@ -185,3 +187,46 @@ def test_unknown_command(run: Run) -> None:
 
 def test_send_for_a_chat_never_seen(run: Run) -> None:
     assert run.feed(SendFailed("r1")) and not any(isinstance(e, Send) for _, e in run.log)
+
+
+# ---------------------------------------------------------------- garbage of every JSON shape
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=5,
+)
+FIELDS = [f for f in Message.__dataclass_fields__ if f not in ("chat", "id")]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(
+    chat=st.sampled_from([ALICE, "g@g.us"]) | JSONISH,
+    overrides=st.dictionaries(st.sampled_from(FIELDS), JSONISH, max_size=4),
+    result=st.sampled_from([Generated, GenerationFailed, SendConfirmed, SendFailed]),
+    junk=JSONISH,
+)
+def test_garbage_never_raises_and_state_stays_json(
+    chat: Any, overrides: dict[str, Any], result: type, junk: Any
+) -> None:
+    run = Run()
+    run.msg("hello")
+    out = run.feed(Message(chat=chat, id="g1", **{"sender": ALICE, **overrides}))
+    assert _codes(out)
+    run.advance(120)
+    rid = run.pending()[0].request_id if run.pending() else "r1"
+    run.feed(result(rid, junk))  # type: ignore[call-arg]
+    run.advance(3600)
+    state = json.loads(json.dumps(run.a.export(), allow_nan=False))
+    assert Assistant.restore(state, run.policy, run.persona).export() == state
+
+
+@pytest.mark.parametrize("sender", [math.nan, {"x": 1}, object(), ["a"], 7])
+def test_a_strange_sender_never_poisons_the_state(run: Run, sender: Any) -> None:
+    run.feed(Message(ALICE, sender, "s1", "hello"))
+    state = json.dumps(run.a.export(), allow_nan=False)
+    assert Assistant.restore(json.loads(state), run.policy, run.persona).export() == json.loads(
+        state
+    )
