@@ -424,6 +424,7 @@ class Assistant:
         if msg_id:
             chat.unread.append(msg_id)
             del chat.unread[:-_UNREAD_KEPT]
+        was_waiting = chat.phase == WAITING  # chat.due is a reply deadline only then
         if chat.phase in (GENERATING, TYPING):
             if now < chat.first + policy.max_wait:
                 if chat.phase == TYPING or chat.request_id:
@@ -444,7 +445,7 @@ class Assistant:
         delay = policy.urgent_delay if chat.urgent else policy.response_delay
         cap = chat.first + policy.max_wait
         due = max(now, min(now + delay, cap))
-        if not fresh and chat.urgent:
+        if was_waiting and chat.urgent:
             due = min(due, chat.due)
         self._set_timer(chat, due)
         if chat.urgent and urgent:

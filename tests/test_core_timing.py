@@ -182,3 +182,14 @@ def test_new_message_past_max_wait_keeps_the_reply_under_way(run: Run) -> None:
     run.answer()
     run.advance(60)
     assert len(run.sends()) == 1 and len(run.effects(Generate)) == 1
+
+
+def test_restart_during_typing_waits_a_full_delay_again(make_run) -> None:  # type: ignore[no-untyped-def]
+    """A restart must not inherit the typing deadline as its reply deadline."""
+    r = make_run({"holding_message": "Gilad will get back to you soon."})
+    r.msg("urgent: call me")
+    r.advance(15)
+    r.fail("timeout")  # the holding message starts typing (~4 s)
+    r.msg("hello?", dt=0.5)
+    r.advance(600)
+    assert [t for t, _ in r.timed(Generate)] == [T0 + 15, T0 + 15.5 + 15]
