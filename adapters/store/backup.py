@@ -64,9 +64,11 @@ def backup_file(db: str | os.PathLike[str], dest: Path) -> Path:
     except sqlite3.Error as exc:
         raise StoreError(f"backup: cannot open {db}: {exc}") from exc
     try:
+        try:
+            source.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"backup: {db} is not a readable SQLite database: {exc}") from exc
         return backup_connection(source, dest)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"backup: {db} is not a readable SQLite database: {exc}") from exc
     finally:
         source.close()
 
