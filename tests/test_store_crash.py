@@ -377,18 +377,18 @@ async def test_a_real_sigkill_after_commit_keeps_the_intent(tmp_path: Path) -> N
         asyncio.run(main())
         """
     )
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", child], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         cwd=Path(__file__).resolve().parents[1], text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "committed"
-        os.kill(proc.pid, signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    ) as proc:  # fmt: skip
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "committed"
+            os.kill(proc.pid, signal.SIGKILL)
+            assert proc.wait(timeout=30) == -signal.SIGKILL
+        finally:
+            if proc.poll() is None:
+                proc.kill()
     store = await Store.open(db, b"k" * 32)
     try:
         assert [e.text for e in await store.unconfirmed_sends()] == ["On my way to tell him."]
