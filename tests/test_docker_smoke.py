@@ -235,10 +235,10 @@ def test_the_install_steps_give_a_working_wapa(image: Image) -> None:
 
 def _start_fake_cloudflare(
     env: dict[str, str], cwd: Path, log: Path
-) -> tuple[subprocess.Popen[bytes], int]:
-    port = _free_port()
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """`wapa fake-cloudflare` from the image's venv; returns the variables it prints."""
     process = subprocess.Popen(
-        ["wapa", "fake-cloudflare", "--port", str(port)],
+        ["wapa", "fake-cloudflare", "--port", str(_free_port()), "--token", "smoke-test"],
         env=env,
         cwd=cwd,
         stdin=subprocess.DEVNULL,
@@ -247,14 +247,13 @@ def _start_fake_cloudflare(
     )
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
+        printed = dict(re.findall(r"^\s+(CLOUDFLARE_\w+)=(\S+)$", log.read_text(), re.M))
+        if "CLOUDFLARE_ACCOUNT_ID" in printed:
+            return process, printed
         assert process.poll() is None, f"fake-cloudflare exited: {log.read_text()[-2000:]}"
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return process, port
-        except OSError:
-            time.sleep(0.1)
+        time.sleep(0.1)
     process.kill()
-    raise AssertionError(f"fake-cloudflare did not listen on {port}: {log.read_text()[-2000:]}")
+    raise AssertionError(f"fake-cloudflare did not start: {log.read_text()[-2000:]}")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -276,23 +275,21 @@ def test_the_image_command_runs_is_healthy_and_stops_on_sigterm(
 ) -> None:
     env = _runtime_environment(image)
     cwd = image.path(image.final.last("WORKDIR").args)
-    fake, model_port = _start_fake_cloudflare(env, cwd, tmp_path / "fake-cloudflare.log")
-    http_port = _free_port()
-    env.update(
-        {
-            "WAPA_HTTP_PORT": str(http_port),  # the only change to the image's settings
-            "CLOUDFLARE_API_BASE": f"http://127.0.0.1:{model_port}/client/v4",
-            "CLOUDFLARE_API_TOKEN": "smoke-test-token",
-            "CLOUDFLARE_ACCOUNT_ID": "smoke-test-account",
-        }
-    )
+    fake, model_env = _start_fake_cloudflare(env, cwd, tmp_path / "fake-cloudflare.log")
+    assert set(model_env) == {
+        "CLOUDFLARE_API_BASE",
+        "CLOUDFLARE_API_TOKEN",
+        "CLOUDFLARE_ACCOUNT_ID",
+    }, model_env
+    env.update(model_env)  # what a user writes into .env
+    env["WAPA_HTTP_PORT"] = str(_free_port())  # the only change to the image's settings
     command = [*exec_form(image.final.last("CMD").args), "--transport", "console"]
     stderr_log = tmp_path / "wapa-run.stderr"
     runner = subprocess.Popen(
         command,
         env=env,
         cwd=cwd,
-        stdin=subprocess.PIPE,  # kept open: the console transport waits for lines
+        stdin=subprocess.DEVNULL,  # as in a container started without -i: stdin at EOF
         stdout=(tmp_path / "wapa-run.stdout").open("wb"),
         stderr=stderr_log.open("wb"),
     )
