@@ -12,10 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV_EXAMPLE = ROOT / ".env.example"
 SOURCE_DIRS = ("core", "adapters", "app", "sim", "bench")
 VARIABLE = re.compile(r"\b(?:WAPA|CLOUDFLARE|AI|OPENAI)_[A-Z0-9_]*[A-Z0-9]\b")
-REGENERATE = (
-    ".venv/bin/python -c 'import sys; from app.config import env_example; "
-    "sys.stdout.write(env_example())' > .env.example"
-)
+REGENERATE = ".venv/bin/wapa config --env-example > .env.example"
 
 
 def _listed() -> set[str]:
