@@ -60,6 +60,7 @@ def test_remembered_ids_are_bounded(make_run) -> None:  # type: ignore[no-untype
     ("policy", "chat", "sender", "allowed"),
     [
         ({"deny": [ALICE]}, ALICE, ALICE, False),
+        ({"deny": ["team@g.us"]}, "team@g.us", BOB, False),
         ({"deny": ["carol@s.whatsapp.net"]}, "team@g.us", "carol@s.whatsapp.net", False),
         ({"allow": [BOB]}, ALICE, ALICE, False),
         ({"allow": [BOB]}, BOB, BOB, True),

@@ -137,8 +137,10 @@ def test_mute_by_name_with_duration_and_unmute(run: Run) -> None:
     assert notices[0].startswith("Muted Alice until")
     run.advance(600)
     assert run.effects(Generate) == []  # pending reply cancelled
-    run.msg("hi?", dt=60)
-    assert Reason.MUTED in run.codes(ALICE)
+    out = run.msg("hi?", dt=60)
+    assert [e.code for e in out if isinstance(e, Decision)] == [Reason.MUTED]
+    run.advance(600)
+    assert run.effects(Generate) == []
     self_chat(run, f"unmute {ALICE}")
     run.msg("hello again", dt=10)
     run.reply_cycle()
