@@ -156,6 +156,7 @@ class Reason:
     QUIET_HOURS = "quiet_hours"  # waiting for the end of quiet hours
     CAPPED = "capped"  # a cap was reached: reply dropped
     GENERATING = "generating"  # asked the model
+    REPLY_READY = "reply_ready"  # the model's reply passed hygiene: typing until T
     RESTARTED = "restarted"  # new message during generation/typing: start over
     KEPT = "kept"  # new message during generation past max_wait: keep going
     GENERATION_FAILED = "generation_failed"

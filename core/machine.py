@@ -84,6 +84,7 @@ DAY, HOUR = 86400.0, 3600.0
 STATE_VERSION = 1
 _UNREAD_KEPT = 32
 _SENDS_KEPT = 8
+_DISCARDED_KEPT = 64
 
 
 def _iso(t: float) -> str:
@@ -184,6 +185,7 @@ class Assistant:
         self._seq = 0
         self._req = 0
         self._requests: dict[str, str] = {}  # request id -> chat id, while a result is awaited
+        self._discarded: dict[str, str] = {}  # recently abandoned request ids -> chat id
         self._hour: deque[float] = deque()  # global send times, last hour
         self._day: deque[float] = deque()  # global send times, last day
         self._notices: deque[str] = deque(maxlen=_SENDS_KEPT)  # to spot their echoes
@@ -429,7 +431,7 @@ class Assistant:
             if now < chat.first + policy.max_wait:
                 if chat.phase == TYPING or chat.request_id:
                     out.append(Typing(chat.id, False))
-                self._requests.pop(chat.request_id, None)
+                self._forget(chat.request_id, chat.id)
                 chat.request_id, chat.reply, chat.phase = "", "", WAITING
                 out.append(Decision(now, chat.id, Reason.RESTARTED,
                                     "new message while replying: starting over"))  # fmt: skip
@@ -465,11 +467,19 @@ class Assistant:
         self._dirty.add(chat.id)
         if chat.phase in (GENERATING, TYPING):
             out.append(Typing(chat.id, False))
-        self._requests.pop(chat.request_id, None)
+        self._forget(chat.request_id, chat.id)
         out.append(Decision(now, chat.id, code, detail, chat.request_id))
         chat.phase, chat.timer_seq, chat.request_id, chat.reply = IDLE, 0, "", ""
         chat.urgent, chat.quote_id = False, ""
         chat.unread.clear()
+
+    def _forget(self, request_id: str, chat_id: str) -> None:
+        """Stop awaiting a request; remember its chat for a while so that a late result is
+        still traced in the right chat."""
+        if request_id and self._requests.pop(request_id, None) is not None:
+            self._discarded[request_id] = chat_id
+            if len(self._discarded) > _DISCARDED_KEPT:
+                del self._discarded[next(iter(self._discarded))]
 
     def _quiet_until(self, now: float) -> float | None:
         qh = self.policy.quiet_hours
@@ -542,7 +552,8 @@ class Assistant:
     def _chat_for(self, request_id: str, now: float, out: list[Effect]) -> Chat | None:
         chat = self.chats.get(self._requests.get(request_id, ""))
         if chat is None or chat.request_id != request_id or chat.phase != GENERATING:
-            out.append(Decision(now, chat.id if chat else "", Reason.UNKNOWN_REQUEST,
+            cid = chat.id if chat else self._discarded.get(request_id, "")
+            out.append(Decision(now, cid, Reason.UNKNOWN_REQUEST,
                                 f"result for {request_id!r}, which is no longer awaited: discarded", str(request_id)))  # fmt: skip
             return None
         self._dirty.add(chat.id)
@@ -561,7 +572,7 @@ class Assistant:
             )
             self._hold_or_idle(chat, now, out)
             return
-        self._type(chat, text, now)
+        self._type(chat, text, now, out)
 
     def _on_generation_failed(self, ev: GenerationFailed, now: float, out: list[Effect]) -> None:
         chat = self._chat_for(ev.request_id, now, out)
@@ -581,16 +592,19 @@ class Assistant:
                     now, chat.id, Reason.HOLDING, "sending the holding message", chat.request_id
                 )
             )
-            self._type(chat, holding, now)
+            self._type(chat, holding, now, out)
         else:
             self._to_idle(chat, out, Reason.GENERATION_FAILED, now, "nothing sent")
 
-    def _type(self, chat: Chat, text: str, now: float) -> None:
+    def _type(self, chat: Chat, text: str, now: float, out: list[Effect]) -> None:
         p = self.policy
         seconds = min(p.typing_max, max(p.typing_min, len(text) / p.typing_chars_per_second))
         seconds *= 1.0 + p.typing_jitter * (2.0 * self.rng.random() - 1.0)
         chat.phase, chat.reply = TYPING, text
-        self._set_timer(chat, max(now, chat.started + seconds))
+        at = max(now, chat.started + seconds)
+        self._set_timer(chat, at)
+        out.append(Decision(now, chat.id, Reason.REPLY_READY,
+                            f"reply ready ({len(text)} chars): sending at {_iso(at)} after typing", chat.request_id))  # fmt: skip
 
     def _send(self, chat: Chat, now: float, out: list[Effect]) -> None:
         capped = self._cap_reached(chat, now)
@@ -623,7 +637,8 @@ class Assistant:
         chat = self.chats.get(self._requests.get(rid, ""))
         send = next((s for s in chat.sends if s[0] == rid), None) if chat else None
         if chat is None or send is None:
-            out.append(Decision(now, chat.id if chat else "", Reason.UNKNOWN_REQUEST,
+            cid = chat.id if chat else self._discarded.get(rid, "")
+            out.append(Decision(now, cid, Reason.UNKNOWN_REQUEST,
                                 f"send result for unknown request {rid!r}", str(rid)))  # fmt: skip
             return
         del self._requests[rid]
@@ -653,8 +668,16 @@ class Assistant:
         if not m.from_me:
             out.append(Decision(now, m.chat, Reason.IGNORED, "message in the owner's own chat"))
             return
-        if text in self._notices:
-            self._notices.remove(text)
+        notice = next(
+            (
+                n
+                for n in self._notices
+                if text == n or text.startswith(n + "\n") or text.startswith(n + " ")
+            ),
+            None,
+        )
+        if notice is not None:  # drivers may append a line (e.g. the model budget to status)
+            self._notices.remove(notice)
             out.append(Decision(now, m.chat, Reason.ECHO, "our notice came back"))
             return
         words = text.strip().lstrip("/!").split()
@@ -765,6 +788,7 @@ class Assistant:
             "req": self._req,
             "rng": [version, list(internal), gauss],
             "requests": dict(self._requests),
+            "discarded": dict(self._discarded),
             "hour": list(self._hour),
             "day": list(self._day),
             "notices": list(self._notices),
@@ -781,6 +805,7 @@ class Assistant:
         version, internal, gauss = state["rng"]
         a.rng.setstate((version, tuple(internal), gauss))
         a._requests = dict(state["requests"])
+        a._discarded = dict(state.get("discarded", {}))
         a._hour.extend(state["hour"])
         a._day.extend(state["day"])
         a._notices.extend(state["notices"])
@@ -820,7 +845,7 @@ class Assistant:
                 )
                 continue
             if chat.phase == GENERATING:
-                self._requests.pop(chat.request_id, None)
+                self._forget(chat.request_id, chat.id)
                 chat.request_id, chat.phase = "", WAITING
                 self._set_timer(chat, now)
             elif chat.phase == TYPING:

@@ -33,7 +33,7 @@ def test_one_message_one_reply_echoed_and_confirmed() -> None:
     assert T0 + 120 < sent.t < T0 + 150
     assert "Alice" in sent.text and "Gilad" in sent.text and "free tomorrow" in sent.text
     codes = [d.code for d in r.decisions]
-    assert codes == ["scheduled", "generating", "sent", "send_confirmed", "echo"]
+    assert codes == ["scheduled", "generating", "reply_ready", "sent", "send_confirmed", "echo"]
     echo = [e for _, e in r.timeline if isinstance(e, Message) and e.from_me]
     assert echo and echo[0].id in r.echo_ids and echo[0].text == sent.text
     assert sim.whatsapp.reads == [(T0 + 120, "alice", ("m1",))]

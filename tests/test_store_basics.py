@@ -128,7 +128,7 @@ async def test_decisions_are_kept_as_traces(tmp_path: Path) -> None:
     try:
         await reply_cycle(store, a, chat, T0)
         codes = [d.code for d in await store.traces(chat)]
-        assert codes == [Reason.SCHEDULED, Reason.GENERATING, Reason.SENT]
+        assert codes == [Reason.SCHEDULED, Reason.GENERATING, Reason.REPLY_READY, Reason.SENT]
         assert all(d.chat == chat for d in await store.traces())  # plain ids without a key
         assert await store.traces(chat, since=T0 + 150) == [
             d for d in await store.traces(chat) if d.t >= T0 + 150

@@ -47,7 +47,8 @@ async def test_purge_removes_expired_context_traces_and_outbox(tmp_path: Path) -
         now = T0 + 2 * DAY + 10
         report = await store.purge(now, context_ttl=DAY, trace_ttl=1.5 * DAY)
         assert (report.contexts, report.outbox) == (1, 1)
-        assert report.traces == 4  # OLD's decisions at T0..T0+201; NEW's is younger
+        assert report.traces == 5  # OLD's decisions at T0..T0+201 (scheduled, generating,
+        # reply_ready, sent, send_confirmed); NEW's is younger
         assert (await store.purge(now, context_ttl=DAY, trace_ttl=1.5 * DAY)).total == 0
         a = await store.load(Policy(), PERSONA)
         assert a is not None
