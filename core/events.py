@@ -33,6 +33,7 @@ class Message:
     quoted_sender: str = ""
     media: str = ""  # one of MEDIA_KINDS, or "" for text
     kind: str = "message"  # one of MESSAGE_KINDS; anything but "message" is ignored
+    sent_at: float = 0.0  # when the sender wrote it (epoch s), if known; 0 = unknown
 
 
 @dataclass(frozen=True, slots=True)

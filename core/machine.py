@@ -27,7 +27,8 @@ The rules (numbers are `Policy` settings, defaults in brackets):
    pattern); urgency alone never makes it speak there. `group_reply: never` silences groups.
  6 Ignored: status broadcasts, system/reaction/protocol messages, empty messages, redelivered
    ids (the last `remembered_ids` per chat), denied or not-allowed chats and senders. Media
-   without text enters the context as a placeholder ("[voice message]").
+   without text enters the context as a placeholder ("[voice message]"). A message written
+   more than `stale_after` [1 h] before it arrived (a backlog after downtime) is context only.
  7 Quiet hours (off by default): a reply due inside them waits for their end, unless urgent.
  8 Caps: per chat per rolling day, global per rolling hour and day; checked before generating
    and again before sending; a capped reply is dropped with a trace, never queued.
@@ -329,6 +330,11 @@ class Assistant:
                                     "group message does not address the owner"))  # fmt: skip
                 return
             chat.quote_id = m.id
+        sent_at = m.sent_at if isinstance(m.sent_at, int | float) else 0.0
+        if sent_at and now - sent_at > policy.stale_after:  # a backlog delivered after downtime
+            out.append(Decision(now, chat.id, Reason.STALE,
+                                f"message written {now - sent_at:.0f}s ago, delivered late: kept in context, not answered"))  # fmt: skip
+            return
         if self.paused:
             out.append(Decision(now, chat.id, Reason.PAUSED, "assistant is paused"))
             return

@@ -32,3 +32,13 @@ def test_the_echo_of_a_status_notice_with_a_driver_line_is_not_a_note(run: Run) 
     # ...and a second arrival of the same text (the owner pasting it) is no longer an echo
     run.owner(notice.text + "\nModel budget left today: 9000 neurons.", chat=OWNER, dt=1)
     assert run.codes(OWNER)[-1] == Reason.IGNORED
+
+
+def test_a_backlog_message_written_long_ago_is_context_only(run: Run) -> None:
+    run.msg("are you there?", sent_at=run.t - 2 * 3600)
+    assert run.codes(ALICE)[-1] == Reason.STALE
+    run.advance(3600)
+    assert run.effects(Generate) == []
+    run.msg("hello again", sent_at=run.t - 30)  # written just now: answered, with the backlog
+    gen = run.advance_until(lambda e: isinstance(e, Generate))
+    assert [m.content for m in gen.messages[1:]] == ["are you there?", "hello again"]
