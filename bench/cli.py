@@ -36,7 +36,7 @@ def _sections(quick: bool) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
     sections: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("core messages", lambda: core_bench.core_msgs_per_s(50_000 if q else 300_000)),
         ("core timers", lambda: core_bench.core_timer_fires_per_s(20_000 if q else 100_000)),
-        ("memory per chat", lambda: core_bench.bytes_per_chat(10_000 if q else 100_000)),
+        ("memory per chat", lambda: core_bench.bytes_per_chat(5_000 if q else 100_000)),
         ("prompt size", core_bench.prompt_tokens_full_context),
     ]
     for name, module, func in (
@@ -101,6 +101,11 @@ def markdown(result: dict[str, Any]) -> str:
             "Baselines measured in the same run: "
             + ", ".join(f"{k} = {_fmt(result[k])}" for k in extras)
         )
+    machine = set(describe()) | {"quick", "errors"}
+    others = [k for k in result if k not in GOALS and k not in machine and k not in extras]
+    if others:
+        lines.append("")
+        lines.append("Other figures: " + ", ".join(f"{k} = {_fmt(result[k])}" for k in others))
     for name, err in result.get("errors", {}).items():
         lines.append(f"\n{name}: not measured ({err})")
     return "\n".join(lines)
@@ -125,18 +130,43 @@ def main_args(args: argparse.Namespace) -> int:
         if tty or not args.json:
             print(msg, file=sys.stderr, flush=True)
 
-    if args.soak:
-        from bench.runner_bench import soak
+    if args.soak is not None:
+        from bench.runner_bench import BenchError, soak
 
-        result: dict[str, Any] = {**describe(), **soak(args.soak, progress)}
+        try:
+            result: dict[str, Any] = {**describe(), **soak(args.soak, progress)}
+        except (BenchError, OSError) as exc:
+            print(f"wapa bench --soak: {exc}", file=sys.stderr)
+            return 1
     else:
         result = run(args.quick, progress)
     text = json.dumps(result, indent=None if args.json else 2, sort_keys=True)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             f.write(text + "\n")
-    print(text if args.json else (markdown(result) if not args.soak else text))
+    if args.json:
+        print(text)
+    else:
+        print(soak_markdown(result) if args.soak is not None else markdown(result))
     return 0
+
+
+def soak_markdown(result: dict[str, Any]) -> str:
+    growth = result.get("soak_rss_growth_pct")
+    met = "n/a" if growth is None else ("yes" if growth < 5 else "no")
+    return "\n".join([
+        f"Machine: {result['cpu_model']} ({result['arch']}, {result['cores']} cores), "
+        f"Python {result['python']}",
+        "",
+        f"Soak: {_fmt(result['soak_seconds'])} s, {result['soak_messages']} messages in, "
+        f"{result['soak_replies']} replies out",
+        "",
+        "| rss at launch | rss after warm-up | rss at end | max | growth | goal | met |",
+        "|---|---|---|---|---|---|---|",
+        f"| {_fmt(result['soak_rss_launch_mb'])} MB | {_fmt(result['soak_rss_start_mb'])} MB "
+        f"| {_fmt(result['soak_rss_end_mb'])} MB | {_fmt(result['soak_rss_max_mb'])} MB "
+        f"| {_fmt(growth)} % | < 5 % over 10 minutes | {met} |",
+    ])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

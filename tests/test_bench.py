@@ -1,0 +1,121 @@
+"""`wapa bench`: every section runs (at tiny sizes) and reports every key as a number.
+
+Speed is never asserted: these run on shared CI machines. What is checked is that each
+figure is measured (present, numeric, finite, positive where it is a rate), that baselines
+come with it, and that the CLI prints the JSON object and the Markdown table with every key."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from contextlib import redirect_stdout
+from typing import Any
+
+import pytest
+
+from bench import cli, core_bench
+from bench.runner_bench import _percentile, rss_mb, runner_figures, soak
+from bench.sim_bench import sim_speedup
+from bench.store_bench import store_msgs_per_s
+
+
+def _numeric(result: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        assert key in result, f"{key} missing from {sorted(result)}"
+        value = result[key]
+        assert isinstance(value, int | float) and not isinstance(value, bool), (key, value)
+        assert math.isfinite(value), (key, value)
+
+
+def test_simulation_speed_with_its_baseline() -> None:
+    r = sim_speedup(quick=True, chats=20, days=0.5)
+    _numeric(r, "sim_speedup", "sim_speedup_with_faults", "baseline_sim_speedup", "sim_messages")
+    assert r["sim_speedup"] > 0 and r["baseline_sim_speedup"] > 0
+    assert r["sim_messages"] > 0  # the traffic was not empty: the figure measured something
+
+
+def test_store_throughput_with_raw_sqlite_baselines() -> None:
+    r = store_msgs_per_s(quick=True, n=40)
+    keys = ("store_msgs_per_s", "store_ratio", "baseline_sqlite_rows_per_s",
+            "baseline_sqlite_msgs_per_s", "store_msgs_per_s_encrypted",
+            "store_msgs_per_s_sync_normal", "baseline_sqlite_batch_rows_per_s")  # fmt: skip
+    _numeric(r, *keys)
+    assert all(r[k] > 0 for k in keys)
+    # the raw baseline writes at least one chat row and the global row per message
+    assert r["baseline_sqlite_rows_per_s"] >= 2 * r["baseline_sqlite_msgs_per_s"] * 0.99
+
+
+@pytest.fixture(scope="module")
+def runner_result() -> dict[str, Any]:
+    """One tiny runner measurement (it takes seconds: subprocesses, real time), shared."""
+    if rss_mb(1) is None:
+        pytest.skip("needs /proc")
+    return runner_figures(quick=True, chats=8)
+
+
+def test_runner_figures_and_idle_memory(runner_result: dict[str, Any]) -> None:
+    r = runner_result
+    _numeric(r, "runner_overhead_p50_ms", "runner_overhead_p99_ms", "loop_lag_p99_ms",
+             "idle_rss_mb", "baseline_rss_python_mb", "baseline_rss_python_neonize_mb")  # fmt: skip
+    assert r["runner_chats"] == 8
+    assert r["runner_overhead_p50_ms"] <= r["runner_overhead_p99_ms"]
+    assert r["runner_end_to_end_p99_ms"] >= r["runner_model_latency_p50_ms"] > 0
+    # the idle runner holds at least a bare interpreter; neonize adds to a bare interpreter
+    assert r["idle_rss_mb"] > r["baseline_rss_python_mb"] > 0
+    assert r["baseline_rss_python_neonize_mb"] > r["baseline_rss_python_mb"]
+
+
+@pytest.mark.skipif(rss_mb(1) is None, reason="needs /proc")
+def test_soak_reports_memory_at_start_and_end() -> None:
+    lines: list[str] = []
+    r = soak(2.5, lines.append, rate=20.0, chats=10)
+    _numeric(r, "soak_rss_launch_mb", "soak_rss_start_mb", "soak_rss_end_mb",
+             "soak_rss_growth_pct", "soak_messages", "soak_replies")  # fmt: skip
+    assert r["soak_messages"] >= 40  # 20 per second for 2.5 s, give or take the pacing
+    assert r["soak_rss_end_mb"] > 0
+
+
+def test_soak_refuses_a_bad_duration(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--soak", "-3"]) == 1
+    assert "seconds > 0" in capsys.readouterr().err
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert _percentile(values, 50) == 50.0
+    assert _percentile(values, 99) == 99.0
+    assert _percentile([3.0], 99) == 3.0
+    assert _percentile([], 99) == 0.0
+
+
+def _tiny_sections(runner: dict[str, Any]) -> Any:
+    """The real sections at sizes a test can afford (the runner's, measured once above)."""
+    return lambda quick: [
+        ("core messages", lambda: core_bench.core_msgs_per_s(500, chats=50)),
+        ("core timers", lambda: core_bench.core_timer_fires_per_s(300)),
+        ("memory per chat", lambda: core_bench.bytes_per_chat(100)),
+        ("prompt size", core_bench.prompt_tokens_full_context),
+        ("simulation speed", lambda: sim_speedup(quick, chats=10, days=0.25)),
+        ("store", lambda: store_msgs_per_s(quick, n=20)),
+        ("runner", lambda: runner),
+    ]
+
+
+def test_cli_json_and_markdown_carry_every_key(
+    monkeypatch: pytest.MonkeyPatch, runner_result: dict[str, Any]
+) -> None:
+    monkeypatch.setattr(cli, "_sections", _tiny_sections(runner_result))
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli.main(["--quick", "--json"]) == 0
+    result = json.loads(out.getvalue())
+    assert result["errors"] == {}
+    _numeric(result, *cli.GOALS, "store_msgs_per_s_encrypted", "baseline_msgs_per_s",
+             "baseline_sim_speedup", "baseline_sqlite_rows_per_s", "cores")  # fmt: skip
+    for key in ("python", "arch", "cpu_model"):
+        assert isinstance(result[key], str) and result[key]
+    table = cli.markdown(result)
+    for key in cli.GOALS:
+        assert f"| {key} |" in table
+    assert "n/a" not in table
