@@ -98,6 +98,7 @@ def test_plain_direct_message_maps_every_field() -> None:
         id="3EB0A1B2C3D4",
         text="Are you free at 5?",
         sender_name="Alice",
+        sent_at=TS / 1000,  # WhatsApp's milliseconds as the core's epoch seconds
     )
     assert result.timestamp_ms == TS
     assert (result.raw_chat, result.raw_sender) == (ALICE, ALICE)
@@ -265,7 +266,7 @@ def test_poll_question_is_the_text() -> None:
 
 def test_missing_timestamp_is_zero_and_huge_text_is_cut() -> None:
     result = mapped(event(wa.Message(conversation="x" * (MAX_TEXT + 10)), ts=0))
-    assert result.timestamp_ms == 0
+    assert result.timestamp_ms == 0 and result.message.sent_at == 0.0  # unknown, not 1970
     assert len(result.message.text) == MAX_TEXT
 
 
@@ -344,4 +345,5 @@ def test_odd_fields_never_raise(**kw: Any) -> None:
     if isinstance(result, Mapped):
         assert len(result.message.text) <= MAX_TEXT
         assert result.timestamp_ms >= 0
+        assert result.message.sent_at == result.timestamp_ms / 1000
         assert isinstance(result.message.mentions, tuple)

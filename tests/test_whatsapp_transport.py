@@ -249,8 +249,9 @@ async def test_message_goes_through_the_registered_handler() -> None:
         event(wa.Message(conversation="hi"), chat=ALICE_LID, sender=ALICE_LID, sender_alt=ALICE),
     )
     assert inbox == [
-        Message(chat=ALICE, sender=ALICE, id="3EB0A1B2C3D4", text="hi", sender_name="Alice")
-    ]
+        Message(chat=ALICE, sender=ALICE, id="3EB0A1B2C3D4", text="hi", sender_name="Alice",
+                sent_at=1_700_000_000.123)
+    ]  # fmt: skip
     assert transport.last_timestamp_ms == 1_700_000_000_123
     await transport.stop()
 

@@ -2,7 +2,9 @@
 
 `message_from_event(ev, own_jid, own_lid, book)` returns `Mapped` (the core message, WhatsApp's
 timestamp in milliseconds, and the chat and sender exactly as WhatsApp addressed them, for
-read receipts and quotes) or `Skip(reason)` for events the assistant never sees:
+read receipts and quotes) or `Skip(reason)` for events the assistant never sees. The core
+message's `sent_at` is that timestamp in seconds (0 when missing): the core treats a message
+written long before it arrived (a backlog after downtime) as context only.
 
     status      status broadcasts (stories)           newsletter  channel posts
     broadcast   broadcast-list copies                  protocol    revokes, key shares, settings...
@@ -214,6 +216,7 @@ def message_from_event(
         quoted_id = ctx.stanzaID
         quoted_sender = pn(ctx.participant) if ctx.participant else ""
 
+    timestamp_ms = max(0, int(info.Timestamp))
     message = Message(
         chat=chat,
         sender=sender,
@@ -227,10 +230,11 @@ def message_from_event(
         quoted_sender=quoted_sender,
         media=media,
         kind=kind,
+        sent_at=timestamp_ms / 1000.0,
     )
     return Mapped(
         message=message,
-        timestamp_ms=max(0, int(info.Timestamp)),
+        timestamp_ms=timestamp_ms,
         raw_chat=raw_chat,
         raw_sender=J.normalize(raw_sender) if raw_sender else "",
     )
