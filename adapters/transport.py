@@ -19,7 +19,7 @@ LIFECYCLE_KINDS: tuple[str, ...] = (
     "reconnecting",  # a reconnect attempt is under way
     "keepalive_lost",  # the server stopped answering keep-alives
     "keepalive_restored",  # ...and answers again
-    "stream_replaced",  # another client took over the session: the runner stops
+    "stream_replaced",  # another client took over the session: no sending, health red, state kept
     "logged_out",  # the phone unlinked this device: no sending, health red, state kept
     "temporary_ban",  # WhatsApp banned the account for a while: no sending until it lifts
     "ban_lifted",  # ...it lifted

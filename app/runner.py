@@ -63,7 +63,7 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 _MAX_SLEEP = 30.0  # re-read the clock at least this often (wall-clock jumps, NTP steps)
 _CORR_KEPT = 4096
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_REPLACED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
 class StoreLike(Protocol):
@@ -102,6 +102,18 @@ _WA_RED = {"logged_out", "replaced", "not_paired"}
 _LIFECYCLE_LEVEL = {"connected": logging.INFO, "keepalive_restored": logging.INFO,
                     "ban_lifted": logging.INFO, "disconnected": logging.WARNING,
                     "reconnecting": logging.WARNING, "keepalive_lost": logging.WARNING}  # fmt: skip
+# What a lifecycle event means for the people running wapa: logged, and shown in /healthz
+# while the state lasts.
+_LIFECYCLE_HINT = {
+    "logged_out": "the phone unlinked this device: no sending; run `wapa pair` again and "
+                  "restart (state is kept)",
+    "stream_replaced": "another WhatsApp client (a second wapa, or a copy of the session "
+                       "database) took over this session: no sending; wapa keeps running with "
+                       "health red so that it does not fight the other client for the session. "
+                       "Stop the other client, then restart wapa",
+    "temporary_ban": "WhatsApp banned the account for a while: no sending until it lifts",
+    "pair_needed": "no paired WhatsApp session: run `wapa pair` first",
+}  # fmt: skip
 
 
 class Runner:
@@ -139,6 +151,7 @@ class Runner:
         self.assistant: Assistant | None = None
         self.state = "starting"
         self.whatsapp = "starting"
+        self.whatsapp_reason = ""  # why WhatsApp cannot send, while that lasts (for /healthz)
         self.store_state = "ok"
         self.model_state = "unknown" if model is not None else "not_configured"
         self.exit_code = EXIT_OK
@@ -265,7 +278,8 @@ class Runner:
         now = self.clock()
         components = {
             "whatsapp": {"state": self.whatsapp, "transport": self.transport.name,
-                         "can_send": _safe_can_send(self.transport)},
+                         "can_send": _safe_can_send(self.transport)}
+                        | ({"reason": self.whatsapp_reason} if self.whatsapp_reason else {}),
             "store": {"state": self.store_state,
                       "encrypted": bool(getattr(self.store, "encrypted", False))},
             "model": {"state": self.model_state},
@@ -308,30 +322,37 @@ class Runner:
             corr = self._new_corr()
             source = "owner" if msg.from_me else "group" if msg.is_group else "contact"
             self.metrics.messages_in.labels(source).inc()
+            sent_at = msg.sent_at if isinstance(msg.sent_at, int | float) else 0.0
+            age = {"age_s": round(self.clock() - sent_at, 1)} if sent_at > 0 else {}
             log_event(log, logging.INFO, "message_in", corr=corr, chat=msg.chat,
                       sender=msg.sender, id=msg.id, from_me=msg.from_me, group=msg.is_group,
                       media=msg.media, kind=msg.kind, chars=len(msg.text) if isinstance(msg.text, str) else 0,
-                      text=msg.text, sender_name=msg.sender_name)  # fmt: skip
+                      text=msg.text, sender_name=msg.sender_name, **age)  # fmt: skip
             self._queue.put_nowait(_Item(msg, corr))
         except Exception as exc:
             self.metrics.bad_events.inc()
             log_event(log, logging.ERROR, "bad_inbound_event", error=f"{type(exc).__name__}: {exc}")
 
     def _on_lifecycle(self, kind: str, detail: str = "") -> None:
+        """A WhatsApp connection change. Losing the session to another client (or to the
+        phone) stops sending but not the runner: exiting would make a supervisor restart it,
+        and a restarted client takes the session back, over and over."""
         try:
             self.metrics.lifecycle.labels(kind).inc()
-            self.whatsapp = _WA_STATE.get(kind, self.whatsapp)
-            level = _LIFECYCLE_LEVEL.get(kind, logging.ERROR)
-            hint = {
-                "logged_out": "the phone unlinked this device: no sending; run `wapa pair` again (state is kept)",
-                "stream_replaced": "another client took over this WhatsApp session: stopping",
-                "temporary_ban": "WhatsApp banned the account for a while: no sending until it lifts",
-                "pair_needed": "no paired WhatsApp session: run `wapa pair` first",
-            }.get(kind, "")  # fmt: skip
-            log_event(log, level, "whatsapp_" + kind, detail=detail, hint=hint)
-            if kind == "stream_replaced":
-                self.request_stop("stream replaced", EXIT_REPLACED)
-            elif kind == "pair_needed":
+            previous = self.whatsapp
+            state = _WA_STATE.get(kind, previous)
+            if previous in _WA_RED and state not in (previous, "connected", "not_paired"):
+                state = previous  # lost for good: only a new connection clears it
+            self.whatsapp = state
+            hint = _LIFECYCLE_HINT.get(kind, "")
+            if not (state in _WA_RED and state == previous):  # a red state is logged once
+                level = _LIFECYCLE_LEVEL.get(kind, logging.ERROR)
+                log_event(log, level, "whatsapp_" + kind, detail=detail, hint=hint)
+            if state == "connected":
+                self.whatsapp_reason = ""
+            elif hint and state == _WA_STATE.get(kind):
+                self.whatsapp_reason = hint
+            if kind == "pair_needed":
                 self.request_stop("not paired", EXIT_CONFIG)
         except Exception:
             log_event(log, logging.ERROR, "lifecycle_handler_failed", kind=kind, exc_info=True)

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +65,9 @@ class Harness:
 
     async def start(self, **kw: Any) -> Runner:
         store = JournalStore(await Store.open(self.settings.db), self.journal, self.store_fail)
+        kw.setdefault("http", False)
         self.runner = Runner(self.settings, self.transport, store, self.model, clock=self.clock,
-                             sleep=self.clock.sleep, http=False, install_signals=False,
+                             sleep=self.clock.sleep, install_signals=False,
                              monitor_interval=0, **kw)  # fmt: skip
         self.task = asyncio.create_task(self.runner.run())
         self.transport.runner = self.runner
@@ -205,6 +207,7 @@ async def test_logged_out_health_red_and_sends_fail_fast(tmp_path: Path) -> None
     h.transport.sendable = False
     ok, body = runner.health()
     assert not ok and body["components"]["whatsapp"]["state"] == "logged_out"
+    assert "run `wapa pair` again" in body["components"]["whatsapp"]["reason"]
     await h.transport.deliver(contact("hello"))
     await h.clock.advance(runner=h.runner, seconds=15)
     assert not [j for j in h.journal if j[0] == "send"]
@@ -214,12 +217,51 @@ async def test_logged_out_health_red_and_sends_fail_fast(tmp_path: Path) -> None
     await h.stop()
 
 
-async def test_stream_replaced_stops_with_code_3(tmp_path: Path) -> None:
-    h = Harness(tmp_path)
-    await h.start()
+async def test_stream_replaced_stops_sending_but_keeps_running_until_signalled(
+    tmp_path: Path,
+) -> None:
+    """Exiting would let `restart: unless-stopped` start a client that takes the session back
+    from the other one, over and over: wapa stays up, red, silent, until told to stop."""
+    stream = io.StringIO()
+    setup_logging("INFO", stream=stream)
+    h = Harness(tmp_path, {"WAPA_HTTP_PORT": "0", "WAPA_HTTP_HOST": "127.0.0.1"})
+    runner = await h.start(http=True)
+    await h.transport.deliver(contact("hello"))
     assert h.transport.on_lifecycle is not None
-    h.transport.on_lifecycle("stream_replaced", "")
-    assert await asyncio.wait_for(h.task, 5) == 3  # type: ignore[arg-type]
+    h.transport.sendable = False  # what NeonizeTransport.can_send() says once replaced
+    h.transport.on_lifecycle("stream_replaced", "another WhatsApp Web client took over")
+    h.transport.on_lifecycle("disconnected", "connection lost")  # does not hide the cause
+    h.transport.on_lifecycle("stream_replaced", "again")
+    await h.clock.advance(runner=runner, seconds=60)
+    assert not h.task.done()  # type: ignore[union-attr]
+    assert not [j for j in h.journal if j[0] in ("send", "stop")]
+    status, body = await _http_get(runner.http_port, "/healthz")
+    whatsapp = json.loads(body)["components"]["whatsapp"]
+    assert status == 503 and whatsapp["state"] == "replaced" and not whatsapp["can_send"]
+    assert "another WhatsApp client" in whatsapp["reason"]
+    assert "Stop the other client, then restart wapa" in whatsapp["reason"]
+    records = [json.loads(line) for line in stream.getvalue().splitlines()]
+    said = [r for r in records if r["event"] == "whatsapp_stream_replaced"]
+    assert len(said) == 1 and said[0]["level"] == "error" and "restart wapa" in said[0]["hint"]
+    await h.transport.deliver(contact("anyone?", mid="m2"))  # still handled and committed
+    runner._on_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(h.task, 5) == 0  # type: ignore[arg-type]
+    store = await Store.open(h.settings.db)
+    restored = await store.load(h.settings.policy, h.settings.persona)
+    await store.close()
+    assert restored is not None and len(restored.chats) == 1  # the state is kept
+    logging.getLogger().handlers.clear()
+
+
+async def _http_get(port: int | None, path: str) -> tuple[int, bytes]:
+    assert port
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
 
 
 async def test_store_failure_carries_out_nothing_and_exits_1(tmp_path: Path) -> None:

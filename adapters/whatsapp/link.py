@@ -8,8 +8,9 @@ What each event means (whatsmeow, under neonize 0.5.2):
   2 s per failed attempt); we report `disconnected` then `reconnecting`. Sending waits briefly.
 - KeepAliveTimeout / KeepAliveRestored: the server stopped / resumed answering pings (after
   3 minutes of silence whatsmeow forces a reconnect itself).
-- StreamReplaced: another client opened this session. whatsmeow does not reconnect; we stop
-  for good (reconnecting would only fight the other client).
+- StreamReplaced: another client opened this session. whatsmeow does not reconnect, and neither
+  do we (reconnecting would only fight the other client): the client is stopped, no sending;
+  the runner keeps running with health red until someone stops the other client and restarts.
 - LoggedOut: the phone unlinked this device (or the session is invalid). No reconnect, no
   sending; the store and the session file are kept; `wapa pair` links again.
 - TemporaryBan: WhatsApp refuses this account for `Expire` seconds. whatsmeow does not
@@ -93,8 +94,8 @@ class Link:
         self.connected, self.replaced = False, True
         return self._emit(
             "stream_replaced",
-            "another WhatsApp Web client took over this session: stopping (close the other "
-            "client and restart wapa)",
+            "another WhatsApp Web client took over this session: sending stopped (stop the "
+            "other client, then restart wapa)",
         )
 
     def on_logged_out(self, reason: str, on_connect: bool) -> list[Report]:
