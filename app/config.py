@@ -11,8 +11,8 @@ The original assistant's names keep working: `RESPONSE_DELAY_MS`, `COOLDOWN_PERI
 (milliseconds) and `MAX_CONTEXT_MESSAGES`; the `WAPA_*` name wins when both are set.
 
 `env_example()` renders the table as a commented `.env` file; `docs_table()` as Markdown.
-Variables of the model adapter (`CLOUDFLARE_*`, `AI_*`, `OPENAI_*`) and of the store are
-read by those adapters; they appear in the table so that documentation and `.env.example`
+Variables of the WhatsApp adapter (`NEONIZE_BOT_TAG`), the model adapter (`CLOUDFLARE_*`,
+`AI_*`, `OPENAI_*`) and the store are read by those adapters; they appear in the table so that documentation and `.env.example`
 come from one place.
 """
 
@@ -185,7 +185,7 @@ VARIABLES: tuple[Var, ...] = (
     Var("WAPA_PROMPT_TOKEN_BUDGET", str(_P.prompt_token_budget), "The whole prompt stays within this many (estimated) tokens", "policy", "policy.prompt_token_budget", _int(1)),
     Var("WAPA_MAX_REPLY_CHARS", str(_P.max_reply_chars), "Replies are cut to this length (rule 11)", "policy", "policy.max_reply_chars", _int(1)),
     Var("WAPA_HOLDING_MESSAGE", "", "Sent when the model fails; empty = send nothing", "policy", "policy.holding_message", _text),
-    Var("WAPA_STALE_AFTER", _d(_P.stale_after), "After a restart, a reply overdue by more than this is dropped", "policy", "policy.stale_after", _D),
+    Var("WAPA_STALE_AFTER", _d(_P.stale_after), "After a restart, a reply overdue by more than this is dropped; a message written this long before it arrived (a backlog) gets no reply", "policy", "policy.stale_after", _D),
     # --- the original assistant's names
     Var("RESPONSE_DELAY_MS", "", "Old name of WAPA_RESPONSE_DELAY, in milliseconds", "legacy", "policy.response_delay", _ms),
     Var("COOLDOWN_PERIOD_MS", "", "Old name of WAPA_COOLDOWN, in milliseconds", "legacy", "policy.cooldown", _ms),
@@ -212,6 +212,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("WAPA_MAX_CONCURRENT_GENERATIONS", "2", "Model calls under way at once", "runner", "run.max_concurrent_generations", _int(1, 64)),
     Var("WAPA_SHUTDOWN_TIMEOUT", "10s", "On SIGTERM, wait this long for sends under way before stopping", "runner", "run.shutdown_timeout", _D),
     Var("WAPA_MEMORY_WARN_MB", "256", "Warn once (with the top allocation sites) above this resident memory; 0 = never", "runner", "run.memory_warn_mb", _int(0)),
+    # --- read by the WhatsApp adapter (adapters/whatsapp)
+    Var("NEONIZE_BOT_TAG", "off", "on = let neonize mark every one-to-one message as sent by a business bot (its default); anything else = off", "whatsapp"),
     # --- read by the model adapter (adapters/llm) - listed here for the docs and .env.example
     Var("CLOUDFLARE_API_TOKEN", "", "Cloudflare API token with the Workers AI permission", "model", secret=True),
     Var("CLOUDFLARE_ACCOUNT_ID", "", "Cloudflare account id (Workers AI page of the dashboard)", "model"),
@@ -245,6 +247,7 @@ _SECTIONS = (
     ("legacy", "Names of the original assistant (still accepted)"),
     ("persona", "Persona: who the assistant speaks for"),
     ("runner", "Runner"),
+    ("whatsapp", "WhatsApp (read by the WhatsApp adapter; see docs/whatsapp.md)"),
     ("model", "Model (read by the model adapter; see docs/model.md)"),
     ("store", "Store (read by the store; see docs/store.md)"),
 )

@@ -11,7 +11,7 @@ from app.config import all_variables, env_example
 ROOT = Path(__file__).resolve().parent.parent
 ENV_EXAMPLE = ROOT / ".env.example"
 SOURCE_DIRS = ("core", "adapters", "app", "sim", "bench")
-VARIABLE = re.compile(r"\b(?:WAPA|CLOUDFLARE|AI|OPENAI)_[A-Z0-9_]*[A-Z0-9]\b")
+VARIABLE = re.compile(r"\b(?:WAPA|CLOUDFLARE|AI|OPENAI|NEONIZE)_[A-Z0-9_]*[A-Z0-9]\b")
 REGENERATE = ".venv/bin/wapa config --env-example > .env.example"
 
 

@@ -1,14 +1,25 @@
 """WhatsApp through neonize (whatsmeow): event mapping, connection lifecycle, the transport.
 
-Importing this package sets `NEONIZE_BOT_TAG=off` unless it is already set: neonize 0.5.2
-otherwise tags every one-to-one message as sent by a business bot (`<bot biz_bot="1"/>`),
-which is not how the owner's own account should look. It must happen before neonize's Go
+Importing this package sets `NEONIZE_BOT_TAG` to `off` unless it is set to `on` (or 1, true,
+yes): neonize 0.5.2 otherwise tags every one-to-one message as sent by a business bot
+(`<bot biz_bot="1"/>`), which is not how the owner's own account should look. An empty value
+counts as unset, as everywhere in wapa's configuration. It must happen before neonize's Go
 library loads, so import `adapters.whatsapp` before anything else imports neonize.
 """
 
 import os
+from collections.abc import Mapping
 
-os.environ.setdefault("NEONIZE_BOT_TAG", "off")
+BOT_TAG = "NEONIZE_BOT_TAG"
+
+
+def bot_tag(env: Mapping[str, str]) -> str:
+    """The value neonize gets: `on` only when asked for, else `off` (no bot badge)."""
+    asked = env.get(BOT_TAG, "").strip().casefold()
+    return "on" if asked in ("on", "1", "true", "yes") else "off"
+
+
+os.environ[BOT_TAG] = bot_tag(os.environ)
 
 
 def quiet_neonize_logs() -> None:
