@@ -7,6 +7,9 @@
 
 `Recorder` appends (flushing each line, so a crash loses at most the line being written); a
 process that starts again on the same file writes a new header line, which marks a restart.
+A simulator that crashes its assistant writes that restart header itself, with the time of the
+crash (`"crashed_at"`, optional: a production process cannot know when it died, and the replay
+then takes the time of the last item before the restart). Version 1 readers ignore the key.
 `read_recording` validates everything and names `file:line` in its errors; a truncated last
 line (a crash while writing) is reported in `Recording.warnings` and skipped.
 """
@@ -30,6 +33,7 @@ from core.policy import Persona, Policy, PolicyError
 FORMAT = "wapa-recording"
 VERSION = 1
 DIRECTIONS = ("in", "out")
+RESTART = "restart"  # `record(t, RESTART, {"crashed_at": T})`: a new header line, as at a restart
 _PERSONA_FIELDS = {f.name for f in fields(Persona)}
 
 log = logging.getLogger("wapa.recording")
@@ -71,7 +75,7 @@ class Recorder:
         self.failed = False
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] | None = self.path.open("a", encoding="utf-8")
-        header = {
+        self._header = {
             "format": FORMAT,
             "version": VERSION,
             "policy": self.redactor.policy_mapping() if self.redactor else policy.to_mapping(),
@@ -82,12 +86,23 @@ class Recorder:
             "start": float(start if start is not None else time.time()),
             "redacted": redact,
         }
+        self._write(self._header)
+
+    def restarted(self, t: float, crashed_at: float | None = None) -> None:
+        """The assistant died (at `crashed_at`, when known) and starts again at `t`: a new header
+        line, as a restarted process on the same file writes."""
+        header = {**self._header, "start": float(t)}
+        if crashed_at is not None:
+            header["crashed_at"] = float(crashed_at)
         self._write(header)
 
     def record(self, t: float, direction: str, obj: Event | Effect | dict[str, Any]) -> None:
         if self._file is None:
             return
         try:
+            if direction == RESTART and isinstance(obj, dict):
+                self.restarted(t, obj.get("crashed_at"))
+                return
             if direction not in DIRECTIONS:
                 raise ValueError(f"direction must be 'in' or 'out', got {direction!r}")
             item = obj if isinstance(obj, dict) else codec.encode(obj)
@@ -138,6 +153,7 @@ class Header:
     start: float
     redacted: bool
     line: int
+    crashed_at: float | None = None  # a restart header: when the previous process died
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +203,18 @@ def _header(data: dict[str, Any], where: str, line: int) -> Header:
         raise RecordingError(f"{where}: start: expected epoch seconds, got {start!r}")
     if not isinstance(redacted, bool):
         raise RecordingError(f"{where}: redacted: expected true or false, got {redacted!r}")
-    return Header(policy, persona, seed, float(start), redacted, line)
+    crashed_at = data.get("crashed_at")
+    if crashed_at is not None and (
+        isinstance(crashed_at, bool)
+        or not isinstance(crashed_at, int | float)
+        or not math.isfinite(crashed_at)
+        or crashed_at > start
+    ):
+        raise RecordingError(
+            f"{where}: crashed_at: expected epoch seconds no later than start, got {crashed_at!r}"
+        )
+    return Header(policy, persona, seed, float(start), redacted, line,
+                  None if crashed_at is None else float(crashed_at))  # fmt: skip
 
 
 def _item(data: dict[str, Any], where: str, line: int) -> Item:

@@ -5,18 +5,24 @@ resolve in the order things were scheduled and every run is deterministic: scrip
 model answers, send confirmations, echoes, crashes and restarts. The core's own deadlines come
 from `Assistant.next_deadline()`; an input due at the same instant as a deadline goes first.
 
-A crash exports the core's state through JSON, restores it and calls `recover`: model answers
-and send confirmations in flight belong to the dead process and are lost, while echoes of sends
-WhatsApp already accepted still arrive. With a downtime, inputs arriving while the assistant is
-down are delivered at the restart, as WhatsApp delivers offline messages on reconnect.
+A crash exports the core's state through JSON, restores it and calls `recover`; with a
+`store`, every step is instead committed to a real SQLite store (`sim.durable`) before its
+effects are carried out, as the production runner does, and the restart loads the assistant
+from that file. Model answers and send confirmations in flight belong to the dead process and
+are lost, while echoes of sends WhatsApp already accepted still arrive. With a downtime, inputs
+arriving while the assistant is down are delivered at the restart, as WhatsApp delivers
+offline messages on reconnect. A recorder (`on_record`) gets every input ("in") and effect
+("out"), and at a restart `("restart", {"crashed_at": T})`.
 """
 
 from __future__ import annotations
 
 import heapq
 import json
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from adapters.codec import encode
@@ -37,6 +43,7 @@ from core.events import (
 from core.machine import Assistant
 from core.policy import Persona, Policy
 from sim.clock import VirtualClock
+from sim.durable import DurableState
 from sim.fake_model import FakeModel
 from sim.fake_whatsapp import Delivery, FakeWhatsApp
 
@@ -46,6 +53,8 @@ QUOTE_LAST_REPLY = "\x00last-reply"
 
 _INPUT, _CRASH, _RESTART, _RESULT, _ECHO = range(5)
 _MAX_SAME_INSTANT = 100_000
+RANDOM_DOWNTIMES = (0.0, 1.0, 5.0, 30.0, 90.0)
+RANDOM_CRASH_WITHIN = 1.0  # a random crash comes this many seconds after a step at most
 
 
 class SimulationError(RuntimeError):
@@ -105,6 +114,8 @@ class SimResult:
     timeline: list[tuple[float, TimelineItem]] = field(default_factory=list)
     send_failures: list[tuple[float, str]] = field(default_factory=list)  # (t, request id)
     crashes: list[float] = field(default_factory=list)
+    # with a store: (restart time, request id) of each send the outbox held with no outcome
+    unconfirmed: list[tuple[float, str]] = field(default_factory=list)
     echo_ids: set[str] = field(default_factory=set)  # ids of messages that were our echoes
     inputs: int = 0
     steps: int = 0
@@ -123,7 +134,18 @@ class Simulation:
         on_record: Callable[[float, str, dict[str, Any]], None] | None = None,
         observer: Observer | None = None,
         keep_timeline: bool = True,
+        store: str | Path | DurableState | None = None,
+        crash_rate: float = 0.0,
     ) -> None:
+        """`store`: a new SQLite file (or a `DurableState`) to commit every step to and to
+        restart from; without it a crash restarts from the state exported through JSON. A
+        simulation with a store must be closed (`close()` or `with`). `crash_rate`: the
+        probability that a step is followed by a crash, at a random time within
+        `RANDOM_CRASH_WITHIN` seconds (model answers, send confirmations and typing are under
+        way then), with a downtime drawn from `RANDOM_DOWNTIMES`. Seeded: the same run crashes
+        alike, and at times that tie with nothing, so a recording of it replays exactly."""
+        if not 0.0 <= crash_rate <= 1.0:
+            raise ValueError(f"crash_rate must be between 0 and 1, got {crash_rate!r}")
         self.policy, self.persona, self.seed = policy, persona, seed
         self.clock = VirtualClock(start)
         self.model = model or FakeModel(seed=seed)
@@ -139,6 +161,24 @@ class Simulation:
         self._epoch = 0
         self._down = False
         self._held: list[Event] = []  # inputs that arrived while down
+        self._crashed_at = 0.0
+        self.crash_rate = crash_rate
+        self._crash_rng = random.Random(seed * 1_000_003 + 17)
+        self.store: DurableState | None = None
+        if store is not None:
+            self.store = store if isinstance(store, DurableState) else DurableState(store)
+            self.store.save(self.assistant, ())  # as the runner commits a new assistant at once
+
+    def close(self) -> None:
+        """Close the store (a no-op without one). The result stays readable."""
+        if self.store is not None:
+            self.store.close()
+
+    def __enter__(self) -> Simulation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ script
 
@@ -170,7 +210,7 @@ class Simulation:
                 if until is not None and t > until:
                     break
                 clock.advance_to(t)
-                self._apply(self.assistant.on_timer(t), t)
+                self._step(self.assistant.on_timer(t), (), t)
             elif top is not None:
                 if until is not None and top > until:
                     break
@@ -225,7 +265,16 @@ class Simulation:
             self.on_record(t, "in", encode(event))
         if self.observer is not None:
             self.observer.observe_input(t, event)
-        self._apply(self.assistant.handle(event, t), t)
+        self._step(self.assistant.handle(event, t), (event,), t)
+
+    def _step(self, effects: list[Effect], events: tuple[Event, ...], t: float) -> None:
+        """Commit the step (with a store), then carry out its effects."""
+        if self.store is not None:
+            self.store.save(self.assistant, effects, events)
+        self._apply(effects, t)
+        if self.crash_rate and self._crash_rng.random() < self.crash_rate:
+            at = t + self._crash_rng.uniform(0.0, RANDOM_CRASH_WITHIN)
+            self.add_crash(at, self._crash_rng.choice(RANDOM_DOWNTIMES))
 
     def _note(self, t: float, item: TimelineItem) -> None:
         if self.keep_timeline:
@@ -270,6 +319,9 @@ class Simulation:
         if self._down:
             return
         self.result.crashes.append(t)
+        self._crashed_at = t
+        if self.store is not None:
+            self.store.crash()
         self._note(t, Crash(down))
         if self.observer is not None:
             self.observer.observe_crash(t)
@@ -278,11 +330,17 @@ class Simulation:
         self._push(t + down, _RESTART, None)
 
     def _restart(self, t: float) -> None:
-        state = json.loads(json.dumps(self.assistant.export()))
-        self.assistant = Assistant.restore(state, self.policy, self.persona)
+        if self.store is not None:
+            self.assistant, unconfirmed = self.store.restart(self.policy, self.persona)
+            self.result.unconfirmed.extend((t, entry.request_id) for entry in unconfirmed)
+        else:
+            state = json.loads(json.dumps(self.assistant.export()))
+            self.assistant = Assistant.restore(state, self.policy, self.persona)
         self._down = False
         self._note(t, Restart())
-        self._apply(self.assistant.recover(t), t)
+        if self.on_record is not None:
+            self.on_record(t, "restart", {"crashed_at": self._crashed_at})
+        self._step(self.assistant.recover(t), (), t)
         held, self._held = self._held, []
         for event in held:
             self._deliver(t, event)

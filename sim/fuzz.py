@@ -9,6 +9,11 @@ alias hits, owner commands, and crashes with short downtimes. `run_fuzz` plays i
 `sim.invariants.InvariantChecker` watching every input and effect. The same arguments always
 give the same run, so a failing seed is replayed exactly with the printed command.
 
+With `store`, every step is committed to a real SQLite store and each crash restarts from it
+(`sim.durable`); `crash_rate` adds crashes right after random steps. After a store-backed run,
+the sends the store's outbox held with no outcome at each restart must be exactly the ones the
+core reported `send_unknown` for (rule `store_outbox`).
+
 Also the entry point for benchmarks: `generate_traffic(...)`, then `build_simulation(traffic)`.
 """
 
@@ -16,12 +21,15 @@ from __future__ import annotations
 
 import random
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
-from core.events import Message
+from core.events import Message, Reason
 from core.policy import Persona, Policy
-from sim.engine import QUOTE_LAST_REPLY, Simulation
+from sim.engine import QUOTE_LAST_REPLY, SimResult, Simulation
 from sim.fake_model import FakeModel
 from sim.fake_whatsapp import FakeWhatsApp
 
@@ -229,16 +237,18 @@ def _owner_commands(
 
 
 def build_simulation(traffic: Traffic, policy: Policy | None = None, *, faults: bool = True,
-                     observer: object | None = None, keep_timeline: bool = False) -> Simulation:  # fmt: skip
+                     observer: object | None = None, keep_timeline: bool = False,
+                     **engine: Any) -> Simulation:  # fmt: skip
     """A `Simulation` loaded with the traffic; with `faults`, the model and WhatsApp fail at the
-    module's seeded rates."""
+    module's seeded rates. `engine`: more `Simulation` options (`store`, `crash_rate`,
+    `on_record`)."""
     seed = traffic.seed
     model = FakeModel(failure_rates=MODEL_FAILURE_RATES if faults else {}, seed=seed)
     whatsapp = FakeWhatsApp(fail_rate=SEND_FAIL_RATE if faults else 0.0,
                             drop_echo_rate=DROP_ECHO_RATE if faults else 0.0, seed=seed)  # fmt: skip
     sim = Simulation(policy=policy or Policy(), persona=traffic.persona, seed=seed,
                      start=traffic.start, model=model, whatsapp=whatsapp,
-                     observer=observer, keep_timeline=keep_timeline)  # type: ignore[arg-type]  # fmt: skip
+                     observer=observer, keep_timeline=keep_timeline, **engine)  # type: ignore[arg-type]  # fmt: skip
     for t, m in traffic.messages:
         sim.add_message(t, m)
     if faults:
@@ -259,24 +269,54 @@ class FuzzReport:
     steps: int
     seconds: float  # wall-clock time of the run
     violations: list  # list[sim.invariants.Violation]
+    commits: int = 0  # steps committed to the store (0 without one)
 
     @property
     def ok(self) -> bool:
         return not self.violations
 
 
-def run_fuzz(chats: int, days: float, seed: int, policy: Policy | None = None) -> FuzzReport:
+def run_fuzz(chats: int, days: float, seed: int, policy: Policy | None = None, *,
+             store: str | Path | None = None, crash_rate: float = 0.0) -> FuzzReport:  # fmt: skip
+    """`store`: a new SQLite file to commit every step to and restart from."""
     from sim.invariants import InvariantChecker
 
     began = time.perf_counter()
     policy = policy or Policy()
     traffic = generate_traffic(chats, days, seed)
     checker = InvariantChecker(policy, traffic.persona)
-    sim = build_simulation(traffic, policy, observer=checker)
-    result = sim.run()
+    with build_simulation(traffic, policy, observer=checker, store=store,
+                          crash_rate=crash_rate) as sim:  # fmt: skip
+        result = sim.run()
+        commits = sim.store.commits if sim.store else 0
     violations = checker.finish(result.end + checker.horizon + 1.0)
+    if store is not None:
+        violations.extend(outbox_disagreements(result))
     return FuzzReport(
         seed=seed, chats=chats, days=days, messages=len(traffic.messages), sent=len(result.sent),
         decisions=len(result.decisions), crashes=len(result.crashes), steps=result.steps,
-        seconds=time.perf_counter() - began, violations=violations,
+        seconds=time.perf_counter() - began, violations=violations, commits=commits,
     )  # fmt: skip
+
+
+def outbox_disagreements(result: SimResult) -> list[Any]:
+    """Restarts where the store's open outbox rows and the core's `send_unknown` reports differ:
+    each is a send whose outcome one side knows and the other does not."""
+    from sim.invariants import Violation
+
+    unknown: dict[float, set[str]] = defaultdict(set)
+    for d in result.decisions:
+        if d.code == Reason.SEND_UNKNOWN:
+            unknown[d.t].add(d.request_id)
+    outbox: dict[float, set[str]] = defaultdict(set)
+    for t, request_id in result.unconfirmed:
+        outbox[t].add(request_id)
+    out = []
+    for t in sorted(set(unknown) | set(outbox)):
+        for rid in sorted(outbox[t] - unknown[t]):
+            out.append(Violation(t, "", "store_outbox",
+                                 f"send {rid} open in the store's outbox but not reported unknown"))  # fmt: skip
+        for rid in sorted(unknown[t] - outbox[t]):
+            out.append(Violation(t, "", "store_outbox",
+                                 f"send {rid} reported unknown but settled in the store's outbox"))  # fmt: skip
+    return out

@@ -111,7 +111,8 @@ class Script:
     generations: list[Outgoing] = field(default_factory=list)
     sends: list[Outgoing] = field(default_factory=list)
     notices: list[Outgoing] = field(default_factory=list)
-    crashes: list[tuple[float, float]] = field(default_factory=list)  # (t, down)
+    # (t, down, inputs before it): a restart header in the recording is a crash
+    crashes: list[tuple[float, float, int]] = field(default_factory=list)
     echoes: int = 0
     end: float = 0.0
     warnings: list[str] = field(default_factory=list)
@@ -161,11 +162,16 @@ def script_from(recording: Recording) -> Script:
             s.sent.append(Sent(t, obj.chat, obj.text, obj.request_id, obj.quote_id))
         elif isinstance(obj, Notice):
             s.notices.append(Outgoing(t, owner, obj.text))
-    s.inputs = [x for i, x in enumerate(s.inputs) if i not in echoes]
+    kept = [i for i in range(len(s.inputs)) if i not in echoes]
+    s.inputs = [s.inputs[i] for i in kept]
     for restart in recording.restarts:
-        before = [i.t for i in recording.items if i.line < restart.line]
-        crash_t = max(before) if before else restart.start
-        s.crashes.append((crash_t, max(0.0, restart.start - crash_t)))
+        before = [i for i in recording.items if i.line < restart.line]
+        crash_t = restart.crashed_at
+        if crash_t is None:  # a production restart: it died after the last thing it wrote
+            crash_t = max((i.t for i in before), default=restart.start)
+        inputs_before = sum(isinstance(i.obj, Message | Command) and i.dir == "in" for i in before)
+        s.crashes.append((crash_t, max(0.0, restart.start - crash_t),
+                          bisect.bisect_left(kept, inputs_before)))  # fmt: skip
         if restart.policy != header.policy:
             s.warnings.append(
                 f"line {restart.line}: the policy changed at a restart; the replay uses the first one"
@@ -245,13 +251,19 @@ def simulate(script: Script, policy: Policy, tolerance: float, until: float | No
     )
     sim = Simulation(policy=policy, persona=h.persona, seed=h.seed, start=h.start, model=model,
                      whatsapp=whatsapp, keep_timeline=False)  # fmt: skip
-    for t, event in script.inputs:
+    crashes = iter(script.crashes)
+    crash = next(crashes, None)
+    for i, (t, event) in enumerate(script.inputs):
+        while crash is not None and crash[2] <= i:  # in recording order: same-instant ties
+            sim.add_crash(crash[0], crash[1])
+            crash = next(crashes, None)
         if isinstance(event, Command):
             sim.add_command(t, event)
         else:
             sim.add_message(t, event)
-    for t, down in script.crashes:
-        sim.add_crash(t, down)
+    while crash is not None:
+        sim.add_crash(crash[0], crash[1])
+        crash = next(crashes, None)
     return sim.run(until)
 
 

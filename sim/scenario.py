@@ -25,6 +25,7 @@ from sim.fake_whatsapp import FakeWhatsApp, ScheduledSendFailure
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
 DEFAULT_WITHIN = 30.0  # `at:` tolerance: a reply lands after model latency and typing time
+RESTART_FROM = ("export", "store")  # a crash restarts from the JSON export or a SQLite store
 DECISION_CODES = frozenset(v for k, v in vars(Reason).items() if k.isupper())
 
 
@@ -164,6 +165,7 @@ class Scenario:
     expectations: list[Expectation]
     until: float | None = None  # seconds since the start; None runs until nothing is left
     description: str = ""
+    restart_from: str = "export"  # one of RESTART_FROM
 
 
 # ---------------------------------------------------------------- parsing helpers
@@ -246,7 +248,7 @@ def _kind(value: Any) -> str:
 # ---------------------------------------------------------------- loading
 
 _TOP = ("name", "description", "start", "seed", "owner", "policy", "chats", "llm", "whatsapp",
-        "script", "expect", "until")  # fmt: skip
+        "script", "expect", "until", "restart_from")  # fmt: skip
 _OWNER = ("id", "name", "assistant_name", "introduction", "languages", "extra_instructions")
 _CHAT = ("kind", "name", "title", "members")
 _STEP = ("at", "chat", "from", "text", "id", "quote", "mentions", "media", "kind", "crash",
@@ -318,10 +320,14 @@ def load_text(source: str, file: str = "<scenario>") -> Scenario:
     if "until" in top:
         until = c.offset(top["until"], "until", _line(top, "until"))
     description = c.text(top.get("description", ""), "description", _line(top, "description"))
+    restart_from = top.get("restart_from", "export")
+    if restart_from not in RESTART_FROM:
+        raise c.fail(_line(top, "restart_from"),
+                     f"restart_from: expected {' or '.join(RESTART_FROM)}, got {_kind(restart_from)}")  # fmt: skip
     return Scenario(
         name=name, file=file, start=start, seed=seed, persona=persona, policy=policy,
         chats=chats, model=model, whatsapp=whatsapp, steps=steps, expectations=expectations,
-        until=until, description=description.strip(),
+        until=until, description=description.strip(), restart_from=restart_from,
     )  # fmt: skip
 
 

@@ -2,12 +2,16 @@
 
 A broken file becomes a failed outcome carrying the loader's "file:line: what" error; the other
 files still run. Output depends only on the files and the seed: the same inputs give
-byte-identical JSON.
+byte-identical JSON. A scenario with `restart_from: store` commits every step to a SQLite store
+in a temporary folder and restarts from it; with a `store_dir`, every scenario does, each in
+its own file there (`<file name>.db`), kept for inspection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,34 +54,69 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
     return files, missing
 
 
-def run_scenario(scenario: Scenario, seed: int | None = None) -> Outcome:
-    sim = build_simulation(scenario, seed)
+@contextlib.contextmanager
+def _store_file(scenario: Scenario, store: Path | None) -> Iterator[Path | None]:
+    """The SQLite file the scenario restarts from: `store`, a temporary one for
+    `restart_from: store`, or None (restarts from the JSON export)."""
+    if store is not None or scenario.restart_from != "store":
+        yield store
+        return
+    with tempfile.TemporaryDirectory(prefix="wapa-sim-") as tmp:
+        yield Path(tmp) / "store.db"
+
+
+def run_scenario(scenario: Scenario, seed: int | None = None, store: Path | None = None
+                 ) -> Outcome:  # fmt: skip
+    """Run and check one scenario; `store`: a new SQLite file to commit to and restart from."""
     until = None if scenario.until is None else scenario.start + scenario.until
+    sim: Simulation | None = None
     try:
-        sim.run(until)
+        with _store_file(scenario, store) as path:
+            sim = build_simulation(scenario, seed, store=path)
+            with sim:
+                sim.run(until)
     except SimulationError as exc:
         return Outcome(scenario.file, scenario.name, False, [f"simulation stopped: {exc}"],
                        scenario, sim, str(exc))  # fmt: skip
-    except Exception as exc:  # a bug in the core or the simulator: report it, run the rest
+    except Exception as exc:  # a bug in the core, the simulator or the store: report, run the rest
         what = f"simulation crashed: {type(exc).__name__}: {exc}"
         return Outcome(scenario.file, scenario.name, False, [what], scenario, sim, what)
     failures = check(scenario, sim.result, sim.whatsapp)
     return Outcome(scenario.file, scenario.name, not failures, failures, scenario, sim)
 
 
-def run_file(path: str | Path, seed: int | None = None) -> Outcome:
+def run_file(path: str | Path, seed: int | None = None, store: Path | None = None) -> Outcome:
     try:
         scenario = load_file(path)
     except ScenarioError as exc:
         return Outcome(str(path), Path(path).stem, False, [str(exc)], error=str(exc))
-    return run_scenario(scenario, seed)
+    return run_scenario(scenario, seed, store)
 
 
-def run_paths(paths: Iterable[str | Path], seed: int | None = None) -> list[Outcome]:
+def store_files(files: list[Path], store_dir: Path) -> list[Path]:
+    """One database file per scenario file in `store_dir`, named after it (unique)."""
+    taken: set[str] = set()
+    out = []
+    for f in files:
+        name, n = f.stem, 1
+        while name in taken:
+            n += 1
+            name = f"{f.stem}-{n}"
+        taken.add(name)
+        out.append(store_dir / f"{name}.db")
+    return out
+
+
+def run_paths(paths: Iterable[str | Path], seed: int | None = None,
+              store_dir: Path | None = None) -> list[Outcome]:  # fmt: skip
+    """`store_dir`: every scenario restarts from a SQLite store there (see `store_files`)."""
     files, missing = discover(paths)
     outcomes = [Outcome(m, Path(m).name, False, [f"{m}: no such file or folder"], error="missing")
                 for m in missing]  # fmt: skip
-    outcomes.extend(run_file(f, seed) for f in files)
+    stores: list[Path | None] = (
+        list(store_files(files, store_dir)) if store_dir else [None] * len(files)
+    )
+    outcomes.extend(run_file(f, seed, db) for f, db in zip(files, stores, strict=True))
     return outcomes
 
 

@@ -26,6 +26,21 @@ def register(subparsers: Any) -> None:
     p.add_argument("--days", type=_positive_float, default=7.0, help="simulated days (default 7)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--policy", metavar="FILE.yaml", help="policy settings (a YAML mapping)")
+    p.add_argument(
+        "--store",
+        nargs="?",
+        const="",
+        metavar="FILE.db",
+        help="commit every step to a SQLite store and restart from it at each crash; FILE.db "
+        "must not exist (kept afterwards); without it a temporary file is used",
+    )
+    p.add_argument(
+        "--crash-rate",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="also crash right after each step with probability P (default 0)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
@@ -50,6 +65,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 0.5:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 0.5, got {value}")
+    return value
+
+
 def _load_policy(path: str) -> Any:
     import yaml
 
@@ -70,20 +95,39 @@ def _load_policy(path: str) -> Any:
 def replay_command(args: argparse.Namespace) -> str:
     days = f"{args.days:g}"
     cmd = f"wapa fuzz --chats {args.chats} --days {days} --seed {args.seed}"
-    return cmd + (f" --policy {args.policy}" if args.policy else "")
+    cmd += f" --policy {args.policy}" if args.policy else ""
+    cmd += " --store" if args.store is not None else ""
+    return cmd + (f" --crash-rate {args.crash_rate:g}" if args.crash_rate else "")
+
+
+def _fuzz(args: argparse.Namespace, policy: Any) -> Any:
+    import tempfile
+    from pathlib import Path
+
+    from sim.fuzz import run_fuzz
+
+    if args.store is None:
+        return run_fuzz(args.chats, args.days, args.seed, policy, crash_rate=args.crash_rate)
+    if args.store:
+        if Path(args.store).exists():
+            raise SystemExit(f"wapa fuzz: --store {args.store}: the file exists; give a new one")
+        return run_fuzz(args.chats, args.days, args.seed, policy, store=args.store,
+                        crash_rate=args.crash_rate)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="wapa-fuzz-") as tmp:
+        return run_fuzz(args.chats, args.days, args.seed, policy, store=Path(tmp) / "fuzz.db",
+                        crash_rate=args.crash_rate)  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.fuzz import run_fuzz
-
     policy = _load_policy(args.policy) if args.policy else None
-    report = run_fuzz(args.chats, args.days, args.seed, policy)
+    report = _fuzz(args, policy)
     replay = replay_command(args)
     if args.json:
         out = {
             "seed": report.seed, "chats": report.chats, "days": report.days,
             "messages": report.messages, "sent": report.sent, "decisions": report.decisions,
-            "crashes": report.crashes, "ok": report.ok, "replay": replay,
+            "crashes": report.crashes, "commits": report.commits, "ok": report.ok,
+            "replay": replay,
             "violations": [
                 {"t": v.t, "chat": v.chat, "rule": v.rule, "detail": v.detail}
                 for v in report.violations
@@ -96,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         f"{report.messages} messages in, {report.sent} replies, {report.crashes} crashes, "
         f"{report.decisions} decisions, {len(report.violations)} invariant violations "
         f"({report.seconds:.1f} s)"
+        + (f"; {report.commits} steps committed to the store" if report.commits else "")
     )
     if report.ok:
         return 0
