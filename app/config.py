@@ -129,6 +129,18 @@ def _port(value: Any, name: str) -> int:
     return _int(0, 65535)(value, name)
 
 
+PERSONA_MAX_CHARS = 2000  # a persona text goes into every prompt
+
+
+def _persona_text(value: Any, name: str) -> str:
+    text = _text(value, name)
+    if len(text) > PERSONA_MAX_CHARS:
+        raise ConfigError(f"{name}: {len(text)} characters; at most {PERSONA_MAX_CHARS}")
+    if any(ord(c) < 32 and c not in "\n\t" for c in text):
+        raise ConfigError(f"{name}: contains control characters")
+    return text
+
+
 # ---------------------------------------------------------------- the table
 
 
@@ -191,12 +203,12 @@ VARIABLES: tuple[Var, ...] = (
     Var("COOLDOWN_PERIOD_MS", "", "Old name of WAPA_COOLDOWN, in milliseconds", "legacy", "policy.cooldown", _ms),
     Var("MAX_CONTEXT_MESSAGES", "", "Old name of WAPA_MAX_CONTEXT", "legacy", "policy.max_context", _int(1)),
     # --- persona
-    Var("WAPA_OWNER_ID", "owner", "The owner's own chat id (WhatsApp: his JID, like 15551234567@s.whatsapp.net); owner commands are read there", "persona", "persona.owner_id", _text),
-    Var("WAPA_OWNER_NAME", "the owner", "The owner's name, as the assistant speaks of him; @Name in a group addresses him", "persona", "persona.owner_name", _text),
-    Var("WAPA_ASSISTANT_NAME", "the assistant", "The assistant's own name", "persona", "persona.assistant_name", _text),
-    Var("WAPA_INTRODUCTION", "", "How the assistant introduces itself, like: I'm Dana, Gilad's assistant.", "persona", "persona.introduction", _text),
+    Var("WAPA_OWNER_ID", "owner", "The owner's own chat id (WhatsApp: his JID, like 15551234567@s.whatsapp.net); owner commands are read there", "persona", "persona.owner_id", _persona_text),
+    Var("WAPA_OWNER_NAME", "the owner", "The owner's name, as the assistant speaks of him; @Name in a group addresses him", "persona", "persona.owner_name", _persona_text),
+    Var("WAPA_ASSISTANT_NAME", "the assistant", "The assistant's own name", "persona", "persona.assistant_name", _persona_text),
+    Var("WAPA_INTRODUCTION", "", "How the assistant introduces itself, like: I'm Dana, Gilad's assistant.", "persona", "persona.introduction", _persona_text),
     Var("WAPA_LANGUAGES", "", "Comma-separated languages the assistant may answer in", "persona", "persona.languages", _list),
-    Var("WAPA_EXTRA_INSTRUCTIONS", "", "Extra instructions appended to the system prompt", "persona", "persona.extra_instructions", _text),
+    Var("WAPA_EXTRA_INSTRUCTIONS", "", "Extra instructions appended to the system prompt", "persona", "persona.extra_instructions", _persona_text),
     # --- the runner
     Var("WAPA_TRANSPORT", "whatsapp", "whatsapp or console (same as `wapa run --transport`)", "runner", "run.transport", _choice("whatsapp", "console")),
     Var("WAPA_DB", "data/wapa.db", "The assistant's SQLite database (state, outbox, traces)", "runner", "run.db", _text),

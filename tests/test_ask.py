@@ -1,5 +1,5 @@
-"""`wapa ask` (in process and as a subprocess against the fake server) and the persona from
-the environment."""
+"""`wapa ask` (in process and as a subprocess against the fake server), and its persona and
+policy: the runner's, from the same environment."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from app.commands.ask import (
     build_messages,
     run,
 )
-from app.persona_env import persona_from_env
-from core.policy import Persona, Policy, PolicyError
+from app.config import ConfigError, load_settings
+from core.policy import Persona, Policy
 from sim.fake_cloudflare import FakeCloudflare, default_reply
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,9 +49,12 @@ def wapa(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def in_process(text: str, env: dict[str, str], *, sender: str = "", as_json: bool = False):  # noqa: ANN201
+def in_process(  # noqa: ANN201
+    text: str, env: dict[str, str], *, sender: str = "", as_json: bool = False,
+    config: str | None = None,
+):  # fmt: skip
     out, err = io.StringIO(), io.StringIO()
-    args = argparse.Namespace(text=text, sender=sender, json=as_json)
+    args = argparse.Namespace(text=text, sender=sender, json=as_json, config=config)
     status = run(args, env=env, out=out, err=err)
     return status, out.getvalue(), err.getvalue()
 
@@ -60,31 +63,65 @@ def in_process(text: str, env: dict[str, str], *, sender: str = "", as_json: boo
 
 
 def test_persona_defaults() -> None:
-    assert persona_from_env({}) == Persona()
+    assert load_settings({}).persona == Persona()
+    empty = {"WAPA_OWNER_NAME": "  ", "WAPA_OWNER_ID": "", "WAPA_LANGUAGES": ""}
+    assert load_settings(empty).persona == Persona()  # empty means the default, as everywhere
 
 
 def test_persona_from_variables() -> None:
-    persona = persona_from_env({
+    persona = load_settings({
         "WAPA_OWNER_ID": "972500000000@s.whatsapp.net", "WAPA_OWNER_NAME": " Gilad ",
         "WAPA_ASSISTANT_NAME": "Dana", "WAPA_INTRODUCTION": "I'm Dana, Gilad's assistant.",
-        "WAPA_LANGUAGES": "English, Hebrew,,", "WAPA_EXTRA_INSTRUCTIONS": "Be brief.",
-    })  # fmt: skip
+        "WAPA_LANGUAGES": "English, Hebrew,,", "WAPA_EXTRA_INSTRUCTIONS": "Be brief.\nNo emoji.",
+    }).persona  # fmt: skip
     assert persona == Persona(
         owner_id="972500000000@s.whatsapp.net", owner_name="Gilad", assistant_name="Dana",
         introduction="I'm Dana, Gilad's assistant.", languages=("English", "Hebrew"),
-        extra_instructions="Be brief.",
+        extra_instructions="Be brief.\nNo emoji.",
     )  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("env", "variable"),
-    [({"WAPA_OWNER_NAME": "  "}, "WAPA_OWNER_NAME"), ({"WAPA_OWNER_ID": ""}, "WAPA_OWNER_ID"),
-     ({"WAPA_INTRODUCTION": "x" * 3000}, "WAPA_INTRODUCTION"),
-     ({"WAPA_ASSISTANT_NAME": "Da\x00na"}, "WAPA_ASSISTANT_NAME")],
+    [({"WAPA_INTRODUCTION": "x" * 3000}, "WAPA_INTRODUCTION"),
+     ({"WAPA_ASSISTANT_NAME": "Da\x00na"}, "WAPA_ASSISTANT_NAME"),
+     ({"WAPA_OWNER_ID": "x" * 2001}, "WAPA_OWNER_ID")],
 )  # fmt: skip
 def test_persona_errors_name_the_variable(env: dict[str, str], variable: str) -> None:
-    with pytest.raises(PolicyError, match=f"^{variable}:"):
-        persona_from_env(env)
+    with pytest.raises(ConfigError, match=f"^{variable}:"):
+        load_settings(env)
+
+
+PERSONA_ENVS = [
+    {"WAPA_OWNER_NAME": "Gilad", "WAPA_ASSISTANT_NAME": "Dana", "WAPA_LANGUAGES": "Hebrew, English",
+     "WAPA_INTRODUCTION": "I'm Dana.", "WAPA_EXTRA_INSTRUCTIONS": "Be brief."},
+    {"WAPA_OWNER_NAME": "", "WAPA_ASSISTANT_NAME": " ", "WAPA_INTRODUCTION": ""},  # the defaults
+    {"WAPA_OWNER_NAME": "Gilad", "WAPA_MAX_MESSAGE_CHARS": "12"},  # the policy shapes the prompt
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("persona_env", PERSONA_ENVS)
+def test_ask_prompts_with_the_runners_persona_and_policy(
+    server: FakeCloudflare, persona_env: dict[str, str]
+) -> None:
+    """`wapa ask` and `wapa run` read the same settings: the system prompt ask sends is the
+    one the runner's persona and policy give."""
+    env = server.env(**persona_env)
+    status, _, err = in_process("Is he around this afternoon?", env, sender="Ruth")
+    assert status == EXIT_OK, err
+    settings = load_settings(env)  # what `wapa run` builds (app/commands/run.py)
+    expected = build_messages("Is he around this afternoon?", "Ruth", settings.persona,
+                              settings.policy)  # fmt: skip
+    sent = server.generations()[-1].body["messages"]
+    assert sent == [{"role": m.role, "content": m.content} for m in expected]
+
+
+def test_ask_reads_the_config_file_like_run(server: FakeCloudflare, tmp_path: Path) -> None:
+    config = tmp_path / "wapa.yaml"
+    config.write_text("owner_name: Gilad\nassistant_name: Dana\n")
+    assert in_process("Hi", server.env(), config=str(config))[0] == EXIT_OK
+    system = server.generations()[-1].body["messages"][0]["content"]
+    assert "Gilad" in system and "Dana" in system
 
 
 def test_the_prompt_is_the_assistants_prompt() -> None:
@@ -143,8 +180,10 @@ def test_ask_empty_text() -> None:
 def test_ask_bad_setting_names_the_variable(server: FakeCloudflare) -> None:
     status, _, err = in_process("Hi", server.env(AI_TEMPERATURE="warm"))
     assert status == EXIT_CONFIG and "AI_TEMPERATURE" in err
-    status, _, err = in_process("Hi", server.env(WAPA_OWNER_NAME=" "))
+    status, _, err = in_process("Hi", server.env(WAPA_OWNER_NAME="Gil\x07ad"))
     assert status == EXIT_CONFIG and "WAPA_OWNER_NAME" in err
+    status, _, err = in_process("Hi", server.env(WAPA_MAX_REPLY_CHARS="lots"))
+    assert status == EXIT_CONFIG and "WAPA_MAX_REPLY_CHARS" in err
 
 
 # ---------------------------------------------------------------- as a subprocess

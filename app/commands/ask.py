@@ -1,6 +1,7 @@
-"""`wapa ask "message text" [--from NAME] [--json]`: one reply to one message, through the
-configured model, with the real persona (WAPA_* variables) and the real prompt and reply
-hygiene. For checking credentials and persona before running the assistant.
+"""`wapa ask "message text" [--from NAME] [--json] [--config FILE]`: one reply to one message,
+through the configured model, with the real persona and policy (the same settings `wapa run`
+builds from the same environment and config file: `app.config.load_settings`) and the real
+prompt and reply hygiene. For checking credentials and persona before running the assistant.
 
 Exit status: 0 a reply was printed; 1 the model failed (auth, quota, budget, retries
 exhausted...: the one-line error names the kind, the code and what to do); 2 bad usage;
@@ -32,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--from", dest="sender", default="", metavar="NAME",
                         help="the contact's name, as the prompt would name them")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print a JSON object")
+    parser.add_argument("--config", metavar="FILE",
+                        help="YAML file of VARIABLE: value, as for `wapa run` (env wins)")  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -51,18 +54,19 @@ async def ask(
     transport: Any = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
+    config_file: str | None = None,
 ) -> dict[str, Any]:
-    """Ask once; returns the JSON-able outcome. Raises ConfigError, PolicyError, ModelError."""
+    """Ask once; returns the JSON-able outcome. Raises app.config.ConfigError or the model
+    adapter's ConfigError (a bad setting) and ModelError."""
     from adapters.llm import client_from_env
-    from app.persona_env import persona_from_env
+    from app.config import load_settings
     from core.context import prompt_tokens
     from core.hygiene import clean_reply
-    from core.policy import Policy
 
-    persona = persona_from_env(env)
-    policy = Policy()
+    settings = load_settings(env, config_file)
+    persona, policy = settings.persona, settings.policy
     messages = build_messages(text, sender, persona, policy)
-    client = client_from_env(env, transport=transport, clock=clock, sleep=sleep)
+    client = client_from_env(settings.env, transport=transport, clock=clock, sleep=sleep)
     try:
         result = await client.generate(messages)
     finally:
@@ -91,7 +95,7 @@ def run(
     err: TextIO | None = None,
 ) -> int:
     from adapters.llm import ConfigError, ModelError
-    from core.policy import PolicyError
+    from app.config import ConfigError as SettingError
 
     env = os.environ if env is None else env
     out = out or sys.stdout
@@ -107,8 +111,9 @@ def run(
         return exit_status
 
     try:
-        outcome = asyncio.run(ask(args.text, args.sender, env))
-    except (ConfigError, PolicyError) as exc:
+        outcome = asyncio.run(ask(args.text, args.sender, env,
+                                  config_file=getattr(args, "config", None)))  # fmt: skip
+    except (ConfigError, SettingError) as exc:
         return fail(EXIT_CONFIG, "config", str(exc))
     except ModelError as exc:
         return fail(EXIT_MODEL, exc.kind, str(exc), status=exc.status, code=exc.code,
