@@ -113,3 +113,44 @@ def test_fuzz_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = _run(capsys, "fuzz", "--chats", "10", "--days", "1", "--seed", "2", "--json")
     data = json.loads(out)
     assert code == 0 and data["ok"] is True and data["replay"].endswith("--seed 2")
+
+
+def test_simulate_store_writes_one_database_per_scenario(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    out_dir = tmp_path / "stores"
+    crash = str(SCENARIOS / "crash_while_waiting_resumes_reply.yaml")
+    code, out = _run(capsys, "simulate", "--store", str(out_dir), *FEW, crash)
+    assert code == 0, out
+    assert sorted(p.name for p in out_dir.glob("*.db")) == [
+        "crash_while_waiting_resumes_reply.db", "direct_chat_gets_one_delayed_reply.db",
+        "group_replies_only_when_mentioned.db",
+    ]  # fmt: skip
+    assert main(["simulate", "--store", str(out_dir), *FEW]) == 2  # never written over
+    assert "the folder is not empty" in capsys.readouterr().err
+
+
+def test_simulate_store_refuses_a_folder_that_is_not_empty(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "wapa.db").write_bytes(b"precious")
+    assert main(["simulate", "--store", str(tmp_path), *FEW]) == 2
+    assert "the folder is not empty" in capsys.readouterr().err
+    assert (tmp_path / "wapa.db").read_bytes() == b"precious"
+
+
+def test_fuzz_with_a_store_and_random_crashes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "fuzz.db"
+    argv = ["fuzz", "--chats", "6", "--days", "1", "--seed", "3", "--crash-rate", "0.1", "--json"]
+    code, out = _run(capsys, *argv, "--store", str(db))
+    data = json.loads(out)
+    assert code == 0 and data["ok"] and data["commits"] > 50 and db.is_file()
+    assert data["replay"].endswith("--seed 3 --store --crash-rate 0.1")
+    with pytest.raises(SystemExit, match="the file exists"):
+        main([*argv, "--store", str(db)])
+    code, out = _run(capsys, *argv, "--store")  # a temporary file
+    assert code == 0 and json.loads(out)["commits"] == data["commits"]
+    with pytest.raises(SystemExit):
+        main(["fuzz", "--crash-rate", "2"])

@@ -77,6 +77,11 @@ def test_a_good_file_loads() -> None:
             4,
             "no earlier message",
         ),
+        (
+            "name: x\nchats: {a: {}}\nrestart_from: disk\n",
+            3,
+            "restart_from: expected export or store",
+        ),
     ],
 )
 def test_broken_files_name_file_line_and_what(text: str, line: int, what: str) -> None:
@@ -91,6 +96,11 @@ def test_unquoted_quiet_hours_times_are_read_as_times() -> None:
     )
     assert s.policy.quiet_hours is not None
     assert (s.policy.quiet_hours.start, s.policy.quiet_hours.end) == ("22:00", "07:00")
+
+
+def test_restart_from_defaults_to_the_export() -> None:
+    assert load_text(GOOD).restart_from == "export"
+    assert load_text(GOOD + "restart_from: store\n").restart_from == "store"
 
 
 def test_compound_offsets() -> None:
