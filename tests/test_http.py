@@ -9,7 +9,8 @@ from adapters.http_server import HttpServer
 from adapters.metrics import Metrics, resident_memory_bytes
 
 
-async def _get(port: int, path: str, method: str = "GET") -> tuple[int, bytes]:
+async def http_get(port: int, path: str, method: str = "GET") -> tuple[int, bytes]:
+    """One raw HTTP/1.1 request to 127.0.0.1:port: (status, body). Also used by runner tests."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     await writer.drain()
@@ -29,15 +30,15 @@ async def test_health_metrics_and_errors() -> None:
     port = await server.start()
     try:
         assert port > 0
-        status, body = await _get(port, "/healthz")
+        status, body = await http_get(port, "/healthz")
         assert status == 200 and json.loads(body) == {"status": "x", "n": 1}
         state["ok"] = False
-        assert (await _get(port, "/healthz"))[0] == 503
-        status, body = await _get(port, "/metrics?x=1")
+        assert (await http_get(port, "/healthz"))[0] == 503
+        status, body = await http_get(port, "/metrics?x=1")
         assert status == 200 and b'wapa_decisions_total{reason="scheduled"} 1.0' in body
-        assert (await _get(port, "/nope"))[0] == 404
-        assert (await _get(port, "/healthz", "POST"))[0] == 405
-        assert (await _get(port, "/healthz", "HEAD")) == (503, b"")
+        assert (await http_get(port, "/nope"))[0] == 404
+        assert (await http_get(port, "/healthz", "POST"))[0] == 405
+        assert (await http_get(port, "/healthz", "HEAD")) == (503, b"")
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"garbage\r\n\r\n")
         await writer.drain()
@@ -54,8 +55,8 @@ async def test_a_failing_health_function_gives_500_not_a_crash() -> None:
     server = HttpServer("127.0.0.1", 0, broken, lambda: b"")
     port = await server.start()
     try:
-        assert (await _get(port, "/healthz"))[0] == 500
-        assert (await _get(port, "/metrics"))[0] == 200
+        assert (await http_get(port, "/healthz"))[0] == 500
+        assert (await http_get(port, "/metrics"))[0] == 200
     finally:
         await server.stop()
 

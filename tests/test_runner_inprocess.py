@@ -17,6 +17,7 @@ from adapters.store import Store
 from app.config import load_settings
 from app.runner import Runner
 from core import Message
+from tests.test_http import http_get
 from tests.test_runner_support import (
     FakeModel,
     FakeTransport,
@@ -235,7 +236,8 @@ async def test_stream_replaced_stops_sending_but_keeps_running_until_signalled(
     await h.clock.advance(runner=runner, seconds=60)
     assert not h.task.done()  # type: ignore[union-attr]
     assert not [j for j in h.journal if j[0] in ("send", "stop")]
-    status, body = await _http_get(runner.http_port, "/healthz")
+    assert runner.http_port
+    status, body = await http_get(runner.http_port, "/healthz")
     whatsapp = json.loads(body)["components"]["whatsapp"]
     assert status == 503 and whatsapp["state"] == "replaced" and not whatsapp["can_send"]
     assert "another WhatsApp client" in whatsapp["reason"]
@@ -251,17 +253,6 @@ async def test_stream_replaced_stops_sending_but_keeps_running_until_signalled(
     await store.close()
     assert restored is not None and len(restored.chats) == 1  # the state is kept
     logging.getLogger().handlers.clear()
-
-
-async def _http_get(port: int | None, path: str) -> tuple[int, bytes]:
-    assert port
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    await writer.drain()
-    data = await reader.read()
-    writer.close()
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
 
 
 async def test_store_failure_carries_out_nothing_and_exits_1(tmp_path: Path) -> None:

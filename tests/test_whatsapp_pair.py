@@ -50,14 +50,15 @@ async def run_pair(client: PairingClient, script: Any, **kw: Any) -> tuple[Any, 
     return await task, out.getvalue()
 
 
-async def test_qr_code_is_drawn_then_pairing_succeeds_and_stops() -> None:
-    async def script(c: PairingClient) -> None:
-        await c.show_qr(b"2@first")
-        await c.show_qr(b"2@second")
-        await c.paired_ok()
+async def two_qr_codes_then_paired(c: PairingClient) -> None:
+    await c.show_qr(b"2@first")
+    await c.show_qr(b"2@second")
+    await c.paired_ok()
 
+
+async def test_qr_code_is_drawn_then_pairing_succeeds_and_stops() -> None:
     client = PairingClient()
-    result, out = await run_pair(client, script)
+    result, out = await run_pair(client, two_qr_codes_then_paired)
     assert result.ok and result.clean and result.account == OWN
     assert "Paired with +********0001" in result.message and "wapa run" in result.message
     assert out.count("Linked devices") == 2  # two QR codes drawn...
@@ -66,13 +67,8 @@ async def test_qr_code_is_drawn_then_pairing_succeeds_and_stops() -> None:
 
 
 async def test_phone_number_gets_one_pairing_code_and_no_qr() -> None:
-    async def script(c: PairingClient) -> None:
-        await c.show_qr(b"2@first")
-        await c.show_qr(b"2@second")
-        await c.paired_ok()
-
     client = PairingClient()
-    result, out = await run_pair(client, script, phone="972500000001")
+    result, out = await run_pair(client, two_qr_codes_then_paired, phone="972500000001")
     assert result.ok
     assert client.codes_asked == [("972500000001", True)]
     assert "ABCD-EFGH" in out and "Link with phone number" in out and "▀" not in out
