@@ -190,6 +190,28 @@ async def test_correlation_id_follows_one_message_to_its_send(tmp_path: Path) ->
     logging.getLogger().handlers.clear()
 
 
+async def test_a_backlog_after_downtime_is_logged_with_its_age_and_not_answered(
+    tmp_path: Path,
+) -> None:
+    stream = io.StringIO()
+    setup_logging("INFO", stream=stream)
+    h = Harness(tmp_path)
+    await h.start()
+    chat = "15551234567@s.whatsapp.net"
+    old = Message(chat, chat, "old1", "sent while wapa was down", sent_at=h.clock() - 7200)
+    fresh = Message("15557654321@s.whatsapp.net", "15557654321@s.whatsapp.net", "new1",
+                    "just now", sent_at=h.clock() - 3)  # fmt: skip
+    await h.transport.deliver(old)
+    await h.transport.deliver(fresh)
+    await h.clock.advance(runner=h.runner, seconds=15)
+    await h.stop()
+    assert [s[0] for s in h.transport.sent] == [fresh.chat]  # the backlog is context only
+    ages = [json.loads(line).get("age_s") for line in stream.getvalue().splitlines()
+            if '"message_in"' in line]  # fmt: skip
+    assert ages == [7200.0, 3.0]
+    logging.getLogger().handlers.clear()
+
+
 async def test_status_notice_has_model_budget(tmp_path: Path) -> None:
     h = Harness(tmp_path)
     await h.start()
