@@ -23,6 +23,7 @@ from sim.fake_whatsapp import FakeWhatsApp
 from sim.scenario import Expectation, Scenario
 
 _QUIET_CODES = {Reason.SEND_CONFIRMED, Reason.ECHO}  # bookkeeping, never the "why"
+NEAR_MISS = 60.0  # a reply this close outside an `at` window gets its turn explained
 _SHOWN_INSIDE = 12
 _QUIET_PREFIXES = tuple(f"{code:<20}" for code in _QUIET_CODES)
 
@@ -120,13 +121,39 @@ class Checker:
         if not sends:
             others = [x for x in self.r.sent if x.chat == e.chat]
             seen = ", ".join(fmt_offset(self.rel(x.t)) for x in others[:5])
-            return f"{head}: none was sent" + (f" (replies there at {seen})" if seen else "")
+            return (f"{head}: none was sent" + (f" (replies there at {seen})" if seen else "")
+                    + self._near_miss(e, others))  # fmt: skip
         for x in sends:
             if not self._matches(e, x.text) and (e.quote is None or x.quote_id == e.quote):
                 return ""
         x = sends[0]
         why = self._matches(e, x.text) or (f"quoting {x.quote_id or 'nothing'}")
         return f"{head}: sent at {fmt_offset(self.rel(x.t))} but {why}: {_quote(x.text)}"
+
+    def _near_miss(self, e: Expectation, sends: list[Sent]) -> str:
+        """For an `at` missed by less than NEAR_MISS: when the nearest reply's turn began."""
+        if e.at is None or not sends:
+            return ""
+        lo, hi = e.window
+        x = min(sends, key=lambda x: abs(self.rel(x.t) - e.at))  # type: ignore[operator]
+        if min(abs(self.rel(x.t) - lo), abs(self.rel(x.t) - hi)) >= NEAR_MISS:
+            return ""
+        turn = {d.code: d for d in self.r.decisions
+                if d.request_id == x.request_id and d.chat == x.chat and d.t <= x.t}  # fmt: skip
+        began = turn.get(Reason.GENERATING)
+        if began is None:
+            return ""
+        ready = turn.get(Reason.REPLY_READY)
+        model = f"; the model answered at {fmt_offset(self.rel(ready.t))}" if ready else ""
+        at, within = fmt_offset(e.at)[1:], fmt_offset(hi - e.at)[1:]
+        return (
+            f"\n  `at` is the time of the send. This reply's turn began at "
+            f"{fmt_offset(self.rel(began.t))} ({clock(began.t)}: `generating`, the message read, "
+            f"typing on, the model asked){model}, and typing ran until the send at "
+            f"{fmt_offset(self.rel(x.t))} ({fmt_offset(x.t - began.t)[1:]} after the turn began)."
+            f"\n  Widen `within` (default 30s), or expect the turn itself: "
+            f"{{decision: generating, chat: {e.chat}, at: {at}, within: {within}}}"
+        )
 
     def _no_reply(self, e: Expectation) -> str:
         sends = self._sends(e)
