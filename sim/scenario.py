@@ -9,7 +9,7 @@ ready-to-run `sim.engine.Simulation`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -434,26 +434,37 @@ def _item_line(seq: _Seq, i: int) -> int | None:
     return lines[i] if lines and i < len(lines) else None
 
 
-def _llm(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
-    raw = c.mapping(top.get("llm", {}), "llm", _line(top, "llm"))
-    c.keys(raw, "llm", _LLM)
+def _fake(c: _Ctx, top: _Map, section: str, known: tuple[str, ...], durations: tuple[str, ...],
+          failure_keys: tuple[str, ...], failure: Callable[[_Map, str, float], Any],
+          start: float) -> tuple[_Map, dict[str, Any]]:  # fmt: skip
+    """A fake's section (`llm`, `whatsapp`): its durations and its scheduled failures, each
+    built by `failure(mapping, where, after)` (a ValueError names a bad kind)."""
+    raw = c.mapping(top.get(section, {}), section, _line(top, section))
+    c.keys(raw, section, known)
     out: dict[str, Any] = {}
-    for key in ("latency", "timeout_after"):
+    for key in durations:
         if key in raw:
-            out[key] = c.offset(raw[key], f"llm.{key}", _line(raw, key))
+            out[key] = c.offset(raw[key], f"{section}.{key}", _line(raw, key))
     failures = []
     for i, f_raw in enumerate(_seq(c, raw, "failures")):
-        where = f"llm.failures[{i}]"
+        where = f"{section}.failures[{i}]"
         f = c.mapping(f_raw, where, _item_line(raw["failures"], i))
-        c.keys(f, where, _LLM_FAILURE)
+        c.keys(f, where, failure_keys)
+        after = start + c.offset(f.get("after", 0), f"{where}.after", _line(f, "after"))
         try:
-            failures.append(ScheduledFailure(
-                kind=str(f.get("kind", "")), count=_count(c, f, where, 1),
-                after=start + c.offset(f.get("after", 0), f"{where}.after", _line(f, "after")),
-            ))  # fmt: skip
+            failures.append(failure(f, where, after))
         except ValueError as exc:
             raise c.fail(_line(f, "kind"), f"{where}: {exc}") from None
     out["failures"] = failures
+    return raw, out
+
+
+def _llm(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
+    def failure(f: _Map, where: str, after: float) -> ScheduledFailure:
+        return ScheduledFailure(str(f.get("kind", "")), _count(c, f, where, 1), after)
+
+    raw, out = _fake(c, top, "llm", _LLM, ("latency", "timeout_after"), _LLM_FAILURE, failure,
+                     start)  # fmt: skip
     replies = _seq(c, raw, "replies")
     out["replies"] = [
         c.text(r, f"llm.replies[{i}]", _item_line(replies, i)) for i, r in enumerate(replies)
@@ -462,27 +473,12 @@ def _llm(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
 
 
 def _whatsapp(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
-    raw = c.mapping(top.get("whatsapp", {}), "whatsapp", _line(top, "whatsapp"))
-    c.keys(raw, "whatsapp", _WA)
-    out: dict[str, Any] = {}
-    for key in ("latency", "echo_after"):
-        if key in raw:
-            out[key] = c.offset(raw[key], f"whatsapp.{key}", _line(raw, key))
-    failures = []
-    for i, f_raw in enumerate(_seq(c, raw, "failures")):
-        where = f"whatsapp.failures[{i}]"
-        f = c.mapping(f_raw, where, _item_line(raw["failures"], i))
-        c.keys(f, where, _WA_FAILURE)
-        try:
-            failures.append(ScheduledSendFailure(
-                kind=str(f.get("kind", "")), count=_count(c, f, where, 1),
-                after=start + c.offset(f.get("after", 0), f"{where}.after", _line(f, "after")),
-                by=c.offset(f.get("by", 30), f"{where}.by", _line(f, "by")),
-            ))  # fmt: skip
-        except ValueError as exc:
-            raise c.fail(_line(f, "kind"), f"{where}: {exc}") from None
-    out["failures"] = failures
-    return out
+    def failure(f: _Map, where: str, after: float) -> ScheduledSendFailure:
+        by = c.offset(f.get("by", 30), f"{where}.by", _line(f, "by"))
+        return ScheduledSendFailure(str(f.get("kind", "")), _count(c, f, where, 1), after, by)
+
+    return _fake(c, top, "whatsapp", _WA, ("latency", "echo_after"), _WA_FAILURE, failure,
+                 start)[1]  # fmt: skip
 
 
 def _count(c: _Ctx, m: _Map, where: str, default: int | None) -> int:

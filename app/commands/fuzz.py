@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--chats", type=_positive, default=200, help="number of chats (default 200)")
-    p.add_argument("--days", type=_positive_float, default=7.0, help="simulated days (default 7)")
+    p.add_argument("--days", type=_days, default=7.0, help="simulated days (default 7)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--policy", metavar="FILE.yaml", help="policy settings (a YAML mapping)")
     p.add_argument(
@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
         type=_probability,
         default=0.0,
         metavar="P",
-        help="also crash right after each step with probability P (default 0)",
+        help="after each step, with probability P, also crash within the next second (default 0)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -55,24 +55,23 @@ def _positive(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of days, got {text!r}") from None
-    if not 0 < value <= 3650:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 3650 days, got {value}")
-    return value
+def _within(what: str, low: float, high: float, *, low_open: bool = False) -> Any:
+    """An argparse type: a number from `low` (excluded with `low_open`) to `high`."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (low < value if low_open else low <= value) or value > high:
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}, got {value}")
+        return value
+
+    return parse
 
 
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
-    if not 0.0 <= value <= 0.5:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 0.5, got {value}")
-    return value
+_days = _within("a number of days", 0, 3650, low_open=True)
+_probability = _within("a number from 0 to 0.5", 0.0, 0.5)
 
 
 def _load_policy(path: str) -> Any:
