@@ -86,8 +86,18 @@ def core_msgs_per_s(n: int, chats: int = 10_000) -> dict[str, float]:
 
 
 def core_timer_fires_per_s(pending: int) -> dict[str, float]:
-    msgs = traffic(pending, pending)  # one message per chat: one pending deadline per chat
-    a = Assistant(Policy(), PERSONA, seed=1)
+    """`pending` chats with one due reply each; every fire marks read, starts typing and builds
+    a prompt (caps off: with the default 30 replies an hour, nearly every fire would be a cheap
+    `capped` drop)."""
+    msgs = [
+        Message(f"c{i}", f"c{i}", f"m{i}", m.text, sender_name="Someone")
+        for i, m in enumerate(traffic(pending, pending))
+    ]
+    a = Assistant(
+        Policy.from_mapping({"caps": {"per_chat_per_day": 0, "per_hour": 0, "per_day": 0}}),
+        PERSONA,
+        seed=1,
+    )
     for i, m in enumerate(msgs):
         a.handle(m, START + i * 1e-4)
     due = a.next_deadline()
