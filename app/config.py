@@ -10,6 +10,11 @@ in the environment (or YAML lists in the file); booleans are 1/0, true/false, ye
 The original assistant's names keep working: `RESPONSE_DELAY_MS`, `COOLDOWN_PERIOD_MS`
 (milliseconds) and `MAX_CONTEXT_MESSAGES`; the `WAPA_*` name wins when both are set.
 
+A name the table does not know is reported with the closest known one: an environment variable
+starting with `WAPA_` lands in `Settings.unknown` (the runner warns and starts; `wapa config
+--check` and `wapa doctor` fail), a key of the `--config` file is a `ConfigError` (the file is
+wapa's alone, so an unknown key there is certainly a mistake, like a wrong value).
+
 `env_example()` renders the table as a commented `.env` file; `docs_table()` as Markdown.
 Variables of the WhatsApp adapter (`NEONIZE_BOT_TAG`), the model adapter (`CLOUDFLARE_*`,
 `AI_*`, `OPENAI_*`) and the store are read by those adapters; they appear in the table so that documentation and `.env.example`
@@ -18,9 +23,10 @@ come from one place.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,7 +304,64 @@ class Settings:
     shutdown_timeout: float = 10.0
     memory_warn_mb: int = 256
     env: dict[str, str] = field(default_factory=dict, repr=False)  # merged, for other adapters
-    warnings: tuple[str, ...] = ()
+    unknown: tuple[UnknownName, ...] = ()  # WAPA_* environment variables the table lacks
+
+
+ENV_PREFIX = "WAPA_"
+
+
+@dataclass(frozen=True)
+class UnknownName:
+    """A variable name that is not in the table, and the known name closest to it."""
+
+    name: str  # as written
+    suggestion: str = ""  # in the style it was written in (file keys: prefix and case)
+    where: str = ""  # " (in FILE)" for a config file key
+
+    def __str__(self) -> str:
+        hint = (f"did you mean {self.suggestion}?" if self.suggestion
+                else "`wapa config --markdown` lists every variable")  # fmt: skip
+        ignored = "" if self.where else ", ignored"  # a config file's key stops the start
+        return f"{self.name}{self.where}: unknown variable{ignored}; {hint}"
+
+
+def closest_name(name: str, known: Iterable[str] | None = None) -> str:
+    """The known variable closest to `name` (`difflib.get_close_matches`), or "".
+
+    The `WAPA_` prefix is compared apart, so that every `WAPA_*` name is not "close" to
+    every other one just by sharing it."""
+    names = [v.name for v in all_variables()] if known is None else list(known)
+    stems: dict[str, str] = {}
+    for known_name in names:  # a later exact stem never hides an earlier one
+        stems.setdefault(_stem(known_name), known_name)
+    match = difflib.get_close_matches(_stem(name.strip().upper()), list(stems), n=1)
+    return stems[match[0]] if match else ""
+
+
+def _stem(name: str) -> str:
+    return name[len(ENV_PREFIX) :] if name.startswith(ENV_PREFIX) else name
+
+
+def unknown_environment(environ: Mapping[str, str]) -> tuple[UnknownName, ...]:
+    """Every set `WAPA_*` variable (any case) that the table does not know, sorted.
+
+    Only the `WAPA_` names are wapa's alone; the environment holds everybody's variables."""
+    known = {v.name for v in all_variables()}
+    return tuple(
+        UnknownName(name, closest_name(name))
+        for name in sorted(environ)
+        if name.upper().startswith(ENV_PREFIX) and name not in known
+    )
+
+
+def _unknown_key(key: str, path: str) -> UnknownName:
+    """A config-file key the table lacks; the suggestion is written the way the key was."""
+    suggestion = closest_name(key)
+    if suggestion and not key.upper().startswith(ENV_PREFIX):
+        suggestion = _stem(suggestion)
+    if suggestion and key == key.lower():
+        suggestion = suggestion.lower()
+    return UnknownName(key, suggestion, f" (in {path})")
 
 
 def read_config_file(path: str) -> dict[str, Any]:
@@ -320,13 +383,22 @@ def read_config_file(path: str) -> dict[str, Any]:
         raise ConfigError(f"--config: {path} must hold a mapping of VARIABLE: value")
     known = {v.name for v in all_variables()}
     out: dict[str, Any] = {}
+    unknown: list[UnknownName] = []
     for key, value in data.items():
         name = str(key).strip().upper()
         if name not in known and f"WAPA_{name}" in known:
             name = f"WAPA_{name}"
+        if name not in known:
+            unknown.append(_unknown_key(str(key).strip(), path))
+            continue
         if isinstance(value, dict):
             raise ConfigError(f"{name} (in {path}): expected a value or a list, got a mapping")
         out[name] = value
+    if unknown:  # all of them in the one line, so that one edit fixes the file
+        more = [u.name + (f" (did you mean {u.suggestion}?)" if u.suggestion else "")
+                for u in unknown[1:]]  # fmt: skip
+        also = f" Also unknown: {', '.join(more)}." if more else ""
+        raise ConfigError(f"{unknown[0]}{also}")
     return out
 
 
@@ -401,14 +473,10 @@ def load_settings(
         attr = msg.split(":", 1)[0]
         name = origin.get(f"persona.{attr}", f"WAPA_{attr.upper()}")
         raise ConfigError(f"{name}: {msg.split(':', 1)[-1].strip()}") from None
-    warnings = tuple(
-        f"{name}: unknown variable (ignored); see docs/runner.md"
-        for name in sorted(file_values)
-        if name not in BY_NAME and name not in {v.name for v in all_variables()}
-    )
     env_out = {k: str(v) if not isinstance(v, list | tuple) else ",".join(map(str, v))
                for k, v in merged.items() if _present(v)}  # fmt: skip
-    return Settings(policy=policy, persona=persona_obj, env=env_out, warnings=warnings, **run)
+    unknown = unknown_environment(env)
+    return Settings(policy=policy, persona=persona_obj, env=env_out, unknown=unknown, **run)
 
 
 def _place(message: str, name: str, where: str) -> str:

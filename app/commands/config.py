@@ -19,7 +19,8 @@ def register(subparsers: Any) -> None:
                        help="print a commented .env file with every variable and its default")  # fmt: skip
     group.add_argument("--markdown", action="store_true", help="print the variables as Markdown")
     group.add_argument("--check", action="store_true",
-                       help="validate the environment (and --config FILE); exit 2 on a bad value")  # fmt: skip
+                       help="validate the environment (and --config FILE); exit 2 on a bad value "
+                       "or an unknown WAPA_* name")  # fmt: skip
     p.add_argument("--config", metavar="FILE", help="YAML file of VARIABLE: value (with --check)")
     p.set_defaults(func=main)
 
@@ -36,8 +37,10 @@ def main(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(f"wapa config: {exc}", file=sys.stderr)
             return 2
-        for warning in settings.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+        for unknown in settings.unknown:
+            print(f"wapa config: {unknown}", file=sys.stderr)
+        if settings.unknown:
+            return 2
         print("configuration ok")
         return 0
     sys.stdout.write(env_example())

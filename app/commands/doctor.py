@@ -70,10 +70,14 @@ async def diagnose(
     try:
         settings = load_settings(environ, config_file, overrides)
     except ConfigError as exc:
-        return [Check(FAIL, "config", str(exc), "correct the value; docs/runner.md lists them all")]
+        fix = ("rename or remove the key" if "unknown variable" in str(exc)
+               else "correct the value")  # fmt: skip
+        return [Check(FAIL, "config", str(exc), f"{fix}; docs/runner.md lists them all")]
     checks.append(Check(OK, "config", f"policy and persona valid (transport {settings.transport})"))
-    for warning in settings.warnings:
-        checks.append(Check(WARN, "config", warning))
+    for unknown in settings.unknown:
+        fix = (f"rename it to {unknown.suggestion}, or remove it" if unknown.suggestion
+               else "remove it; `wapa config --markdown` lists every variable")  # fmt: skip
+        checks.append(Check(FAIL, "config", str(unknown), fix))
     checks.append(await _store(settings))
     if settings.transport == "whatsapp":
         checks.append(await _session(settings.session_db))

@@ -52,6 +52,7 @@ def main(args: argparse.Namespace) -> int:
     from adapters.logs import setup_logging
 
     setup_logging(settings.log_level.upper(), settings.log_content)
+    _warn_unknown(settings.unknown)
     code = asyncio.run(_run(settings, model_settings, store_settings, args.exit_on_eof))
     # Everything is committed and flushed by now; leave without waiting for threads that may
     # still block: neonize's Go side after disconnecting, the console's stdin reader (a daemon
@@ -60,6 +61,19 @@ def main(args: argparse.Namespace) -> int:
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(code)
+
+
+def _warn_unknown(unknown: Any) -> None:
+    """One warning line per unknown `WAPA_*` variable; the runner still starts (a deployed
+    assistant must not stop over a name). The value is never logged: it may be a secret."""
+    import logging
+
+    from adapters.logs import log_event
+
+    log = logging.getLogger("wapa.config")
+    for name in unknown:
+        log_event(log, logging.WARNING, "config_unknown_variable", variable=name.name,
+                  did_you_mean=name.suggestion or None, detail=str(name))  # fmt: skip
 
 
 def _adapter_settings(env: dict[str, str]) -> tuple[Any, Any]:
