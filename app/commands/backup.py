@@ -58,9 +58,15 @@ def run(
         written = backup_file(db, dest)
         removed = rotate_backups(written.parent, args.keep) if args.keep else []
     except StoreError as exc:
-        print(f"wapa backup: {exc}", file=sys.stderr)
+        print(f"wapa backup: {_without_prefix(str(exc))}", file=sys.stderr)
         return 1
     print(f"backup written: {written}")
     for path in removed:
         print(f"old backup removed: {path}")
     return 0
+
+
+def _without_prefix(message: str) -> str:
+    """The store's errors start with "backup: " (they are logged by the runner too); the
+    command's own "wapa backup: " prefix already says it."""
+    return message.removeprefix("backup: ")
