@@ -17,7 +17,7 @@ imported neonize.
 
 Soak (`wapa bench --soak SECONDS`): `wapa run --transport console` in a subprocess (neonize
 not loaded, so growth is measured against the runner's own memory) driven with steady traffic
-over 1,000 chats with a 1-second cooldown (so every message is answered); VmRSS after a warm-up
+at 10 messages/s over 200 chats with a 1-second cooldown (so every message is answered); VmRSS after a warm-up
 and at the end."""
 
 from __future__ import annotations
@@ -242,7 +242,9 @@ class _TimedModel:
                     break
 
 
-async def _load(chats: int, rate: float, server_env: dict[str, str], tmp: Path) -> dict[str, Any]:
+async def _load(
+    chats: int, rate: float, server_env: dict[str, str], tmp: Path, sync: str = "full"
+) -> dict[str, Any]:
     from adapters.console import ConsoleTransport
     from adapters.llm import client_from_settings, settings_from_env
     from adapters.logs import setup_logging
@@ -256,7 +258,7 @@ async def _load(chats: int, rate: float, server_env: dict[str, str], tmp: Path) 
     feeder, capture = _Feeder(_schedule(chats, rate)), _Capture()
     transport = ConsoleTransport(settings.persona.owner_id, settings.persona.owner_name,
                                  stdin=feeder, stdout=capture)  # type: ignore[arg-type]  # fmt: skip
-    store = await Store.open(settings.db, None)  # closed by the runner when it stops
+    store = await Store.open(settings.db, None, sync=sync)  # closed by the runner when it stops
     runner = Runner(settings, transport, store, model, http=False, install_signals=False)
 
     root = logging.getLogger()
@@ -418,10 +420,15 @@ def _idle_rss(server_env: dict[str, str], tmp: Path) -> dict[str, Any]:
 
 
 def runner_figures(quick: bool, chats: int | None = None) -> dict[str, Any]:
-    """Load figures for `chats` chats (default 1,000; quick 200), then idle memory."""
+    """Load figures for `chats` chats (default 1,000; quick 200), then idle memory. The full
+    run repeats the load with `WAPA_DB_SYNC=normal` (keys ending `_sync_normal`)."""
     chats = chats if chats is not None else (200 if quick else 1000)
     with tempfile.TemporaryDirectory(prefix="wapa-bench-") as tmp, fake_cloudflare() as server:
         out = asyncio.run(_load(chats, RATE, server, Path(tmp)))
+        if not quick:
+            normal = asyncio.run(_load(chats, RATE, server, Path(tmp) / "normal", "normal"))
+            for key in ("runner_overhead_p50_ms", "runner_overhead_p99_ms", "loop_lag_p99_ms"):
+                out[f"{key}_sync_normal"] = normal[key]
         out.update(_idle_rss(server, Path(tmp)))
     return out
 
@@ -429,7 +436,7 @@ def runner_figures(quick: bool, chats: int | None = None) -> dict[str, Any]:
 # ---------------------------------------------------------------------- soak
 
 
-def soak(seconds: float, progress: Callable[[str], None], rate: float = 20.0,
+def soak(seconds: float, progress: Callable[[str], None], rate: float = 10.0,
          chats: int = 200) -> dict[str, Any]:  # fmt: skip
     """Drive `wapa run --transport console` with `rate` messages per second, round-robin over
     `chats` chats in shuffled rounds, for `seconds`; resident memory after a warm-up (a fifth
@@ -479,6 +486,7 @@ def soak(seconds: float, progress: Callable[[str], None], rate: float = 20.0,
         "soak_seconds": seconds,
         "soak_messages": sent,
         "soak_replies": replies,
+        "soak_backlog": sent - replies,  # messages not answered yet at the end (falling behind?)
         "soak_rss_launch_mb": launch,
         "soak_rss_start_mb": start,
         "soak_rss_end_mb": end_rss,
