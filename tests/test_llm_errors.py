@@ -19,12 +19,12 @@ from tests.test_llm_support import fixture
 CASES = [
     ("run_auth_401.json", 401, "auth", False, 10000, ["CLOUDFLARE_API_TOKEN", "not retried"]),
     ("run_bad_header_400.json", 400, "auth", False, 6111, ["Authorization header", "CLOUDFLARE_API_TOKEN"]),
-    ("run_capacity_429.json", 429, "capacity", True, 3040, ["Capacity", "fallback"]),
-    ("run_context_413.json", 413, "context_too_long", False, 5021, ["context window", "shorter context"]),
+    ("run_capacity_429.json", 429, "capacity", True, 3040, ["Capacity", "try again in a few minutes"]),
+    ("run_context_413.json", 413, "context_too_long", False, 5021, ["context window", "WAPA_MAX_CONTEXT"]),
     ("run_daily_quota_429.json", 429, "daily_quota", False, 4006, ["00:00 UTC", "Workers Paid"]),
-    ("run_internal_500.json", 500, "server_error", True, 3043, ["Internal server error", "retried"]),
+    ("run_internal_500.json", 500, "server_error", True, 3043, ["Internal server error", "try again"]),
     ("run_no_model_400.json", 400, "no_model", False, 5007, ["No such model", "AI_MODEL_NAME"]),
-    ("run_rate_limit_429.json", 429, "rate_limited", True, 3021, ["rate limiting", "backoff"]),
+    ("run_rate_limit_429.json", 429, "rate_limited", True, 3021, ["rate limiting", "wait a minute"]),
 ]  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from adapters.llm.errors import (
     ContextTooLongError,
     ModelError,
     ModelTimeoutError,
+    Tried,
     UnreachableError,
     classify,
 )
@@ -205,13 +206,15 @@ class Provider(ABC):
         attempts = [0]
         shortened = False
         while True:
+            stopped: list[str] = []  # why tenacity stopped, when it did
             try:
-                reply = await self._with_retries(msgs, deadline, attempts)
+                reply = await self._with_retries(msgs, deadline, attempts, stopped)
                 break
             except ContextTooLongError as exc:
                 shorter = None if shortened else shorten(msgs)
                 if shorter is None:
-                    exc.attempts = attempts[0]
+                    why = "also with a shorter context" if shortened else "nothing to drop"
+                    self._gave_up(exc, attempts[0], why)
                     raise
                 log.warning(
                     "model %s: context too long with %d messages; retrying once with %d",
@@ -219,7 +222,7 @@ class Provider(ABC):
                 )  # fmt: skip
                 msgs, shortened = shorter, True
             except ModelError as exc:
-                exc.attempts = attempts[0]
+                self._gave_up(exc, attempts[0], stopped[0] if stopped else "")
                 raise
         assert reply.input_tokens is not None and reply.output_tokens is not None
         return GenerationResult(
@@ -234,12 +237,21 @@ class Provider(ABC):
             usage_estimated=reply.usage_estimated,
         )
 
+    def _gave_up(self, exc: ModelError, attempts: int, why: str) -> None:
+        """Mark the error this model ends with: how many attempts it had and why no more."""
+        exc.attempts, exc.stopped = attempts, why
+        exc.tried = [Tried(self.name, self.model, attempts, exc.kind, why)]
+
     async def _with_retries(
-        self, msgs: tuple[ChatMessage, ...], deadline: float, attempts: list[int]
+        self,
+        msgs: tuple[ChatMessage, ...],
+        deadline: float,
+        attempts: list[int],
+        stopped: list[str],
     ) -> Reply:
         retrying = AsyncRetrying(
             sleep=self.sleep,
-            stop=self._stop(deadline),
+            stop=self._stop(deadline, stopped),
             wait=self._wait,
             retry=retry_if_exception(lambda e: isinstance(e, ModelError) and e.retryable),
             before_sleep=self._before_sleep,
@@ -301,15 +313,27 @@ class Provider(ABC):
             usage_estimated=estimated,
         )  # fmt: skip
 
-    def _stop(self, deadline: float) -> Callable[[RetryCallState], bool]:
+    def _stop(self, deadline: float, stopped: list[str]) -> Callable[[RetryCallState], bool]:
+        """Tenacity's stop condition; the reason it stops goes into `stopped`, naming the
+        setting, for the error message."""
+        s = self.settings
+
         def stop(rs: RetryCallState) -> bool:
             exc = rs.outcome.exception() if rs.outcome else None
             ra = getattr(exc, "retry_after", None)
-            if ra is not None and ra > self.settings.max_retry_after:
-                return True  # told to come back much later: give up here, let fallbacks try
-            if rs.attempt_number >= self.settings.max_attempts:
+            if ra is not None and ra > s.max_retry_after:
+                # told to come back much later: give up here, let fallbacks try
+                stopped.append(
+                    f"Retry-After {ra:g}s is over AI_MAX_RETRY_AFTER={s.max_retry_after:g}s"
+                )
                 return True
-            return self.clock() + rs.upcoming_sleep >= deadline
+            if rs.attempt_number >= s.max_attempts:
+                stopped.append(f"AI_MAX_ATTEMPTS={s.max_attempts} reached")
+                return True
+            if self.clock() + rs.upcoming_sleep >= deadline:
+                stopped.append(f"AI_TOTAL_TIMEOUT={s.total_timeout:g}s reached")
+                return True
+            return False
 
         return stop
 

@@ -12,7 +12,7 @@ Kinds and what the adapter does with them:
 | auth | no | bad or revoked token, missing permission, malformed Authorization header |
 | bad_request | no | our request was refused as invalid |
 | no_model | no | the model name does not exist (the fallback chain moves on) |
-| context_too_long | once | retried once with the oldest non-system messages dropped |
+| context_too_long | once | retried once with the older half of the conversation dropped |
 | rate_limited | yes | per-minute limit; exponential backoff with jitter, Retry-After honoured |
 | capacity | yes | the model is overloaded; same backoff |
 | daily_quota | no | free allocation used up: no more calls until 00:00 UTC |
@@ -22,6 +22,11 @@ Kinds and what the adapter does with them:
 | timeout | yes | no answer within AI_TIMEOUT, or the provider's own timeout (3007/408) |
 | unreachable | yes | connection refused, DNS failure, TLS or network error |
 
+`str()` of an error is one line: the kind, where and the provider's message; then, once the
+provider or the fallback chain has given up, what was tried (every model in order, its
+attempts, and the setting that stopped the retries); then what to do, including how to add a
+fallback when none is configured and another model could have helped.
+
 `bad_response` is a subclass of `ServerError` (an `except ServerError` catches it) with its own
 kind, so metrics can tell "the API broke" from "the model said nothing".
 """
@@ -30,9 +35,40 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 _MAX_DETAIL = 200
+
+# Kinds another model or provider may get past: an error of these kinds with no fallback
+# configured ends with how to configure one.
+FALLBACK_HELPS = frozenset(
+    {"capacity", "rate_limited", "server_error", "bad_response", "timeout", "unreachable",
+     "no_model"}
+)  # fmt: skip
+NO_FALLBACK = (
+    "no fallback is configured: set AI_FALLBACK_MODELS (other Workers AI models) or "
+    "OPENAI_BASE_URL and OPENAI_MODEL (another provider)"
+)
+
+
+@dataclass(frozen=True)
+class Tried:
+    """What one model of the chain was given: its attempts and how it ended."""
+
+    provider: str
+    model: str
+    attempts: int  # 0: skipped or not reached
+    outcome: str  # the error kind, "skipped" or "not tried"
+    why: str = ""  # why the retries stopped (a setting reached), or why it was skipped
+
+    def __str__(self) -> str:
+        if self.attempts:
+            count = f"{self.attempts} attempt{'s' if self.attempts != 1 else ''}, {self.outcome}"
+        else:
+            count = self.outcome
+        why = f", {self.why}" if self.why else ""
+        return f"{self.provider} {self.model} ({count}{why})"
 
 
 class ModelError(Exception):
@@ -60,6 +96,9 @@ class ModelError(Exception):
         self.retry_after = retry_after
         self.chain: list[ModelError] = []  # set by the fallback chain: every provider's error
         self.attempts = 0  # HTTP attempts made before giving up (set by the provider)
+        self.stopped = ""  # why the provider's retries stopped, e.g. "AI_MAX_ATTEMPTS=3 reached"
+        self.tried: list[Tried] = []  # every model in order (set by the provider, then chain)
+        self.fallbacks: int | None = None  # models configured after the primary (chain)
         super().__init__(str(self))
 
     def where(self) -> str:
@@ -69,18 +108,31 @@ class ModelError(Exception):
         return ", ".join(bits)
 
     def __str__(self) -> str:
+        """One line: what failed, what was tried (models in order, attempts), what to do."""
         where = self.where()
         head = f"{self.kind} ({where})" if where else self.kind
-        detail = f": {self.detail}" if self.detail else ""
-        model = f" [model {self.model}]" if self.model else ""
-        return f"{head}{detail}{model}; {self.advice()}"
+        detail = f": {self.detail.rstrip('.')}" if self.detail else ""
+        tried = getattr(self, "tried", [])  # unset while the base class __init__ runs
+        if not tried:
+            model = f" [model {self.model}]" if self.model else ""
+            return f"{head}{detail}{model}; {self.advice()}"
+        order = "tried " if len(tried) == 1 else "tried in order: "
+        return f"{head}{detail}; {order}{', then '.join(map(str, tried))}; {self.advice()}"
 
     def advice(self) -> str:
+        """What the kind means and what to do; says how to add a fallback when none is
+        configured and another model could have got past this kind."""
+        hint = self.meaning()
+        if getattr(self, "fallbacks", None) == 0 and self.kind in FALLBACK_HELPS:
+            return f"{hint}; {NO_FALLBACK}"
+        return hint
+
+    def meaning(self) -> str:
         return self.hint
 
     def __reduce__(self) -> tuple[Any, ...]:  # picklable despite keyword-only arguments
         return (_rebuild, (type(self), self.detail, self.status, self.code, self.provider,
-                           self.model, self.retry_after))  # fmt: skip
+                           self.model, self.retry_after), dict(self.__dict__))  # fmt: skip
 
 
 def _rebuild(cls: type[ModelError], *args: Any) -> ModelError:
@@ -96,7 +148,7 @@ class AuthError(ModelError):
         "CLOUDFLARE_ACCOUNT_ID; not retried"
     )
 
-    def advice(self) -> str:
+    def meaning(self) -> str:
         if self.provider == "openai":
             return "check OPENAI_API_KEY and OPENAI_BASE_URL; not retried"
         return self.hint
@@ -114,19 +166,25 @@ class NoModelError(ModelError):
 
 class ContextTooLongError(ModelError):
     kind = "context_too_long"
-    hint = "the prompt exceeds the model's context window; retried once with a shorter context"
+    hint = (
+        "the prompt exceeds the model's context window; lower WAPA_MAX_CONTEXT or "
+        "WAPA_PROMPT_TOKEN_BUDGET, or choose a model with a larger window"
+    )
 
 
 class RateLimitedError(ModelError):
     kind = "rate_limited"
     retryable = True
-    hint = "too many requests per minute; retried with backoff"
+    hint = "too many requests per minute for this model; wait a minute and try again"
 
 
 class CapacityError(ModelError):
     kind = "capacity"
     retryable = True
-    hint = "the model is overloaded; retried with backoff, then the fallback models"
+    hint = (
+        "the model is overloaded at the provider; try again in a few minutes, or choose a "
+        "less busy model (AI_MODEL_NAME)"
+    )
 
 
 class DailyQuotaError(ModelError):
@@ -145,26 +203,27 @@ class BudgetError(ModelError):
 class ServerError(ModelError):
     kind = "server_error"
     retryable = True
-    hint = "the provider failed internally; retried with backoff"
+    hint = "the provider failed internally; try again in a few minutes"
 
 
 class BadResponseError(ServerError):
     kind = "bad_response"
-    hint = "the provider answered without a usable text; retried, never sent to a contact"
+    hint = "the provider answered without a usable text (never sent to a contact); try again"
 
 
 class ModelTimeoutError(ModelError):
     kind = "timeout"
     retryable = True
-    hint = "no answer in time (AI_TIMEOUT per attempt, AI_TOTAL_TIMEOUT per reply); retried"
+    hint = (
+        "no answer in time; for a slow model or server raise AI_TIMEOUT (per attempt) and "
+        "AI_TOTAL_TIMEOUT (per reply)"
+    )
 
 
 class UnreachableError(ModelError):
     kind = "unreachable"
     retryable = True
-    hint = (
-        "could not connect (check CLOUDFLARE_API_BASE / OPENAI_BASE_URL and the network); retried"
-    )
+    hint = "could not connect; check CLOUDFLARE_API_BASE / OPENAI_BASE_URL, proxies and the network"
 
 
 ERRORS: dict[str, type[ModelError]] = {

@@ -4,7 +4,9 @@ provider, each with its own bounded retries, all within one total deadline per r
 A failed model hands over to the next one, whatever the kind, except that after `auth`,
 `daily_quota` or `budget` the other models of the same account (group) are skipped, since
 they would fail the same way. When every model fails, the primary's error is raised (the
-others are in its `.chain`), so the operator sees the first cause, e.g. a bad token.
+others are in its `.chain`), so the operator sees the first cause, e.g. a bad token; its
+`.tried` lists every configured model in order (attempts, outcome, why it stopped, skipped or
+not reached) and its message says so.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from adapters.llm.base import GenerationResult, Provider, validate_messages
-from adapters.llm.errors import ModelError, ModelTimeoutError
+from adapters.llm.errors import ModelError, ModelTimeoutError, Tried
 from adapters.llm.usage import LLMStats, NeuronMeter
 from core.events import ChatMessage
 
@@ -59,10 +61,13 @@ class ModelChain:
         start = self.clock()
         deadline = start + self.total_timeout
         errors: list[ModelError] = []
-        skipped: set[str] = set()
+        tried: list[Tried] = []
+        skipped: dict[str, str] = {}  # group -> the account-wide kind that skips it
         attempts = 0
         for index, provider in enumerate(self.providers):
             if provider.group in skipped:
+                why = f"same account as a model that failed with {skipped[provider.group]}"
+                tried.append(Tried(provider.name, provider.model, 0, "skipped", why))
                 continue
             if index and errors:
                 if self.clock() >= deadline:
@@ -74,6 +79,9 @@ class ModelChain:
                             model=provider.model,
                         )  # fmt: skip
                     )
+                    why = f"AI_TOTAL_TIMEOUT={self.total_timeout:g}s used up first"
+                    tried += [Tried(p.name, p.model, 0, "not tried", why)
+                              for p in self.providers[index:]]  # fmt: skip
                     break
                 self.stats.fallbacks += 1
                 log.warning(
@@ -85,8 +93,9 @@ class ModelChain:
             except ModelError as exc:
                 attempts += exc.attempts
                 errors.append(exc)
+                tried += exc.tried or [Tried(provider.name, provider.model, exc.attempts, exc.kind)]
                 if exc.kind in ACCOUNT_WIDE:
-                    skipped.add(provider.group)
+                    skipped.setdefault(provider.group, exc.kind)
                 continue
             attempts += result.attempts
             latency = max(0.0, self.clock() - start)
@@ -96,6 +105,8 @@ class ModelChain:
         first = errors[0]
         first.chain = list(errors)
         first.attempts = attempts
+        first.tried = tried
+        first.fallbacks = len(self.providers) - 1
         self.stats.count(self.stats.failures, first.kind)
         raise first
 
