@@ -15,9 +15,12 @@ and today's core did not do it; "replay" = the other way round), reported with b
 that chat around its time. The replay stops where the recording ends (plus `tolerance`).
 
 What-if mode (policy changes): the recording is replayed twice to completion, under its own
-policy and under the changed one, and the replies are compared per chat: a reply of the
-what-if with no baseline reply in the same chat within `tolerance` is gained, and the other
-way round lost.
+policy and under the changed one, and the replies are compared per chat. A reply with a
+partner in the other run within `tolerance` is unchanged. The others are paired by what they
+answer: the contact messages of their chat since the run's previous reply there (or the owner's
+last message) up to the generation that made the reply, the same inputs in both runs. A pair
+with the same last message, or else any message in common, is one reply *moved* from T1 to T2;
+a what-if reply left without a partner is gained, a baseline reply lost.
 """
 
 from __future__ import annotations
@@ -333,9 +336,76 @@ def compare_decisions(recorded: list[Decision], replayed: list[Decision],
     return out
 
 
+Answers = dict[str, tuple[int, ...]]  # request id of a reply -> the inputs it answers
+
+
+def answered(result: SimResult, inputs: list[tuple[float, Message | Command]]) -> Answers:
+    """For every reply of a run, the indexes (into `inputs`) of the contact messages it
+    answers: those of its chat after the run's previous reply there or the owner's latest
+    message, up to the generation that made it (the send itself when there was none)."""
+    asked: dict[str, float] = {}
+    for g in result.generations:
+        asked.setdefault(g.request_id, g.t)  # a request id is asked once per run
+    by_chat: dict[str, list[tuple[float, int, bool]]] = defaultdict(list)  # (t, index, owner's)
+    for index, (t, event) in enumerate(inputs):
+        if isinstance(event, Message):
+            by_chat[event.chat].append((t, index, event.from_me))
+    out: Answers = {}
+    last_reply: dict[str, float] = {}
+    for sent in sorted(result.sent, key=lambda x: x.t):
+        upto = min(asked.get(sent.request_id, sent.t), sent.t)
+        since = last_reply.get(sent.chat, float("-inf"))
+        batch: list[int] = []
+        for t, index, from_owner in by_chat.get(sent.chat, ()):
+            if t > upto:
+                break
+            if t <= since:
+                continue
+            if from_owner:
+                batch.clear()  # the owner answered what came before
+            else:
+                batch.append(index)
+        out[sent.request_id] = tuple(batch)
+        last_reply[sent.chat] = sent.t
+    return out
+
+
+def _pair_by_answers(
+    base: list[Sent], new: list[Sent], base_answers: Answers, new_answers: Answers
+) -> list[tuple[int, int]]:
+    """Pairs (i, j) of replies answering the same messages: the same last message first, then
+    any message in common; each reply in at most one pair, earliest first."""
+    pairs: list[tuple[int, int]] = []
+    free = set(range(len(new)))
+    sets = [set(new_answers.get(s.request_id, ())) for s in new]
+    unpaired: list[int] = []
+    for i, b in enumerate(base):
+        mine = base_answers.get(b.request_id, ())
+        j = next((j for j in sorted(free)
+                  if mine and new_answers.get(new[j].request_id, ())[-1:] == mine[-1:]), None)  # fmt: skip
+        if j is None:
+            unpaired.append(i)
+        else:
+            pairs.append((i, j))
+            free.discard(j)
+    for i in unpaired:
+        mine_set = set(base_answers.get(base[i].request_id, ()))
+        j = next((j for j in sorted(free) if mine_set & sets[j]), None)
+        if j is not None:
+            pairs.append((i, j))
+            free.discard(j)
+    return sorted(pairs)
+
+
 def compare_replies(
-    baseline: list[Sent], what_if: list[Sent], tolerance: float
+    baseline: list[Sent],
+    what_if: list[Sent],
+    tolerance: float,
+    base_answers: Answers | None = None,
+    new_answers: Answers | None = None,
 ) -> list[dict[str, Any]]:
+    """Replies gained, lost and (with the answers of both runs) moved, per chat, in time order.
+    A moved entry's `t` is the what-if time; `from_t` the baseline's, `shift_s` the difference."""
     by_chat: dict[str, tuple[list[Sent], list[Sent]]] = defaultdict(lambda: ([], []))
     for s in baseline:
         by_chat[s.chat][0].append(s)
@@ -343,11 +413,19 @@ def compare_replies(
         by_chat[s.chat][1].append(s)
     out: list[dict[str, Any]] = []
     for chat, (base, new) in by_chat.items():
-        lost, gained = _unmatched([s.t for s in base], [s.t for s in new], tolerance)
-        for kind, items in (
-            ("reply_lost", [base[i] for i in lost]),
-            ("reply_gained", [new[i] for i in gained]),
-        ):
+        lost_i, gained_i = _unmatched([s.t for s in base], [s.t for s in new], tolerance)
+        lost, gained = [base[i] for i in lost_i], [new[j] for j in gained_i]
+        if base_answers is not None and new_answers is not None:
+            pairs = _pair_by_answers(lost, gained, base_answers, new_answers)
+            for i, j in pairs:
+                b, n = lost[i], gained[j]
+                out.append({"t": n.t, "time": iso(n.t), "chat": chat, "kind": "reply_moved",
+                            "from_t": b.t, "from_time": iso(b.t),
+                            "shift_s": round(n.t - b.t, 3), "text": n.text,
+                            "from_text": b.text})  # fmt: skip
+            lost = [b for i, b in enumerate(lost) if i not in {p[0] for p in pairs}]
+            gained = [n for j, n in enumerate(gained) if j not in {p[1] for p in pairs}]
+        for kind, items in (("reply_lost", lost), ("reply_gained", gained)):
             for s in items:
                 out.append({"t": s.t, "time": iso(s.t), "chat": chat, "kind": kind, "text": s.text})
     out.sort(key=lambda x: (x["t"], x["chat"]))
@@ -402,15 +480,20 @@ def replay(recording: Recording, changes: Mapping[str, Any] | None = None,
     policy = Policy.from_mapping(changes, base=base_policy)
     baseline = simulate(script, base_policy, tolerance, None)
     what_if = simulate(script, policy, tolerance, None)
-    changed = compare_replies(baseline.sent, what_if.sent, tolerance)
-    per_chat: dict[str, dict[str, list[str]]] = {}
+    changed = compare_replies(baseline.sent, what_if.sent, tolerance,
+                              answered(baseline, script.inputs), answered(what_if, script.inputs))  # fmt: skip
+    per_chat: dict[str, dict[str, list[Any]]] = {}
     for c in changed:
-        entry = per_chat.setdefault(c["chat"], {"gained": [], "lost": []})
-        entry["gained" if c["kind"] == "reply_gained" else "lost"].append(c["time"])
+        entry = per_chat.setdefault(c["chat"], {"gained": [], "lost": [], "moved": []})
+        if c["kind"] == "reply_moved":
+            entry["moved"].append({"from": c["from_time"], "to": c["time"]})
+        else:
+            entry["gained" if c["kind"] == "reply_gained" else "lost"].append(c["time"])
     summary.update({
         "mode": "what-if", "changes": dict(changes),
         "baseline_replies": len(baseline.sent), "what_if_replies": len(what_if.sent),
         "gained": sum(c["kind"] == "reply_gained" for c in changed),
-        "lost": sum(c["kind"] == "reply_lost" for c in changed), "per_chat": per_chat,
+        "lost": sum(c["kind"] == "reply_lost" for c in changed),
+        "moved": sum(c["kind"] == "reply_moved" for c in changed), "per_chat": per_chat,
     })  # fmt: skip
     return ReplayReport(len(script.inputs), what_if.sent, changed, summary)

@@ -20,7 +20,7 @@ def register(subparsers: Any) -> None:
             "Feed the recorded messages and commands through today's core on a virtual clock. "
             "Without --set: report every decision that differs from the recording (exit 1 if "
             "any). With --set KEY=VALUE (any policy setting, e.g. cooldown=2h, "
-            "caps.per_hour=5): report the replies gained and lost per chat."
+            "caps.per_hour=5): report the replies gained, lost and moved per chat."
         ),
     )
     p.add_argument("file", metavar="FILE.jsonl", help="a recording (WAPA_RECORD or import-export)")
@@ -89,8 +89,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"{report.events} events replayed from {args.file}; {len(report.sent)} replies sent.")
         if s["mode"] == "what-if":
             print(f"What if {', '.join(args.sets)}: {s['baseline_replies']} replies -> "
-                  f"{s['what_if_replies']} ({s['gained']} gained, {s['lost']} lost).")  # fmt: skip
+                  f"{s['what_if_replies']} ({s['gained']} gained, {s['lost']} lost, "
+                  f"{s['moved']} moved).")  # fmt: skip
             for d in report.divergences:
+                if d["kind"] == "reply_moved":
+                    print(f"  ~ {d['chat']}: moved {d['from_time']} → {d['time']} "
+                          f"({_shift(d['shift_s'])}): {d['text'][:80]}")  # fmt: skip
+                    continue
                 sign = "+" if d["kind"] == "reply_gained" else "-"
                 print(f"  {sign} {d['time']} {d['chat']}: {d['text'][:80]}")
         elif not s["compared"]:
@@ -109,3 +114,12 @@ def run(args: argparse.Namespace) -> int:
                 print("  replay:")
                 print("\n".join(f"    {x}" for x in d["replay"]) or "    (nothing)")
     return 1 if report.summary["mode"] == "check" and report.divergences else 0
+
+
+def _shift(seconds: float) -> str:
+    """-138.2 -> "2m18s earlier"; 3600 -> "1h later"."""
+    whole = round(abs(seconds))
+    h, rest = divmod(whole, 3600)
+    m, sec = divmod(rest, 60)
+    text = "".join(f"{n}{u}" for n, u in ((h, "h"), (m, "m"), (sec, "s")) if n) or "0s"
+    return f"{text} {'earlier' if seconds < 0 else 'later'}"
