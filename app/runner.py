@@ -6,6 +6,14 @@ One inbound queue feeds the core; one timer waits for `assistant.next_deadline()
     await store.save_step(assistant, effects, events)      # committed...
     carry out the effects                                   # ...before what it allows
 
+Group commit: when the loop wakes, it also takes the events already queued (up to 256 steps,
+or 5 ms of core time; it never waits for more) and the timer if it came due, runs each through
+the core, commits all their state in ONE store transaction, and only then carries out their
+effects, step by step in order. Under load this is one fsync per group instead of one per
+message; when traffic is light a group is one step, as before. The model's daily neuron
+spend and quota block are saved in the commit that follows each generation (store value
+`model_usage`) and loaded at start, so a restart does not hand the day's budget out again.
+
 Transport effects run in per-chat lanes (in order within a chat, concurrently across chats);
 model calls run concurrently up to `max_concurrent_generations`; their outcomes come back
 through the same queue as `Generated` / `GenerationFailed`, send outcomes as `SendConfirmed` /
@@ -15,14 +23,16 @@ concerns) and counted by reason.
 Shutdown (first SIGTERM/SIGINT): no more timers fire (so no new generation or send starts),
 sends and generations under way get `shutdown_timeout` to finish, the transport stops, the
 events still queued are handled and committed, the store closes; exit status 0. A second
-signal exits at once: every step is one committed SQLite transaction (WAL), so an abrupt
-exit loses at most the step being written, which `recover()` handles after the restart.
+signal exits at once (status 128 + signal number): every group is one committed SQLite
+transaction (WAL), so an abrupt exit loses at most the group being written, whose effects were
+not carried out yet; `recover()` handles the rest after the restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import random
@@ -30,7 +40,7 @@ import signal
 import time
 import tracemalloc
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -63,6 +73,11 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 _MAX_SLEEP = 30.0  # re-read the clock at least this often (wall-clock jumps, NTP steps)
 _CORR_KEPT = 4096
+# Group commit: one store transaction for up to this many core steps, gathered from what is
+# already queued within this much core time (the loop never waits for more).
+_BATCH_MAX = 256
+_BATCH_SECONDS = 0.005
+USAGE_KEY = "model_usage"  # store value: the model's daily neuron spend and quota block
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
@@ -72,7 +87,12 @@ class StoreLike(Protocol):
     async def load(self, policy: Any, persona: Any) -> Assistant | None: ...
 
     async def save_step(
-        self, assistant: Assistant, effects: Iterable[Effect], events: Iterable[Event] = ()
+        self,
+        assistant: Assistant,
+        effects: Iterable[Effect],
+        events: Iterable[Event] = (),
+        *,
+        values: Mapping[str, str] | None = None,
     ) -> None: ...
 
     async def close(self) -> None: ...
@@ -171,6 +191,9 @@ class Runner:
         self._started_at = time.monotonic()
         self._executing = True  # transport effects are carried out (False while draining)
         self._stepping = False
+        self._usage_saved = ""  # the model usage JSON last committed
+        self.commits = 0  # group commits (store transactions) made by steps
+        self.committed_steps = 0  # core steps those commits held
 
     # ------------------------------------------------------------------ public
 
@@ -378,6 +401,7 @@ class Runner:
             log_event(log, logging.INFO, "state_restored", chats=len(assistant.chats),
                       pending=_pending(assistant))  # fmt: skip
         self.assistant = assistant
+        await self._load_usage()
         self._record_out(effects)
         if not await self._commit(effects, ()):
             return None
@@ -431,43 +455,89 @@ class Runner:
         return quiet()
 
     async def _step(self, item: _Item | None) -> bool:
-        """One core step: compute, commit, then carry out. Returns False when the store failed."""
+        """One group commit: `item` (or the due timer when None), then the events already
+        queued (up to `_BATCH_MAX` steps or `_BATCH_SECONDS` of core time; no waiting for
+        more), then the timer if it came due. Their state is committed in ONE transaction,
+        then their effects are carried out, step by step in order. Returns False when the
+        store failed (then none of the group's effects is carried out)."""
+        a = self.assistant
+        assert a is not None
+        self._stepping = True
+        steps: list[tuple[list[Effect], str]] = []
+        events: list[Event] = []
+        try:
+            began = time.perf_counter()
+            self._compute(item, steps, events)
+            queue = self._queue
+            while (
+                len(steps) < _BATCH_MAX
+                and not queue.empty()
+                and time.perf_counter() - began < _BATCH_SECONDS
+            ):
+                nxt = queue.get_nowait()
+                if not isinstance(nxt.event, _Wake):
+                    self._compute(nxt, steps, events)
+            if (item is not None or len(steps) > 1) and not self._stop.is_set():
+                deadline = a.next_deadline()
+                if deadline is not None and self.clock() >= deadline:
+                    self._compute(None, steps, events)
+            if not steps:
+                return True
+            effects = steps[0][0] if len(steps) == 1 else [e for s, _ in steps for e in s]
+            if not await self._commit(effects, events):
+                return False
+            self.commits += 1
+            self.committed_steps += len(steps)
+            for step_effects, corr in steps:
+                token = correlation.set(corr)
+                try:
+                    self._execute(step_effects, corr)
+                finally:
+                    correlation.reset(token)
+            return True
+        finally:
+            self._stepping = False
+
+    def _compute(
+        self, item: _Item | None, steps: list[tuple[list[Effect], str]], events: list[Event]
+    ) -> None:
+        """Run one event (or the timer, for None) through the core; append its effects (and
+        the event) to the group. A core exception costs this one step, never the runner."""
         a = self.assistant
         assert a is not None
         now = self.clock()
         corr = item.corr if item is not None else ""
         token = correlation.set(corr)
-        self._stepping = True
         try:
-            try:
-                if item is None:
-                    events: tuple[Event, ...] = ()
-                    effects = a.on_timer(now)
-                else:
-                    events = (item.event,)
-                    self._record("in", now, item.event)
-                    ev = item.event
-                    if isinstance(ev, Message) and not ev.from_me and isinstance(ev.chat, str):
-                        self._remember(self._chat_corr, ev.chat, corr)  # follows this message
-                    effects = a.handle(item.event, now)
-            except Exception as exc:  # the core never raises on bad input; a bug costs one event
-                self.metrics.bad_events.inc()
-                log_event(log, logging.ERROR, "core_step_failed", exc_info=True,
-                          error=f"{type(exc).__name__}")  # fmt: skip
-                return True
-            self._record_out(effects, now)
-            if not await self._commit(effects, events):
-                return False
-            self._execute(effects, corr)
-            return True
+            if item is None:
+                effects = a.on_timer(now)
+            else:
+                self._record("in", now, item.event)
+                ev = item.event
+                if isinstance(ev, Message) and not ev.from_me and isinstance(ev.chat, str):
+                    self._remember(self._chat_corr, ev.chat, corr)  # follows this message
+                effects = a.handle(ev, now)
+        except Exception as exc:  # the core never raises on bad input; a bug costs one event
+            self.metrics.bad_events.inc()
+            log_event(log, logging.ERROR, "core_step_failed", exc_info=True,
+                      error=f"{type(exc).__name__}")  # fmt: skip
+            return
         finally:
-            self._stepping = False
             correlation.reset(token)
+        self._record_out(effects, now)
+        steps.append((effects, corr))
+        if item is not None:
+            events.append(item.event)
 
     async def _commit(self, effects: Sequence[Effect], events: Sequence[Event]) -> bool:
         assert self.assistant is not None
+        usage = self._usage_changed()
         try:
-            await self.store.save_step(self.assistant, effects, events)
+            if usage is None:
+                await self.store.save_step(self.assistant, effects, events)
+            else:
+                await self.store.save_step(self.assistant, effects, events,
+                                           values={USAGE_KEY: usage})  # fmt: skip
         except Exception as exc:
             # The effects of this step are NOT carried out: nothing happens without its state
             # committed. Stop; after the restart `recover()` continues from the last commit.
@@ -478,9 +548,51 @@ class Runner:
                       dropped=[type(e).__name__ for e in effects if not isinstance(e, Decision)])  # fmt: skip
             self.request_stop("store failure", EXIT_FAILED)
             return False
+        if usage is not None:
+            self._usage_saved = usage
         if self.store_state != "ok":
             self.store_state = "ok"
         return True
+
+    # ------------------------------------------------------------------ model budget
+
+    def _meter(self) -> Any:
+        meter = getattr(self.model, "meter", None)
+        return meter if callable(getattr(meter, "export", None)) else None
+
+    def _usage_changed(self) -> str | None:
+        """The model's daily spend and quota block as JSON when they changed since the last
+        commit (saved with the step that follows each generation), else None."""
+        meter = self._meter()
+        if meter is None:
+            return None
+        try:
+            text = json.dumps(meter.export(), sort_keys=True)
+        except Exception:  # accounting must never stop a commit
+            return None
+        return None if text == self._usage_saved else text
+
+    async def _load_usage(self) -> None:
+        """Today's model spend and any quota block, as saved before the last stop: a restart
+        (or a restart loop) never hands the day's neuron budget out again."""
+        meter = self._meter()
+        get = getattr(self.store, "get_value", None)
+        if meter is None or get is None:
+            return
+        try:
+            text = await get(USAGE_KEY)
+            if text is None:
+                return
+            meter.restore(json.loads(text))
+            self._usage_saved = json.dumps(meter.export(), sort_keys=True)
+        except Exception as exc:  # a damaged value costs the saved spend, never the start
+            log_event(log, logging.WARNING, "model_usage_unreadable",
+                      error=f"{type(exc).__name__}: {exc}"[:300])  # fmt: skip
+            return
+        state = meter.export()
+        log_event(log, logging.INFO, "model_usage_restored", day=state.get("day"),
+                  neurons_today=round(float(state.get("spent", 0.0)), 2),
+                  blocked_until=state.get("blocked_until", 0.0))  # fmt: skip
 
     # ------------------------------------------------------------------ effects
 

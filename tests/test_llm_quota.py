@@ -161,3 +161,49 @@ async def test_concurrent_calls_cannot_overrun_the_budget() -> None:
     assert route.call_count == admitted == 2
     assert sum(isinstance(r, BudgetError) for r in results) == 5 - admitted
     assert client.stats.neurons_today <= 12
+
+
+def test_meter_export_and_restore_across_a_restart() -> None:
+    from adapters.llm.usage import LLMStats, NeuronMeter
+
+    vt = VirtualTime(1_741_642_200.0)  # 2025-03-10 21:30 UTC
+    first = NeuronMeter(100.0, vt.clock, LLMStats())
+    first.record("@cf/meta/llama-3.2-1b-instruct", 1000, 100)
+    first.block_until_midnight()
+    saved = first.export()
+    midnight = next_utc_midnight(vt.now)
+    assert saved == {"day": "2025-03-10", "spent": round(first.spent, 6), "blocked_until": midnight}
+
+    vt.now += 60
+    stats = LLMStats()
+    again = NeuronMeter(100.0, vt.clock, stats)
+    again.restore(saved)
+    assert stats.neurons_today == pytest.approx(first.spent)
+    assert stats.budget_left == pytest.approx(100.0 - first.spent)
+    assert stats.quota_blocked_until == midnight
+    with pytest.raises(DailyQuotaError):
+        again.check("@cf/meta/llama-3.2-1b-instruct", PROMPT, 16)
+
+    vt.now = midnight + 1  # a new UTC day: yesterday's spend and block are gone
+    fresh = NeuronMeter(100.0, vt.clock, LLMStats())
+    fresh.restore(saved)
+    assert fresh.export() == {"day": "2025-03-11", "spent": 0.0, "blocked_until": 0.0}
+
+
+def test_meter_restore_caps_a_block_at_the_next_midnight_and_refuses_bad_state() -> None:
+    from adapters.llm.usage import LLMStats, NeuronMeter
+
+    vt = VirtualTime(1_741_642_200.0)
+    meter = NeuronMeter(100.0, vt.clock, LLMStats())
+    meter.restore({"day": "2025-03-10", "spent": 1.0, "blocked_until": vt.now + 30 * 86400})
+    assert meter.blocked_until == next_utc_midnight(vt.now)  # Cloudflare resets at 00:00 UTC
+    for bad, field in (
+        ({"day": 20250310, "spent": 1.0}, "'day'"),
+        ({"day": "2025-03-10", "spent": "lots"}, "'spent'"),
+        ({"day": "2025-03-10", "spent": float("nan")}, "'spent'"),
+        ({"day": "2025-03-10", "spent": 1.0, "blocked_until": -5}, "'blocked_until'"),
+        ([1, 2], "object"),
+    ):
+        with pytest.raises(ValueError, match=field):
+            meter.restore(bad)  # type: ignore[arg-type]
+    assert meter.spent == 1.0  # unchanged by the refused ones

@@ -42,12 +42,17 @@ class JournalStore:
     async def load(self, policy: Any, persona: Any) -> Any:
         return await self.store.load(policy, persona)
 
-    async def save_step(self, assistant: Any, effects: Any, events: Any = ()) -> None:
+    async def save_step(
+        self, assistant: Any, effects: Any, events: Any = (), *, values: Any = None
+    ) -> None:
         if self.fail:
             raise OSError("disk full")
-        await self.store.save_step(assistant, effects, events)
+        await self.store.save_step(assistant, effects, events, values=values)
         kinds = tuple(type(e).__name__ for e in effects)
-        self.journal.append(("commit", kinds))
+        self.journal.append(("commit", kinds, tuple(type(e).__name__ for e in events)))
+
+    async def get_value(self, name: str) -> str | None:
+        return await self.store.get_value(name)
 
     async def close(self) -> None:
         await self.store.close()

@@ -4,16 +4,18 @@ Cloudflare bills Workers AI in neurons, per model, per million input and output 
 10,000 free neurons a day; all limits reset at 00:00 UTC. `NeuronMeter` keeps today's spend
 (from `result.usage`, estimated when absent), refuses a call that would take the day past the
 budget, and refuses every call after the API said the daily allocation is used up, until the
-next 00:00 UTC. `LLMStats` holds plain counters a Prometheus exporter can read.
+next 00:00 UTC. `export` / `restore` carry the spend and the block across restarts (the runner
+keeps them in the store). `LLMStats` holds plain counters a Prometheus exporter can read.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from adapters.llm.errors import BudgetError, DailyQuotaError
 from core.context import prompt_tokens
@@ -229,3 +231,39 @@ class NeuronMeter:
 
     def refresh(self) -> None:
         self._roll(self.clock())
+
+    def export(self) -> dict[str, Any]:
+        """Today's spend and the quota block as plain JSON values, for the store (the runner
+        saves them with the commit after each generation and restores them at start)."""
+        self._roll(self.clock())
+        return {"day": self.day, "spent": round(self.spent, 6), "blocked_until": self.blocked_until}
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take back what `export` gave before a restart: a restart loop must not hand the
+        day's budget out again, nor call again after the API said the allocation is used up.
+        A spend from an earlier UTC day is dropped (the budget is daily); a quota block is
+        kept until it ends, never past the next 00:00 UTC. Raises ValueError naming the field
+        when `state` is malformed (then nothing is changed)."""
+        if not isinstance(state, Mapping):
+            raise ValueError(f"model usage: expected an object, got {type(state).__name__}")
+        day = state.get("day")
+        if not isinstance(day, str):
+            raise ValueError(f"model usage: 'day' must be a YYYY-MM-DD text, got {day!r}")
+        spent = _amount(state, "spent")
+        blocked = _amount(state, "blocked_until")
+        now = self.clock()
+        self._roll(now)
+        if day == self.day:
+            self.spent = max(self.spent, spent)
+        if blocked > now:
+            self.blocked_until = max(self.blocked_until, min(blocked, next_utc_midnight(now)))
+        self._publish()
+
+
+def _amount(state: Mapping[str, Any], name: str) -> float:
+    value = state.get(name, 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"model usage: {name!r} must be a finite number, got {value!r}")
+    if value < 0:
+        raise ValueError(f"model usage: {name!r} must be >= 0, got {value!r}")
+    return float(value)

@@ -5,14 +5,18 @@ Driver contract (the production runner and the simulator's crash mode):
     store = await Store.open(path, key)           # migrates; refuses newer schemas, wrong keys
     assistant = await store.load(policy, persona) or Assistant(policy, persona, seed)
     effects = assistant.recover(now); await store.save_step(assistant, effects)   # after load
-    ...for every step:
+    ...for every step (or group of steps: group commit):
     effects = assistant.handle(event, now)        # or on_timer(now)
     await store.save_step(assistant, effects, [event])   # ONE transaction, committed...
     carry out effects                              # ...before the effects it allows
 
-A step writes only the chats the core marked dirty (O(1) rows per message), the small global
+A group commit runs several steps through the core, then saves them with one `save_step`
+(their effects and events concatenated, in order) and only then carries out their effects:
+one fsync for the group instead of one per message. A commit writes only the chats the core
+marked dirty (each once per commit, however many of its steps touched it), the small global
 row, outbox intents (`Send`), outbox outcomes (`SendConfirmed` / `SendFailed` events, and
-`send_unknown` decisions from `recover`), and one trace row per `Decision`.
+`send_unknown` decisions from `recover`), one trace row per `Decision`, and optional small
+store_meta values (`values=`; read back with `get_value`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +65,48 @@ class PurgeReport:
     @property
     def total(self) -> int:
         return self.contexts + self.traces + self.outbox
+
+
+_UPSERT_CHAT = (
+    "INSERT INTO chats (key, state, updated, ctx_oldest) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET state = excluded.state, "
+    "updated = excluded.updated, ctx_oldest = excluded.ctx_oldest"
+)
+_UPSERT_ASSISTANT = (
+    "INSERT INTO assistant (id, state, updated) VALUES (1, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated = excluded.updated"
+)
+_INSERT_INTENT = (
+    "INSERT INTO outbox (request_id, chat_key, payload, intent_at) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING"
+)
+_SET_OUTCOME = (
+    "UPDATE outbox SET outcome = ?, outcome_at = ?, message_id = ?, detail = ? "
+    "WHERE request_id = ? AND (outcome IS NULL OR outcome = 'unknown')"
+)
+_SET_UNKNOWN = (
+    "UPDATE outbox SET outcome = 'unknown', outcome_at = ? WHERE request_id = ? AND outcome IS NULL"
+)
+_INSERT_TRACE = "INSERT INTO traces (t, chat_key, code, request_id, detail) VALUES (?, ?, ?, ?, ?)"
+_UPSERT_VALUE = (
+    "INSERT INTO store_meta (name, value) VALUES (?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+)
+# store_meta rows the store itself owns (encryption setup): `values` may not touch them.
+_RESERVED = frozenset({"encryption", "kdf", "salt", "key_check"})
+
+
+def _checked_values(values: Mapping[str, str] | None) -> list[tuple[str, str]]:
+    if not values:
+        return []
+    out = []
+    for name, value in values.items():
+        if not isinstance(name, str) or not name or name in _RESERVED:
+            raise StoreError(f"store value name {name!r} is empty or reserved for the store")
+        if not isinstance(value, str):
+            raise StoreError(f"store value {name!r} must be text, got {type(value).__name__}")
+        out.append((name, value))
+    return out
 
 
 def _dumps(obj: Any) -> bytes:
@@ -184,18 +230,32 @@ class Store:
     # ------------------------------------------------------------------ one driver step
 
     async def save_step(
-        self, assistant: Assistant, effects: Iterable[Effect], events: Iterable[Event] = ()
+        self,
+        assistant: Assistant,
+        effects: Iterable[Effect],
+        events: Iterable[Event] = (),
+        *,
+        values: Mapping[str, str] | None = None,
     ) -> None:
-        """Persist one driver step in one transaction, committed before this returns."""
+        """Persist one driver step, or a group of consecutive steps, in ONE transaction,
+        committed before this returns.
+
+        A group commit passes the effects and the events of all its steps, each in order (the
+        runner drains its queue into up to 256 steps per commit). Every chat that changed is
+        written once, with its state at the end of the group (O(1) rows per chat, however
+        many of the group's steps touched it); the global row is written once; every `Send`,
+        send outcome and `Decision` of every step gets its row. `values` are store_meta rows
+        (`get_value`) written in the same transaction, e.g. the model's daily spend."""
         # Snapshot synchronously: the assistant may change as soon as we await.
         seal, key_of = self._sealer.seal, self._sealer.row_key
         dirty = assistant.take_dirty() | self._unsaved
         now = assistant.now if assistant.now != float("-inf") else 0.0
         upserts: list[tuple[str, bytes, float, float | None]] = []
         deletes: list[tuple[str]] = []
+        chats = assistant.chats
         for cid in dirty:
             key = key_of(cid)
-            if cid in assistant.chats:
+            if cid in chats:
                 chat = assistant.export_chat(cid)
                 blob = seal(_dumps(chat), b"chat:" + key.encode())
                 upserts.append((key, blob, now, _ctx_oldest(chat)))
@@ -205,16 +265,19 @@ class Store:
         intents: list[tuple[str, str, bytes, float]] = []
         traces: list[tuple[float, str, str, str, bytes]] = []
         unknown: list[tuple[float, str]] = []
+        encrypted = self._sealer.encrypted
         for e in effects:
-            if isinstance(e, Send):
-                payload = _dumps({"chat": e.chat, "text": e.text, "quote_id": e.quote_id})
-                rid = e.request_id
-                intents.append((rid, key_of(e.chat), seal(payload, b"outbox:" + rid.encode()), now))
-            elif isinstance(e, Decision):
-                detail = seal(e.detail.encode("utf-8", "replace"), b"trace")
+            if isinstance(e, Decision):
+                detail = e.detail.encode("utf-8", "replace")
+                if encrypted:
+                    detail = seal(detail, b"trace")
                 traces.append((e.t, key_of(e.chat) if e.chat else "", e.code, e.request_id, detail))
                 if e.code == Reason.SEND_UNKNOWN and e.request_id:
                     unknown.append((now, e.request_id))
+            elif isinstance(e, Send):
+                payload = _dumps({"chat": e.chat, "text": e.text, "quote_id": e.quote_id})
+                rid = e.request_id
+                intents.append((rid, key_of(e.chat), seal(payload, b"outbox:" + rid.encode()), now))
         outcomes: list[tuple[str, float, str, bytes | None, str]] = []
         for ev in events:
             if isinstance(ev, SendConfirmed):
@@ -222,51 +285,27 @@ class Store:
             elif isinstance(ev, SendFailed):
                 detail_blob = seal(str(ev.detail).encode("utf-8", "replace"), b"outbox-detail")
                 outcomes.append(("failed", now, "", detail_blob, ev.request_id))
+        kv = _checked_values(values)
 
         async with self._lock:
             db = self._db
             try:
                 await db.execute("BEGIN IMMEDIATE")
                 if upserts:
-                    await db.executemany(
-                        "INSERT INTO chats (key, state, updated, ctx_oldest) VALUES (?, ?, ?, ?) "
-                        "ON CONFLICT (key) DO UPDATE SET state = excluded.state, "
-                        "updated = excluded.updated, ctx_oldest = excluded.ctx_oldest",
-                        upserts,
-                    )
+                    await db.executemany(_UPSERT_CHAT, upserts)
                 if deletes:
                     await db.executemany("DELETE FROM chats WHERE key = ?", deletes)
-                await db.execute(
-                    "INSERT INTO assistant (id, state, updated) VALUES (1, ?, ?) "
-                    "ON CONFLICT (id) DO UPDATE SET state = excluded.state, "
-                    "updated = excluded.updated",
-                    (meta, now),
-                )
+                await db.execute(_UPSERT_ASSISTANT, (meta, now))
                 if intents:
-                    await db.executemany(
-                        "INSERT INTO outbox (request_id, chat_key, payload, intent_at) "
-                        "VALUES (?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING",
-                        intents,
-                    )
+                    await db.executemany(_INSERT_INTENT, intents)
                 if outcomes:
-                    await db.executemany(
-                        "UPDATE outbox SET outcome = ?, outcome_at = ?, message_id = ?, "
-                        "detail = ? WHERE request_id = ? "
-                        "AND (outcome IS NULL OR outcome = 'unknown')",
-                        outcomes,
-                    )
+                    await db.executemany(_SET_OUTCOME, outcomes)
                 if unknown:
-                    await db.executemany(
-                        "UPDATE outbox SET outcome = 'unknown', outcome_at = ? "
-                        "WHERE request_id = ? AND outcome IS NULL",
-                        unknown,
-                    )
+                    await db.executemany(_SET_UNKNOWN, unknown)
                 if traces:
-                    await db.executemany(
-                        "INSERT INTO traces (t, chat_key, code, request_id, detail) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        traces,
-                    )
+                    await db.executemany(_INSERT_TRACE, traces)
+                if kv:
+                    await db.executemany(_UPSERT_VALUE, kv)
                 await db.execute("COMMIT")
             except BaseException as exc:
                 self._unsaved = dirty  # written with the next step that succeeds
@@ -275,6 +314,12 @@ class Store:
                     raise StoreError(f"{self.path}: saving a step failed: {exc}") from exc
                 raise
             self._unsaved = set()
+
+    async def get_value(self, name: str) -> str | None:
+        """A value saved with `save_step(..., values={name: ...})`, or None."""
+        _checked_values({name: ""})
+        row = await _row(self._db, "SELECT value FROM store_meta WHERE name = ?", (name,))
+        return None if row is None else str(row[0])
 
     # ------------------------------------------------------------------ reading back
 
