@@ -4,7 +4,9 @@ A broken file becomes a failed outcome carrying the loader's "file:line: what" e
 files still run. Output depends only on the files and the seed: the same inputs give
 byte-identical JSON. A scenario with `restart_from: store` commits every step to a SQLite store
 in a temporary folder and restarts from it; with a `store_dir`, every scenario does, each in
-its own file there (`<file name>.db`), kept for inspection.
+its own file there (`<file name>.db`), kept for inspection. With a `record_dir`, every scenario
+writes a recording (adapters/recording.py, the format `wapa run` writes with `WAPA_RECORD`)
+to `<file name>.jsonl` there, which `wapa replay` replays with zero divergences.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.engine import SimResult, Simulation, SimulationError
 from sim.expect import check, fmt_offset
 from sim.scenario import Scenario, ScenarioError, build_simulation, load_file
+
+if TYPE_CHECKING:
+    from adapters.recording import Recorder
 
 SUFFIXES = (".yaml", ".yml")
 _NAME_WIDTH = 64
@@ -65,14 +70,29 @@ def _store_file(scenario: Scenario, store: Path | None) -> Iterator[Path | None]
         yield Path(tmp) / "store.db"
 
 
-def run_scenario(scenario: Scenario, seed: int | None = None, store: Path | None = None
-                 ) -> Outcome:  # fmt: skip
-    """Run and check one scenario; `store`: a new SQLite file to commit to and restart from."""
+@contextlib.contextmanager
+def _recorder(scenario: Scenario, seed: int | None, path: Path | None,
+              redact: bool) -> Iterator[Recorder | None]:  # fmt: skip
+    if path is None:
+        yield None
+        return
+    from adapters.recording import Recorder
+
+    with Recorder(path, scenario.policy, scenario.persona, scenario.seed if seed is None else seed,
+                  redact, start=scenario.start) as recorder:  # fmt: skip
+        yield recorder
+
+
+def run_scenario(scenario: Scenario, seed: int | None = None, store: Path | None = None,
+                 record: Path | None = None, record_redact: bool = False) -> Outcome:  # fmt: skip
+    """Run and check one scenario; `store`: a new SQLite file to commit to and restart from;
+    `record`: a new recording file (`record_redact`: with text and numbers redacted)."""
     until = None if scenario.until is None else scenario.start + scenario.until
     sim: Simulation | None = None
     try:
-        with _store_file(scenario, store) as path:
-            sim = build_simulation(scenario, seed, store=path)
+        with (_store_file(scenario, store) as path,
+              _recorder(scenario, seed, record, record_redact) as recorder):  # fmt: skip
+            sim = build_simulation(scenario, seed, store=path, on_record=recorder)
             with sim:
                 sim.run(until)
     except SimulationError as exc:
@@ -85,16 +105,18 @@ def run_scenario(scenario: Scenario, seed: int | None = None, store: Path | None
     return Outcome(scenario.file, scenario.name, not failures, failures, scenario, sim)
 
 
-def run_file(path: str | Path, seed: int | None = None, store: Path | None = None) -> Outcome:
+def run_file(path: str | Path, seed: int | None = None, store: Path | None = None,
+             record: Path | None = None, record_redact: bool = False) -> Outcome:  # fmt: skip
     try:
         scenario = load_file(path)
     except ScenarioError as exc:
         return Outcome(str(path), Path(path).stem, False, [str(exc)], error=str(exc))
-    return run_scenario(scenario, seed, store)
+    return run_scenario(scenario, seed, store, record, record_redact)
 
 
-def store_files(files: list[Path], store_dir: Path) -> list[Path]:
-    """One database file per scenario file in `store_dir`, named after it (unique)."""
+def named_files(files: list[Path], directory: Path, suffix: str) -> list[Path]:
+    """One file per scenario file in `directory`, named after it (unique: `name-2` for a second
+    file of the same name in another folder), with `suffix`."""
     taken: set[str] = set()
     out = []
     for f in files:
@@ -103,20 +125,30 @@ def store_files(files: list[Path], store_dir: Path) -> list[Path]:
             n += 1
             name = f"{f.stem}-{n}"
         taken.add(name)
-        out.append(store_dir / f"{name}.db")
+        out.append(directory / f"{name}{suffix}")
     return out
 
 
+def store_files(files: list[Path], store_dir: Path) -> list[Path]:
+    """One database file per scenario file in `store_dir`, named after it (unique)."""
+    return named_files(files, store_dir, ".db")
+
+
 def run_paths(paths: Iterable[str | Path], seed: int | None = None,
-              store_dir: Path | None = None) -> list[Outcome]:  # fmt: skip
-    """`store_dir`: every scenario restarts from a SQLite store there (see `store_files`)."""
+              store_dir: Path | None = None, record_dir: Path | None = None,
+              record_redact: bool = False) -> list[Outcome]:  # fmt: skip
+    """`store_dir`: every scenario restarts from a SQLite store there (see `store_files`);
+    `record_dir`: every scenario that loads writes its recording there (`NAME.jsonl`)."""
     files, missing = discover(paths)
     outcomes = [Outcome(m, Path(m).name, False, [f"{m}: no such file or folder"], error="missing")
                 for m in missing]  # fmt: skip
-    stores: list[Path | None] = (
-        list(store_files(files, store_dir)) if store_dir else [None] * len(files)
+    none: list[Path | None] = [None] * len(files)
+    stores: list[Path | None] = list(store_files(files, store_dir)) if store_dir else none
+    records: list[Path | None] = (
+        list(named_files(files, record_dir, ".jsonl")) if record_dir else none
     )
-    outcomes.extend(run_file(f, seed, db) for f, db in zip(files, stores, strict=True))
+    outcomes.extend(run_file(f, seed, db, rec, record_redact)
+                    for f, db, rec in zip(files, stores, records, strict=True))  # fmt: skip
     return outcomes
 
 

@@ -1,4 +1,5 @@
-"""`wapa simulate PATH... [--json] [--report FILE.html] [--seed N] [--store DIR]`: run scenarios."""
+"""`wapa simulate PATH... [--json] [--report FILE.html] [--seed N] [--store DIR]
+[--record DIR [--record-redact]]`: run scenarios."""
 
 from __future__ import annotations
 
@@ -28,33 +29,50 @@ def register(subparsers: Any) -> None:
         help="commit every step of every scenario to a SQLite store in DIR (a new or empty "
         "folder; one NAME.db per scenario file, kept) and restart from it at each crash",
     )
+    p.add_argument(
+        "--record",
+        metavar="DIR",
+        help="write one recording per scenario file to DIR (a new or empty folder): NAME.jsonl, "
+        "the format `wapa run` writes with WAPA_RECORD, for `wapa replay`",
+    )
+    p.add_argument("--record-redact", action="store_true",
+                   help="with --record: redact text and phone numbers, as WAPA_RECORD_REDACT=1")  # fmt: skip
     p.set_defaults(func=run)
 
 
-def _store_dir(text: str) -> Path | str:
-    """The folder for --store, or an error message."""
+def _store_dir(text: str, option: str = "--store") -> Path | str:
+    """The new or empty folder for --store or --record, or an error message."""
     path = Path(text)
     if path.exists() and not path.is_dir():
-        return f"--store {text}: not a folder"
+        return f"{option} {text}: not a folder"
     if path.is_dir() and any(path.iterdir()):
-        return f"--store {text}: the folder is not empty (give a new or empty one)"
+        return f"{option} {text}: the folder is not empty (give a new or empty one)"
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        return f"--store {text}: cannot create the folder: {exc.strerror or exc}"
+        return f"{option} {text}: cannot create the folder: {exc.strerror or exc}"
     return path
 
 
 def run(args: argparse.Namespace) -> int:
     from sim.suite import human, run_paths, to_json
 
-    store_dir = None
-    if args.store:
-        store_dir = _store_dir(args.store)
-        if isinstance(store_dir, str):
-            print(f"wapa simulate: {store_dir}", file=sys.stderr)
-            return 2
-    outcomes = run_paths(args.paths, args.seed, store_dir)
+    if args.record_redact and not args.record:
+        print("wapa simulate: --record-redact needs --record DIR", file=sys.stderr)
+        return 2
+    if args.store and args.record and Path(args.store).resolve() == Path(args.record).resolve():
+        print("wapa simulate: --store and --record need two different folders", file=sys.stderr)
+        return 2
+    folders: dict[str, Path | None] = {"--store": None, "--record": None}
+    for option, text in (("--store", args.store), ("--record", args.record)):
+        if text:
+            folder = _store_dir(text, option)
+            if isinstance(folder, str):
+                print(f"wapa simulate: {folder}", file=sys.stderr)
+                return 2
+            folders[option] = folder
+    outcomes = run_paths(args.paths, args.seed, folders["--store"], folders["--record"],
+                         args.record_redact)  # fmt: skip
     if args.report:
         from sim.report_html import write_report
 
@@ -69,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
         print(human(outcomes))
         if args.report:
             print(f"report written to {args.report}")
+        if args.record:
+            written = sum(o.scenario is not None for o in outcomes)
+            print(f"{written} recording(s) written to {args.record} (wapa replay FILE.jsonl)")
     if not outcomes:
         print("wapa simulate: no scenario files found", file=sys.stderr)
         return 1
