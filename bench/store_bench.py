@@ -1,15 +1,19 @@
 """Store throughput: messages persisted per second through `adapters/store` as the runner does
-it (one `save_step`, one committed WAL transaction, per message), on a real SQLite file in a
-temporary directory.
+it, on a real SQLite file in a temporary directory.
 
-Only the `save_step` calls are timed (the core's own cost is `core_msgs_per_s`). The baseline,
-in the same run, writes the same rows (the same JSON chat states, global state and decision
-traces, computed beforehand by an identical assistant) with the standard library's `sqlite3`:
-same schema, same pragmas, the same one transaction per message, `executemany` for each table.
-So `store_ratio` is what the store's own layer costs (aiosqlite's thread hop, exporting the
-state, sealing), with the commit cost the durability rule requires on both sides. A second
-baseline writes all the rows in a single transaction, to show what one commit per message
-costs."""
+The runner commits by groups (group commit): the events already queued, up to `STORE_BATCH`
+(256, the runner's `_BATCH_MAX`) steps, go through the core and are saved with ONE
+`save_step`, one committed WAL transaction. `store_msgs_per_s` is that path: 1,000 chats, one
+`save_step` per 256 messages, only the `save_step` calls timed (the core's own cost is
+`core_msgs_per_s`). The baseline, in the same run, writes the same rows (the same JSON chat
+states, each changed chat once per group, the global row once per group, one trace row per
+decision; computed beforehand by an identical assistant) with the standard library's
+`sqlite3`: same schema, same pragmas, the same one transaction per group, `executemany` per
+table. So `store_ratio` is what the store's own layer costs (exporting and encoding the
+state, sealing, aiosqlite's thread hop), with the commit cost durability requires on both
+sides. `*_per_message` repeats both with one transaction per message (a runner that is not
+under load commits every step alone); `baseline_sqlite_batch_rows_per_s` writes every row in
+a single transaction."""
 
 from __future__ import annotations
 
@@ -25,13 +29,16 @@ from typing import Any
 
 from adapters.store import Store
 from adapters.store.schema import SCHEMA_VERSION, script
+from app.runner import _BATCH_MAX
 from bench.core_bench import PERSONA, START, traffic
-from core import Assistant, Decision, Message, Policy
+from core import Assistant, Decision, Effect, Event, Message, Policy
 
 # A fixed raw key (base64 of 32 bytes): a passphrase would add scrypt at open, not per step.
 BENCH_KEY = base64.b64encode(bytes(range(32))).decode()
 CHATS = 1000
+STORE_BATCH = _BATCH_MAX
 
+# the rows of one commit: chat rows, the global row, its time, trace rows
 Rows = tuple[list[tuple[str, bytes, float, float | None]], bytes, float, list[tuple[Any, ...]]]
 
 
@@ -39,37 +46,50 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-async def _through_store(path: Path, msgs: list[Message], key: str | None, sync: str) -> float:
-    """Messages per second of `save_step` (timed alone) for one step per message."""
+def _groups(msgs: list[Message], batch: int) -> list[list[tuple[int, Message]]]:
+    indexed = list(enumerate(msgs))
+    return [indexed[i : i + batch] for i in range(0, len(indexed), batch)]
+
+
+async def _through_store(
+    path: Path, msgs: list[Message], key: str | None, sync: str, batch: int
+) -> float:
+    """Messages per second of `save_step` (timed alone), one call per `batch` messages."""
     store = await Store.open(path, key, sync=sync)
     try:
         a = Assistant(Policy(), PERSONA, seed=1)
         spent = 0.0
         clock = time.perf_counter
-        for i, m in enumerate(msgs):
-            effects = a.handle(m, START + i * 0.01)
+        for group in _groups(msgs, batch):
+            effects: list[Effect] = []
+            events: list[Event] = []
+            for i, m in group:
+                effects += a.handle(m, START + i * 0.01)
+                events.append(m)
             t0 = clock()
-            await store.save_step(a, effects, (m,))
+            await store.save_step(a, effects, events)
             spent += clock() - t0
     finally:
         await store.close()
     return len(msgs) / max(spent, 1e-9)
 
 
-def _rows(msgs: list[Message]) -> list[Rows]:
-    """The rows each message's step writes (unencrypted), from an identical assistant."""
+def _rows(msgs: list[Message], batch: int) -> list[Rows]:
+    """The rows each commit writes (unencrypted), from an identical assistant."""
     a = Assistant(Policy(), PERSONA, seed=1)
     out: list[Rows] = []
-    for i, m in enumerate(msgs):
-        now = START + i * 0.01
-        effects = a.handle(m, now)
+    for group in _groups(msgs, batch):
+        traces: list[tuple[Any, ...]] = []
+        now = START
+        for i, m in group:
+            now = START + i * 0.01
+            traces += [(e.t, e.chat, e.code, e.request_id, e.detail.encode())
+                       for e in a.handle(m, now) if isinstance(e, Decision)]  # fmt: skip
         chats = []
         for cid in a.take_dirty():
             chat = a.export_chat(cid)
             oldest = min((float(e[0]) for e in chat.get("context") or []), default=None)
             chats.append((cid, _dumps(chat), now, oldest))
-        traces = [(e.t, e.chat, e.code, e.request_id, e.detail.encode())
-                  for e in effects if isinstance(e, Decision)]  # fmt: skip
         out.append((chats, _dumps(a.export_meta()), now, traces))
     return out
 
@@ -88,6 +108,7 @@ _TRACE = "INSERT INTO traces (t, chat_key, code, request_id, detail) VALUES (?, 
 
 def _raw_db(path: Path, sync: str) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA auto_vacuum = INCREMENTAL")
     db.execute("PRAGMA journal_mode = WAL")
     db.execute(f"PRAGMA synchronous = {sync.upper()}")
     db.execute("PRAGMA secure_delete = ON")
@@ -96,13 +117,13 @@ def _raw_db(path: Path, sync: str) -> sqlite3.Connection:
     return db
 
 
-def _raw_per_step(path: Path, steps: list[Rows], sync: str) -> tuple[float, float]:
-    """(messages per second, rows per second) with one transaction per message."""
+def _raw_grouped(path: Path, commits: list[Rows], messages: int, sync: str) -> tuple[float, float]:
+    """(messages per second, rows per second) with one transaction per commit."""
     db = _raw_db(path, sync)
-    rows = sum(len(c) + 1 + len(t) for c, _, _, t in steps)
+    rows = sum(len(c) + 1 + len(t) for c, _, _, t in commits)
     gc.collect()
     t0 = time.perf_counter()
-    for chats, meta, now, traces in steps:
+    for chats, meta, now, traces in commits:
         db.execute("BEGIN IMMEDIATE")
         db.executemany(_UPSERT_CHAT, chats)
         db.execute(_UPSERT_META, (meta, now))
@@ -111,15 +132,15 @@ def _raw_per_step(path: Path, steps: list[Rows], sync: str) -> tuple[float, floa
         db.execute("COMMIT")
     spent = max(time.perf_counter() - t0, 1e-9)
     db.close()
-    return len(steps) / spent, rows / spent
+    return messages / spent, rows / spent
 
 
-def _raw_batch(path: Path, steps: list[Rows], sync: str) -> float:
+def _raw_batch(path: Path, commits: list[Rows], sync: str) -> float:
     """Rows per second with every row in one transaction (one executemany per table)."""
     db = _raw_db(path, sync)
-    chats = [row for c, _, _, _ in steps for row in c]
-    metas = [(meta, now) for _, meta, now, _ in steps]
-    traces = [row for _, _, _, t in steps for row in t]
+    chats = [row for c, _, _, _ in commits for row in c]
+    metas = [(meta, now) for _, meta, now, _ in commits]
+    traces = [row for _, _, _, t in commits for row in t]
     gc.collect()
     t0 = time.perf_counter()
     db.execute("BEGIN IMMEDIATE")
@@ -133,23 +154,33 @@ def _raw_batch(path: Path, steps: list[Rows], sync: str) -> float:
 
 
 def store_msgs_per_s(quick: bool, n: int | None = None) -> dict[str, Any]:
-    """The store figures for `n` messages over 1,000 chats (default 5,000; quick 1,000), with
-    the store's default durability (synchronous=FULL, as `wapa run` uses) and with NORMAL."""
-    n = n if n is not None else (1_000 if quick else 5_000)
+    """The store figures for `n` messages over 1,000 chats (default 10,000; quick 2,000),
+    committed in groups of `STORE_BATCH`, with the store's default durability
+    (synchronous=FULL, as `wapa run` uses) and with NORMAL; one message per transaction over
+    a fifth of them (at least 100, at most 1,000)."""
+    n = n if n is not None else (2_000 if quick else 10_000)
     msgs = traffic(n, CHATS, seed=4)
-    steps = _rows(msgs)
-    out: dict[str, Any] = {"store_messages": n}
+    grouped = _rows(msgs, STORE_BATCH)
+    single_msgs = msgs[: max(min(n, 100), min(n // 5, 1_000))]
+    single = _rows(single_msgs, 1)
+    out: dict[str, Any] = {"store_messages": n, "store_batch": STORE_BATCH}
     with tempfile.TemporaryDirectory(prefix="wapa-bench-") as tmp:
         d = Path(tmp)
         for sync, suffix in (("full", ""), ("normal", "_sync_normal")):
-            store = asyncio.run(_through_store(d / f"store-{sync}.db", msgs, None, sync))
-            raw_msgs, raw_rows = _raw_per_step(d / f"raw-{sync}.db", steps, sync)
+            store = asyncio.run(_through_store(d / f"store-{sync}.db", msgs, None, sync,
+                                               STORE_BATCH))  # fmt: skip
+            raw_msgs, raw_rows = _raw_grouped(d / f"raw-{sync}.db", grouped, n, sync)
             out[f"store_msgs_per_s{suffix}"] = store
             out[f"baseline_sqlite_msgs_per_s{suffix}"] = raw_msgs
             out[f"baseline_sqlite_rows_per_s{suffix}"] = raw_rows
             out[f"store_ratio{suffix}"] = store / raw_msgs
         out["store_msgs_per_s_encrypted"] = asyncio.run(
-            _through_store(d / "store-encrypted.db", msgs, BENCH_KEY, "full")
+            _through_store(d / "store-encrypted.db", msgs, BENCH_KEY, "full", STORE_BATCH)
         )
-        out["baseline_sqlite_batch_rows_per_s"] = _raw_batch(d / "raw-batch.db", steps, "full")
+        store = asyncio.run(_through_store(d / "store-single.db", single_msgs, None, "full", 1))
+        raw_msgs, _ = _raw_grouped(d / "raw-single.db", single, len(single_msgs), "full")
+        out["store_msgs_per_s_per_message"] = store
+        out["baseline_sqlite_msgs_per_s_per_message"] = raw_msgs
+        out["store_ratio_per_message"] = store / raw_msgs
+        out["baseline_sqlite_batch_rows_per_s"] = _raw_batch(d / "raw-batch.db", grouped, "full")
     return out

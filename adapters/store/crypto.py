@@ -29,6 +29,7 @@ NONCE_BYTES = 12
 FORMAT = b"\x01"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 _CHECK_LABEL = b"wapa key check v1"
+_ROW_KEYS_KEPT = 16384  # cached row keys (a chat id and its HMAC: about 250 bytes each)
 
 
 class SealError(ValueError):
@@ -97,6 +98,7 @@ class AesGcmSealer(Sealer):
         master = master_key(secret, salt)
         self._aead = AESGCM(_subkey(master, salt, b"wapa aes-256-gcm v1"))
         self._id_key = _subkey(master, salt, b"wapa chat id v1")
+        self._row_keys: dict[str, str] = {}  # chat id -> row key: one HMAC per chat, not per row
         self.check = hmac.new(
             _subkey(master, salt, b"wapa key check v1"), _CHECK_LABEL, hashlib.sha256
         ).hexdigest()
@@ -116,7 +118,13 @@ class AesGcmSealer(Sealer):
             raise SealError("authentication failed (damaged, or another key)") from exc
 
     def row_key(self, chat_id: str) -> str:
-        return hmac.new(self._id_key, chat_id.encode("utf-8"), hashlib.sha256).hexdigest()
+        key = self._row_keys.get(chat_id)
+        if key is None:
+            if len(self._row_keys) >= _ROW_KEYS_KEPT:
+                self._row_keys.clear()
+            key = hmac.digest(self._id_key, chat_id.encode("utf-8"), "sha256").hex()
+            self._row_keys[chat_id] = key
+        return key
 
     def matches(self, check: str) -> bool:
         return hmac.compare_digest(self.check, check)
