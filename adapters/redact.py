@@ -49,6 +49,8 @@ class Redactor:
         aliases = [f"(?:{a})" for a in policy.aliases]
         self._aliases = re.compile("|".join(aliases), re.IGNORECASE) if aliases else None
         self._words: dict[str, int] = {}  # casefolded word -> attempt that avoids a keyword
+        self._id_map: dict[str, str] = {}  # original id -> its placeholder
+        self._ids_taken: set[str] = set()
         self._systems: dict[str, str] = {}  # request id -> original system prompt (for replies)
 
     # ------------------------------------------------------------------ building blocks
@@ -118,12 +120,24 @@ class Redactor:
         return "".join(out)
 
     def id(self, value: str) -> str:
+        """Same id, same placeholder; different ids, different placeholders (a short id can
+        collide after shape-keeping redaction, so a clash gets a `~N` suffix)."""
         if not isinstance(value, str) or value in _KEPT_IDS:
             return value
+        known = self._id_map.get(value)
+        if known is not None:
+            return known
         user, at, server = value.rpartition("@")
         if not at:
-            return self._plain(value)
-        return self._plain(user) + "@" + server
+            user, server = value, ""
+        base = self._plain(user)
+        out, n = base + at + server, 1
+        while out in self._ids_taken:
+            n += 1
+            out = f"{base}~{n}{at}{server}"
+        self._id_map[value] = out
+        self._ids_taken.add(out)
+        return out
 
     def ids(self, values: Iterable[str]) -> list[str]:
         return [self.id(v) for v in values]

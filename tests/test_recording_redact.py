@@ -156,3 +156,14 @@ def test_a_redacted_recording_replays_to_the_same_decisions(tmp_path: Path) -> N
         report = replay(recording)
         assert report.divergences == [], report.divergences[:2]
     assert [round(s.t, 6) for s in replay(a).sent] == [round(s.t, 6) for s in replay(b).sent]
+
+
+def test_redacted_ids_never_collide() -> None:
+    from adapters.redact import Redactor
+    from core import Persona, Policy
+
+    r = Redactor(Policy(), Persona(), salt=b"fixed")
+    originals = [*"abcdefghijklmnopqrstuvwxyz", "é", *(f"{c}@s.whatsapp.net" for c in "abcdefgh")]
+    mapped = [r.id(v) for v in originals]
+    assert len(set(mapped)) == len(originals)
+    assert [r.id(v) for v in originals] == mapped  # stable within a recording
