@@ -16,9 +16,9 @@ answers and a second has passed. Same-run baselines: a bare interpreter, and one
 imported neonize.
 
 Soak (`wapa bench --soak SECONDS`): `wapa run --transport console` in a subprocess (neonize
-not loaded, so growth is measured against the runner's own memory) driven with steady traffic
-at 10 messages/s over 200 chats with a 1-second cooldown (so every message is answered); VmRSS after a warm-up
-and at the end."""
+not loaded, so growth is measured against the runner's own memory) driven with steady traffic,
+10 messages/s over 200 chats with a 1-second cooldown (so every message is answered); VmRSS
+after a warm-up and at the end."""
 
 from __future__ import annotations
 
