@@ -46,8 +46,8 @@ has an answer. Bad input (wrong types, out-of-order times, lone surrogates) neve
 
 from __future__ import annotations
 
+import hashlib
 import heapq
-import random
 import re
 from collections import deque
 from datetime import UTC, datetime, time, timedelta
@@ -186,7 +186,7 @@ class Assistant:
         self.policy = policy or Policy()
         self.persona = persona or Persona()
         self.seed = seed
-        self.rng = random.Random(seed)
+        self._draws = 0  # typing jitter: draw n is a hash of (seed, n); the state is one int
         self.chats: dict[str, Chat] = {}
         self.paused = False
         self.now = float("-inf")
@@ -195,8 +195,11 @@ class Assistant:
         self._req = 0
         self._requests: dict[str, str] = {}  # request id -> chat id, while a result is awaited
         self._discarded: dict[str, str] = {}  # recently abandoned request ids -> chat id
-        self._hour: deque[float] = deque()  # global send times, last hour
-        self._day: deque[float] = deque()  # global send times, last day
+        # global send times for the caps: only kept while a cap is on, and only the newest
+        # `cap` of them (enough to tell whether the cap is reached), so the state stays small
+        self._hour: list[float] = []
+        self._day: list[float] = []
+        self._today = [0, 0]  # [UTC day number, replies sent that day], for `status`
         self._notices: deque[str] = deque(maxlen=_SENDS_KEPT)  # to spot their echoes
         self._dirty: set[str] = set()  # chats changed since the last take_dirty()
         self._compile()
@@ -515,9 +518,9 @@ class Assistant:
     def _cap_reached(self, chat: Chat, now: float) -> str:
         caps = self.policy.caps
         while self._hour and now - self._hour[0] >= HOUR:
-            self._hour.popleft()
+            del self._hour[0]
         while self._day and now - self._day[0] >= DAY:
-            self._day.popleft()
+            del self._day[0]
         while chat.replies and now - chat.replies[0] >= DAY:
             del chat.replies[0]
         if caps.per_chat_per_day and len(chat.replies) >= caps.per_chat_per_day:
@@ -613,12 +616,19 @@ class Assistant:
     def _type(self, chat: Chat, text: str, now: float, out: list[Effect]) -> None:
         p = self.policy
         seconds = min(p.typing_max, max(p.typing_min, len(text) / p.typing_chars_per_second))
-        seconds *= 1.0 + p.typing_jitter * (2.0 * self.rng.random() - 1.0)
+        seconds *= 1.0 + p.typing_jitter * (2.0 * self._random() - 1.0)
         chat.phase, chat.reply = TYPING, text
         at = max(now, chat.started + seconds)
         self._set_timer(chat, at)
         out.append(Decision(now, chat.id, Reason.REPLY_READY,
                             f"reply ready ({len(text)} chars): sending at {_iso(at)} after typing", chat.request_id))  # fmt: skip
+
+    def _random(self) -> float:
+        """A seeded uniform draw in [0, 1): the n-th is a hash of (seed, n), so the generator's
+        whole state is the draw count (a Mersenne Twister's is 2.5 KB, saved at every step)."""
+        self._draws += 1
+        digest = hashlib.blake2b(f"{self.seed}:{self._draws}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2.0**64
 
     def _send(self, chat: Chat, now: float, out: list[Effect]) -> None:
         capped = self._cap_reached(chat, now)
@@ -637,9 +647,14 @@ class Assistant:
         del chat.sends[:-_SENDS_KEPT]
         chat.context.append(ctx.Entry(now, ctx.ASSISTANT, "", text, rid))
         ctx.trim(chat.context, now, self.policy)
-        chat.replies.append(now)
-        self._hour.append(now)
-        self._day.append(now)
+        caps = self.policy.caps
+        for times, cap in ((chat.replies, caps.per_chat_per_day), (self._hour, caps.per_hour),
+                           (self._day, caps.per_day)):  # fmt: skip
+            if cap:
+                times.append(now)
+                del times[:-cap]
+        day = int(now // DAY)
+        self._today = [day, self._today[1] + 1 if self._today[0] == day else 1]
         chat.cooldown_until, chat.cooldown_reason = now + self.policy.cooldown, "reply"
         out.append(Decision(now, chat.id, Reason.SENT,
                             f"reply sent; quiet until {_iso(chat.cooldown_until)}", rid))  # fmt: skip
@@ -768,10 +783,10 @@ class Assistant:
     def status(self, now: float) -> str:
         pending = sum(c.phase != IDLE for c in self.chats.values())
         cooling = sum(c.cooldown_until > now for c in self.chats.values())
-        today = sum(1 for t in self._day if now - t < DAY)
+        today = self._today[1] if self._today[0] == int(now // DAY) else 0
         state = "paused" if self.paused else "active"
         return (f"wapa is {state}: {pending} replies pending, {cooling} chats cooling down, "
-                f"{today} replies in the last 24 h, {len(self.chats)} chats known.")  # fmt: skip
+                f"{today} replies today (UTC), {len(self.chats)} chats known.")  # fmt: skip
 
     # ------------------------------------------------------------------ persistence
 
@@ -792,7 +807,6 @@ class Assistant:
 
     def export_meta(self) -> dict[str, Any]:
         """The global part of the state: clock, counters, random generator, caps, pause."""
-        version, internal, gauss = self.rng.getstate()
         return {
             "version": STATE_VERSION,
             "seed": self.seed,
@@ -800,7 +814,8 @@ class Assistant:
             "paused": self.paused,
             "seq": self._seq,
             "req": self._req,
-            "rng": [version, list(internal), gauss],
+            "draws": self._draws,
+            "today": list(self._today),
             "requests": dict(self._requests),
             "discarded": dict(self._discarded),
             "hour": list(self._hour),
@@ -816,12 +831,12 @@ class Assistant:
         a = cls(policy, persona, state["seed"])
         a.now = state["now"] if state["now"] is not None else float("-inf")
         a.paused, a._seq, a._req = state["paused"], state["seq"], state["req"]
-        version, internal, gauss = state["rng"]
-        a.rng.setstate((version, tuple(internal), gauss))
+        a._draws = int(state.get("draws", 0))
+        a._today = list(state.get("today", [0, 0]))
         a._requests = dict(state["requests"])
         a._discarded = dict(state.get("discarded", {}))
-        a._hour.extend(state["hour"])
-        a._day.extend(state["day"])
+        a._hour = list(state["hour"])
+        a._day = list(state["day"])
         a._notices.extend(state["notices"])
         for cid, data in state["chats"].items():
             a.chats[cid] = Chat.restore(data, a.policy)

@@ -27,12 +27,12 @@ def test_a_reply_at_the_deadline_is_sent_after_model_and_typing() -> None:
     lines = failure.splitlines()
     assert lines[0] == (
         "expect[0] (line 7): expected a reply in alice at +2m (±1s): none was sent "
-        "(replies there at +2m13.7s)"
+        "(replies there at +2m14.1s)"
     )
     assert lines[1] == (
         "  `at` is the time of the send. This reply's turn began at +2m (09:02:00: `generating`, "
         "the message read, typing on, the model asked); the model answered at +2m0.8s, and "
-        "typing ran until the send at +2m13.7s (13.7s after the turn began)."
+        "typing ran until the send at +2m14.1s (14.1s after the turn began)."
     )
     assert lines[2] == (
         "  Widen `within` (default 30s), or expect the turn itself: "
@@ -50,7 +50,7 @@ def test_the_suggested_decision_expectation_holds() -> None:
 
 def test_a_reply_a_minute_or_more_away_gets_no_turn_note() -> None:
     [failure] = _failures("4m", "1s")
-    assert "none was sent (replies there at +2m13.7s)" in failure
+    assert "none was sent (replies there at +2m14.1s)" in failure
     assert "turn began" not in failure
     [early] = _failures("2m10s", "1s")  # 2.7 s too early for the window: explained too
     assert "This reply's turn began at +2m" in early
