@@ -11,6 +11,7 @@ holds the persona and the chat's facts once; the whole prompt stays within a tok
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 from core.events import ChatMessage
@@ -51,6 +52,7 @@ def estimate_tokens(text: str) -> int:
     return (len(text) + 3) // 4 + 4  # ~4 chars a token, plus per-message framing
 
 
+@lru_cache(maxsize=1024)  # the same few facts for every reply in a chat: build them once
 def system_prompt(
     persona: Persona, is_group: bool, title: str, participants: int, contact_name: str
 ) -> str:
