@@ -743,13 +743,13 @@ class Runner:
                 if kind == "auth":
                     self.model_state = "auth_rejected"
                     log_event(log, logging.ERROR, "model_auth_rejected", request_id=e.request_id,
-                              error=str(exc)[:300],
+                              error=str(exc)[:1000],
                               hint="check CLOUDFLARE_API_TOKEN / CLOUDFLARE_ACCOUNT_ID (or OPENAI_API_KEY); "
                                    "no more model calls until restart")  # fmt: skip
                 else:
                     self.model_state = f"failing ({kind})"
                     log_event(log, logging.WARNING, "model_failed", request_id=e.request_id,
-                              kind=kind, error=str(exc)[:300])  # fmt: skip
+                              kind=kind, error=str(exc)[:1000])  # fmt: skip
                 self._enqueue(GenerationFailed(e.request_id, kind, str(exc)[:200]))
             else:
                 attempts = int(getattr(result, "attempts", 1) or 1)
