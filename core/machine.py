@@ -753,20 +753,25 @@ class Assistant:
                 "Commands: pause, resume, status, mute CHAT [DURATION], unmute CHAT.", now, out
             )
 
+    def _find_chat(self, label: str) -> Chat | None:
+        """A chat by id, contact name or group title (case-insensitive)."""
+        folded = label.casefold()
+        return self.chats.get(label) or next(
+            (c for c in self.chats.values() if folded in (c.name.casefold(), c.title.casefold())),
+            None,
+        )
+
     def _mute(self, name: str, arg: str, now: float, out: list[Effect]) -> None:
         words = arg.split()
         until = FOREVER if name == "mute" else 0.0
-        if name == "mute" and len(words) > 1:
+        chat = self._find_chat(" ".join(words))  # "mute Team 5" is the chat "Team 5" if it exists
+        if chat is None and name == "mute" and len(words) > 1:
             try:
                 until = now + parse_duration(words[-1], "mute")
                 words = words[:-1]
+                chat = self._find_chat(" ".join(words))
             except PolicyError:
                 pass
-        target = " ".join(words).casefold()
-        chat = self.chats.get(" ".join(words)) or next(
-            (c for c in self.chats.values() if target in (c.name.casefold(), c.title.casefold())),
-            None,
-        )
         if chat is None:
             self._notice(f"No chat called {' '.join(words)!r}.", now, out)
             return

@@ -42,3 +42,11 @@ def test_a_backlog_message_written_long_ago_is_context_only(run: Run) -> None:
     run.msg("hello again", sent_at=run.t - 30)  # written just now: answered, with the backlog
     gen = run.advance_until(lambda e: isinstance(e, Generate))
     assert [m.content for m in gen.messages[1:]] == ["are you there?", "hello again"]
+
+
+def test_mute_a_chat_whose_name_ends_in_a_number(run: Run) -> None:
+    run.msg("hi", chat="team5@g.us", group_title="Team 5", mentions=(OWNER,))
+    run.owner("mute Team 5", chat=OWNER, dt=1)
+    assert run.a.chats["team5@g.us"].muted_until >= 1e17  # until further notice, not 5 s
+    run.owner("mute Team 5 2h", chat=OWNER, dt=1)
+    assert run.a.chats["team5@g.us"].muted_until == run.t + 7200
