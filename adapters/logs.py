@@ -16,11 +16,14 @@ Privacy by default:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
+import logging.handlers
 import os
+import queue
 import re
 import sys
 from collections.abc import Mapping
@@ -118,13 +121,51 @@ class JsonFormatter(logging.Formatter):
             return json.dumps(out, ensure_ascii=True, default=str)
 
 
+class _StampingQueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the listener thread unformatted, with the correlation id stamped on
+    the calling thread (the listener runs in another context, where the ContextVar is empty)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        if not getattr(record, "corr", ""):
+            record.corr = correlation.get()
+        return record
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
+def flush_logging() -> None:
+    """Write out every record still queued (background mode) and flush the handlers. Call it
+    before `os._exit`, which skips the interpreter's own shutdown."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()  # drains the queue, then joins the thread
+        _listener = None
+    for handler in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):  # a closed stream must not stop an exit
+            handler.flush()
+
+
 def setup_logging(
-    level: str | int = "INFO", show_content: bool = False, stream: TextIO | None = None
+    level: str | int = "INFO",
+    show_content: bool = False,
+    stream: TextIO | None = None,
+    *,
+    background: bool = False,
 ) -> Redactor:
-    """Route every log record (ours and libraries') to `stream` (stderr) as JSON lines."""
+    """Route every log record (ours and libraries') to `stream` (stderr) as JSON lines. With
+    `background`, redaction, JSON encoding and the write happen on a listener thread, off the
+    event loop (`wapa run` does this; call `flush_logging()` before exiting)."""
+    global _listener
+    flush_logging()
     redactor = Redactor(show_content)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(redactor))
+    if background:
+        records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        _listener = logging.handlers.QueueListener(records, handler)
+        _listener.start()
+        handler = _StampingQueueHandler(records)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

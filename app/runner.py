@@ -44,7 +44,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, S
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from adapters.logs import correlation, log_event
+from adapters.logs import correlation, flush_logging, log_event
 from adapters.metrics import Metrics, resident_memory_bytes
 from adapters.transport import SendError, Transport
 from app.config import Settings
@@ -832,9 +832,7 @@ class Runner:
             self.request_stop(f"signal {sig.name}")
             return
         log_event(log, logging.WARNING, "exit_now", reason=f"second signal {sig.name}")
-        for handler in logging.getLogger().handlers:
-            with contextlib.suppress(Exception):
-                handler.flush()
+        flush_logging()
         # Safe for the store: each step is one committed transaction in a WAL database.
         os._exit(128 + int(sig))
 

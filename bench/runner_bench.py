@@ -247,7 +247,7 @@ async def _load(
 ) -> dict[str, Any]:
     from adapters.console import ConsoleTransport
     from adapters.llm import client_from_settings, settings_from_env
-    from adapters.logs import setup_logging
+    from adapters.logs import flush_logging, setup_logging
     from adapters.store import Store
     from app.config import load_settings
     from app.runner import Runner
@@ -264,7 +264,7 @@ async def _load(
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
     sink = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (closed below)
-    setup_logging("INFO", stream=sink)
+    setup_logging("INFO", stream=sink, background=True)  # as `wapa run` does
     lags: list[float] = []
     loop = asyncio.get_running_loop()
 
@@ -293,6 +293,7 @@ async def _load(
         with contextlib.suppress(asyncio.CancelledError):
             await sampler
         await asyncio.wait_for(task, 30)
+        flush_logging()  # the listener thread writes to `sink`: stop it before closing
         for h in list(root.handlers):
             root.removeHandler(h)
         for h in saved[0]:

@@ -79,3 +79,38 @@ def test_level_filters(stream: io.StringIO) -> None:
     log_event(logging.getLogger("t"), logging.INFO, "quiet")
     log_event(logging.getLogger("t"), logging.WARNING, "loud")
     assert [r["event"] for r in _lines(stream)] == ["loud"]
+
+
+def test_background_logging_keeps_correlation_and_redaction_and_flushes() -> None:
+    """`wapa run` formats logs on a listener thread: the correlation id must still be the one
+    of the calling context, content still hidden, and nothing lost at flush."""
+    import io
+    import json as _json
+    import logging as _logging
+
+    from adapters.logs import correlation, flush_logging, log_event, setup_logging
+
+    buf = io.StringIO()
+    root = _logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    try:
+        setup_logging("INFO", stream=buf, background=True)
+        token = correlation.set("c-42")
+        try:
+            for i in range(200):
+                log_event(_logging.getLogger("wapa.test"), _logging.INFO, "bg_event", n=i,
+                          text="secret words", chat="972501234567@s.whatsapp.net")  # fmt: skip
+        finally:
+            correlation.reset(token)
+        flush_logging()
+        lines = [_json.loads(line) for line in buf.getvalue().splitlines()]
+    finally:
+        flush_logging()
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        for h in saved[0]:
+            root.addHandler(h)
+        root.setLevel(saved[1])
+    assert [line["n"] for line in lines] == list(range(200))
+    assert all(line["corr"] == "c-42" for line in lines)
+    assert "secret" not in buf.getvalue() and "972501234567" not in buf.getvalue()

@@ -49,14 +49,15 @@ def main(args: argparse.Namespace) -> int:
 
     import asyncio
 
-    from adapters.logs import setup_logging
+    from adapters.logs import flush_logging, setup_logging
 
-    setup_logging(settings.log_level.upper(), settings.log_content)
+    setup_logging(settings.log_level.upper(), settings.log_content, background=True)
     _warn_unknown(settings.unknown)
     code = asyncio.run(_run(settings, model_settings, store_settings, args.exit_on_eof))
     # Everything is committed and flushed by now; leave without waiting for threads that may
     # still block: neonize's Go side after disconnecting, the console's stdin reader (a daemon
     # thread inside a read() makes CPython abort at shutdown when it holds the stdin lock).
+    flush_logging()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
