@@ -9,13 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from adapters.logs import Redactor, correlation, log_event, setup_logging
+from adapters.logs import Redactor, correlation, flush_logging, log_event, setup_logging
 
 
 @pytest.fixture
 def stream() -> Iterator[io.StringIO]:
     out = io.StringIO()
     yield out
+    flush_logging()  # stops a background listener, if a test started one
     logging.getLogger().handlers.clear()
 
 
@@ -81,36 +82,21 @@ def test_level_filters(stream: io.StringIO) -> None:
     assert [r["event"] for r in _lines(stream)] == ["loud"]
 
 
-def test_background_logging_keeps_correlation_and_redaction_and_flushes() -> None:
+def test_background_logging_keeps_correlation_and_redaction_and_flushes(
+    stream: io.StringIO,
+) -> None:
     """`wapa run` formats logs on a listener thread: the correlation id must still be the one
     of the calling context, content still hidden, and nothing lost at flush."""
-    import io
-    import json as _json
-    import logging as _logging
-
-    from adapters.logs import correlation, flush_logging, log_event, setup_logging
-
-    buf = io.StringIO()
-    root = _logging.getLogger()
-    saved = (list(root.handlers), root.level)
+    setup_logging("INFO", stream=stream, background=True)
+    token = correlation.set("c-42")
     try:
-        setup_logging("INFO", stream=buf, background=True)
-        token = correlation.set("c-42")
-        try:
-            for i in range(200):
-                log_event(_logging.getLogger("wapa.test"), _logging.INFO, "bg_event", n=i,
-                          text="secret words", chat="972501234567@s.whatsapp.net")  # fmt: skip
-        finally:
-            correlation.reset(token)
-        flush_logging()
-        lines = [_json.loads(line) for line in buf.getvalue().splitlines()]
+        for i in range(200):
+            log_event(logging.getLogger("wapa.test"), logging.INFO, "bg_event", n=i,
+                      text="secret words", chat="972501234567@s.whatsapp.net")  # fmt: skip
     finally:
-        flush_logging()
-        for h in list(root.handlers):
-            root.removeHandler(h)
-        for h in saved[0]:
-            root.addHandler(h)
-        root.setLevel(saved[1])
+        correlation.reset(token)
+    flush_logging()
+    lines = _lines(stream)
     assert [line["n"] for line in lines] == list(range(200))
     assert all(line["corr"] == "c-42" for line in lines)
-    assert "secret" not in buf.getvalue() and "972501234567" not in buf.getvalue()
+    assert "secret" not in stream.getvalue() and "972501234567" not in stream.getvalue()
