@@ -8,15 +8,25 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from core import events as ev
+from wapa.core import events as ev
 
 _TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
-        ev.Message, ev.Generated, ev.GenerationFailed, ev.SendConfirmed, ev.SendFailed,
-        ev.Command, ev.MarkRead, ev.Typing, ev.Generate, ev.Send, ev.Notice, ev.Decision,
+        ev.Message,
+        ev.Generated,
+        ev.GenerationFailed,
+        ev.SendConfirmed,
+        ev.SendFailed,
+        ev.Command,
+        ev.MarkRead,
+        ev.Typing,
+        ev.Generate,
+        ev.Send,
+        ev.Notice,
+        ev.Decision,
     )
-}  # fmt: skip
+}
 
 
 class CodecError(ValueError):

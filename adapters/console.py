@@ -27,9 +27,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
-from adapters.transport import OnLifecycle, OnMessage, SendError
-from core import Decision, Message
-from core.events import MEDIA_KINDS
+from wapa.adapters.transport import OnLifecycle, OnMessage, SendError
+from wapa.core import Decision, Message
+from wapa.core.events import MEDIA_KINDS
 
 _LINE = re.compile(r"^(?P<who>[^:/]+?)(?:/(?P<sender>[^:]+?))?\s*:\s?(?P<text>.*)$", re.DOTALL)
 _MEDIA = re.compile(r"^\[(?P<kind>[a-z]+)\]\s*(?P<caption>.*)$", re.DOTALL)
@@ -111,23 +111,40 @@ class ConsoleTransport:
             if not chat:
                 raise ConsoleInputError("no chat used yet: write 'me@CHAT: text'")
             self._last_chat = chat
-            return Message(chat, self.owner_id, mid, text, from_me=True,
-                           is_group=chat in self._groups, media=media)  # fmt: skip
+            return Message(
+                chat,
+                self.owner_id,
+                mid,
+                text,
+                from_me=True,
+                is_group=chat in self._groups,
+                media=media,
+            )
         if not who or (sender == "" and m["sender"] is not None):
             raise ConsoleInputError("a group line needs both names: 'GROUP/NAME: text'")
         self._last_chat = who
         if sender:
             self._groups.add(who)
             mentions = (self.owner_id,) if self._owner_mention.search(text) else ()
-            return Message(who, sender, mid, text, is_group=True, sender_name=sender,
-                           group_title=who, mentions=mentions, media=media)  # fmt: skip
+            return Message(
+                who,
+                sender,
+                mid,
+                text,
+                is_group=True,
+                sender_name=sender,
+                group_title=who,
+                mentions=mentions,
+                media=media,
+            )
         return Message(who, who, mid, text, sender_name=who, media=media)
 
     async def start(self, on_message: OnMessage, on_lifecycle: OnLifecycle) -> None:
         self._on_message = on_message
         loop = asyncio.get_running_loop()
-        stream = self._stdin or io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8",
-                                                 errors="replace")  # fmt: skip
+        stream = self._stdin or io.TextIOWrapper(
+            sys.stdin.buffer, encoding="utf-8", errors="replace"
+        )
 
         def read() -> None:  # a daemon thread: works for ttys, pipes and files alike
             try:
@@ -174,8 +191,9 @@ class ConsoleTransport:
         mid = f"out-{self._out}"
         quote = f" (quoting {quote_id})" if quote_id else ""
         self.show(f"[send] {chat}{quote}: {text}")
-        self._echo(Message(chat, self.owner_id, mid, text, from_me=True,
-                           is_group=chat in self._groups))  # fmt: skip
+        self._echo(
+            Message(chat, self.owner_id, mid, text, from_me=True, is_group=chat in self._groups)
+        )
         return mid
 
     async def notify_owner(self, text: str) -> None:

@@ -15,14 +15,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from adapters.logs import log_event
+from wapa.adapters.logs import log_event
 
 log = logging.getLogger("wapa.http")
 
 HealthFn = Callable[[], tuple[bool, dict[str, Any]]]
 MetricsFn = Callable[[], bytes]
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 

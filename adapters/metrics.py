@@ -40,13 +40,17 @@ class Metrics:
             "wapa_model_retries_total", "Extra attempts inside generations", registry=r
         )
         self.model_failures = Counter(
-            "wapa_model_failures_total", "Generations that failed, by error kind", ["kind"],
+            "wapa_model_failures_total",
+            "Generations that failed, by error kind",
+            ["kind"],
             registry=r,
-        )  # fmt: skip
+        )
         self.model_latency = Histogram(
-            "wapa_model_latency_seconds", "Time for one generation, retries included",
-            buckets=(0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120), registry=r,
-        )  # fmt: skip
+            "wapa_model_latency_seconds",
+            "Time for one generation, retries included",
+            buckets=(0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120),
+            registry=r,
+        )
         self.model_neurons = Counter(
             "wapa_model_neurons_total", "Cloudflare neurons spent", registry=r
         )

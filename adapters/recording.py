@@ -25,10 +25,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
-from adapters import codec
-from adapters.redact import Redactor
-from core.events import Effect, Event
-from core.policy import Persona, Policy, PolicyError
+from wapa.adapters import codec
+from wapa.adapters.redact import Redactor
+from wapa.core.events import Effect, Event
+from wapa.core.policy import Persona, Policy, PolicyError
 
 FORMAT = "wapa-recording"
 VERSION = 1
@@ -66,9 +66,17 @@ class Recorder:
     raises into its caller after construction: a failing disk is logged once and recording
     stops (the assistant goes on)."""
 
-    def __init__(self, path: str | Path, policy: Policy, persona: Persona, seed: int,
-                 redact: bool = False, *, start: float | None = None,
-                 salt: bytes | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: str | Path,
+        policy: Policy,
+        persona: Persona,
+        seed: int,
+        redact: bool = False,
+        *,
+        start: float | None = None,
+        salt: bytes | None = None,
+    ) -> None:
         self.path = Path(path)
         self.redactor = Redactor(policy, persona, salt) if redact else None
         self.items = 0
@@ -213,8 +221,15 @@ def _header(data: dict[str, Any], where: str, line: int) -> Header:
         raise RecordingError(
             f"{where}: crashed_at: expected epoch seconds no later than start, got {crashed_at!r}"
         )
-    return Header(policy, persona, seed, float(start), redacted, line,
-                  None if crashed_at is None else float(crashed_at))  # fmt: skip
+    return Header(
+        policy,
+        persona,
+        seed,
+        float(start),
+        redacted,
+        line,
+        None if crashed_at is None else float(crashed_at),
+    )
 
 
 def _item(data: dict[str, Any], where: str, line: int) -> Item:

@@ -23,9 +23,9 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
-from core import urgency
-from core.hygiene import clean_reply
-from core.policy import Persona, Policy, PolicyError, parse_duration
+from wapa.core import urgency
+from wapa.core.hygiene import clean_reply
+from wapa.core.policy import Persona, Policy, PolicyError, parse_duration
 
 _WORD = re.compile(r"[^\W_]+")
 _JID = re.compile(r"[\w.+-]+@(?:s\.whatsapp\.net|g\.us|lid|c\.us|broadcast|import)\b")
@@ -172,10 +172,13 @@ class Redactor:
     def persona_mapping(self) -> dict[str, Any]:
         p = self.persona
         return {
-            "owner_id": self.id(p.owner_id), "owner_name": self.text(p.owner_name),
-            "assistant_name": self.text(p.assistant_name), "introduction": self.text(p.introduction),
-            "languages": list(p.languages), "extra_instructions": self.text(p.extra_instructions),
-        }  # fmt: skip
+            "owner_id": self.id(p.owner_id),
+            "owner_name": self.text(p.owner_name),
+            "assistant_name": self.text(p.assistant_name),
+            "introduction": self.text(p.introduction),
+            "languages": list(p.languages),
+            "extra_instructions": self.text(p.extra_instructions),
+        }
 
     def item(self, data: dict[str, Any]) -> dict[str, Any]:
         """A codec dict (adapters.codec.encode) -> its redacted copy."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from core import Message
+from wapa.core import Message
 
 LIFECYCLE_KINDS: tuple[str, ...] = (
     "connected",  # online; sending allowed

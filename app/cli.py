@@ -8,7 +8,7 @@ import importlib
 import pkgutil
 import sys
 
-import app.commands
+import wapa.commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,8 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="wapa: a WhatsApp personal assistant with human timing (simulation-first).",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(app.commands.__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"app.commands.{info.name}")
+    for info in sorted(pkgutil.iter_modules(wapa.commands.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"wapa.commands.{info.name}")
         register = getattr(module, "register", None)
         if register is not None:
             register(subparsers)

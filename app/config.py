@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import Persona, Policy, PolicyError, parse_duration
+from wapa.core import Persona, Policy, PolicyError, parse_duration
 
 
 class ConfigError(ValueError):
@@ -173,73 +173,488 @@ _D = _duration
 
 VARIABLES: tuple[Var, ...] = (
     # --- policy: timing
-    Var("WAPA_RESPONSE_DELAY", _d(_P.response_delay), "Reply this long after the latest unanswered message (rule 1)", "policy", "policy.response_delay", _D),
-    Var("WAPA_MAX_WAIT", _d(_P.max_wait), "...but never later than this after the first one (rule 1)", "policy", "policy.max_wait", _D),
-    Var("WAPA_COOLDOWN", _d(_P.cooldown), "Quiet time in a chat after a reply or after the owner wrote (rules 2, 3)", "policy", "policy.cooldown", _D),
-    Var("WAPA_URGENT_DELAY", _d(_P.urgent_delay), "Delay for urgent messages (rule 4)", "policy", "policy.urgent_delay", _D),
-    Var("WAPA_URGENT_THRESHOLD", str(_P.urgent_threshold), "Urgency score at which a message is urgent (a keyword scores 2)", "policy", "policy.urgent_threshold", _int(1)),
-    Var("WAPA_URGENT_KEYWORDS", "", "Comma-separated urgent words/phrases; empty = the built-in list in several languages", "policy", "policy.urgent_keywords", _list),
-    Var("WAPA_BURST_COUNT", str(_P.burst_count), "This many messages...", "policy", "policy.burst_count", _int(1)),
-    Var("WAPA_BURST_WINDOW", _d(_P.burst_window), "...within this window add 1 to the urgency score", "policy", "policy.burst_window", _D),
-    Var("WAPA_GROUP_REPLY", _P.group_reply, "Groups: 'mention' (only when addressed) or 'never' (rule 5)", "policy", "policy.group_reply", _choice("mention", "never")),
-    Var("WAPA_QUOTE_IN_GROUPS", "1", "A group reply quotes the message that addressed the owner", "policy", "policy.quote_in_groups", _bool),
-    Var("WAPA_ALIASES", "", "Comma-separated extra regexes that address the owner in a group (use the config file for patterns with commas)", "policy", "policy.aliases", _list),
-    Var("WAPA_ALLOW", "", "Comma-separated chat/sender ids; when set, only these get replies", "policy", "policy.allow", _list),
-    Var("WAPA_DENY", "", "Comma-separated chat/sender ids that never get replies", "policy", "policy.deny", _list),
-    Var("WAPA_REMEMBERED_IDS", str(_P.remembered_ids), "Message ids remembered per chat to drop redeliveries", "policy", "policy.remembered_ids", _int(1)),
-    Var("WAPA_QUIET_HOURS", "off", "Quiet hours HH:MM-HH:MM (may cross midnight, like 22:00-07:00) or off (rule 7)", "policy", "quiet.hours", _quiet_hours),
-    Var("WAPA_QUIET_TZ", "UTC", "IANA time zone of the quiet hours, like Europe/Berlin", "policy", "quiet.tz", _text),
-    Var("WAPA_CAPS_PER_CHAT_PER_DAY", str(_P.caps.per_chat_per_day), "At most this many replies per chat per rolling day; 0 = no cap (rule 8)", "policy", "caps.per_chat_per_day", _int(0)),
-    Var("WAPA_CAPS_PER_HOUR", str(_P.caps.per_hour), "At most this many replies in all chats per rolling hour; 0 = no cap", "policy", "caps.per_hour", _int(0)),
-    Var("WAPA_CAPS_PER_DAY", str(_P.caps.per_day), "At most this many replies in all chats per rolling day; 0 = no cap", "policy", "caps.per_day", _int(0)),
-    Var("WAPA_TYPING_CHARS_PER_SECOND", f"{_P.typing_chars_per_second:g}", "Simulated typing speed (rule 9)", "policy", "policy.typing_chars_per_second", _float_between(0, 1e6, lo_open=True)),
-    Var("WAPA_TYPING_MIN", _d(_P.typing_min), "Shortest typing time", "policy", "policy.typing_min", _D),
-    Var("WAPA_TYPING_MAX", _d(_P.typing_max), "Longest typing time", "policy", "policy.typing_max", _D),
-    Var("WAPA_TYPING_JITTER", f"{_P.typing_jitter:g}", "Random +- fraction of the typing time (0 <= x < 1)", "policy", "policy.typing_jitter", _float_between(0, 0.999)),
-    Var("WAPA_GENERATION_TIMEOUT", _d(_P.generation_timeout), "A generation with no answer after this is abandoned", "policy", "policy.generation_timeout", _D),
-    Var("WAPA_MAX_CONTEXT", str(_P.max_context), "Messages of context given to the model (rule 10)", "policy", "policy.max_context", _int(1)),
-    Var("WAPA_CONTEXT_TTL", _d(_P.context_ttl), "...younger than this", "policy", "policy.context_ttl", _D),
-    Var("WAPA_MAX_MESSAGE_CHARS", str(_P.max_message_chars), "A longer message is cut in the prompt", "policy", "policy.max_message_chars", _int(1)),
-    Var("WAPA_PROMPT_TOKEN_BUDGET", str(_P.prompt_token_budget), "The whole prompt stays within this many (estimated) tokens", "policy", "policy.prompt_token_budget", _int(1)),
-    Var("WAPA_MAX_REPLY_CHARS", str(_P.max_reply_chars), "Replies are cut to this length (rule 11)", "policy", "policy.max_reply_chars", _int(1)),
-    Var("WAPA_HOLDING_MESSAGE", "", "Sent when the model fails; empty = send nothing", "policy", "policy.holding_message", _text),
-    Var("WAPA_STALE_AFTER", _d(_P.stale_after), "After a restart, a reply overdue by more than this is dropped; a message written this long before it arrived (a backlog) gets no reply", "policy", "policy.stale_after", _D),
+    Var(
+        "WAPA_RESPONSE_DELAY",
+        _d(_P.response_delay),
+        "Reply this long after the latest unanswered message (rule 1)",
+        "policy",
+        "policy.response_delay",
+        _D,
+    ),
+    Var(
+        "WAPA_MAX_WAIT",
+        _d(_P.max_wait),
+        "...but never later than this after the first one (rule 1)",
+        "policy",
+        "policy.max_wait",
+        _D,
+    ),
+    Var(
+        "WAPA_COOLDOWN",
+        _d(_P.cooldown),
+        "Quiet time in a chat after a reply or after the owner wrote (rules 2, 3)",
+        "policy",
+        "policy.cooldown",
+        _D,
+    ),
+    Var(
+        "WAPA_URGENT_DELAY",
+        _d(_P.urgent_delay),
+        "Delay for urgent messages (rule 4)",
+        "policy",
+        "policy.urgent_delay",
+        _D,
+    ),
+    Var(
+        "WAPA_URGENT_THRESHOLD",
+        str(_P.urgent_threshold),
+        "Urgency score at which a message is urgent (a keyword scores 2)",
+        "policy",
+        "policy.urgent_threshold",
+        _int(1),
+    ),
+    Var(
+        "WAPA_URGENT_KEYWORDS",
+        "",
+        "Comma-separated urgent words/phrases; empty = the built-in list in several languages",
+        "policy",
+        "policy.urgent_keywords",
+        _list,
+    ),
+    Var(
+        "WAPA_BURST_COUNT",
+        str(_P.burst_count),
+        "This many messages...",
+        "policy",
+        "policy.burst_count",
+        _int(1),
+    ),
+    Var(
+        "WAPA_BURST_WINDOW",
+        _d(_P.burst_window),
+        "...within this window add 1 to the urgency score",
+        "policy",
+        "policy.burst_window",
+        _D,
+    ),
+    Var(
+        "WAPA_GROUP_REPLY",
+        _P.group_reply,
+        "Groups: 'mention' (only when addressed) or 'never' (rule 5)",
+        "policy",
+        "policy.group_reply",
+        _choice("mention", "never"),
+    ),
+    Var(
+        "WAPA_QUOTE_IN_GROUPS",
+        "1",
+        "A group reply quotes the message that addressed the owner",
+        "policy",
+        "policy.quote_in_groups",
+        _bool,
+    ),
+    Var(
+        "WAPA_ALIASES",
+        "",
+        "Comma-separated extra regexes that address the owner in a group (use the config file for patterns with commas)",
+        "policy",
+        "policy.aliases",
+        _list,
+    ),
+    Var(
+        "WAPA_ALLOW",
+        "",
+        "Comma-separated chat/sender ids; when set, only these get replies",
+        "policy",
+        "policy.allow",
+        _list,
+    ),
+    Var(
+        "WAPA_DENY",
+        "",
+        "Comma-separated chat/sender ids that never get replies",
+        "policy",
+        "policy.deny",
+        _list,
+    ),
+    Var(
+        "WAPA_REMEMBERED_IDS",
+        str(_P.remembered_ids),
+        "Message ids remembered per chat to drop redeliveries",
+        "policy",
+        "policy.remembered_ids",
+        _int(1),
+    ),
+    Var(
+        "WAPA_QUIET_HOURS",
+        "off",
+        "Quiet hours HH:MM-HH:MM (may cross midnight, like 22:00-07:00) or off (rule 7)",
+        "policy",
+        "quiet.hours",
+        _quiet_hours,
+    ),
+    Var(
+        "WAPA_QUIET_TZ",
+        "UTC",
+        "IANA time zone of the quiet hours, like Europe/Berlin",
+        "policy",
+        "quiet.tz",
+        _text,
+    ),
+    Var(
+        "WAPA_CAPS_PER_CHAT_PER_DAY",
+        str(_P.caps.per_chat_per_day),
+        "At most this many replies per chat per rolling day; 0 = no cap (rule 8)",
+        "policy",
+        "caps.per_chat_per_day",
+        _int(0),
+    ),
+    Var(
+        "WAPA_CAPS_PER_HOUR",
+        str(_P.caps.per_hour),
+        "At most this many replies in all chats per rolling hour; 0 = no cap",
+        "policy",
+        "caps.per_hour",
+        _int(0),
+    ),
+    Var(
+        "WAPA_CAPS_PER_DAY",
+        str(_P.caps.per_day),
+        "At most this many replies in all chats per rolling day; 0 = no cap",
+        "policy",
+        "caps.per_day",
+        _int(0),
+    ),
+    Var(
+        "WAPA_TYPING_CHARS_PER_SECOND",
+        f"{_P.typing_chars_per_second:g}",
+        "Simulated typing speed (rule 9)",
+        "policy",
+        "policy.typing_chars_per_second",
+        _float_between(0, 1e6, lo_open=True),
+    ),
+    Var(
+        "WAPA_TYPING_MIN",
+        _d(_P.typing_min),
+        "Shortest typing time",
+        "policy",
+        "policy.typing_min",
+        _D,
+    ),
+    Var(
+        "WAPA_TYPING_MAX",
+        _d(_P.typing_max),
+        "Longest typing time",
+        "policy",
+        "policy.typing_max",
+        _D,
+    ),
+    Var(
+        "WAPA_TYPING_JITTER",
+        f"{_P.typing_jitter:g}",
+        "Random +- fraction of the typing time (0 <= x < 1)",
+        "policy",
+        "policy.typing_jitter",
+        _float_between(0, 0.999),
+    ),
+    Var(
+        "WAPA_GENERATION_TIMEOUT",
+        _d(_P.generation_timeout),
+        "A generation with no answer after this is abandoned",
+        "policy",
+        "policy.generation_timeout",
+        _D,
+    ),
+    Var(
+        "WAPA_MAX_CONTEXT",
+        str(_P.max_context),
+        "Messages of context given to the model (rule 10)",
+        "policy",
+        "policy.max_context",
+        _int(1),
+    ),
+    Var(
+        "WAPA_CONTEXT_TTL",
+        _d(_P.context_ttl),
+        "...younger than this",
+        "policy",
+        "policy.context_ttl",
+        _D,
+    ),
+    Var(
+        "WAPA_MAX_MESSAGE_CHARS",
+        str(_P.max_message_chars),
+        "A longer message is cut in the prompt",
+        "policy",
+        "policy.max_message_chars",
+        _int(1),
+    ),
+    Var(
+        "WAPA_PROMPT_TOKEN_BUDGET",
+        str(_P.prompt_token_budget),
+        "The whole prompt stays within this many (estimated) tokens",
+        "policy",
+        "policy.prompt_token_budget",
+        _int(1),
+    ),
+    Var(
+        "WAPA_MAX_REPLY_CHARS",
+        str(_P.max_reply_chars),
+        "Replies are cut to this length (rule 11)",
+        "policy",
+        "policy.max_reply_chars",
+        _int(1),
+    ),
+    Var(
+        "WAPA_HOLDING_MESSAGE",
+        "",
+        "Sent when the model fails; empty = send nothing",
+        "policy",
+        "policy.holding_message",
+        _text,
+    ),
+    Var(
+        "WAPA_STALE_AFTER",
+        _d(_P.stale_after),
+        "After a restart, a reply overdue by more than this is dropped; a message written this long before it arrived (a backlog) gets no reply",
+        "policy",
+        "policy.stale_after",
+        _D,
+    ),
     # --- the original assistant's names
-    Var("RESPONSE_DELAY_MS", "", "Old name of WAPA_RESPONSE_DELAY, in milliseconds", "legacy", "policy.response_delay", _ms),
-    Var("COOLDOWN_PERIOD_MS", "", "Old name of WAPA_COOLDOWN, in milliseconds", "legacy", "policy.cooldown", _ms),
-    Var("MAX_CONTEXT_MESSAGES", "", "Old name of WAPA_MAX_CONTEXT", "legacy", "policy.max_context", _int(1)),
+    Var(
+        "RESPONSE_DELAY_MS",
+        "",
+        "Old name of WAPA_RESPONSE_DELAY, in milliseconds",
+        "legacy",
+        "policy.response_delay",
+        _ms,
+    ),
+    Var(
+        "COOLDOWN_PERIOD_MS",
+        "",
+        "Old name of WAPA_COOLDOWN, in milliseconds",
+        "legacy",
+        "policy.cooldown",
+        _ms,
+    ),
+    Var(
+        "MAX_CONTEXT_MESSAGES",
+        "",
+        "Old name of WAPA_MAX_CONTEXT",
+        "legacy",
+        "policy.max_context",
+        _int(1),
+    ),
     # --- persona
-    Var("WAPA_OWNER_ID", "owner", "The owner's own chat id (WhatsApp: his JID, like 15551234567@s.whatsapp.net); owner commands are read there", "persona", "persona.owner_id", _persona_text),
-    Var("WAPA_OWNER_NAME", "the owner", "The owner's name, as the assistant speaks of him; @Name in a group addresses him", "persona", "persona.owner_name", _persona_text),
-    Var("WAPA_ASSISTANT_NAME", "the assistant", "The assistant's own name", "persona", "persona.assistant_name", _persona_text),
-    Var("WAPA_INTRODUCTION", "", "How the assistant introduces itself, like: I'm Dana, Gilad's assistant.", "persona", "persona.introduction", _persona_text),
-    Var("WAPA_LANGUAGES", "", "Comma-separated languages the assistant may answer in", "persona", "persona.languages", _list),
-    Var("WAPA_EXTRA_INSTRUCTIONS", "", "Extra instructions appended to the system prompt", "persona", "persona.extra_instructions", _persona_text),
+    Var(
+        "WAPA_OWNER_ID",
+        "owner",
+        "The owner's own chat id (WhatsApp: his JID, like 15551234567@s.whatsapp.net); owner commands are read there",
+        "persona",
+        "persona.owner_id",
+        _persona_text,
+    ),
+    Var(
+        "WAPA_OWNER_NAME",
+        "the owner",
+        "The owner's name, as the assistant speaks of him; @Name in a group addresses him",
+        "persona",
+        "persona.owner_name",
+        _persona_text,
+    ),
+    Var(
+        "WAPA_ASSISTANT_NAME",
+        "the assistant",
+        "The assistant's own name",
+        "persona",
+        "persona.assistant_name",
+        _persona_text,
+    ),
+    Var(
+        "WAPA_INTRODUCTION",
+        "",
+        "How the assistant introduces itself, like: I'm Dana, Gilad's assistant.",
+        "persona",
+        "persona.introduction",
+        _persona_text,
+    ),
+    Var(
+        "WAPA_LANGUAGES",
+        "",
+        "Comma-separated languages the assistant may answer in",
+        "persona",
+        "persona.languages",
+        _list,
+    ),
+    Var(
+        "WAPA_EXTRA_INSTRUCTIONS",
+        "",
+        "Extra instructions appended to the system prompt",
+        "persona",
+        "persona.extra_instructions",
+        _persona_text,
+    ),
     # --- the runner
-    Var("WAPA_TRANSPORT", "whatsapp", "whatsapp or console (same as `wapa run --transport`)", "runner", "run.transport", _choice("whatsapp", "console")),
-    Var("WAPA_DB", "data/wapa.db", "The assistant's SQLite database (state, outbox, traces)", "runner", "run.db", _text),
-    Var("WAPA_DB_KEY", "", "Encrypts message text and names in WAPA_DB; empty = not encrypted (a warning at start)", "runner", "run.db_key", _text, secret=True),
-    Var("WAPA_SESSION_DB", "data/session.db", "The WhatsApp session (SQLite path or postgres:// URL); created by `wapa pair`", "runner", "run.session_db", _text),
-    Var("WAPA_HTTP_HOST", "127.0.0.1", "Address of the health/metrics HTTP server (0.0.0.0 in a container)", "runner", "run.http_host", _text),
-    Var("WAPA_HTTP_PORT", "8080", "Port of the health/metrics HTTP server; 0 = any free port (printed at start)", "runner", "run.http_port", _port),
-    Var("WAPA_LOG_LEVEL", "info", "debug, info, warning or error", "runner", "run.log_level", _choice("debug", "info", "warning", "error")),
-    Var("WAPA_LOG_CONTENT", "0", "1 = show message text and phone numbers in logs (debugging only)", "runner", "run.log_content", _bool),
-    Var("WAPA_RECORD", "", "Record inbound events and effects as JSON lines to this file (for `wapa replay`)", "runner", "run.record", _text),
-    Var("WAPA_RECORD_REDACT", "0", "1 = redact text and phone numbers in the recording", "runner", "run.record_redact", _bool),
-    Var("WAPA_SEED", "", "Seed of the typing jitter for a new database; empty = random", "runner", "run.seed", _int(0)),
-    Var("WAPA_MAX_CONCURRENT_GENERATIONS", "2", "Model calls under way at once", "runner", "run.max_concurrent_generations", _int(1, 64)),
-    Var("WAPA_SHUTDOWN_TIMEOUT", "10s", "On SIGTERM, wait this long for sends under way before stopping", "runner", "run.shutdown_timeout", _D),
-    Var("WAPA_MEMORY_WARN_MB", "256", "Warn once (with the top allocation sites) above this resident memory; 0 = never", "runner", "run.memory_warn_mb", _int(0)),
+    Var(
+        "WAPA_TRANSPORT",
+        "whatsapp",
+        "whatsapp or console (same as `wapa run --transport`)",
+        "runner",
+        "run.transport",
+        _choice("whatsapp", "console"),
+    ),
+    Var(
+        "WAPA_DB",
+        "data/wapa.db",
+        "The assistant's SQLite database (state, outbox, traces)",
+        "runner",
+        "run.db",
+        _text,
+    ),
+    Var(
+        "WAPA_DB_KEY",
+        "",
+        "Encrypts message text and names in WAPA_DB; empty = not encrypted (a warning at start)",
+        "runner",
+        "run.db_key",
+        _text,
+        secret=True,
+    ),
+    Var(
+        "WAPA_SESSION_DB",
+        "data/session.db",
+        "The WhatsApp session (SQLite path or postgres:// URL); created by `wapa pair`",
+        "runner",
+        "run.session_db",
+        _text,
+    ),
+    Var(
+        "WAPA_HTTP_HOST",
+        "127.0.0.1",
+        "Address of the health/metrics HTTP server (0.0.0.0 in a container)",
+        "runner",
+        "run.http_host",
+        _text,
+    ),
+    Var(
+        "WAPA_HTTP_PORT",
+        "8080",
+        "Port of the health/metrics HTTP server; 0 = any free port (printed at start)",
+        "runner",
+        "run.http_port",
+        _port,
+    ),
+    Var(
+        "WAPA_LOG_LEVEL",
+        "info",
+        "debug, info, warning or error",
+        "runner",
+        "run.log_level",
+        _choice("debug", "info", "warning", "error"),
+    ),
+    Var(
+        "WAPA_LOG_CONTENT",
+        "0",
+        "1 = show message text and phone numbers in logs (debugging only)",
+        "runner",
+        "run.log_content",
+        _bool,
+    ),
+    Var(
+        "WAPA_RECORD",
+        "",
+        "Record inbound events and effects as JSON lines to this file (for `wapa replay`)",
+        "runner",
+        "run.record",
+        _text,
+    ),
+    Var(
+        "WAPA_RECORD_REDACT",
+        "0",
+        "1 = redact text and phone numbers in the recording",
+        "runner",
+        "run.record_redact",
+        _bool,
+    ),
+    Var(
+        "WAPA_SEED",
+        "",
+        "Seed of the typing jitter for a new database; empty = random",
+        "runner",
+        "run.seed",
+        _int(0),
+    ),
+    Var(
+        "WAPA_MAX_CONCURRENT_GENERATIONS",
+        "2",
+        "Model calls under way at once",
+        "runner",
+        "run.max_concurrent_generations",
+        _int(1, 64),
+    ),
+    Var(
+        "WAPA_SHUTDOWN_TIMEOUT",
+        "10s",
+        "On SIGTERM, wait this long for sends under way before stopping",
+        "runner",
+        "run.shutdown_timeout",
+        _D,
+    ),
+    Var(
+        "WAPA_MEMORY_WARN_MB",
+        "256",
+        "Warn once (with the top allocation sites) above this resident memory; 0 = never",
+        "runner",
+        "run.memory_warn_mb",
+        _int(0),
+    ),
     # --- read by the WhatsApp adapter (adapters/whatsapp)
-    Var("NEONIZE_BOT_TAG", "off", "on = let neonize mark every one-to-one message as sent by a business bot (its default); anything else = off", "whatsapp"),
+    Var(
+        "NEONIZE_BOT_TAG",
+        "off",
+        "on = let neonize mark every one-to-one message as sent by a business bot (its default); anything else = off",
+        "whatsapp",
+    ),
     # --- read by the model adapter (adapters/llm) - listed here for the docs and .env.example
-    Var("CLOUDFLARE_API_TOKEN", "", "Cloudflare API token with the Workers AI permission", "model", secret=True),
-    Var("CLOUDFLARE_ACCOUNT_ID", "", "Cloudflare account id (Workers AI page of the dashboard)", "model"),
+    Var(
+        "CLOUDFLARE_API_TOKEN",
+        "",
+        "Cloudflare API token with the Workers AI permission",
+        "model",
+        secret=True,
+    ),
+    Var(
+        "CLOUDFLARE_ACCOUNT_ID",
+        "",
+        "Cloudflare account id (Workers AI page of the dashboard)",
+        "model",
+    ),
     Var("AI_MODEL_NAME", "@cf/meta/llama-3.2-1b-instruct", "Workers AI model", "model"),
-    Var("AI_FALLBACK_MODELS", "", "Comma-separated Workers AI models tried after AI_MODEL_NAME", "model"),
-    Var("CLOUDFLARE_API_BASE", "https://api.cloudflare.com/client/v4", "Cloudflare API base URL", "model"),
-    Var("CLOUDFLARE_AI_GATEWAY_URL", "", "An AI Gateway URL that replaces the API base for generations", "model"),
-    Var("OPENAI_BASE_URL", "", "An OpenAI-compatible server (second provider), like http://localhost:11434/v1", "model"),
+    Var(
+        "AI_FALLBACK_MODELS",
+        "",
+        "Comma-separated Workers AI models tried after AI_MODEL_NAME",
+        "model",
+    ),
+    Var(
+        "CLOUDFLARE_API_BASE",
+        "https://api.cloudflare.com/client/v4",
+        "Cloudflare API base URL",
+        "model",
+    ),
+    Var(
+        "CLOUDFLARE_AI_GATEWAY_URL",
+        "",
+        "An AI Gateway URL that replaces the API base for generations",
+        "model",
+    ),
+    Var(
+        "OPENAI_BASE_URL",
+        "",
+        "An OpenAI-compatible server (second provider), like http://localhost:11434/v1",
+        "model",
+    ),
     Var("OPENAI_MODEL", "", "Model name on the OpenAI-compatible server", "model"),
     Var("OPENAI_API_KEY", "", "API key of the OpenAI-compatible server", "model", secret=True),
     Var("AI_MAX_TOKENS", "256", "Longest reply in tokens", "model"),
@@ -248,16 +663,28 @@ VARIABLES: tuple[Var, ...] = (
     Var("AI_TOTAL_TIMEOUT", "90", "Seconds per reply, retries and fallbacks included", "model"),
     Var("AI_MAX_ATTEMPTS", "3", "Attempts per model", "model"),
     Var("AI_MAX_RETRY_AFTER", "30", "A longer Retry-After (seconds) is not waited for", "model"),
-    Var("AI_DAILY_NEURON_BUDGET", "10000", "Neurons a day wapa may spend; off = no budget", "model"),
-    Var("AI_NEURONS_PER_M_INPUT", "", "Override the model's neurons per million input tokens", "model"),
-    Var("AI_NEURONS_PER_M_OUTPUT", "", "Override the model's neurons per million output tokens", "model"),
+    Var(
+        "AI_DAILY_NEURON_BUDGET", "10000", "Neurons a day wapa may spend; off = no budget", "model"
+    ),
+    Var(
+        "AI_NEURONS_PER_M_INPUT",
+        "",
+        "Override the model's neurons per million input tokens",
+        "model",
+    ),
+    Var(
+        "AI_NEURONS_PER_M_OUTPUT",
+        "",
+        "Override the model's neurons per million output tokens",
+        "model",
+    ),
     Var("AI_HEALTH_INTERVAL", "60", "Seconds a model health check is cached", "model"),
     # --- read by the store (adapters/store)
     Var("WAPA_TRACE_DAYS", "14", "Days decision traces are kept", "store"),
     Var("WAPA_BACKUP_DIR", "data/backups", "Where daily backups go", "store"),
     Var("WAPA_BACKUP_KEEP", "7", "Daily backups kept; 0 = no daily backups", "store"),
     Var("WAPA_DB_SYNC", "full", "SQLite synchronous mode: full or normal", "store"),
-)  # fmt: skip
+)
 
 BY_NAME: dict[str, Var] = {v.name: v for v in VARIABLES}
 _SECTIONS = (
@@ -319,8 +746,11 @@ class UnknownName:
     where: str = ""  # " (in FILE)" for a config file key
 
     def __str__(self) -> str:
-        hint = (f"did you mean {self.suggestion}?" if self.suggestion
-                else "`wapa config --markdown` lists every variable")  # fmt: skip
+        hint = (
+            f"did you mean {self.suggestion}?"
+            if self.suggestion
+            else "`wapa config --markdown` lists every variable"
+        )
         ignored = "" if self.where else ", ignored"  # a config file's key stops the start
         return f"{self.name}{self.where}: unknown variable{ignored}; {hint}"
 
@@ -395,8 +825,10 @@ def read_config_file(path: str) -> dict[str, Any]:
             raise ConfigError(f"{name} (in {path}): expected a value or a list, got a mapping")
         out[name] = value
     if unknown:  # all of them in the one line, so that one edit fixes the file
-        more = [u.name + (f" (did you mean {u.suggestion}?)" if u.suggestion else "")
-                for u in unknown[1:]]  # fmt: skip
+        more = [
+            u.name + (f" (did you mean {u.suggestion}?)" if u.suggestion else "")
+            for u in unknown[1:]
+        ]
         also = f" Also unknown: {', '.join(more)}." if more else ""
         raise ConfigError(f"{unknown[0]}{also}")
     return out
@@ -473,8 +905,11 @@ def load_settings(
         attr = msg.split(":", 1)[0]
         name = origin.get(f"persona.{attr}", f"WAPA_{attr.upper()}")
         raise ConfigError(f"{name}: {msg.split(':', 1)[-1].strip()}") from None
-    env_out = {k: str(v) if not isinstance(v, list | tuple) else ",".join(map(str, v))
-               for k, v in merged.items() if _present(v)}  # fmt: skip
+    env_out = {
+        k: str(v) if not isinstance(v, list | tuple) else ",".join(map(str, v))
+        for k, v in merged.items()
+        if _present(v)
+    }
     unknown = unknown_environment(env)
     return Settings(policy=policy, persona=persona_obj, env=env_out, unknown=unknown, **run)
 
@@ -486,7 +921,7 @@ def _place(message: str, name: str, where: str) -> str:
 
 
 def _check_tz(tz: str) -> None:
-    from core import QuietHours
+    from wapa.core import QuietHours
 
     try:
         QuietHours(tz=tz).zone()
@@ -496,8 +931,11 @@ def _check_tz(tz: str) -> None:
         ) from None
 
 
-_CORE_FIELD = {"quiet_hours.tz": "quiet.tz", "quiet_hours.start": "quiet.hours",
-               "quiet_hours.end": "quiet.hours"}  # fmt: skip
+_CORE_FIELD = {
+    "quiet_hours.tz": "quiet.tz",
+    "quiet_hours.start": "quiet.hours",
+    "quiet_hours.end": "quiet.hours",
+}
 
 
 def _core_error(message: str, origin: Mapping[str, str], where: Mapping[str, str]) -> str:

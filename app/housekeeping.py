@@ -7,10 +7,10 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from adapters.logs import log_event
+from wapa.adapters.logs import log_event
 
 if TYPE_CHECKING:
-    from app.runner import Runner
+    from wapa.runner import Runner
 
 log = logging.getLogger("wapa.housekeeping")
 INTERVAL = 3600.0  # once an hour (and a minute after the start)
@@ -27,16 +27,27 @@ def housekeeping(
                     runner.clock(), runner.settings.policy.context_ttl, store_settings.trace_ttl
                 )
                 if report.total:
-                    log_event(log, logging.INFO, "purged", contexts=report.contexts,
-                              traces=report.traces, outbox=report.outbox)  # fmt: skip
+                    log_event(
+                        log,
+                        logging.INFO,
+                        "purged",
+                        contexts=report.contexts,
+                        traces=report.traces,
+                        outbox=report.outbox,
+                    )
                 if store_settings.backup_keep > 0:
-                    made = await store.daily_backup(store_settings.backup_dir,
-                                                    store_settings.backup_keep)  # fmt: skip
+                    made = await store.daily_backup(
+                        store_settings.backup_dir, store_settings.backup_keep
+                    )
                     if made is not None:
                         log_event(log, logging.INFO, "backup_made", path=str(made))
             except Exception as exc:  # upkeep must never stop the assistant
-                log_event(log, logging.WARNING, "housekeeping_failed",
-                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "housekeeping_failed",
+                    error=f"{type(exc).__name__}: {exc}",
+                )
             await asyncio.sleep(interval)
 
     return run

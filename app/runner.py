@@ -44,11 +44,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, S
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from adapters.logs import correlation, flush_logging, log_event
-from adapters.metrics import Metrics, resident_memory_bytes
-from adapters.transport import SendError, Transport
-from app.config import Settings
-from core import (
+from wapa.adapters.logs import correlation, flush_logging, log_event
+from wapa.adapters.metrics import Metrics, resident_memory_bytes
+from wapa.adapters.transport import SendError, Transport
+from wapa.config import Settings
+from wapa.core import (
     Assistant,
     Decision,
     Effect,
@@ -113,27 +113,38 @@ class _Item:
 
 
 _WA_STATE = {
-    "connected": "connected", "disconnected": "disconnected", "reconnecting": "disconnected",
-    "keepalive_lost": "degraded", "keepalive_restored": "connected",
-    "stream_replaced": "replaced", "logged_out": "logged_out", "temporary_ban": "banned",
-    "ban_lifted": "connected", "pair_needed": "not_paired",
-}  # fmt: skip
+    "connected": "connected",
+    "disconnected": "disconnected",
+    "reconnecting": "disconnected",
+    "keepalive_lost": "degraded",
+    "keepalive_restored": "connected",
+    "stream_replaced": "replaced",
+    "logged_out": "logged_out",
+    "temporary_ban": "banned",
+    "ban_lifted": "connected",
+    "pair_needed": "not_paired",
+}
 _WA_RED = {"logged_out", "replaced", "not_paired"}
-_LIFECYCLE_LEVEL = {"connected": logging.INFO, "keepalive_restored": logging.INFO,
-                    "ban_lifted": logging.INFO, "disconnected": logging.WARNING,
-                    "reconnecting": logging.WARNING, "keepalive_lost": logging.WARNING}  # fmt: skip
+_LIFECYCLE_LEVEL = {
+    "connected": logging.INFO,
+    "keepalive_restored": logging.INFO,
+    "ban_lifted": logging.INFO,
+    "disconnected": logging.WARNING,
+    "reconnecting": logging.WARNING,
+    "keepalive_lost": logging.WARNING,
+}
 # What a lifecycle event means for the people running wapa: logged, and shown in /healthz
 # while the state lasts.
 _LIFECYCLE_HINT = {
     "logged_out": "the phone unlinked this device: no sending; run `wapa pair` again and "
-                  "restart (state is kept)",
+    "restart (state is kept)",
     "stream_replaced": "another WhatsApp client (a second wapa, or a copy of the session "
-                       "database) took over this session: no sending; wapa keeps running with "
-                       "health red so that it does not fight the other client for the session. "
-                       "Stop the other client, then restart wapa",
+    "database) took over this session: no sending; wapa keeps running with "
+    "health red so that it does not fight the other client for the session. "
+    "Stop the other client, then restart wapa",
     "temporary_ban": "WhatsApp banned the account for a while: no sending until it lifts",
     "pair_needed": "no paired WhatsApp session: run `wapa pair` first",
-}  # fmt: skip
+}
 
 
 class Runner:
@@ -202,13 +213,19 @@ class Runner:
         loop = asyncio.get_running_loop()
         http = None
         if self._http_enabled:
-            from adapters.http_server import HttpServer
+            from wapa.adapters.http_server import HttpServer
 
-            http = HttpServer(self.settings.http_host, self.settings.http_port,
-                              self.health, self.render_metrics)  # fmt: skip
+            http = HttpServer(
+                self.settings.http_host, self.settings.http_port, self.health, self.render_metrics
+            )
             self.http_port = await http.start()
-            log_event(log, logging.INFO, "http_listening", host=self.settings.http_host,
-                      port=self.http_port)  # fmt: skip
+            log_event(
+                log,
+                logging.INFO,
+                "http_listening",
+                host=self.settings.http_host,
+                port=self.http_port,
+            )
             if self._on_http_port is not None:
                 self._on_http_port(self.http_port)
         if self._install_signals:
@@ -222,21 +239,35 @@ class Runner:
             if self.settings.record and self.recorder is None and self.assistant is not None:
                 self.recorder = _open_recorder(self.settings, self.assistant.seed)
             if not getattr(self.store, "encrypted", True):
-                log_event(log, logging.WARNING, "store_not_encrypted",
-                          hint="set WAPA_DB_KEY to encrypt message text and names at rest")  # fmt: skip
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "store_not_encrypted",
+                    hint="set WAPA_DB_KEY to encrypt message text and names at rest",
+                )
             try:
                 await self.transport.start(self._on_message, self._on_lifecycle)
             except Exception as exc:
                 self.start_error = str(exc) or type(exc).__name__
-                log_event(log, logging.ERROR, "transport_start_failed", transport=self.transport.name,
-                          error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "transport_start_failed",
+                    transport=self.transport.name,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
                 if self.exit_code == EXIT_OK:
                     self.exit_code = EXIT_FAILED
                 return self.exit_code
             self._adopt_owner()
             self.state = "running"
-            log_event(log, logging.INFO, "started", transport=self.transport.name,
-                      chats=len(self.assistant.chats) if self.assistant else 0)  # fmt: skip
+            log_event(
+                log,
+                logging.INFO,
+                "started",
+                transport=self.transport.name,
+                chats=len(self.assistant.chats) if self.assistant else 0,
+            )
             self._execute(recovered, "")
             if self._monitor_interval > 0:
                 background.append(asyncio.create_task(self._monitor()))
@@ -275,8 +306,14 @@ class Runner:
             a.persona = replace(a.persona, owner_id=own)
             log_event(log, logging.INFO, "owner_from_session", owner_id=own)
         else:
-            log_event(log, logging.WARNING, "owner_id_differs", configured=a.persona.owner_id,
-                      paired=own, hint="WAPA_OWNER_ID is not the paired account")  # fmt: skip
+            log_event(
+                log,
+                logging.WARNING,
+                "owner_id_differs",
+                configured=a.persona.owner_id,
+                paired=own,
+                hint="WAPA_OWNER_ID is not the paired account",
+            )
 
     def request_stop(self, reason: str, exit_code: int = EXIT_OK) -> None:
         """Begin a graceful shutdown (idempotent; the first non-zero exit code sticks)."""
@@ -300,17 +337,26 @@ class Runner:
         a = self.assistant
         now = self.clock()
         components = {
-            "whatsapp": {"state": self.whatsapp, "transport": self.transport.name,
-                         "can_send": _safe_can_send(self.transport)}
-                        | ({"reason": self.whatsapp_reason} if self.whatsapp_reason else {}),
-            "store": {"state": self.store_state,
-                      "encrypted": bool(getattr(self.store, "encrypted", False))},
+            "whatsapp": {
+                "state": self.whatsapp,
+                "transport": self.transport.name,
+                "can_send": _safe_can_send(self.transport),
+            }
+            | ({"reason": self.whatsapp_reason} if self.whatsapp_reason else {}),
+            "store": {
+                "state": self.store_state,
+                "encrypted": bool(getattr(self.store, "encrypted", False)),
+            },
             "model": {"state": self.model_state},
-            "runner": {"state": self.state,
-                       "uptime_s": round(time.monotonic() - self._started_at, 1),
-                       "paused": bool(a and a.paused), "chats": len(a.chats) if a else 0,
-                       "pending": _pending(a), "cooling": _cooling(a, now)},
-        }  # fmt: skip
+            "runner": {
+                "state": self.state,
+                "uptime_s": round(time.monotonic() - self._started_at, 1),
+                "paused": bool(a and a.paused),
+                "chats": len(a.chats) if a else 0,
+                "pending": _pending(a),
+                "cooling": _cooling(a, now),
+            },
+        }
         stats = getattr(self.model, "stats", None)
         budget = getattr(stats, "budget_left", None)
         if budget is not None:
@@ -347,10 +393,23 @@ class Runner:
             self.metrics.messages_in.labels(source).inc()
             sent_at = msg.sent_at if isinstance(msg.sent_at, int | float) else 0.0
             age = {"age_s": round(self.clock() - sent_at, 1)} if sent_at > 0 else {}
-            log_event(log, logging.INFO, "message_in", corr=corr, chat=msg.chat,
-                      sender=msg.sender, id=msg.id, from_me=msg.from_me, group=msg.is_group,
-                      media=msg.media, kind=msg.kind, chars=len(msg.text) if isinstance(msg.text, str) else 0,
-                      text=msg.text, sender_name=msg.sender_name, **age)  # fmt: skip
+            log_event(
+                log,
+                logging.INFO,
+                "message_in",
+                corr=corr,
+                chat=msg.chat,
+                sender=msg.sender,
+                id=msg.id,
+                from_me=msg.from_me,
+                group=msg.is_group,
+                media=msg.media,
+                kind=msg.kind,
+                chars=len(msg.text) if isinstance(msg.text, str) else 0,
+                text=msg.text,
+                sender_name=msg.sender_name,
+                **age,
+            )
             self._queue.put_nowait(_Item(msg, corr))
         except Exception as exc:
             self.metrics.bad_events.inc()
@@ -398,8 +457,13 @@ class Runner:
             log_event(log, logging.INFO, "state_new")
         else:
             effects = assistant.recover(self.clock())
-            log_event(log, logging.INFO, "state_restored", chats=len(assistant.chats),
-                      pending=_pending(assistant))  # fmt: skip
+            log_event(
+                log,
+                logging.INFO,
+                "state_restored",
+                chats=len(assistant.chats),
+                pending=_pending(assistant),
+            )
         self.assistant = assistant
         await self._load_usage()
         self._record_out(effects)
@@ -446,8 +510,12 @@ class Runner:
     async def _idle(self) -> bool:
         def quiet() -> bool:
             a = self.assistant
-            return (self._queue.empty() and not self._inflight
-                    and a is not None and a.next_deadline() is None)  # fmt: skip
+            return (
+                self._queue.empty()
+                and not self._inflight
+                and a is not None
+                and a.next_deadline() is None
+            )
 
         if not quiet():
             return False
@@ -519,8 +587,9 @@ class Runner:
                 effects = a.handle(ev, now)
         except Exception as exc:  # the core never raises on bad input; a bug costs one event
             self.metrics.bad_events.inc()
-            log_event(log, logging.ERROR, "core_step_failed", exc_info=True,
-                      error=f"{type(exc).__name__}")  # fmt: skip
+            log_event(
+                log, logging.ERROR, "core_step_failed", exc_info=True, error=f"{type(exc).__name__}"
+            )
             return
         finally:
             correlation.reset(token)
@@ -536,16 +605,22 @@ class Runner:
             if usage is None:
                 await self.store.save_step(self.assistant, effects, events)
             else:
-                await self.store.save_step(self.assistant, effects, events,
-                                           values={USAGE_KEY: usage})  # fmt: skip
+                await self.store.save_step(
+                    self.assistant, effects, events, values={USAGE_KEY: usage}
+                )
         except Exception as exc:
             # The effects of this step are NOT carried out: nothing happens without its state
             # committed. Stop; after the restart `recover()` continues from the last commit.
             self.metrics.store_errors.inc()
             self.store_state = "error"
-            log_event(log, logging.ERROR, "store_commit_failed", exc_info=False,
-                      error=f"{type(exc).__name__}: {exc}",
-                      dropped=[type(e).__name__ for e in effects if not isinstance(e, Decision)])  # fmt: skip
+            log_event(
+                log,
+                logging.ERROR,
+                "store_commit_failed",
+                exc_info=False,
+                error=f"{type(exc).__name__}: {exc}",
+                dropped=[type(e).__name__ for e in effects if not isinstance(e, Decision)],
+            )
             self.request_stop("store failure", EXIT_FAILED)
             return False
         if usage is not None:
@@ -586,13 +661,22 @@ class Runner:
             meter.restore(json.loads(text))
             self._usage_saved = json.dumps(meter.export(), sort_keys=True)
         except Exception as exc:  # a damaged value costs the saved spend, never the start
-            log_event(log, logging.WARNING, "model_usage_unreadable",
-                      error=f"{type(exc).__name__}: {exc}"[:300])  # fmt: skip
+            log_event(
+                log,
+                logging.WARNING,
+                "model_usage_unreadable",
+                error=f"{type(exc).__name__}: {exc}"[:300],
+            )
             return
         state = meter.export()
-        log_event(log, logging.INFO, "model_usage_restored", day=state.get("day"),
-                  neurons_today=round(float(state.get("spent", 0.0)), 2),
-                  blocked_until=state.get("blocked_until", 0.0))  # fmt: skip
+        log_event(
+            log,
+            logging.INFO,
+            "model_usage_restored",
+            day=state.get("day"),
+            neurons_today=round(float(state.get("spent", 0.0)), 2),
+            blocked_until=state.get("blocked_until", 0.0),
+        )
 
     # ------------------------------------------------------------------ effects
 
@@ -627,15 +711,31 @@ class Runner:
     def _decision(self, d: Decision, corr: str) -> None:
         self.metrics.decisions.labels(d.code).inc()
         dcorr = self._corr_for(d.request_id, d.chat, corr)
-        level = logging.WARNING if d.code in (Reason.BAD_EVENT, Reason.SEND_FAILED,
-                                              Reason.SEND_UNKNOWN, Reason.CLOCK_SKEW) else logging.INFO  # fmt: skip
-        log_event(log, level, "decision", corr=dcorr, chat=d.chat, code=d.code, detail=d.detail,
-                  request_id=d.request_id)  # fmt: skip
+        level = (
+            logging.WARNING
+            if d.code
+            in (Reason.BAD_EVENT, Reason.SEND_FAILED, Reason.SEND_UNKNOWN, Reason.CLOCK_SKEW)
+            else logging.INFO
+        )
+        log_event(
+            log,
+            level,
+            "decision",
+            corr=dcorr,
+            chat=d.chat,
+            code=d.code,
+            detail=d.detail,
+            request_id=d.request_id,
+        )
         show = getattr(self.transport, "show_decision", None)
         if show is not None:
             show(d)
-        if d.request_id and d.code in (Reason.SEND_CONFIRMED, Reason.SEND_FAILED,
-                                       Reason.SEND_UNKNOWN, Reason.STALE):  # fmt: skip
+        if d.request_id and d.code in (
+            Reason.SEND_CONFIRMED,
+            Reason.SEND_FAILED,
+            Reason.SEND_UNKNOWN,
+            Reason.STALE,
+        ):
             self._req_corr.pop(d.request_id, None)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], corr: str) -> asyncio.Task[Any]:
@@ -689,26 +789,52 @@ class Runner:
         if not _safe_can_send(self.transport):
             detail = f"WhatsApp cannot send now ({self.whatsapp})"
             self.metrics.send_failures.inc()
-            log_event(log, logging.WARNING, "send_refused", chat=e.chat, request_id=e.request_id,
-                      reason=self.whatsapp)  # fmt: skip
+            log_event(
+                log,
+                logging.WARNING,
+                "send_refused",
+                chat=e.chat,
+                request_id=e.request_id,
+                reason=self.whatsapp,
+            )
             self._enqueue(SendFailed(e.request_id, detail))
             return
         try:
             message_id = await self.transport.send(e.chat, e.text, e.quote_id)
         except SendError as exc:
             self.metrics.send_failures.inc()
-            log_event(log, logging.WARNING, "send_failed", chat=e.chat, request_id=e.request_id,
-                      error=str(exc)[:200])  # fmt: skip
+            log_event(
+                log,
+                logging.WARNING,
+                "send_failed",
+                chat=e.chat,
+                request_id=e.request_id,
+                error=str(exc)[:200],
+            )
             self._enqueue(SendFailed(e.request_id, str(exc)[:200]))
         except Exception as exc:
             self.metrics.send_failures.inc()
-            log_event(log, logging.ERROR, "send_error", chat=e.chat, request_id=e.request_id,
-                      error=f"{type(exc).__name__}: {exc}"[:300])  # fmt: skip
+            log_event(
+                log,
+                logging.ERROR,
+                "send_error",
+                chat=e.chat,
+                request_id=e.request_id,
+                error=f"{type(exc).__name__}: {exc}"[:300],
+            )
             self._enqueue(SendFailed(e.request_id, type(exc).__name__))
         else:
             self.metrics.replies_sent.inc()
-            log_event(log, logging.INFO, "sent", chat=e.chat, request_id=e.request_id,
-                      message_id=str(message_id), chars=len(e.text), text=e.text)  # fmt: skip
+            log_event(
+                log,
+                logging.INFO,
+                "sent",
+                chat=e.chat,
+                request_id=e.request_id,
+                message_id=str(message_id),
+                chars=len(e.text),
+                text=e.text,
+            )
             self._enqueue(SendConfirmed(e.request_id, str(message_id or "")))
 
     async def _generate(self, e: Generate) -> None:
@@ -736,20 +862,36 @@ class Runner:
                 kind = getattr(exc, "kind", None)
                 if not isinstance(kind, str):
                     kind = "internal"
-                    log_event(log, logging.ERROR, "model_call_crashed", exc_info=True,
-                              request_id=e.request_id)  # fmt: skip
+                    log_event(
+                        log,
+                        logging.ERROR,
+                        "model_call_crashed",
+                        exc_info=True,
+                        request_id=e.request_id,
+                    )
                 m.model_failures.labels(kind).inc()
                 m.model_latency.observe(time.monotonic() - started)
                 if kind == "auth":
                     self.model_state = "auth_rejected"
-                    log_event(log, logging.ERROR, "model_auth_rejected", request_id=e.request_id,
-                              error=str(exc)[:1000],
-                              hint="check CLOUDFLARE_API_TOKEN / CLOUDFLARE_ACCOUNT_ID (or OPENAI_API_KEY); "
-                                   "no more model calls until restart")  # fmt: skip
+                    log_event(
+                        log,
+                        logging.ERROR,
+                        "model_auth_rejected",
+                        request_id=e.request_id,
+                        error=str(exc)[:1000],
+                        hint="check CLOUDFLARE_API_TOKEN / CLOUDFLARE_ACCOUNT_ID (or OPENAI_API_KEY); "
+                        "no more model calls until restart",
+                    )
                 else:
                     self.model_state = f"failing ({kind})"
-                    log_event(log, logging.WARNING, "model_failed", request_id=e.request_id,
-                              kind=kind, error=str(exc)[:1000])  # fmt: skip
+                    log_event(
+                        log,
+                        logging.WARNING,
+                        "model_failed",
+                        request_id=e.request_id,
+                        kind=kind,
+                        error=str(exc)[:1000],
+                    )
                 self._enqueue(GenerationFailed(e.request_id, kind, str(exc)[:200]))
             else:
                 attempts = int(getattr(result, "attempts", 1) or 1)
@@ -765,9 +907,17 @@ class Runner:
                 )
                 if self.model_state != "auth_rejected":
                     self.model_state = "ok"
-                log_event(log, logging.INFO, "generated", request_id=e.request_id,
-                          model=str(getattr(result, "model", "")), attempts=attempts,
-                          latency_s=round(latency, 3), chars=len(result.text), text=result.text)  # fmt: skip
+                log_event(
+                    log,
+                    logging.INFO,
+                    "generated",
+                    request_id=e.request_id,
+                    model=str(getattr(result, "model", "")),
+                    attempts=attempts,
+                    latency_s=round(latency, 3),
+                    chars=len(result.text),
+                    text=result.text,
+                )
                 self._enqueue(Generated(e.request_id, result.text))
             finally:
                 m.generations_in_flight.dec()
@@ -840,8 +990,13 @@ class Runner:
         self.state = "stopping"
         pending = set(self._inflight)
         if pending:
-            log_event(log, logging.INFO, "shutdown_waiting", tasks=len(pending),
-                      timeout_s=self.settings.shutdown_timeout)  # fmt: skip
+            log_event(
+                log,
+                logging.INFO,
+                "shutdown_waiting",
+                tasks=len(pending),
+                timeout_s=self.settings.shutdown_timeout,
+            )
             _, not_done = await asyncio.wait(pending, timeout=self.settings.shutdown_timeout)
             for task in not_done:
                 task.cancel()
@@ -894,11 +1049,19 @@ class Runner:
             top = []
             if tracemalloc.is_tracing():
                 stats = tracemalloc.take_snapshot().statistics("lineno")[:10]
-                top = [f"{s.traceback[0].filename}:{s.traceback[0].lineno} {s.size // 1024} KiB"
-                       for s in stats]  # fmt: skip
+                top = [
+                    f"{s.traceback[0].filename}:{s.traceback[0].lineno} {s.size // 1024} KiB"
+                    for s in stats
+                ]
                 tracemalloc.stop()
-            log_event(log, logging.WARNING, "memory_high", rss_mb=rss // 2**20,
-                      limit_mb=self.settings.memory_warn_mb, top_allocations=top)  # fmt: skip
+            log_event(
+                log,
+                logging.WARNING,
+                "memory_high",
+                rss_mb=rss // 2**20,
+                limit_mb=self.settings.memory_warn_mb,
+                top_allocations=top,
+            )
 
 
 class _Wake:
@@ -922,11 +1085,16 @@ def _cooling(a: Assistant | None, now: float) -> int:
 
 def _open_recorder(settings: Settings, seed: int) -> RecorderLike | None:
     try:
-        from adapters.recording import Recorder  # type: ignore[import-not-found]
+        from wapa.adapters.recording import Recorder  # type: ignore[import-not-found]
     except ImportError:
         log_event(
             log, logging.WARNING, "record_unavailable", hint="adapters/recording.py is missing"
         )
         return None
-    return Recorder(settings.record, settings.policy, settings.persona, seed,  # type: ignore[no-any-return]
-                    redact=settings.record_redact)  # fmt: skip
+    return Recorder(
+        settings.record,
+        settings.policy,
+        settings.persona,
+        seed,  # type: ignore[no-any-return]
+        redact=settings.record_redact,
+    )

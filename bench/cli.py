@@ -1,4 +1,4 @@
-"""`wapa bench` / `python -m bench`: run the benchmarks, print a Markdown table (and JSON).
+"""`wapa bench` / `python -m wapa.bench`: run the benchmarks, print a Markdown table (and JSON).
 
 Every figure is measured with a baseline in the same run; goals are for a 2-core x86-64 VM
 and are reported, never asserted."""
@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench import core_bench
-from bench.machine import describe
+from wapa.bench import core_bench
+from wapa.bench.machine import describe
 
 # key -> (goal text, predicate on the value, unit)
 GOALS: dict[str, tuple[str, Callable[[float], bool], str]] = {
@@ -40,9 +40,9 @@ def _sections(quick: bool) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
         ("prompt size", core_bench.prompt_tokens_full_context),
     ]
     for name, module, func in (
-        ("simulation speed", "bench.sim_bench", "sim_speedup"),
-        ("store", "bench.store_bench", "store_msgs_per_s"),
-        ("runner", "bench.runner_bench", "runner_figures"),
+        ("simulation speed", "wapa.bench.sim_bench", "sim_speedup"),
+        ("store", "wapa.bench.store_bench", "store_msgs_per_s"),
+        ("runner", "wapa.bench.runner_bench", "runner_figures"),
     ):
         sections.append((name, _lazy(module, func, q)))
     return sections
@@ -131,7 +131,7 @@ def main_args(args: argparse.Namespace) -> int:
             print(msg, file=sys.stderr, flush=True)
 
     if args.soak is not None:
-        from bench.runner_bench import BenchError, soak
+        from wapa.bench.runner_bench import BenchError, soak
 
         try:
             result: dict[str, Any] = {**describe(), **soak(args.soak, progress)}
@@ -154,22 +154,24 @@ def main_args(args: argparse.Namespace) -> int:
 def soak_markdown(result: dict[str, Any]) -> str:
     growth = result.get("soak_rss_growth_pct")
     met = "n/a" if growth is None else ("yes" if growth < 5 else "no")
-    return "\n".join([
-        f"Machine: {result['cpu_model']} ({result['arch']}, {result['cores']} cores), "
-        f"Python {result['python']}",
-        "",
-        f"Soak: {_fmt(result['soak_seconds'])} s, {result['soak_messages']} messages in, "
-        f"{result['soak_replies']} replies out",
-        "",
-        "| rss at launch | rss after warm-up | rss at end | max | growth | goal | met |",
-        "|---|---|---|---|---|---|---|",
-        f"| {_fmt(result['soak_rss_launch_mb'])} MB | {_fmt(result['soak_rss_start_mb'])} MB "
-        f"| {_fmt(result['soak_rss_end_mb'])} MB | {_fmt(result['soak_rss_max_mb'])} MB "
-        f"| {_fmt(growth)} % | < 5 % over 10 minutes | {met} |",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"Machine: {result['cpu_model']} ({result['arch']}, {result['cores']} cores), "
+            f"Python {result['python']}",
+            "",
+            f"Soak: {_fmt(result['soak_seconds'])} s, {result['soak_messages']} messages in, "
+            f"{result['soak_replies']} replies out",
+            "",
+            "| rss at launch | rss after warm-up | rss at end | max | growth | goal | met |",
+            "|---|---|---|---|---|---|---|",
+            f"| {_fmt(result['soak_rss_launch_mb'])} MB | {_fmt(result['soak_rss_start_mb'])} MB "
+            f"| {_fmt(result['soak_rss_end_mb'])} MB | {_fmt(result['soak_rss_max_mb'])} MB "
+            f"| {_fmt(growth)} % | < 5 % over 10 minutes | {met} |",
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m wapa.bench", description=__doc__)
     add_arguments(p)
     return main_args(p.parse_args(argv))

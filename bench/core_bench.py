@@ -13,17 +13,32 @@ import tracemalloc
 from collections import deque
 from collections.abc import Callable
 
-from core import Assistant, Message, Persona, Policy
-from core.context import Entry as ContextEntry
-from core.context import build_prompt, prompt_tokens
+from wapa.core import Assistant, Message, Persona, Policy
+from wapa.core.context import Entry as ContextEntry
+from wapa.core.context import build_prompt, prompt_tokens
 
 PERSONA = Persona(owner_id="owner", owner_name="Gilad", assistant_name="Dana")
 START = 1_767_603_600.0  # 2026-01-05 09:00 UTC
 
 
 def _text(rng: random.Random, i: int, size: int = 80) -> str:
-    words = ("hello", "tomorrow", "meeting", "lunch", "thanks", "call", "later", "maybe",
-             "project", "photos", "dinner", "weekend", "question", "quick", "update")  # fmt: skip
+    words = (
+        "hello",
+        "tomorrow",
+        "meeting",
+        "lunch",
+        "thanks",
+        "call",
+        "later",
+        "maybe",
+        "project",
+        "photos",
+        "dinner",
+        "weekend",
+        "question",
+        "quick",
+        "update",
+    )
     out = f"#{i} "
     while len(out) < size:
         out += rng.choice(words) + " "

@@ -48,15 +48,24 @@ RATE = 20.0  # messages per second during the load
 WARMUP = 10  # chats answered before the measured ones (first connection, first commits)
 OWNER_NAME = "Gilad"
 _TAG = re.compile(r"#([cgw]\d+)\b")
-_PRELOAD_NEONIZE = "import adapters.whatsapp.client"
+_PRELOAD_NEONIZE = "import wapa.adapters.whatsapp.client"
 
 ZERO_DELAY = {
-    "WAPA_RESPONSE_DELAY": "0", "WAPA_URGENT_DELAY": "0", "WAPA_TYPING_MIN": "0",
-    "WAPA_TYPING_MAX": "0", "WAPA_CAPS_PER_CHAT_PER_DAY": "0", "WAPA_CAPS_PER_HOUR": "0",
-    "WAPA_CAPS_PER_DAY": "0", "WAPA_MAX_CONCURRENT_GENERATIONS": "32",
-    "AI_DAILY_NEURON_BUDGET": "off", "WAPA_OWNER_ID": "owner", "WAPA_OWNER_NAME": OWNER_NAME,
-    "WAPA_SEED": "1", "WAPA_LOG_LEVEL": "info", "WAPA_BACKUP_KEEP": "0",
-}  # fmt: skip
+    "WAPA_RESPONSE_DELAY": "0",
+    "WAPA_URGENT_DELAY": "0",
+    "WAPA_TYPING_MIN": "0",
+    "WAPA_TYPING_MAX": "0",
+    "WAPA_CAPS_PER_CHAT_PER_DAY": "0",
+    "WAPA_CAPS_PER_HOUR": "0",
+    "WAPA_CAPS_PER_DAY": "0",
+    "WAPA_MAX_CONCURRENT_GENERATIONS": "32",
+    "AI_DAILY_NEURON_BUDGET": "off",
+    "WAPA_OWNER_ID": "owner",
+    "WAPA_OWNER_NAME": OWNER_NAME,
+    "WAPA_SEED": "1",
+    "WAPA_LOG_LEVEL": "info",
+    "WAPA_BACKUP_KEEP": "0",
+}
 
 
 class BenchError(RuntimeError):
@@ -128,10 +137,16 @@ def _stop(proc: subprocess.Popen[Any]) -> None:
 @contextlib.contextmanager
 def fake_cloudflare(latency: float = MODEL_LATENCY) -> Iterator[dict[str, str]]:
     """`wapa fake-cloudflare` in a subprocess; yields the variables that point wapa at it."""
-    cmd = [sys.executable, "-m", "app", "fake-cloudflare", "--port", "0",
-           "--latency", str(latency)]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=_clean_env(), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    cmd = [sys.executable, "-m", "app", "fake-cloudflare", "--port", "0", "--latency", str(latency)]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=_clean_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         env: dict[str, str] = {}
         for name in ("CLOUDFLARE_API_BASE", "CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID"):
@@ -162,8 +177,14 @@ def _schedule(chats: int, rate: float, seed: int = 5) -> list[tuple[float, str, 
     come first, then a one-second pause."""
     rng = random.Random(seed)
     out, t = [], 0.0
-    words = ("are you free tomorrow", "can you send me the file", "what time is the meeting",
-             "call me when you can", "let me know about friday", "thanks for yesterday")  # fmt: skip
+    words = (
+        "are you free tomorrow",
+        "can you send me the file",
+        "what time is the meeting",
+        "call me when you can",
+        "let me know about friday",
+        "thanks for yesterday",
+    )
     for i in range(WARMUP):
         t += 0.05
         out.append((t, f"w{i:05d}", f"w{i:05d}: hello #w{i:05d}"))
@@ -245,19 +266,20 @@ class _TimedModel:
 async def _load(
     chats: int, rate: float, server_env: dict[str, str], tmp: Path, sync: str = "full"
 ) -> dict[str, Any]:
-    from adapters.console import ConsoleTransport
-    from adapters.llm import client_from_settings, settings_from_env
-    from adapters.logs import flush_logging, setup_logging
-    from adapters.store import Store
-    from app.config import load_settings
-    from app.runner import Runner
+    from wapa.adapters.console import ConsoleTransport
+    from wapa.adapters.llm import client_from_settings, settings_from_env
+    from wapa.adapters.logs import flush_logging, setup_logging
+    from wapa.adapters.store import Store
+    from wapa.config import load_settings
+    from wapa.runner import Runner
 
     env = {**ZERO_DELAY, **server_env, "WAPA_DB": str(tmp / "runner.db"), "WAPA_HTTP_PORT": "0"}
     settings = load_settings(env)
     model = _TimedModel(client_from_settings(settings_from_env(env)))
     feeder, capture = _Feeder(_schedule(chats, rate)), _Capture()
-    transport = ConsoleTransport(settings.persona.owner_id, settings.persona.owner_name,
-                                 stdin=feeder, stdout=capture)  # type: ignore[arg-type]  # fmt: skip
+    transport = ConsoleTransport(
+        settings.persona.owner_id, settings.persona.owner_name, stdin=feeder, stdout=capture
+    )  # type: ignore[arg-type]
     store = await Store.open(settings.db, None, sync=sync)  # closed by the runner when it stops
     runner = Runner(settings, transport, store, model, http=False, install_signals=False)
 
@@ -300,11 +322,16 @@ async def _load(
             root.addHandler(h)
         root.setLevel(saved[1])
         sink.close()
-    done = [c for c in capture.t_out
-            if c in feeder.t_in and c in model.latency and not c.startswith("w")]  # fmt: skip
+    done = [
+        c
+        for c in capture.t_out
+        if c in feeder.t_in and c in model.latency and not c.startswith("w")
+    ]
     if len(done) < chats:
-        raise BenchError(f"only {len(done)} of {chats} chats got a reply within {wall:.0f}s "
-                         f"({'; '.join(capture.problems[:3])})")  # fmt: skip
+        raise BenchError(
+            f"only {len(done)} of {chats} chats got a reply within {wall:.0f}s "
+            f"({'; '.join(capture.problems[:3])})"
+        )
     overhead = [(capture.t_out[c] - feeder.t_in[c] - model.latency[c]) * 1000 for c in done]
     e2e = [(capture.t_out[c] - feeder.t_in[c]) * 1000 for c in done]
     latency = [model.latency[c] * 1000 for c in done]
@@ -329,9 +356,16 @@ class _Process:
     lines matching `watch` are kept."""
 
     def __init__(self, cmd: list[str], env: dict[str, str], watch: str = "") -> None:
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True, bufsize=1)  # fmt: skip
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
         self.watch = re.compile(watch) if watch else None
         self.lines: list[str] = []
         self.counts: dict[str, int] = {}
@@ -350,8 +384,9 @@ class _Process:
 
     def wait_for(self, timeout: float) -> str:
         with self._seen:
-            if not self._seen.wait_for(lambda: bool(self.lines) or self.proc.poll() is not None,
-                                       timeout):  # fmt: skip
+            if not self._seen.wait_for(
+                lambda: bool(self.lines) or self.proc.poll() is not None, timeout
+            ):
                 raise BenchError(f"no line matching {self.watch.pattern if self.watch else ''!r}")
             if not self.lines:
                 raise BenchError(f"the process exited with status {self.proc.returncode}")
@@ -372,9 +407,10 @@ class _Process:
 def _start_runner(env: dict[str, str], preload: str = "") -> tuple[_Process, float]:
     """`wapa run --transport console` (optionally importing `preload` first), up and healthy;
     returns it and its VmRSS right after /healthz answered 200."""
-    code = f"{preload}\nimport sys\nfrom app.cli import main\nsys.exit(main(sys.argv[1:]))"
-    p = _Process([sys.executable, "-c", code, "run", "--transport", "console"], env,
-                 watch=r"^\[http\] ")  # fmt: skip
+    code = f"{preload}\nimport sys\nfrom wapa.cli import main\nsys.exit(main(sys.argv[1:]))"
+    p = _Process(
+        [sys.executable, "-c", code, "run", "--transport", "console"], env, watch=r"^\[http\] "
+    )
     try:
         port = int(p.wait_for(60.0).rsplit(":", 1)[1])
         end = time.monotonic() + 30.0
@@ -400,8 +436,15 @@ def _bare_rss(code: str) -> float | None:
 
 
 def _runner_env(server_env: dict[str, str], tmp: Path, **extra: str) -> dict[str, str]:
-    return {**_clean_env(), **ZERO_DELAY, **server_env, "WAPA_DB": str(tmp / "idle.db"),
-            "WAPA_HTTP_PORT": "0", "WAPA_HTTP_HOST": "127.0.0.1", **extra}  # fmt: skip
+    return {
+        **_clean_env(),
+        **ZERO_DELAY,
+        **server_env,
+        "WAPA_DB": str(tmp / "idle.db"),
+        "WAPA_HTTP_PORT": "0",
+        "WAPA_HTTP_HOST": "127.0.0.1",
+        **extra,
+    }
 
 
 def _idle_rss(server_env: dict[str, str], tmp: Path) -> dict[str, Any]:
@@ -437,8 +480,9 @@ def runner_figures(quick: bool, chats: int | None = None) -> dict[str, Any]:
 # ---------------------------------------------------------------------- soak
 
 
-def soak(seconds: float, progress: Callable[[str], None], rate: float = 10.0,
-         chats: int = 200) -> dict[str, Any]:  # fmt: skip
+def soak(
+    seconds: float, progress: Callable[[str], None], rate: float = 10.0, chats: int = 200
+) -> dict[str, Any]:
     """Drive `wapa run --transport console` with `rate` messages per second, round-robin over
     `chats` chats in shuffled rounds, for `seconds`; resident memory after a warm-up (a fifth
     of the time, at most a minute: by then every chat's context is full at the default rate,
@@ -474,8 +518,10 @@ def soak(seconds: float, progress: Callable[[str], None], rate: float = 10.0,
                     rss = rss_mb(proc.proc.pid) or 0.0
                     samples.append((now - t0, rss))
                     replies = proc.counts.get("[send]", 0)
-                    progress(f"soak: {now - t0:.0f}/{seconds:.0f}s, rss {rss:.1f} MB, "
-                             f"{sent} messages in, {replies} replies")  # fmt: skip
+                    progress(
+                        f"soak: {now - t0:.0f}/{seconds:.0f}s, rss {rss:.1f} MB, "
+                        f"{sent} messages in, {replies} replies"
+                    )
                     next_report += 10.0
                 time.sleep(max(0.0, t0 + sent / rate - time.monotonic()))
             end_rss = rss_mb(proc.proc.pid) or 0.0

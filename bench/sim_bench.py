@@ -16,7 +16,7 @@ import time
 from collections import deque
 from typing import Any
 
-from sim.fuzz import DAY, Traffic, build_simulation, generate_traffic
+from wapa.sim.fuzz import DAY, Traffic, build_simulation, generate_traffic
 
 SEED = 7
 

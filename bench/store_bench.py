@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from adapters.store import Store
-from adapters.store.schema import SCHEMA_VERSION, script
-from app.runner import _BATCH_MAX
-from bench.core_bench import PERSONA, START, traffic
-from core import Assistant, Decision, Effect, Event, Message, Policy
+from wapa.adapters.store import Store
+from wapa.adapters.store.schema import SCHEMA_VERSION, script
+from wapa.bench.core_bench import PERSONA, START, traffic
+from wapa.core import Assistant, Decision, Effect, Event, Message, Policy
+from wapa.runner import _BATCH_MAX
 
 # A fixed raw key (base64 of 32 bytes): a passphrase would add scrypt at open, not per step.
 BENCH_KEY = base64.b64encode(bytes(range(32))).decode()
@@ -83,8 +83,11 @@ def _rows(msgs: list[Message], batch: int) -> list[Rows]:
         now = START
         for i, m in group:
             now = START + i * 0.01
-            traces += [(e.t, e.chat, e.code, e.request_id, e.detail.encode())
-                       for e in a.handle(m, now) if isinstance(e, Decision)]  # fmt: skip
+            traces += [
+                (e.t, e.chat, e.code, e.request_id, e.detail.encode())
+                for e in a.handle(m, now)
+                if isinstance(e, Decision)
+            ]
         chats = []
         for cid in a.take_dirty():
             chat = a.export_chat(cid)
@@ -167,8 +170,9 @@ def store_msgs_per_s(quick: bool, n: int | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wapa-bench-") as tmp:
         d = Path(tmp)
         for sync, suffix in (("full", ""), ("normal", "_sync_normal")):
-            store = asyncio.run(_through_store(d / f"store-{sync}.db", msgs, None, sync,
-                                               STORE_BATCH))  # fmt: skip
+            store = asyncio.run(
+                _through_store(d / f"store-{sync}.db", msgs, None, sync, STORE_BATCH)
+            )
             raw_msgs, raw_rows = _raw_grouped(d / f"raw-{sync}.db", grouped, n, sync)
             out[f"store_msgs_per_s{suffix}"] = store
             out[f"baseline_sqlite_msgs_per_s{suffix}"] = raw_msgs

@@ -1,6 +1,6 @@
 """wapa's pure core: events in, effects out; no clock, no I/O, stdlib only."""
 
-from core.events import (
+from wapa.core.events import (
     ChatMessage,
     Command,
     Decision,
@@ -18,12 +18,31 @@ from core.events import (
     SendFailed,
     Typing,
 )
-from core.machine import Assistant
-from core.policy import Caps, Persona, Policy, PolicyError, QuietHours, parse_duration
+from wapa.core.machine import Assistant
+from wapa.core.policy import Caps, Persona, Policy, PolicyError, QuietHours, parse_duration
 
 __all__ = [
-    "Assistant", "Caps", "ChatMessage", "Command", "Decision", "Effect", "Event", "Generate",
-    "Generated", "GenerationFailed", "MarkRead", "Message", "Notice", "Persona", "Policy",
-    "PolicyError", "QuietHours", "Reason", "Send", "SendConfirmed", "SendFailed", "Typing",
+    "Assistant",
+    "Caps",
+    "ChatMessage",
+    "Command",
+    "Decision",
+    "Effect",
+    "Event",
+    "Generate",
+    "Generated",
+    "GenerationFailed",
+    "MarkRead",
+    "Message",
+    "Notice",
+    "Persona",
+    "Policy",
+    "PolicyError",
+    "QuietHours",
+    "Reason",
+    "Send",
+    "SendConfirmed",
+    "SendFailed",
+    "Typing",
     "parse_duration",
-]  # fmt: skip
+]

@@ -14,16 +14,21 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import NamedTuple
 
-from core.events import ChatMessage
-from core.policy import Persona, Policy
+from wapa.core.events import ChatMessage
+from wapa.core.policy import Persona, Policy
 
 CONTACT, OWNER, ASSISTANT = "contact", "owner", "assistant"
 
 MEDIA_LABELS = {
-    "voice": "[voice message]", "audio": "[audio]", "image": "[photo]", "video": "[video]",
-    "document": "[document]", "sticker": "[sticker]", "location": "[location]",
+    "voice": "[voice message]",
+    "audio": "[audio]",
+    "image": "[photo]",
+    "video": "[video]",
+    "document": "[document]",
+    "sticker": "[sticker]",
+    "location": "[location]",
     "contact": "[contact card]",
-}  # fmt: skip
+}
 
 
 class Entry(NamedTuple):

@@ -54,9 +54,9 @@ from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
-from core import context as ctx
-from core import urgency
-from core.events import (
+from wapa.core import context as ctx
+from wapa.core import urgency
+from wapa.core.events import (
     Command,
     Decision,
     Effect,
@@ -73,8 +73,8 @@ from core.events import (
     SendFailed,
     Typing,
 )
-from core.hygiene import clean_reply
-from core.policy import Persona, Policy, PolicyError, parse_duration
+from wapa.core.hygiene import clean_reply
+from wapa.core.policy import Persona, Policy, PolicyError, parse_duration
 
 IDLE, WAITING, GENERATING, TYPING = "idle", "waiting", "generating", "typing"
 FOREVER = 1e18  # "muted until further notice"; JSON-safe, unlike inf
@@ -118,11 +118,32 @@ class Chat:
     """One chat's state. Bounded: context, ids, arrivals, unread and sends all have limits."""
 
     __slots__ = (
-        "id", "is_group", "title", "participants", "name", "context", "seen", "arrivals",
-        "phase", "first", "due", "timer_seq", "urgent", "unread", "quote_id", "request_id",
-        "started", "reply", "system", "cooldown_until", "cooldown_reason", "breakthrough_used",
-        "muted_until", "replies", "sends",
-    )  # fmt: skip
+        "id",
+        "is_group",
+        "title",
+        "participants",
+        "name",
+        "context",
+        "seen",
+        "arrivals",
+        "phase",
+        "first",
+        "due",
+        "timer_seq",
+        "urgent",
+        "unread",
+        "quote_id",
+        "request_id",
+        "started",
+        "reply",
+        "system",
+        "cooldown_until",
+        "cooldown_reason",
+        "breakthrough_used",
+        "muted_until",
+        "replies",
+        "sends",
+    )
 
     def __init__(self, chat_id: str, policy: Policy) -> None:
         self.id = chat_id
@@ -265,8 +286,13 @@ class Assistant:
             if chat.phase == WAITING:
                 self._fire_reply(chat, now, out)
             elif chat.phase == GENERATING:
-                self._to_idle(chat, out, Reason.GENERATION_TIMEOUT, now,
-                              f"no answer from the model within {self.policy.generation_timeout:g}s")  # fmt: skip
+                self._to_idle(
+                    chat,
+                    out,
+                    Reason.GENERATION_TIMEOUT,
+                    now,
+                    f"no answer from the model within {self.policy.generation_timeout:g}s",
+                )
             elif chat.phase == TYPING:
                 self._send(chat, now, out)
         return out
@@ -276,12 +302,24 @@ class Assistant:
     def _tick(self, now: float, out: list[Effect]) -> float:
         if isinstance(now, bool) or not isinstance(now, int | float) or not 0 <= now < MAX_TIME:
             known = "the last known time" if self.now != NO_TIME else "nothing: no time known yet"
-            out.append(Decision(max(self.now, 0.0), "", Reason.BAD_EVENT,
-                                f"bad time {now!r} (expected epoch seconds): using {known}"))  # fmt: skip
+            out.append(
+                Decision(
+                    max(self.now, 0.0),
+                    "",
+                    Reason.BAD_EVENT,
+                    f"bad time {now!r} (expected epoch seconds): using {known}",
+                )
+            )
             return self.now
         if now < self.now:
-            out.append(Decision(self.now, "", Reason.CLOCK_SKEW,
-                                f"event at {_iso(now)} is older than {_iso(self.now)}: treated as now"))  # fmt: skip
+            out.append(
+                Decision(
+                    self.now,
+                    "",
+                    Reason.CLOCK_SKEW,
+                    f"event at {_iso(now)} is older than {_iso(self.now)}: treated as now",
+                )
+            )
             return self.now
         self.now = float(now)
         return self.now
@@ -337,14 +375,26 @@ class Assistant:
                 out.append(Decision(now, chat.id, Reason.GROUP_NEVER, "groups are set to never"))
                 return
             if not self._addressed(chat, m, text):
-                out.append(Decision(now, chat.id, Reason.GROUP_NOT_ADDRESSED,
-                                    "group message does not address the owner"))  # fmt: skip
+                out.append(
+                    Decision(
+                        now,
+                        chat.id,
+                        Reason.GROUP_NOT_ADDRESSED,
+                        "group message does not address the owner",
+                    )
+                )
                 return
             chat.quote_id = m.id
         sent_at = m.sent_at if isinstance(m.sent_at, int | float) else 0.0
         if sent_at and now - sent_at > policy.stale_after:  # a backlog delivered after downtime
-            out.append(Decision(now, chat.id, Reason.STALE,
-                                f"message written {now - sent_at:.0f}s ago, delivered late: kept in context, not answered"))  # fmt: skip
+            out.append(
+                Decision(
+                    now,
+                    chat.id,
+                    Reason.STALE,
+                    f"message written {now - sent_at:.0f}s ago, delivered late: kept in context, not answered",
+                )
+            )
             return
         if self.paused:
             out.append(Decision(now, chat.id, Reason.PAUSED, "assistant is paused"))
@@ -362,12 +412,24 @@ class Assistant:
         if now < chat.cooldown_until and chat.phase == IDLE:
             if urgent and chat.cooldown_reason == "reply" and not chat.breakthrough_used:
                 chat.breakthrough_used = True
-                out.append(Decision(now, chat.id, Reason.BREAKTHROUGH,
-                                    f"urgent message breaks the cooldown (until {_iso(chat.cooldown_until)}) once"))  # fmt: skip
+                out.append(
+                    Decision(
+                        now,
+                        chat.id,
+                        Reason.BREAKTHROUGH,
+                        f"urgent message breaks the cooldown (until {_iso(chat.cooldown_until)}) once",
+                    )
+                )
             else:
                 why = "owner wrote" if chat.cooldown_reason == "owner" else "replied"
-                out.append(Decision(now, chat.id, Reason.COOLDOWN,
-                                    f"cooling down until {_iso(chat.cooldown_until)} ({why})"))  # fmt: skip
+                out.append(
+                    Decision(
+                        now,
+                        chat.id,
+                        Reason.COOLDOWN,
+                        f"cooling down until {_iso(chat.cooldown_until)} ({why})",
+                    )
+                )
                 return
         elif now >= chat.cooldown_until:
             chat.breakthrough_used = False
@@ -422,8 +484,14 @@ class Assistant:
             )
         chat.cooldown_until = max(chat.cooldown_until, now + self.policy.cooldown)
         chat.cooldown_reason = "owner"
-        out.append(Decision(now, chat.id, Reason.OWNER_TAKEOVER,
-                            f"owner wrote: quiet until {_iso(chat.cooldown_until)}"))  # fmt: skip
+        out.append(
+            Decision(
+                now,
+                chat.id,
+                Reason.OWNER_TAKEOVER,
+                f"owner wrote: quiet until {_iso(chat.cooldown_until)}",
+            )
+        )
 
     # ------------------------------------------------------------------ the reply pipeline
 
@@ -450,12 +518,21 @@ class Assistant:
                     out.append(Typing(chat.id, False))
                 self._forget(chat.request_id, chat.id)
                 chat.request_id, chat.reply, chat.phase = "", "", WAITING
-                out.append(Decision(now, chat.id, Reason.RESTARTED,
-                                    "new message while replying: starting over"))  # fmt: skip
+                out.append(
+                    Decision(
+                        now, chat.id, Reason.RESTARTED, "new message while replying: starting over"
+                    )
+                )
             else:
                 chat.urgent = chat.urgent or urgent
-                out.append(Decision(now, chat.id, Reason.KEPT,
-                                    "new message past max_wait: the reply under way goes on"))  # fmt: skip
+                out.append(
+                    Decision(
+                        now,
+                        chat.id,
+                        Reason.KEPT,
+                        "new message past max_wait: the reply under way goes on",
+                    )
+                )
                 return
         fresh = chat.phase == IDLE
         if fresh:
@@ -533,15 +610,26 @@ class Assistant:
 
     def _fire_reply(self, chat: Chat, now: float, out: list[Effect]) -> None:
         if self.paused or now < chat.muted_until:
-            self._to_idle(chat, out, Reason.PAUSED if self.paused else Reason.MUTED, now,
-                          "paused or muted before the reply was due")  # fmt: skip
+            self._to_idle(
+                chat,
+                out,
+                Reason.PAUSED if self.paused else Reason.MUTED,
+                now,
+                "paused or muted before the reply was due",
+            )
             return
         if not chat.urgent:
             wake = self._quiet_until(now)
             if wake is not None and wake > now:
                 self._set_timer(chat, wake)
-                out.append(Decision(now, chat.id, Reason.QUIET_HOURS,
-                                    f"quiet hours: reply waits until {_iso(wake)}"))  # fmt: skip
+                out.append(
+                    Decision(
+                        now,
+                        chat.id,
+                        Reason.QUIET_HOURS,
+                        f"quiet hours: reply waits until {_iso(wake)}",
+                    )
+                )
                 return
         capped = self._cap_reached(chat, now)
         if capped:
@@ -552,9 +640,14 @@ class Assistant:
         self._requests[chat.request_id] = chat.id
         ctx.trim(chat.context, now, self.policy)
         messages = ctx.build_prompt(
-            chat.context, self.persona, self.policy, is_group=chat.is_group, title=chat.title,
-            participants=chat.participants, contact_name=chat.name,
-        )  # fmt: skip
+            chat.context,
+            self.persona,
+            self.policy,
+            is_group=chat.is_group,
+            title=chat.title,
+            participants=chat.participants,
+            contact_name=chat.name,
+        )
         chat.system = messages[0].content
         chat.phase, chat.started = GENERATING, now
         if chat.unread:
@@ -562,16 +655,30 @@ class Assistant:
             chat.unread.clear()
         out.append(Typing(chat.id, True))
         out.append(Generate(chat.request_id, chat.id, messages))
-        out.append(Decision(now, chat.id, Reason.GENERATING,
-                            f"asking the model ({len(messages) - 1} messages of context)", chat.request_id))  # fmt: skip
+        out.append(
+            Decision(
+                now,
+                chat.id,
+                Reason.GENERATING,
+                f"asking the model ({len(messages) - 1} messages of context)",
+                chat.request_id,
+            )
+        )
         self._set_timer(chat, now + self.policy.generation_timeout)
 
     def _chat_for(self, request_id: str, now: float, out: list[Effect]) -> Chat | None:
         chat = self.chats.get(self._requests.get(request_id, ""))
         if chat is None or chat.request_id != request_id or chat.phase != GENERATING:
             cid = chat.id if chat else self._discarded.get(request_id, "")
-            out.append(Decision(now, cid, Reason.UNKNOWN_REQUEST,
-                                f"result for {request_id!r}, which is no longer awaited: discarded", str(request_id)))  # fmt: skip
+            out.append(
+                Decision(
+                    now,
+                    cid,
+                    Reason.UNKNOWN_REQUEST,
+                    f"result for {request_id!r}, which is no longer awaited: discarded",
+                    str(request_id),
+                )
+            )
             return None
         self._dirty.add(chat.id)
         return chat
@@ -620,8 +727,15 @@ class Assistant:
         chat.phase, chat.reply = TYPING, text
         at = max(now, chat.started + seconds)
         self._set_timer(chat, at)
-        out.append(Decision(now, chat.id, Reason.REPLY_READY,
-                            f"reply ready ({len(text)} chars): sending at {_iso(at)} after typing", chat.request_id))  # fmt: skip
+        out.append(
+            Decision(
+                now,
+                chat.id,
+                Reason.REPLY_READY,
+                f"reply ready ({len(text)} chars): sending at {_iso(at)} after typing",
+                chat.request_id,
+            )
+        )
 
     def _random(self) -> float:
         """A seeded uniform draw in [0, 1): the n-th is a hash of (seed, n), so the generator's
@@ -648,16 +762,26 @@ class Assistant:
         chat.context.append(ctx.Entry(now, ctx.ASSISTANT, "", text, rid))
         ctx.trim(chat.context, now, self.policy)
         caps = self.policy.caps
-        for times, cap in ((chat.replies, caps.per_chat_per_day), (self._hour, caps.per_hour),
-                           (self._day, caps.per_day)):  # fmt: skip
+        for times, cap in (
+            (chat.replies, caps.per_chat_per_day),
+            (self._hour, caps.per_hour),
+            (self._day, caps.per_day),
+        ):
             if cap:
                 times.append(now)
                 del times[:-cap]
         day = int(now // DAY)
         self._today = [day, self._today[1] + 1 if self._today[0] == day else 1]
         chat.cooldown_until, chat.cooldown_reason = now + self.policy.cooldown, "reply"
-        out.append(Decision(now, chat.id, Reason.SENT,
-                            f"reply sent; quiet until {_iso(chat.cooldown_until)}", rid))  # fmt: skip
+        out.append(
+            Decision(
+                now,
+                chat.id,
+                Reason.SENT,
+                f"reply sent; quiet until {_iso(chat.cooldown_until)}",
+                rid,
+            )
+        )
         chat.phase, chat.timer_seq, chat.request_id, chat.reply = IDLE, 0, "", ""
         chat.urgent, chat.quote_id = False, ""
         self._requests[rid] = chat.id  # now awaiting the send's outcome
@@ -667,8 +791,15 @@ class Assistant:
         send = next((s for s in chat.sends if s[0] == rid), None) if chat else None
         if chat is None or send is None:
             cid = chat.id if chat else self._discarded.get(rid, "")
-            out.append(Decision(now, cid, Reason.UNKNOWN_REQUEST,
-                                f"send result for unknown request {rid!r}", str(rid)))  # fmt: skip
+            out.append(
+                Decision(
+                    now,
+                    cid,
+                    Reason.UNKNOWN_REQUEST,
+                    f"send result for unknown request {rid!r}",
+                    str(rid),
+                )
+            )
             return
         del self._requests[rid]
         self._dirty.add(chat.id)
@@ -790,8 +921,10 @@ class Assistant:
         cooling = sum(c.cooldown_until > now for c in self.chats.values())
         today = self._today[1] if self._today[0] == int(now // DAY) else 0
         state = "paused" if self.paused else "active"
-        return (f"wapa is {state}: {pending} replies pending, {cooling} chats cooling down, "
-                f"{today} replies today (UTC), {len(self.chats)} chats known.")  # fmt: skip
+        return (
+            f"wapa is {state}: {pending} replies pending, {cooling} chats cooling down, "
+            f"{today} replies today (UTC), {len(self.chats)} chats known."
+        )
 
     # ------------------------------------------------------------------ persistence
 
@@ -829,8 +962,9 @@ class Assistant:
         }
 
     @classmethod
-    def restore(cls, state: dict[str, Any], policy: Policy | None = None,
-                persona: Persona | None = None) -> Assistant:  # fmt: skip
+    def restore(
+        cls, state: dict[str, Any], policy: Policy | None = None, persona: Persona | None = None
+    ) -> Assistant:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"state version {state.get('version')!r} is not {STATE_VERSION}")
         a = cls(policy, persona, state["seed"])
@@ -862,8 +996,15 @@ class Assistant:
             for send in chat.sends:
                 if send[0] in self._requests:
                     del self._requests[send[0]]
-                    out.append(Decision(now, chat.id, Reason.SEND_UNKNOWN,
-                                        "a send was under way at the crash: outcome unknown, not repeated", send[0]))  # fmt: skip
+                    out.append(
+                        Decision(
+                            now,
+                            chat.id,
+                            Reason.SEND_UNKNOWN,
+                            "a send was under way at the crash: outcome unknown, not repeated",
+                            send[0],
+                        )
+                    )
             if chat.phase == IDLE:
                 continue
             late = now - chat.due

@@ -85,17 +85,31 @@ class Caps:
 
 DEFAULT_URGENT_KEYWORDS: tuple[str, ...] = (
     # English
-    "urgent", "urgently", "emergency", "asap", "immediately", "right now", "hospital",
-    "accident", "call me",
+    "urgent",
+    "urgently",
+    "emergency",
+    "asap",
+    "immediately",
+    "right now",
+    "hospital",
+    "accident",
+    "call me",
     # Hebrew
-    "דחוף", "חירום", "מיד",
+    "דחוף",
+    "חירום",
+    "מיד",
     # Spanish / Portuguese
-    "urgente", "emergencia", "emergência",
+    "urgente",
+    "emergencia",
+    "emergência",
     # German
-    "dringend", "notfall", "sofort",
+    "dringend",
+    "notfall",
+    "sofort",
     # French
-    "urgence", "tout de suite",
-)  # fmt: skip
+    "urgence",
+    "tout de suite",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +146,26 @@ class Policy:
     stale_after: float = 3600.0  # restart: a deadline missed by more than this is dropped
 
     _DURATIONS = (
-        "response_delay", "max_wait", "cooldown", "urgent_delay", "burst_window", "typing_min",
-        "typing_max", "generation_timeout", "context_ttl", "stale_after",
-    )  # fmt: skip
+        "response_delay",
+        "max_wait",
+        "cooldown",
+        "urgent_delay",
+        "burst_window",
+        "typing_min",
+        "typing_max",
+        "generation_timeout",
+        "context_ttl",
+        "stale_after",
+    )
     _INTS = (
-        "urgent_threshold", "burst_count", "remembered_ids", "max_context", "max_message_chars",
-        "prompt_token_budget", "max_reply_chars",
-    )  # fmt: skip
+        "urgent_threshold",
+        "burst_count",
+        "remembered_ids",
+        "max_context",
+        "max_message_chars",
+        "prompt_token_budget",
+        "max_reply_chars",
+    )
 
     def __post_init__(self) -> None:
         for name in self._DURATIONS:

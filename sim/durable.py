@@ -15,10 +15,10 @@ from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from adapters.store import OutboxEntry, Store
-from core.events import Effect, Event
-from core.machine import Assistant
-from core.policy import Persona, Policy
+from wapa.adapters.store import OutboxEntry, Store
+from wapa.core.events import Effect, Event
+from wapa.core.machine import Assistant
+from wapa.core.policy import Persona, Policy
 
 T = TypeVar("T")
 SYNC = "normal"  # a commit survives a crash of the process: what a simulated crash is
@@ -57,8 +57,9 @@ class DurableState:
             self._store = self._run(Store.open(self.path, self.key, sync=self.sync))
         return self._store
 
-    def save(self, assistant: Assistant, effects: Iterable[Effect], events: Iterable[Event] = ()
-             ) -> None:  # fmt: skip
+    def save(
+        self, assistant: Assistant, effects: Iterable[Effect], events: Iterable[Event] = ()
+    ) -> None:
         """One step, committed before this returns (and so before its effects happen)."""
         self._run(self._open_store().save_step(assistant, effects, events))
         self.commits += 1

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-from adapters.codec import encode
-from core.events import (
+from wapa.adapters.codec import encode
+from wapa.core.events import (
     ChatMessage,
     Command,
     Decision,
@@ -40,12 +40,12 @@ from core.events import (
     SendFailed,
     Typing,
 )
-from core.machine import Assistant
-from core.policy import Persona, Policy
-from sim.clock import VirtualClock
-from sim.durable import DurableState
-from sim.fake_model import FakeModel
-from sim.fake_whatsapp import Delivery, FakeWhatsApp
+from wapa.core.machine import Assistant
+from wapa.core.policy import Persona, Policy
+from wapa.sim.clock import VirtualClock
+from wapa.sim.durable import DurableState
+from wapa.sim.fake_model import FakeModel
+from wapa.sim.fake_whatsapp import Delivery, FakeWhatsApp
 
 # A scripted quote of this id is replaced, when delivered, by the id of the assistant's last
 # message in that chat (scenario files write `quote: reply`).

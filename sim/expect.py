@@ -17,10 +17,10 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from core.events import Decision, Reason
-from sim.engine import Generation, Sent, SimResult
-from sim.fake_whatsapp import FakeWhatsApp
-from sim.scenario import Expectation, Scenario
+from wapa.core.events import Decision, Reason
+from wapa.sim.engine import Generation, Sent, SimResult
+from wapa.sim.fake_whatsapp import FakeWhatsApp
+from wapa.sim.scenario import Expectation, Scenario
 
 _QUIET_CODES = {Reason.SEND_CONFIRMED, Reason.ECHO}  # bookkeeping, never the "why"
 NEAR_MISS = 60.0  # a reply this close outside an `at` window gets its turn explained
@@ -121,8 +121,11 @@ class Checker:
         if not sends:
             others = [x for x in self.r.sent if x.chat == e.chat]
             seen = ", ".join(fmt_offset(self.rel(x.t)) for x in others[:5])
-            return (f"{head}: none was sent" + (f" (replies there at {seen})" if seen else "")
-                    + self._near_miss(e, others))  # fmt: skip
+            return (
+                f"{head}: none was sent"
+                + (f" (replies there at {seen})" if seen else "")
+                + self._near_miss(e, others)
+            )
         for x in sends:
             if not self._matches(e, x.text) and (e.quote is None or x.quote_id == e.quote):
                 return ""
@@ -138,8 +141,11 @@ class Checker:
         x = min(sends, key=lambda x: abs(self.rel(x.t) - e.at))  # type: ignore[operator]
         if min(abs(self.rel(x.t) - lo), abs(self.rel(x.t) - hi)) >= NEAR_MISS:
             return ""
-        turn = {d.code: d for d in self.r.decisions
-                if d.request_id == x.request_id and d.chat == x.chat and d.t <= x.t}  # fmt: skip
+        turn = {
+            d.code: d
+            for d in self.r.decisions
+            if d.request_id == x.request_id and d.chat == x.chat and d.t <= x.t
+        }
         began = turn.get(Reason.GENERATING)
         if began is None:
             return ""
@@ -161,23 +167,30 @@ class Checker:
             return ""
         x = sends[0]
         more = f" (and {len(sends) - 1} more)" if len(sends) > 1 else ""
-        return (f"expected no reply {_chat_text(e.chat)}{_window_text(e)}, but {x.chat} got one "
-                f"at {fmt_offset(self.rel(x.t))}: {_quote(x.text)}{more}")  # fmt: skip
+        return (
+            f"expected no reply {_chat_text(e.chat)}{_window_text(e)}, but {x.chat} got one "
+            f"at {fmt_offset(self.rel(x.t))}: {_quote(x.text)}{more}"
+        )
 
     def _replies(self, e: Expectation) -> str:
         sends = self._sends(e)
         if len(sends) == e.count:
             return ""
         at = ", ".join(fmt_offset(self.rel(x.t)) for x in sends[:8])
-        return (f"expected {e.count} repl{'y' if e.count == 1 else 'ies'} {_chat_text(e.chat)}"
-                f"{_window_text(e)}, got {len(sends)}" + (f" (at {at})" if at else ""))  # fmt: skip
+        return (
+            f"expected {e.count} repl{'y' if e.count == 1 else 'ies'} {_chat_text(e.chat)}"
+            f"{_window_text(e)}, got {len(sends)}" + (f" (at {at})" if at else "")
+        )
 
     def _decisions(self, e: Expectation) -> list[Decision]:
         return [
-            d for d in self.r.decisions
-            if d.code == e.code and (not e.chat or d.chat == e.chat) and self._in(e, d.t)
+            d
+            for d in self.r.decisions
+            if d.code == e.code
+            and (not e.chat or d.chat == e.chat)
+            and self._in(e, d.t)
             and not self._matches(e, d.detail)
-        ]  # fmt: skip
+        ]
 
     def _decision(self, e: Expectation) -> str:
         found = self._decisions(e)
@@ -195,8 +208,10 @@ class Checker:
         if not found:
             return ""
         d = found[0]
-        return (f"expected no decision {e.code!r} {_chat_text(e.chat)}{_window_text(e)}, but at "
-                f"{fmt_offset(self.rel(d.t))} in {d.chat or 'the assistant'}: {d.detail}")  # fmt: skip
+        return (
+            f"expected no decision {e.code!r} {_chat_text(e.chat)}{_window_text(e)}, but at "
+            f"{fmt_offset(self.rel(d.t))} in {d.chat or 'the assistant'}: {d.detail}"
+        )
 
     def _prompt(self, e: Expectation) -> str:
         gens = [g for g in self.r.generations if g.chat == e.chat and self._in(e, g.t)]
@@ -247,8 +262,10 @@ class Checker:
         telling = [d for d in mine if self.rel(d.t) <= hi and d.code not in _QUIET_CODES]
         if telling:
             d = telling[-1]
-            lines.append(f"  last decision by {fmt_offset(hi)}: {d.code} at "
-                         f"{fmt_offset(self.rel(d.t))} ({clock(d.t)}){' in ' + d.chat if not e.chat and d.chat else ''}: {d.detail}")  # fmt: skip
+            lines.append(
+                f"  last decision by {fmt_offset(hi)}: {d.code} at "
+                f"{fmt_offset(self.rel(d.t))} ({clock(d.t)}){' in ' + d.chat if not e.chat and d.chat else ''}: {d.detail}"
+            )
         else:
             lines.append(f"  no decision {_chat_text(e.chat)} by {fmt_offset(hi)}")
         rows: list[tuple[float, int, str]] = []

@@ -35,25 +35,92 @@ DEFAULT_ACCOUNT = "0123456789abcdef0123456789abcdef"
 
 
 def _envelope_error(code: int, message: str, **extra: Any) -> dict[str, Any]:
-    return {"result": None, "success": False, "errors": [{"code": code, "message": message, **extra}],
-            "messages": []}  # fmt: skip
+    return {
+        "result": None,
+        "success": False,
+        "errors": [{"code": code, "message": message, **extra}],
+        "messages": [],
+    }
 
 
 # kind -> (HTTP status, body). The bodies match tests/fixtures/cloudflare/run_*.json.
 FAILURES: dict[str, tuple[int, Any]] = {
-    "auth": (401, {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]}),
-    "bad_header": (400, {"success": False, "errors": [{"code": 6003, "message": "Invalid request headers", "error_chain": [{"code": 6111, "message": "Invalid format for Authorization header"}]}], "messages": [], "result": None}),
+    "auth": (
+        401,
+        {"success": False, "errors": [{"code": 10000, "message": "Authentication error"}]},
+    ),
+    "bad_header": (
+        400,
+        {
+            "success": False,
+            "errors": [
+                {
+                    "code": 6003,
+                    "message": "Invalid request headers",
+                    "error_chain": [
+                        {"code": 6111, "message": "Invalid format for Authorization header"}
+                    ],
+                }
+            ],
+            "messages": [],
+            "result": None,
+        },
+    ),
     "capacity": (429, _envelope_error(3040, "Capacity temporarily exceeded, please try again.")),
-    "rate_limit": (429, _envelope_error(3021, "AiError: rate limiting: inference request per min rate reached (4f1c2a7e-0b5d-4c1e-9a57-2d3f0e6b8c11)")),
-    "daily_quota": (429, {"result": {}, "success": False, "errors": [{"code": 4006, "message": "AiError: AiError: you have used up your daily free allocation of 10,000 neurons, please upgrade to Cloudflare's Workers Paid plan if you would like to continue usage. (8a2e5b61-7c3d-4f90-b1a2-5e6f7a8b9c0d)"}], "messages": []}),
-    "internal": (500, _envelope_error(3043, "AiError: AiError: Internal server error (0c9d8e7f-6a5b-4c3d-2e1f-0a9b8c7d6e5f)")),
+    "rate_limit": (
+        429,
+        _envelope_error(
+            3021,
+            "AiError: rate limiting: inference request per min rate reached (4f1c2a7e-0b5d-4c1e-9a57-2d3f0e6b8c11)",
+        ),
+    ),
+    "daily_quota": (
+        429,
+        {
+            "result": {},
+            "success": False,
+            "errors": [
+                {
+                    "code": 4006,
+                    "message": "AiError: AiError: you have used up your daily free allocation of 10,000 neurons, please upgrade to Cloudflare's Workers Paid plan if you would like to continue usage. (8a2e5b61-7c3d-4f90-b1a2-5e6f7a8b9c0d)",
+                }
+            ],
+            "messages": [],
+        },
+    ),
+    "internal": (
+        500,
+        _envelope_error(
+            3043, "AiError: AiError: Internal server error (0c9d8e7f-6a5b-4c3d-2e1f-0a9b8c7d6e5f)"
+        ),
+    ),
     "no_model": (400, _envelope_error(5007, "No such model @cf/meta/llama-9-1b-instruct or task")),
-    "context": (413, _envelope_error(5021, "AiError: AiError: The estimated number of input and maximum output tokens (61250) exceeded this model context window limit (60000). (1b2c3d4e-5f60-4718-92a3-b4c5d6e7f809)")),
+    "context": (
+        413,
+        _envelope_error(
+            5021,
+            "AiError: AiError: The estimated number of input and maximum output tokens (61250) exceeded this model context window limit (60000). (1b2c3d4e-5f60-4718-92a3-b4c5d6e7f809)",
+        ),
+    ),
     "timeout": (408, _envelope_error(3007, "AiError: AiError: Request timeout")),
-    "empty": (200, {"result": {"response": "", "usage": {"prompt_tokens": 10, "completion_tokens": 0, "total_tokens": 10}}, "success": True, "errors": [], "messages": []}),
-    "bad_gateway": (502, "<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>"),
+    "empty": (
+        200,
+        {
+            "result": {
+                "response": "",
+                "usage": {"prompt_tokens": 10, "completion_tokens": 0, "total_tokens": 10},
+            },
+            "success": True,
+            "errors": [],
+            "messages": [],
+        },
+    ),
+    "bad_gateway": (
+        502,
+        "<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>",
+    ),
     "hang": (200, None),  # answers normally, but only after `delay` seconds
-}  # fmt: skip
+}
 
 
 @dataclass
@@ -136,9 +203,11 @@ class FakeCloudflare:
         self.port = server.server_address[1]
         self._stopping.clear()
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05},
-            name="fake-cloudflare", daemon=True,
-        )  # fmt: skip
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-cloudflare",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -251,12 +320,16 @@ class FakeCloudflare:
         )
         max_tokens = body.get("max_tokens") if isinstance(body.get("max_tokens"), int) else 256
         if self.context_window is not None and prompt_tokens + max_tokens > self.context_window:
-            return 413, _envelope_error(
-                5021,
-                "AiError: AiError: The estimated number of input and maximum output tokens "
-                f"({prompt_tokens + max_tokens}) exceeded this model context window limit "
-                f"({self.context_window}).",
-            ), {}  # fmt: skip
+            return (
+                413,
+                _envelope_error(
+                    5021,
+                    "AiError: AiError: The estimated number of input and maximum output tokens "
+                    f"({prompt_tokens + max_tokens}) exceeded this model context window limit "
+                    f"({self.context_window}).",
+                ),
+                {},
+            )
         text = self.reply(messages)
         usage = {
             "prompt_tokens": prompt_tokens,
@@ -264,14 +337,34 @@ class FakeCloudflare:
             "total_tokens": prompt_tokens + estimate_tokens(text),
         }
         if chat:
-            return 200, {
-                "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop"}],
-                "usage": usage,
-            }, {}  # fmt: skip
-        return 200, {"result": {"response": text, "usage": usage}, "success": True,
-                     "errors": [], "messages": []}, {}  # fmt: skip
+            return (
+                200,
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": usage,
+                },
+                {},
+            )
+        return (
+            200,
+            {
+                "result": {"response": text, "usage": usage},
+                "success": True,
+                "errors": [],
+                "messages": [],
+            },
+            {},
+        )
 
     def handle(
         self, method: str, path: str, auth: str, body: Any
@@ -297,9 +390,22 @@ class FakeCloudflare:
             denied = self._check_auth(auth)
             if denied is not None:
                 return 401, _envelope_error(1000, "Invalid API Token"), {}
-            return 200, {"result": {"id": "fake-token-id", "status": "active"}, "success": True,
-                         "errors": [], "messages": [{"code": 10000, "message":
-                         "This API Token is valid and active", "type": None}]}, {}  # fmt: skip
+            return (
+                200,
+                {
+                    "result": {"id": "fake-token-id", "status": "active"},
+                    "success": True,
+                    "errors": [],
+                    "messages": [
+                        {
+                            "code": 10000,
+                            "message": "This API Token is valid and active",
+                            "type": None,
+                        }
+                    ],
+                },
+                {},
+            )
         if len(parts) >= 4 and parts[0] == "accounts" and parts[2] == "ai":
             denied = self._check_auth(auth) or self._check_account(parts[1], path)
             if method == "POST" and parts[3] == "run" and len(parts) > 4:
@@ -318,8 +424,11 @@ class FakeCloudflare:
                 if denied:
                     return (*denied, {})
                 names = sorted(self.models or {"@cf/meta/llama-3.2-1b-instruct"})
-                return 200, {"object": "list", "data": [{"id": m, "object": "model"}
-                                                        for m in names]}, {}  # fmt: skip
+                return (
+                    200,
+                    {"object": "list", "data": [{"id": m, "object": "model"} for m in names]},
+                    {},
+                )
         return 404, _envelope_error(7000, "No route for that URI"), {}
 
 

@@ -13,14 +13,20 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from core.events import ChatMessage, Event, Generate, Generated, GenerationFailed
+from wapa.core.events import ChatMessage, Event, Generate, Generated, GenerationFailed
 
 # Kinds the real adapter reports (core.GenerationFailed.kind), plus "no_answer": the request
 # hangs and only the core's own generation_timeout ends it.
 FAILURE_KINDS = (
-    "rate_limited", "capacity", "timeout", "server_error", "auth", "daily_quota", "bad_request",
+    "rate_limited",
+    "capacity",
+    "timeout",
+    "server_error",
+    "auth",
+    "daily_quota",
+    "bad_request",
     "no_answer",
-)  # fmt: skip
+)
 
 _OWNER = re.compile(r"personal assistant of (.+?), answering")
 _CONTACT = re.compile(r"You are writing to (.+?)\.(?:\s|$)")

@@ -11,7 +11,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from core.events import Event, MarkRead, Message, Notice, Send, SendConfirmed, SendFailed, Typing
+from wapa.core.events import (
+    Event,
+    MarkRead,
+    Message,
+    Notice,
+    Send,
+    SendConfirmed,
+    SendFailed,
+    Typing,
+)
 
 SEND_FAILURE_KINDS = ("fail", "drop_echo", "delay")
 
@@ -110,10 +119,15 @@ class FakeWhatsApp:
     def _echo(self, chat: str, msg_id: str, text: str) -> Message:
         group = self.groups.get(chat)
         return Message(
-            chat=chat, sender=self.owner_id, id=msg_id, text=text, from_me=True,
-            is_group=group is not None, group_title=group.title if group else "",
+            chat=chat,
+            sender=self.owner_id,
+            id=msg_id,
+            text=text,
+            from_me=True,
+            is_group=group is not None,
+            group_title=group.title if group else "",
             participants=group.participants if group else 0,
-        )  # fmt: skip
+        )
 
     def _failure(self, t: float) -> str:
         self._by = 0.0

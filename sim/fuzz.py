@@ -27,11 +27,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.events import Message, Reason
-from core.policy import Persona, Policy
-from sim.engine import QUOTE_LAST_REPLY, SimResult, Simulation
-from sim.fake_model import FakeModel
-from sim.fake_whatsapp import FakeWhatsApp
+from wapa.core.events import Message, Reason
+from wapa.core.policy import Persona, Policy
+from wapa.sim.engine import QUOTE_LAST_REPLY, SimResult, Simulation
+from wapa.sim.fake_model import FakeModel
+from wapa.sim.fake_whatsapp import FakeWhatsApp
 
 DEFAULT_START = datetime(2026, 1, 5, 0, 0, tzinfo=UTC).timestamp()
 DAY = 86400.0
@@ -39,24 +39,68 @@ OWNER_ID = "owner@s.whatsapp.net"
 OWNER_NAME = "Gilad"
 
 MODEL_FAILURE_RATES = {
-    "rate_limited": 0.02, "capacity": 0.01, "timeout": 0.01, "server_error": 0.01,
-    "auth": 0.002, "daily_quota": 0.002, "no_answer": 0.005,
-}  # fmt: skip
+    "rate_limited": 0.02,
+    "capacity": 0.01,
+    "timeout": 0.01,
+    "server_error": 0.01,
+    "auth": 0.002,
+    "daily_quota": 0.002,
+    "no_answer": 0.005,
+}
 SEND_FAIL_RATE = 0.01
 DROP_ECHO_RATE = 0.01
 
-_NAMES = ("Alice", "Bob", "Carol", "Dan", "Eve", "Frank", "Grace", "Heidi", "Ivan", "Judy",
-          "Mallory", "Noa", "Oscar", "Peggy", "Rupert", "Sybil", "Trent", "Uri", "Victor", "Yael")  # fmt: skip
+_NAMES = (
+    "Alice",
+    "Bob",
+    "Carol",
+    "Dan",
+    "Eve",
+    "Frank",
+    "Grace",
+    "Heidi",
+    "Ivan",
+    "Judy",
+    "Mallory",
+    "Noa",
+    "Oscar",
+    "Peggy",
+    "Rupert",
+    "Sybil",
+    "Trent",
+    "Uri",
+    "Victor",
+    "Yael",
+)
 _OPENERS = ("hi", "hey", "hello", "good morning", "yo", "shalom", "hola", "hallo")
 _BODIES = (
-    "are you free tomorrow", "can you send me the file", "did you see the network report",
-    "I know you are busy", "call me when you can", "what time is the meeting",
-    "the work on the kitchen is done", "thanks for yesterday", "happy birthday",
-    "is the offer still open", "we are at the restaurant", "let me know about friday",
-    "can we talk later", "the kids say hi", "running late sorry", "need your signature",
-)  # fmt: skip
-_URGENT = ("urgent: {b}", "please call me asap", "EMERGENCY {b}", "it's urgent!!! {b}",
-           "dringend: {b}", "urgente {b}", "call me right now", "{b} - hospital")  # fmt: skip
+    "are you free tomorrow",
+    "can you send me the file",
+    "did you see the network report",
+    "I know you are busy",
+    "call me when you can",
+    "what time is the meeting",
+    "the work on the kitchen is done",
+    "thanks for yesterday",
+    "happy birthday",
+    "is the offer still open",
+    "we are at the restaurant",
+    "let me know about friday",
+    "can we talk later",
+    "the kids say hi",
+    "running late sorry",
+    "need your signature",
+)
+_URGENT = (
+    "urgent: {b}",
+    "please call me asap",
+    "EMERGENCY {b}",
+    "it's urgent!!! {b}",
+    "dringend: {b}",
+    "urgente {b}",
+    "call me right now",
+    "{b} - hospital",
+)
 _SHOUTED = ("WHERE ARE YOU", "ANSWER THE PHONE PLEASE", "{b}!!!")
 _OWNER_TEXTS = ("on my way", "ok, talk later", "thanks!", "I'll call you in 5", "yes", "👍")
 _MEDIA = ("voice", "image", "video", "document", "sticker")
@@ -115,13 +159,45 @@ def _plan(rng: random.Random, i: int) -> ChatPlan:
         size = rng.choice((3, 4, 6, 10, 25))
         members = [(f"m{i:04d}x{j}@s.whatsapp.net", rng.choice(_NAMES)) for j in range(size)]
         return ChatPlan(f"group{i:04d}@g.us", True, f"Group {i}", members, rng.uniform(0.5, 8.0))
-    return ChatPlan(f"contact{i:04d}@s.whatsapp.net", False, rng.choice(_NAMES), [],
-                    rng.choice((0.1, 0.3, 1.0, 2.0, 4.0)))  # fmt: skip
+    return ChatPlan(
+        f"contact{i:04d}@s.whatsapp.net",
+        False,
+        rng.choice(_NAMES),
+        [],
+        rng.choice((0.1, 0.3, 1.0, 2.0, 4.0)),
+    )
 
 
 def _waking_time(rng: random.Random, day_start: float) -> float:
-    hour = rng.choices(range(24), weights=[1, 1, 1, 1, 1, 2, 4, 8, 10, 10, 10, 10, 10, 10, 10,
-                                           10, 10, 10, 10, 10, 9, 7, 4, 2])[0]  # fmt: skip
+    hour = rng.choices(
+        range(24),
+        weights=[
+            1,
+            1,
+            1,
+            1,
+            1,
+            2,
+            4,
+            8,
+            10,
+            10,
+            10,
+            10,
+            10,
+            10,
+            10,
+            10,
+            10,
+            10,
+            10,
+            10,
+            9,
+            7,
+            4,
+            2,
+        ],
+    )[0]
     return day_start + hour * 3600.0 + rng.random() * 3600.0
 
 
@@ -180,8 +256,15 @@ def _message(rng: random.Random, plan: ChatPlan, msg_id: str, t: float) -> Messa
     elif roll < 0.115:
         text = ""
     if not plan.is_group:
-        return Message(chat=plan.id, sender=plan.id, id=msg_id, text=text, sender_name=plan.name,
-                       media=media, kind=kind)  # fmt: skip
+        return Message(
+            chat=plan.id,
+            sender=plan.id,
+            id=msg_id,
+            text=text,
+            sender_name=plan.name,
+            media=media,
+            kind=kind,
+        )
     sender, name = rng.choice(plan.members)
     mentions: tuple[str, ...] = ()
     quoted_id = quoted_sender = ""
@@ -193,17 +276,33 @@ def _message(rng: random.Random, plan: ChatPlan, msg_id: str, t: float) -> Messa
     elif address < 0.19:
         text = f"{text} @{OWNER_NAME.lower()}"
     return Message(
-        chat=plan.id, sender=sender, id=msg_id, text=text, is_group=True, sender_name=name,
-        group_title=plan.name, participants=len(plan.members) + 1, mentions=mentions,
-        quoted_id=quoted_id, quoted_sender=quoted_sender, media=media, kind=kind,
-    )  # fmt: skip
+        chat=plan.id,
+        sender=sender,
+        id=msg_id,
+        text=text,
+        is_group=True,
+        sender_name=name,
+        group_title=plan.name,
+        participants=len(plan.members) + 1,
+        mentions=mentions,
+        quoted_id=quoted_id,
+        quoted_sender=quoted_sender,
+        media=media,
+        kind=kind,
+    )
 
 
 def _owner_message(rng: random.Random, plan: ChatPlan, msg_id: str) -> Message:
-    return Message(chat=plan.id, sender=OWNER_ID, id=msg_id, text=rng.choice(_OWNER_TEXTS),
-                   from_me=True, is_group=plan.is_group,
-                   group_title=plan.name if plan.is_group else "",
-                   participants=len(plan.members) + 1 if plan.is_group else 0)  # fmt: skip
+    return Message(
+        chat=plan.id,
+        sender=OWNER_ID,
+        id=msg_id,
+        text=rng.choice(_OWNER_TEXTS),
+        from_me=True,
+        is_group=plan.is_group,
+        group_title=plan.name if plan.is_group else "",
+        participants=len(plan.members) + 1 if plan.is_group else 0,
+    )
 
 
 def _owner_commands(
@@ -236,19 +335,36 @@ def _owner_commands(
     return [(t, m) for t, m in out if t < end]
 
 
-def build_simulation(traffic: Traffic, policy: Policy | None = None, *, faults: bool = True,
-                     observer: object | None = None, keep_timeline: bool = False,
-                     **engine: Any) -> Simulation:  # fmt: skip
+def build_simulation(
+    traffic: Traffic,
+    policy: Policy | None = None,
+    *,
+    faults: bool = True,
+    observer: object | None = None,
+    keep_timeline: bool = False,
+    **engine: Any,
+) -> Simulation:
     """A `Simulation` loaded with the traffic; with `faults`, the model and WhatsApp fail at the
     module's seeded rates. `engine`: more `Simulation` options (`store`, `crash_rate`,
     `on_record`)."""
     seed = traffic.seed
     model = FakeModel(failure_rates=MODEL_FAILURE_RATES if faults else {}, seed=seed)
-    whatsapp = FakeWhatsApp(fail_rate=SEND_FAIL_RATE if faults else 0.0,
-                            drop_echo_rate=DROP_ECHO_RATE if faults else 0.0, seed=seed)  # fmt: skip
-    sim = Simulation(policy=policy or Policy(), persona=traffic.persona, seed=seed,
-                     start=traffic.start, model=model, whatsapp=whatsapp,
-                     observer=observer, keep_timeline=keep_timeline, **engine)  # type: ignore[arg-type]  # fmt: skip
+    whatsapp = FakeWhatsApp(
+        fail_rate=SEND_FAIL_RATE if faults else 0.0,
+        drop_echo_rate=DROP_ECHO_RATE if faults else 0.0,
+        seed=seed,
+    )
+    sim = Simulation(
+        policy=policy or Policy(),
+        persona=traffic.persona,
+        seed=seed,
+        start=traffic.start,
+        model=model,
+        whatsapp=whatsapp,
+        observer=observer,
+        keep_timeline=keep_timeline,
+        **engine,
+    )  # type: ignore[arg-type]
     for t, m in traffic.messages:
         sim.add_message(t, m)
     if faults:
@@ -276,33 +392,49 @@ class FuzzReport:
         return not self.violations
 
 
-def run_fuzz(chats: int, days: float, seed: int, policy: Policy | None = None, *,
-             store: str | Path | None = None, crash_rate: float = 0.0) -> FuzzReport:  # fmt: skip
+def run_fuzz(
+    chats: int,
+    days: float,
+    seed: int,
+    policy: Policy | None = None,
+    *,
+    store: str | Path | None = None,
+    crash_rate: float = 0.0,
+) -> FuzzReport:
     """`store`: a new SQLite file to commit every step to and restart from."""
-    from sim.invariants import InvariantChecker
+    from wapa.sim.invariants import InvariantChecker
 
     began = time.perf_counter()
     policy = policy or Policy()
     traffic = generate_traffic(chats, days, seed)
     checker = InvariantChecker(policy, traffic.persona)
-    with build_simulation(traffic, policy, observer=checker, store=store,
-                          crash_rate=crash_rate) as sim:  # fmt: skip
+    with build_simulation(
+        traffic, policy, observer=checker, store=store, crash_rate=crash_rate
+    ) as sim:
         result = sim.run()
         commits = sim.store.commits if sim.store else 0
     violations = checker.finish(result.end + checker.horizon + 1.0)
     if store is not None:
         violations.extend(outbox_disagreements(result))
     return FuzzReport(
-        seed=seed, chats=chats, days=days, messages=len(traffic.messages), sent=len(result.sent),
-        decisions=len(result.decisions), crashes=len(result.crashes), steps=result.steps,
-        seconds=time.perf_counter() - began, violations=violations, commits=commits,
-    )  # fmt: skip
+        seed=seed,
+        chats=chats,
+        days=days,
+        messages=len(traffic.messages),
+        sent=len(result.sent),
+        decisions=len(result.decisions),
+        crashes=len(result.crashes),
+        steps=result.steps,
+        seconds=time.perf_counter() - began,
+        violations=violations,
+        commits=commits,
+    )
 
 
 def outbox_disagreements(result: SimResult) -> list[Any]:
     """Restarts where the store's open outbox rows and the core's `send_unknown` reports differ:
     each is a send whose outcome one side knows and the other does not."""
-    from sim.invariants import Violation
+    from wapa.sim.invariants import Violation
 
     unknown: dict[float, set[str]] = defaultdict(set)
     for d in result.decisions:
@@ -314,9 +446,21 @@ def outbox_disagreements(result: SimResult) -> list[Any]:
     out = []
     for t in sorted(set(unknown) | set(outbox)):
         for rid in sorted(outbox[t] - unknown[t]):
-            out.append(Violation(t, "", "store_outbox",
-                                 f"send {rid} open in the store's outbox but not reported unknown"))  # fmt: skip
+            out.append(
+                Violation(
+                    t,
+                    "",
+                    "store_outbox",
+                    f"send {rid} open in the store's outbox but not reported unknown",
+                )
+            )
         for rid in sorted(unknown[t] - outbox[t]):
-            out.append(Violation(t, "", "store_outbox",
-                                 f"send {rid} reported unknown but settled in the store's outbox"))  # fmt: skip
+            out.append(
+                Violation(
+                    t,
+                    "",
+                    "store_outbox",
+                    f"send {rid} reported unknown but settled in the store's outbox",
+                )
+            )
     return out

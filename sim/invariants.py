@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from core.events import (
+from wapa.core.events import (
     Command,
     Decision,
     Effect,
@@ -47,7 +47,7 @@ from core.events import (
     SendConfirmed,
     SendFailed,
 )
-from core.policy import Persona, Policy
+from wapa.core.policy import Persona, Policy
 
 HOUR, DAY = 3600.0, 86400.0
 SENDS_REMEMBERED = 8  # the core recognises echoes of this many recent sends per chat
@@ -59,16 +59,27 @@ _OPEN = frozenset(
 )
 _PROGRESS = frozenset(
     {
-        Reason.BREAKTHROUGH, Reason.RESTARTED, Reason.KEPT, Reason.RECOVERED, Reason.QUIET_HOURS,
-        Reason.GENERATING, Reason.REJECTED,
+        Reason.BREAKTHROUGH,
+        Reason.RESTARTED,
+        Reason.KEPT,
+        Reason.RECOVERED,
+        Reason.QUIET_HOURS,
+        Reason.GENERATING,
+        Reason.REJECTED,
     }
-)  # fmt: skip
+)
 _CLOSE = frozenset(
     {
-        Reason.SENT, Reason.OWNER_TAKEOVER, Reason.CAPPED, Reason.GENERATION_FAILED,
-        Reason.GENERATION_TIMEOUT, Reason.PAUSED, Reason.MUTED, Reason.STALE,
+        Reason.SENT,
+        Reason.OWNER_TAKEOVER,
+        Reason.CAPPED,
+        Reason.GENERATION_FAILED,
+        Reason.GENERATION_TIMEOUT,
+        Reason.PAUSED,
+        Reason.MUTED,
+        Reason.STALE,
     }
-)  # fmt: skip
+)
 _COMMAND_WORDS = ("pause", "resume")
 
 
@@ -198,9 +209,13 @@ class InvariantChecker:
         for chat, since in list(self._open.items()):
             if self.now > since + self.horizon:
                 del self._open[chat]
-                self._violate(self.now, chat, "never_concluded",
-                              f"reply scheduled or progressing at {since:.3f} neither sent nor "
-                              f"dropped nor cancelled within {self.horizon:g}s")  # fmt: skip
+                self._violate(
+                    self.now,
+                    chat,
+                    "never_concluded",
+                    f"reply scheduled or progressing at {since:.3f} neither sent nor "
+                    f"dropped nor cancelled within {self.horizon:g}s",
+                )
         return self.now
 
     def _view(self, chat: str) -> _ChatView:
@@ -288,8 +303,9 @@ class InvariantChecker:
     def _urgent(self, view: _ChatView, text: str) -> bool:
         p = self.policy
         burst = (
-            len(view.arrivals) >= p.burst_count and view.arrivals[-1] - view.arrivals[0] <= p.burst_window
-        )  # fmt: skip
+            len(view.arrivals) >= p.burst_count
+            and view.arrivals[-1] - view.arrivals[0] <= p.burst_window
+        )
         # Judge both the scanned prefix and the whole text; either being urgent is enough.
         return any(
             self._score(part, burst) >= p.urgent_threshold for part in (text[:URGENCY_SCAN], text)
@@ -315,9 +331,13 @@ class InvariantChecker:
         if view.batch_start is None:
             self._violate(now, g.chat, "too_early", "generation with no contact message waiting")
         elif now < view.batch_start + self._min_delay:
-            self._violate(now, g.chat, "too_early",
-                          f"generation {now - view.batch_start:.3f}s after the first message, "
-                          f"sooner than {self._min_delay:g}s")  # fmt: skip
+            self._violate(
+                now,
+                g.chat,
+                "too_early",
+                f"generation {now - view.batch_start:.3f}s after the first message, "
+                f"sooner than {self._min_delay:g}s",
+            )
 
     def _decision(self, d: Decision, now: float) -> None:
         chat = d.chat
@@ -349,18 +369,31 @@ class InvariantChecker:
             if p.group_reply == "never":
                 self._violate(now, chat, "group_never", "group reply while groups are off")
             elif not view.addressed:
-                self._violate(now, chat, "group_not_addressed",
-                              "group reply with no message addressing the owner")  # fmt: skip
+                self._violate(
+                    now,
+                    chat,
+                    "group_not_addressed",
+                    "group reply with no message addressing the owner",
+                )
         if now < view.owner_until:
-            self._violate(now, chat, "owner_cooldown",
-                          f"send {view.owner_until - now:.3f}s before the owner's cooldown ends")  # fmt: skip
+            self._violate(
+                now,
+                chat,
+                "owner_cooldown",
+                f"send {view.owner_until - now:.3f}s before the owner's cooldown ends",
+            )
         if now < view.cool_until(p.cooldown):
             if view.breakthrough_used:
-                self._violate(now, chat, "breakthrough",
-                              "second send inside a cooldown that an urgent message already broke")  # fmt: skip
+                self._violate(
+                    now,
+                    chat,
+                    "breakthrough",
+                    "second send inside a cooldown that an urgent message already broke",
+                )
             elif not view.urgent_in_cooldown:
-                self._violate(now, chat, "cooldown",
-                              "send inside the cooldown without an urgent message")  # fmt: skip
+                self._violate(
+                    now, chat, "cooldown", "send inside the cooldown without an urgent message"
+                )
             view.breakthrough_used = True
         else:
             view.breakthrough_used = False

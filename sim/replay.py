@@ -32,8 +32,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.recording import Header, Recording
-from core.events import (
+from wapa.adapters.recording import Header, Recording
+from wapa.core.events import (
     Command,
     Decision,
     Event,
@@ -47,10 +47,10 @@ from core.events import (
     SendConfirmed,
     SendFailed,
 )
-from core.policy import Policy
-from sim.engine import Sent, SimResult, Simulation
-from sim.fake_model import FakeModel
-from sim.fake_whatsapp import Delivery, FakeWhatsApp
+from wapa.core.policy import Policy
+from wapa.sim.engine import Sent, SimResult, Simulation
+from wapa.sim.fake_model import FakeModel
+from wapa.sim.fake_whatsapp import Delivery, FakeWhatsApp
 
 DEFAULT_TOLERANCE = 5.0
 TRACE_WINDOW = 600.0  # seconds either side of a divergence shown in its traces
@@ -173,8 +173,9 @@ def script_from(recording: Recording) -> Script:
         if crash_t is None:  # a production restart: it died after the last thing it wrote
             crash_t = max((i.t for i in before), default=restart.start)
         inputs_before = sum(isinstance(i.obj, Message | Command) and i.dir == "in" for i in before)
-        s.crashes.append((crash_t, max(0.0, restart.start - crash_t),
-                          bisect.bisect_left(kept, inputs_before)))  # fmt: skip
+        s.crashes.append(
+            (crash_t, max(0.0, restart.start - crash_t), bisect.bisect_left(kept, inputs_before))
+        )
         if restart.policy != header.policy:
             s.warnings.append(
                 f"line {restart.line}: the policy changed at a restart; the replay uses the first one"
@@ -252,8 +253,15 @@ def simulate(script: Script, policy: Policy, tolerance: float, until: float | No
         send_book=_Book([replace(o, used=False) for o in script.sends], tolerance),
         notice_book=_Book([replace(o, used=False) for o in script.notices], tolerance),
     )
-    sim = Simulation(policy=policy, persona=h.persona, seed=h.seed, start=h.start, model=model,
-                     whatsapp=whatsapp, keep_timeline=False)  # fmt: skip
+    sim = Simulation(
+        policy=policy,
+        persona=h.persona,
+        seed=h.seed,
+        start=h.start,
+        model=model,
+        whatsapp=whatsapp,
+        keep_timeline=False,
+    )
     crashes = iter(script.crashes)
     crash = next(crashes, None)
     for i, (t, event) in enumerate(script.inputs):
@@ -307,8 +315,9 @@ def _unmatched(a: list[float], b: list[float], tolerance: float) -> tuple[list[i
     return left_a + list(range(i, len(a))), left_b + list(range(j, len(b)))
 
 
-def compare_decisions(recorded: list[Decision], replayed: list[Decision],
-                      tolerance: float) -> list[dict[str, Any]]:  # fmt: skip
+def compare_decisions(
+    recorded: list[Decision], replayed: list[Decision], tolerance: float
+) -> list[dict[str, Any]]:
     groups: dict[tuple[str, str], tuple[list[Decision], list[Decision]]] = defaultdict(
         lambda: ([], [])
     )
@@ -327,11 +336,18 @@ def compare_decisions(recorded: list[Decision], replayed: list[Decision],
             ("replay", [rep[i] for i in only_rep]),
         ):
             for d in items:
-                out.append({
-                    "t": d.t, "time": iso(d.t), "chat": chat, "code": code, "side": side,
-                    "detail": d.detail, "recorded": rec_traces.around(chat, d.t),
-                    "replay": rep_traces.around(chat, d.t),
-                })  # fmt: skip
+                out.append(
+                    {
+                        "t": d.t,
+                        "time": iso(d.t),
+                        "chat": chat,
+                        "code": code,
+                        "side": side,
+                        "detail": d.detail,
+                        "recorded": rec_traces.around(chat, d.t),
+                        "replay": rep_traces.around(chat, d.t),
+                    }
+                )
     out.sort(key=lambda x: (x["t"], x["chat"], x["code"]))
     return out
 
@@ -381,8 +397,14 @@ def _pair_by_answers(
     unpaired: list[int] = []
     for i, b in enumerate(base):
         mine = base_answers.get(b.request_id, ())
-        j = next((j for j in sorted(free)
-                  if mine and new_answers.get(new[j].request_id, ())[-1:] == mine[-1:]), None)  # fmt: skip
+        j = next(
+            (
+                j
+                for j in sorted(free)
+                if mine and new_answers.get(new[j].request_id, ())[-1:] == mine[-1:]
+            ),
+            None,
+        )
         if j is None:
             unpaired.append(i)
         else:
@@ -419,10 +441,19 @@ def compare_replies(
             pairs = _pair_by_answers(lost, gained, base_answers, new_answers)
             for i, j in pairs:
                 b, n = lost[i], gained[j]
-                out.append({"t": n.t, "time": iso(n.t), "chat": chat, "kind": "reply_moved",
-                            "from_t": b.t, "from_time": iso(b.t),
-                            "shift_s": round(n.t - b.t, 3), "text": n.text,
-                            "from_text": b.text})  # fmt: skip
+                out.append(
+                    {
+                        "t": n.t,
+                        "time": iso(n.t),
+                        "chat": chat,
+                        "kind": "reply_moved",
+                        "from_t": b.t,
+                        "from_time": iso(b.t),
+                        "shift_s": round(n.t - b.t, 3),
+                        "text": n.text,
+                        "from_text": b.text,
+                    }
+                )
             lost = [b for i, b in enumerate(lost) if i not in {p[0] for p in pairs}]
             gained = [n for j, n in enumerate(gained) if j not in {p[1] for p in pairs}]
         for kind, items in (("reply_lost", lost), ("reply_gained", gained)):
@@ -445,24 +476,40 @@ class ReplayReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "events": self.events,
-            "sent": [{"t": s.t, "time": iso(s.t), "chat": s.chat, "text": s.text,
-                      "request_id": s.request_id, "quote_id": s.quote_id} for s in self.sent],
+            "sent": [
+                {
+                    "t": s.t,
+                    "time": iso(s.t),
+                    "chat": s.chat,
+                    "text": s.text,
+                    "request_id": s.request_id,
+                    "quote_id": s.quote_id,
+                }
+                for s in self.sent
+            ],
             "divergences": self.divergences,
             "summary": self.summary,
-        }  # fmt: skip
+        }
 
 
-def replay(recording: Recording, changes: Mapping[str, Any] | None = None,
-           tolerance: float = DEFAULT_TOLERANCE) -> ReplayReport:  # fmt: skip
+def replay(
+    recording: Recording,
+    changes: Mapping[str, Any] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+) -> ReplayReport:
     """Check mode without `changes`, what-if mode with them (a mapping for Policy.from_mapping,
     which raises PolicyError on a bad key or value)."""
     script = script_from(recording)
     base_policy = recording.header.policy
     summary: dict[str, Any] = {
-        "recording": recording.path, "redacted": recording.header.redacted,
-        "inputs": len(script.inputs), "echoes_skipped": script.echoes,
-        "restarts": len(script.crashes), "tolerance": tolerance, "warnings": script.warnings,
-    }  # fmt: skip
+        "recording": recording.path,
+        "redacted": recording.header.redacted,
+        "inputs": len(script.inputs),
+        "echoes_skipped": script.echoes,
+        "restarts": len(script.crashes),
+        "tolerance": tolerance,
+        "warnings": script.warnings,
+    }
     if not changes:
         has_trace = bool(script.decisions)
         until = script.end + tolerance if has_trace else None
@@ -470,18 +517,28 @@ def replay(recording: Recording, changes: Mapping[str, Any] | None = None,
         divergences = (
             compare_decisions(script.decisions, result.decisions, tolerance) if has_trace else []
         )
-        summary.update({
-            "mode": "check", "compared": has_trace,
-            "recorded_decisions": len(script.decisions), "replayed_decisions": len(result.decisions),
-            "recorded_replies": len(script.sent), "replayed_replies": len(result.sent),
-            "divergences": len(divergences),
-        })  # fmt: skip
+        summary.update(
+            {
+                "mode": "check",
+                "compared": has_trace,
+                "recorded_decisions": len(script.decisions),
+                "replayed_decisions": len(result.decisions),
+                "recorded_replies": len(script.sent),
+                "replayed_replies": len(result.sent),
+                "divergences": len(divergences),
+            }
+        )
         return ReplayReport(len(script.inputs), result.sent, divergences, summary)
     policy = Policy.from_mapping(changes, base=base_policy)
     baseline = simulate(script, base_policy, tolerance, None)
     what_if = simulate(script, policy, tolerance, None)
-    changed = compare_replies(baseline.sent, what_if.sent, tolerance,
-                              answered(baseline, script.inputs), answered(what_if, script.inputs))  # fmt: skip
+    changed = compare_replies(
+        baseline.sent,
+        what_if.sent,
+        tolerance,
+        answered(baseline, script.inputs),
+        answered(what_if, script.inputs),
+    )
     per_chat: dict[str, dict[str, list[Any]]] = {}
     for c in changed:
         entry = per_chat.setdefault(c["chat"], {"gained": [], "lost": [], "moved": []})
@@ -489,11 +546,16 @@ def replay(recording: Recording, changes: Mapping[str, Any] | None = None,
             entry["moved"].append({"from": c["from_time"], "to": c["time"]})
         else:
             entry["gained" if c["kind"] == "reply_gained" else "lost"].append(c["time"])
-    summary.update({
-        "mode": "what-if", "changes": dict(changes),
-        "baseline_replies": len(baseline.sent), "what_if_replies": len(what_if.sent),
-        "gained": sum(c["kind"] == "reply_gained" for c in changed),
-        "lost": sum(c["kind"] == "reply_lost" for c in changed),
-        "moved": sum(c["kind"] == "reply_moved" for c in changed), "per_chat": per_chat,
-    })  # fmt: skip
+    summary.update(
+        {
+            "mode": "what-if",
+            "changes": dict(changes),
+            "baseline_replies": len(baseline.sent),
+            "what_if_replies": len(what_if.sent),
+            "gained": sum(c["kind"] == "reply_gained" for c in changed),
+            "lost": sum(c["kind"] == "reply_lost" for c in changed),
+            "moved": sum(c["kind"] == "reply_moved" for c in changed),
+            "per_chat": per_chat,
+        }
+    )
     return ReplayReport(len(script.inputs), what_if.sent, changed, summary)

@@ -11,17 +11,26 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from core.events import Decision, Message, Reason, Send, Typing
-from sim.engine import Crash, SimResult
-from sim.expect import clock, fmt_offset
-from sim.suite import Outcome
+from wapa.core.events import Decision, Message, Reason, Send, Typing
+from wapa.sim.engine import Crash, SimResult
+from wapa.sim.expect import clock, fmt_offset
+from wapa.sim.suite import Outcome
 
-_PENDING_START = {Reason.SCHEDULED, Reason.URGENT, Reason.BREAKTHROUGH, Reason.RESTARTED,
-                  Reason.RECOVERED}  # fmt: skip
+_PENDING_START = {
+    Reason.SCHEDULED,
+    Reason.URGENT,
+    Reason.BREAKTHROUGH,
+    Reason.RESTARTED,
+    Reason.RECOVERED,
+}
 _PENDING_END = {
-    Reason.GENERATING, Reason.OWNER_TAKEOVER, Reason.CAPPED, Reason.PAUSED, Reason.MUTED,
+    Reason.GENERATING,
+    Reason.OWNER_TAKEOVER,
+    Reason.CAPPED,
+    Reason.PAUSED,
+    Reason.MUTED,
     Reason.STALE,
-}  # fmt: skip
+}
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1b1f24;background:#fafbfc}
@@ -49,10 +58,14 @@ details summary{cursor:pointer;color:#57606a;margin-top:8px}
 """
 
 _LEGEND = (
-    ("#0969da", "contact message"), ("#bc4c00", "owner message"), ("#ffe8a3", "reply pending"),
-    ("#b6e3ff", "typing"), ("#1a7f37", "reply sent"), ("#dde3ea", "cooldown"),
+    ("#0969da", "contact message"),
+    ("#bc4c00", "owner message"),
+    ("#ffe8a3", "reply pending"),
+    ("#b6e3ff", "typing"),
+    ("#1a7f37", "reply sent"),
+    ("#dde3ea", "cooldown"),
     ("#cf222e", "crash"),
-)  # fmt: skip
+)
 
 
 @dataclass

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from core.events import MEDIA_KINDS, MESSAGE_KINDS, Message, Reason
-from core.policy import Persona, Policy, PolicyError, parse_duration
-from sim.engine import QUOTE_LAST_REPLY, Simulation
-from sim.fake_model import FakeModel, ScheduledFailure
-from sim.fake_whatsapp import FakeWhatsApp, ScheduledSendFailure
+from wapa.core.events import MEDIA_KINDS, MESSAGE_KINDS, Message, Reason
+from wapa.core.policy import Persona, Policy, PolicyError, parse_duration
+from wapa.sim.engine import QUOTE_LAST_REPLY, Simulation
+from wapa.sim.fake_model import FakeModel, ScheduledFailure
+from wapa.sim.fake_whatsapp import FakeWhatsApp, ScheduledSendFailure
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
 DEFAULT_WITHIN = 30.0  # `at:` tolerance: a reply lands after model latency and typing time
@@ -247,18 +246,52 @@ def _kind(value: Any) -> str:
 
 # ---------------------------------------------------------------- loading
 
-_TOP = ("name", "description", "start", "seed", "owner", "policy", "chats", "llm", "whatsapp",
-        "script", "expect", "until", "restart_from")  # fmt: skip
+_TOP = (
+    "name",
+    "description",
+    "start",
+    "seed",
+    "owner",
+    "policy",
+    "chats",
+    "llm",
+    "whatsapp",
+    "script",
+    "expect",
+    "until",
+    "restart_from",
+)
 _OWNER = ("id", "name", "assistant_name", "introduction", "languages", "extra_instructions")
 _CHAT = ("kind", "name", "title", "members")
-_STEP = ("at", "chat", "from", "text", "id", "quote", "mentions", "media", "kind", "crash",
-         "down", "command")  # fmt: skip
+_STEP = (
+    "at",
+    "chat",
+    "from",
+    "text",
+    "id",
+    "quote",
+    "mentions",
+    "media",
+    "kind",
+    "crash",
+    "down",
+    "command",
+)
 _LLM = ("latency", "timeout_after", "failures", "replies")
 _LLM_FAILURE = ("kind", "count", "after")
 _WA = ("latency", "echo_after", "failures")
 _WA_FAILURE = ("kind", "count", "after", "by")
-_EXPECT_KINDS = ("reply", "no_reply", "replies", "decision", "no_decision", "prompt", "notice",
-                 "read", "typing")  # fmt: skip
+_EXPECT_KINDS = (
+    "reply",
+    "no_reply",
+    "replies",
+    "decision",
+    "no_decision",
+    "prompt",
+    "notice",
+    "read",
+    "typing",
+)
 _EXPECT_KEYS = {
     "reply": ("chat", "at", "within", "between", "contains", "not_contains", "quote"),
     "no_reply": ("at", "within", "between"),
@@ -322,13 +355,26 @@ def load_text(source: str, file: str = "<scenario>") -> Scenario:
     description = c.text(top.get("description", ""), "description", _line(top, "description"))
     restart_from = top.get("restart_from", "export")
     if restart_from not in RESTART_FROM:
-        raise c.fail(_line(top, "restart_from"),
-                     f"restart_from: expected {' or '.join(RESTART_FROM)}, got {_kind(restart_from)}")  # fmt: skip
+        raise c.fail(
+            _line(top, "restart_from"),
+            f"restart_from: expected {' or '.join(RESTART_FROM)}, got {_kind(restart_from)}",
+        )
     return Scenario(
-        name=name, file=file, start=start, seed=seed, persona=persona, policy=policy,
-        chats=chats, model=model, whatsapp=whatsapp, steps=steps, expectations=expectations,
-        until=until, description=description.strip(), restart_from=restart_from,
-    )  # fmt: skip
+        name=name,
+        file=file,
+        start=start,
+        seed=seed,
+        persona=persona,
+        policy=policy,
+        chats=chats,
+        model=model,
+        whatsapp=whatsapp,
+        steps=steps,
+        expectations=expectations,
+        until=until,
+        description=description.strip(),
+        restart_from=restart_from,
+    )
 
 
 def _persona(c: _Ctx, top: _Map) -> Persona:
@@ -434,9 +480,16 @@ def _item_line(seq: _Seq, i: int) -> int | None:
     return lines[i] if lines and i < len(lines) else None
 
 
-def _fake(c: _Ctx, top: _Map, section: str, known: tuple[str, ...], durations: tuple[str, ...],
-          failure_keys: tuple[str, ...], failure: Callable[[_Map, str, float], Any],
-          start: float) -> tuple[_Map, dict[str, Any]]:  # fmt: skip
+def _fake(
+    c: _Ctx,
+    top: _Map,
+    section: str,
+    known: tuple[str, ...],
+    durations: tuple[str, ...],
+    failure_keys: tuple[str, ...],
+    failure: Callable[[_Map, str, float], Any],
+    start: float,
+) -> tuple[_Map, dict[str, Any]]:
     """A fake's section (`llm`, `whatsapp`): its durations and its scheduled failures, each
     built by `failure(mapping, where, after)` (a ValueError names a bad kind)."""
     raw = c.mapping(top.get(section, {}), section, _line(top, section))
@@ -463,8 +516,9 @@ def _llm(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
     def failure(f: _Map, where: str, after: float) -> ScheduledFailure:
         return ScheduledFailure(str(f.get("kind", "")), _count(c, f, where, 1), after)
 
-    raw, out = _fake(c, top, "llm", _LLM, ("latency", "timeout_after"), _LLM_FAILURE, failure,
-                     start)  # fmt: skip
+    raw, out = _fake(
+        c, top, "llm", _LLM, ("latency", "timeout_after"), _LLM_FAILURE, failure, start
+    )
     replies = _seq(c, raw, "replies")
     out["replies"] = [
         c.text(r, f"llm.replies[{i}]", _item_line(replies, i)) for i, r in enumerate(replies)
@@ -477,8 +531,7 @@ def _whatsapp(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
         by = c.offset(f.get("by", 30), f"{where}.by", _line(f, "by"))
         return ScheduledSendFailure(str(f.get("kind", "")), _count(c, f, where, 1), after, by)
 
-    return _fake(c, top, "whatsapp", _WA, ("latency", "echo_after"), _WA_FAILURE, failure,
-                 start)[1]  # fmt: skip
+    return _fake(c, top, "whatsapp", _WA, ("latency", "echo_after"), _WA_FAILURE, failure, start)[1]
 
 
 def _count(c: _Ctx, m: _Map, where: str, default: int | None) -> int:
@@ -572,9 +625,21 @@ def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> li
             raise c.fail(_line(s, "mentions"), f"{where}.mentions: expected a list, like [owner]")
         mentions = tuple(owner_id if m == "owner" else str(m) for m in mentions_raw)
         senders.setdefault(msg_id, sender)
-        steps.append(Step(t, line or 0, "message", chat=chat_key, sender=sender, text=text,
-                          id=msg_id, quote=quote, mentions=mentions, media=media or "",
-                          message_kind=kind))  # fmt: skip
+        steps.append(
+            Step(
+                t,
+                line or 0,
+                "message",
+                chat=chat_key,
+                sender=sender,
+                text=text,
+                id=msg_id,
+                quote=quote,
+                mentions=mentions,
+                media=media or "",
+                message_kind=kind,
+            )
+        )
     return steps
 
 
@@ -716,11 +781,18 @@ def build_simulation(s: Scenario, seed: int | None = None, **kwargs: Any) -> Sim
         failures=[
             ScheduledSendFailure(f.kind, f.count, f.after, f.by)
             for f in s.whatsapp.get("failures", [])
-        ],  # fmt: skip
+        ],
         seed=seed,
     )
-    sim = Simulation(policy=s.policy, persona=s.persona, seed=seed, start=s.start,
-                     model=model, whatsapp=whatsapp, **kwargs)  # fmt: skip
+    sim = Simulation(
+        policy=s.policy,
+        persona=s.persona,
+        seed=seed,
+        start=s.start,
+        model=model,
+        whatsapp=whatsapp,
+        **kwargs,
+    )
     for step in s.steps:
         t = s.start + step.t
         if step.kind == "crash":
@@ -744,14 +816,31 @@ def step_message(s: Scenario, step: Step) -> Message:
         quoted_sender = next(x.sender for x in s.steps if x.id == step.quote)
     if spec.kind == "group":
         return Message(
-            chat=spec.key, sender=step.sender, id=step.id, text=step.text, from_me=from_me,
-            is_group=True, sender_name="" if from_me else spec.members.get(step.sender, ""),
-            group_title=spec.name, participants=len(spec.members) + 1, mentions=step.mentions,
-            quoted_id=quoted_id, quoted_sender=quoted_sender, media=step.media,
+            chat=spec.key,
+            sender=step.sender,
+            id=step.id,
+            text=step.text,
+            from_me=from_me,
+            is_group=True,
+            sender_name="" if from_me else spec.members.get(step.sender, ""),
+            group_title=spec.name,
+            participants=len(spec.members) + 1,
+            mentions=step.mentions,
+            quoted_id=quoted_id,
+            quoted_sender=quoted_sender,
+            media=step.media,
             kind=step.message_kind,
-        )  # fmt: skip
+        )
     return Message(
-        chat=spec.key, sender=step.sender, id=step.id, text=step.text, from_me=from_me,
-        sender_name="" if from_me else spec.name, mentions=step.mentions, quoted_id=quoted_id,
-        quoted_sender=quoted_sender, media=step.media, kind=step.message_kind,
-    )  # fmt: skip
+        chat=spec.key,
+        sender=step.sender,
+        id=step.id,
+        text=step.text,
+        from_me=from_me,
+        sender_name="" if from_me else spec.name,
+        mentions=step.mentions,
+        quoted_id=quoted_id,
+        quoted_sender=quoted_sender,
+        media=step.media,
+        kind=step.message_kind,
+    )

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sim.engine import SimResult, Simulation, SimulationError
-from sim.expect import check, fmt_offset
-from sim.scenario import Scenario, ScenarioError, build_simulation, load_file
+from wapa.sim.engine import SimResult, Simulation, SimulationError
+from wapa.sim.expect import check, fmt_offset
+from wapa.sim.scenario import Scenario, ScenarioError, build_simulation, load_file
 
 if TYPE_CHECKING:
-    from adapters.recording import Recorder
+    from wapa.adapters.recording import Recorder
 
 SUFFIXES = (".yaml", ".yml")
 _NAME_WIDTH = 64
@@ -71,33 +71,54 @@ def _store_file(scenario: Scenario, store: Path | None) -> Iterator[Path | None]
 
 
 @contextlib.contextmanager
-def _recorder(scenario: Scenario, seed: int | None, path: Path | None,
-              redact: bool) -> Iterator[Recorder | None]:  # fmt: skip
+def _recorder(
+    scenario: Scenario, seed: int | None, path: Path | None, redact: bool
+) -> Iterator[Recorder | None]:
     if path is None:
         yield None
         return
-    from adapters.recording import Recorder
+    from wapa.adapters.recording import Recorder
 
-    with Recorder(path, scenario.policy, scenario.persona, scenario.seed if seed is None else seed,
-                  redact, start=scenario.start) as recorder:  # fmt: skip
+    with Recorder(
+        path,
+        scenario.policy,
+        scenario.persona,
+        scenario.seed if seed is None else seed,
+        redact,
+        start=scenario.start,
+    ) as recorder:
         yield recorder
 
 
-def run_scenario(scenario: Scenario, seed: int | None = None, store: Path | None = None,
-                 record: Path | None = None, record_redact: bool = False) -> Outcome:  # fmt: skip
+def run_scenario(
+    scenario: Scenario,
+    seed: int | None = None,
+    store: Path | None = None,
+    record: Path | None = None,
+    record_redact: bool = False,
+) -> Outcome:
     """Run and check one scenario; `store`: a new SQLite file to commit to and restart from;
     `record`: a new recording file (`record_redact`: with text and numbers redacted)."""
     until = None if scenario.until is None else scenario.start + scenario.until
     sim: Simulation | None = None
     try:
-        with (_store_file(scenario, store) as path,
-              _recorder(scenario, seed, record, record_redact) as recorder):  # fmt: skip
+        with (
+            _store_file(scenario, store) as path,
+            _recorder(scenario, seed, record, record_redact) as recorder,
+        ):
             sim = build_simulation(scenario, seed, store=path, on_record=recorder)
             with sim:
                 sim.run(until)
     except SimulationError as exc:
-        return Outcome(scenario.file, scenario.name, False, [f"simulation stopped: {exc}"],
-                       scenario, sim, str(exc))  # fmt: skip
+        return Outcome(
+            scenario.file,
+            scenario.name,
+            False,
+            [f"simulation stopped: {exc}"],
+            scenario,
+            sim,
+            str(exc),
+        )
     except Exception as exc:  # a bug in the core, the simulator or the store: report, run the rest
         what = f"simulation crashed: {type(exc).__name__}: {exc}"
         return Outcome(scenario.file, scenario.name, False, [what], scenario, sim, what)
@@ -105,8 +126,13 @@ def run_scenario(scenario: Scenario, seed: int | None = None, store: Path | None
     return Outcome(scenario.file, scenario.name, not failures, failures, scenario, sim)
 
 
-def run_file(path: str | Path, seed: int | None = None, store: Path | None = None,
-             record: Path | None = None, record_redact: bool = False) -> Outcome:  # fmt: skip
+def run_file(
+    path: str | Path,
+    seed: int | None = None,
+    store: Path | None = None,
+    record: Path | None = None,
+    record_redact: bool = False,
+) -> Outcome:
     try:
         scenario = load_file(path)
     except ScenarioError as exc:
@@ -134,21 +160,29 @@ def store_files(files: list[Path], store_dir: Path) -> list[Path]:
     return named_files(files, store_dir, ".db")
 
 
-def run_paths(paths: Iterable[str | Path], seed: int | None = None,
-              store_dir: Path | None = None, record_dir: Path | None = None,
-              record_redact: bool = False) -> list[Outcome]:  # fmt: skip
+def run_paths(
+    paths: Iterable[str | Path],
+    seed: int | None = None,
+    store_dir: Path | None = None,
+    record_dir: Path | None = None,
+    record_redact: bool = False,
+) -> list[Outcome]:
     """`store_dir`: every scenario restarts from a SQLite store there (see `store_files`);
     `record_dir`: every scenario that loads writes its recording there (`NAME.jsonl`)."""
     files, missing = discover(paths)
-    outcomes = [Outcome(m, Path(m).name, False, [f"{m}: no such file or folder"], error="missing")
-                for m in missing]  # fmt: skip
+    outcomes = [
+        Outcome(m, Path(m).name, False, [f"{m}: no such file or folder"], error="missing")
+        for m in missing
+    ]
     none: list[Path | None] = [None] * len(files)
     stores: list[Path | None] = list(store_files(files, store_dir)) if store_dir else none
     records: list[Path | None] = (
         list(named_files(files, record_dir, ".jsonl")) if record_dir else none
     )
-    outcomes.extend(run_file(f, seed, db, rec, record_redact)
-                    for f, db, rec in zip(files, stores, records, strict=True))  # fmt: skip
+    outcomes.extend(
+        run_file(f, seed, db, rec, record_redact)
+        for f, db, rec in zip(files, stores, records, strict=True)
+    )
     return outcomes
 
 
@@ -183,7 +217,7 @@ def outcome_json(o: Outcome) -> dict[str, Any]:
             for d in r.decisions
         ]
         if r
-        else [],  # fmt: skip
+        else [],
         "generations": [
             {
                 "t": _t(g.t - start),
@@ -193,7 +227,7 @@ def outcome_json(o: Outcome) -> dict[str, Any]:
             for g in r.generations
         ]
         if r
-        else [],  # fmt: skip
+        else [],
     }
 
 

@@ -10,8 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
-from core import (
+from wapa.core import (
     Assistant,
     Decision,
     Effect,
@@ -36,9 +35,12 @@ PERSONA = Persona(owner_id=OWNER, owner_name="Gilad", assistant_name="Dana")
 
 class Run:
     def __init__(
-        self, policy: Policy | None = None, persona: Persona | None = None, seed: int = 0,
+        self,
+        policy: Policy | None = None,
+        persona: Persona | None = None,
+        seed: int = 0,
         t0: float = T0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.policy = policy or Policy()
         self.persona = persona or PERSONA
         self.a = Assistant(self.policy, self.persona, seed)
@@ -125,11 +127,12 @@ class Run:
         """Generations whose answer the core still awaits (the helper peeks at the chat state
         only to pick which request to answer)."""
         return [
-            g for g in self.effects(Generate)
+            g
+            for g in self.effects(Generate)
             if (c := self.a.chats.get(g.chat)) is not None
             and c.request_id == g.request_id
             and c.phase == "generating"
-        ]  # fmt: skip
+        ]
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from app.commands.ask import (
+from wapa.commands.ask import (
     EXIT_CONFIG,
     EXIT_MODEL,
     EXIT_OK,
@@ -23,9 +22,9 @@ from app.commands.ask import (
     build_messages,
     run,
 )
-from app.config import ConfigError, load_settings
-from core.policy import Persona, Policy
-from sim.fake_cloudflare import FakeCloudflare, default_reply
+from wapa.config import ConfigError, load_settings
+from wapa.core.policy import Persona, Policy
+from wapa.sim.fake_cloudflare import FakeCloudflare, default_reply
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFIXES = ("CLOUDFLARE_", "AI_", "OPENAI_", "WAPA_")
@@ -44,15 +43,23 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def wapa(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app", *args], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [sys.executable, "-m", "app", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def in_process(  # noqa: ANN201
-    text: str, env: dict[str, str], *, sender: str = "", as_json: bool = False,
+    text: str,
+    env: dict[str, str],
+    *,
+    sender: str = "",
+    as_json: bool = False,
     config: str | None = None,
-):  # fmt: skip
+):
     out, err = io.StringIO(), io.StringIO()
     args = argparse.Namespace(text=text, sender=sender, json=as_json, config=config)
     status = run(args, env=env, out=out, err=err)
@@ -69,35 +76,50 @@ def test_persona_defaults() -> None:
 
 
 def test_persona_from_variables() -> None:
-    persona = load_settings({
-        "WAPA_OWNER_ID": "972500000000@s.whatsapp.net", "WAPA_OWNER_NAME": " Gilad ",
-        "WAPA_ASSISTANT_NAME": "Dana", "WAPA_INTRODUCTION": "I'm Dana, Gilad's assistant.",
-        "WAPA_LANGUAGES": "English, Hebrew,,", "WAPA_EXTRA_INSTRUCTIONS": "Be brief.\nNo emoji.",
-    }).persona  # fmt: skip
+    persona = load_settings(
+        {
+            "WAPA_OWNER_ID": "972500000000@s.whatsapp.net",
+            "WAPA_OWNER_NAME": " Gilad ",
+            "WAPA_ASSISTANT_NAME": "Dana",
+            "WAPA_INTRODUCTION": "I'm Dana, Gilad's assistant.",
+            "WAPA_LANGUAGES": "English, Hebrew,,",
+            "WAPA_EXTRA_INSTRUCTIONS": "Be brief.\nNo emoji.",
+        }
+    ).persona
     assert persona == Persona(
-        owner_id="972500000000@s.whatsapp.net", owner_name="Gilad", assistant_name="Dana",
-        introduction="I'm Dana, Gilad's assistant.", languages=("English", "Hebrew"),
+        owner_id="972500000000@s.whatsapp.net",
+        owner_name="Gilad",
+        assistant_name="Dana",
+        introduction="I'm Dana, Gilad's assistant.",
+        languages=("English", "Hebrew"),
         extra_instructions="Be brief.\nNo emoji.",
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize(
     ("env", "variable"),
-    [({"WAPA_INTRODUCTION": "x" * 3000}, "WAPA_INTRODUCTION"),
-     ({"WAPA_ASSISTANT_NAME": "Da\x00na"}, "WAPA_ASSISTANT_NAME"),
-     ({"WAPA_OWNER_ID": "x" * 2001}, "WAPA_OWNER_ID")],
-)  # fmt: skip
+    [
+        ({"WAPA_INTRODUCTION": "x" * 3000}, "WAPA_INTRODUCTION"),
+        ({"WAPA_ASSISTANT_NAME": "Da\x00na"}, "WAPA_ASSISTANT_NAME"),
+        ({"WAPA_OWNER_ID": "x" * 2001}, "WAPA_OWNER_ID"),
+    ],
+)
 def test_persona_errors_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError, match=f"^{variable}:"):
         load_settings(env)
 
 
 PERSONA_ENVS = [
-    {"WAPA_OWNER_NAME": "Gilad", "WAPA_ASSISTANT_NAME": "Dana", "WAPA_LANGUAGES": "Hebrew, English",
-     "WAPA_INTRODUCTION": "I'm Dana.", "WAPA_EXTRA_INSTRUCTIONS": "Be brief."},
+    {
+        "WAPA_OWNER_NAME": "Gilad",
+        "WAPA_ASSISTANT_NAME": "Dana",
+        "WAPA_LANGUAGES": "Hebrew, English",
+        "WAPA_INTRODUCTION": "I'm Dana.",
+        "WAPA_EXTRA_INSTRUCTIONS": "Be brief.",
+    },
     {"WAPA_OWNER_NAME": "", "WAPA_ASSISTANT_NAME": " ", "WAPA_INTRODUCTION": ""},  # the defaults
     {"WAPA_OWNER_NAME": "Gilad", "WAPA_MAX_MESSAGE_CHARS": "12"},  # the policy shapes the prompt
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("persona_env", PERSONA_ENVS)
@@ -110,8 +132,9 @@ def test_ask_prompts_with_the_runners_persona_and_policy(
     status, _, err = in_process("Is he around this afternoon?", env, sender="Ruth")
     assert status == EXIT_OK, err
     settings = load_settings(env)  # what `wapa run` builds (app/commands/run.py)
-    expected = build_messages("Is he around this afternoon?", "Ruth", settings.persona,
-                              settings.policy)  # fmt: skip
+    expected = build_messages(
+        "Is he around this afternoon?", "Ruth", settings.persona, settings.policy
+    )
     sent = server.generations()[-1].body["messages"]
     assert sent == [{"role": m.role, "content": m.content} for m in expected]
 

@@ -6,8 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from app.cli import main
+from wapa.cli import main
 
 
 def test_no_database_is_one_line_with_one_prefix(

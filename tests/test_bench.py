@@ -13,11 +13,10 @@ from contextlib import redirect_stdout
 from typing import Any
 
 import pytest
-
-from bench import cli, core_bench
-from bench.runner_bench import _percentile, rss_mb, runner_figures, soak
-from bench.sim_bench import sim_speedup
-from bench.store_bench import store_msgs_per_s
+from wapa.bench import cli, core_bench
+from wapa.bench.runner_bench import _percentile, rss_mb, runner_figures, soak
+from wapa.bench.sim_bench import sim_speedup
+from wapa.bench.store_bench import store_msgs_per_s
 
 
 def _numeric(result: dict[str, Any], *keys: str) -> None:
@@ -37,9 +36,15 @@ def test_simulation_speed_with_its_baseline() -> None:
 
 def test_store_throughput_with_raw_sqlite_baselines() -> None:
     r = store_msgs_per_s(quick=True, n=40)
-    keys = ("store_msgs_per_s", "store_ratio", "baseline_sqlite_rows_per_s",
-            "baseline_sqlite_msgs_per_s", "store_msgs_per_s_encrypted",
-            "store_msgs_per_s_sync_normal", "baseline_sqlite_batch_rows_per_s")  # fmt: skip
+    keys = (
+        "store_msgs_per_s",
+        "store_ratio",
+        "baseline_sqlite_rows_per_s",
+        "baseline_sqlite_msgs_per_s",
+        "store_msgs_per_s_encrypted",
+        "store_msgs_per_s_sync_normal",
+        "baseline_sqlite_batch_rows_per_s",
+    )
     _numeric(r, *keys)
     assert all(r[k] > 0 for k in keys)
     # the raw baseline writes at least one chat row and the global row per message
@@ -56,8 +61,15 @@ def runner_result() -> dict[str, Any]:
 
 def test_runner_figures_and_idle_memory(runner_result: dict[str, Any]) -> None:
     r = runner_result
-    _numeric(r, "runner_overhead_p50_ms", "runner_overhead_p99_ms", "loop_lag_p99_ms",
-             "idle_rss_mb", "baseline_rss_python_mb", "baseline_rss_python_neonize_mb")  # fmt: skip
+    _numeric(
+        r,
+        "runner_overhead_p50_ms",
+        "runner_overhead_p99_ms",
+        "loop_lag_p99_ms",
+        "idle_rss_mb",
+        "baseline_rss_python_mb",
+        "baseline_rss_python_neonize_mb",
+    )
     assert r["runner_chats"] == 8
     assert r["runner_overhead_p50_ms"] <= r["runner_overhead_p99_ms"]
     assert r["runner_end_to_end_p99_ms"] >= r["runner_model_latency_p50_ms"] > 0
@@ -70,8 +82,15 @@ def test_runner_figures_and_idle_memory(runner_result: dict[str, Any]) -> None:
 def test_soak_reports_memory_at_start_and_end() -> None:
     lines: list[str] = []
     r = soak(2.5, lines.append, rate=20.0, chats=10)
-    _numeric(r, "soak_rss_launch_mb", "soak_rss_start_mb", "soak_rss_end_mb",
-             "soak_rss_growth_pct", "soak_messages", "soak_replies")  # fmt: skip
+    _numeric(
+        r,
+        "soak_rss_launch_mb",
+        "soak_rss_start_mb",
+        "soak_rss_end_mb",
+        "soak_rss_growth_pct",
+        "soak_messages",
+        "soak_replies",
+    )
     assert r["soak_messages"] >= 40  # 20 per second for 2.5 s, give or take the pacing
     assert r["soak_rss_end_mb"] > 0
 
@@ -111,8 +130,15 @@ def test_cli_json_and_markdown_carry_every_key(
         assert cli.main(["--quick", "--json"]) == 0
     result = json.loads(out.getvalue())
     assert result["errors"] == {}
-    _numeric(result, *cli.GOALS, "store_msgs_per_s_encrypted", "baseline_msgs_per_s",
-             "baseline_sim_speedup", "baseline_sqlite_rows_per_s", "cores")  # fmt: skip
+    _numeric(
+        result,
+        *cli.GOALS,
+        "store_msgs_per_s_encrypted",
+        "baseline_msgs_per_s",
+        "baseline_sim_speedup",
+        "baseline_sqlite_rows_per_s",
+        "cores",
+    )
     for key in ("python", "arch", "cpu_model"):
         assert isinstance(result[key], str) and result[key]
     table = cli.markdown(result)

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from adapters.chat_export import ExportError, convert, import_export, parse_export, read_export
-from adapters.recording import read_recording
-from app.cli import main
+from wapa.adapters.chat_export import ExportError, convert, import_export, parse_export, read_export
+from wapa.adapters.recording import read_recording
+from wapa.cli import main
 
 DATA = Path(__file__).parent / "data" / "exports"
 
@@ -24,25 +23,90 @@ def _parse(name: str):  # type: ignore[no-untyped-def]
 
 # file, format, messages, first local time, participants, media kinds, system lines skipped
 FORMATS = [
-    ("android_en_gb.txt", "DD/MM/YYYY, HH:MM -", 5, "2018-06-23 01:55", ["Alice Smith", "Dana"], ["image"], 1),
-    ("android_en_us.txt", "MM/DD/YY, h:MM AM -", 4, "2018-06-23 13:55", ["Bob", "Dana"], ["image"], 1),
-    ("ios_en_us.txt", "[MM/DD/YY, h:MM:SS AM]", 4, "2018-06-23 13:55:12", ["Bob", "Dana"], ["sticker"], 1),
-    ("ios_en_gb_group.txt", "[DD/MM/YYYY, HH:MM:SS]", 6, "2018-06-23 13:56:01", ["Alice", "Carlos", "Dana"], ["image", "image", "voice"], 3),
-    ("ios_de.txt", "[DD.MM.YY, HH:MM:SS]", 4, "2018-06-23 01:55:12", ["Anna", "Dana"], ["video"], 0),
+    (
+        "android_en_gb.txt",
+        "DD/MM/YYYY, HH:MM -",
+        5,
+        "2018-06-23 01:55",
+        ["Alice Smith", "Dana"],
+        ["image"],
+        1,
+    ),
+    (
+        "android_en_us.txt",
+        "MM/DD/YY, h:MM AM -",
+        4,
+        "2018-06-23 13:55",
+        ["Bob", "Dana"],
+        ["image"],
+        1,
+    ),
+    (
+        "ios_en_us.txt",
+        "[MM/DD/YY, h:MM:SS AM]",
+        4,
+        "2018-06-23 13:55:12",
+        ["Bob", "Dana"],
+        ["sticker"],
+        1,
+    ),
+    (
+        "ios_en_gb_group.txt",
+        "[DD/MM/YYYY, HH:MM:SS]",
+        6,
+        "2018-06-23 13:56:01",
+        ["Alice", "Carlos", "Dana"],
+        ["image", "image", "voice"],
+        3,
+    ),
+    (
+        "ios_de.txt",
+        "[DD.MM.YY, HH:MM:SS]",
+        4,
+        "2018-06-23 01:55:12",
+        ["Anna", "Dana"],
+        ["video"],
+        0,
+    ),
     ("android_de.txt", "DD.MM.YY, HH:MM -", 3, "2018-06-23 01:55", ["Anna", "Dana"], ["image"], 1),
-    ("finnish.txt", "DD.MM.YYYY klo HH.MM.SS -", 3, "2018-06-13 21:25:15", ["Mikko", "Dana"], [], 0),
+    (
+        "finnish.txt",
+        "DD.MM.YYYY klo HH.MM.SS -",
+        3,
+        "2018-06-13 21:25:15",
+        ["Mikko", "Dana"],
+        [],
+        0,
+    ),
     ("french.txt", "DD/MM/YYYY à HH:MM -", 3, "2018-06-23 01:55", ["Claire", "Dana"], ["image"], 1),
     ("spanish_12h.txt", "DD/MM/YY h:MM AM -", 3, "2018-06-23 13:55", ["Lucía", "Dana"], [], 1),
     ("brazil.txt", "DD/MM/YYYY HH:MM -", 3, "2018-06-23 13:55", ["Pedro", "Dana"], ["image"], 0),
     ("iso_dash.txt", "YYYY-MM-DD, HH:MM -", 3, "2018-06-23 13:55", ["Sam", "Dana"], [], 0),
-    ("dutch_dash.txt", "DD-MM-YYYY HH:MM -", 3, "2018-06-23 13:55", ["Joost", "Dana"], ["image"], 1),
-    ("colon_style.txt", "DD/MM/YY, h:MM:SS AM:", 2, "2019-08-21 23:28:51", ["Jon Doe", "Dana"], [], 0),
-]  # fmt: skip
+    (
+        "dutch_dash.txt",
+        "DD-MM-YYYY HH:MM -",
+        3,
+        "2018-06-23 13:55",
+        ["Joost", "Dana"],
+        ["image"],
+        1,
+    ),
+    (
+        "colon_style.txt",
+        "DD/MM/YY, h:MM:SS AM:",
+        2,
+        "2019-08-21 23:28:51",
+        ["Jon Doe", "Dana"],
+        [],
+        0,
+    ),
+]
 
 
 @pytest.mark.parametrize(("name", "fmt", "count", "first", "people", "media", "system"), FORMATS)
-def test_locale_formats(name: str, fmt: str, count: int, first: str, people: list[str],
-                        media: list[str], system: int) -> None:  # fmt: skip
+def test_locale_formats(
+    name: str, fmt: str, count: int, first: str, people: list[str], media: list[str], system: int
+) -> None:
     parsed = _parse(name)
     assert parsed.format == fmt
     assert len(parsed.messages) == count
@@ -114,10 +178,26 @@ def test_unreadable_files_name_the_line(text: str, message: str) -> None:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.one_of(st.text(max_size=60), st.sampled_from([
-    "23/06/2018, 01:55 - A: hi", "[6/23/18, 1:55:12\u202fPM] B: yo", "\u200e", "13.6.2018 klo 21.25.15 - C: x",
-    "99/99/99, 99:99 - D: x", "1/1/1, 1:11 - : ", "[1.1.2000, 0.00]", "2018-06-23, 01:55 - : ",
-])), max_size=12))  # fmt: skip
+@given(
+    st.lists(
+        st.one_of(
+            st.text(max_size=60),
+            st.sampled_from(
+                [
+                    "23/06/2018, 01:55 - A: hi",
+                    "[6/23/18, 1:55:12\u202fPM] B: yo",
+                    "\u200e",
+                    "13.6.2018 klo 21.25.15 - C: x",
+                    "99/99/99, 99:99 - D: x",
+                    "1/1/1, 1:11 - : ",
+                    "[1.1.2000, 0.00]",
+                    "2018-06-23, 01:55 - : ",
+                ]
+            ),
+        ),
+        max_size=12,
+    )
+)
 def test_garbage_never_crashes_the_parser(lines: list[str]) -> None:
     try:
         parsed = parse_export("\n".join(lines), "fuzz.txt")
@@ -196,10 +276,15 @@ def test_import_then_replay_end_to_end(tmp_path: Path, capsys: pytest.CaptureFix
     )
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    assert {k: summary[k] for k in ("messages", "participants", "system_skipped", "media", "format")} == {
-        "messages": 5, "participants": ["Alice Smith", "Dana"], "system_skipped": 1, "media": 1,
+    assert {
+        k: summary[k] for k in ("messages", "participants", "system_skipped", "media", "format")
+    } == {
+        "messages": 5,
+        "participants": ["Alice Smith", "Dana"],
+        "system_skipped": 1,
+        "media": 1,
         "format": "DD/MM/YYYY, HH:MM -",
-    }  # fmt: skip
+    }
     assert len(read_recording(out).items) == 5
     assert main(["replay", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -7,9 +7,8 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-
-from app.config import VARIABLES, ConfigError, docs_table, env_example, load_settings
-from core import Caps, Persona, Policy
+from wapa.config import VARIABLES, ConfigError, docs_table, env_example, load_settings
+from wapa.core import Caps, Persona, Policy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,7 +18,11 @@ def test_defaults_match_the_core() -> None:
     assert s.policy == Policy()
     assert s.persona == Persona()
     assert (s.db, s.session_db, s.http_host, s.http_port) == (
-        "data/wapa.db", "data/session.db", "127.0.0.1", 8080)  # fmt: skip
+        "data/wapa.db",
+        "data/session.db",
+        "127.0.0.1",
+        8080,
+    )
     assert s.log_content is False and s.seed is None and s.transport == "whatsapp"
 
 
@@ -38,13 +41,23 @@ def test_every_policy_field_has_a_variable() -> None:
 
 
 def test_values_are_parsed() -> None:
-    s = load_settings({
-        "WAPA_RESPONSE_DELAY": "90s", "WAPA_COOLDOWN": "2h", "WAPA_TYPING_MIN": "500ms",
-        "WAPA_ALLOW": "a, b,,c", "WAPA_QUIET_HOURS": "22:00-7:30", "WAPA_QUIET_TZ": "Europe/Berlin",
-        "WAPA_CAPS_PER_HOUR": "0", "WAPA_QUOTE_IN_GROUPS": "off", "WAPA_LOG_CONTENT": "yes",
-        "WAPA_HTTP_PORT": "0", "WAPA_SEED": "42", "WAPA_LANGUAGES": "English,Hebrew",
-        "WAPA_DB_KEY": "",  # empty = unset
-    })  # fmt: skip
+    s = load_settings(
+        {
+            "WAPA_RESPONSE_DELAY": "90s",
+            "WAPA_COOLDOWN": "2h",
+            "WAPA_TYPING_MIN": "500ms",
+            "WAPA_ALLOW": "a, b,,c",
+            "WAPA_QUIET_HOURS": "22:00-7:30",
+            "WAPA_QUIET_TZ": "Europe/Berlin",
+            "WAPA_CAPS_PER_HOUR": "0",
+            "WAPA_QUOTE_IN_GROUPS": "off",
+            "WAPA_LOG_CONTENT": "yes",
+            "WAPA_HTTP_PORT": "0",
+            "WAPA_SEED": "42",
+            "WAPA_LANGUAGES": "English,Hebrew",
+            "WAPA_DB_KEY": "",  # empty = unset
+        }
+    )
     p = s.policy
     assert (p.response_delay, p.cooldown, p.typing_min) == (90.0, 7200.0, 0.5)
     assert p.allow == ("a", "b", "c") and p.caps.per_hour == 0 and p.quote_in_groups is False
@@ -58,8 +71,9 @@ def test_values_are_parsed() -> None:
 
 
 def test_original_names_work_and_wapa_names_win() -> None:
-    s = load_settings({"RESPONSE_DELAY_MS": "30000", "COOLDOWN_PERIOD_MS": "60000",
-                       "MAX_CONTEXT_MESSAGES": "4"})  # fmt: skip
+    s = load_settings(
+        {"RESPONSE_DELAY_MS": "30000", "COOLDOWN_PERIOD_MS": "60000", "MAX_CONTEXT_MESSAGES": "4"}
+    )
     assert (s.policy.response_delay, s.policy.cooldown, s.policy.max_context) == (30.0, 60.0, 4)
     s = load_settings({"RESPONSE_DELAY_MS": "30000", "WAPA_RESPONSE_DELAY": "45s"})
     assert s.policy.response_delay == 45.0

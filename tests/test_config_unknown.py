@@ -12,10 +12,9 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-
-from app.cli import main as wapa
-from app.commands.doctor import FAIL, diagnose, report
-from app.config import ConfigError, closest_name, load_settings
+from wapa.cli import main as wapa
+from wapa.commands.doctor import FAIL, diagnose, report
+from wapa.config import ConfigError, closest_name, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,17 +121,25 @@ def _run_console(
         for k, v in os.environ.items()
         if not k.upper().startswith(("WAPA_", "CLOUDFLARE_", "AI_", "OPENAI_"))
     }
-    env.update({
-        "WAPA_DB": str(tmp_path / "w.db"), "WAPA_HTTP_PORT": "0",
-        "CLOUDFLARE_API_TOKEN": "fake-token",
-        "CLOUDFLARE_ACCOUNT_ID": "0123456789abcdef0123456789abcdef",
-        "CLOUDFLARE_API_BASE": "http://127.0.0.1:9/client/v4",  # never called: no messages
-        **env_extra,
-    })  # fmt: skip
+    env.update(
+        {
+            "WAPA_DB": str(tmp_path / "w.db"),
+            "WAPA_HTTP_PORT": "0",
+            "CLOUDFLARE_API_TOKEN": "fake-token",
+            "CLOUDFLARE_ACCOUNT_ID": "0123456789abcdef0123456789abcdef",
+            "CLOUDFLARE_API_BASE": "http://127.0.0.1:9/client/v4",  # never called: no messages
+            **env_extra,
+        }
+    )
     return subprocess.run(
         [sys.executable, "-m", "app", "run", "--transport", "console", "--exit-on-eof", *args],
-        input="", capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
-    )  # fmt: skip
+        input="",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
 
 
 def test_run_warns_once_per_unknown_variable_and_starts(tmp_path: Path) -> None:

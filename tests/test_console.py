@@ -6,9 +6,8 @@ import asyncio
 import io
 
 import pytest
-
-from adapters.console import ConsoleInputError, ConsoleTransport
-from core import Decision, Message
+from wapa.adapters.console import ConsoleInputError, ConsoleTransport
+from wapa.core import Decision, Message
 
 
 def make() -> tuple[ConsoleTransport, io.StringIO]:
@@ -102,8 +101,9 @@ async def test_stdin_lines_reach_the_runner_and_eof_is_reported() -> None:
         got.append(m)
 
     out = io.StringIO()
-    t = ConsoleTransport("me-id", "Gilad", stdin=io.StringIO("alice: hi\nbroken\n"), stdout=out,
-                         on_eof=eof.set)  # fmt: skip
+    t = ConsoleTransport(
+        "me-id", "Gilad", stdin=io.StringIO("alice: hi\nbroken\n"), stdout=out, on_eof=eof.set
+    )
     await t.start(on_message, lambda kind, detail: None)
     await asyncio.wait_for(eof.wait(), 5)
     assert [m.text for m in got] == ["hi"]

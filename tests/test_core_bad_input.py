@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from core import (
+from wapa.core import (
     Assistant,
     Command,
     Decision,
@@ -24,6 +23,7 @@ from core import (
     SendConfirmed,
     SendFailed,
 )
+
 from tests.conftest import ALICE, PERSONA, T0, Run
 
 

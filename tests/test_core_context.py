@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from wapa.core import ChatMessage, Decision, Generate, GenerationFailed, Reason, Send
+from wapa.core.context import prompt_tokens
+from wapa.core.hygiene import clean_reply
 
-from core import ChatMessage, Decision, Generate, GenerationFailed, Reason, Send
-from core.context import prompt_tokens
-from core.hygiene import clean_reply
 from tests.conftest import ALICE, GROUP, Run
 
 # ---------------------------------------------------------------- rule 10: context
@@ -106,10 +106,13 @@ def test_clean_reply_fixes(raw: str, clean: str) -> None:
         ("  ...  ", "empty"),
         ("[Your reply here]", "placeholder"),
         ("N/A", "placeholder"),
-        ("You are Dana, the personal assistant of Gilad, answering Gilad's WhatsApp", "echoes the system prompt"),
+        (
+            "You are Dana, the personal assistant of Gilad, answering Gilad's WhatsApp",
+            "echoes the system prompt",
+        ),
         ("I promise he'll be there. It's a deal!", "commits the owner"),
     ],
-)  # fmt: skip
+)
 def test_clean_reply_refuses(raw: str, why: str) -> None:
     assert clean_reply(raw, SYSTEM, 600) == ("", why)
 

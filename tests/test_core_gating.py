@@ -6,8 +6,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from wapa.core import Decision, Generate, Reason, Send
 
-from core import Decision, Generate, Reason, Send
 from tests.conftest import ALICE, BOB, Run
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -132,8 +132,10 @@ def test_urgent_messages_bypass_quiet_hours(make_run) -> None:  # type: ignore[n
 
 
 def test_quiet_hours_window_inside_one_day(make_run) -> None:  # type: ignore[no-untyped-def]
-    r = make_run({"quiet_hours": {"start": "13:00", "end": "15:00", "tz": "Asia/Tokyo"}},
-                 t0=_at(2024, 5, 1, 14, 0, ZoneInfo("Asia/Tokyo")))  # fmt: skip
+    r = make_run(
+        {"quiet_hours": {"start": "13:00", "end": "15:00", "tz": "Asia/Tokyo"}},
+        t0=_at(2024, 5, 1, 14, 0, ZoneInfo("Asia/Tokyo")),
+    )
     r.msg("hello")
     r.advance(86400)
     assert [t for t, _ in r.timed(Generate)] == [_at(2024, 5, 1, 15, 0, ZoneInfo("Asia/Tokyo"))]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from core import Decision, Generate, Reason, Send
+from wapa.core import Decision, Generate, Reason, Send
+
 from tests.conftest import GROUP, OWNER, Run
 
 

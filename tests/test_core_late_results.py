@@ -3,7 +3,8 @@ a notice the driver lengthened is still recognised as ours."""
 
 from __future__ import annotations
 
-from core import Generate, Generated, Notice, Reason
+from wapa.core import Generate, Generated, Notice, Reason
+
 from tests.conftest import ALICE, OWNER, Run
 
 

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from core import Command, Decision, Generate, Generated, Notice, Reason, Send, SendFailed, Typing
+from wapa.core import (
+    Command,
+    Decision,
+    Generate,
+    Generated,
+    Notice,
+    Reason,
+    Send,
+    SendFailed,
+    Typing,
+)
+
 from tests.conftest import ALICE, BOB, GROUP, OWNER, Run
 
 # ---------------------------------------------------------------- rule 3: owner takeover

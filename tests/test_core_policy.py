@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from core import Caps, Persona, Policy, PolicyError, QuietHours, parse_duration
+from wapa.core import Caps, Persona, Policy, PolicyError, QuietHours, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -23,7 +22,10 @@ from core import Caps, Persona, Policy, PolicyError, QuietHours, parse_duration
         ({"typing_jitter": 1.5}, "typing_jitter"),
         ({"urgent_keywords": "urgent"}, "urgent_keywords"),
         ({"aliases": ["(unclosed"]}, "aliases"),
-        ({"quiet_hours": {"start": "22:00", "end": "07:00", "tz": "Mars/Olympus"}}, "quiet_hours.tz"),
+        (
+            {"quiet_hours": {"start": "22:00", "end": "07:00", "tz": "Mars/Olympus"}},
+            "quiet_hours.tz",
+        ),
         ({"quiet_hours": {"start": "25:00", "end": "07:00"}}, "quiet_hours.start"),
         ({"quiet_hours": {"start": "22:00", "until": "07:00"}}, "quiet_hours.until"),
         ({"quiet_hours": "nights"}, "quiet_hours"),
@@ -31,7 +33,7 @@ from core import Caps, Persona, Policy, PolicyError, QuietHours, parse_duration
         ({"caps": {"per_week": 5}}, "caps.per_week"),
         ({"respnse_delay": 5}, "respnse_delay"),
     ],
-)  # fmt: skip
+)
 def test_bad_settings_name_the_field(data: dict[str, object], field: str) -> None:
     with pytest.raises(PolicyError) as err:
         Policy.from_mapping(data)
@@ -45,9 +47,17 @@ def test_policy_must_be_a_mapping() -> None:
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [(90, 90.0), ("90s", 90.0), ("2m", 120.0), ("5h", 18000.0), ("1d", 86400.0),
-     ("500ms", 0.5), (" 1.5h ", 5400.0), (0, 0.0)],
-)  # fmt: skip
+    [
+        (90, 90.0),
+        ("90s", 90.0),
+        ("2m", 120.0),
+        ("5h", 18000.0),
+        ("1d", 86400.0),
+        ("500ms", 0.5),
+        (" 1.5h ", 5400.0),
+        (0, 0.0),
+    ],
+)
 def test_parse_duration(value: object, seconds: float) -> None:
     assert parse_duration(value) == seconds
 
@@ -60,9 +70,13 @@ def test_defaults_are_the_design_defaults() -> None:
 
 def test_from_mapping_parses_durations_and_nested_settings() -> None:
     p = Policy.from_mapping(
-        {"cooldown": "2h", "quiet_hours": {"start": "23:00", "end": "06:30", "tz": "Europe/Berlin"},
-         "caps": {"per_hour": 5}, "deny": ["x@s.whatsapp.net"]}
-    )  # fmt: skip
+        {
+            "cooldown": "2h",
+            "quiet_hours": {"start": "23:00", "end": "06:30", "tz": "Europe/Berlin"},
+            "caps": {"per_hour": 5},
+            "deny": ["x@s.whatsapp.net"],
+        }
+    )
     assert p.cooldown == 7200.0
     assert p.quiet_hours == QuietHours("23:00", "06:30", "Europe/Berlin")
     assert p.caps == Caps(per_chat_per_day=20, per_hour=5, per_day=200)
@@ -94,10 +108,15 @@ def test_persona_validation(kwargs: dict[str, object], field: str) -> None:
 
 
 def test_persona_shapes_the_prompt() -> None:
-    from core.context import system_prompt
+    from wapa.core.context import system_prompt
 
-    persona = Persona(owner_name="Gilad", assistant_name="Dana", introduction="I'm Dana.",
-                      languages=("Hebrew", "English"), extra_instructions="Never use emoji.")  # fmt: skip
+    persona = Persona(
+        owner_name="Gilad",
+        assistant_name="Dana",
+        introduction="I'm Dana.",
+        languages=("Hebrew", "English"),
+        extra_instructions="Never use emoji.",
+    )
     text = system_prompt(persona, False, "", 0, "Alice")
     for part in (
         "You are Dana",

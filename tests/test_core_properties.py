@@ -24,8 +24,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
-
-from core import (
+from wapa.core import (
     Assistant,
     Command,
     Effect,
@@ -40,8 +39,8 @@ from core import (
     SendConfirmed,
     SendFailed,
 )
-from core.machine import Chat
-from sim.invariants import InvariantChecker, Violation
+from wapa.core.machine import Chat
+from wapa.sim.invariants import InvariantChecker, Violation
 
 T0 = 1_711_836_000.0  # 2024-03-30 22:00 UTC: the Berlin DST night is inside the runs
 OWNER = "owner@s.whatsapp.net"
@@ -49,27 +48,52 @@ PERSONA = Persona(owner_id=OWNER, owner_name="Gilad", assistant_name="Dana")
 CHATS = ("alice@s.whatsapp.net", "bob@s.whatsapp.net", "family@g.us")
 MEMBERS = ("carol@s.whatsapp.net", "dave@s.whatsapp.net")
 TEXTS = (
-    "hello", "are you there?", "urgent: call me", "URGENT!!!", "I know the network is slow",
-    "", "ok", "WHERE ARE YOU GILAD", "@Gilad dinner?", "x" * 3000, "help me asap", "fine \ud800",
-)  # fmt: skip
+    "hello",
+    "are you there?",
+    "urgent: call me",
+    "URGENT!!!",
+    "I know the network is slow",
+    "",
+    "ok",
+    "WHERE ARE YOU GILAD",
+    "@Gilad dinner?",
+    "x" * 3000,
+    "help me asap",
+    "fine \ud800",
+)
 REPLIES = (
-    "Gilad is busy, I'll pass it on.", "As an AI, I can't. He will call back later.",
-    "[placeholder]", "", "I promise he'll be there.", "Ok!",
-)  # fmt: skip
+    "Gilad is busy, I'll pass it on.",
+    "As an AI, I can't. He will call back later.",
+    "[placeholder]",
+    "",
+    "I promise he'll be there.",
+    "Ok!",
+)
 AUTO_REPLIES = (0, 5, 0, 1, 0, 5, 0, 2)  # mostly good answers, one refused by hygiene
 WAITS = (0.5, 3.0, 14.0, 30.0, 119.0, 121.0, 400.0, 601.0, 3600.0, 18000.0, 18030.0, 86400.0)
 
 POLICIES = {
-    "small_caps": Policy.from_mapping({"caps": {"per_chat_per_day": 3, "per_hour": 2, "per_day": 5}}),
+    "small_caps": Policy.from_mapping(
+        {"caps": {"per_chat_per_day": 3, "per_hour": 2, "per_day": 5}}
+    ),
     "quiet_holding": Policy.from_mapping(
-        {"quiet_hours": {"start": "22:00", "end": "07:00", "tz": "Europe/Berlin"},
-         "holding_message": "Gilad will get back to you soon.", "cooldown": "1h"}
+        {
+            "quiet_hours": {"start": "22:00", "end": "07:00", "tz": "Europe/Berlin"},
+            "holding_message": "Gilad will get back to you soon.",
+            "cooldown": "1h",
+        }
     ),
     "fast": Policy.from_mapping(
-        {"response_delay": 20, "max_wait": 60, "cooldown": "10m", "urgent_delay": 5,
-         "generation_timeout": 60, "caps": {"per_hour": 4}}
+        {
+            "response_delay": 20,
+            "max_wait": 60,
+            "cooldown": "10m",
+            "urgent_delay": 5,
+            "generation_timeout": 60,
+            "caps": {"per_hour": 4},
+        }
     ),
-}  # fmt: skip
+}
 
 # ---------------------------------------------------------------- actions
 
@@ -83,8 +107,16 @@ send_result = st.tuples(st.just("send"), st.integers(0, 3), st.integers(0, 4))
 redeliver = st.tuples(st.just("redeliver"), st.integers(0, 50))
 crash = st.tuples(st.just("crash"), st.sampled_from((0.0, 30.0, 7200.0)))
 command = st.tuples(st.just("cmd"), st.sampled_from(("pause", "resume", "resume", "status")))
-_KINDS = {"msg": contact, "wait": wait, "model": model, "send": send_result, "owner": owner,
-          "redeliver": redeliver, "crash": crash, "cmd": command}  # fmt: skip
+_KINDS = {
+    "msg": contact,
+    "wait": wait,
+    "model": model,
+    "send": send_result,
+    "owner": owner,
+    "redeliver": redeliver,
+    "crash": crash,
+    "cmd": command,
+}
 _WEIGHTS = (
     ["msg"] * 6 + ["wait"] * 5 + ["model", "send"] * 2 + ["owner", "redeliver", "crash", "cmd"]
 )
@@ -193,8 +225,13 @@ class World:
             self.n += 1
             kw: dict[str, Any] = {"sender": chat, "sender_name": chat[:5].title()}
             if chat.endswith("@g.us"):
-                kw = {"sender": MEMBERS[flag % 2], "sender_name": "M", "is_group": True,
-                      "group_title": "Family", "participants": 4}  # fmt: skip
+                kw = {
+                    "sender": MEMBERS[flag % 2],
+                    "sender_name": "M",
+                    "is_group": True,
+                    "group_title": "Family",
+                    "participants": 4,
+                }
                 if flag == 1:
                     kw["mentions"] = (OWNER,)
                 elif flag == 2:
@@ -208,8 +245,16 @@ class World:
             self.n += 1
             chat = CHATS[action[1]]
             text = ("I'll call you later", "on my way", "ok")[action[2]]
-            self.feed(Message(chat=chat, sender=OWNER, id=f"o{self.n}", text=text, from_me=True,
-                              is_group=chat.endswith("@g.us")))  # fmt: skip
+            self.feed(
+                Message(
+                    chat=chat,
+                    sender=OWNER,
+                    id=f"o{self.n}",
+                    text=text,
+                    from_me=True,
+                    is_group=chat.endswith("@g.us"),
+                )
+            )
         elif kind == "model" and self.generates:
             g = self.generates.pop(action[1] % len(self.generates))
             if action[2] < 0:
@@ -239,16 +284,25 @@ class World:
         elif kind == "cmd":
             self.n += 1
             if action[1] == "status":
-                self.feed(Message(chat=OWNER, sender=OWNER, id=f"c{self.n}", text="status",
-                                  from_me=True))  # fmt: skip
+                self.feed(
+                    Message(chat=OWNER, sender=OWNER, id=f"c{self.n}", text="status", from_me=True)
+                )
             else:
                 self.feed(Command(action[1]))
 
     def _echo(self, out: _Out) -> None:
         s = out.send
         out.echoed = True
-        self.feed(Message(chat=s.chat, sender=OWNER, id=out.wa_id, text=s.text, from_me=True,
-                          is_group=s.chat.endswith("@g.us")))  # fmt: skip
+        self.feed(
+            Message(
+                chat=s.chat,
+                sender=OWNER,
+                id=out.wa_id,
+                text=s.text,
+                from_me=True,
+                is_group=s.chat.endswith("@g.us"),
+            )
+        )
 
     def run(self, steps: list[tuple[Any, ...]]) -> World:
         for i, action in enumerate(steps):
@@ -266,9 +320,12 @@ def _check(policy: Policy, steps: list[tuple[Any, ...]], **kw: Any) -> list[Viol
 
 
 PROPERTY = settings(
-    max_examples=300, deadline=None, derandomize=True, database=None,
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)  # fmt: skip
+)
 
 
 # ---------------------------------------------------------------- the real core keeps its promises
@@ -309,10 +366,24 @@ def test_the_world_exercises_the_rules() -> None:
     breakthroughs, owner takeovers, echoes and caps."""
     steps: list[tuple[Any, ...]] = []
     for _ in range(3):
-        steps += [("msg", 0, 0, 0), ("msg", 2, 8, 0), ("wait", 121.0), ("model", 0, 0),
-                  ("model", 0, 0), ("wait", 30.0), ("send", 0, 1), ("send", 1, 0),
-                  ("msg", 0, 2, 0), ("wait", 14.0), ("wait", 3.0), ("model", 0, 5), ("wait", 30.0),
-                  ("owner", 1, 0), ("msg", 1, 0, 0), ("wait", 18030.0)]  # fmt: skip
+        steps += [
+            ("msg", 0, 0, 0),
+            ("msg", 2, 8, 0),
+            ("wait", 121.0),
+            ("model", 0, 0),
+            ("model", 0, 0),
+            ("wait", 30.0),
+            ("send", 0, 1),
+            ("send", 1, 0),
+            ("msg", 0, 2, 0),
+            ("wait", 14.0),
+            ("wait", 3.0),
+            ("model", 0, 5),
+            ("wait", 30.0),
+            ("owner", 1, 0),
+            ("msg", 1, 0, 0),
+            ("wait", 18030.0),
+        ]
     world = World(POLICIES["small_caps"]).run(steps)
     codes = {e.code for _, e in world.log if hasattr(e, "code")}
     assert {"sent", "cooldown", "breakthrough", "owner_takeover", "echo", "capped"} <= codes
@@ -357,25 +428,63 @@ def _broken(mp: pytest.MonkeyPatch, what: str) -> Iterator[None]:
 
 
 SCRIPTS: dict[str, tuple[str, list[tuple[Any, ...]], str]] = {
-    "cooldown": ("small_caps", [("msg", 0, 0, 0), ("wait", 121.0), ("model", 0, 0),
-                                ("wait", 3600.0), ("msg", 0, 1, 0), ("wait", 121.0),
-                                ("model", 0, 0)], "cooldown"),
+    "cooldown": (
+        "small_caps",
+        [
+            ("msg", 0, 0, 0),
+            ("wait", 121.0),
+            ("model", 0, 0),
+            ("wait", 3600.0),
+            ("msg", 0, 1, 0),
+            ("wait", 121.0),
+            ("model", 0, 0),
+        ],
+        "cooldown",
+    ),
     "double": ("small_caps", [("msg", 0, 0, 0), ("wait", 121.0), ("model", 0, 0)], "double_reply"),
-    "owner": ("small_caps", [("owner", 0, 0), ("msg", 0, 0, 0), ("wait", 121.0), ("model", 0, 0)],
-              "owner_cooldown"),
-    "echo": ("small_caps", [("msg", 0, 0, 0), ("wait", 121.0), ("model", 0, 0), ("wait", 30.0),
-                            ("send", 0, 1)], "echo_as_owner"),
-    "group": ("small_caps", [("msg", 2, 0, 0), ("wait", 121.0), ("model", 0, 0)],
-              "group_not_addressed"),
-    "caps": ("small_caps", [a for c in (0, 1, 2) for a in
-                            (("msg", c, 8, 1), ("wait", 121.0), ("model", 0, 0), ("wait", 601.0))],
-             "caps"),
+    "owner": (
+        "small_caps",
+        [("owner", 0, 0), ("msg", 0, 0, 0), ("wait", 121.0), ("model", 0, 0)],
+        "owner_cooldown",
+    ),
+    "echo": (
+        "small_caps",
+        [("msg", 0, 0, 0), ("wait", 121.0), ("model", 0, 0), ("wait", 30.0), ("send", 0, 1)],
+        "echo_as_owner",
+    ),
+    "group": (
+        "small_caps",
+        [("msg", 2, 0, 0), ("wait", 121.0), ("model", 0, 0)],
+        "group_not_addressed",
+    ),
+    "caps": (
+        "small_caps",
+        [
+            a
+            for c in (0, 1, 2)
+            for a in (("msg", c, 8, 1), ("wait", 121.0), ("model", 0, 0), ("wait", 601.0))
+        ],
+        "caps",
+    ),
     "lost": ("small_caps", [("msg", 0, 0, 0)], "never_concluded"),
-    "breakthrough": ("fast", [("msg", 0, 0, 0), ("wait", 30.0), ("model", 0, 0),
-                                    ("wait", 60.0), ("msg", 0, 2, 0), ("wait", 30.0),
-                                    ("model", 0, 0), ("wait", 60.0), ("msg", 0, 2, 0),
-                                    ("wait", 30.0), ("model", 0, 0)], "breakthrough"),
-}  # fmt: skip
+    "breakthrough": (
+        "fast",
+        [
+            ("msg", 0, 0, 0),
+            ("wait", 30.0),
+            ("model", 0, 0),
+            ("wait", 60.0),
+            ("msg", 0, 2, 0),
+            ("wait", 30.0),
+            ("model", 0, 0),
+            ("wait", 60.0),
+            ("msg", 0, 2, 0),
+            ("wait", 30.0),
+            ("model", 0, 0),
+        ],
+        "breakthrough",
+    ),
+}
 
 
 @pytest.mark.parametrize("what", sorted(SCRIPTS))
@@ -410,6 +519,6 @@ def test_random_traffic_finds_a_removed_cooldown(monkeypatch: pytest.MonkeyPatch
                 database=None,
                 deadline=None,
                 phases=[Phase.generate],  # the first hit is enough: no shrinking
-            ),  # fmt: skip
+            ),
         )
     assert found

@@ -6,8 +6,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-
-from core import (
+from wapa.core import (
     Assistant,
     Decision,
     Effect,
@@ -18,7 +17,8 @@ from core import (
     Send,
     SendConfirmed,
     Typing,
-)  # fmt: skip
+)
+
 from tests.conftest import ALICE, BOB, GROUP, OWNER, Run
 
 
@@ -54,9 +54,13 @@ def _muted_paused(r: Run) -> None:
 
 
 SETUPS: dict[str, Callable[[Run], None]] = {
-    "fresh": lambda r: None, "idle": _idle, "waiting": _waiting, "generating": _generating,
-    "typing": _typing, "muted": _muted_paused,
-}  # fmt: skip
+    "fresh": lambda r: None,
+    "idle": _idle,
+    "waiting": _waiting,
+    "generating": _generating,
+    "typing": _typing,
+    "muted": _muted_paused,
+}
 
 
 @pytest.mark.parametrize("setup", SETUPS)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from wapa.core import Decision, Generate, Generated, MarkRead, Reason, Send, Typing
 
-from core import Decision, Generate, Generated, MarkRead, Reason, Send, Typing
 from tests.conftest import ALICE, BOB, T0, Run
 
 # ---------------------------------------------------------------- rule 1: delay and debounce

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from wapa.core import Decision, Generate, Policy, Reason, SendFailed
+from wapa.core.urgency import keyword_pattern, score
 
-from core import Decision, Generate, Policy, Reason, SendFailed
-from core.urgency import keyword_pattern, score
 from tests.conftest import ALICE, T0, Run
 
 PATTERN = keyword_pattern(Policy().urgent_keywords)
@@ -13,18 +13,26 @@ PATTERN = keyword_pattern(Policy().urgent_keywords)
 
 @pytest.mark.parametrize(
     "text",
-    ["URGENT", "this is urgent.", "Emergency!", "please call me", "ich brauche das dringend",
-     "es urgente", "זה דחוף", "c'est l'urgence", "come RIGHT   NOW"],
-)  # fmt: skip
+    [
+        "URGENT",
+        "this is urgent.",
+        "Emergency!",
+        "please call me",
+        "ich brauche das dringend",
+        "es urgente",
+        "זה דחוף",
+        "c'est l'urgence",
+        "come RIGHT   NOW",
+    ],
+)
 def test_keywords_match_on_word_boundaries(text: str) -> None:
     assert score(text, PATTERN, False) >= 2
 
 
 @pytest.mark.parametrize(
     "text",
-    ["nonurgent stuff", "the network is down", "I know", "insurgent",
-     "emergencyroom", "callme"],
-)  # fmt: skip
+    ["nonurgent stuff", "the network is down", "I know", "insurgent", "emergencyroom", "callme"],
+)
 def test_keywords_do_not_match_inside_words(text: str) -> None:
     assert score(text, PATTERN, False) == 0
 

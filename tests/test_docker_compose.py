@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from app.config import BY_NAME
-from core import parse_duration
+from wapa.config import BY_NAME
+from wapa.core import parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"

@@ -243,13 +243,11 @@ def test_builder_copies_every_package_setuptools_would_find() -> None:
         copied.update(word.rstrip("/") for word in copy.args.split()[:-1])
     assert {"pyproject.toml", "README.md"} <= copied
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    patterns = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    package_dir = project["tool"]["setuptools"]["package-dir"]
     packages = {
-        p.parent.name
-        for p in ROOT.glob("*/__init__.py")
-        if any(re.fullmatch(pat.replace("*", ".*"), p.parent.name) for pat in patterns)
+        folder for folder in package_dir.values() if (ROOT / folder / "__init__.py").is_file()
     }
-    assert packages, "no packages found: is the include list still a list of globs?"
+    assert packages, "no packages found: is package-dir still a table of folders?"
     assert packages <= copied, f"Dockerfile does not COPY {sorted(packages - copied)}"
 
 

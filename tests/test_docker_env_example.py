@@ -6,7 +6,7 @@ import ast
 import re
 from pathlib import Path
 
-from app.config import all_variables, env_example
+from wapa.config import all_variables, env_example
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_EXAMPLE = ROOT / ".env.example"

@@ -8,9 +8,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-
-from app.cli import main
-from app.commands.healthcheck import HealthcheckConfigError, default_url
+from wapa.cli import main
+from wapa.commands.healthcheck import HealthcheckConfigError, default_url
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -303,8 +303,9 @@ def test_the_image_command_runs_is_healthy_and_stops_on_sigterm(
                 f"{shlex.join(command)} exited with {runner.returncode}:\n"
                 f"{stderr_log.read_text()[-3000:]}"
             )
-            check = subprocess.run(health, env=env, cwd=cwd, capture_output=True, text=True,
-                                   timeout=30)  # fmt: skip
+            check = subprocess.run(
+                health, env=env, cwd=cwd, capture_output=True, text=True, timeout=30
+            )
             healthy, last = check.returncode == 0, check.stdout + check.stderr
             if not healthy:
                 time.sleep(0.3)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from adapters.http_server import HttpServer
-from adapters.metrics import Metrics, resident_memory_bytes
+from wapa.adapters.http_server import HttpServer
+from wapa.adapters.metrics import Metrics, resident_memory_bytes
 
 
 async def http_get(port: int, path: str, method: str = "GET") -> tuple[int, bytes]:

@@ -8,8 +8,7 @@ import json
 import httpx
 import pytest
 import respx
-
-from adapters.llm import (
+from wapa.adapters.llm import (
     AuthError,
     BadResponseError,
     CapacityError,
@@ -21,8 +20,9 @@ from adapters.llm import (
     UnreachableError,
     client_from_env,
 )
-from adapters.llm.usage import neurons
-from core.events import ChatMessage
+from wapa.adapters.llm.usage import neurons
+from wapa.core.events import ChatMessage
+
 from tests.test_llm_support import (
     ACCOUNT,
     MODEL,
@@ -83,8 +83,11 @@ async def test_usage_absent_is_estimated() -> None:
 
 @respx.mock
 async def test_chat_completion_shaped_result_is_accepted() -> None:
-    body = {"result": {"choices": [{"message": {"role": "assistant", "content": "Hi, noted."}}]},
-            "success": True, "errors": []}  # fmt: skip
+    body = {
+        "result": {"choices": [{"message": {"role": "assistant", "content": "Hi, noted."}}]},
+        "success": True,
+        "errors": [],
+    }
     respx.post(RUN_URL).mock(return_value=httpx.Response(200, json=body))
     assert (await make(VirtualTime()).generate(PROMPT)).text == "Hi, noted."
 

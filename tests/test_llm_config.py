@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from wapa.adapters.llm import ConfigError, settings_from_env
+from wapa.adapters.llm.config import DEFAULT_API_BASE, DEFAULT_MODEL
 
-from adapters.llm import ConfigError, settings_from_env
-from adapters.llm.config import DEFAULT_API_BASE, DEFAULT_MODEL
 from tests.test_llm_support import ACCOUNT, cf_env
 
 
@@ -15,14 +15,24 @@ def test_defaults() -> None:
     assert s.cloudflare.models == (DEFAULT_MODEL,)
     assert s.cloudflare.api_base == DEFAULT_API_BASE and s.cloudflare.gateway_url == ""
     assert (s.max_tokens, s.temperature, s.timeout, s.total_timeout, s.max_attempts) == (
-        256, 0.6, 30.0, 90.0, 3)  # fmt: skip
+        256,
+        0.6,
+        30.0,
+        90.0,
+        3,
+    )
     assert s.daily_neuron_budget == 10_000 and s.health_interval == 60.0
 
 
 def test_secrets_stay_out_of_repr_and_describe() -> None:
-    s = settings_from_env({**cf_env(CLOUDFLARE_API_TOKEN="s3cret-token"),
-                           "OPENAI_BASE_URL": "http://x/v1", "OPENAI_MODEL": "m",
-                           "OPENAI_API_KEY": "sk-s3cret"})  # fmt: skip
+    s = settings_from_env(
+        {
+            **cf_env(CLOUDFLARE_API_TOKEN="s3cret-token"),
+            "OPENAI_BASE_URL": "http://x/v1",
+            "OPENAI_MODEL": "m",
+            "OPENAI_API_KEY": "sk-s3cret",
+        }
+    )
     assert "s3cret" not in repr(s) and "s3cret" not in str(s.describe())
 
 
@@ -72,9 +82,12 @@ def test_budget_off() -> None:
         ({"OPENAI_BASE_URL": "http://x/v1"}, "OPENAI_MODEL"),
         ({"OPENAI_MODEL": "m"}, "OPENAI_BASE_URL"),
         ({"OPENAI_BASE_URL": "localhost:11434", "OPENAI_MODEL": "m"}, "OPENAI_BASE_URL"),
-        ({"OPENAI_BASE_URL": "http://x/v1", "OPENAI_MODEL": "m", "OPENAI_API_KEY": "a\nb"}, "OPENAI_API_KEY"),
+        (
+            {"OPENAI_BASE_URL": "http://x/v1", "OPENAI_MODEL": "m", "OPENAI_API_KEY": "a\nb"},
+            "OPENAI_API_KEY",
+        ),
     ],
-)  # fmt: skip
+)
 def test_errors_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError) as info:
         settings_from_env(env)

@@ -11,8 +11,7 @@ import pickle
 import httpx
 import pytest
 import respx
-
-from adapters.llm import (
+from wapa.adapters.llm import (
     AuthError,
     CapacityError,
     ContextTooLongError,
@@ -20,10 +19,11 @@ from adapters.llm import (
     RateLimitedError,
     client_from_env,
 )
-from adapters.llm.errors import NO_FALLBACK, Tried
-from app.commands.ask import EXIT_MODEL, run
-from core.events import ChatMessage
-from sim.fake_cloudflare import FakeCloudflare
+from wapa.adapters.llm.errors import NO_FALLBACK, Tried
+from wapa.commands.ask import EXIT_MODEL, run
+from wapa.core.events import ChatMessage
+from wapa.sim.fake_cloudflare import FakeCloudflare
+
 from tests.test_llm_support import ACCOUNT, BASE, MODEL, RUN_URL, VirtualTime, cf_env, reply
 
 PROMPT = (ChatMessage("system", "You are Dana."), ChatMessage("user", "Hi, is Gilad around?"))
@@ -57,8 +57,11 @@ async def test_every_model_of_the_chain_is_listed_in_order() -> None:
     respx.post(RUN_URL).mock(return_value=reply("run_capacity_429.json", 429))
     respx.post(FALLBACK_URL).mock(return_value=reply("run_no_model_400.json", 400))
     respx.post(f"{OLLAMA}/chat/completions").mock(side_effect=httpx.ConnectError("refused"))
-    env = {**cf_env(AI_FALLBACK_MODELS=FALLBACK, AI_MAX_ATTEMPTS="2"),
-           "OPENAI_BASE_URL": OLLAMA, "OPENAI_MODEL": "llama3.2:1b"}  # fmt: skip
+    env = {
+        **cf_env(AI_FALLBACK_MODELS=FALLBACK, AI_MAX_ATTEMPTS="2"),
+        "OPENAI_BASE_URL": OLLAMA,
+        "OPENAI_MODEL": "llama3.2:1b",
+    }
     err = await fail_with(env)
     assert isinstance(err, CapacityError) and err.attempts == 2 + 1 + 2
     assert str(err).startswith("capacity (cloudflare, 429, code 3040): ")
@@ -97,8 +100,9 @@ async def test_a_long_retry_after_is_named_as_the_reason_to_stop() -> None:
 
 @respx.mock
 async def test_the_total_time_bound_is_named_and_later_models_are_not_tried() -> None:
-    env = cf_env(AI_FALLBACK_MODELS=FALLBACK, AI_TOTAL_TIMEOUT="8", AI_MAX_ATTEMPTS="10",
-                 AI_TIMEOUT="2")  # fmt: skip
+    env = cf_env(
+        AI_FALLBACK_MODELS=FALLBACK, AI_TOTAL_TIMEOUT="8", AI_MAX_ATTEMPTS="10", AI_TIMEOUT="2"
+    )
     vt = VirtualTime()
     client = client_from_env(env, clock=vt.clock, sleep=vt.sleep)
 

@@ -10,22 +10,57 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wapa.adapters.llm import ERRORS, KINDS, ModelError, classify
+from wapa.adapters.llm.errors import BadResponseError, ServerError, parse_retry_after
 
-from adapters.llm import ERRORS, KINDS, ModelError, classify
-from adapters.llm.errors import BadResponseError, ServerError, parse_retry_after
 from tests.test_llm_support import fixture
 
 # fixture, status, kind, retryable, code, words the message must contain
 CASES = [
     ("run_auth_401.json", 401, "auth", False, 10000, ["CLOUDFLARE_API_TOKEN", "not retried"]),
-    ("run_bad_header_400.json", 400, "auth", False, 6111, ["Authorization header", "CLOUDFLARE_API_TOKEN"]),
-    ("run_capacity_429.json", 429, "capacity", True, 3040, ["Capacity", "try again in a few minutes"]),
-    ("run_context_413.json", 413, "context_too_long", False, 5021, ["context window", "WAPA_MAX_CONTEXT"]),
+    (
+        "run_bad_header_400.json",
+        400,
+        "auth",
+        False,
+        6111,
+        ["Authorization header", "CLOUDFLARE_API_TOKEN"],
+    ),
+    (
+        "run_capacity_429.json",
+        429,
+        "capacity",
+        True,
+        3040,
+        ["Capacity", "try again in a few minutes"],
+    ),
+    (
+        "run_context_413.json",
+        413,
+        "context_too_long",
+        False,
+        5021,
+        ["context window", "WAPA_MAX_CONTEXT"],
+    ),
     ("run_daily_quota_429.json", 429, "daily_quota", False, 4006, ["00:00 UTC", "Workers Paid"]),
-    ("run_internal_500.json", 500, "server_error", True, 3043, ["Internal server error", "try again"]),
+    (
+        "run_internal_500.json",
+        500,
+        "server_error",
+        True,
+        3043,
+        ["Internal server error", "try again"],
+    ),
     ("run_no_model_400.json", 400, "no_model", False, 5007, ["No such model", "AI_MODEL_NAME"]),
-    ("run_rate_limit_429.json", 429, "rate_limited", True, 3021, ["rate limiting", "wait a minute"]),
-]  # fmt: skip
+    (
+        "run_rate_limit_429.json",
+        429,
+        "rate_limited",
+        True,
+        3021,
+        ["rate limiting", "wait a minute"],
+    ),
+]
 
 
 @pytest.mark.parametrize(("name", "status", "kind", "retryable", "code", "words"), CASES)
@@ -71,10 +106,21 @@ def test_kind_from_text_alone_even_with_an_unhelpful_status(
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(401, "auth"), (403, "auth"), (404, "no_model"), (408, "timeout"), (413, "context_too_long"),
-     (429, "rate_limited"), (500, "server_error"), (502, "server_error"), (503, "capacity"),
-     (504, "timeout"), (400, "bad_request"), (422, "bad_request")],
-)  # fmt: skip
+    [
+        (401, "auth"),
+        (403, "auth"),
+        (404, "no_model"),
+        (408, "timeout"),
+        (413, "context_too_long"),
+        (429, "rate_limited"),
+        (500, "server_error"),
+        (502, "server_error"),
+        (503, "capacity"),
+        (504, "timeout"),
+        (400, "bad_request"),
+        (422, "bad_request"),
+    ],
+)
 def test_status_alone(status: int, kind: str) -> None:
     assert classify(status, None).kind == kind
     assert classify(status, "").kind == kind
@@ -100,20 +146,93 @@ def test_authentication_error_text_is_auth_whatever_the_status() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "kind"),
     [
-        (401, {"error": {"message": "Incorrect API key provided: sk-...", "type": "invalid_request_error", "code": "invalid_api_key"}}, "auth"),
-        (400, {"error": {"message": "This model's maximum context length is 4097 tokens.", "type": "invalid_request_error", "code": "context_length_exceeded"}}, "context_too_long"),
-        (429, {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "code": "insufficient_quota"}}, "daily_quota"),
-        (429, {"error": {"message": "Rate limit reached for requests", "type": "requests", "code": "rate_limit_exceeded"}}, "rate_limited"),
-        (404, {"error": {"message": "The model `gpt-9` does not exist", "type": "invalid_request_error", "code": "model_not_found"}}, "no_model"),
+        (
+            401,
+            {
+                "error": {
+                    "message": "Incorrect API key provided: sk-...",
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }
+            },
+            "auth",
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "message": "This model's maximum context length is 4097 tokens.",
+                    "type": "invalid_request_error",
+                    "code": "context_length_exceeded",
+                }
+            },
+            "context_too_long",
+        ),
+        (
+            429,
+            {
+                "error": {
+                    "message": "You exceeded your current quota",
+                    "type": "insufficient_quota",
+                    "code": "insufficient_quota",
+                }
+            },
+            "daily_quota",
+        ),
+        (
+            429,
+            {
+                "error": {
+                    "message": "Rate limit reached for requests",
+                    "type": "requests",
+                    "code": "rate_limit_exceeded",
+                }
+            },
+            "rate_limited",
+        ),
+        (
+            404,
+            {
+                "error": {
+                    "message": "The model `gpt-9` does not exist",
+                    "type": "invalid_request_error",
+                    "code": "model_not_found",
+                }
+            },
+            "no_model",
+        ),
         (404, {"error": 'model "llama9" not found, try pulling it first'}, "no_model"),  # Ollama
-        (400, {"object": "error", "message": "This model's maximum context length is 2048 tokens. However, you requested 3000 tokens", "type": "BadRequestError", "code": 400}, "context_too_long"),  # vLLM
-        (400, {"error": {"code": 400, "message": "the request exceeds the available context size", "type": "exceed_context_size_error"}}, "context_too_long"),  # llama.cpp
+        (
+            400,
+            {
+                "object": "error",
+                "message": "This model's maximum context length is 2048 tokens. However, you requested 3000 tokens",
+                "type": "BadRequestError",
+                "code": 400,
+            },
+            "context_too_long",
+        ),  # vLLM
+        (
+            400,
+            {
+                "error": {
+                    "code": 400,
+                    "message": "the request exceeds the available context size",
+                    "type": "exceed_context_size_error",
+                }
+            },
+            "context_too_long",
+        ),  # llama.cpp
         (500, {"error": {"message": "boom", "type": "server_error"}}, "server_error"),
         (529, {"error": {"message": "Overloaded", "type": "overloaded_error"}}, "capacity"),
-        (502, "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>", "server_error"),
+        (
+            502,
+            "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+            "server_error",
+        ),
         (200, "not json at all", "bad_response"),
     ],
-)  # fmt: skip
+)
 def test_other_shapes(status: int, body: Any, kind: str) -> None:
     assert classify(status, body, provider="openai").kind == kind
 
@@ -141,12 +260,30 @@ def test_retry_after_parsing() -> None:
 
 
 def test_taxonomy_is_complete_and_consistent() -> None:
-    expected = {"auth", "bad_request", "no_model", "context_too_long", "rate_limited", "capacity",
-                "daily_quota", "budget", "server_error", "bad_response", "timeout", "unreachable"}  # fmt: skip
+    expected = {
+        "auth",
+        "bad_request",
+        "no_model",
+        "context_too_long",
+        "rate_limited",
+        "capacity",
+        "daily_quota",
+        "budget",
+        "server_error",
+        "bad_response",
+        "timeout",
+        "unreachable",
+    }
     assert set(KINDS) == expected
     retryable = {k for k, cls in ERRORS.items() if cls.retryable}
-    assert retryable == {"rate_limited", "capacity", "server_error", "bad_response", "timeout",
-                         "unreachable"}  # fmt: skip
+    assert retryable == {
+        "rate_limited",
+        "capacity",
+        "server_error",
+        "bad_response",
+        "timeout",
+        "unreachable",
+    }
     for kind, cls in ERRORS.items():
         err = cls("detail", status=500, code=1, provider="cloudflare", model="m")
         assert isinstance(err, ModelError) and err.kind == kind
@@ -160,7 +297,13 @@ def test_errors_pickle_and_keep_their_fields() -> None:
     )
     again = pickle.loads(pickle.dumps(err))
     assert (type(again), again.kind, again.code, again.status, again.retry_after, str(again)) == (
-        type(err), err.kind, err.code, err.status, err.retry_after, str(err))  # fmt: skip
+        type(err),
+        err.kind,
+        err.code,
+        err.status,
+        err.retry_after,
+        str(err),
+    )
 
 
 def test_long_details_are_cut() -> None:
@@ -190,7 +333,7 @@ json_values = st.recursive(
             children,
             max_size=5,
         )
-    ),  # fmt: skip
+    ),
     max_leaves=20,
 )
 

@@ -12,19 +12,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from adapters.llm import (
+from wapa.adapters.llm import (
     AuthError,
     CapacityError,
     DailyQuotaError,
     ModelTimeoutError,
     client_from_env,
 )
-from core.context import ASSISTANT as BOT
-from core.context import CONTACT, OWNER, Entry, build_prompt, prompt_tokens
-from core.events import ChatMessage
-from core.policy import Persona, Policy
-from sim.fake_cloudflare import FAILURES, FakeCloudflare, default_reply
+from wapa.core.context import ASSISTANT as BOT
+from wapa.core.context import CONTACT, OWNER, Entry, build_prompt, prompt_tokens
+from wapa.core.events import ChatMessage
+from wapa.core.policy import Persona, Policy
+from wapa.sim.fake_cloudflare import FAILURES, FakeCloudflare, default_reply
+
 from tests.test_llm_support import VirtualTime, fixture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,18 +50,25 @@ def ten_message_context() -> list[Entry]:
 
 def test_failure_bodies_match_the_fixtures() -> None:
     names = {
-        "auth": ("run_auth_401.json", 401), "bad_header": ("run_bad_header_400.json", 400),
-        "capacity": ("run_capacity_429.json", 429), "rate_limit": ("run_rate_limit_429.json", 429),
-        "daily_quota": ("run_daily_quota_429.json", 429), "internal": ("run_internal_500.json", 500),
-        "no_model": ("run_no_model_400.json", 400), "context": ("run_context_413.json", 413),
-    }  # fmt: skip
+        "auth": ("run_auth_401.json", 401),
+        "bad_header": ("run_bad_header_400.json", 400),
+        "capacity": ("run_capacity_429.json", 429),
+        "rate_limit": ("run_rate_limit_429.json", 429),
+        "daily_quota": ("run_daily_quota_429.json", 429),
+        "internal": ("run_internal_500.json", 500),
+        "no_model": ("run_no_model_400.json", 400),
+        "context": ("run_context_413.json", 413),
+    }
     for kind, (name, status) in names.items():
         assert FAILURES[kind] == (status, fixture(name)), kind
 
 
 def test_default_reply_is_deterministic_and_from_the_last_user_message() -> None:
-    messages = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "x"},
-                {"role": "user", "content": "Where is the invoice?"}]  # fmt: skip
+    messages = [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "x"},
+        {"role": "user", "content": "Where is the invoice?"},
+    ]
     assert default_reply(messages) == default_reply(list(messages))
     assert "Where is the invoice?" in default_reply(messages)
     assert "first" not in default_reply(messages)
@@ -90,8 +97,19 @@ async def test_prompt_on_the_wire_states_each_message_once(server: FakeCloudflar
     wire = json.dumps(body, ensure_ascii=False)
     messages = body["messages"]
     roles = [m["role"] for m in messages]
-    assert roles == ["system", "user", "user", "assistant", "user", "assistant", "user",
-                     "assistant", "user", "user", "user"]  # fmt: skip
+    assert roles == [
+        "system",
+        "user",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "user",
+        "user",
+        "user",
+    ]
     for entry in context:
         assert wire.count(json.dumps(entry.text)[1:-1]) == 1, entry.text
         assert entry.text not in messages[0]["content"]
@@ -191,8 +209,11 @@ async def test_health_against_the_server(server: FakeCloudflare) -> None:
 
 
 async def test_openai_compatible_endpoint_of_the_fake(server: FakeCloudflare) -> None:
-    env = {"OPENAI_BASE_URL": server.openai_base_url, "OPENAI_MODEL": "@cf/meta/llama-3.2-1b-instruct",
-           "OPENAI_API_KEY": server.token or ""}  # fmt: skip
+    env = {
+        "OPENAI_BASE_URL": server.openai_base_url,
+        "OPENAI_MODEL": "@cf/meta/llama-3.2-1b-instruct",
+        "OPENAI_API_KEY": server.token or "",
+    }
     client = client_from_env(env)
     result = await client.generate((ChatMessage("user", "Any news?"),))
     health = await client.health()
@@ -209,8 +230,11 @@ def test_fail_rejects_unknown_kinds() -> None:
 def test_wapa_fake_cloudflare_serves_until_sigterm() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "fake-cloudflare", "--port", "0", "--latency", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()

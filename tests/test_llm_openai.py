@@ -7,9 +7,9 @@ import json
 import httpx
 import pytest
 import respx
+from wapa.adapters.llm import AuthError, CapacityError, client_from_env
+from wapa.core.events import ChatMessage
 
-from adapters.llm import AuthError, CapacityError, client_from_env
-from core.events import ChatMessage
 from tests.test_llm_support import ACCOUNT, BASE, RUN_URL, VirtualTime, cf_env, fixture, reply
 
 PROMPT = (ChatMessage("system", "You are the assistant."), ChatMessage("user", "Hi there"))
@@ -71,8 +71,13 @@ async def test_openai_empty_or_error_200_is_not_success(body: dict[str, object])
 
 @respx.mock
 async def test_openai_auth_error_is_not_retried() -> None:
-    body = {"error": {"message": "Incorrect API key", "type": "invalid_request_error",
-                      "code": "invalid_api_key"}}  # fmt: skip
+    body = {
+        "error": {
+            "message": "Incorrect API key",
+            "type": "invalid_request_error",
+            "code": "invalid_api_key",
+        }
+    }
     route = respx.post(f"{OLLAMA}/chat/completions").mock(
         return_value=httpx.Response(401, json=body)
     )
@@ -169,8 +174,9 @@ async def test_the_total_deadline_covers_the_whole_chain() -> None:
     respx.post(RUN_URL).mock(return_value=reply("run_capacity_429.json", 429, {"Retry-After": "5"}))
     fallback = respx.post(FALLBACK_URL).mock(return_value=reply("run_success.json", 200))
     vt = VirtualTime()
-    env = cf_env(AI_FALLBACK_MODELS=FALLBACK, AI_TIMEOUT="1", AI_TOTAL_TIMEOUT="9",
-                 AI_MAX_ATTEMPTS="10")  # fmt: skip
+    env = cf_env(
+        AI_FALLBACK_MODELS=FALLBACK, AI_TIMEOUT="1", AI_TOTAL_TIMEOUT="9", AI_MAX_ATTEMPTS="10"
+    )
     client = make(env, vt)
     result = await client.generate(PROMPT)  # 5 s + 5 s would pass 9 s: move on after one wait
     assert vt.sleeps == [5.0] and fallback.call_count == 1 and result.model == FALLBACK
@@ -182,8 +188,11 @@ async def test_cloudflare_openai_endpoint_is_metered() -> None:
     respx.post(f"{base}/chat/completions").mock(
         return_value=httpx.Response(200, json=fixture("openai_chat_completion.json"))
     )
-    env = {"OPENAI_BASE_URL": base, "OPENAI_MODEL": "@cf/meta/llama-3.2-1b-instruct",
-           "OPENAI_API_KEY": "cf-token"}  # fmt: skip
+    env = {
+        "OPENAI_BASE_URL": base,
+        "OPENAI_MODEL": "@cf/meta/llama-3.2-1b-instruct",
+        "OPENAI_API_KEY": "cf-token",
+    }
     result = await make(env).generate(PROMPT)
     assert result.neurons == pytest.approx((120 * 2457 + 11 * 18252) / 1e6)
 

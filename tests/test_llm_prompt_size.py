@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from core.context import OWNER, build_prompt, estimate_tokens, prompt_tokens
-from core.events import ChatMessage
-from core.policy import Policy
+from wapa.core.context import OWNER, build_prompt, estimate_tokens, prompt_tokens
+from wapa.core.events import ChatMessage
+from wapa.core.policy import Policy
+
 from tests.test_llm_fake_server import PERSONA, ten_message_context
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "model.md"
@@ -19,8 +20,9 @@ def sizes() -> dict[str, tuple[int, int, int]]:
     turns = sum(estimate_tokens(m.content) for m in prompt[1:])
     # the old design: the same turns, plus the whole conversation again in the system prompt
     names = {OWNER: PERSONA.owner_name}
-    history = "\n".join(f"{e.name or names.get(e.who, PERSONA.assistant_name)}: {e.text}"
-                        for e in context)  # fmt: skip
+    history = "\n".join(
+        f"{e.name or names.get(e.who, PERSONA.assistant_name)}: {e.text}" for e in context
+    )
     old_system = ChatMessage("system", f"{prompt[0].content}\n\nConversation so far:\n{history}")
     old = (old_system, *prompt[1:])
     return {

@@ -6,16 +6,16 @@ import httpx
 import pytest
 import respx
 from freezegun import freeze_time
-
-from adapters.llm import BudgetError, DailyQuotaError, ServerError, client_from_env
-from adapters.llm.usage import (
+from wapa.adapters.llm import BudgetError, DailyQuotaError, ServerError, client_from_env
+from wapa.adapters.llm.usage import (
     UNKNOWN_RATE,
     estimate_input_tokens,
     neuron_rate,
     neurons,
     next_utc_midnight,
 )
-from core.events import ChatMessage
+from wapa.core.events import ChatMessage
+
 from tests.test_llm_support import RUN_URL, VirtualTime, cf_env, reply
 
 PROMPT = (ChatMessage("system", "You are the assistant."), ChatMessage("user", "Hi there"))
@@ -144,9 +144,14 @@ async def test_concurrent_calls_cannot_overrun_the_budget() -> None:
         await gate.wait()  # every admitted call is in flight at the same time
         return httpx.Response(
             200,
-            json={"success": True, "result": {"response": "Noted, thanks.",
-                  "usage": {"prompt_tokens": 100, "completion_tokens": 256}}},
-        )  # fmt: skip
+            json={
+                "success": True,
+                "result": {
+                    "response": "Noted, thanks.",
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 256},
+                },
+            },
+        )
 
     route = respx.post(RUN_URL).mock(side_effect=slow)
     vt = VirtualTime()
@@ -164,7 +169,7 @@ async def test_concurrent_calls_cannot_overrun_the_budget() -> None:
 
 
 def test_meter_export_and_restore_across_a_restart() -> None:
-    from adapters.llm.usage import LLMStats, NeuronMeter
+    from wapa.adapters.llm.usage import LLMStats, NeuronMeter
 
     vt = VirtualTime(1_741_642_200.0)  # 2025-03-10 21:30 UTC
     first = NeuronMeter(100.0, vt.clock, LLMStats())
@@ -191,7 +196,7 @@ def test_meter_export_and_restore_across_a_restart() -> None:
 
 
 def test_meter_restore_caps_a_block_at_the_next_midnight_and_refuses_bad_state() -> None:
-    from adapters.llm.usage import LLMStats, NeuronMeter
+    from wapa.adapters.llm.usage import LLMStats, NeuronMeter
 
     vt = VirtualTime(1_741_642_200.0)
     meter = NeuronMeter(100.0, vt.clock, LLMStats())

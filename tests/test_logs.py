@@ -8,8 +8,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-
-from adapters.logs import Redactor, correlation, flush_logging, log_event, setup_logging
+from wapa.adapters.logs import Redactor, correlation, flush_logging, log_event, setup_logging
 
 
 @pytest.fixture
@@ -27,8 +26,16 @@ def _lines(stream: io.StringIO) -> list[dict[str, object]]:
 def test_structured_event_with_redacted_content_and_numbers(stream: io.StringIO) -> None:
     setup_logging("INFO", stream=stream)
     log = logging.getLogger("wapa.test")
-    log_event(log, logging.INFO, "message_in", chat="972541234567@s.whatsapp.net",
-              text="secret words", sender_name="Dana", chars=12, detail="call +972 54-123-4567")  # fmt: skip
+    log_event(
+        log,
+        logging.INFO,
+        "message_in",
+        chat="972541234567@s.whatsapp.net",
+        text="secret words",
+        sender_name="Dana",
+        chars=12,
+        detail="call +972 54-123-4567",
+    )
     (rec,) = _lines(stream)
     assert rec["event"] == "message_in" and rec["level"] == "info" and "ts" in rec
     assert rec["text"] == "<12 chars>" and rec["sender_name"] == "<4 chars>" and rec["chars"] == 12
@@ -91,8 +98,14 @@ def test_background_logging_keeps_correlation_and_redaction_and_flushes(
     token = correlation.set("c-42")
     try:
         for i in range(200):
-            log_event(logging.getLogger("wapa.test"), logging.INFO, "bg_event", n=i,
-                      text="secret words", chat="972501234567@s.whatsapp.net")  # fmt: skip
+            log_event(
+                logging.getLogger("wapa.test"),
+                logging.INFO,
+                "bg_event",
+                n=i,
+                text="secret words",
+                chat="972501234567@s.whatsapp.net",
+            )
     finally:
         correlation.reset(token)
     flush_logging()

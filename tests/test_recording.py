@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-
-from adapters.recording import FORMAT, Recorder, RecordingError, read_recording
-from core import Decision, Generate, Message, Persona, Policy, Reason
-from core.events import ChatMessage
+from wapa.adapters.recording import FORMAT, Recorder, RecordingError, read_recording
+from wapa.core import Decision, Generate, Message, Persona, Policy, Reason
+from wapa.core.events import ChatMessage
 
 T0 = 1_700_000_000.0
 PERSONA = Persona(owner_id="owner@s.whatsapp.net", owner_name="Dana")
@@ -41,8 +40,10 @@ def test_round_trip_keeps_header_and_items(tmp_path: Path) -> None:
     )
     assert rec.header.persona == PERSONA and rec.header.seed == 3 and rec.header.start == T0
     assert [(i.t, i.dir, type(i.obj).__name__) for i in rec.items] == [
-        (T0, "in", "Message"), (T0, "out", "Decision"), (T0 + 120, "out", "Generate"),
-    ]  # fmt: skip
+        (T0, "in", "Message"),
+        (T0, "out", "Decision"),
+        (T0 + 120, "out", "Generate"),
+    ]
     assert rec.items[2].obj.messages == (ChatMessage("system", "s"),)
     first = json.loads(path.read_text().splitlines()[0])
     assert first["format"] == FORMAT and first["version"] == 1 and first["redacted"] is False

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.recording import Recorder, read_recording
-from adapters.redact import Redactor
-from core import Message, Persona, Policy
-from core.urgency import emphasised
-from sim.engine import Simulation
-from sim.fake_model import FakeModel
-from sim.replay import replay
+from wapa.adapters.recording import Recorder, read_recording
+from wapa.adapters.redact import Redactor
+from wapa.core import Message, Persona, Policy
+from wapa.core.urgency import emphasised
+from wapa.sim.engine import Simulation
+from wapa.sim.fake_model import FakeModel
+from wapa.sim.replay import replay
 
 T0 = 1_700_000_000.0
 ALICE = "4915112345678@s.whatsapp.net"
@@ -97,8 +97,12 @@ def test_no_placeholder_invents_a_keyword_or_a_command() -> None:
 
 def test_model_replies_are_stored_as_the_core_would_send_them() -> None:
     r = _redactor()
-    gen = {"type": "Generate", "request_id": "r1", "chat": ALICE,
-           "messages": [{"role": "system", "content": "You are the assistant of Dana."}]}  # fmt: skip
+    gen = {
+        "type": "Generate",
+        "request_id": "r1",
+        "chat": ALICE,
+        "messages": [{"role": "system", "content": "You are the assistant of Dana."}],
+    }
     r.item(gen)
     out = r.item(
         {"type": "Generated", "request_id": "r1", "text": "As an AI, I can help. Dana is out."}
@@ -111,22 +115,66 @@ def test_model_replies_are_stored_as_the_core_would_send_them() -> None:
 def _simulate(path: Path, redact: bool) -> None:
     policy = Policy.from_mapping({"aliases": [r"\bboss\b"]})
     rec = Recorder(path, policy, PERSONA, 11, redact=redact, start=T0)
-    sim = Simulation(policy=policy, persona=PERSONA, seed=11, start=T0, on_record=rec.record,
-                     model=FakeModel(seed=11, replies=["As an AI model I cannot. Dana will call back.", "[reply]"]))  # fmt: skip
+    sim = Simulation(
+        policy=policy,
+        persona=PERSONA,
+        seed=11,
+        start=T0,
+        on_record=rec.record,
+        model=FakeModel(
+            seed=11, replies=["As an AI model I cannot. Dana will call back.", "[reply]"]
+        ),
+    )
     bob, grp = "4916000000002@s.whatsapp.net", "120363000000001@g.us"
     script = [
         (0, Message(ALICE, ALICE, "m1", "Hi Dana, are you coming tonight?", sender_name="Alice")),
         (20, Message(ALICE, ALICE, "m2", "let me know", sender_name="Alice")),
         (900, Message(bob, bob, "m3", "EMERGENCY call me now!!!", sender_name="Bob")),
-        (1000, Message(grp, bob, "m4", "lunch anyone?", is_group=True, group_title="Team", participants=6, sender_name="Bob")),
-        (1100, Message(grp, ALICE, "m5", "hey boss are you in?", is_group=True, group_title="Team", participants=6, sender_name="Alice")),
-        (1200, Message(grp, bob, "m6", "@Dana also you?", is_group=True, group_title="Team", participants=6, mentions=(PERSONA.owner_id,))),
+        (
+            1000,
+            Message(
+                grp,
+                bob,
+                "m4",
+                "lunch anyone?",
+                is_group=True,
+                group_title="Team",
+                participants=6,
+                sender_name="Bob",
+            ),
+        ),
+        (
+            1100,
+            Message(
+                grp,
+                ALICE,
+                "m5",
+                "hey boss are you in?",
+                is_group=True,
+                group_title="Team",
+                participants=6,
+                sender_name="Alice",
+            ),
+        ),
+        (
+            1200,
+            Message(
+                grp,
+                bob,
+                "m6",
+                "@Dana also you?",
+                is_group=True,
+                group_title="Team",
+                participants=6,
+                mentions=(PERSONA.owner_id,),
+            ),
+        ),
         (4000, Message(ALICE, ALICE, "m7", "still there? URGENT", sender_name="Alice")),
         (9000, Message(ALICE, PERSONA.owner_id, "m8", "Sorry, just saw this", from_me=True)),
         (9100, Message(PERSONA.owner_id, PERSONA.owner_id, "c1", "mute Bob 2h", from_me=True)),
         (9200, Message(bob, bob, "m9", "hello?", sender_name="Bob")),
         (9300, Message(PERSONA.owner_id, PERSONA.owner_id, "c2", "status", from_me=True)),
-    ]  # fmt: skip
+    ]
     for dt, m in script:
         sim.add_message(T0 + dt, m)
     sim.run()
@@ -159,8 +207,8 @@ def test_a_redacted_recording_replays_to_the_same_decisions(tmp_path: Path) -> N
 
 
 def test_redacted_ids_never_collide() -> None:
-    from adapters.redact import Redactor
-    from core import Persona, Policy
+    from wapa.adapters.redact import Redactor
+    from wapa.core import Persona, Policy
 
     r = Redactor(Policy(), Persona(), salt=b"fixed")
     originals = [*"abcdefghijklmnopqrstuvwxyz", "é", *(f"{c}@s.whatsapp.net" for c in "abcdefgh")]

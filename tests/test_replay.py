@@ -7,15 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-
-from adapters.recording import Recorder, read_recording
-from app.cli import main
-from app.commands.replay import parse_sets
-from core import Message, Persona, Policy
-from sim.engine import Simulation
-from sim.fake_model import FakeModel, ScheduledFailure
-from sim.fake_whatsapp import FakeWhatsApp, ScheduledSendFailure
-from sim.replay import replay
+from wapa.adapters.recording import Recorder, read_recording
+from wapa.cli import main
+from wapa.commands.replay import parse_sets
+from wapa.core import Message, Persona, Policy
+from wapa.sim.engine import Simulation
+from wapa.sim.fake_model import FakeModel, ScheduledFailure
+from wapa.sim.fake_whatsapp import FakeWhatsApp, ScheduledSendFailure
+from wapa.sim.replay import replay
 
 T0 = 1_700_000_000.0
 PERSONA = Persona(owner_id="owner", owner_name="Dana")
@@ -28,8 +27,13 @@ def _msg(chat: str, i: int, text: str, **kw: object) -> Message:
     )  # type: ignore[arg-type]
 
 
-def record(path: Path, script: list[tuple[float, Message]], policy: Policy | None = None,
-           seed: int = 5, **fakes: object) -> None:  # fmt: skip
+def record(
+    path: Path,
+    script: list[tuple[float, Message]],
+    policy: Policy | None = None,
+    seed: int = 5,
+    **fakes: object,
+) -> None:
     policy = policy or Policy()
     with Recorder(path, policy, PERSONA, seed, start=T0) as rec:
         sim = Simulation(
@@ -142,8 +146,10 @@ def test_a_restart_in_the_recording_is_replayed_as_a_crash(tmp_path: Path) -> No
 def test_parse_sets() -> None:
     base = Policy().to_mapping()
     assert parse_sets(["cooldown=2h", "burst_count=4", "quote_in_groups=false"], base) == {
-        "cooldown": "2h", "burst_count": 4, "quote_in_groups": False,
-    }  # fmt: skip
+        "cooldown": "2h",
+        "burst_count": 4,
+        "quote_in_groups": False,
+    }
     assert parse_sets(["caps.per_hour=5"], base)["caps"] == {
         "per_chat_per_day": 20,
         "per_hour": 5,

@@ -8,12 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-
-from adapters.recording import Recorder, RecordingError, read_recording
-from core import Decision, Message, Persona, Policy, Send
-from sim.engine import Simulation
-from sim.fuzz import build_simulation, generate_traffic
-from sim.replay import replay
+from wapa.adapters.recording import Recorder, RecordingError, read_recording
+from wapa.core import Decision, Message, Persona, Policy, Send
+from wapa.sim.engine import Simulation
+from wapa.sim.fuzz import build_simulation, generate_traffic
+from wapa.sim.replay import replay
 
 T0 = 1_700_000_000.0
 

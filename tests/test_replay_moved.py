@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from wapa.adapters.recording import read_recording
+from wapa.cli import main
+from wapa.core import Message
+from wapa.sim.engine import Sent
+from wapa.sim.replay import answered, compare_replies, replay, script_from, simulate
 
-from adapters.recording import read_recording
-from app.cli import main
-from core import Message
-from sim.engine import Sent
-from sim.replay import answered, compare_replies, replay, script_from, simulate
 from tests.test_replay import BUSY_DAY, T0, H, _msg, record
 
 # one message per chat, hours apart: a shorter delay changes nothing but the reply times
@@ -45,8 +45,10 @@ def test_a_debounced_reply_pairs_with_the_earlier_reply_to_the_same_batch(tmp_pa
     s = report.summary
     assert (s["gained"], s["lost"], s["moved"]) == (1, 0, 2)
     assert [(d["chat"], d["kind"]) for d in report.divergences] == [
-        ("alice", "reply_moved"), ("carol", "reply_gained"), ("alice", "reply_moved"),
-    ]  # fmt: skip
+        ("alice", "reply_moved"),
+        ("carol", "reply_gained"),
+        ("alice", "reply_moved"),
+    ]
     first = report.divergences[0]
     assert T0 + 120 < first["from_t"] < T0 + 200 and T0 + 10 <= first["t"] < T0 + 60
 

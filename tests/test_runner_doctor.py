@@ -6,12 +6,11 @@ import io
 from pathlib import Path
 
 import pytest
-
-from adapters.store import Store
-from app.cli import main as cli
-from app.commands.doctor import diagnose, report
-from app.config import VARIABLES
-from sim.fake_cloudflare import FakeCloudflare
+from wapa.adapters.store import Store
+from wapa.cli import main as cli
+from wapa.commands.doctor import diagnose, report
+from wapa.config import VARIABLES
+from wapa.sim.fake_cloudflare import FakeCloudflare
 
 
 @pytest.fixture
@@ -27,8 +26,12 @@ def _text(checks: list) -> tuple[int, str]:
 
 
 async def test_all_good_with_console_transport(tmp_path: Path, cloudflare: FakeCloudflare) -> None:
-    env = {**cloudflare.env(), "WAPA_DB": str(tmp_path / "w.db"), "WAPA_DB_KEY": "pass phrase",
-           "WAPA_HTTP_PORT": "0"}  # fmt: skip
+    env = {
+        **cloudflare.env(),
+        "WAPA_DB": str(tmp_path / "w.db"),
+        "WAPA_DB_KEY": "pass phrase",
+        "WAPA_HTTP_PORT": "0",
+    }
     code, text = _text(await diagnose(env, transport="console"))
     assert code == 0, text
     assert "ok    model: credentials accepted" in text and "all good" in text
@@ -39,8 +42,12 @@ async def test_problems_are_named_with_a_fix(tmp_path: Path, cloudflare: FakeClo
     db = tmp_path / "w.db"
     store = await Store.open(db, "right key")
     await store.close()
-    env = {**cloudflare.env(CLOUDFLARE_API_TOKEN="wrong"), "WAPA_DB": str(db),
-           "WAPA_DB_KEY": "other key", "WAPA_SESSION_DB": str(tmp_path / "none.db")}  # fmt: skip
+    env = {
+        **cloudflare.env(CLOUDFLARE_API_TOKEN="wrong"),
+        "WAPA_DB": str(db),
+        "WAPA_DB_KEY": "other key",
+        "WAPA_SESSION_DB": str(tmp_path / "none.db"),
+    }
     code, text = _text(await diagnose(env, transport="whatsapp"))
     assert code == 1
     assert "FAIL  store: " in text and "WAPA_DB_KEY" in text

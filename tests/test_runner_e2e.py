@@ -22,8 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from sim.fake_cloudflare import FakeCloudflare
+from wapa.sim.fake_cloudflare import FakeCloudflare
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,9 +31,14 @@ class Wapa:
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "app", "run", "--transport", "console", *args],
-            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, bufsize=1,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
         self.stderr: list[str] = []
@@ -64,8 +68,12 @@ class Wapa:
         while True:
             left = end - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no line matching {pattern!r}; got:\n" + "\n".join(self.seen)
-                                     + "\nstderr:\n" + "".join(self.stderr[-20:]))  # fmt: skip
+                raise AssertionError(
+                    f"no line matching {pattern!r}; got:\n"
+                    + "\n".join(self.seen)
+                    + "\nstderr:\n"
+                    + "".join(self.stderr[-20:])
+                )
             try:
                 line = self.lines.get(timeout=left)
             except queue.Empty:
@@ -106,12 +114,21 @@ def test_console_end_to_end_with_sigterm_and_restart(
     tmp_path: Path, cloudflare: FakeCloudflare
 ) -> None:
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("WAPA_", "CLOUDFLARE_", "AI_", "OPENAI_"))},
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("WAPA_", "CLOUDFLARE_", "AI_", "OPENAI_"))
+        },
         **cloudflare.env(),
-        "WAPA_DB": str(tmp_path / "wapa.db"), "WAPA_HTTP_PORT": "0",
-        "WAPA_RESPONSE_DELAY": "1s", "WAPA_TYPING_MIN": "200ms", "WAPA_TYPING_MAX": "400ms",
-        "WAPA_OWNER_NAME": "Gilad", "WAPA_SHUTDOWN_TIMEOUT": "5s", "PYTHONUNBUFFERED": "1",
-    }  # fmt: skip
+        "WAPA_DB": str(tmp_path / "wapa.db"),
+        "WAPA_HTTP_PORT": "0",
+        "WAPA_RESPONSE_DELAY": "1s",
+        "WAPA_TYPING_MIN": "200ms",
+        "WAPA_TYPING_MAX": "400ms",
+        "WAPA_OWNER_NAME": "Gilad",
+        "WAPA_SHUTDOWN_TIMEOUT": "5s",
+        "PYTHONUNBUFFERED": "1",
+    }
     first = Wapa(env)
     try:
         port = int(first.expect(r"^\[http\] ").rsplit(":", 1)[1])
@@ -155,8 +172,14 @@ def test_console_end_to_end_with_sigterm_and_restart(
 
 def test_bad_configuration_stops_with_one_line_naming_the_variable(tmp_path: Path) -> None:
     env = {**os.environ, "WAPA_RESPONSE_DELAY": "soon", "WAPA_DB": str(tmp_path / "w.db")}
-    proc = subprocess.run([sys.executable, "-m", "app", "run", "--transport", "console"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "app", "run", "--transport", "console"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("wapa run: WAPA_RESPONSE_DELAY: "), lines
@@ -165,14 +188,22 @@ def test_bad_configuration_stops_with_one_line_naming_the_variable(tmp_path: Pat
 def test_exit_on_eof_finishes_pending_replies(tmp_path: Path, cloudflare: FakeCloudflare) -> None:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("WAPA_", "CLOUDFLARE_"))},
-        **cloudflare.env(), "WAPA_DB": str(tmp_path / "wapa.db"), "WAPA_HTTP_PORT": "0",
-        "WAPA_RESPONSE_DELAY": "500ms", "WAPA_TYPING_MIN": "100ms", "WAPA_TYPING_MAX": "200ms",
-    }  # fmt: skip
+        **cloudflare.env(),
+        "WAPA_DB": str(tmp_path / "wapa.db"),
+        "WAPA_HTTP_PORT": "0",
+        "WAPA_RESPONSE_DELAY": "500ms",
+        "WAPA_TYPING_MIN": "100ms",
+        "WAPA_TYPING_MAX": "200ms",
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "app", "run", "--transport", "console", "--exit-on-eof"],
-        cwd=ROOT, env=env, input="carol: hi\nnot a valid line\n", capture_output=True, text=True,
+        cwd=ROOT,
+        env=env,
+        input="carol: hi\nnot a valid line\n",
+        capture_output=True,
+        text=True,
         timeout=30,
-    )  # fmt: skip
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout.splitlines()
     assert any(line.startswith("[error] expected 'NAME: text'") for line in out), out

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from wapa.adapters.logs import setup_logging
+from wapa.adapters.store import Store
+from wapa.config import load_settings
+from wapa.core import Message
+from wapa.runner import Runner
 
-from adapters.logs import setup_logging
-from adapters.store import Store
-from app.config import load_settings
-from app.runner import Runner
-from core import Message
 from tests.test_http import http_get
 from tests.test_runner_support import (
     FakeModel,
@@ -28,8 +28,14 @@ from tests.test_runner_support import (
 )
 
 OWNER = "15550000000@s.whatsapp.net"
-ENV = {"WAPA_RESPONSE_DELAY": "10s", "WAPA_TYPING_MIN": "1s", "WAPA_TYPING_MAX": "2s",
-       "WAPA_OWNER_ID": OWNER, "WAPA_OWNER_NAME": "Gilad", "WAPA_SEED": "7"}  # fmt: skip
+ENV = {
+    "WAPA_RESPONSE_DELAY": "10s",
+    "WAPA_TYPING_MIN": "1s",
+    "WAPA_TYPING_MAX": "2s",
+    "WAPA_OWNER_ID": OWNER,
+    "WAPA_OWNER_NAME": "Gilad",
+    "WAPA_SEED": "7",
+}
 
 
 class JournalStore:
@@ -72,9 +78,17 @@ class Harness:
     async def start(self, **kw: Any) -> Runner:
         store = JournalStore(await Store.open(self.settings.db), self.journal, self.store_fail)
         kw.setdefault("http", False)
-        self.runner = Runner(self.settings, self.transport, store, self.model, clock=self.clock,
-                             sleep=self.clock.sleep, install_signals=False,
-                             monitor_interval=0, **kw)  # fmt: skip
+        self.runner = Runner(
+            self.settings,
+            self.transport,
+            store,
+            self.model,
+            clock=self.clock,
+            sleep=self.clock.sleep,
+            install_signals=False,
+            monitor_interval=0,
+            **kw,
+        )
         self.task = asyncio.create_task(self.runner.run())
         self.transport.runner = self.runner
         loop = asyncio.get_running_loop()
@@ -152,8 +166,9 @@ async def test_planted_phrase_and_number_appear_in_no_log_line(tmp_path: Path) -
     h.model.reply = f"About the {phrase}: call {number} later."
     await h.start()
     chat = f"{number}@s.whatsapp.net"
-    await h.transport.deliver(Message(chat, chat, "p1", f"my {phrase}, +972 54 123 4567",
-                                      sender_name="Dana Phone"))  # fmt: skip
+    await h.transport.deliver(
+        Message(chat, chat, "p1", f"my {phrase}, +972 54 123 4567", sender_name="Dana Phone")
+    )
     await h.clock.advance(runner=h.runner, seconds=15)
     await h.transport.deliver(Message(chat, OWNER, "p2", f"{phrase} again", from_me=True))
     await h.stop()
@@ -189,8 +204,13 @@ async def test_correlation_id_follows_one_message_to_its_send(tmp_path: Path) ->
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
     corr = next(r["corr"] for r in records if r["event"] == "message_in")
     events = {r["event"] + ":" + r.get("code", "") for r in records if r.get("corr") == corr}
-    for wanted in ("decision:scheduled", "decision:generating", "generated:", "sent:",
-                   "decision:send_confirmed"):  # fmt: skip
+    for wanted in (
+        "decision:scheduled",
+        "decision:generating",
+        "generated:",
+        "sent:",
+        "decision:send_confirmed",
+    ):
         assert wanted in events, (wanted, events)
     logging.getLogger().handlers.clear()
 
@@ -204,15 +224,23 @@ async def test_a_backlog_after_downtime_is_logged_with_its_age_and_not_answered(
     await h.start()
     chat = "15551234567@s.whatsapp.net"
     old = Message(chat, chat, "old1", "sent while wapa was down", sent_at=h.clock() - 7200)
-    fresh = Message("15557654321@s.whatsapp.net", "15557654321@s.whatsapp.net", "new1",
-                    "just now", sent_at=h.clock() - 3)  # fmt: skip
+    fresh = Message(
+        "15557654321@s.whatsapp.net",
+        "15557654321@s.whatsapp.net",
+        "new1",
+        "just now",
+        sent_at=h.clock() - 3,
+    )
     await h.transport.deliver(old)
     await h.transport.deliver(fresh)
     await h.clock.advance(runner=h.runner, seconds=15)
     await h.stop()
     assert [s[0] for s in h.transport.sent] == [fresh.chat]  # the backlog is context only
-    ages = [json.loads(line).get("age_s") for line in stream.getvalue().splitlines()
-            if '"message_in"' in line]  # fmt: skip
+    ages = [
+        json.loads(line).get("age_s")
+        for line in stream.getvalue().splitlines()
+        if '"message_in"' in line
+    ]
     assert ages == [7200.0, 3.0]
     logging.getLogger().handlers.clear()
 
@@ -342,12 +370,18 @@ async def test_metrics_and_health_contents(tmp_path: Path) -> None:
     await h.clock.advance(runner=h.runner, seconds=15)
     text = runner.render_metrics().decode()
     for wanted in (
-        'wapa_messages_in_total{kind="contact"} 1.0', "wapa_replies_sent_total 1.0",
-        'wapa_decisions_total{reason="scheduled"} 1.0', "wapa_model_requests_total 1.0",
-        "wapa_model_retries_total 1.0", "wapa_model_neurons_total 1.5",
-        "wapa_model_latency_seconds_count 1.0", "wapa_cooling_chats 1.0", "wapa_pending_chats 0.0",
-        "wapa_resident_memory_bytes", "wapa_event_loop_lag_seconds",
-    ):  # fmt: skip
+        'wapa_messages_in_total{kind="contact"} 1.0',
+        "wapa_replies_sent_total 1.0",
+        'wapa_decisions_total{reason="scheduled"} 1.0',
+        "wapa_model_requests_total 1.0",
+        "wapa_model_retries_total 1.0",
+        "wapa_model_neurons_total 1.5",
+        "wapa_model_latency_seconds_count 1.0",
+        "wapa_cooling_chats 1.0",
+        "wapa_pending_chats 0.0",
+        "wapa_resident_memory_bytes",
+        "wapa_event_loop_lag_seconds",
+    ):
         assert wanted in text, wanted
     ok, body = runner.health()
     assert ok and body["status"] == "ok"

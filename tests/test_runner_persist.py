@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from wapa.adapters.llm import client_from_settings, settings_from_env
+from wapa.adapters.llm.usage import neurons, next_utc_midnight
+from wapa.adapters.store import Store
+from wapa.runner import USAGE_KEY
 
-from adapters.llm import client_from_settings, settings_from_env
-from adapters.llm.usage import neurons, next_utc_midnight
-from adapters.store import Store
-from app.runner import USAGE_KEY
 from tests.test_llm_support import MODEL, cf_env, reply, success
 from tests.test_runner_inprocess import Harness
 from tests.test_runner_support import FakeTransport, contact, settle

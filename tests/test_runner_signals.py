@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from adapters.store import Store
-from app.config import load_settings
-from sim.fake_cloudflare import FakeCloudflare
+from wapa.adapters.store import Store
+from wapa.config import load_settings
+from wapa.sim.fake_cloudflare import FakeCloudflare
+
 from tests.test_runner_e2e import Wapa
 
 
@@ -31,13 +32,21 @@ def test_second_sigterm_exits_at_once_and_the_store_stays_sound(tmp_path: Path) 
     db = tmp_path / "wapa.db"
     with FakeCloudflare(latency=120.0) as cloudflare:  # a generation that will not finish
         env = {
-            **{k: v for k, v in os.environ.items()
-               if not k.startswith(("WAPA_", "CLOUDFLARE_", "AI_", "OPENAI_"))},
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("WAPA_", "CLOUDFLARE_", "AI_", "OPENAI_"))
+            },
             **cloudflare.env(),
-            "WAPA_DB": str(db), "WAPA_HTTP_PORT": "0", "WAPA_OWNER_NAME": "Gilad",
-            "WAPA_RESPONSE_DELAY": "200ms", "WAPA_TYPING_MIN": "100ms", "WAPA_TYPING_MAX": "200ms",
-            "WAPA_SHUTDOWN_TIMEOUT": "60s", "PYTHONUNBUFFERED": "1",
-        }  # fmt: skip
+            "WAPA_DB": str(db),
+            "WAPA_HTTP_PORT": "0",
+            "WAPA_OWNER_NAME": "Gilad",
+            "WAPA_RESPONSE_DELAY": "200ms",
+            "WAPA_TYPING_MIN": "100ms",
+            "WAPA_TYPING_MAX": "200ms",
+            "WAPA_SHUTDOWN_TIMEOUT": "60s",
+            "PYTHONUNBUFFERED": "1",
+        }
         wapa = Wapa(env)
         try:
             wapa.expect(r"^\[http\] ")
@@ -45,8 +54,11 @@ def test_second_sigterm_exits_at_once_and_the_store_stays_sound(tmp_path: Path) 
             wapa.expect(r"^\[decision\] alice scheduled")
             _poll(lambda: len(cloudflare.requests) == 1, "a generation under way", wapa)
             wapa.proc.send_signal(signal.SIGTERM)
-            _poll(lambda: any('"shutdown_waiting"' in line for line in wapa.stderr),
-                  "the first shutdown waiting for the generation", wapa)  # fmt: skip
+            _poll(
+                lambda: any('"shutdown_waiting"' in line for line in wapa.stderr),
+                "the first shutdown waiting for the generation",
+                wapa,
+            )
             assert wapa.proc.poll() is None  # still waiting: 60 s of shutdown timeout
             started = time.monotonic()
             wapa.proc.send_signal(signal.SIGTERM)

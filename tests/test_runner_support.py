@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.transport import OnLifecycle, OnMessage, SendError
-from core import ChatMessage, Message
+from wapa.adapters.transport import OnLifecycle, OnMessage, SendError
+from wapa.core import ChatMessage, Message
 
 
 class ManualClock:

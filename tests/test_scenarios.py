@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from core.machine import Assistant
-from sim.suite import run_file
+from wapa.core.machine import Assistant
+from wapa.sim.suite import run_file
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 FILES = sorted(SCENARIOS.glob("*.yaml"))
@@ -38,8 +37,14 @@ def _no_cooldown(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 MUTATIONS = {
-    "cooldown off": (_no_cooldown, ["cooldown_after_reply", "urgent_breaks_cooldown_once",
-                                    "owner_reply_cancels_pending_reply"]),
+    "cooldown off": (
+        _no_cooldown,
+        [
+            "cooldown_after_reply",
+            "urgent_breaks_cooldown_once",
+            "owner_reply_cancels_pending_reply",
+        ],
+    ),
     "echo taken for the owner": (
         lambda mp: mp.setattr(Assistant, "_is_echo", lambda self, chat, i, t: False),
         ["echo_never_counts_as_owner", "echo_recognised_by_text_when_confirmation_lost"],
@@ -56,7 +61,7 @@ MUTATIONS = {
         lambda mp: mp.setattr(Assistant, "_cap_reached", lambda self, chat, now: ""),
         ["caps_per_chat_per_day", "caps_per_hour_across_many_chats", "caps_per_day_across_chats"],
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))

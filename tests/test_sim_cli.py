@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from app.cli import main
-from core.machine import Assistant
+from wapa.cli import main
+from wapa.core.machine import Assistant
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 EXAMPLES = ROOT / "tests" / "sim_examples"
-FEW = [str(SCENARIOS / n) for n in ("direct_chat_gets_one_delayed_reply.yaml",
-                                    "group_replies_only_when_mentioned.yaml")]  # fmt: skip
+FEW = [
+    str(SCENARIOS / n)
+    for n in ("direct_chat_gets_one_delayed_reply.yaml", "group_replies_only_when_mentioned.yaml")
+]
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -57,8 +58,11 @@ def test_failures_are_explained_with_the_decision_trace(capsys: pytest.CaptureFi
     assert code == 1
     assert "BROKEN" in out and "broken_unknown_key.yaml:6: script[1]: unknown key 'txt'" in out
     assert re.search(r"expected a reply in alice at \+1h02m \(±30s\): none was sent", out)
-    assert re.search(r"last decision by \+1h02m30s: cooldown at \+1h00m .*cooling down until "
-                     r"2026-01-05 14:02:1\d \(replied\)", out)  # fmt: skip
+    assert re.search(
+        r"last decision by \+1h02m30s: cooldown at \+1h00m .*cooling down until "
+        r"2026-01-05 14:02:1\d \(replied\)",
+        out,
+    )
     assert "expected no reply in team, but team got one at +2m" in out
     assert "0 passed, 3 failed, 3 scenarios" in out
 
@@ -123,9 +127,10 @@ def test_simulate_store_writes_one_database_per_scenario(
     code, out = _run(capsys, "simulate", "--store", str(out_dir), *FEW, crash)
     assert code == 0, out
     assert sorted(p.name for p in out_dir.glob("*.db")) == [
-        "crash_while_waiting_resumes_reply.db", "direct_chat_gets_one_delayed_reply.db",
+        "crash_while_waiting_resumes_reply.db",
+        "direct_chat_gets_one_delayed_reply.db",
         "group_replies_only_when_mentioned.db",
-    ]  # fmt: skip
+    ]
     assert main(["simulate", "--store", str(out_dir), *FEW]) == 2  # never written over
     assert "the folder is not empty" in capsys.readouterr().err
 

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.events import Generate, GenerationFailed, Message, SendConfirmed
-from core.hygiene import clean_reply
-from core.policy import Persona, Policy
-from sim.engine import Crash, Lost, Restart, Simulation
-from sim.fake_model import FakeModel, ScheduledFailure
-from sim.fake_whatsapp import FakeWhatsApp, ScheduledSendFailure
+from wapa.core.events import Generate, GenerationFailed, Message, SendConfirmed
+from wapa.core.hygiene import clean_reply
+from wapa.core.policy import Persona, Policy
+from wapa.sim.engine import Crash, Lost, Restart, Simulation
+from wapa.sim.fake_model import FakeModel, ScheduledFailure
+from wapa.sim.fake_whatsapp import FakeWhatsApp, ScheduledSendFailure
 
 T0 = 1_767_600_000.0
 PERSONA = Persona(owner_id="owner", owner_name="Gilad")
 
 
 def _sim(**kw: Any) -> Simulation:
-    return Simulation(policy=kw.pop("policy", Policy()), persona=PERSONA, seed=kw.pop("seed", 0),
-                      start=T0, **kw)  # fmt: skip
+    return Simulation(
+        policy=kw.pop("policy", Policy()), persona=PERSONA, seed=kw.pop("seed", 0), start=T0, **kw
+    )
 
 
 def _msg(i: str, text: str = "hi", chat: str = "alice", **kw: Any) -> Message:
@@ -126,8 +127,13 @@ def test_fake_model_reply_passes_hygiene_and_names_the_context() -> None:
 
 
 def test_fake_model_scheduled_failures_and_no_answer() -> None:
-    model = FakeModel(failures=[ScheduledFailure("timeout"), ScheduledFailure("no_answer"),
-                                ScheduledFailure("auth", after=T0 + 100)])  # fmt: skip
+    model = FakeModel(
+        failures=[
+            ScheduledFailure("timeout"),
+            ScheduledFailure("no_answer"),
+            ScheduledFailure("auth", after=T0 + 100),
+        ]
+    )
     req = Generate("r1", "alice", ())
     [(delay, failed)] = model.answer(req, T0)
     assert isinstance(failed, GenerationFailed) and failed.kind == "timeout" and delay == 30.0

@@ -3,8 +3,8 @@ typing says when the reply's turn began."""
 
 from __future__ import annotations
 
-from sim.scenario import load_text
-from sim.suite import run_scenario
+from wapa.sim.scenario import load_text
+from wapa.sim.suite import run_scenario
 
 ISSUE_EXAMPLE = """\
 name: the issue's example

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sim.fuzz import build_simulation, generate_traffic, run_fuzz
+from wapa.sim.fuzz import build_simulation, generate_traffic, run_fuzz
 
 
 def test_traffic_is_deterministic_and_varied() -> None:

@@ -8,11 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from adapters.recording import read_recording
-from app.cli import main
-from sim.replay import replay
-from sim.scenario import load_file
+from wapa.adapters.recording import read_recording
+from wapa.cli import main
+from wapa.sim.replay import replay
+from wapa.sim.scenario import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
@@ -35,8 +34,9 @@ def test_every_scenario_recording_replays_with_zero_divergences(
         report = replay(recording)
         assert report.summary["compared"], path.name
         assert report.divergences == [], (path.name, report.divergences[:3])
-        recorded = [(i.t, i.obj.chat, i.obj.text) for i in recording.items
-                    if type(i.obj).__name__ == "Send"]  # fmt: skip
+        recorded = [
+            (i.t, i.obj.chat, i.obj.text) for i in recording.items if type(i.obj).__name__ == "Send"
+        ]
         assert [(s.t, s.chat, s.text) for s in report.sent] == recorded, path.name
         restarts += report.summary["restarts"]
     assert restarts >= 9  # the crash scenarios are covered: restarts replay as crashes
@@ -49,7 +49,11 @@ def test_a_recording_holds_the_scenarios_policy_persona_and_seed(tmp_path: Path)
     s = load_file(scenario)
     header = read_recording(out / "cooldown_after_reply.jsonl").header
     assert (header.policy, header.persona, header.seed, header.start) == (
-        s.policy, s.persona, 7, s.start)  # fmt: skip
+        s.policy,
+        s.persona,
+        7,
+        s.start,
+    )
 
 
 def test_same_file_names_in_two_folders_get_two_recordings(tmp_path: Path) -> None:
@@ -69,7 +73,7 @@ def test_redacted_recordings_hide_the_text_and_still_replay(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a fixed salt (the redactor draws a random one per recording) keeps the test deterministic
-    monkeypatch.setattr("adapters.redact.secrets.token_bytes", lambda n: b"\x01" * n)
+    monkeypatch.setattr("wapa.adapters.redact.secrets.token_bytes", lambda n: b"\x01" * n)
     out = tmp_path / "rec"
     names = ["group_replies_only_when_mentioned", "crash_during_typing_still_sends_once"]
     paths = [str(SCENARIOS / f"{n}.yaml") for n in names]

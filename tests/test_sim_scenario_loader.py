@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from sim.scenario import ScenarioError, load_text, parse_offset
-from sim.suite import run_paths
+from wapa.sim.scenario import ScenarioError, load_text, parse_offset
+from wapa.sim.suite import run_paths
 
 GOOD = """\
 name: ok

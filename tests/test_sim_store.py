@@ -9,15 +9,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from adapters.store import Store
-from core import Message, Persona, Policy
-from sim.durable import DurableState, StoreInUseError
-from sim.engine import Simulation
-from sim.fuzz import build_simulation, generate_traffic, outbox_disagreements
-from sim.invariants import InvariantChecker
-from sim.scenario import load_file
-from sim.suite import run_file, run_scenario
+from wapa.adapters.store import Store
+from wapa.core import Message, Persona, Policy
+from wapa.sim.durable import DurableState, StoreInUseError
+from wapa.sim.engine import Simulation
+from wapa.sim.fuzz import build_simulation, generate_traffic, outbox_disagreements
+from wapa.sim.invariants import InvariantChecker
+from wapa.sim.scenario import load_file
+from wapa.sim.suite import run_file, run_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 STORE_SCENARIOS = sorted(SCENARIOS.glob("store_*.yaml"))
@@ -44,8 +43,9 @@ def test_fuzz_with_store_backed_random_crashes_keeps_every_promise(
 ) -> None:
     traffic = generate_traffic(8, 1, seed)
     checker = InvariantChecker(Policy(), traffic.persona)
-    with build_simulation(traffic, observer=checker, store=tmp_path / "s.db",
-                          crash_rate=0.25) as sim:  # fmt: skip
+    with build_simulation(
+        traffic, observer=checker, store=tmp_path / "s.db", crash_rate=0.25
+    ) as sim:
         result = sim.run()
     violations = checker.finish(result.end + checker.horizon + 1.0)
     assert violations == []  # double_reply, never_concluded, cooldown, ... none
@@ -60,8 +60,9 @@ def test_fuzz_with_store_backed_random_crashes_keeps_every_promise(
 def test_the_random_crashes_do_hit_sends_awaiting_confirmation(tmp_path: Path) -> None:
     unknown = 0
     for seed in (1, 2, 3):
-        with build_simulation(generate_traffic(8, 1, seed), store=tmp_path / f"{seed}.db",
-                              crash_rate=0.25) as sim:  # fmt: skip
+        with build_simulation(
+            generate_traffic(8, 1, seed), store=tmp_path / f"{seed}.db", crash_rate=0.25
+        ) as sim:
             unknown += len(sim.run().unconfirmed)
     assert unknown >= 2
 
@@ -130,5 +131,4 @@ def test_a_simulation_never_writes_over_a_store_that_holds_state(tmp_path: Path)
 
 def test_a_bad_crash_rate_is_refused() -> None:
     with pytest.raises(ValueError, match="crash_rate must be between 0 and 1"):
-        Simulation(policy=Policy(), persona=Persona(owner_id="o"), seed=0, start=T0,
-                   crash_rate=1.5)  # fmt: skip
+        Simulation(policy=Policy(), persona=Persona(owner_id="o"), seed=0, start=T0, crash_rate=1.5)

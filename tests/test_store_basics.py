@@ -7,10 +7,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from adapters.store import SCHEMA_VERSION, Store, StoreError, StoreSettings
-from adapters.store.schema import MIGRATIONS, script
-from core import (
+from wapa.adapters.store import SCHEMA_VERSION, Store, StoreError, StoreSettings
+from wapa.adapters.store.schema import MIGRATIONS, script
+from wapa.core import (
     Assistant,
     Decision,
     Generated,
@@ -103,8 +102,10 @@ async def test_outbox_records_intent_then_outcome(tmp_path: Path) -> None:
         s2 = await reply_cycle(store, a, "4915222@s.whatsapp.net", T0 + 1000)
         s3 = await reply_cycle(store, a, "4915333@s.whatsapp.net", T0 + 2000)
         assert [e.request_id for e in await store.unconfirmed_sends()] == [
-            s1.request_id, s2.request_id, s3.request_id,
-        ]  # fmt: skip
+            s1.request_id,
+            s2.request_id,
+            s3.request_id,
+        ]
         entry = (await store.unconfirmed_sends())[0]
         assert (entry.chat, entry.text, entry.outcome) == (s1.chat, s1.text, None)
         ok, bad = SendConfirmed(s1.request_id, "WA1"), SendFailed(s2.request_id, "not on WA")
@@ -253,8 +254,12 @@ async def test_a_damaged_row_is_a_clear_error(tmp_path: Path) -> None:
 def test_settings_defaults_and_errors() -> None:
     s = StoreSettings.from_env({})
     assert (s.db, s.key, s.trace_days, s.backup_keep, s.sync) == (
-        "data/wapa.db", None, 14.0, 7, "full",
-    )  # fmt: skip
+        "data/wapa.db",
+        None,
+        14.0,
+        7,
+        "full",
+    )
     s = StoreSettings.from_env(
         {"WAPA_DB": "/x/y.db", "WAPA_DB_KEY": "sesame", "WAPA_TRACE_DAYS": "2.5"}
     )

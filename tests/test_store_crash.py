@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from adapters.store import Store
-from core import (
+from wapa.adapters.store import Store
+from wapa.core import (
     Assistant,
     Decision,
     Effect,
@@ -67,8 +66,15 @@ class World:
     """Drives a real Assistant + Store against a fake WhatsApp and a fake model, on a virtual
     clock, and can kill and restart the assistant process between any two instants."""
 
-    def __init__(self, root: Path, *, key: bytes | None = None, seed: int = 7,
-                 policy: Policy | None = None, llm_latency: float = 5.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        root: Path,
+        *,
+        key: bytes | None = None,
+        seed: int = 7,
+        policy: Policy | None = None,
+        llm_latency: float = 5.0,
+    ) -> None:
         self.root = root
         self.key = key
         self.seed = seed
@@ -357,15 +363,15 @@ async def test_a_real_sigkill_after_commit_keeps_the_intent(tmp_path: Path) -> N
     child = textwrap.dedent(
         f"""
         import asyncio, sys
-        from adapters.store import Store
-        from core import Assistant, Message, Persona, Policy
+        from wapa.adapters.store import Store
+        from wapa.core import Assistant, Message, Persona, Policy
         async def main():
             store = await Store.open({str(db)!r}, b"k" * 32)
             a = Assistant(Policy(), Persona(owner_id={OWNER!r}), 3)
             t = {T0!r}
             steps = [(a.handle(Message({ALICE!r}, {ALICE!r}, "m1", "hi"), t), [])]
             steps.append((a.on_timer(t + 120), []))
-            from core import Generated
+            from wapa.core import Generated
             rid = a.chats[{ALICE!r}].request_id
             ev = Generated(rid, "On my way to tell him.")
             steps.append((a.handle(ev, t + 125), [ev]))
@@ -378,9 +384,12 @@ async def test_a_real_sigkill_after_commit_keeps_the_intent(tmp_path: Path) -> N
         """
     )
     with subprocess.Popen(
-        [sys.executable, "-c", child], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        cwd=Path(__file__).resolve().parents[1], text=True,
-    ) as proc:  # fmt: skip
+        [sys.executable, "-c", child],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parents[1],
+        text=True,
+    ) as proc:
         try:
             assert proc.stdout is not None
             assert proc.stdout.readline().strip() == "committed"

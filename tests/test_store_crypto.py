@@ -7,9 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from adapters.store import Store, StoreError, crypto
-from core import Assistant, Generated, Message, Persona, Policy, Send, SendFailed
+from wapa.adapters.store import Store, StoreError, crypto
+from wapa.core import Assistant, Generated, Message, Persona, Policy, Send, SendFailed
 
 T0 = 1_700_000_000.0
 PHONE = "4915712345678"

@@ -8,9 +8,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from wapa.adapters.store import Store, StoreError
+from wapa.core import Assistant, Effect, Event, Generated, Policy, Send, SendConfirmed
 
-from adapters.store import Store, StoreError
-from core import Assistant, Effect, Event, Generated, Policy, Send, SendConfirmed
 from tests.test_store_basics import PERSONA, T0, msg
 
 CHATS = [f"4915{i:07d}@s.whatsapp.net" for i in range(5)]

@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
-from adapters.store import Store, StoreError, daily_backup_due, rotate_backups
-from adapters.store.backup import backup_name
-from app.cli import main
-from app.commands import backup as backup_command
-from core import Assistant, Generated, Message, Persona, Policy, Send, SendConfirmed
+from wapa.adapters.store import Store, StoreError, daily_backup_due, rotate_backups
+from wapa.adapters.store.backup import backup_name
+from wapa.cli import main
+from wapa.commands import backup as backup_command
+from wapa.core import Assistant, Generated, Message, Persona, Policy, Send, SendConfirmed
 
 T0 = 1_700_000_000.0
 DAY = 86400.0
@@ -134,18 +133,28 @@ def _touch_backups(directory: Path, stamps: list[str]) -> None:
 
 
 def test_rotation_keeps_the_newest_backup_of_the_last_n_days(tmp_path: Path) -> None:
-    _touch_backups(tmp_path, [
-        "20240101-030000", "20240102-030000", "20240102-150000", "20240103-030000",
-        "20240105-030000", "20240105-040000",
-    ])  # fmt: skip
+    _touch_backups(
+        tmp_path,
+        [
+            "20240101-030000",
+            "20240102-030000",
+            "20240102-150000",
+            "20240103-030000",
+            "20240105-030000",
+            "20240105-040000",
+        ],
+    )
     (tmp_path / "my-notes.db").write_bytes(b"not ours")
     (tmp_path / "wapa.db").write_bytes(b"not a backup either")
     removed = rotate_backups(tmp_path, keep=3)
     left = sorted(p.name for p in tmp_path.iterdir())
     assert left == [
-        "my-notes.db", "wapa-20240102-150000.db", "wapa-20240103-030000.db",
-        "wapa-20240105-040000.db", "wapa.db",
-    ]  # fmt: skip
+        "my-notes.db",
+        "wapa-20240102-150000.db",
+        "wapa-20240103-030000.db",
+        "wapa-20240105-040000.db",
+        "wapa.db",
+    ]
     assert len(removed) == 3
     with pytest.raises(StoreError, match="keep must be >= 1"):
         rotate_backups(tmp_path, keep=0)

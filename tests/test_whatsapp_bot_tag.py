@@ -8,17 +8,27 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from adapters.whatsapp import BOT_TAG, bot_tag
+from wapa.adapters.whatsapp import BOT_TAG, bot_tag
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(None, "off"), ("", "off"), ("  ", "off"), ("off", "off"), ("0", "off"), ("maybe", "off"),
-     ("on", "on"), (" ON ", "on"), ("1", "on"), ("true", "on"), ("yes", "on")],
-)  # fmt: skip
+    [
+        (None, "off"),
+        ("", "off"),
+        ("  ", "off"),
+        ("off", "off"),
+        ("0", "off"),
+        ("maybe", "off"),
+        ("on", "on"),
+        (" ON ", "on"),
+        ("1", "on"),
+        ("true", "on"),
+        ("yes", "on"),
+    ],
+)
 def test_only_an_explicit_on_keeps_the_bot_tag(value: str | None, expected: str) -> None:
     assert bot_tag({} if value is None else {BOT_TAG: value}) == expected
 
@@ -29,6 +39,13 @@ def test_importing_the_adapter_sets_it_before_neonize_loads(value: str, expected
     still mean off, as every empty value in wapa's configuration means the default."""
     code = "import os, adapters.whatsapp; print(os.environ['NEONIZE_BOT_TAG'])"
     env = {**os.environ, BOT_TAG: value}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=30, check=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert out.stdout.strip() == expected

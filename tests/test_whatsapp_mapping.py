@@ -11,9 +11,8 @@ from neonize.proto.Neonize_pb2 import JID, MessageInfo, MessageSource
 from neonize.proto.Neonize_pb2 import Message as MessageEv
 from neonize.proto.waCommon.WACommon_pb2 import MessageKey
 from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as wa
-
-from adapters.whatsapp import jid as J
-from adapters.whatsapp.mapping import (
+from wapa.adapters.whatsapp import jid as J
+from wapa.adapters.whatsapp.mapping import (
     MAX_TEXT,
     Mapped,
     Skip,
@@ -21,7 +20,7 @@ from adapters.whatsapp.mapping import (
     lids_in,
     message_from_event,
 )
-from core import Message
+from wapa.core import Message
 
 OWN = "972500000001@s.whatsapp.net"
 OWN_LID = "111111111111111@lid"
@@ -144,8 +143,12 @@ def test_caption_context_info_carries_mentions_and_quotes() -> None:
     msg = wa.Message(imageMessage=wa.ImageMessage(caption="this?", contextInfo=ctx))
     m = mapped(event(msg, chat=GROUP, sender=ALICE)).message
     assert (m.media, m.text, m.mentions, m.quoted_id, m.quoted_sender) == (
-        "image", "this?", (OWN,), "Q1", BOB,
-    )  # fmt: skip
+        "image",
+        "this?",
+        (OWN,),
+        "Q1",
+        BOB,
+    )
 
 
 @pytest.mark.parametrize("wrapper", ["ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2"])
@@ -334,11 +337,15 @@ def test_odd_fields_never_raise(**kw: Any) -> None:
     msg = text_msg(kw["text"], mentions=tuple(kw["mentions"]), quote=kw["quote"], who=kw["alt"])
     try:
         ev = event(
-            msg, chat=kw["chat"] if "@" in kw["chat"] and kw["chat"][0] != "@" else ALICE,
+            msg,
+            chat=kw["chat"] if "@" in kw["chat"] and kw["chat"][0] != "@" else ALICE,
             sender=kw["sender"] if kw["sender"].count("@") == 1 and kw["sender"][0] != "@" else "",
             sender_alt=kw["alt"] if kw["alt"].count("@") == 1 and kw["alt"][0] != "@" else "",
-            from_me=kw["from_me"], group=kw["group"], ts=kw["ts"], push=kw["push"],
-        )  # fmt: skip
+            from_me=kw["from_me"],
+            group=kw["group"],
+            ts=kw["ts"],
+            push=kw["push"],
+        )
     except ValueError:
         return
     result = message_from_event(ev, OWN, OWN_LID)

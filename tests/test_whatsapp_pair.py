@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from neonize.aioze.events import EVENT_TO_INT, ConnectedEv, PairStatusEv
 from neonize.proto.Neonize_pb2 import PairStatus
+from wapa.adapters.whatsapp.pairing import mask, normalize_phone, pair
+from wapa.adapters.whatsapp.session import describe_session, paired_accounts, session_from_env
+from wapa.cli import main
 
-from adapters.whatsapp.pairing import mask, normalize_phone, pair
-from adapters.whatsapp.session import describe_session, paired_accounts, session_from_env
-from app.cli import main
 from tests.test_whatsapp_mapping import OWN, jid
 from tests.test_whatsapp_transport import FakeClient
 

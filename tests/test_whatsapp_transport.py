@@ -36,10 +36,10 @@ from neonize.proto.Neonize_pb2 import (
 )
 from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as wa
 from neonize.utils.enum import ChatPresence, ChatPresenceMedia, Presence, ReceiptType
+from wapa.adapters.transport import SendError, Transport
+from wapa.adapters.whatsapp.client import NeonizeTransport, PairingRequired, WhatsAppStartError
+from wapa.core import Message
 
-from adapters.transport import SendError, Transport
-from adapters.whatsapp.client import NeonizeTransport, PairingRequired, WhatsAppStartError
-from core import Message
 from tests.test_whatsapp_mapping import (
     ALICE,
     ALICE_LID,
@@ -249,9 +249,15 @@ async def test_message_goes_through_the_registered_handler() -> None:
         event(wa.Message(conversation="hi"), chat=ALICE_LID, sender=ALICE_LID, sender_alt=ALICE),
     )
     assert inbox == [
-        Message(chat=ALICE, sender=ALICE, id="3EB0A1B2C3D4", text="hi", sender_name="Alice",
-                sent_at=1_700_000_000.123)
-    ]  # fmt: skip
+        Message(
+            chat=ALICE,
+            sender=ALICE,
+            id="3EB0A1B2C3D4",
+            text="hi",
+            sender_name="Alice",
+            sent_at=1_700_000_000.123,
+        )
+    ]
     assert transport.last_timestamp_ms == 1_700_000_000_123
     await transport.stop()
 

@@ -18,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from adapters.chat_export.parser import INVISIBLE, ExportError, ParsedExport, parse_export
-from core.events import Message
-from core.policy import Persona
+from wapa.adapters.chat_export.parser import INVISIBLE, ExportError, ParsedExport, parse_export
+from wapa.core.events import Message
+from wapa.core.policy import Persona
 
 _CHAT_NAME = re.compile(
     r"^WhatsApp(?: Chat)?(?: with| mit| con| com| avec| met| -|:)?\s*(?P<name>.+)$", re.IGNORECASE
@@ -132,14 +132,20 @@ def convert(parsed: ParsedExport, owner: str, title: str, tz: str = "UTC") -> Im
             (
                 _epoch(m.when, zone),
                 Message(
-                    chat=chat_id, sender=participant_id(m.author), id="x" + digest.hexdigest()[:20].upper(),
-                    text=text, from_me=from_me, is_group=is_group,
-                    sender_name="" if from_me else m.author, group_title=title if is_group else "",
+                    chat=chat_id,
+                    sender=participant_id(m.author),
+                    id="x" + digest.hexdigest()[:20].upper(),
+                    text=text,
+                    from_me=from_me,
+                    is_group=is_group,
+                    sender_name="" if from_me else m.author,
+                    group_title=title if is_group else "",
                     participants=len(people) if is_group else 0,
-                    mentions=(owner_id,) if addressed else (), media=m.media,
+                    mentions=(owner_id,) if addressed else (),
+                    media=m.media,
                 ),
             )
-        )  # fmt: skip
+        )
     return ImportedChat(events, persona, chat_id, title, is_group, parsed)
 
 

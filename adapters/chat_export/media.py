@@ -13,53 +13,102 @@ import re
 
 _OMITTED: dict[str, str] = {
     # English (Android, iOS)
-    "<media omitted>": "image", "image omitted": "image", "photo omitted": "image",
-    "audio omitted": "voice", "voice omitted": "voice", "video omitted": "video",
-    "gif omitted": "video", "sticker omitted": "sticker", "document omitted": "document",
-    "contact card omitted": "contact", "video note omitted": "video",
+    "<media omitted>": "image",
+    "image omitted": "image",
+    "photo omitted": "image",
+    "audio omitted": "voice",
+    "voice omitted": "voice",
+    "video omitted": "video",
+    "gif omitted": "video",
+    "sticker omitted": "sticker",
+    "document omitted": "document",
+    "contact card omitted": "contact",
+    "video note omitted": "video",
     # German
-    "<medien ausgeschlossen>": "image", "bild weggelassen": "image",
-    "audio weggelassen": "voice", "video weggelassen": "video", "gif weggelassen": "video",
-    "sticker weggelassen": "sticker", "dokument weggelassen": "document",
+    "<medien ausgeschlossen>": "image",
+    "bild weggelassen": "image",
+    "audio weggelassen": "voice",
+    "video weggelassen": "video",
+    "gif weggelassen": "video",
+    "sticker weggelassen": "sticker",
+    "dokument weggelassen": "document",
     # Spanish, Portuguese, French, Italian, Dutch, Finnish
-    "<multimedia omitido>": "image", "imagen omitida": "image", "audio omitido": "voice",
-    "video omitido": "video", "sticker omitido": "sticker", "<mídia oculta>": "image",
-    "<arquivo de mídia oculto>": "image", "imagem ocultada": "image", "<médias omis>": "image",
-    "image absente": "image", "<media omessi>": "image", "<media weggelaten>": "image",
+    "<multimedia omitido>": "image",
+    "imagen omitida": "image",
+    "audio omitido": "voice",
+    "video omitido": "video",
+    "sticker omitido": "sticker",
+    "<mídia oculta>": "image",
+    "<arquivo de mídia oculto>": "image",
+    "imagem ocultada": "image",
+    "<médias omis>": "image",
+    "image absente": "image",
+    "<media omessi>": "image",
+    "<media weggelaten>": "image",
     "<media jätetty pois>": "image",
-}  # fmt: skip
+}
 
-_ATTACHED = re.compile(r"^<(?:attached|anhang|adjunto|anexo|pièce jointe|allegato):\s*(?P<file>[^>]+)>",
-                       re.IGNORECASE)  # fmt: skip
+_ATTACHED = re.compile(
+    r"^<(?:attached|anhang|adjunto|anexo|pièce jointe|allegato):\s*(?P<file>[^>]+)>", re.IGNORECASE
+)
 _FILE_ATTACHED = re.compile(
     r"^(?P<file>\S.*?\.\w{2,5})\s+\((?:file attached|datei angehängt|archivo adjunto|"
     r"arquivo anexado|fichier joint|file allegato|bestand bijgevoegd)\)",
     re.IGNORECASE,
 )
-_LOCATION = re.compile(r"^(?:location|standort|ubicación|localização|position|sijainti): https?://",
-                       re.IGNORECASE)  # fmt: skip
+_LOCATION = re.compile(
+    r"^(?:location|standort|ubicación|localização|position|sijainti): https?://", re.IGNORECASE
+)
 
 _DELETED = {
-    "this message was deleted", "you deleted this message", "diese nachricht wurde gelöscht",
-    "du hast diese nachricht gelöscht", "se eliminó este mensaje", "eliminaste este mensaje",
-    "mensagem apagada", "você apagou esta mensagem", "ce message a été supprimé",
-    "vous avez supprimé ce message", "questo messaggio è stato eliminato",
-    "dit bericht is verwijderd", "tämä viesti poistettiin",
-}  # fmt: skip
+    "this message was deleted",
+    "you deleted this message",
+    "diese nachricht wurde gelöscht",
+    "du hast diese nachricht gelöscht",
+    "se eliminó este mensaje",
+    "eliminaste este mensaje",
+    "mensagem apagada",
+    "você apagou esta mensagem",
+    "ce message a été supprimé",
+    "vous avez supprimé ce message",
+    "questo messaggio è stato eliminato",
+    "dit bericht is verwijderd",
+    "tämä viesti poistettiin",
+}
 
-_EDITED = re.compile(r"\s*<(?:this message was edited|diese nachricht wurde bearbeitet|"
-                     r"se editó este mensaje|mensagem editada|ce message a été modifié)>\s*$",
-                     re.IGNORECASE)  # fmt: skip
+_EDITED = re.compile(
+    r"\s*<(?:this message was edited|diese nachricht wurde bearbeitet|"
+    r"se editó este mensaje|mensagem editada|ce message a été modifié)>\s*$",
+    re.IGNORECASE,
+)
 
 _BY_NAME = (
-    ("sticker", "sticker"), ("photo", "image"), ("img", "image"), ("video", "video"),
-    ("vid", "video"), ("gif", "video"), ("audio", "voice"), ("ptt", "voice"), ("aud", "voice"),
-)  # fmt: skip
+    ("sticker", "sticker"),
+    ("photo", "image"),
+    ("img", "image"),
+    ("video", "video"),
+    ("vid", "video"),
+    ("gif", "video"),
+    ("audio", "voice"),
+    ("ptt", "voice"),
+    ("aud", "voice"),
+)
 _BY_EXT = {
-    "jpg": "image", "jpeg": "image", "png": "image", "heic": "image", "webp": "sticker",
-    "mp4": "video", "mov": "video", "3gp": "video", "opus": "voice", "ogg": "voice",
-    "m4a": "audio", "mp3": "audio", "aac": "audio", "vcf": "contact",
-}  # fmt: skip
+    "jpg": "image",
+    "jpeg": "image",
+    "png": "image",
+    "heic": "image",
+    "webp": "sticker",
+    "mp4": "video",
+    "mov": "video",
+    "3gp": "video",
+    "opus": "voice",
+    "ogg": "voice",
+    "m4a": "audio",
+    "mp3": "audio",
+    "aac": "audio",
+    "vcf": "contact",
+}
 
 
 def _kind_of_file(name: str) -> str:

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from adapters.chat_export import media
-from adapters.chat_export.formats import (
+from wapa.adapters.chat_export import media
+from wapa.adapters.chat_export.formats import (
     HEADER,
     INVISIBLE,
     DateError,

@@ -5,10 +5,10 @@ outcome to `Generated(request_id, result.text)` or `GenerationFailed(request_id,
 str(exc))`. See docs/model.md for every variable.
 """
 
-from adapters.llm.base import GenerationResult, LLMClient, Provider
-from adapters.llm.cloudflare import CloudflareClient
-from adapters.llm.config import ConfigError, LLMSettings, settings_from_env
-from adapters.llm.errors import (
+from wapa.adapters.llm.base import GenerationResult, LLMClient, Provider
+from wapa.adapters.llm.cloudflare import CloudflareClient
+from wapa.adapters.llm.config import ConfigError, LLMSettings, settings_from_env
+from wapa.adapters.llm.errors import (
     ERRORS,
     KINDS,
     AuthError,
@@ -26,16 +26,39 @@ from adapters.llm.errors import (
     UnreachableError,
     classify,
 )
-from adapters.llm.factory import client_from_env, client_from_settings
-from adapters.llm.fallback import ModelChain
-from adapters.llm.openai_compat import OpenAICompatClient
-from adapters.llm.usage import LLMStats, NeuronMeter
+from wapa.adapters.llm.factory import client_from_env, client_from_settings
+from wapa.adapters.llm.fallback import ModelChain
+from wapa.adapters.llm.openai_compat import OpenAICompatClient
+from wapa.adapters.llm.usage import LLMStats, NeuronMeter
 
 __all__ = [
-    "ERRORS", "KINDS", "AuthError", "BadRequestError", "BadResponseError", "BudgetError",
-    "CapacityError", "CloudflareClient", "ConfigError", "ContextTooLongError", "DailyQuotaError",
-    "GenerationResult", "LLMClient", "LLMSettings", "LLMStats", "ModelChain", "ModelError",
-    "ModelTimeoutError", "NeuronMeter", "NoModelError", "OpenAICompatClient", "Provider",
-    "RateLimitedError", "ServerError", "UnreachableError", "classify", "client_from_env",
-    "client_from_settings", "settings_from_env",
-]  # fmt: skip
+    "ERRORS",
+    "KINDS",
+    "AuthError",
+    "BadRequestError",
+    "BadResponseError",
+    "BudgetError",
+    "CapacityError",
+    "CloudflareClient",
+    "ConfigError",
+    "ContextTooLongError",
+    "DailyQuotaError",
+    "GenerationResult",
+    "LLMClient",
+    "LLMSettings",
+    "LLMStats",
+    "ModelChain",
+    "ModelError",
+    "ModelTimeoutError",
+    "NeuronMeter",
+    "NoModelError",
+    "OpenAICompatClient",
+    "Provider",
+    "RateLimitedError",
+    "ServerError",
+    "UnreachableError",
+    "classify",
+    "client_from_env",
+    "client_from_settings",
+    "settings_from_env",
+]

@@ -20,9 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
-
-from adapters.llm.config import LLMSettings
-from adapters.llm.errors import (
+from wapa.adapters.llm.config import LLMSettings
+from wapa.adapters.llm.errors import (
     BadResponseError,
     ContextTooLongError,
     ModelError,
@@ -31,8 +30,13 @@ from adapters.llm.errors import (
     UnreachableError,
     classify,
 )
-from adapters.llm.usage import LLMStats, NeuronMeter, estimate_input_tokens, estimate_output_tokens
-from core.events import ChatMessage
+from wapa.adapters.llm.usage import (
+    LLMStats,
+    NeuronMeter,
+    estimate_input_tokens,
+    estimate_output_tokens,
+)
+from wapa.core.events import ChatMessage
 
 log = logging.getLogger("wapa.llm")
 log.addHandler(logging.NullHandler())  # a library: the application configures logging
@@ -167,18 +171,21 @@ class Provider(ABC):
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise ModelTimeoutError(
                 f"no answer within {timeout:g}s ({type(exc).__name__})",
-                provider=self.name, model=self.model,
-            ) from None  # fmt: skip
+                provider=self.name,
+                model=self.model,
+            ) from None
         except httpx.TransportError as exc:
             raise UnreachableError(
                 f"{type(exc).__name__}: {exc}".split("\n")[0],
-                provider=self.name, model=self.model,
-            ) from None  # fmt: skip
+                provider=self.name,
+                model=self.model,
+            ) from None
         except httpx.HTTPError as exc:  # undecodable body, redirect loop...
             raise BadResponseError(
                 f"{type(exc).__name__}: {exc}".split("\n")[0],
-                provider=self.name, model=self.model,
-            ) from None  # fmt: skip
+                provider=self.name,
+                model=self.model,
+            ) from None
         try:
             decoded: Any = json.loads(raw) if raw else None
         except ValueError:
@@ -187,9 +194,12 @@ class Provider(ABC):
 
     def _error(self, status: int, body: Any, headers: httpx.Headers) -> ModelError:
         return classify(
-            status, body, provider=self.name, model=self.model,
+            status,
+            body,
+            provider=self.name,
+            model=self.model,
             retry_after=headers.get("retry-after"),
-        )  # fmt: skip
+        )
 
     def _bad(self, detail: str, status: int) -> BadResponseError:
         return BadResponseError(detail, status=status, provider=self.name, model=self.model)
@@ -218,8 +228,10 @@ class Provider(ABC):
                     raise
                 log.warning(
                     "model %s: context too long with %d messages; retrying once with %d",
-                    self.model, len(msgs), len(shorter),
-                )  # fmt: skip
+                    self.model,
+                    len(msgs),
+                    len(shorter),
+                )
                 msgs, shortened = shorter, True
             except ModelError as exc:
                 self._gave_up(exc, attempts[0], stopped[0] if stopped else "")
@@ -271,8 +283,9 @@ class Provider(ABC):
         if remaining <= 0:
             raise ModelTimeoutError(
                 f"total time bound of {self.settings.total_timeout:g}s used up",
-                provider=self.name, model=self.model,
-            )  # fmt: skip
+                provider=self.name,
+                model=self.model,
+            )
         # the worst case is reserved for the call, so concurrent calls cannot overrun the budget
         reserved = (
             self.meter.reserve(self.model, msgs, self.settings.max_tokens) if self.meter else 0.0
@@ -309,9 +322,12 @@ class Provider(ABC):
         self.stats.input_tokens += tokens_in
         self.stats.output_tokens += tokens_out
         return dataclasses.replace(
-            reply, input_tokens=tokens_in, output_tokens=tokens_out, neurons=used,
+            reply,
+            input_tokens=tokens_in,
+            output_tokens=tokens_out,
+            neurons=used,
             usage_estimated=estimated,
-        )  # fmt: skip
+        )
 
     def _stop(self, deadline: float, stopped: list[str]) -> Callable[[RetryCallState], bool]:
         """Tenacity's stop condition; the reason it stops goes into `stopped`, naming the
@@ -351,8 +367,10 @@ class Provider(ABC):
         exc = rs.outcome.exception() if rs.outcome else None
         log.info(
             "model %s: retrying after %s in %.1fs",
-            self.model, getattr(exc, "kind", "error"), rs.upcoming_sleep,
-        )  # fmt: skip
+            self.model,
+            getattr(exc, "kind", "error"),
+            rs.upcoming_sleep,
+        )
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.llm.base import Provider, Reply
-from adapters.llm.config import CloudflareSettings
-from adapters.llm.errors import ModelError
-from core.events import ChatMessage
+from wapa.adapters.llm.base import Provider, Reply
+from wapa.adapters.llm.config import CloudflareSettings
+from wapa.adapters.llm.errors import ModelError
+from wapa.core.events import ChatMessage
 
 
 def _int(value: Any) -> int | None:

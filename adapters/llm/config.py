@@ -174,9 +174,10 @@ def settings_from_env(env: Mapping[str, str]) -> LLMSettings:
         if not model:
             raise ConfigError("OPENAI_MODEL: not set (OPENAI_BASE_URL is); name the model to use")
         openai = OpenAISettings(
-            base_url=openai_base, model=_model("OPENAI_MODEL", model),
+            base_url=openai_base,
+            model=_model("OPENAI_MODEL", model),
             api_key=_secret(env, "OPENAI_API_KEY"),
-        )  # fmt: skip
+        )
     elif _get(env, "OPENAI_MODEL") or _get(env, "OPENAI_API_KEY"):
         raise ConfigError(
             "OPENAI_BASE_URL: not set (OPENAI_MODEL or OPENAI_API_KEY is); e.g. "

@@ -43,9 +43,16 @@ _MAX_DETAIL = 200
 # Kinds another model or provider may get past: an error of these kinds with no fallback
 # configured ends with how to configure one.
 FALLBACK_HELPS = frozenset(
-    {"capacity", "rate_limited", "server_error", "bad_response", "timeout", "unreachable",
-     "no_model"}
-)  # fmt: skip
+    {
+        "capacity",
+        "rate_limited",
+        "server_error",
+        "bad_response",
+        "timeout",
+        "unreachable",
+        "no_model",
+    }
+)
 NO_FALLBACK = (
     "no fallback is configured: set AI_FALLBACK_MODELS (other Workers AI models) or "
     "OPENAI_BASE_URL and OPENAI_MODEL (another provider)"
@@ -131,14 +138,26 @@ class ModelError(Exception):
         return self.hint
 
     def __reduce__(self) -> tuple[Any, ...]:  # picklable despite keyword-only arguments
-        return (_rebuild, (type(self), self.detail, self.status, self.code, self.provider,
-                           self.model, self.retry_after), dict(self.__dict__))  # fmt: skip
+        return (
+            _rebuild,
+            (
+                type(self),
+                self.detail,
+                self.status,
+                self.code,
+                self.provider,
+                self.model,
+                self.retry_after,
+            ),
+            dict(self.__dict__),
+        )
 
 
 def _rebuild(cls: type[ModelError], *args: Any) -> ModelError:
     detail, status, code, provider, model, retry_after = args
-    return cls(detail, status=status, code=code, provider=provider, model=model,
-               retry_after=retry_after)  # fmt: skip
+    return cls(
+        detail, status=status, code=code, provider=provider, model=model, retry_after=retry_after
+    )
 
 
 class AuthError(ModelError):
@@ -229,60 +248,93 @@ class UnreachableError(ModelError):
 ERRORS: dict[str, type[ModelError]] = {
     cls.kind: cls
     for cls in (
-        AuthError, BadRequestError, NoModelError, ContextTooLongError, RateLimitedError,
-        CapacityError, DailyQuotaError, BudgetError, ServerError, BadResponseError,
-        ModelTimeoutError, UnreachableError,
+        AuthError,
+        BadRequestError,
+        NoModelError,
+        ContextTooLongError,
+        RateLimitedError,
+        CapacityError,
+        DailyQuotaError,
+        BudgetError,
+        ServerError,
+        BadResponseError,
+        ModelTimeoutError,
+        UnreachableError,
     )
-}  # fmt: skip
+}
 KINDS: tuple[str, ...] = tuple(ERRORS)
 
 # ------------------------------------------------------------------ classification
 
 # Cloudflare API error codes (see DESIGN.md "External facts").
 _BY_CODE: dict[int, type[ModelError]] = {
-    10000: AuthError, 10001: AuthError, 9106: AuthError, 9109: AuthError,
-    6003: BadRequestError, 6111: AuthError, 7003: AuthError,  # 7003: unknown account id
+    10000: AuthError,
+    10001: AuthError,
+    9106: AuthError,
+    9109: AuthError,
+    6003: BadRequestError,
+    6111: AuthError,
+    7003: AuthError,  # 7003: unknown account id
     3040: CapacityError,
     3021: RateLimitedError,
-    3036: DailyQuotaError, 4006: DailyQuotaError,
+    3036: DailyQuotaError,
+    4006: DailyQuotaError,
     3043: ServerError,
     3007: ModelTimeoutError,
     5007: NoModelError,
     5021: ContextTooLongError,
-}  # fmt: skip
+}
 
 # OpenAI-style string codes / types.
 _BY_NAME: dict[str, type[ModelError]] = {
-    "invalid_api_key": AuthError, "authentication_error": AuthError,
-    "permission_error": AuthError, "permission_denied": AuthError,
+    "invalid_api_key": AuthError,
+    "authentication_error": AuthError,
+    "permission_error": AuthError,
+    "permission_denied": AuthError,
     "insufficient_quota": DailyQuotaError,
-    "rate_limit_exceeded": RateLimitedError, "rate_limit_error": RateLimitedError,
-    "model_not_found": NoModelError, "not_found_error": NoModelError,
-    "context_length_exceeded": ContextTooLongError, "exceed_context_size_error": ContextTooLongError,
-    "server_error": ServerError, "overloaded_error": CapacityError, "api_error": ServerError,
+    "rate_limit_exceeded": RateLimitedError,
+    "rate_limit_error": RateLimitedError,
+    "model_not_found": NoModelError,
+    "not_found_error": NoModelError,
+    "context_length_exceeded": ContextTooLongError,
+    "exceed_context_size_error": ContextTooLongError,
+    "server_error": ServerError,
+    "overloaded_error": CapacityError,
+    "api_error": ServerError,
     "invalid_request_error": BadRequestError,
-}  # fmt: skip
+}
 
 # Message text, first match wins; the order matters (a daily-quota text mentions "rate" and
 # "limit" words too, so it comes before the rate limit).
 _BY_TEXT: tuple[tuple[re.Pattern[str], type[ModelError]], ...] = tuple(
     (re.compile(p, re.IGNORECASE), cls)
     for p, cls in (
-        (r"authorization header|authenticat|unauthori[sz]ed|invalid api key|incorrect api key|"
-         r"invalid (api )?token|permission|forbidden|not entitled", AuthError),
-        (r"daily (free )?allocation|used up your daily|neurons? (quota|limit)|"
-         r"daily (quota|limit)|insufficient[_ ]quota", DailyQuotaError),
-        (r"context (window|length|size)|maximum context|too many (input )?tokens|"
-         r"input (is )?too long|exceeds? (the )?(available )?context|prompt is too long",
-         ContextTooLongError),
-        (r"no such model|model .{0,80}(not found|does not exist)|unknown model|"
-         r"model_not_found|invalid model", NoModelError),
+        (
+            r"authorization header|authenticat|unauthori[sz]ed|invalid api key|incorrect api key|"
+            r"invalid (api )?token|permission|forbidden|not entitled",
+            AuthError,
+        ),
+        (
+            r"daily (free )?allocation|used up your daily|neurons? (quota|limit)|"
+            r"daily (quota|limit)|insufficient[_ ]quota",
+            DailyQuotaError,
+        ),
+        (
+            r"context (window|length|size)|maximum context|too many (input )?tokens|"
+            r"input (is )?too long|exceeds? (the )?(available )?context|prompt is too long",
+            ContextTooLongError,
+        ),
+        (
+            r"no such model|model .{0,80}(not found|does not exist)|unknown model|"
+            r"model_not_found|invalid model",
+            NoModelError,
+        ),
         (r"capacity|overloaded|out of capacity", CapacityError),
         (r"rate.?limit|too many requests|request per min", RateLimitedError),
         (r"timed? ?out|timeout|deadline exceeded", ModelTimeoutError),
         (r"internal (server )?error|service unavailable|bad gateway", ServerError),
     )
-)  # fmt: skip
+)
 
 
 def _short(text: str) -> str:

@@ -9,12 +9,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
 import httpx
-
-from adapters.llm.cloudflare import CloudflareClient
-from adapters.llm.config import LLMSettings, settings_from_env
-from adapters.llm.fallback import ModelChain
-from adapters.llm.openai_compat import OpenAICompatClient
-from adapters.llm.usage import LLMStats, NeuronMeter
+from wapa.adapters.llm.cloudflare import CloudflareClient
+from wapa.adapters.llm.config import LLMSettings, settings_from_env
+from wapa.adapters.llm.fallback import ModelChain
+from wapa.adapters.llm.openai_compat import OpenAICompatClient
+from wapa.adapters.llm.usage import LLMStats, NeuronMeter
 
 CLOUDFLARE_HOSTS = ("api.cloudflare.com", "gateway.ai.cloudflare.com")
 
@@ -38,9 +37,12 @@ def client_from_settings(
         settings.openai is not None and _is_cloudflare(settings.openai.base_url)
     )
     meter = NeuronMeter(
-        settings.daily_neuron_budget if metered else None, clock, stats,
-        settings.neurons_per_m_input, settings.neurons_per_m_output,
-    )  # fmt: skip
+        settings.daily_neuron_budget if metered else None,
+        clock,
+        stats,
+        settings.neurons_per_m_input,
+        settings.neurons_per_m_output,
+    )
     http = httpx.AsyncClient(
         transport=transport,
         timeout=httpx.Timeout(settings.timeout),

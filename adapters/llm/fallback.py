@@ -16,10 +16,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from adapters.llm.base import GenerationResult, Provider, validate_messages
-from adapters.llm.errors import ModelError, ModelTimeoutError, Tried
-from adapters.llm.usage import LLMStats, NeuronMeter
-from core.events import ChatMessage
+from wapa.adapters.llm.base import GenerationResult, Provider, validate_messages
+from wapa.adapters.llm.errors import ModelError, ModelTimeoutError, Tried
+from wapa.adapters.llm.usage import LLMStats, NeuronMeter
+from wapa.core.events import ChatMessage
 
 log = logging.getLogger("wapa.llm")
 
@@ -77,17 +77,21 @@ class ModelChain:
                             f"trying {provider.model}",
                             provider=provider.name,
                             model=provider.model,
-                        )  # fmt: skip
+                        )
                     )
                     why = f"AI_TOTAL_TIMEOUT={self.total_timeout:g}s used up first"
-                    tried += [Tried(p.name, p.model, 0, "not tried", why)
-                              for p in self.providers[index:]]  # fmt: skip
+                    tried += [
+                        Tried(p.name, p.model, 0, "not tried", why) for p in self.providers[index:]
+                    ]
                     break
                 self.stats.fallbacks += 1
                 log.warning(
                     "model %s failed (%s); falling back to %s:%s",
-                    errors[-1].model, errors[-1].kind, provider.name, provider.model,
-                )  # fmt: skip
+                    errors[-1].model,
+                    errors[-1].kind,
+                    provider.name,
+                    provider.model,
+                )
             try:
                 result = await provider.generate(msgs, deadline=deadline)
             except ModelError as exc:

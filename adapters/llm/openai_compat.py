@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.llm.base import Provider, Reply
-from adapters.llm.config import OpenAISettings
-from adapters.llm.errors import ModelError
-from core.events import ChatMessage
+from wapa.adapters.llm.base import Provider, Reply
+from wapa.adapters.llm.config import OpenAISettings
+from wapa.adapters.llm.errors import ModelError
+from wapa.core.events import ChatMessage
 
 
 def _int(value: Any) -> int | None:
@@ -44,9 +44,12 @@ class OpenAICompatClient(Provider):
             "stream": False,
         }
         status, data, headers = await self._request(
-            "POST", f"{self.oa.base_url}/chat/completions",
-            headers=self._headers(), timeout=timeout, body=body,
-        )  # fmt: skip
+            "POST",
+            f"{self.oa.base_url}/chat/completions",
+            headers=self._headers(),
+            timeout=timeout,
+            body=body,
+        )
         if not 200 <= status < 300:
             raise self._error(status, data, headers)
         if not isinstance(data, dict):
@@ -69,9 +72,11 @@ class OpenAICompatClient(Provider):
         self.stats.health_checks += 1
         try:
             status, data, headers = await self._request(
-                "GET", f"{self.oa.base_url}/models",
-                headers=self._headers(), timeout=min(10.0, self.settings.timeout),
-            )  # fmt: skip
+                "GET",
+                f"{self.oa.base_url}/models",
+                headers=self._headers(),
+                timeout=min(10.0, self.settings.timeout),
+            )
         except ModelError as exc:
             return {"ok": False, "kind": exc.kind, "detail": str(exc)}
         if 200 <= status < 300:

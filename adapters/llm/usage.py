@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from adapters.llm.errors import BudgetError, DailyQuotaError
-from core.context import prompt_tokens
-from core.events import ChatMessage
+from wapa.adapters.llm.errors import BudgetError, DailyQuotaError
+from wapa.core.context import prompt_tokens
+from wapa.core.events import ChatMessage
 
 # Published rates: neurons per million (input, output) tokens. developers.cloudflare.com,
 # workers-ai/platform/pricing (2025).
@@ -202,8 +202,9 @@ class NeuronMeter:
             raise DailyQuotaError(
                 f"refusing calls until 00:00 UTC (in {_in(self.blocked_until - now)}) after the "
                 "API reported the daily allocation used up",
-                provider="cloudflare", model=model,
-            )  # fmt: skip
+                provider="cloudflare",
+                model=model,
+            )
         worst = self.cost(model, estimate_input_tokens(messages), max_tokens)
         if self.budget is None:
             return worst
@@ -213,8 +214,9 @@ class NeuronMeter:
                 + (f" ({self.reserved:.1f} held by calls in flight)" if self.reserved else "")
                 + f"; this call may cost "
                 f"up to {worst:.1f}; resuming at 00:00 UTC (in {_in(next_utc_midnight(now) - now)})",
-                provider="cloudflare", model=model,
-            )  # fmt: skip
+                provider="cloudflare",
+                model=model,
+            )
         return worst
 
     def record(self, model: str, input_tokens: int, output_tokens: int) -> float:

@@ -1,12 +1,19 @@
 """The durable SQLite store: core state, outbox, traces; encryption at rest; backups."""
 
-from adapters.store.backup import backup_file, daily_backup_due, rotate_backups
-from adapters.store.errors import StoreError
-from adapters.store.schema import SCHEMA_VERSION
-from adapters.store.settings import StoreSettings
-from adapters.store.store import OutboxEntry, PurgeReport, Store
+from wapa.adapters.store.backup import backup_file, daily_backup_due, rotate_backups
+from wapa.adapters.store.errors import StoreError
+from wapa.adapters.store.schema import SCHEMA_VERSION
+from wapa.adapters.store.settings import StoreSettings
+from wapa.adapters.store.store import OutboxEntry, PurgeReport, Store
 
 __all__ = [
-    "SCHEMA_VERSION", "OutboxEntry", "PurgeReport", "Store", "StoreError", "StoreSettings",
-    "backup_file", "daily_backup_due", "rotate_backups",
-]  # fmt: skip
+    "SCHEMA_VERSION",
+    "OutboxEntry",
+    "PurgeReport",
+    "Store",
+    "StoreError",
+    "StoreSettings",
+    "backup_file",
+    "daily_backup_due",
+    "rotate_backups",
+]

@@ -14,7 +14,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from adapters.store.errors import StoreError
+from wapa.adapters.store.errors import StoreError
 
 _NAME = re.compile(r"^wapa-(\d{8})-(\d{6})\.db$")
 

@@ -32,14 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-
-from adapters.store import backup as backups
-from adapters.store import crypto
-from adapters.store.errors import StoreError
-from adapters.store.schema import SCHEMA_VERSION, script
-from core.events import Decision, Effect, Event, Reason, Send, SendConfirmed, SendFailed
-from core.machine import Assistant
-from core.policy import Persona, Policy
+from wapa.adapters.store import backup as backups
+from wapa.adapters.store import crypto
+from wapa.adapters.store.errors import StoreError
+from wapa.adapters.store.schema import SCHEMA_VERSION, script
+from wapa.core.events import Decision, Effect, Event, Reason, Send, SendConfirmed, SendFailed
+from wapa.core.machine import Assistant
+from wapa.core.policy import Persona, Policy
 
 _ENCRYPTION = "aes-256-gcm"
 
@@ -200,8 +199,9 @@ class Store:
 
     # ------------------------------------------------------------------ loading
 
-    async def load(self, policy: Policy | None = None, persona: Persona | None = None
-                   ) -> Assistant | None:  # fmt: skip
+    async def load(
+        self, policy: Policy | None = None, persona: Persona | None = None
+    ) -> Assistant | None:
         """The assistant as last saved, or None for an empty store. Call `recover(now)` next."""
         row = await _row(self._db, "SELECT state FROM assistant WHERE id = 1")
         if row is None:
@@ -507,9 +507,13 @@ async def _sealer(db: aiosqlite.Connection, path: Path, key: str | bytes | None)
         await db.execute("DELETE FROM store_meta WHERE name = 'encryption'")
         await db.executemany(
             "INSERT INTO store_meta VALUES (?, ?)",
-            [("encryption", _ENCRYPTION), ("kdf", crypto.kdf_name(key)), ("salt", salt.hex()),
-             ("key_check", sealer.check)],
-        )  # fmt: skip
+            [
+                ("encryption", _ENCRYPTION),
+                ("kdf", crypto.kdf_name(key)),
+                ("salt", salt.hex()),
+                ("key_check", sealer.check),
+            ],
+        )
         await db.execute("COMMIT")
     except BaseException:
         await _rollback(db)

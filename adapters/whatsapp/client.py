@@ -46,14 +46,13 @@ from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DevicePr
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import ContextInfo, ExtendedTextMessage
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 from neonize.utils.enum import ChatPresence, ChatPresenceMedia, Presence, ReceiptType
-
-from adapters.logs import log_event
-from adapters.transport import OnLifecycle, OnMessage, SendError
-from adapters.whatsapp import jid as J
-from adapters.whatsapp import quiet_neonize_logs
-from adapters.whatsapp.groups import GroupCache
-from adapters.whatsapp.link import Link, Report
-from adapters.whatsapp.mapping import (
+from wapa.adapters.logs import log_event
+from wapa.adapters.transport import OnLifecycle, OnMessage, SendError
+from wapa.adapters.whatsapp import jid as J
+from wapa.adapters.whatsapp import quiet_neonize_logs
+from wapa.adapters.whatsapp.groups import GroupCache
+from wapa.adapters.whatsapp.link import Link, Report
+from wapa.adapters.whatsapp.mapping import (
     Mapped,
     Skip,
     learn_pairs,
@@ -61,8 +60,8 @@ from adapters.whatsapp.mapping import (
     message_from_event,
     unwrap,
 )
-from adapters.whatsapp.session import describe_session, paired_accounts
-from core.context import media_text
+from wapa.adapters.whatsapp.session import describe_session, paired_accounts
+from wapa.core.context import media_text
 
 log = logging.getLogger("wapa.whatsapp")
 
@@ -600,9 +599,13 @@ class NeonizeTransport:
                     self._on_lifecycle(kind, detail)
                 except Exception as exc:  # noqa: BLE001
                     log_event(
-                        log, logging.ERROR, "whatsapp_lifecycle_callback_failed",
-                        kind=kind, error=type(exc).__name__, exc_info=True,
-                    )  # fmt: skip
+                        log,
+                        logging.ERROR,
+                        "whatsapp_lifecycle_callback_failed",
+                        kind=kind,
+                        error=type(exc).__name__,
+                        exc_info=True,
+                    )
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from adapters.logs import log_event
+from wapa.adapters.logs import log_event
 
 log = logging.getLogger("wapa.whatsapp")
 

@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from google.protobuf.message import Message as ProtoMessage
 from neonize.proto.Neonize_pb2 import Message as MessageEvent
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
-
-from adapters.whatsapp import jid as J
-from core.events import Message
+from wapa.adapters.whatsapp import jid as J
+from wapa.core.events import Message
 
 MAX_TEXT = 65536  # WhatsApp's own limit; anything longer is cut
 MAX_MENTIONS = 256

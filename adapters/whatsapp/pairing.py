@@ -24,10 +24,9 @@ import segno
 from neonize.aioze.client import NewAClient
 from neonize.aioze.events import ConnectedEv, LoggedOutEv, PairStatusEv
 from neonize.proto.Neonize_pb2 import PairStatus
-
-from adapters.whatsapp import jid as J
-from adapters.whatsapp.client import _default_client, _default_paired
-from adapters.whatsapp.session import describe_session
+from wapa.adapters.whatsapp import jid as J
+from wapa.adapters.whatsapp.client import _default_client, _default_paired
+from wapa.adapters.whatsapp.session import describe_session
 
 LOGIN_WAIT = 30.0  # after the phone confirms, how long to wait for the first login
 STOP_WAIT = 10.0

@@ -60,8 +60,7 @@ def paired_accounts(db: str) -> list[str]:
     if not is_postgres(db) and not Path(db).expanduser().is_file():
         return []
     from neonize.aioze.client import ClientFactory
-
-    from adapters.whatsapp.jid import jid_str
+    from wapa.adapters.whatsapp.jid import jid_str
 
     try:
         devices = ClientFactory.get_all_devices_from_db(db)

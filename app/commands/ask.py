@@ -30,17 +30,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "prompt, and print the reply the assistant would send.",
     )
     parser.add_argument("text", help="the contact's message")
-    parser.add_argument("--from", dest="sender", default="", metavar="NAME",
-                        help="the contact's name, as the prompt would name them")  # fmt: skip
+    parser.add_argument(
+        "--from",
+        dest="sender",
+        default="",
+        metavar="NAME",
+        help="the contact's name, as the prompt would name them",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON object")
-    parser.add_argument("--config", metavar="FILE",
-                        help="YAML file of VARIABLE: value, as for `wapa run` (env wins)")  # fmt: skip
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML file of VARIABLE: value, as for `wapa run` (env wins)",
+    )
     parser.set_defaults(func=run)
 
 
 def build_messages(text: str, sender: str, persona: Any, policy: Any) -> tuple[Any, ...]:
     """The prompt the assistant would send for a one-message chat."""
-    from core.context import CONTACT, Entry, build_prompt
+    from wapa.core.context import CONTACT, Entry, build_prompt
 
     entry = Entry(t=0.0, who=CONTACT, name=sender, text=text, id="ask-1")
     return build_prompt([entry], persona, policy, is_group=False, contact_name=sender)
@@ -58,10 +66,10 @@ async def ask(
 ) -> dict[str, Any]:
     """Ask once; returns the JSON-able outcome. Raises app.config.ConfigError or the model
     adapter's ConfigError (a bad setting) and ModelError."""
-    from adapters.llm import client_from_env
-    from app.config import load_settings
-    from core.context import prompt_tokens
-    from core.hygiene import clean_reply
+    from wapa.adapters.llm import client_from_env
+    from wapa.config import load_settings
+    from wapa.core.context import prompt_tokens
+    from wapa.core.hygiene import clean_reply
 
     settings = load_settings(env, config_file)
     persona, policy = settings.persona, settings.policy
@@ -94,8 +102,8 @@ def run(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    from adapters.llm import ConfigError, ModelError
-    from app.config import ConfigError as SettingError
+    from wapa.adapters.llm import ConfigError, ModelError
+    from wapa.config import ConfigError as SettingError
 
     env = os.environ if env is None else env
     out = out or sys.stdout
@@ -111,13 +119,15 @@ def run(
         return exit_status
 
     try:
-        outcome = asyncio.run(ask(args.text, args.sender, env,
-                                  config_file=getattr(args, "config", None)))  # fmt: skip
+        outcome = asyncio.run(
+            ask(args.text, args.sender, env, config_file=getattr(args, "config", None))
+        )
     except (ConfigError, SettingError) as exc:
         return fail(EXIT_CONFIG, "config", str(exc))
     except ModelError as exc:
-        return fail(EXIT_MODEL, exc.kind, str(exc), status=exc.status, code=exc.code,
-                    attempts=exc.attempts)  # fmt: skip
+        return fail(
+            EXIT_MODEL, exc.kind, str(exc), status=exc.status, code=exc.code, attempts=exc.attempts
+        )
     if args.json:
         print(json.dumps(outcome, ensure_ascii=False), file=out)
     if outcome["rejected"]:

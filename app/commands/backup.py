@@ -40,9 +40,9 @@ def run(
     env: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> int:
-    from adapters.store import StoreError, backup_file, rotate_backups
-    from adapters.store.backup import backup_name, resolve_dest
-    from adapters.store.settings import DEFAULT_BACKUP_DIR, DEFAULT_DB
+    from wapa.adapters.store import StoreError, backup_file, rotate_backups
+    from wapa.adapters.store.backup import backup_name, resolve_dest
+    from wapa.adapters.store.settings import DEFAULT_BACKUP_DIR, DEFAULT_DB
 
     env = os.environ if env is None else env
     db = args.db or env.get("WAPA_DB", "").strip() or DEFAULT_DB

@@ -10,7 +10,7 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "bench", help="run the benchmarks (ratios against same-run baselines)"
     )
-    from bench.cli import add_arguments, main_args
+    from wapa.bench.cli import add_arguments, main_args
 
     add_arguments(p)
     p.set_defaults(func=lambda args: main_args(args))

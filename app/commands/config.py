@@ -15,18 +15,24 @@ def register(subparsers: Any) -> None:
         help="print every configuration variable (.env example, Markdown) or check the settings",
     )
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--env-example", action="store_true",
-                       help="print a commented .env file with every variable and its default")  # fmt: skip
+    group.add_argument(
+        "--env-example",
+        action="store_true",
+        help="print a commented .env file with every variable and its default",
+    )
     group.add_argument("--markdown", action="store_true", help="print the variables as Markdown")
-    group.add_argument("--check", action="store_true",
-                       help="validate the environment (and --config FILE); exit 2 on a bad value "
-                       "or an unknown WAPA_* name")  # fmt: skip
+    group.add_argument(
+        "--check",
+        action="store_true",
+        help="validate the environment (and --config FILE); exit 2 on a bad value "
+        "or an unknown WAPA_* name",
+    )
     p.add_argument("--config", metavar="FILE", help="YAML file of VARIABLE: value (with --check)")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from app.config import ConfigError, docs_table, env_example, load_settings
+    from wapa.config import ConfigError, docs_table, env_example, load_settings
 
     if args.markdown:
         sys.stdout.write(docs_table())

@@ -32,8 +32,12 @@ def register(subparsers: Any) -> None:
         "wrong and how to fix it. Exit status 1 when something must be fixed.",
     )
     p.add_argument("--config", metavar="FILE", help="YAML file of VARIABLE: value (env wins)")
-    p.add_argument("--transport", choices=("whatsapp", "console"), default=None,
-                   help="console: skip the WhatsApp session check")  # fmt: skip
+    p.add_argument(
+        "--transport",
+        choices=("whatsapp", "console"),
+        default=None,
+        help="console: skip the WhatsApp session check",
+    )
     p.add_argument("--skip-model", action="store_true", help="do not contact the model provider")
     p.set_defaults(func=main)
 
@@ -63,20 +67,22 @@ async def diagnose(
     skip_model: bool = False,
     model_transport: Any = None,
 ) -> list[Check]:
-    from app.config import ConfigError, load_settings
+    from wapa.config import ConfigError, load_settings
 
     checks: list[Check] = []
     overrides = {"WAPA_TRANSPORT": transport} if transport else None
     try:
         settings = load_settings(environ, config_file, overrides)
     except ConfigError as exc:
-        fix = ("rename or remove the key" if "unknown variable" in str(exc)
-               else "correct the value")  # fmt: skip
+        fix = "rename or remove the key" if "unknown variable" in str(exc) else "correct the value"
         return [Check(FAIL, "config", str(exc), f"{fix}; docs/runner.md lists them all")]
     checks.append(Check(OK, "config", f"policy and persona valid (transport {settings.transport})"))
     for unknown in settings.unknown:
-        fix = (f"rename it to {unknown.suggestion}, or remove it" if unknown.suggestion
-               else "remove it; `wapa config --markdown` lists every variable")  # fmt: skip
+        fix = (
+            f"rename it to {unknown.suggestion}, or remove it"
+            if unknown.suggestion
+            else "remove it; `wapa config --markdown` lists every variable"
+        )
         checks.append(Check(FAIL, "config", str(unknown), fix))
     checks.append(await _store(settings))
     if settings.transport == "whatsapp":
@@ -90,7 +96,7 @@ async def diagnose(
 
 
 async def _store(settings: Any) -> Check:
-    from adapters.store import Store, StoreError, StoreSettings
+    from wapa.adapters.store import Store, StoreError, StoreSettings
 
     try:
         store_settings = StoreSettings.from_env(settings.env)
@@ -100,14 +106,21 @@ async def _store(settings: Any) -> Check:
     if not path.exists():
         parent = next((p for p in path.absolute().parents if p.exists()), Path("/"))
         if not os.access(parent, os.W_OK):
-            return Check(FAIL, "store", f"{path} does not exist and {parent} is not writable",
-                         "set WAPA_DB to a writable place, or fix the directory's owner")  # fmt: skip
+            return Check(
+                FAIL,
+                "store",
+                f"{path} does not exist and {parent} is not writable",
+                "set WAPA_DB to a writable place, or fix the directory's owner",
+            )
         return Check(OK, "store", f"{path} will be created at the first run")
     try:
         store = await Store.open(path, settings.db_key or None, sync=store_settings.sync)
     except StoreError as exc:
-        fix = ("use the WAPA_DB_KEY this database was created with (none if it was created without)"
-               if "WAPA_DB_KEY" in str(exc) else "restore a backup (docs/store.md), or move the file away")  # fmt: skip
+        fix = (
+            "use the WAPA_DB_KEY this database was created with (none if it was created without)"
+            if "WAPA_DB_KEY" in str(exc)
+            else "restore a backup (docs/store.md), or move the file away"
+        )
         return Check(FAIL, "store", str(exc), fix)
     try:
         assistant = await store.load(settings.policy, settings.persona)
@@ -117,28 +130,44 @@ async def _store(settings: Any) -> Check:
         await store.close()
     chats = len(assistant.chats) if assistant is not None else 0
     if not store.encrypted:
-        return Check(WARN, "store", f"{path} opens ({chats} chats) but is not encrypted",
-                     "set WAPA_DB_KEY (a passphrase) to encrypt message text and names at rest")  # fmt: skip
+        return Check(
+            WARN,
+            "store",
+            f"{path} opens ({chats} chats) but is not encrypted",
+            "set WAPA_DB_KEY (a passphrase) to encrypt message text and names at rest",
+        )
     return Check(OK, "store", f"{path} opens, key matches ({chats} chats)")
 
 
 async def _session(session_db: str) -> Check:
     try:
-        from adapters.whatsapp.session import SessionError, describe_session, paired_accounts
+        from wapa.adapters.whatsapp.session import SessionError, describe_session, paired_accounts
     except ImportError as exc:
-        return Check(FAIL, "whatsapp", f"the WhatsApp adapter cannot be loaded ({exc})",
-                     "install libmagic1 (Debian/Ubuntu) and reinstall wapa")  # fmt: skip
+        return Check(
+            FAIL,
+            "whatsapp",
+            f"the WhatsApp adapter cannot be loaded ({exc})",
+            "install libmagic1 (Debian/Ubuntu) and reinstall wapa",
+        )
     try:
         accounts = await asyncio.to_thread(paired_accounts, session_db)
     except SessionError as exc:
         return Check(FAIL, "whatsapp", str(exc), "check WAPA_SESSION_DB")
     except Exception as exc:  # neonize's Go library failing to load, and the like
-        return Check(FAIL, "whatsapp", f"cannot read the session ({type(exc).__name__})",
-                     "check WAPA_SESSION_DB and that neonize imports (libmagic1)")  # fmt: skip
+        return Check(
+            FAIL,
+            "whatsapp",
+            f"cannot read the session ({type(exc).__name__})",
+            "check WAPA_SESSION_DB and that neonize imports (libmagic1)",
+        )
     where = describe_session(session_db)
     if not accounts:
-        return Check(FAIL, "whatsapp", f"no paired account in {where}",
-                     "run `wapa pair` (QR code) or `wapa pair --phone NUMBER`")  # fmt: skip
+        return Check(
+            FAIL,
+            "whatsapp",
+            f"no paired account in {where}",
+            "run `wapa pair` (QR code) or `wapa pair --phone NUMBER`",
+        )
     return Check(OK, "whatsapp", f"paired ({len(accounts)} account) in {where}")
 
 
@@ -150,13 +179,17 @@ def _port(host: str, port: int) -> Check:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, port))
     except OSError as exc:
-        return Check(WARN, "http", f"{host}:{port} is not free ({exc.strerror})",
-                     "is wapa already running? otherwise set WAPA_HTTP_PORT")  # fmt: skip
+        return Check(
+            WARN,
+            "http",
+            f"{host}:{port} is not free ({exc.strerror})",
+            "is wapa already running? otherwise set WAPA_HTTP_PORT",
+        )
     return Check(OK, "http", f"{host}:{port} is free")
 
 
 async def _model(env: Mapping[str, str], transport: Any) -> Check:
-    from adapters.llm import ConfigError, client_from_env
+    from wapa.adapters.llm import ConfigError, client_from_env
 
     try:
         client = client_from_env(env, transport=transport)
@@ -172,8 +205,12 @@ async def _model(env: Mapping[str, str], transport: Any) -> Check:
     if health.get("ok"):
         status = WARN if health.get("status") != "ok" else OK
         names = ", ".join(str(p.get("model", "")) for p in providers)
-        return Check(status, "model", f"credentials accepted ({health.get('status')}: {names}){budget}",
-                     "a fallback provider failed its check; see the details with --verbose logs")  # fmt: skip
+        return Check(
+            status,
+            "model",
+            f"credentials accepted ({health.get('status')}: {names}){budget}",
+            "a fallback provider failed its check; see the details with --verbose logs",
+        )
     kinds = {str(p.get("kind", "")) for p in providers}
     details = "; ".join(str(p.get("detail", p.get("kind", ""))) for p in providers)
     if "auth" in kinds:

@@ -24,15 +24,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--port", type=int, default=8787, help="port (8787; 0 picks a free one)")
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per generation (0.2)")
     parser.add_argument(
-        "--token", default="fake-token",
+        "--token",
+        default="fake-token",
         help="the bearer token to accept (fake-token); 'any' accepts every token",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--fail", action="append", default=[], metavar="KIND[:TIMES]",
+        "--fail",
+        action="append",
+        default=[],
+        metavar="KIND[:TIMES]",
         help="answer the first generations with a scripted failure, e.g. capacity:2 "
         "(auth, bad_header, capacity, rate_limit, daily_quota, internal, no_model, context, "
         "timeout, empty, bad_gateway, hang); repeatable",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--context-window", type=int, default=None, help="tokens; larger prompts get 413"
     )
@@ -40,17 +44,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.fake_cloudflare import FakeCloudflare
+    from wapa.sim.fake_cloudflare import FakeCloudflare
 
     if args.latency < 0 or not 0 <= args.port <= 65535:
-        print("wapa fake-cloudflare: error: --latency must be >= 0 and --port 0..65535",
-              file=sys.stderr)  # fmt: skip
+        print(
+            "wapa fake-cloudflare: error: --latency must be >= 0 and --port 0..65535",
+            file=sys.stderr,
+        )
         return 2
     server = FakeCloudflare(
-        args.host, args.port, latency=args.latency,
+        args.host,
+        args.port,
+        latency=args.latency,
         token=None if args.token == "any" else args.token,
         context_window=args.context_window,
-    )  # fmt: skip
+    )
     try:
         for item in args.fail:
             kind, _, times = item.partition(":")
@@ -61,8 +69,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         server.start()
     except OSError as exc:
-        print(f"wapa fake-cloudflare: error: cannot listen on {args.host}:{args.port}: {exc}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"wapa fake-cloudflare: error: cannot listen on {args.host}:{args.port}: {exc}",
+            file=sys.stderr,
+        )
         return 1
     done = threading.Event()
 

@@ -76,8 +76,7 @@ _probability = _within("a number from 0 to 0.5", 0.0, 0.5)
 
 def _load_policy(path: str) -> Any:
     import yaml
-
-    from core.policy import Policy, PolicyError
+    from wapa.core.policy import Policy, PolicyError
 
     try:
         with open(path, encoding="utf-8") as f:
@@ -103,18 +102,25 @@ def _fuzz(args: argparse.Namespace, policy: Any) -> Any:
     import tempfile
     from pathlib import Path
 
-    from sim.fuzz import run_fuzz
+    from wapa.sim.fuzz import run_fuzz
 
     if args.store is None:
         return run_fuzz(args.chats, args.days, args.seed, policy, crash_rate=args.crash_rate)
     if args.store:
         if Path(args.store).exists():
             raise SystemExit(f"wapa fuzz: --store {args.store}: the file exists; give a new one")
-        return run_fuzz(args.chats, args.days, args.seed, policy, store=args.store,
-                        crash_rate=args.crash_rate)  # fmt: skip
+        return run_fuzz(
+            args.chats, args.days, args.seed, policy, store=args.store, crash_rate=args.crash_rate
+        )
     with tempfile.TemporaryDirectory(prefix="wapa-fuzz-") as tmp:
-        return run_fuzz(args.chats, args.days, args.seed, policy, store=Path(tmp) / "fuzz.db",
-                        crash_rate=args.crash_rate)  # fmt: skip
+        return run_fuzz(
+            args.chats,
+            args.days,
+            args.seed,
+            policy,
+            store=Path(tmp) / "fuzz.db",
+            crash_rate=args.crash_rate,
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,15 +129,21 @@ def run(args: argparse.Namespace) -> int:
     replay = replay_command(args)
     if args.json:
         out = {
-            "seed": report.seed, "chats": report.chats, "days": report.days,
-            "messages": report.messages, "sent": report.sent, "decisions": report.decisions,
-            "crashes": report.crashes, "commits": report.commits, "ok": report.ok,
+            "seed": report.seed,
+            "chats": report.chats,
+            "days": report.days,
+            "messages": report.messages,
+            "sent": report.sent,
+            "decisions": report.decisions,
+            "crashes": report.crashes,
+            "commits": report.commits,
+            "ok": report.ok,
             "replay": replay,
             "violations": [
                 {"t": v.t, "chat": v.chat, "rule": v.rule, "detail": v.detail}
                 for v in report.violations
             ],
-        }  # fmt: skip
+        }
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
         return 0 if report.ok else 1
     print(

@@ -21,20 +21,32 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("file", metavar="CHAT.txt|CHAT.zip", help="the exported chat")
-    p.add_argument("--owner", required=True, metavar="NAME",
-                   help="the owner's name as it appears in the chat (any case)")  # fmt: skip
-    p.add_argument("-o", "--output", metavar="OUT.jsonl",
-                   help="where to write the recording (default: next to the chat, .jsonl)")  # fmt: skip
-    p.add_argument("--tz", default="UTC", metavar="ZONE",
-                   help="time zone of the phone that exported the chat (default UTC)")  # fmt: skip
+    p.add_argument(
+        "--owner",
+        required=True,
+        metavar="NAME",
+        help="the owner's name as it appears in the chat (any case)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.jsonl",
+        help="where to write the recording (default: next to the chat, .jsonl)",
+    )
+    p.add_argument(
+        "--tz",
+        default="UTC",
+        metavar="ZONE",
+        help="time zone of the phone that exported the chat (default UTC)",
+    )
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from adapters.chat_export import ExportError, import_export
-    from adapters.recording import Recorder
-    from core.policy import Policy
+    from wapa.adapters.chat_export import ExportError, import_export
+    from wapa.adapters.recording import Recorder
+    from wapa.core.policy import Policy
 
     source = Path(args.file)
     out = Path(args.output) if args.output else source.with_suffix(".jsonl")
@@ -71,9 +83,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     else:
         kind = "group" if chat.is_group else "direct chat"
-        print(f"{summary['messages']} messages ({summary['media']} media) from "
-              f"{len(parsed.participants)} participants in a {kind}, format {parsed.format} "
-              f"({parsed.date_order}); {parsed.system_skipped} system lines and "
-              f"{parsed.deleted} deleted messages skipped.")  # fmt: skip
+        print(
+            f"{summary['messages']} messages ({summary['media']} media) from "
+            f"{len(parsed.participants)} participants in a {kind}, format {parsed.format} "
+            f"({parsed.date_order}); {parsed.system_skipped} system lines and "
+            f"{parsed.deleted} deleted messages skipped."
+        )
         print(f"Wrote {out}. Next: wapa replay {out}")
     return 0

@@ -41,11 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    from adapters.whatsapp.session import SessionError, prepare_session, session_from_env
+    from wapa.adapters.whatsapp.session import SessionError, prepare_session, session_from_env
 
     phone: str | None = None
     if args.phone is not None:
-        from adapters.whatsapp.pairing import normalize_phone
+        from wapa.adapters.whatsapp.pairing import normalize_phone
 
         try:
             phone = normalize_phone(args.phone)
@@ -62,11 +62,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"wapa pair: {exc}", file=sys.stderr)
         return 1
     if not args.verbose:
-        from adapters.whatsapp import quiet_neonize_logs
+        from wapa.adapters.whatsapp import quiet_neonize_logs
 
         quiet_neonize_logs()
-    from adapters.whatsapp.pairing import pair
-    from adapters.whatsapp.session import SessionError as ReadError
+    from wapa.adapters.whatsapp.pairing import pair
+    from wapa.adapters.whatsapp.session import SessionError as ReadError
 
     loop = asyncio.new_event_loop()
     try:

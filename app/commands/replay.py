@@ -24,11 +24,22 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("file", metavar="FILE.jsonl", help="a recording (WAPA_RECORD or import-export)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="change a policy setting for a what-if replay (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a policy setting for a what-if replay (repeatable)",
+    )
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="SECONDS",
-                   help=f"times closer than this match (default {DEFAULT_TOLERANCE:g})")  # fmt: skip
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE,
+        metavar="SECONDS",
+        help=f"times closer than this match (default {DEFAULT_TOLERANCE:g})",
+    )
     p.set_defaults(func=run)
 
 
@@ -65,9 +76,9 @@ def parse_sets(sets: list[str], base: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from adapters.recording import RecordingError, read_recording
-    from core.policy import PolicyError
-    from sim.replay import iso, replay
+    from wapa.adapters.recording import RecordingError, read_recording
+    from wapa.core.policy import PolicyError
+    from wapa.sim.replay import iso, replay
 
     try:
         recording = read_recording(args.file)
@@ -88,24 +99,32 @@ def run(args: argparse.Namespace) -> int:
         s = report.summary
         print(f"{report.events} events replayed from {args.file}; {len(report.sent)} replies sent.")
         if s["mode"] == "what-if":
-            print(f"What if {', '.join(args.sets)}: {s['baseline_replies']} replies -> "
-                  f"{s['what_if_replies']} ({s['gained']} gained, {s['lost']} lost, "
-                  f"{s['moved']} moved).")  # fmt: skip
+            print(
+                f"What if {', '.join(args.sets)}: {s['baseline_replies']} replies -> "
+                f"{s['what_if_replies']} ({s['gained']} gained, {s['lost']} lost, "
+                f"{s['moved']} moved)."
+            )
             for d in report.divergences:
                 if d["kind"] == "reply_moved":
-                    print(f"  ~ {d['chat']}: moved {d['from_time']} → {d['time']} "
-                          f"({_shift(d['shift_s'])}): {d['text'][:80]}")  # fmt: skip
+                    print(
+                        f"  ~ {d['chat']}: moved {d['from_time']} → {d['time']} "
+                        f"({_shift(d['shift_s'])}): {d['text'][:80]}"
+                    )
                     continue
                 sign = "+" if d["kind"] == "reply_gained" else "-"
                 print(f"  {sign} {d['time']} {d['chat']}: {d['text'][:80]}")
         elif not s["compared"]:
-            print("The recording holds no decisions to compare (an imported chat?); the replies "
-                  "today's core would send:")  # fmt: skip
+            print(
+                "The recording holds no decisions to compare (an imported chat?); the replies "
+                "today's core would send:"
+            )
             for r in report.sent:
                 print(f"  {iso(r.t)} {r.chat}: {r.text[:80]}")
         else:
-            print(f"{s['recorded_decisions']} recorded decisions, {s['replayed_decisions']} "
-                  f"replayed, {s['divergences']} divergences.")  # fmt: skip
+            print(
+                f"{s['recorded_decisions']} recorded decisions, {s['replayed_decisions']} "
+                f"replayed, {s['divergences']} divergences."
+            )
             for d in report.divergences:
                 who = "only in the recording" if d["side"] == "recorded" else "only in the replay"
                 print(f"\n{d['time']} {d['chat'] or '(global)'}: {d['code']} {who}")

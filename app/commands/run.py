@@ -17,11 +17,18 @@ def register(subparsers: Any) -> None:
         "docs/runner.md) and optionally a YAML file. Health: GET /healthz, metrics: GET /metrics "
         "on WAPA_HTTP_HOST:WAPA_HTTP_PORT.",
     )
-    p.add_argument("--transport", choices=("whatsapp", "console"), default=None,
-                   help="whatsapp (default, or WAPA_TRANSPORT) or console: stdin/stdout")  # fmt: skip
+    p.add_argument(
+        "--transport",
+        choices=("whatsapp", "console"),
+        default=None,
+        help="whatsapp (default, or WAPA_TRANSPORT) or console: stdin/stdout",
+    )
     p.add_argument("--config", metavar="FILE", help="YAML file of VARIABLE: value (env wins)")
-    p.add_argument("--exit-on-eof", action="store_true",
-                   help="console: when stdin ends, finish pending replies, then exit")  # fmt: skip
+    p.add_argument(
+        "--exit-on-eof",
+        action="store_true",
+        help="console: when stdin ends, finish pending replies, then exit",
+    )
     p.add_argument("--http-port", type=int, default=None, help="overrides WAPA_HTTP_PORT")
     p.set_defaults(func=main)
 
@@ -32,7 +39,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    from app.config import ConfigError, load_settings
+    from wapa.config import ConfigError, load_settings
 
     overrides: dict[str, Any] = {}
     if args.transport:
@@ -49,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
 
     import asyncio
 
-    from adapters.logs import flush_logging, setup_logging
+    from wapa.adapters.logs import flush_logging, setup_logging
 
     setup_logging(settings.log_level.upper(), settings.log_content, background=True)
     _warn_unknown(settings.unknown)
@@ -69,17 +76,23 @@ def _warn_unknown(unknown: Any) -> None:
     assistant must not stop over a name). The value is never logged: it may be a secret."""
     import logging
 
-    from adapters.logs import log_event
+    from wapa.adapters.logs import log_event
 
     log = logging.getLogger("wapa.config")
     for name in unknown:
-        log_event(log, logging.WARNING, "config_unknown_variable", variable=name.name,
-                  did_you_mean=name.suggestion or None, detail=str(name))  # fmt: skip
+        log_event(
+            log,
+            logging.WARNING,
+            "config_unknown_variable",
+            variable=name.name,
+            did_you_mean=name.suggestion or None,
+            detail=str(name),
+        )
 
 
 def _adapter_settings(env: dict[str, str]) -> tuple[Any, Any]:
-    from adapters.llm import settings_from_env
-    from adapters.store import StoreSettings
+    from wapa.adapters.llm import settings_from_env
+    from wapa.adapters.store import StoreSettings
 
     return settings_from_env(env), StoreSettings.from_env(env)
 
@@ -87,11 +100,11 @@ def _adapter_settings(env: dict[str, str]) -> tuple[Any, Any]:
 async def _run(settings: Any, model_settings: Any, store_settings: Any, exit_on_eof: bool) -> int:
     import logging
 
-    from adapters.llm import client_from_settings
-    from adapters.logs import log_event
-    from adapters.store import Store, StoreError
-    from app.housekeeping import housekeeping
-    from app.runner import Runner
+    from wapa.adapters.llm import client_from_settings
+    from wapa.adapters.logs import log_event
+    from wapa.adapters.store import Store, StoreError
+    from wapa.housekeeping import housekeeping
+    from wapa.runner import Runner
 
     log = logging.getLogger("wapa.run")
     try:
@@ -112,8 +125,14 @@ async def _run(settings: Any, model_settings: Any, store_settings: Any, exit_on_
         if show is not None:
             show(f"[http] http://{settings.http_host}:{port}")
 
-    runner = Runner(settings, transport, store, model, on_http_port=on_port,
-                    housekeeping=housekeeping(store, store_settings))  # fmt: skip
+    runner = Runner(
+        settings,
+        transport,
+        store,
+        model,
+        on_http_port=on_port,
+        housekeeping=housekeeping(store, store_settings),
+    )
     holder["runner"] = runner
     code = await runner.run()
     if runner.start_error:
@@ -123,12 +142,15 @@ async def _run(settings: Any, model_settings: Any, store_settings: Any, exit_on_
 
 def _transport(settings: Any, exit_on_eof: bool, on_eof: Any) -> Any:
     if settings.transport == "console":
-        from adapters.console import ConsoleTransport
+        from wapa.adapters.console import ConsoleTransport
 
-        return ConsoleTransport(settings.persona.owner_id, settings.persona.owner_name,
-                                on_eof=on_eof if exit_on_eof else None)  # fmt: skip
+        return ConsoleTransport(
+            settings.persona.owner_id,
+            settings.persona.owner_name,
+            on_eof=on_eof if exit_on_eof else None,
+        )
     try:
-        from adapters.whatsapp.client import NeonizeTransport  # type: ignore[import-not-found]
+        from wapa.adapters.whatsapp.client import NeonizeTransport  # type: ignore[import-not-found]
     except ImportError as exc:
         _fail(f"the WhatsApp transport cannot be loaded ({exc}); try --transport console", 2)
         return None

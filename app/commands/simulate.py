@@ -35,8 +35,11 @@ def register(subparsers: Any) -> None:
         help="write one recording per scenario file to DIR (a new or empty folder): NAME.jsonl, "
         "the format `wapa run` writes with WAPA_RECORD, for `wapa replay`",
     )
-    p.add_argument("--record-redact", action="store_true",
-                   help="with --record: redact text and phone numbers, as WAPA_RECORD_REDACT=1")  # fmt: skip
+    p.add_argument(
+        "--record-redact",
+        action="store_true",
+        help="with --record: redact text and phone numbers, as WAPA_RECORD_REDACT=1",
+    )
     p.set_defaults(func=run)
 
 
@@ -55,7 +58,7 @@ def _store_dir(text: str, option: str = "--store") -> Path | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sim.suite import human, run_paths, to_json
+    from wapa.sim.suite import human, run_paths, to_json
 
     if args.record_redact and not args.record:
         print("wapa simulate: --record-redact needs --record DIR", file=sys.stderr)
@@ -71,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
                 print(f"wapa simulate: {folder}", file=sys.stderr)
                 return 2
             folders[option] = folder
-    outcomes = run_paths(args.paths, args.seed, folders["--store"], folders["--record"],
-                         args.record_redact)  # fmt: skip
+    outcomes = run_paths(
+        args.paths, args.seed, folders["--store"], folders["--record"], args.record_redact
+    )
     if args.report:
-        from sim.report_html import write_report
+        from wapa.sim.report_html import write_report
 
         try:
             write_report(args.report, outcomes)
