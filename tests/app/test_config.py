@@ -1,0 +1,148 @@
+"""app/config.py: every setting has a variable, errors name it, one table feeds the docs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+from wapa.config import VARIABLES, ConfigError, docs_table, env_example, load_settings
+from wapa.core import Caps, Persona, Policy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_match_the_core() -> None:
+    s = load_settings({})
+    assert s.policy == Policy()
+    assert s.persona == Persona()
+    assert (s.db, s.session_db, s.http_host, s.http_port) == (
+        "data/wapa.db",
+        "data/session.db",
+        "127.0.0.1",
+        8080,
+    )
+    assert s.log_content is False and s.seed is None and s.transport == "whatsapp"
+
+
+def test_every_policy_field_has_a_variable() -> None:
+    targets = {v.target for v in VARIABLES}
+    for f in fields(Policy):
+        if f.name == "caps":
+            for c in fields(Caps):
+                assert f"caps.{c.name}" in targets
+        elif f.name == "quiet_hours":
+            assert {"quiet.hours", "quiet.tz"} <= targets
+        else:
+            assert f"policy.{f.name}" in targets, f.name
+    for f in fields(Persona):
+        assert f"persona.{f.name}" in targets, f.name
+
+
+def test_values_are_parsed() -> None:
+    s = load_settings(
+        {
+            "WAPA_RESPONSE_DELAY": "90s",
+            "WAPA_COOLDOWN": "2h",
+            "WAPA_TYPING_MIN": "500ms",
+            "WAPA_ALLOW": "a, b,,c",
+            "WAPA_QUIET_HOURS": "22:00-7:30",
+            "WAPA_QUIET_TZ": "Europe/Berlin",
+            "WAPA_CAPS_PER_HOUR": "0",
+            "WAPA_QUOTE_IN_GROUPS": "off",
+            "WAPA_LOG_CONTENT": "yes",
+            "WAPA_HTTP_PORT": "0",
+            "WAPA_SEED": "42",
+            "WAPA_LANGUAGES": "English,Hebrew",
+            "WAPA_DB_KEY": "",  # empty = unset
+        }
+    )
+    p = s.policy
+    assert (p.response_delay, p.cooldown, p.typing_min) == (90.0, 7200.0, 0.5)
+    assert p.allow == ("a", "b", "c") and p.caps.per_hour == 0 and p.quote_in_groups is False
+    assert p.quiet_hours is not None and (p.quiet_hours.start, p.quiet_hours.end) == (
+        "22:00",
+        "07:30",
+    )
+    assert p.quiet_hours.tz == "Europe/Berlin"
+    assert s.log_content and s.http_port == 0 and s.seed == 42 and s.db_key == ""
+    assert s.persona.languages == ("English", "Hebrew")
+
+
+def test_original_names_work_and_wapa_names_win() -> None:
+    s = load_settings(
+        {"RESPONSE_DELAY_MS": "30000", "COOLDOWN_PERIOD_MS": "60000", "MAX_CONTEXT_MESSAGES": "4"}
+    )
+    assert (s.policy.response_delay, s.policy.cooldown, s.policy.max_context) == (30.0, 60.0, 4)
+    s = load_settings({"RESPONSE_DELAY_MS": "30000", "WAPA_RESPONSE_DELAY": "45s"})
+    assert s.policy.response_delay == 45.0
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"WAPA_RESPONSE_DELAY": "soon"}, "WAPA_RESPONSE_DELAY"),
+        ({"RESPONSE_DELAY_MS": "2m"}, "RESPONSE_DELAY_MS"),
+        ({"MAX_CONTEXT_MESSAGES": "0"}, "MAX_CONTEXT_MESSAGES"),
+        ({"WAPA_MAX_WAIT": "1s"}, "WAPA_MAX_WAIT"),
+        ({"WAPA_RESPONSE_DELAY": "1h"}, "WAPA_RESPONSE_DELAY"),  # breaks max_wait >= delay
+        ({"WAPA_QUIET_HOURS": "late"}, "WAPA_QUIET_HOURS"),
+        ({"WAPA_QUIET_HOURS": "22:00-07:00", "WAPA_QUIET_TZ": "Mars/Base"}, "WAPA_QUIET_TZ"),
+        ({"WAPA_QUIET_TZ": "Nowhere"}, "WAPA_QUIET_TZ"),
+        ({"WAPA_HTTP_PORT": "70000"}, "WAPA_HTTP_PORT"),
+        ({"WAPA_LOG_CONTENT": "maybe"}, "WAPA_LOG_CONTENT"),
+        ({"WAPA_GROUP_REPLY": "always"}, "WAPA_GROUP_REPLY"),
+        ({"WAPA_TYPING_JITTER": "1.5"}, "WAPA_TYPING_JITTER"),
+        ({"WAPA_TYPING_MIN": "1m"}, "WAPA_TYPING_MIN"),
+        ({"WAPA_ALIASES": "(unclosed"}, "WAPA_ALIASES"),
+        ({"WAPA_CAPS_PER_DAY": "-1"}, "WAPA_CAPS_PER_DAY"),
+        ({"WAPA_MAX_CONCURRENT_GENERATIONS": "0"}, "WAPA_MAX_CONCURRENT_GENERATIONS"),
+        ({"WAPA_TRANSPORT": "telegram"}, "WAPA_TRANSPORT"),
+    ],
+)
+def test_a_wrong_value_gives_one_line_naming_the_variable(
+    env: dict[str, str], variable: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    message = str(info.value)
+    assert message.startswith(variable + ":"), message
+    assert "\n" not in message
+
+
+def test_config_file_same_keys_and_env_wins(tmp_path: Path) -> None:
+    f = tmp_path / "wapa.yaml"
+    f.write_text("response_delay: 30s\nWAPA_COOLDOWN: 1h\nallow: [a, b]\nowner_name: Gilad\n")
+    s = load_settings({"WAPA_COOLDOWN": "2h"}, str(f))
+    assert s.policy.response_delay == 30.0 and s.policy.cooldown == 7200.0
+    assert s.policy.allow == ("a", "b") and s.persona.owner_name == "Gilad"
+    f.write_text("response_delay: nope\n")
+    with pytest.raises(ConfigError, match=rf"^WAPA_RESPONSE_DELAY \(in {re.escape(str(f))}\): "):
+        load_settings({}, str(f))
+    f.write_text("- just a list\n")
+    with pytest.raises(ConfigError, match="^--config: "):
+        load_settings({}, str(f))
+    with pytest.raises(ConfigError, match="^--config: cannot read"):
+        load_settings({}, str(tmp_path / "missing.yaml"))
+
+
+def test_env_example_and_docs_list_every_variable() -> None:
+    example, table = env_example(), docs_table()
+    for v in VARIABLES:
+        assert re.search(rf"^{v.name}=", example, re.M), v.name
+        assert f"`{v.name}`" in table
+    assert "CLOUDFLARE_API_TOKEN=\n" in example  # secrets are never given a value
+
+
+def test_the_other_adapters_variables_are_in_the_table() -> None:
+    """Variables read by the model adapter and the store appear in the one table."""
+    names = {v.name for v in VARIABLES}
+    for source in ("adapters/llm/config.py", "adapters/store/settings.py"):
+        text = (ROOT / source).read_text()
+        read = set(re.findall(r'"((?:WAPA|CLOUDFLARE|AI|OPENAI)_[A-Z_]+)"', text))
+        assert read and read <= names, (source, read - names)
+
+
+def test_runner_docs_hold_the_generated_table() -> None:
+    assert docs_table() in (ROOT / "docs" / "runner.md").read_text(encoding="utf-8")

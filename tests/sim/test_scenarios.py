@@ -1,0 +1,75 @@
+"""The scenario suite: every file under scenarios/ passes, and its expectations bite: with a rule
+switched off in the core (patched here, in the test only) the scenarios for that rule fail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from wapa.core.machine import Assistant
+from wapa.sim.suite import run_file
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+FILES = sorted(SCENARIOS.glob("*.yaml"))
+
+
+def test_the_suite_has_at_least_thirty_scenarios() -> None:
+    assert len(FILES) >= 30
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_scenario_passes(path: Path) -> None:
+    outcome = run_file(path)
+    assert outcome.passed, "\n".join(outcome.failures)
+
+
+def _no_cooldown(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Assistant._on_message
+
+    def patched(self: Assistant, m: Any, now: float, out: list[Any]) -> None:
+        chat = self.chats.get(m.chat)
+        if chat is not None:
+            chat.cooldown_until = 0.0
+        original(self, m, now, out)
+
+    monkeypatch.setattr(Assistant, "_on_message", patched)
+
+
+MUTATIONS = {
+    "cooldown off": (
+        _no_cooldown,
+        [
+            "cooldown_after_reply",
+            "urgent_breaks_cooldown_once",
+            "owner_reply_cancels_pending_reply",
+        ],
+    ),
+    "echo taken for the owner": (
+        lambda mp: mp.setattr(Assistant, "_is_echo", lambda self, chat, i, t: False),
+        ["echo_never_counts_as_owner", "echo_recognised_by_text_when_confirmation_lost"],
+    ),
+    "every group message addresses the owner": (
+        lambda mp: mp.setattr(Assistant, "_addressed", lambda self, chat, m, t: True),
+        ["group_replies_only_when_mentioned", "group_urgency_alone_never_speaks"],
+    ),
+    "quiet hours ignored": (
+        lambda mp: mp.setattr(Assistant, "_quiet_until", lambda self, now: None),
+        ["quiet_hours_cross_midnight_in_berlin", "quiet_hours_daytime_window_new_york"],
+    ),
+    "caps ignored": (
+        lambda mp: mp.setattr(Assistant, "_cap_reached", lambda self, chat, now: ""),
+        ["caps_per_chat_per_day", "caps_per_hour_across_many_chats", "caps_per_day_across_chats"],
+    ),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_scenarios_fail_when_their_rule_is_removed(
+    mutation: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    patch, names = MUTATIONS[mutation]
+    patch(monkeypatch)
+    for name in names:
+        outcome = run_file(SCENARIOS / f"{name}.yaml")
+        assert not outcome.passed, f"{name} still passes with {mutation}"
