@@ -38,20 +38,24 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Generated:
-    """The model answered a `Generate` effect."""
+    """The model answered a `Generate` effect. `budget_left`: the model's remaining daily
+    budget (neurons) when the adapter knows it; the core reports the latest in `status`."""
 
     request_id: str
     text: str
+    budget_left: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class GenerationFailed:
     """The model did not answer. `kind` is the adapter's error kind (rate_limited, capacity,
-    timeout, server_error, auth, daily_quota, bad_request, ...)."""
+    timeout, server_error, auth, daily_quota, bad_request, ...). `budget_left` as in
+    `Generated`."""
 
     request_id: str
     kind: str
     detail: str = ""
+    budget_left: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import math
 import re
 from collections import deque
 from datetime import UTC, datetime, time, timedelta
@@ -222,6 +223,10 @@ class Assistant:
         self._day: list[float] = []
         self._today = [0, 0]  # [UTC day number, replies sent that day], for `status`
         self._notices: deque[str] = deque(maxlen=_SENDS_KEPT)  # to spot their echoes
+        # the model, as its results report it (for `status`): the latest known daily budget
+        # left, and whether the last failure was a rejection of the credentials
+        self._budget_left: float | None = None
+        self._model_auth_failed = False
         self._dirty: set[str] = set()  # chats changed since the last take_dirty()
         self._compile()
 
@@ -683,7 +688,18 @@ class Assistant:
         self._dirty.add(chat.id)
         return chat
 
+    def _model_result(self, budget_left: object, auth_failed: bool) -> None:
+        """What a model result says about the model itself, late results included."""
+        if (
+            isinstance(budget_left, int | float)
+            and not isinstance(budget_left, bool)
+            and math.isfinite(budget_left)
+        ):
+            self._budget_left = float(budget_left)
+        self._model_auth_failed = auth_failed
+
     def _on_generated(self, ev: Generated, now: float, out: list[Effect]) -> None:
+        self._model_result(ev.budget_left, False)
         chat = self._chat_for(ev.request_id, now, out)
         if chat is None:
             return
@@ -699,6 +715,7 @@ class Assistant:
         self._type(chat, text, now, out)
 
     def _on_generation_failed(self, ev: GenerationFailed, now: float, out: list[Effect]) -> None:
+        self._model_result(ev.budget_left, ev.kind == "auth")
         chat = self._chat_for(ev.request_id, now, out)
         if chat is None:
             return
@@ -921,9 +938,15 @@ class Assistant:
         cooling = sum(c.cooldown_until > now for c in self.chats.values())
         today = self._today[1] if self._today[0] == int(now // DAY) else 0
         state = "paused" if self.paused else "active"
+        if self._budget_left is not None:
+            model = f" Model budget left today: {self._budget_left:.0f} neurons."
+        elif self._model_auth_failed:
+            model = " The model's credentials were rejected: fix them and restart."
+        else:
+            model = ""
         return (
             f"wapa is {state}: {pending} replies pending, {cooling} chats cooling down, "
-            f"{today} replies today (UTC), {len(self.chats)} chats known."
+            f"{today} replies today (UTC), {len(self.chats)} chats known.{model}"
         )
 
     # ------------------------------------------------------------------ persistence
@@ -959,6 +982,8 @@ class Assistant:
             "hour": list(self._hour),
             "day": list(self._day),
             "notices": list(self._notices),
+            "budget_left": self._budget_left,
+            "model_auth_failed": self._model_auth_failed,
         }
 
     @classmethod
@@ -977,6 +1002,9 @@ class Assistant:
         a._hour = list(state["hour"])
         a._day = list(state["day"])
         a._notices.extend(state["notices"])
+        budget = state.get("budget_left")  # states saved before these two existed lack them
+        a._budget_left = float(budget) if isinstance(budget, int | float) else None
+        a._model_auth_failed = bool(state.get("model_auth_failed", False))
         for cid, data in state["chats"].items():
             a.chats[cid] = Chat.restore(data, a.policy)
         a._heap = [(c.due, c.timer_seq, c.id) for c in a.chats.values() if c.timer_seq]
