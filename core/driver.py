@@ -181,12 +181,13 @@ class Driver:
 
     def take_batch(self) -> Batch | None:
         """The steps since the last commit and the state they changed, snapshotted now;
-        None when there is nothing to commit."""
+        None when there is nothing to commit. A new driver's first batch always exists, so
+        that a new assistant is stored at once (a restart then always finds a state)."""
         if self._taken is not None:
             raise DriverError("the previous batch awaits its commit")
         a = self.assistant
         dirty = a.take_dirty() | self._unsaved
-        if not self._steps and not dirty:
+        if not self._steps and not dirty and self._seq:
             return None
         chats = a.chats
         rows = {cid: (a.export_chat(cid) if cid in chats else None) for cid in dirty}

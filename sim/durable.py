@@ -1,22 +1,30 @@
-"""The real SQLite store behind the synchronous simulator: restarts from disk, not from JSON.
+"""Where the simulated process commits its state: memory by default, or a real SQLite store.
 
-`DurableState` drives `adapters.store.Store` on one private event loop, the way the production
-runner does: every engine step is committed with `save_step` before its effects are carried
-out; a crash closes the connection (the process is gone; every step it made is on disk), and the
-restart opens the file again, reads `unconfirmed_sends()` and `load()`s the assistant, which the
-engine then `recover`s. Opening refuses a file that already holds an assistant, so a simulation
-never writes over real state.
+Both take the driver's `Batch` exactly as the runner's store does (`core/driver.py`, rule 1:
+a batch is stored before its effects happen) and both give the restart what the runner's start
+gets: the assistant as last committed, and the sends stored as intent with no outcome.
+
+- `MemoryState` keeps the committed rows in dictionaries: a crash loses nothing that was
+  committed and everything that was not; a restart rebuilds the assistant from the rows through
+  JSON, as a real restart rebuilds it from the database. Fast enough for fuzzing weeks of
+  traffic over thousands of chats.
+- `DurableState` drives the real `adapters.store.Store` on one private event loop: every batch
+  is a SQLite transaction, a crash closes the connection, the restart opens the file again.
+  Opening refuses a file that already holds an assistant, so a simulation never writes over
+  real state.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Iterable
+import json
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from wapa.adapters.store import OutboxEntry, Store
-from wapa.core.events import Effect, Event
+from wapa.core.driver import Batch
+from wapa.core.events import Send, SendConfirmed, SendFailed
 from wapa.core.machine import Assistant
 from wapa.core.policy import Persona, Policy
 
@@ -28,8 +36,66 @@ class StoreInUseError(RuntimeError):
     """The store file given to a simulation already holds an assistant's state."""
 
 
+class SimStore(Protocol):
+    """What the simulator commits to (synchronously: its clock does not move meanwhile)."""
+
+    commits: int
+    restarts: int
+
+    def save(self, batch: Batch) -> None: ...
+
+    def crash(self) -> None: ...
+
+    def restart(self, policy: Policy, persona: Persona) -> tuple[Assistant, list[OutboxEntry]]: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryState:
+    """Committed rows in memory (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.commits = 0
+        self.restarts = 0
+        self._meta: dict[str, Any] | None = None
+        self._chats: dict[str, dict[str, Any]] = {}
+        self._open: dict[str, OutboxEntry] = {}  # sends stored as intent, no outcome yet
+
+    def save(self, batch: Batch) -> None:
+        for cid, row in batch.chats.items():
+            if row is None:
+                self._chats.pop(cid, None)
+            else:
+                self._chats[cid] = row  # a fresh export: nothing else holds it
+        self._meta = batch.meta
+        for e in batch.effects():
+            if isinstance(e, Send):
+                self._open[e.request_id] = OutboxEntry(
+                    e.request_id, e.chat, e.text, e.quote_id, batch.now
+                )
+        for ev in batch.events():
+            if isinstance(ev, SendConfirmed | SendFailed):
+                self._open.pop(ev.request_id, None)
+        self.commits += 1
+
+    def crash(self) -> None:
+        """Nothing to do: what was committed stays, what was not never was."""
+
+    def restart(self, policy: Policy, persona: Persona) -> tuple[Assistant, list[OutboxEntry]]:
+        if self._meta is None:
+            raise StoreInUseError("nothing was committed before the restart")
+        state = json.loads(json.dumps({**self._meta, "chats": self._chats}))
+        unconfirmed, self._open = list(self._open.values()), {}  # `recover` reports them
+        self.restarts += 1
+        return Assistant.restore(state, policy, persona), unconfirmed
+
+    def close(self) -> None:
+        pass
+
+
 class DurableState:
-    """One store file for one simulation. Close it (or use `with`): aiosqlite runs a thread."""
+    """One SQLite store file for one simulation. Close it (or use `with`): aiosqlite runs a
+    thread."""
 
     def __init__(self, path: str | Path, *, key: str | None = None, sync: str = SYNC) -> None:
         self.path = Path(path)
@@ -57,11 +123,9 @@ class DurableState:
             self._store = self._run(Store.open(self.path, self.key, sync=self.sync))
         return self._store
 
-    def save(
-        self, assistant: Assistant, effects: Iterable[Effect], events: Iterable[Event] = ()
-    ) -> None:
-        """One step, committed before this returns (and so before its effects happen)."""
-        self._run(self._open_store().save_step(assistant, effects, events))
+    def save(self, batch: Batch) -> None:
+        """One batch, committed before this returns (and so before its effects happen)."""
+        self._run(self._open_store().save(batch))
         self.commits += 1
 
     def crash(self) -> None:
