@@ -2,9 +2,10 @@
 it, on a real SQLite file in a temporary directory.
 
 The runner commits by groups (group commit): the events already queued, up to `STORE_BATCH`
-(256, the runner's `_BATCH_MAX`) steps, go through the core and are saved with ONE
-`save_step`, one committed WAL transaction. `store_msgs_per_s` is that path: 1,000 chats, one
-`save_step` per 256 messages, only the `save_step` calls timed (the core's own cost is
+(256, the runner's `_BATCH_MAX`) steps, go through the shared driver and are saved as ONE
+batch (`Driver.take_batch` then `Store.save`), one committed WAL transaction.
+`store_msgs_per_s` is that path: 1,000 chats, one batch per 256 messages, only `take_batch`
+(the snapshot of the changed chats' state) and `save` timed (the core's own cost is
 `core_msgs_per_s`). The baseline, in the same run, writes the same rows (the same JSON chat
 states, each changed chat once per group, the global row once per group, one trace row per
 decision; computed beforehand by an identical assistant) with the standard library's
@@ -30,7 +31,8 @@ from typing import Any
 from wapa.adapters.store import Store
 from wapa.adapters.store.schema import SCHEMA_VERSION, script
 from wapa.bench.core_bench import PERSONA, START, traffic
-from wapa.core import Assistant, Decision, Effect, Event, Message, Policy
+from wapa.core import Assistant, Decision, Message, Policy
+from wapa.core.driver import Driver, Step
 from wapa.runner import _BATCH_MAX
 
 # A fixed raw key (base64 of 32 bytes): a passphrase would add scrypt at open, not per step.
@@ -51,24 +53,53 @@ def _groups(msgs: list[Message], batch: int) -> list[list[tuple[int, Message]]]:
     return [indexed[i : i + batch] for i in range(0, len(indexed), batch)]
 
 
+class _NoWorld:
+    """The effects of a committed batch go nowhere: the bench times the store."""
+
+    def begin_step(self, step: Step) -> None:
+        pass
+
+    def end_step(self, step: Step) -> None:
+        pass
+
+    def decided(self, effect: object) -> None:
+        pass
+
+    def mark_read(self, effect: object) -> None:
+        pass
+
+    def typing(self, effect: object) -> None:
+        pass
+
+    def start_generation(self, effect: object) -> None:
+        pass
+
+    def start_send(self, effect: object) -> None:
+        pass
+
+    def notify_owner(self, effect: object) -> None:
+        pass
+
+
 async def _through_store(
     path: Path, msgs: list[Message], key: str | None, sync: str, batch: int
 ) -> float:
-    """Messages per second of `save_step` (timed alone), one call per `batch` messages."""
+    """Messages per second of `take_batch` + `save` (timed alone), one batch per `batch`
+    messages."""
     store = await Store.open(path, key, sync=sync)
     try:
-        a = Assistant(Policy(), PERSONA, seed=1)
+        driver = Driver(Assistant(Policy(), PERSONA, seed=1), _NoWorld())
         spent = 0.0
         clock = time.perf_counter
         for group in _groups(msgs, batch):
-            effects: list[Effect] = []
-            events: list[Event] = []
             for i, m in group:
-                effects += a.handle(m, START + i * 0.01)
-                events.append(m)
+                driver.feed(m, START + i * 0.01)
             t0 = clock()
-            await store.save_step(a, effects, events)
+            taken = driver.take_batch()
+            assert taken is not None
+            await store.save(taken)
             spent += clock() - t0
+            driver.committed(taken)
     finally:
         await store.close()
     return len(msgs) / max(spent, 1e-9)

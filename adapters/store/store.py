@@ -1,22 +1,25 @@
 """The durable store: one SQLite file (WAL) holding the core's state, the outbox and the traces.
 
-Driver contract (the production runner and the simulator's crash mode):
+`Store` is the production `StateStore` (`protocol.py`). A shell drives it in the driver's
+order (`core/driver.py`):
 
     store = await Store.open(path, key)           # migrates; refuses newer schemas, wrong keys
     assistant = await store.load(policy, persona) or Assistant(policy, persona, seed)
-    effects = assistant.recover(now); await store.save_step(assistant, effects)   # after load
-    ...for every step (or group of steps: group commit):
-    effects = assistant.handle(event, now)        # or on_timer(now)
-    await store.save_step(assistant, effects, [event])   # ONE transaction, committed...
-    carry out effects                              # ...before the effects it allows
+    driver = Driver(assistant, world)
+    driver.recover(now)                           # after load
+    ...then for every step, or group of steps (group commit):
+    driver.feed(event, now)                       # or driver.fire_due(now)
+    batch = driver.take_batch()
+    await store.save(batch)                       # ONE transaction, committed...
+    driver.committed(batch)                       # ...before the effects it allows
+    # (when save raises: driver.commit_failed(batch); its rows come again with the next batch)
 
-A group commit runs several steps through the core, then saves them with one `save_step`
-(their effects and events concatenated, in order) and only then carries out their effects:
-one fsync for the group instead of one per message. A commit writes only the chats the core
-marked dirty (each once per commit, however many of its steps touched it), the small global
-row, outbox intents (`Send`), outbox outcomes (`SendConfirmed` / `SendFailed` events, and
-`send_unknown` decisions from `recover`), one trace row per `Decision`, and optional small
-store_meta values (`values=`; read back with `get_value`).
+A commit writes only the chats the batch carries (each once, however many of its steps
+touched it), the small global row, outbox intents (`Send`), outbox outcomes (`SendConfirmed`
+/ `SendFailed` events, and `send_unknown` decisions from `recover`), one trace row per
+`Decision`, and optional small store_meta values (`values=`; read back with `get_value`).
+The store never edits the core's state itself: retention asks the core
+(`expire_chat_state`) what an exported chat looks like once its old context is gone.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,24 +38,14 @@ import aiosqlite
 from wapa.adapters.store import backup as backups
 from wapa.adapters.store import crypto
 from wapa.adapters.store.errors import StoreError
+from wapa.adapters.store.protocol import OutboxEntry
 from wapa.adapters.store.schema import SCHEMA_VERSION, script
-from wapa.core.events import Decision, Effect, Event, Reason, Send, SendConfirmed, SendFailed
+from wapa.core.driver import Batch
+from wapa.core.events import Decision, Reason, Send, SendConfirmed, SendFailed
 from wapa.core.machine import Assistant
 from wapa.core.policy import Persona, Policy
 
 _ENCRYPTION = "aes-256-gcm"
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    """A send recorded as intent. `outcome` is None while unknown to the store."""
-
-    request_id: str
-    chat: str
-    text: str
-    quote_id: str
-    intent_at: float
-    outcome: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +125,6 @@ class Store:
         self._sealer = sealer
         self._clock = clock
         self._lock = asyncio.Lock()
-        self._unsaved: set[str] = set()  # dirty chats of a step whose commit failed
 
     @property
     def encrypted(self) -> bool:
@@ -227,46 +219,35 @@ class Store:
             hint = " (encrypted data? set WAPA_DB_KEY)" if bytes(blob[:1]) == crypto.FORMAT else ""
             raise StoreError(f"{self.path}: {what} is not valid JSON{hint}: {exc}") from exc
 
-    # ------------------------------------------------------------------ one driver step
+    # ------------------------------------------------------------------ one commit
 
-    async def save_step(
-        self,
-        assistant: Assistant,
-        effects: Iterable[Effect],
-        events: Iterable[Event] = (),
-        *,
-        values: Mapping[str, str] | None = None,
-    ) -> None:
-        """Persist one driver step, or a group of consecutive steps, in ONE transaction,
-        committed before this returns.
+    async def save(self, batch: Batch, *, values: Mapping[str, str] | None = None) -> None:
+        """Store one driver batch (one step, or a group of steps: group commit) in ONE
+        transaction, committed before this returns; on an exception nothing of it is stored.
 
-        A group commit passes the effects and the events of all its steps, each in order (the
-        runner drains its queue into up to 256 steps per commit). Every chat that changed is
-        written once, with its state at the end of the group (O(1) rows per chat, however
-        many of the group's steps touched it); the global row is written once; every `Send`,
-        send outcome and `Decision` of every step gets its row. `values` are store_meta rows
-        (`get_value`) written in the same transaction, e.g. the model's daily spend."""
-        # Snapshot synchronously: the assistant may change as soon as we await.
+        Every chat in `batch.chats` is written once, with its state at the end of the batch
+        (deleted when None: O(1) rows per chat, however many of the batch's steps touched it);
+        the global row once; every `Send`, send outcome and `Decision` of every step gets its
+        row. `values` are store_meta rows (`get_value`) written in the same transaction, e.g.
+        the model's daily spend. The batch is the driver's snapshot: this reads no live state,
+        and the driver itself offers the rows of a failed batch again with the next one."""
         seal, key_of = self._sealer.seal, self._sealer.row_key
-        dirty = assistant.take_dirty() | self._unsaved
-        now = assistant.now if assistant.now != float("-inf") else 0.0
+        now = batch.now
         upserts: list[tuple[str, bytes, float, float | None]] = []
         deletes: list[tuple[str]] = []
-        chats = assistant.chats
-        for cid in dirty:
+        for cid, chat in batch.chats.items():
             key = key_of(cid)
-            if cid in chats:
-                chat = assistant.export_chat(cid)
+            if chat is None:
+                deletes.append((key,))
+            else:
                 blob = seal(_dumps(chat), b"chat:" + key.encode())
                 upserts.append((key, blob, now, _ctx_oldest(chat)))
-            else:
-                deletes.append((key,))
-        meta = seal(_dumps(assistant.export_meta()), b"assistant")
+        meta = seal(_dumps(batch.meta), b"assistant")
         intents: list[tuple[str, str, bytes, float]] = []
         traces: list[tuple[float, str, str, str, bytes]] = []
         unknown: list[tuple[float, str]] = []
         encrypted = self._sealer.encrypted
-        for e in effects:
+        for e in batch.effects():
             if isinstance(e, Decision):
                 detail = e.detail.encode("utf-8", "replace")
                 if encrypted:
@@ -279,7 +260,7 @@ class Store:
                 rid = e.request_id
                 intents.append((rid, key_of(e.chat), seal(payload, b"outbox:" + rid.encode()), now))
         outcomes: list[tuple[str, float, str, bytes | None, str]] = []
-        for ev in events:
+        for ev in batch.events():
             if isinstance(ev, SendConfirmed):
                 outcomes.append(("confirmed", now, str(ev.message_id), None, ev.request_id))
             elif isinstance(ev, SendFailed):
@@ -308,15 +289,13 @@ class Store:
                     await db.executemany(_UPSERT_VALUE, kv)
                 await db.execute("COMMIT")
             except BaseException as exc:
-                self._unsaved = dirty  # written with the next step that succeeds
                 await _rollback(db)
                 if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"{self.path}: saving a step failed: {exc}") from exc
+                    raise StoreError(f"{self.path}: saving a batch failed: {exc}") from exc
                 raise
-            self._unsaved = set()
 
     async def get_value(self, name: str) -> str | None:
-        """A value saved with `save_step(..., values={name: ...})`, or None."""
+        """A value saved with `save(..., values={name: ...})`, or None."""
         _checked_values({name: ""})
         row = await _row(self._db, "SELECT value FROM store_meta WHERE name = ?", (name,))
         return None if row is None else str(row[0])
@@ -325,7 +304,7 @@ class Store:
 
     async def unconfirmed_sends(self) -> list[OutboxEntry]:
         """Sends recorded as intent with no outcome yet: after a crash, exactly the sends whose
-        outcome is unknown (`recover` reports them; the next save_step marks them 'unknown')."""
+        outcome is unknown (`recover` reports them; the next save marks them 'unknown')."""
         return await self.outbox(open_only=True)
 
     async def outbox(self, *, open_only: bool = False) -> list[OutboxEntry]:

@@ -21,6 +21,9 @@ from wapa.core import (
     SendConfirmed,
     SendFailed,
 )
+from wapa.core.driver import Driver
+
+from tests.support.store import commit, driver, step
 
 T0 = 1_700_000_000.0
 OWNER = "491700000000@s.whatsapp.net"
@@ -31,18 +34,14 @@ def msg(chat: str, mid: str, text: str = "hello") -> Message:
     return Message(chat, chat, mid, text, sender_name="Bob")
 
 
-async def reply_cycle(store: Store, a: Assistant, chat: str, t: float) -> Send:
-    """A contact message, its deadline, the model's answer and the send, each step saved."""
-    for effects, events in (
-        (a.handle(m := msg(chat, f"{chat}-{t}"), t), [m]),
-        (a.on_timer(t + 120), []),
-    ):
-        await store.save_step(a, effects, events)
-    rid = a.chats[chat].request_id
-    g = Generated(rid, "He'll call you back.")
-    await store.save_step(a, a.handle(g, t + 125), [g])
-    effects = a.on_timer(t + 200)
-    await store.save_step(a, effects)
+async def reply_cycle(store: Store, d: Driver, chat: str, t: float) -> Send:
+    """A contact message, its deadline, the model's answer and the send, each step committed
+    alone."""
+    await step(store, d, msg(chat, f"{chat}-{t}"), t)
+    await step(store, d, None, t + 120)
+    rid = d.assistant.chats[chat].request_id
+    await step(store, d, Generated(rid, "He'll call you back."), t + 125)
+    effects = await step(store, d, None, t + 200)
     (send,) = [e for e in effects if isinstance(e, Send)]
     return send
 
@@ -59,10 +58,9 @@ async def test_empty_store_loads_none_and_creates_its_directory(tmp_path: Path) 
 
 async def test_round_trip_restores_the_exact_state(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "wapa.db")
-    a = Assistant(Policy(), PERSONA, seed=5)
-    await reply_cycle(store, a, "4915111@s.whatsapp.net", T0)
-    m = msg("4915222@s.whatsapp.net", "x1")
-    await store.save_step(a, a.handle(m, T0 + 300), [m])
+    d = driver(a := Assistant(Policy(), PERSONA, seed=5))
+    await reply_cycle(store, d, "4915111@s.whatsapp.net", T0)
+    await step(store, d, msg("4915222@s.whatsapp.net", "x1"), T0 + 300)
     await store.close()
     store = await Store.open(tmp_path / "wapa.db")
     try:
@@ -70,23 +68,21 @@ async def test_round_trip_restores_the_exact_state(tmp_path: Path) -> None:
         assert b is not None
         assert b.export() == a.export()
         assert b.next_deadline() == a.next_deadline()
-        assert (await store.load(Policy(), PERSONA)).export() == a.export()  # load is pure
+        again = await store.load(Policy(), PERSONA)
+        assert again is not None and again.export() == a.export()  # load is pure
     finally:
         await store.close()
 
 
 async def test_one_message_changes_a_constant_number_of_rows(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "wapa.db")
-    a = Assistant(Policy(), PERSONA)
+    d = driver(Assistant(Policy(), PERSONA))
     try:
         for i in range(300):  # a database with many chats
-            m = msg(f"49151{i:05d}@s.whatsapp.net", f"m{i}")
-            await store.save_step(a, a.handle(m, T0 + i), [m])
+            await step(store, d, msg(f"49151{i:05d}@s.whatsapp.net", f"m{i}"), T0 + i)
         before = store.total_changes
-        m = msg("4915100007@s.whatsapp.net", "again")
-        effects = a.handle(m, T0 + 400)
+        effects = await step(store, d, msg("4915100007@s.whatsapp.net", "again"), T0 + 400)
         decisions = sum(isinstance(e, Decision) for e in effects)
-        await store.save_step(a, effects, [m])
         # one chat row + the global row + one trace per decision, whatever the size of the db
         assert store.total_changes - before == 1 + 1 + decisions
         assert decisions == 1
@@ -96,11 +92,11 @@ async def test_one_message_changes_a_constant_number_of_rows(tmp_path: Path) -> 
 
 async def test_outbox_records_intent_then_outcome(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "wapa.db")
-    a = Assistant(Policy(), PERSONA)
+    d = driver(Assistant(Policy(), PERSONA))
     try:
-        s1 = await reply_cycle(store, a, "4915111@s.whatsapp.net", T0)
-        s2 = await reply_cycle(store, a, "4915222@s.whatsapp.net", T0 + 1000)
-        s3 = await reply_cycle(store, a, "4915333@s.whatsapp.net", T0 + 2000)
+        s1 = await reply_cycle(store, d, "4915111@s.whatsapp.net", T0)
+        s2 = await reply_cycle(store, d, "4915222@s.whatsapp.net", T0 + 1000)
+        s3 = await reply_cycle(store, d, "4915333@s.whatsapp.net", T0 + 2000)
         assert [e.request_id for e in await store.unconfirmed_sends()] == [
             s1.request_id,
             s2.request_id,
@@ -108,9 +104,8 @@ async def test_outbox_records_intent_then_outcome(tmp_path: Path) -> None:
         ]
         entry = (await store.unconfirmed_sends())[0]
         assert (entry.chat, entry.text, entry.outcome) == (s1.chat, s1.text, None)
-        ok, bad = SendConfirmed(s1.request_id, "WA1"), SendFailed(s2.request_id, "not on WA")
-        await store.save_step(a, a.handle(ok, T0 + 3000), [ok])
-        await store.save_step(a, a.handle(bad, T0 + 3001), [bad])
+        await step(store, d, SendConfirmed(s1.request_id, "WA1"), T0 + 3000)
+        await step(store, d, SendFailed(s2.request_id, "not on WA"), T0 + 3001)
         assert [e.request_id for e in await store.unconfirmed_sends()] == [s3.request_id]
         outcomes = {e.request_id: e.outcome for e in await store.outbox()}
         assert outcomes == {
@@ -124,10 +119,9 @@ async def test_outbox_records_intent_then_outcome(tmp_path: Path) -> None:
 
 async def test_decisions_are_kept_as_traces(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "wapa.db")
-    a = Assistant(Policy(), PERSONA)
     chat = "4915111@s.whatsapp.net"
     try:
-        await reply_cycle(store, a, chat, T0)
+        await reply_cycle(store, driver(Assistant(Policy(), PERSONA)), chat, T0)
         codes = [d.code for d in await store.traces(chat)]
         assert codes == [Reason.SCHEDULED, Reason.GENERATING, Reason.REPLY_READY, Reason.SENT]
         assert all(d.chat == chat for d in await store.traces())  # plain ids without a key
@@ -138,19 +132,22 @@ async def test_decisions_are_kept_as_traces(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_a_failed_commit_keeps_dirty_chats_for_the_next_step(tmp_path: Path) -> None:
+async def test_a_failed_commit_names_the_file_and_the_next_batch_carries_its_rows(
+    tmp_path: Path,
+) -> None:
     store = await Store.open(tmp_path / "wapa.db", busy_timeout=0)
-    a = Assistant(Policy(), PERSONA)
-    m = msg("4915111@s.whatsapp.net", "m1")
-    effects = a.handle(m, T0)
+    d = driver(Assistant(Policy(), PERSONA))
+    d.feed(msg("4915111@s.whatsapp.net", "m1"), T0)
     blocker = sqlite3.connect(tmp_path / "wapa.db", timeout=0)
     blocker.execute("PRAGMA busy_timeout = 0")
     blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
     try:
-        with pytest.raises(StoreError, match="saving a step failed"):
-            await store.save_step(a, effects, [m])
+        with pytest.raises(StoreError, match=f"{tmp_path / 'wapa.db'}: saving a batch failed"):
+            await commit(store, d)
         blocker.rollback()
-        await store.save_step(a, [])  # nothing new, but the chat from the failed step is written
+        assert await store.load(Policy(), PERSONA) is None  # nothing of it was written
+        batch = await commit(store, d)  # no new step: the driver offers the failed rows again
+        assert batch is not None and batch.steps == ()
         b = await store.load(Policy(), PERSONA)
         assert b is not None and "4915111@s.whatsapp.net" in b.chats
     finally:
@@ -200,7 +197,8 @@ async def test_upgrades_a_v1_file_and_keeps_its_data(tmp_path: Path) -> None:
         report = await store.purge(T0 + 60, context_ttl=86400, trace_ttl=86400)
         assert report.contexts == 1
         assert (await store.purge(T0 + 60, context_ttl=86400, trace_ttl=86400)).contexts == 0
-        assert (await store.load(Policy(), PERSONA)).export() == a.export()
+        again = await store.load(Policy(), PERSONA)
+        assert again is not None and again.export() == a.export()
     finally:
         await store.close()
     con = sqlite3.connect(tmp_path / "wapa.db")
@@ -232,9 +230,7 @@ async def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) ->
 
 async def test_a_damaged_row_is_a_clear_error(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "wapa.db")
-    a = Assistant(Policy(), PERSONA)
-    m = msg("4915111@s.whatsapp.net", "m1")
-    await store.save_step(a, a.handle(m, T0), [m])
+    await step(store, driver(Assistant(Policy(), PERSONA)), msg("4915111@s.whatsapp.net", "m1"), T0)
     await store.close()
     con = sqlite3.connect(tmp_path / "wapa.db")
     con.execute("UPDATE chats SET state = ?", (b"{not json",))

@@ -32,13 +32,18 @@ from wapa.core import (
     Event,
     Generate,
     Generated,
+    MarkRead,
     Message,
+    Notice,
     Persona,
     Policy,
     Reason,
     Send,
     SendConfirmed,
+    Typing,
 )
+from wapa.core.driver import Batch, Driver
+from wapa.core.driver import Step as DriverStep
 
 T0 = 1_700_000_000.0
 OWNER = "491700000000@s.whatsapp.net"
@@ -63,8 +68,10 @@ CrashPlan = Callable[[Step], str | None]  # -> "before_commit" | "after_commit" 
 
 
 class World:
-    """Drives a real Assistant + Store against a fake WhatsApp and a fake model, on a virtual
-    clock, and can kill and restart the assistant process between any two instants."""
+    """Drives a real Assistant + Store through the shared `Driver` against a fake WhatsApp and
+    a fake model, on a virtual clock, and can kill and restart the assistant process between
+    any two instants. It is the driver's world too: committed effects reach it through
+    `Driver.committed`."""
 
     def __init__(
         self,
@@ -93,11 +100,15 @@ class World:
         self.generates = 0
         self.plan: CrashPlan = lambda step: None
         self.store: Store
-        self.a: Assistant
+        self.d: Driver
+
+    @property
+    def a(self) -> Assistant:
+        return self.d.assistant
 
     async def start(self) -> World:
         self.store = await Store.open(self._db(0), self.key, clock=lambda: self.now)
-        self.a = Assistant(self.policy, self.persona, self.seed)
+        self.d = Driver(Assistant(self.policy, self.persona, self.seed), self)
         return self
 
     def _db(self, gen: int) -> Path:
@@ -127,21 +138,20 @@ class World:
             event: Event | None
             if tq <= td:
                 _, _, kind, event = heapq.heappop(self.queue)
-                effects = self.a.handle(event, self.now)
+                effects = self.d.feed(event, self.now)
             else:
                 kind, event = "timer", None
-                effects = self.a.on_timer(self.now)
+                effects = self.d.fire_due(self.now)
             self.steps += 1
-            mode = self.plan(Step(self.steps, self.now, kind, event, tuple(effects)))
+            mode = self.plan(Step(self.steps, self.now, kind, event, effects))
             if mode == "before_commit":
                 if kind == "inbound" and event is not None:
                     self.push(self.now, "inbound", event)  # WhatsApp redelivers it
                 raise Crashed
-            await self.store.save_step(self.a, effects, [event] if event is not None else [])
-            self._committed(effects)
+            batch = await self._commit()
             if mode == "after_commit":
                 raise Crashed
-            self._perform(effects)
+            self.d.committed(batch)
 
     async def run_with_crashes(self, downtime: Callable[[], float]) -> int:
         crashes = 0
@@ -153,26 +163,49 @@ class World:
                 crashes += 1
                 await self.crash_and_restart(self.now + downtime())
 
-    def _committed(self, effects: list[Effect]) -> None:
-        for e in effects:
+    async def _commit(self) -> Batch:
+        batch = self.d.take_batch()
+        assert batch is not None
+        await self.store.save(batch)
+        for e in batch.effects():  # on disk now, whether or not the effects happen
             if isinstance(e, Send):
                 assert e.request_id not in self.intents, f"request id {e.request_id} reused"
                 self.intents[e.request_id] = (self.now, e.chat)
             elif isinstance(e, Decision):
                 self.decisions.append(e)
+        return batch
 
-    def _perform(self, effects: list[Effect]) -> None:
-        for e in effects:
-            if isinstance(e, Generate):
-                self.generates += 1
-                self.push(self.now + self.llm_latency, "result", Generated(e.request_id, REPLY))
-            elif isinstance(e, Send):
-                assert all(s.request_id != e.request_id for _, s in self.sent), "sent twice"
-                self.sent.append((self.now, e))
-                wa_id = "wa-" + e.request_id
-                self.push(self.now + 1, "result", SendConfirmed(e.request_id, wa_id))
-                echo = Message(e.chat, OWNER, wa_id, e.text, from_me=True)
-                self.push(self.now + 2, "inbound", echo)
+    # the driver's World: committed effects, carried out on the virtual clock
+
+    def start_generation(self, effect: Generate) -> None:
+        self.generates += 1
+        self.push(self.now + self.llm_latency, "result", Generated(effect.request_id, REPLY))
+
+    def start_send(self, effect: Send) -> None:
+        assert all(s.request_id != effect.request_id for _, s in self.sent), "sent twice"
+        self.sent.append((self.now, effect))
+        wa_id = "wa-" + effect.request_id
+        self.push(self.now + 1, "result", SendConfirmed(effect.request_id, wa_id))
+        echo = Message(effect.chat, OWNER, wa_id, effect.text, from_me=True)
+        self.push(self.now + 2, "inbound", echo)
+
+    def begin_step(self, step: DriverStep) -> None:
+        pass
+
+    def end_step(self, step: DriverStep) -> None:
+        pass
+
+    def decided(self, decision: Decision) -> None:
+        pass
+
+    def mark_read(self, effect: MarkRead) -> None:
+        pass
+
+    def typing(self, effect: Typing) -> None:
+        pass
+
+    def notify_owner(self, effect: Notice) -> None:
+        pass
 
     async def crash_and_restart(self, at: float) -> list[Effect]:
         """The process dies now (files frozen as they are), and a new one starts at `at`."""
@@ -190,8 +223,8 @@ class World:
         self.store = await Store.open(new, self.key, clock=lambda: self.now)
         open_before = {e.request_id for e in await self.store.unconfirmed_sends()}
         loaded = await self.store.load(self.policy, self.persona)
-        self.a = loaded or Assistant(self.policy, self.persona, self.seed)
-        effects = self.a.recover(self.now)
+        self.d = Driver(loaded or Assistant(self.policy, self.persona, self.seed), self)
+        effects = self.d.recover(self.now)
         reported = {
             e.request_id
             for e in effects
@@ -199,11 +232,10 @@ class World:
         }
         assert reported == open_before, "the store's open outbox and recover() disagree"
         self.unknown |= reported
-        await self.store.save_step(self.a, effects)
+        batch = await self._commit()
         assert await self.store.unconfirmed_sends() == []
-        self._committed(effects)
-        self._perform(effects)
-        return effects
+        self.d.committed(batch)
+        return list(effects)
 
     def codes(self, chat: str = ALICE) -> list[str]:
         return [d.code for d in self.decisions if d.chat == chat]
@@ -364,20 +396,17 @@ async def test_a_real_sigkill_after_commit_keeps_the_intent(tmp_path: Path) -> N
         f"""
         import asyncio, sys
         from wapa.adapters.store import Store
-        from wapa.core import Assistant, Message, Persona, Policy
+        from wapa.core import Assistant, Generated, Message, Persona, Policy
+        from tests.support.store import driver, step
         async def main():
             store = await Store.open({str(db)!r}, b"k" * 32)
-            a = Assistant(Policy(), Persona(owner_id={OWNER!r}), 3)
+            d = driver(a := Assistant(Policy(), Persona(owner_id={OWNER!r}), 3))
             t = {T0!r}
-            steps = [(a.handle(Message({ALICE!r}, {ALICE!r}, "m1", "hi"), t), [])]
-            steps.append((a.on_timer(t + 120), []))
-            from wapa.core import Generated
+            await step(store, d, Message({ALICE!r}, {ALICE!r}, "m1", "hi"), t)
+            await step(store, d, None, t + 120)
             rid = a.chats[{ALICE!r}].request_id
-            ev = Generated(rid, "On my way to tell him.")
-            steps.append((a.handle(ev, t + 125), [ev]))
-            steps.append((a.on_timer(t + 200), []))
-            for effects, events in steps:
-                await store.save_step(a, effects, events)
+            await step(store, d, Generated(rid, "On my way to tell him."), t + 125)
+            await step(store, d, None, t + 200)
             print("committed", flush=True)
             sys.stdin.read()  # wait here until killed
         asyncio.run(main())

@@ -10,6 +10,8 @@ import pytest
 from wapa.adapters.store import Store, StoreError, crypto
 from wapa.core import Assistant, Generated, Message, Persona, Policy, Send, SendFailed
 
+from tests.support.store import driver, step
+
 T0 = 1_700_000_000.0
 PHONE = "4915712345678"
 CHAT = f"{PHONE}@s.whatsapp.net"
@@ -23,17 +25,13 @@ PERSONA = Persona(owner_id="491700000000@s.whatsapp.net")
 async def planted(path: Path, key: str | bytes | None) -> Store:
     """A store that has seen a message with PHRASE from NAME at PHONE, a reply, a failed send."""
     store = await Store.open(path, key)
-    a = Assistant(Policy(), PERSONA)
-    m = Message(CHAT, CHAT, "m1", PHRASE, sender_name=NAME)
-    await store.save_step(a, a.handle(m, T0), [m])
-    await store.save_step(a, a.on_timer(T0 + 120))
-    g = Generated(a.chats[CHAT].request_id, REPLY)
-    await store.save_step(a, a.handle(g, T0 + 125), [g])
-    effects = a.on_timer(T0 + 200)
+    d = driver(a := Assistant(Policy(), PERSONA))
+    await step(store, d, Message(CHAT, CHAT, "m1", PHRASE, sender_name=NAME), T0)
+    await step(store, d, None, T0 + 120)
+    await step(store, d, Generated(a.chats[CHAT].request_id, REPLY), T0 + 125)
+    effects = await step(store, d, None, T0 + 200)
     (send,) = [e for e in effects if isinstance(e, Send)]
-    await store.save_step(a, effects)
-    f = SendFailed(send.request_id, f"{PHONE} is not on WhatsApp")
-    await store.save_step(a, a.handle(f, T0 + 201), [f])
+    await step(store, d, SendFailed(send.request_id, f"{PHONE} is not on WhatsApp"), T0 + 201)
     return store
 
 
@@ -131,7 +129,7 @@ async def test_a_row_moved_to_another_key_does_not_open(tmp_path: Path) -> None:
     a = await store.load(Policy(), PERSONA)
     assert a is not None
     m = Message("4915799999999@s.whatsapp.net", "x", "m9", "hi")
-    await store.save_step(a, a.handle(m, T0 + 300), [m])
+    await step(store, driver(a), m, T0 + 300)
     await store.close()
     con = sqlite3.connect(tmp_path / "wapa.db")
     (blob,) = con.execute("SELECT state FROM chats ORDER BY key LIMIT 1").fetchone()

@@ -1,4 +1,4 @@
-"""Group commit in the store: many steps in one `save_step` give the same stored state as one
+"""Group commit in the store: many steps in one batch give the same stored state as one
 commit per step, write each changed chat once, and store_meta values travel in the same
 transaction."""
 
@@ -9,43 +9,50 @@ from pathlib import Path
 
 import pytest
 from wapa.adapters.store import Store, StoreError
-from wapa.core import Assistant, Effect, Event, Generated, Policy, Send, SendConfirmed
+from wapa.core import Assistant, Decision, Generated, Policy, Send, SendConfirmed
+from wapa.core.driver import Driver
 
 from tests.adapters.test_store_basics import PERSONA, T0, msg
+from tests.support.store import Recorder, commit, driver, empty_batch
 
 CHATS = [f"4915{i:07d}@s.whatsapp.net" for i in range(5)]
 
 
-def script(a: Assistant) -> list[tuple[list[Effect], list[Event]]]:
-    """Ten messages in each of five chats, interleaved, then a reply cycle in the first chat:
-    the steps with their effects and events, run through `a`."""
-    steps: list[tuple[list[Effect], list[Event]]] = []
+async def script(d: Driver, store: Store | None = None) -> None:
+    """Ten messages in each of five chats, interleaved, then a reply cycle's first steps in
+    the first chat. With `store`, each step is committed alone; without, the steps wait in
+    the driver for one commit."""
     for i in range(50):
-        m = msg(CHATS[i % 5], f"m{i}", f"message {i}")
-        steps.append((a.handle(m, T0 + i), [m]))
-    steps.append((a.on_timer(T0 + 300), []))
-    rid = a.chats[CHATS[0]].request_id
-    g = Generated(rid, "He'll call you back.")
-    steps.append((a.handle(g, T0 + 305), [g]))
-    return steps
+        d.feed(msg(CHATS[i % 5], f"m{i}", f"message {i}"), T0 + i)
+        if store is not None:
+            await commit(store, d)
+    d.fire_due(T0 + 300)
+    if store is not None:
+        await commit(store, d)
+    rid = d.assistant.chats[CHATS[0]].request_id
+    d.feed(Generated(rid, "He'll call you back."), T0 + 305)
+    if store is not None:
+        await commit(store, d)
 
 
 async def test_a_group_stores_what_one_commit_per_step_stores(tmp_path: Path) -> None:
-    one, group = Assistant(Policy(), PERSONA, seed=3), Assistant(Policy(), PERSONA, seed=3)
+    one = driver(Assistant(Policy(), PERSONA, seed=3))
+    world = Recorder()
+    group = Driver(Assistant(Policy(), PERSONA, seed=3), world)
     per_step = await Store.open(tmp_path / "per-step.db")
     grouped = await Store.open(tmp_path / "group.db")
     try:
-        for effects, events in script(one):
-            await per_step.save_step(one, effects, events)
-        steps = script(group)
+        await script(one, per_step)
+        await script(group)
+        assert group.pending() == 52
         before = grouped.total_changes
-        await grouped.save_step(
-            group, [e for s, _ in steps for e in s], [ev for _, evs in steps for ev in evs]
-        )
+        batch = await commit(grouped, group)
+        assert batch is not None and len(batch.steps) == 52
         changes = grouped.total_changes - before
-        decisions = sum(type(e).__name__ == "Decision" for s, _ in steps for e in s)
+        decisions = sum(isinstance(e, Decision) for e in batch.effects())
         # each chat once, the global row once, one row per decision: not one per step
         assert changes == len(CHATS) + 1 + decisions
+        assert world.done == list(batch.effects())  # the effects followed the commit
         a = await per_step.load(Policy(), PERSONA)
         b = await grouped.load(Policy(), PERSONA)
         assert a is not None and b is not None and a.export() == b.export()
@@ -56,41 +63,37 @@ async def test_a_group_stores_what_one_commit_per_step_stores(tmp_path: Path) ->
 
 
 async def test_a_group_with_a_send_and_its_outcome_in_the_next_group(tmp_path: Path) -> None:
-    a = Assistant(Policy(), PERSONA, seed=3)
+    d = driver(Assistant(Policy(), PERSONA, seed=3))
     store = await Store.open(tmp_path / "w.db")
     try:
-        steps = script(a)
-        effects = a.on_timer(T0 + 400)
-        steps.append((effects, []))
-        (send,) = [e for e in effects if isinstance(e, Send)]
-        await store.save_step(
-            a, [e for s, _ in steps for e in s], [ev for _, evs in steps for ev in evs]
-        )
+        await script(d)
+        (send,) = [e for e in d.fire_due(T0 + 400) if isinstance(e, Send)]
+        await commit(store, d)
         assert [o.request_id for o in await store.unconfirmed_sends()] == [send.request_id]
-        ok = SendConfirmed(send.request_id, "wa-1")
-        second = msg(CHATS[1], "late", "one more")
-        await store.save_step(a, a.handle(ok, T0 + 401) + a.handle(second, T0 + 402), [ok, second])
+        d.feed(SendConfirmed(send.request_id, "wa-1"), T0 + 401)
+        d.feed(msg(CHATS[1], "late", "one more"), T0 + 402)
+        await commit(store, d)
         assert await store.unconfirmed_sends() == []
         assert [o.outcome for o in await store.outbox()] == ["confirmed"]
     finally:
         await store.close()
 
 
-async def test_values_are_saved_with_the_step_and_read_back(tmp_path: Path) -> None:
+async def test_values_are_saved_with_the_batch_and_read_back(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "w.db")
-    a = Assistant(Policy(), PERSONA)
+    d = driver(a := Assistant(Policy(), PERSONA))
     try:
         assert await store.get_value("model_usage") is None
-        m = msg(CHATS[0], "m1")
-        await store.save_step(a, a.handle(m, T0), [m], values={"model_usage": '{"spent": 1}'})
+        d.feed(msg(CHATS[0], "m1"), T0)
+        await commit(store, d, values={"model_usage": '{"spent": 1}'})
         assert await store.get_value("model_usage") == '{"spent": 1}'
-        await store.save_step(a, [], values={"model_usage": '{"spent": 2}'})
+        await store.save(empty_batch(a), values={"model_usage": '{"spent": 2}'})
         assert await store.get_value("model_usage") == '{"spent": 2}'
         for bad in ({"salt": "00"}, {"": "x"}, {"key_check": "x"}):
             with pytest.raises(StoreError, match="reserved"):
-                await store.save_step(a, [], values=bad)
+                await store.save(empty_batch(a), values=bad)
         with pytest.raises(StoreError, match="must be text"):
-            await store.save_step(a, [], values={"model_usage": 3})  # type: ignore[dict-item]
+            await store.save(empty_batch(a), values={"model_usage": 3})  # type: ignore[dict-item]
         assert await store.get_value("model_usage") == '{"spent": 2}'
     finally:
         await store.close()
@@ -99,20 +102,38 @@ async def test_values_are_saved_with_the_step_and_read_back(tmp_path: Path) -> N
 async def test_a_failed_commit_writes_neither_state_nor_values(tmp_path: Path) -> None:
     path = tmp_path / "w.db"
     store = await Store.open(path, busy_timeout=0.05)
-    a = Assistant(Policy(), PERSONA)
+    world = Recorder()
+    d = Driver(a := Assistant(Policy(), PERSONA), world)
     other = sqlite3.connect(path, isolation_level=None)
     try:
-        await store.save_step(a, [], values={"model_usage": "old"})
+        await store.save(empty_batch(a), values={"model_usage": "old"})
         other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
-        m = msg(CHATS[0], "m1")
-        with pytest.raises(StoreError, match="saving a step failed"):
-            await store.save_step(a, a.handle(m, T0), [m], values={"model_usage": "new"})
+        d.feed(msg(CHATS[0], "m1"), T0)
+        with pytest.raises(StoreError, match="saving a batch failed"):
+            await commit(store, d, values={"model_usage": "new"})
         other.execute("ROLLBACK")
+        assert world.done == []  # no effect of the failed batch happened
         assert await store.get_value("model_usage") == "old"
         assert (await store.load(Policy(), PERSONA)).chats == {}  # type: ignore[union-attr]
-        await store.save_step(a, [])  # the chat of the failed step is written with the next
+        await commit(store, d)  # the chat of the failed batch is written with the next
         loaded = await store.load(Policy(), PERSONA)
         assert loaded is not None and CHATS[0] in loaded.chats
     finally:
         other.close()
+        await store.close()
+
+
+async def test_a_deleted_chat_is_removed_from_the_store(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "w.db")
+    d = driver(a := Assistant(Policy(), PERSONA))
+    try:
+        d.feed(msg(CHATS[0], "m1"), T0)
+        d.feed(msg(CHATS[1], "m2"), T0)
+        await commit(store, d)
+        batch = empty_batch(a)
+        batch.chats[CHATS[1]] = None  # what a batch carries for a chat the core dropped
+        await store.save(batch)
+        loaded = await store.load(Policy(), PERSONA)
+        assert loaded is not None and set(loaded.chats) == {CHATS[0]}
+    finally:
         await store.close()

@@ -14,6 +14,8 @@ from wapa.cli import main
 from wapa.commands import backup as backup_command
 from wapa.core import Assistant, Generated, Message, Persona, Policy, Send, SendConfirmed
 
+from tests.support.store import driver, step
+
 T0 = 1_700_000_000.0
 DAY = 86400.0
 OLD, NEW = "4915711111111@s.whatsapp.net", "4915722222222@s.whatsapp.net"
@@ -23,19 +25,14 @@ OLD_TEXT, OLD_REPLY = "my old secret: pineapple pizza", "I will tell him about t
 
 async def conversation(store: Store) -> Assistant:
     """OLD talks (and gets a confirmed reply) at T0; NEW talks two days later."""
-    a = Assistant(Policy(), PERSONA)
-    m = Message(OLD, OLD, "o1", OLD_TEXT)
-    await store.save_step(a, a.handle(m, T0), [m])
-    await store.save_step(a, a.on_timer(T0 + 120))
-    g = Generated(a.chats[OLD].request_id, OLD_REPLY)
-    await store.save_step(a, a.handle(g, T0 + 125), [g])
-    effects = a.on_timer(T0 + 200)
+    d = driver(a := Assistant(Policy(), PERSONA))
+    await step(store, d, Message(OLD, OLD, "o1", OLD_TEXT), T0)
+    await step(store, d, None, T0 + 120)
+    await step(store, d, Generated(a.chats[OLD].request_id, OLD_REPLY), T0 + 125)
+    effects = await step(store, d, None, T0 + 200)
     (send,) = [e for e in effects if isinstance(e, Send)]
-    await store.save_step(a, effects)
-    ok = SendConfirmed(send.request_id, "WA1")
-    await store.save_step(a, a.handle(ok, T0 + 201), [ok])
-    m = Message(NEW, NEW, "n1", "fresh news")
-    await store.save_step(a, a.handle(m, T0 + 2 * DAY), [m])
+    await step(store, d, SendConfirmed(send.request_id, "WA1"), T0 + 201)
+    await step(store, d, Message(NEW, NEW, "n1", "fresh news"), T0 + 2 * DAY)
     return a
 
 
@@ -52,8 +49,8 @@ async def test_purge_removes_expired_context_traces_and_outbox(tmp_path: Path) -
         a = await store.load(Policy(), PERSONA)
         assert a is not None
         assert list(a.chats[OLD].context) == []
-        assert [s[1] for s in a.chats[OLD].sends] == [""]  # the reply text went with its context
-        assert a.chats[OLD].sends[0][2] == "WA1"  # its WhatsApp id stays, for echo detection
+        assert [s.text for s in a.chats[OLD].sends] == [""]  # the reply text went with its context
+        assert a.chats[OLD].sends[0].message_id == "WA1"  # its id stays, for echo detection
         assert a.chats[OLD].cooldown_until == T0 + 200 + Policy().cooldown  # state is kept
         assert [e.text for e in a.chats[NEW].context] == ["fresh news"]
         assert await store.outbox() == []
@@ -67,11 +64,12 @@ async def test_purge_removes_expired_context_traces_and_outbox(tmp_path: Path) -
 
 async def test_purge_works_in_small_batches(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "wapa.db")
-    a = Assistant(Policy(), PERSONA)
+    d = driver(Assistant(Policy(), PERSONA))
     try:
         for i in range(25):
-            m = Message(f"49157{i:08d}@s.whatsapp.net", "x", f"m{i}", "hi")
-            await store.save_step(a, a.handle(m, T0 + i), [m])
+            await step(
+                store, d, Message(f"49157{i:08d}@s.whatsapp.net", "x", f"m{i}", "hi"), T0 + i
+            )
         now = T0 + 3 * DAY
         rounds = []
         while (report := await store.purge(now, DAY, DAY, batch=10)).total:
@@ -83,14 +81,12 @@ async def test_purge_works_in_small_batches(tmp_path: Path) -> None:
 
 async def test_open_outbox_rows_are_never_purged(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "wapa.db")
-    a = Assistant(Policy(), PERSONA)
+    d = driver(a := Assistant(Policy(), PERSONA))
     try:
-        m = Message(OLD, OLD, "o1", "hi")
-        await store.save_step(a, a.handle(m, T0), [m])
-        await store.save_step(a, a.on_timer(T0 + 120))
-        g = Generated(a.chats[OLD].request_id, "ok")
-        await store.save_step(a, a.handle(g, T0 + 125), [g])
-        await store.save_step(a, a.on_timer(T0 + 200))
+        await step(store, d, Message(OLD, OLD, "o1", "hi"), T0)
+        await step(store, d, None, T0 + 120)
+        await step(store, d, Generated(a.chats[OLD].request_id, "ok"), T0 + 125)
+        await step(store, d, None, T0 + 200)
         await store.purge(T0 + 30 * DAY, DAY, DAY)
         assert len(await store.unconfirmed_sends()) == 1
     finally:
