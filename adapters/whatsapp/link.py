@@ -17,10 +17,14 @@ What each event means (whatsmeow, under neonize 0.5.2):
   reconnect; the transport reconnects once the ban should be over.
 - ClientOutdated: WhatsApp refuses this client version (upgrade neonize); no reconnect.
 - ConnectFailure (other reasons): whatsmeow retries by itself.
+
+`LinkHealth` maps the lifecycle kinds the transport reports to what health shows: the state,
+whether it is red (sticky until a new connection), the hint for people, how loud to log it.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 Report = tuple[str, str]  # (lifecycle kind, detail for people)
@@ -127,3 +131,86 @@ class Link:
 
     def on_restart(self, why: str) -> list[Report]:
         return self._emit("reconnecting", why)
+
+
+# ---------------------------------------------------------------------- health of the link
+#
+# What a lifecycle kind (adapters/transport.py LIFECYCLE_KINDS) means for the people running
+# wapa: the state shown in /healthz, whether it turns health red, how loud it is logged, and a
+# hint shown while the state lasts.
+
+LIFECYCLE_STATE = {
+    "connected": "connected",
+    "disconnected": "disconnected",
+    "reconnecting": "disconnected",
+    "keepalive_lost": "degraded",
+    "keepalive_restored": "connected",
+    "stream_replaced": "replaced",
+    "logged_out": "logged_out",
+    "temporary_ban": "banned",
+    "ban_lifted": "connected",
+    "pair_needed": "not_paired",
+}
+# Lost for good (only a new connection clears them): health red while they last.
+RED_STATES = frozenset({"logged_out", "replaced", "not_paired"})
+LIFECYCLE_LEVEL = {  # the others are logged as errors
+    "connected": logging.INFO,
+    "keepalive_restored": logging.INFO,
+    "ban_lifted": logging.INFO,
+    "disconnected": logging.WARNING,
+    "reconnecting": logging.WARNING,
+    "keepalive_lost": logging.WARNING,
+}
+LIFECYCLE_HINT = {
+    "logged_out": "the phone unlinked this device: no sending; run `wapa pair` again and "
+    "restart (state is kept)",
+    "stream_replaced": "another WhatsApp client (a second wapa, or a copy of the session "
+    "database) took over this session: no sending; wapa keeps running with "
+    "health red so that it does not fight the other client for the session. "
+    "Stop the other client, then restart wapa",
+    "temporary_ban": "WhatsApp banned the account for a while: no sending until it lifts",
+    "pair_needed": "no paired WhatsApp session: run `wapa pair` first",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleNote:
+    """What to log for one lifecycle event: `event` at `level` (a `logging` level)."""
+
+    level: int
+    event: str
+    detail: str
+    hint: str
+
+
+@dataclass
+class LinkHealth:
+    """The link's state as health sees it, fed with the transport's lifecycle events. Pure:
+    `on_lifecycle` returns what to log (None: nothing, e.g. a red state seen again).
+
+    A red state (`RED_STATES`) is sticky: a later `disconnected` or `reconnecting` does not
+    hide why sending stopped; only `connected` (or `pair_needed`) replaces it. `reason` holds
+    the hint of the state while it lasts (shown in /healthz)."""
+
+    state: str = "starting"
+    reason: str = ""
+
+    @property
+    def red(self) -> bool:
+        return self.state in RED_STATES
+
+    def on_lifecycle(self, kind: str, detail: str = "") -> LifecycleNote | None:
+        previous = self.state
+        state = LIFECYCLE_STATE.get(kind, previous)
+        if previous in RED_STATES and state not in (previous, "connected", "not_paired"):
+            state = previous  # lost for good: only a new connection clears it
+        self.state = state
+        hint = LIFECYCLE_HINT.get(kind, "")
+        if state == "connected":
+            self.reason = ""
+        elif hint and state == LIFECYCLE_STATE.get(kind):
+            self.reason = hint
+        if state in RED_STATES and state == previous:
+            return None  # a red state is logged once
+        level = LIFECYCLE_LEVEL.get(kind, logging.ERROR)
+        return LifecycleNote(level, "whatsapp_" + kind, detail, hint)
