@@ -1,14 +1,21 @@
 """Model adapters: Cloudflare Workers AI, an OpenAI-compatible fallback, the model chain.
 
-The runner turns a core `Generate` effect into `await client.generate(messages)` and maps the
-outcome to `Generated(request_id, result.text)` or `GenerationFailed(request_id, exc.kind,
-str(exc))`. See docs/model.md for every variable.
+- `policy.ChainPolicy`: the sans-IO rules (retries, backoff, fallbacks, budget, quota block,
+  auth lockout), driven by the async `ModelChain` and by the simulator's fake model alike;
+- `ModelChain` (`client_from_env`): the `LLMClient` over the providers (`CloudflareClient`,
+  `OpenAICompatClient`: one request each, parsed by pure functions);
+- `service.ModelService`: what the runner wraps around a client (a bound on concurrent
+  generations, `Generate` -> `Generated | GenerationFailed`, metrics, health state, the saved
+  daily usage).
+
+See docs/model.md for every variable.
 """
 
-from wapa.adapters.llm.base import GenerationResult, LLMClient, Provider
+from wapa.adapters.llm.base import LLMClient, Provider
 from wapa.adapters.llm.cloudflare import CloudflareClient
 from wapa.adapters.llm.config import ConfigError, LLMSettings, settings_from_env
 from wapa.adapters.llm.errors import (
+    AUTH_LOCKED,
     ERRORS,
     KINDS,
     AuthError,
@@ -17,6 +24,7 @@ from wapa.adapters.llm.errors import (
     BudgetError,
     CapacityError,
     ContextTooLongError,
+    CredentialsRejectedError,
     DailyQuotaError,
     ModelError,
     ModelTimeoutError,
@@ -29,36 +37,63 @@ from wapa.adapters.llm.errors import (
 from wapa.adapters.llm.factory import client_from_env, client_from_settings
 from wapa.adapters.llm.fallback import ModelChain
 from wapa.adapters.llm.openai_compat import OpenAICompatClient
+from wapa.adapters.llm.policy import (
+    Answer,
+    AuthLockout,
+    Call,
+    ChainPolicy,
+    ChainRun,
+    GenerationResult,
+    GiveUp,
+    ProviderId,
+    Reply,
+    Wait,
+    provider_ids,
+)
+from wapa.adapters.llm.service import ModelService
 from wapa.adapters.llm.usage import LLMStats, NeuronMeter
 
 __all__ = [
+    "AUTH_LOCKED",
     "ERRORS",
     "KINDS",
+    "Answer",
     "AuthError",
+    "AuthLockout",
     "BadRequestError",
     "BadResponseError",
     "BudgetError",
+    "Call",
     "CapacityError",
+    "ChainPolicy",
+    "ChainRun",
     "CloudflareClient",
     "ConfigError",
     "ContextTooLongError",
+    "CredentialsRejectedError",
     "DailyQuotaError",
     "GenerationResult",
+    "GiveUp",
     "LLMClient",
     "LLMSettings",
     "LLMStats",
     "ModelChain",
     "ModelError",
+    "ModelService",
     "ModelTimeoutError",
     "NeuronMeter",
     "NoModelError",
     "OpenAICompatClient",
     "Provider",
+    "ProviderId",
     "RateLimitedError",
+    "Reply",
     "ServerError",
     "UnreachableError",
+    "Wait",
     "classify",
     "client_from_env",
     "client_from_settings",
+    "provider_ids",
     "settings_from_env",
 ]

@@ -6,23 +6,59 @@ variant `GET /accounts/{id}/tokens/verify`), which costs no neurons.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from wapa.adapters.llm.base import Provider, Reply
+from wapa.adapters.llm.base import (
+    Provider,
+    Reply,
+    bad_response,
+    http_error,
+    reply_text,
+    usage_tokens,
+)
 from wapa.adapters.llm.config import CloudflareSettings
 from wapa.adapters.llm.errors import ModelError
 from wapa.core.events import ChatMessage
 
+NAME = "cloudflare"
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+def parse_run(
+    status: int, body: Any, headers: Mapping[str, str], *, model: str, provider: str = NAME
+) -> Reply:
+    """An `/ai/run/{model}` answer (decoded JSON, or the text when it was not JSON) as a
+    Reply, or the ModelError it means. Pure: the simulator parses its fake answers with it."""
+    if not 200 <= status < 300 or not isinstance(body, dict) or body.get("success") is False:
+        if 200 <= status < 300 and not isinstance(body, dict):
+            raise bad_response(
+                "the answer is not a JSON object", status, provider=provider, model=model
+            )
+        raise http_error(status, body, headers, provider=provider, model=model)
+    result = body.get("result")
+    if not isinstance(result, dict):
+        raise bad_response(
+            "the answer has no result object", status, provider=provider, model=model
+        )
+    text: Any = result.get("response")
+    if text is None:  # newer models answer in the chat-completions shape
+        choices = result.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+            text = (choices[0].get("message") or {}).get("content")
+    tokens_in, tokens_out = usage_tokens(result.get("usage"))
+    return Reply(
+        text=reply_text(text, status, provider=provider, model=model),
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+    )
 
 
 class CloudflareClient(Provider):
-    name = "cloudflare"
+    name = NAME
 
     def __init__(self, *, cloudflare: CloudflareSettings, **kwargs: Any) -> None:
         kwargs.setdefault("group", f"cloudflare:{cloudflare.account_id}")
+        kwargs.setdefault("metered", True)
         super().__init__(**kwargs)
         self.cf = cloudflare
 
@@ -35,7 +71,7 @@ class CloudflareClient(Provider):
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.cf.api_token}", "Accept": "application/json"}
 
-    async def _send(self, messages: tuple[ChatMessage, ...], timeout: float) -> Reply:
+    async def send(self, messages: tuple[ChatMessage, ...], timeout: float) -> Reply:
         body = {
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "max_tokens": self.settings.max_tokens,
@@ -44,24 +80,10 @@ class CloudflareClient(Provider):
         status, data, headers = await self._request(
             "POST", self.run_url, headers=self._headers(), timeout=timeout, body=body
         )
-        if not 200 <= status < 300 or not isinstance(data, dict) or data.get("success") is False:
-            if 200 <= status < 300 and not isinstance(data, dict):
-                raise self._bad("the answer is not a JSON object", status)
-            raise self._error(status, data, headers)
-        result = data.get("result")
-        if not isinstance(result, dict):
-            raise self._bad("the answer has no result object", status)
-        text: Any = result.get("response")
-        if text is None:  # newer models answer in the chat-completions shape
-            choices = result.get("choices")
-            if isinstance(choices, list) and choices and isinstance(choices[0], dict):
-                text = (choices[0].get("message") or {}).get("content")
-        usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
-        return Reply(
-            text=self.reply_text(text, status),
-            input_tokens=_int(usage.get("prompt_tokens")),
-            output_tokens=_int(usage.get("completion_tokens")),
-        )
+        return self.parse(status, data, headers)
+
+    def parse(self, status: int, body: Any, headers: Mapping[str, str]) -> Reply:
+        return parse_run(status, body, headers, model=self.model, provider=self.name)
 
     async def health(self) -> dict[str, Any]:
         """Verify the token: user tokens at /user/tokens/verify, account-owned tokens at

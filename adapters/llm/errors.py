@@ -173,6 +173,18 @@ class AuthError(ModelError):
         return self.hint
 
 
+AUTH_LOCKED = "model credentials rejected earlier; fix them and restart"
+
+
+class CredentialsRejectedError(AuthError):
+    """Refused without a request: an earlier reply failed with `auth`, and every later one
+    fails at once (the auth lockout, `policy.AuthLockout`) until the process restarts. Its
+    text is `AUTH_LOCKED`, as the operator reads it in `GenerationFailed.detail`."""
+
+    def __str__(self) -> str:
+        return AUTH_LOCKED
+
+
 class BadRequestError(ModelError):
     kind = "bad_request"
     hint = "the provider refused the request as invalid (check AI_MAX_TOKENS, AI_TEMPERATURE); not retried"

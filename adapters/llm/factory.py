@@ -6,21 +6,17 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from urllib.parse import urlsplit
 
 import httpx
+from wapa.adapters.llm.base import Provider
 from wapa.adapters.llm.cloudflare import CloudflareClient
 from wapa.adapters.llm.config import LLMSettings, settings_from_env
 from wapa.adapters.llm.fallback import ModelChain
 from wapa.adapters.llm.openai_compat import OpenAICompatClient
+from wapa.adapters.llm.policy import CLOUDFLARE_HOSTS, provider_ids
 from wapa.adapters.llm.usage import LLMStats, NeuronMeter
 
-CLOUDFLARE_HOSTS = ("api.cloudflare.com", "gateway.ai.cloudflare.com")
-
-
-def _is_cloudflare(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    return host in CLOUDFLARE_HOSTS
+__all__ = ["CLOUDFLARE_HOSTS", "client_from_env", "client_from_settings"]
 
 
 def client_from_settings(
@@ -33,11 +29,9 @@ def client_from_settings(
     clock = clock or (lambda: time.time())  # looked up at call time: freezegun can patch it
     sleep = sleep or asyncio.sleep
     stats = LLMStats()
-    metered = settings.cloudflare is not None or (
-        settings.openai is not None and _is_cloudflare(settings.openai.base_url)
-    )
+    ids = provider_ids(settings)  # the chain's order, groups and metering: policy.py
     meter = NeuronMeter(
-        settings.daily_neuron_budget if metered else None,
+        settings.daily_neuron_budget if any(p.metered for p in ids) else None,
         clock,
         stats,
         settings.neurons_per_m_input,
@@ -49,33 +43,27 @@ def client_from_settings(
         headers={"User-Agent": "wapa"},
         follow_redirects=False,
     )
-    common = {"settings": settings, "http": http, "stats": stats, "clock": clock, "sleep": sleep}
-    providers: list[CloudflareClient | OpenAICompatClient] = []
-    if settings.cloudflare is not None:
-        for model in settings.cloudflare.models:
+    providers: list[Provider] = []
+    for p in ids:
+        common = {"settings": settings, "http": http, "stats": stats}
+        if p.name == "cloudflare" and settings.cloudflare is not None:
             providers.append(
-                CloudflareClient(cloudflare=settings.cloudflare, model=model, meter=meter, **common)
+                CloudflareClient(
+                    cloudflare=settings.cloudflare,
+                    model=p.model,
+                    group=p.group,
+                    metered=p.metered,
+                    **common,
+                )
             )
-    if settings.openai is not None:
-        metered = _is_cloudflare(settings.openai.base_url)  # Cloudflare's own /ai/v1
-        providers.append(
-            OpenAICompatClient(
-                openai=settings.openai,
-                meter=meter if metered else None,
-                group=f"cloudflare:{settings.cloudflare.account_id}"
-                if metered and settings.cloudflare is not None
-                else "",
-                **common,
+        elif p.name == "openai" and settings.openai is not None:
+            providers.append(
+                OpenAICompatClient(
+                    openai=settings.openai, group=p.group, metered=p.metered, **common
+                )
             )
-        )
     return ModelChain(
-        providers,
-        stats=stats,
-        clock=clock,
-        total_timeout=settings.total_timeout,
-        health_interval=settings.health_interval,
-        meter=meter,
-        settings=settings,
+        providers, settings=settings, stats=stats, clock=clock, sleep=sleep, meter=meter
     )
 
 

@@ -1,54 +1,63 @@
-"""The model chain: the primary model, then `AI_FALLBACK_MODELS`, then the OpenAI-compatible
-provider, each with its own bounded retries, all within one total deadline per reply.
+"""The model chain: the async shell around the sans-IO `policy.ChainPolicy`.
 
-A failed model hands over to the next one, whatever the kind, except that after `auth`,
-`daily_quota` or `budget` the other models of the same account (group) are skipped, since
-they would fail the same way. When every model fails, the primary's error is raised (the
-others are in its `.chain`), so the operator sees the first cause, e.g. a bad token; its
-`.tried` lists every configured model in order (attempts, outcome, why it stopped, skipped or
-not reached) and its message says so.
+`ModelChain` is the `LLMClient` that `wapa ask`, `wapa doctor` and the runner's model service
+use (`client_from_env` builds one). `generate` holds no rule of its own: it asks the policy
+what to do and does it, `Call` -> one request (`provider.send`), `Wait` -> `await sleep`,
+until the policy answers or gives up. The rules (bounded retries with backoff and jitter,
+Retry-After, the total deadline, the shorter-context retry, the fallback order with the
+account-wide skip, the neuron budget, the daily-quota block, the auth lockout) and the error
+text that says what was tried are in `policy.py`, where the simulator runs them too.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from wapa.adapters.llm.base import GenerationResult, Provider, validate_messages
-from wapa.adapters.llm.errors import ModelError, ModelTimeoutError, Tried
+from wapa.adapters.llm.base import Provider
+from wapa.adapters.llm.config import LLMSettings
+from wapa.adapters.llm.errors import ModelError
+from wapa.adapters.llm.policy import (
+    ACCOUNT_WIDE,
+    Answer,
+    AuthLockout,
+    Call,
+    ChainPolicy,
+    GenerationResult,
+    Wait,
+)
 from wapa.adapters.llm.usage import LLMStats, NeuronMeter
 from wapa.core.events import ChatMessage
 
-log = logging.getLogger("wapa.llm")
-
-ACCOUNT_WIDE = frozenset({"auth", "daily_quota", "budget"})
+__all__ = ["ACCOUNT_WIDE", "ModelChain"]
 
 
 class ModelChain:
-    """An `LLMClient` over ordered providers. `client_from_env` builds one."""
+    """An `LLMClient` over ordered providers, driven by one `ChainPolicy`."""
 
     def __init__(
         self,
         providers: Sequence[Provider],
         *,
+        settings: LLMSettings,
         stats: LLMStats,
         clock: Callable[[], float],
-        total_timeout: float,
-        health_interval: float = 60.0,
+        sleep: Callable[[float], Awaitable[None]],
         meter: NeuronMeter | None = None,
-        settings: Any = None,
+        seed: int | None = None,
     ) -> None:
         if not providers:
             raise ValueError("providers: at least one model provider is needed")
         self.providers = tuple(providers)
+        self.settings = settings
         self.stats = stats
         self.clock = clock
-        self.total_timeout = total_timeout
-        self.health_interval = health_interval
+        self.sleep = sleep
         self.meter = meter
-        self.settings = settings
+        self.policy = ChainPolicy(
+            [p.identity for p in self.providers], settings, meter=meter, stats=stats, seed=seed
+        )
+        self.health_interval = settings.health_interval
         self._health: dict[str, Any] | None = None
         self._health_at = 0.0
 
@@ -56,63 +65,34 @@ class ModelChain:
     def models(self) -> list[str]:
         return [f"{p.name}:{p.model}" for p in self.providers]
 
+    @property
+    def lockout(self) -> AuthLockout:
+        return self.policy.lockout
+
     async def generate(self, messages: Sequence[ChatMessage]) -> GenerationResult:
-        msgs = validate_messages(messages)
-        start = self.clock()
-        deadline = start + self.total_timeout
-        errors: list[ModelError] = []
-        tried: list[Tried] = []
-        skipped: dict[str, str] = {}  # group -> the account-wide kind that skips it
-        attempts = 0
-        for index, provider in enumerate(self.providers):
-            if provider.group in skipped:
-                why = f"same account as a model that failed with {skipped[provider.group]}"
-                tried.append(Tried(provider.name, provider.model, 0, "skipped", why))
-                continue
-            if index and errors:
-                if self.clock() >= deadline:
-                    errors.append(
-                        ModelTimeoutError(
-                            f"total time bound of {self.total_timeout:g}s used up before "
-                            f"trying {provider.model}",
-                            provider=provider.name,
-                            model=provider.model,
-                        )
-                    )
-                    why = f"AI_TOTAL_TIMEOUT={self.total_timeout:g}s used up first"
-                    tried += [
-                        Tried(p.name, p.model, 0, "not tried", why) for p in self.providers[index:]
-                    ]
-                    break
-                self.stats.fallbacks += 1
-                log.warning(
-                    "model %s failed (%s); falling back to %s:%s",
-                    errors[-1].model,
-                    errors[-1].kind,
-                    provider.name,
-                    provider.model,
-                )
-            try:
-                result = await provider.generate(msgs, deadline=deadline)
-            except ModelError as exc:
-                attempts += exc.attempts
-                errors.append(exc)
-                tried += exc.tried or [Tried(provider.name, provider.model, exc.attempts, exc.kind)]
-                if exc.kind in ACCOUNT_WIDE:
-                    skipped.setdefault(provider.group, exc.kind)
-                continue
-            attempts += result.attempts
-            latency = max(0.0, self.clock() - start)
-            self.stats.successes += 1
-            self.stats.observe_latency(latency)
-            return dataclasses.replace(result, attempts=attempts, latency_s=latency)
-        first = errors[0]
-        first.chain = list(errors)
-        first.attempts = attempts
-        first.tried = tried
-        first.fallbacks = len(self.providers) - 1
-        self.stats.count(self.stats.failures, first.kind)
-        raise first
+        """One reply. Raises ModelError (the primary's, with what was tried) when the chain
+        gives up, ValueError / TypeError for malformed messages."""
+        run = self.policy.begin(messages, self.clock())
+        step = run.step
+        try:
+            while True:
+                if isinstance(step, Call):
+                    provider = self.providers[step.provider]
+                    try:
+                        reply = await provider.send(step.messages, step.timeout)
+                    except ModelError as exc:
+                        step = run.on_error(exc, self.clock())
+                    else:
+                        step = run.on_reply(reply, self.clock())
+                elif isinstance(step, Wait):
+                    await self.sleep(step.seconds)
+                    step = run.resume(self.clock())
+                elif isinstance(step, Answer):
+                    return step.result
+                else:
+                    raise step.error
+        finally:
+            run.close()  # cancelled mid-call: the budget reservation is given back
 
     async def health(self) -> dict[str, Any]:
         """One cheap check per account/server (never a generation), cached for
@@ -132,7 +112,7 @@ class ModelChain:
                 result = {"ok": False, "kind": "unreachable", "detail": type(exc).__name__}
             checks.append({"provider": provider.name, "model": provider.model, **result})
         if self.meter is not None:
-            self.meter.refresh()
+            self.meter.refresh(now)
         oks = [c["ok"] for c in checks]
         status = "ok" if all(oks) else "degraded" if any(oks) else "down"
         if self.stats.quota_blocked_until and status == "ok":

@@ -2,26 +2,60 @@
 
 Covers OpenAI itself, a local Ollama (`http://localhost:11434/v1`), a llama.cpp server, vLLM,
 and Cloudflare's own `/accounts/{id}/ai/v1` endpoint (metered in neurons like /ai/run: the
-factory gives it the account's neuron meter when the URL points at Cloudflare). Health is
-`GET {base}/models`, which costs no generation.
+factory meters it when the URL points at Cloudflare). Health is `GET {base}/models`, which
+costs no generation; a server without that route (404, or Cloudflare's /ai/v1: 405, code 7001)
+counts as reachable. `parse_chat` is the pure parsing of an answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from wapa.adapters.llm.base import Provider, Reply
+from wapa.adapters.llm.base import (
+    Provider,
+    Reply,
+    bad_response,
+    http_error,
+    reply_text,
+    usage_tokens,
+)
 from wapa.adapters.llm.config import OpenAISettings
 from wapa.adapters.llm.errors import ModelError
 from wapa.core.events import ChatMessage
 
+NAME = "openai"
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+def parse_chat(
+    status: int, body: Any, headers: Mapping[str, str], *, model: str, provider: str = NAME
+) -> Reply:
+    """A `/chat/completions` answer as a Reply, or the ModelError it means. Pure."""
+    if not 200 <= status < 300:
+        raise http_error(status, body, headers, provider=provider, model=model)
+    if not isinstance(body, dict):
+        raise bad_response(
+            "the answer is not a JSON object", status, provider=provider, model=model
+        )
+    if "error" in body or body.get("success") is False:
+        raise http_error(
+            status if status >= 400 else 500, body, headers, provider=provider, model=model
+        )
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise bad_response("the answer has no choices", status, provider=provider, model=model)
+    message = choices[0].get("message")
+    text = message.get("content") if isinstance(message, dict) else None
+    tokens_in, tokens_out = usage_tokens(body.get("usage"))
+    return Reply(
+        text=reply_text(text, status, provider=provider, model=model),
+        input_tokens=tokens_in,
+        output_tokens=tokens_out,
+    )
 
 
 class OpenAICompatClient(Provider):
-    name = "openai"
+    name = NAME
 
     def __init__(self, *, openai: OpenAISettings, **kwargs: Any) -> None:
         kwargs.setdefault("group", f"openai:{openai.base_url}")
@@ -35,7 +69,7 @@ class OpenAICompatClient(Provider):
             headers["Authorization"] = f"Bearer {self.oa.api_key}"
         return headers
 
-    async def _send(self, messages: tuple[ChatMessage, ...], timeout: float) -> Reply:
+    async def send(self, messages: tuple[ChatMessage, ...], timeout: float) -> Reply:
         body = {
             "model": self.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
@@ -50,23 +84,10 @@ class OpenAICompatClient(Provider):
             timeout=timeout,
             body=body,
         )
-        if not 200 <= status < 300:
-            raise self._error(status, data, headers)
-        if not isinstance(data, dict):
-            raise self._bad("the answer is not a JSON object", status)
-        if "error" in data or data.get("success") is False:
-            raise self._error(status if status >= 400 else 500, data, headers)
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise self._bad("the answer has no choices", status)
-        message = choices[0].get("message")
-        text = message.get("content") if isinstance(message, dict) else None
-        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        return Reply(
-            text=self.reply_text(text, status),
-            input_tokens=_int(usage.get("prompt_tokens")),
-            output_tokens=_int(usage.get("completion_tokens")),
-        )
+        return self.parse(status, data, headers)
+
+    def parse(self, status: int, body: Any, headers: Mapping[str, str]) -> Reply:
+        return parse_chat(status, body, headers, model=self.model, provider=self.name)
 
     async def health(self) -> dict[str, Any]:
         self.stats.health_checks += 1
@@ -86,6 +107,7 @@ class OpenAICompatClient(Provider):
                 listed = self.model in ids
             return {"ok": True, "kind": "", "detail": "reachable", "model_listed": listed}
         error = self._error(status, data, headers)
-        if status == 404 and error.kind == "no_model":  # a server without a /models route
+        # a server without a /models route: 404, or 405 (code 7001) from Cloudflare's /ai/v1
+        if status == 405 or (status == 404 and error.kind == "no_model"):
             return {"ok": True, "kind": "", "detail": "reachable (no /models endpoint)"}
         return {"ok": False, "kind": error.kind, "detail": str(error)}

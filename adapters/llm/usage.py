@@ -6,6 +6,10 @@ Cloudflare bills Workers AI in neurons, per model, per million input and output 
 budget, and refuses every call after the API said the daily allocation is used up, until the
 next 00:00 UTC. `export` / `restore` carry the spend and the block across restarts (the runner
 keeps them in the store). `LLMStats` holds plain counters a Prometheus exporter can read.
+
+`NeuronMeter` reads no clock of its own when every call passes `now` (the model policy does,
+and the simulator runs it on virtual time); the optional `clock` is only the default for a
+call without `now`. Same calls, same `now`: same answers.
 """
 
 from __future__ import annotations
@@ -148,21 +152,28 @@ class NeuronMeter:
     def __init__(
         self,
         budget: float | None,
-        clock: Callable[[], float],
+        clock: Callable[[], float] | None,
         stats: LLMStats,
         input_override: float | None = None,
         output_override: float | None = None,
     ) -> None:
         self.budget = budget
-        self.clock = clock
+        self.clock = clock  # only the default for calls made without `now`
         self.stats = stats
         self.input_override = input_override
         self.output_override = output_override
-        self.day = utc_day(clock())
+        self.day = utc_day(clock()) if clock is not None else ""  # "": set by the first call
         self.spent = 0.0
         self.reserved = 0.0  # worst-case cost of the calls in flight
         self.blocked_until = 0.0
         self._publish()
+
+    def _now(self, now: float | None) -> float:
+        if now is not None:
+            return now
+        if self.clock is None:
+            raise ValueError("NeuronMeter: no clock given; pass `now`")
+        return self.clock()
 
     def _roll(self, now: float) -> None:
         today = utc_day(now)
@@ -183,20 +194,32 @@ class NeuronMeter:
             model, input_tokens, output_tokens, self.input_override, self.output_override
         )
 
-    def reserve(self, model: str, messages: Sequence[ChatMessage], max_tokens: int) -> float:
+    def reserve(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        max_tokens: int,
+        now: float | None = None,
+    ) -> float:
         """Check a call may be made and hold its worst-case cost until `release`; raises
         DailyQuotaError (quota stop) or BudgetError (the budget could be exceeded)."""
-        worst = self.check(model, messages, max_tokens)
+        worst = self.check(model, messages, max_tokens, now)
         self.reserved += worst
         return worst
 
     def release(self, amount: float) -> None:
         self.reserved = max(0.0, self.reserved - amount)
 
-    def check(self, model: str, messages: Sequence[ChatMessage], max_tokens: int) -> float:
+    def check(
+        self,
+        model: str,
+        messages: Sequence[ChatMessage],
+        max_tokens: int,
+        now: float | None = None,
+    ) -> float:
         """Raise before a call that may not be made: quota stop, or budget would be exceeded.
         Returns the call's worst-case cost."""
-        now = self.clock()
+        now = self._now(now)
         self._roll(now)
         if self.blocked_until:
             raise DailyQuotaError(
@@ -219,28 +242,35 @@ class NeuronMeter:
             )
         return worst
 
-    def record(self, model: str, input_tokens: int, output_tokens: int) -> float:
-        self._roll(self.clock())
+    def record(
+        self, model: str, input_tokens: int, output_tokens: int, now: float | None = None
+    ) -> float:
+        self._roll(self._now(now))
         used = self.cost(model, input_tokens, output_tokens)
         self.spent += used
         self._publish()
         return used
 
-    def block_until_midnight(self) -> float:
-        self.blocked_until = next_utc_midnight(self.clock())
+    def block_until_midnight(self, now: float | None = None) -> float:
+        self.blocked_until = next_utc_midnight(self._now(now))
         self._publish()
         return self.blocked_until
 
-    def refresh(self) -> None:
-        self._roll(self.clock())
+    def refresh(self, now: float | None = None) -> None:
+        self._roll(self._now(now))
 
-    def export(self) -> dict[str, Any]:
+    def left(self, now: float | None = None) -> float | None:
+        """What is left of today's budget (None without a budget)."""
+        self._roll(self._now(now))
+        return self.stats.budget_left
+
+    def export(self, now: float | None = None) -> dict[str, Any]:
         """Today's spend and the quota block as plain JSON values, for the store (the runner
         saves them with the commit after each generation and restores them at start)."""
-        self._roll(self.clock())
+        self._roll(self._now(now))
         return {"day": self.day, "spent": round(self.spent, 6), "blocked_until": self.blocked_until}
 
-    def restore(self, state: Mapping[str, Any]) -> None:
+    def restore(self, state: Mapping[str, Any], now: float | None = None) -> None:
         """Take back what `export` gave before a restart: a restart loop must not hand the
         day's budget out again, nor call again after the API said the allocation is used up.
         A spend from an earlier UTC day is dropped (the budget is daily); a quota block is
@@ -253,7 +283,7 @@ class NeuronMeter:
             raise ValueError(f"model usage: 'day' must be a YYYY-MM-DD text, got {day!r}")
         spent = _amount(state, "spent")
         blocked = _amount(state, "blocked_until")
-        now = self.clock()
+        now = self._now(now)
         self._roll(now)
         if day == self.day:
             self.spent = max(self.spent, spent)
