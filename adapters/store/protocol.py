@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from wapa.adapters.store.errors import StoreError
 from wapa.core.driver import Batch
 from wapa.core.machine import Assistant
 from wapa.core.policy import Persona, Policy
@@ -36,6 +37,25 @@ class OutboxEntry:
     quote_id: str
     intent_at: float
     outcome: str | None = None
+
+
+# store_meta rows the SQLite store owns (its encryption setup): `values` may not name them.
+RESERVED_VALUES = frozenset({"encryption", "kdf", "salt", "key_check"})
+
+
+def checked_values(values: Mapping[str, str] | None) -> list[tuple[str, str]]:
+    """`save`'s `values` as (name, text) rows; StoreError for an empty or reserved name, or a
+    value that is not text (every store checks them the same way, before it writes)."""
+    if not values:
+        return []
+    out = []
+    for name, value in values.items():
+        if not isinstance(name, str) or not name or name in RESERVED_VALUES:
+            raise StoreError(f"store value name {name!r} is empty or reserved for the store")
+        if not isinstance(value, str):
+            raise StoreError(f"store value {name!r} must be text, got {type(value).__name__}")
+        out.append((name, value))
+    return out
 
 
 @runtime_checkable

@@ -38,7 +38,7 @@ import aiosqlite
 from wapa.adapters.store import backup as backups
 from wapa.adapters.store import crypto
 from wapa.adapters.store.errors import StoreError
-from wapa.adapters.store.protocol import OutboxEntry
+from wapa.adapters.store.protocol import OutboxEntry, checked_values
 from wapa.adapters.store.schema import SCHEMA_VERSION, script
 from wapa.core.driver import Batch
 from wapa.core.events import Decision, Reason, Send, SendConfirmed, SendFailed
@@ -84,21 +84,6 @@ _UPSERT_VALUE = (
     "INSERT INTO store_meta (name, value) VALUES (?, ?) "
     "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 )
-# store_meta rows the store itself owns (encryption setup): `values` may not touch them.
-_RESERVED = frozenset({"encryption", "kdf", "salt", "key_check"})
-
-
-def _checked_values(values: Mapping[str, str] | None) -> list[tuple[str, str]]:
-    if not values:
-        return []
-    out = []
-    for name, value in values.items():
-        if not isinstance(name, str) or not name or name in _RESERVED:
-            raise StoreError(f"store value name {name!r} is empty or reserved for the store")
-        if not isinstance(value, str):
-            raise StoreError(f"store value {name!r} must be text, got {type(value).__name__}")
-        out.append((name, value))
-    return out
 
 
 def _dumps(obj: Any) -> bytes:
@@ -266,7 +251,7 @@ class Store:
             elif isinstance(ev, SendFailed):
                 detail_blob = seal(str(ev.detail).encode("utf-8", "replace"), b"outbox-detail")
                 outcomes.append(("failed", now, "", detail_blob, ev.request_id))
-        kv = _checked_values(values)
+        kv = checked_values(values)
 
         async with self._lock:
             db = self._db
@@ -296,7 +281,7 @@ class Store:
 
     async def get_value(self, name: str) -> str | None:
         """A value saved with `save(..., values={name: ...})`, or None."""
-        _checked_values({name: ""})
+        checked_values({name: ""})
         row = await _row(self._db, "SELECT value FROM store_meta WHERE name = ?", (name,))
         return None if row is None else str(row[0])
 
