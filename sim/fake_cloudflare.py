@@ -2,17 +2,22 @@
 benchmarks and users checking their setup without an account (`wapa fake-cloudflare`).
 
 It speaks what wapa uses of the API, under `/client/v4` (so `CLOUDFLARE_API_BASE` is
-`http://HOST:PORT/client/v4`):
+`http://HOST:PORT/client/v4`), and nothing Cloudflare does not have:
 
 - `POST /accounts/{id}/ai/run/{model}`: a deterministic reply built from the last user
   message, in the success envelope with `usage`;
-- `POST /accounts/{id}/ai/v1/chat/completions` and `GET .../ai/v1/models`: the
-  OpenAI-compatible endpoint;
+- `POST /accounts/{id}/ai/v1/chat/completions`: the OpenAI-compatible endpoint (like
+  Cloudflare's, it has no `GET .../ai/v1/models`: 405, code 7001);
 - `GET /user/tokens/verify` and `GET /accounts/{id}/tokens/verify`: the token check.
 
 Failures are scripted (`server.fail("capacity", times=2)`) and answered with the bodies
 Cloudflare sends (tests/fixtures/cloudflare/). Optional: a required token (else 401), a list of
 known models (else 5007), a context window (else 413 / 5021), latency per generation.
+
+Every generation answer, success or failure, is built by one pure function,
+`cloudflare_response(kind, text=..., usage=..., retry_after=...)` -> (status, body, headers);
+the simulator's fake model (`sim.fake_model`) answers its requests with it too, and parses
+them with the real client's parsing, so both fakes fail exactly as Cloudflare does.
 
     with FakeCloudflare(latency=0.05) as server:
         env = server.env()          # CLOUDFLARE_API_BASE, CLOUDFLARE_API_TOKEN, ACCOUNT_ID
@@ -21,6 +26,7 @@ known models (else 5007), a context window (else 413 / 5021), latency per genera
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -103,6 +109,10 @@ FAILURES: dict[str, tuple[int, Any]] = {
         ),
     ),
     "timeout": (408, _envelope_error(3007, "AiError: AiError: Request timeout")),
+    "bad_request": (
+        400,
+        _envelope_error(5006, "AiError: Type mismatch of '/max_tokens', 'string' not in 'integer'"),
+    ),
     "empty": (
         200,
         {
@@ -121,6 +131,66 @@ FAILURES: dict[str, tuple[int, Any]] = {
     ),
     "hang": (200, None),  # answers normally, but only after `delay` seconds
 }
+NOT_ANSWERS = frozenset({"hang"})  # script entries that change the timing, not the answer
+NO_ROUTE = (404, _envelope_error(7000, "No route for that URI"))
+NO_METHOD = (405, _envelope_error(7001, "Method not allowed"))  # e.g. GET .../ai/v1/models
+
+
+def cloudflare_response(
+    kind: str = "ok",
+    *,
+    text: str = "",
+    usage: tuple[int, int] | None = None,
+    retry_after: float | None = None,
+    chat: bool = False,
+    model: str = "",
+    message: str | None = None,
+) -> tuple[int, Any, dict[str, str]]:
+    """What Cloudflare answers to one generation: (HTTP status, decoded body, headers).
+
+    `kind` "ok": the success envelope of `/ai/run` with `text` and `usage` (prompt,
+    completion tokens; omitted when None), or with `chat` the chat-completions shape of
+    `/ai/v1`. Any other kind is a key of `FAILURES` (auth, bad_header, capacity, rate_limit,
+    daily_quota, internal, no_model, context, timeout, bad_request, empty, bad_gateway), with
+    the captured body (`message` replaces the first error's text). `retry_after` adds a
+    Retry-After header (seconds). Pure: the same arguments give the same answer."""
+    headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+    if kind == "ok":
+        counts: dict[str, int] = {}
+        if usage is not None:
+            counts = {
+                "prompt_tokens": usage[0],
+                "completion_tokens": usage[1],
+                "total_tokens": usage[0] + usage[1],
+            }
+        if chat:
+            body: dict[str, Any] = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": 0,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }
+                ],
+            }
+            if counts:
+                body["usage"] = counts
+            return 200, body, headers
+        result: dict[str, Any] = {"response": text}
+        if counts:
+            result["usage"] = counts
+        return 200, {"result": result, "success": True, "errors": [], "messages": []}, headers
+    if kind not in FAILURES or kind in NOT_ANSWERS:
+        raise ValueError(f"kind: {kind!r} is not an answer ({', '.join(sorted(FAILURES))})")
+    status, canned = FAILURES[kind]
+    payload = copy.deepcopy(canned)
+    if message is not None and isinstance(payload, dict) and payload.get("errors"):
+        payload["errors"][0]["message"] = message
+    return status, payload, headers
 
 
 @dataclass
@@ -297,74 +367,33 @@ class FakeCloudflare:
 
     def _generate(self, model: str, body: Any, chat: bool) -> tuple[int, Any, dict[str, str]]:
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-            return (
-                400,
-                _envelope_error(5006, "Error: required properties at '/' are 'messages'"),
-                {},
+            return cloudflare_response(
+                "bad_request", message="Error: required properties at '/' are 'messages'"
             )
         failure = self._next_failure(model)
         wait = (failure.delay if failure is not None else 0.0) + self.latency
         if wait > 0:
             self._stopping.wait(wait)
-        if failure is not None and failure.kind != "hang":
-            status, payload = FAILURES[failure.kind]
-            headers = {}
-            if failure.retry_after is not None:
-                headers["Retry-After"] = f"{failure.retry_after:g}"
-            return status, payload, headers
+        if failure is not None and failure.kind not in NOT_ANSWERS:
+            return cloudflare_response(failure.kind, retry_after=failure.retry_after)
         if self.models is not None and model not in self.models:
-            return 400, _envelope_error(5007, f"No such model {model} or task"), {}
+            return cloudflare_response("no_model", message=f"No such model {model} or task")
         messages = body["messages"]
         prompt_tokens = sum(
             estimate_tokens(str(m.get("content", ""))) + 4 for m in messages if isinstance(m, dict)
         )
-        max_tokens = body.get("max_tokens") if isinstance(body.get("max_tokens"), int) else 256
+        raw_max = body.get("max_tokens")
+        max_tokens = raw_max if isinstance(raw_max, int) else 256
         if self.context_window is not None and prompt_tokens + max_tokens > self.context_window:
-            return (
-                413,
-                _envelope_error(
-                    5021,
-                    "AiError: AiError: The estimated number of input and maximum output tokens "
-                    f"({prompt_tokens + max_tokens}) exceeded this model context window limit "
-                    f"({self.context_window}).",
-                ),
-                {},
+            return cloudflare_response(
+                "context",
+                message="AiError: AiError: The estimated number of input and maximum output "
+                f"tokens ({prompt_tokens + max_tokens}) exceeded this model context window "
+                f"limit ({self.context_window}).",
             )
         text = self.reply(messages)
-        usage = {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": estimate_tokens(text),
-            "total_tokens": prompt_tokens + estimate_tokens(text),
-        }
-        if chat:
-            return (
-                200,
-                {
-                    "id": "chatcmpl-fake",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": model,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": usage,
-                },
-                {},
-            )
-        return (
-            200,
-            {
-                "result": {"response": text, "usage": usage},
-                "success": True,
-                "errors": [],
-                "messages": [],
-            },
-            {},
-        )
+        usage = (prompt_tokens, estimate_tokens(text))
+        return cloudflare_response(text=text, usage=usage, chat=chat, model=model)
 
     def handle(
         self, method: str, path: str, auth: str, body: Any
@@ -380,7 +409,7 @@ class FakeCloudflare:
         self, method: str, path: str, auth: str, body: Any, record: Recorded
     ) -> tuple[int, Any, dict[str, str]]:
         if not path.startswith(PREFIX + "/"):
-            return 404, _envelope_error(7000, "No route for that URI"), {}
+            return (*NO_ROUTE, {})
         parts = path[len(PREFIX) + 1 :].split("/")
         if method == "GET" and (
             parts == ["user", "tokens", "verify"]
@@ -420,16 +449,9 @@ class FakeCloudflare:
                     return (*denied, {})
                 return self._generate(record.model, body, chat=True)
             if method == "GET" and parts[3:] == ["v1", "models"]:
-                record.endpoint = "models"
-                if denied:
-                    return (*denied, {})
-                names = sorted(self.models or {"@cf/meta/llama-3.2-1b-instruct"})
-                return (
-                    200,
-                    {"object": "list", "data": [{"id": m, "object": "model"} for m in names]},
-                    {},
-                )
-        return 404, _envelope_error(7000, "No route for that URI"), {}
+                record.endpoint = "models"  # Cloudflare's /ai/v1 has no model list
+                return (*NO_METHOD, {})
+        return (*NO_ROUTE, {})
 
 
 class _Handler(BaseHTTPRequestHandler):

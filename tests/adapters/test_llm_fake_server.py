@@ -219,7 +219,9 @@ async def test_openai_compatible_endpoint_of_the_fake(server: FakeCloudflare) ->
     health = await client.health()
     await client.aclose()
     assert result.provider == "openai" and "Any news?" in result.text
-    assert health["ok"] and health["providers"][0]["model_listed"]
+    # Cloudflare's /ai/v1 has no model list (405, code 7001), nor has the fake: reachable
+    assert health["ok"] and health["providers"][0]["detail"] == "reachable (no /models endpoint)"
+    assert [r.status for r in server.requests if r.endpoint == "models"] == [405]
 
 
 def test_fail_rejects_unknown_kinds() -> None:
