@@ -1,23 +1,51 @@
-"""Model settings from the environment, with errors that name the variable at fault.
+"""Model settings: the model's configuration variables, and `settings_from_env`.
 
-Every variable, its default and its meaning is in docs/model.md. Secrets (tokens, keys) are
-only ever read from the environment and never appear in `repr` or `describe()`.
+The variables (`CLOUDFLARE_*`, `AI_*`, `OPENAI_*`) are declared here, in `VARIABLES`, with the
+parsers of `wapa.adapters.variables`; they are part of wapa's one configuration table
+(`wapa.config.VARIABLES`), so `wapa config --check`, `.env.example` and docs/runner.md know
+them. Every default is written once, in the dataclasses below (and `DEFAULT_MODEL`,
+`DEFAULT_API_BASE`); the table's defaults are rendered from them.
+
+`settings_from_env` parses the variables through that table, then checks what involves more
+than one of them (a token needs an account id, ...). Every error is a `ConfigError` (the one
+of `wapa.adapters.variables`) whose message starts with the variable at fault. Secrets (tokens,
+keys) never appear in `repr` or `describe()`.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from typing import Any
+
+from wapa.adapters.variables import (
+    ConfigError,
+    Var,
+    duration,
+    format_duration,
+    integer,
+    listing,
+    number,
+    read,
+    secret,
+    text,
+    url,
+)
+
+__all__ = [
+    "DEFAULT_API_BASE",
+    "DEFAULT_MODEL",
+    "VARIABLES",
+    "CloudflareSettings",
+    "ConfigError",
+    "LLMSettings",
+    "OpenAISettings",
+    "settings_from_env",
+]
 
 DEFAULT_MODEL = "@cf/meta/llama-3.2-1b-instruct"
 DEFAULT_API_BASE = "https://api.cloudflare.com/client/v4"
-
-
-class ConfigError(ValueError):
-    """A model setting is missing or malformed; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -74,68 +102,221 @@ class LLMSettings:
         }
 
 
+# ---------------------------------------------------------------- value parsers
+
 _ACCOUNT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _MODEL = re.compile(r"^[A-Za-z0-9@._:/-]{1,200}$")
+_NO_BUDGET = ("off", "none", "unlimited")
 
 
-def _get(env: Mapping[str, str], name: str) -> str:
-    return (env.get(name) or "").strip()
+def _account(value: Any, name: str) -> str:
+    raw = text(value, name)
+    if not _ACCOUNT.match(raw):
+        raise ConfigError(
+            f"{name}: expected the account id of the dashboard's Workers AI page, got {raw!r}"
+        )
+    return raw
 
 
-def _url(env: Mapping[str, str], name: str, default: str = "") -> str:
-    value = _get(env, name) or default
-    if not value:
-        return ""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{name}: {value!r} is not an http(s) URL")
-    return value.rstrip("/")
+def _model(value: Any, name: str) -> str:
+    raw = text(value, name)
+    if not _MODEL.match(raw):
+        raise ConfigError(f"{name}: expected a model name like {DEFAULT_MODEL}, got {raw!r}")
+    return raw
 
 
-def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = _get(env, name)
-    if not raw:
-        return default
+def _models(value: Any, name: str) -> tuple[str, ...]:
+    return tuple(_model(m, name) for m in listing(value, name))
+
+
+_BUDGET = number(1.0, 1e12)
+
+
+def _budget(value: Any, name: str) -> float | None:
+    if text(value, name).casefold() in _NO_BUDGET:
+        return None
     try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: {raw!r} is not a number") from None
-    if not math.isfinite(value) or not low <= value <= high:
-        raise ConfigError(f"{name}: {raw} is outside {low:g}..{high:g}")
-    return value
+        return float(_BUDGET(value, name))
+    except ConfigError:
+        raise ConfigError(
+            f"{name}: expected a number of neurons >= 1, or off, got {text(value, name)!r}"
+        ) from None
 
 
-def _integer(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = _get(env, name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: {raw!r} is not a whole number") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}: {value} is outside {low}..{high}")
-    return value
+_RATE = number(0.0, 1e9)
+
+# ---------------------------------------------------------------- the variables
+
+_D = LLMSettings(cloudflare=None, openai=None)  # the defaults, as written above, for the table
 
 
-def _model(name: str, value: str) -> str:
-    if not _MODEL.match(value):
-        raise ConfigError(f"{name}: {value!r} is not a model name (e.g. {DEFAULT_MODEL})")
-    return value
+def _n(x: float | None) -> str:
+    return "" if x is None else f"{x:g}"
 
 
-def _secret(env: Mapping[str, str], name: str) -> str:
-    value = _get(env, name)
-    if any(c.isspace() for c in value) or not value.isprintable():
-        raise ConfigError(f"{name}: contains spaces or control characters (a pasting accident?)")
-    return value
+# `target`: the LLMSettings field ("timeout"), or "cloudflare."/"openai." and the field of
+# CloudflareSettings/OpenAISettings; AI_MODEL_NAME and AI_FALLBACK_MODELS make `models`.
+VARIABLES: tuple[Var, ...] = (
+    Var(
+        "CLOUDFLARE_API_TOKEN",
+        "",
+        "Cloudflare API token with the Workers AI permission; required unless only the "
+        "OpenAI-compatible provider is used",
+        "model",
+        "cloudflare.api_token",
+        secret,
+        secret=True,
+    ),
+    Var(
+        "CLOUDFLARE_ACCOUNT_ID",
+        "",
+        "Cloudflare account id (dashboard, Workers AI page); required with the token",
+        "model",
+        "cloudflare.account_id",
+        _account,
+    ),
+    Var("AI_MODEL_NAME", DEFAULT_MODEL, "Workers AI model", "model", "cloudflare.models", _model),
+    Var(
+        "AI_FALLBACK_MODELS",
+        "",
+        "Comma-separated Workers AI models tried in order after AI_MODEL_NAME fails",
+        "model",
+        "cloudflare.models",
+        _models,
+    ),
+    Var(
+        "CLOUDFLARE_API_BASE",
+        DEFAULT_API_BASE,
+        "Cloudflare API base URL (point it at `wapa fake-cloudflare` for tests)",
+        "model",
+        "cloudflare.api_base",
+        url,
+    ),
+    Var(
+        "CLOUDFLARE_AI_GATEWAY_URL",
+        "",
+        "An AI Gateway URL that replaces the API base for generations",
+        "model",
+        "cloudflare.gateway_url",
+        url,
+    ),
+    Var(
+        "OPENAI_BASE_URL",
+        "",
+        "An OpenAI-compatible server (second provider), like http://localhost:11434/v1",
+        "model",
+        "openai.base_url",
+        url,
+    ),
+    Var(
+        "OPENAI_MODEL",
+        "",
+        "Model name on the OpenAI-compatible server; required with OPENAI_BASE_URL",
+        "model",
+        "openai.model",
+        _model,
+    ),
+    Var(
+        "OPENAI_API_KEY",
+        "",
+        "API key of the OpenAI-compatible server (local servers usually need none)",
+        "model",
+        "openai.api_key",
+        secret,
+        secret=True,
+    ),
+    Var(
+        "AI_MAX_TOKENS",
+        str(_D.max_tokens),
+        "Longest reply in tokens (1 to 32768)",
+        "model",
+        "max_tokens",
+        integer(1, 32_768),
+    ),
+    Var(
+        "AI_TEMPERATURE",
+        _n(_D.temperature),
+        "Sampling temperature, 0 to 5 (at most 2 is sent to the OpenAI-compatible provider)",
+        "model",
+        "temperature",
+        number(0.0, 5.0),
+    ),
+    Var(
+        "AI_TIMEOUT",
+        format_duration(_D.timeout),
+        "Time per model request (attempt)",
+        "model",
+        "timeout",
+        duration(0.1, 600.0),
+    ),
+    Var(
+        "AI_TOTAL_TIMEOUT",
+        format_duration(_D.total_timeout),
+        "Time per reply, retries, waits and fallbacks included (at least AI_TIMEOUT); keep it "
+        "below WAPA_GENERATION_TIMEOUT",
+        "model",
+        "total_timeout",
+        duration(0.1, 3600.0),
+    ),
+    Var(
+        "AI_MAX_ATTEMPTS",
+        str(_D.max_attempts),
+        "Attempts per model for retryable errors (1 to 10)",
+        "model",
+        "max_attempts",
+        integer(1, 10),
+    ),
+    Var(
+        "AI_MAX_RETRY_AFTER",
+        format_duration(_D.max_retry_after),
+        "A longer Retry-After is not waited for (the fallbacks take over)",
+        "model",
+        "max_retry_after",
+        duration(0.0, 3600.0),
+    ),
+    Var(
+        "AI_DAILY_NEURON_BUDGET",
+        _n(_D.daily_neuron_budget),
+        "Neurons a day (UTC) wapa may spend on Cloudflare; off = no budget (Workers Paid)",
+        "model",
+        "daily_neuron_budget",
+        _budget,
+    ),
+    Var(
+        "AI_NEURONS_PER_M_INPUT",
+        _n(_D.neurons_per_m_input),
+        "Override the model's neurons per million input tokens",
+        "model",
+        "neurons_per_m_input",
+        _RATE,
+    ),
+    Var(
+        "AI_NEURONS_PER_M_OUTPUT",
+        _n(_D.neurons_per_m_output),
+        "Override the model's neurons per million output tokens",
+        "model",
+        "neurons_per_m_output",
+        _RATE,
+    ),
+    Var(
+        "AI_HEALTH_INTERVAL",
+        format_duration(_D.health_interval),
+        "A model health check is cached this long",
+        "model",
+        "health_interval",
+        duration(0.0, 86_400.0),
+    ),
+)
+
+
+# ---------------------------------------------------------------- settings
 
 
 def settings_from_env(env: Mapping[str, str]) -> LLMSettings:
     """Read and check every model variable. Raises ConfigError naming the variable."""
-    token = _secret(env, "CLOUDFLARE_API_TOKEN")
-    account = _get(env, "CLOUDFLARE_ACCOUNT_ID")
-    openai_base = _url(env, "OPENAI_BASE_URL")
+    v = read(VARIABLES, env)
+    token: str = v.get("CLOUDFLARE_API_TOKEN", "")
+    account: str = v.get("CLOUDFLARE_ACCOUNT_ID", "")
 
     cloudflare: CloudflareSettings | None = None
     if token or account:
@@ -149,36 +330,20 @@ def settings_from_env(env: Mapping[str, str]) -> LLMSettings:
                 "CLOUDFLARE_ACCOUNT_ID: not set (CLOUDFLARE_API_TOKEN is); it is the 32-character "
                 "id on the Cloudflare dashboard's Workers AI page"
             )
-        if not _ACCOUNT.match(account):
-            raise ConfigError(f"CLOUDFLARE_ACCOUNT_ID: {account!r} is not an account id")
-        primary = _model("AI_MODEL_NAME", _get(env, "AI_MODEL_NAME") or DEFAULT_MODEL)
-        fallbacks = [
-            _model("AI_FALLBACK_MODELS", m.strip())
-            for m in _get(env, "AI_FALLBACK_MODELS").split(",")
-            if m.strip()
-        ]
-        models = tuple(dict.fromkeys([primary, *fallbacks]))
+        primary = v.get("AI_MODEL_NAME", DEFAULT_MODEL)
+        models = tuple(dict.fromkeys([primary, *v.get("AI_FALLBACK_MODELS", ())]))
         cloudflare = CloudflareSettings(
-            account_id=account,
-            api_token=token,
-            api_base=_url(env, "CLOUDFLARE_API_BASE", DEFAULT_API_BASE),
-            gateway_url=_url(env, "CLOUDFLARE_AI_GATEWAY_URL"),
-            models=models,
+            account_id=account, api_token=token, models=models, **_given(v, "cloudflare.")
         )
-    elif _get(env, "AI_FALLBACK_MODELS"):
+    elif "AI_FALLBACK_MODELS" in v:
         raise ConfigError("AI_FALLBACK_MODELS: set, but CLOUDFLARE_API_TOKEN is not")
 
     openai: OpenAISettings | None = None
-    if openai_base:
-        model = _get(env, "OPENAI_MODEL")
-        if not model:
+    if "OPENAI_BASE_URL" in v:
+        if "OPENAI_MODEL" not in v:
             raise ConfigError("OPENAI_MODEL: not set (OPENAI_BASE_URL is); name the model to use")
-        openai = OpenAISettings(
-            base_url=openai_base,
-            model=_model("OPENAI_MODEL", model),
-            api_key=_secret(env, "OPENAI_API_KEY"),
-        )
-    elif _get(env, "OPENAI_MODEL") or _get(env, "OPENAI_API_KEY"):
+        openai = OpenAISettings(**_given(v, "openai."))
+    elif "OPENAI_MODEL" in v or "OPENAI_API_KEY" in v:
         raise ConfigError(
             "OPENAI_BASE_URL: not set (OPENAI_MODEL or OPENAI_API_KEY is); e.g. "
             "http://localhost:11434/v1 for Ollama or https://api.openai.com/v1"
@@ -190,31 +355,29 @@ def settings_from_env(env: Mapping[str, str]) -> LLMSettings:
             "(Workers AI), or OPENAI_BASE_URL and OPENAI_MODEL (any OpenAI-compatible server)"
         )
 
-    budget_raw = _get(env, "AI_DAILY_NEURON_BUDGET").lower()
-    budget: float | None
-    if budget_raw in ("off", "none", "unlimited"):
-        budget = None
-    else:
-        budget = _number(env, "AI_DAILY_NEURON_BUDGET", 10_000.0, 1.0, 1e12)
-
-    def rate(name: str) -> float | None:
-        return _number(env, name, 0.0, 0.0, 1e9) if _get(env, name) else None
-
-    timeout = _number(env, "AI_TIMEOUT", 30.0, 0.1, 600.0)
-    total = _number(env, "AI_TOTAL_TIMEOUT", max(90.0, timeout), 0.1, 3600.0)
+    knobs = _given(v, "")
+    timeout: float = knobs.get("timeout", _D.timeout)
+    total: float = knobs.setdefault("total_timeout", max(_D.total_timeout, timeout))
     if total < timeout:
-        raise ConfigError(f"AI_TOTAL_TIMEOUT: {total:g} is shorter than AI_TIMEOUT ({timeout:g})")
-    return LLMSettings(
-        cloudflare=cloudflare,
-        openai=openai,
-        max_tokens=_integer(env, "AI_MAX_TOKENS", 256, 1, 32_768),
-        temperature=_number(env, "AI_TEMPERATURE", 0.6, 0.0, 5.0),
-        timeout=timeout,
-        total_timeout=total,
-        max_attempts=_integer(env, "AI_MAX_ATTEMPTS", 3, 1, 10),
-        max_retry_after=_number(env, "AI_MAX_RETRY_AFTER", 30.0, 0.0, 3600.0),
-        daily_neuron_budget=budget,
-        neurons_per_m_input=rate("AI_NEURONS_PER_M_INPUT"),
-        neurons_per_m_output=rate("AI_NEURONS_PER_M_OUTPUT"),
-        health_interval=_number(env, "AI_HEALTH_INTERVAL", 60.0, 0.0, 86_400.0),
-    )
+        raise ConfigError(
+            f"AI_TOTAL_TIMEOUT: {format_duration(total)} is shorter than AI_TIMEOUT "
+            f"({format_duration(timeout)})"
+        )
+    return LLMSettings(cloudflare=cloudflare, openai=openai, **knobs)
+
+
+_SKIP = {"cloudflare.models", "cloudflare.api_token", "cloudflare.account_id"}
+
+
+def _given(values: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """The set variables whose target starts with `prefix` ("" = LLMSettings' own fields),
+    as keyword arguments."""
+    out: dict[str, Any] = {}
+    for var in VARIABLES:
+        if var.name not in values or var.target in _SKIP:
+            continue
+        if prefix and var.target.startswith(prefix):
+            out[var.target[len(prefix) :]] = values[var.name]
+        elif not prefix and "." not in var.target:
+            out[var.target] = values[var.name]
+    return out

@@ -1,4 +1,10 @@
-"""Store settings from the environment, with defaults, validated with errors naming the variable."""
+"""Store settings: the store's configuration variables, and `StoreSettings.from_env`.
+
+The variables are declared here, in `VARIABLES`, with the parsers of `wapa.adapters.variables`;
+they are part of wapa's one configuration table (`wapa.config.VARIABLES`). Defaults are
+written once, in `StoreSettings` below. Errors are the one `ConfigError` (a `ValueError`),
+naming the variable.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,19 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from wapa.adapters.variables import ConfigError, Var, choice, integer, number, read, text
+
+__all__ = [
+    "DEFAULT_BACKUP_DIR",
+    "DEFAULT_DB",
+    "SYNC_MODES",
+    "VARIABLES",
+    "ConfigError",
+    "StoreSettings",
+]
+
 DEFAULT_DB = "data/wapa.db"
 DEFAULT_BACKUP_DIR = "data/backups"
-DEFAULT_TRACE_DAYS = 14.0
-DEFAULT_BACKUP_KEEP = 7
 SYNC_MODES = ("full", "normal")
 
 
@@ -17,10 +32,10 @@ SYNC_MODES = ("full", "normal")
 class StoreSettings:
     db: str = DEFAULT_DB  # WAPA_DB
     key: str | None = None  # WAPA_DB_KEY (never logged)
-    trace_days: float = DEFAULT_TRACE_DAYS  # WAPA_TRACE_DAYS
+    trace_days: float = 14.0  # WAPA_TRACE_DAYS
     backup_dir: str = DEFAULT_BACKUP_DIR  # WAPA_BACKUP_DIR
-    backup_keep: int = DEFAULT_BACKUP_KEEP  # WAPA_BACKUP_KEEP (0: no daily backups)
-    sync: str = "full"  # WAPA_DB_SYNC
+    backup_keep: int = 7  # WAPA_BACKUP_KEEP (0: no daily backups)
+    sync: str = SYNC_MODES[0]  # WAPA_DB_SYNC
 
     @property
     def trace_ttl(self) -> float:
@@ -35,25 +50,55 @@ class StoreSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StoreSettings:
-        env = os.environ if env is None else env
-        days_text = env.get("WAPA_TRACE_DAYS", "").strip() or str(DEFAULT_TRACE_DAYS)
-        try:
-            days = float(days_text)
-        except ValueError:
-            days = -1.0
-        if not 0 < days < 100000:
-            raise ValueError(f"WAPA_TRACE_DAYS: expected a number of days > 0, got {days_text!r}")
-        keep_text = env.get("WAPA_BACKUP_KEEP", "").strip() or str(DEFAULT_BACKUP_KEEP)
-        if not keep_text.isdigit():
-            raise ValueError(f"WAPA_BACKUP_KEEP: expected a whole number >= 0, got {keep_text!r}")
-        sync = env.get("WAPA_DB_SYNC", "").strip().lower() or "full"
-        if sync not in SYNC_MODES:
-            raise ValueError(f"WAPA_DB_SYNC: expected one of {', '.join(SYNC_MODES)}, got {sync!r}")
-        return cls(
-            db=env.get("WAPA_DB", "").strip() or DEFAULT_DB,
-            key=env.get("WAPA_DB_KEY") or None,
-            trace_days=days,
-            backup_dir=env.get("WAPA_BACKUP_DIR", "").strip() or DEFAULT_BACKUP_DIR,
-            backup_keep=int(keep_text),
-            sync=sync,
-        )
+        """Raises `ConfigError` naming the variable."""
+        values = read(VARIABLES, os.environ if env is None else env)
+        return cls(**{v.target: values[v.name] for v in VARIABLES if v.name in values})
+
+
+_D = StoreSettings()  # the defaults, as written above, for the table
+
+# `target`: the StoreSettings field.
+VARIABLES: tuple[Var, ...] = (
+    Var(
+        "WAPA_DB",
+        _D.db,
+        "The assistant's SQLite database (state, outbox, traces)",
+        "store",
+        "db",
+        text,
+    ),
+    Var(
+        "WAPA_DB_KEY",
+        "",
+        "Encrypts message text and names in WAPA_DB; empty = not encrypted (a warning at start)",
+        "store",
+        "key",
+        text,
+        secret=True,
+    ),
+    Var(
+        "WAPA_TRACE_DAYS",
+        f"{_D.trace_days:g}",
+        "Days decision traces are kept",
+        "store",
+        "trace_days",
+        number(0.0, 100_000.0, lo_open=True),
+    ),
+    Var("WAPA_BACKUP_DIR", _D.backup_dir, "Where daily backups go", "store", "backup_dir", text),
+    Var(
+        "WAPA_BACKUP_KEEP",
+        str(_D.backup_keep),
+        "Daily backups kept; 0 = no daily backups",
+        "store",
+        "backup_keep",
+        integer(0),
+    ),
+    Var(
+        "WAPA_DB_SYNC",
+        _D.sync,
+        "SQLite synchronous mode: full or normal",
+        "store",
+        "sync",
+        choice(*SYNC_MODES),
+    ),
+)

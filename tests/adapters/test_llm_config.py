@@ -98,3 +98,40 @@ def test_errors_name_the_variable(env: dict[str, str], variable: str) -> None:
 
 def test_total_timeout_defaults_to_at_least_the_attempt_timeout() -> None:
     assert settings_from_env(cf_env(AI_TIMEOUT="120")).total_timeout == 120
+    with pytest.raises(ConfigError) as info:
+        settings_from_env(cf_env(AI_TIMEOUT="1m", AI_TOTAL_TIMEOUT="30"))
+    assert str(info.value) == "AI_TOTAL_TIMEOUT: 30s is shorter than AI_TIMEOUT (1m)"
+
+
+def test_times_are_durations() -> None:
+    """The times take the one duration syntax of wapa (plain seconds still work)."""
+    s = settings_from_env(
+        cf_env(
+            AI_TIMEOUT="500ms",
+            AI_TOTAL_TIMEOUT="2m",
+            AI_MAX_RETRY_AFTER="45",
+            AI_HEALTH_INTERVAL="1h",
+        )
+    )
+    assert (s.timeout, s.total_timeout, s.max_retry_after, s.health_interval) == (
+        0.5,
+        120.0,
+        45.0,
+        3600.0,
+    )
+
+
+def test_empty_values_count_as_unset() -> None:
+    env = cf_env(AI_MODEL_NAME=" ", AI_TIMEOUT="", OPENAI_API_KEY="", AI_FALLBACK_MODELS="")
+    assert settings_from_env(env) == settings_from_env(cf_env())
+
+
+def test_the_variables_are_in_the_one_table() -> None:
+    from wapa.adapters.llm.config import VARIABLES
+    from wapa.adapters.variables import ConfigError as TheConfigError
+    from wapa.config import BY_NAME
+
+    assert ConfigError is TheConfigError
+    assert all(BY_NAME[v.name] is v for v in VARIABLES)
+    assert BY_NAME["AI_MODEL_NAME"].default == DEFAULT_MODEL
+    assert BY_NAME["CLOUDFLARE_API_BASE"].default == DEFAULT_API_BASE
