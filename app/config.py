@@ -1,24 +1,34 @@
-"""The runner's configuration: ONE table of variables (name, default, help), parsed with errors
-that name the variable.
+"""The configuration: ONE table of variables (name, default, meaning, parser), parsed with one
+`ConfigError` whose message names the variable.
 
-Sources, later wins: the defaults below, an optional YAML file (`--config FILE`: a flat mapping
+The table is `VARIABLES` below. The runner's, the policy's and the persona's variables are
+declared in this file; the model's (`CLOUDFLARE_*`, `AI_*`, `OPENAI_*`) in
+`wapa.adapters.llm.config` and the store's in `wapa.adapters.store.settings`, next to the
+settings they fill, with the same `Var` record and parsers (`wapa.adapters.variables`, where
+`ConfigError` lives; `wapa.config.ConfigError`, `wapa.adapters.llm.ConfigError` and the
+store's are that one class). `load_settings` parses every variable of the table, so a wrong
+`AI_TIMEOUT` stops `wapa run` and fails `wapa config --check` like a wrong `WAPA_COOLDOWN`.
+Defaults are written once, in the settings objects (`Policy`, `Persona`, `Settings` below,
+`LLMSettings`, `StoreSettings`); the table renders them.
+
+Sources, later wins: the defaults, an optional YAML file (`--config FILE`: a flat mapping
 whose keys are the variable names; the `WAPA_` prefix and case are optional), the environment.
 An empty value counts as unset (Docker `env_file` lines like `WAPA_DB_KEY=`).
 
-Durations accept `500ms`, `90s`, `2m`, `5h`, `1d` or plain seconds; lists are comma-separated
-in the environment (or YAML lists in the file); booleans are 1/0, true/false, yes/no, on/off.
-The original assistant's names keep working: `RESPONSE_DELAY_MS`, `COOLDOWN_PERIOD_MS`
-(milliseconds) and `MAX_CONTEXT_MESSAGES`; the `WAPA_*` name wins when both are set.
+Durations accept `500ms`, `90s`, `2m`, `5h`, `1d` or plain seconds (the core's
+`parse_duration`, the one duration syntax); lists are comma-separated in the environment (or
+YAML lists in the file); booleans are 1/0, true/false, yes/no, on/off. The original
+assistant's names keep working: `RESPONSE_DELAY_MS`, `COOLDOWN_PERIOD_MS` (milliseconds) and
+`MAX_CONTEXT_MESSAGES`; the `WAPA_*` name wins when both are set.
 
 A name the table does not know is reported with the closest known one: an environment variable
-starting with `WAPA_` lands in `Settings.unknown` (the runner warns and starts; `wapa config
---check` and `wapa doctor` fail), a key of the `--config` file is a `ConfigError` (the file is
-wapa's alone, so an unknown key there is certainly a mistake, like a wrong value).
+starting with `WAPA_`, or one with a model prefix (`CLOUDFLARE_`, `AI_`, `OPENAI_`) that is
+nearly a model variable's name (a typo: those prefixes are shared with other tools), lands in
+`Settings.unknown` (the runner warns and starts; `wapa config --check` and `wapa doctor`
+fail); a key of the `--config` file is a `ConfigError` (the file is wapa's alone, so an unknown
+key there is certainly a mistake, like a wrong value).
 
 `env_example()` renders the table as a commented `.env` file; `docs_table()` as Markdown.
-Variables of the WhatsApp adapter (`NEONIZE_BOT_TAG`), the model adapter (`CLOUDFLARE_*`,
-`AI_*`, `OPENAI_*`) and the store are read by those adapters; they appear in the table so that documentation and `.env.example`
-come from one place.
 """
 
 from __future__ import annotations
@@ -26,184 +36,150 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wapa.core import Persona, Policy, PolicyError, parse_duration
+from wapa.adapters.llm.config import VARIABLES as MODEL_VARIABLES
+from wapa.adapters.store.settings import DEFAULT_DB
+from wapa.adapters.store.settings import VARIABLES as STORE_VARIABLES
+from wapa.adapters.variables import (
+    ConfigError,
+    Var,
+    boolean,
+    choice,
+    duration,
+    format_duration,
+    integer,
+    listing,
+    milliseconds,
+    number,
+    present,
+    read,
+    text,
+)
+from wapa.core import Persona, Policy, PolicyError, QuietHours
+
+__all__ = [
+    "BY_NAME",
+    "VARIABLES",
+    "ConfigError",
+    "Settings",
+    "UnknownName",
+    "Var",
+    "all_variables",
+    "closest_name",
+    "docs_table",
+    "env_example",
+    "load_settings",
+    "read_config_file",
+    "unknown_environment",
+]
 
 
-class ConfigError(ValueError):
-    """A setting is wrong; `str()` is one line starting with the variable's name."""
+# ---------------------------------------------------------------- settings
 
 
-# ---------------------------------------------------------------- value parsers
+@dataclass(frozen=True)
+class Settings:
+    policy: Policy
+    persona: Persona
+    transport: str = "whatsapp"
+    db: str = DEFAULT_DB  # WAPA_DB, the store's variable
+    db_key: str = ""  # WAPA_DB_KEY, the store's variable
+    session_db: str = "data/session.db"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    log_level: str = "info"
+    log_content: bool = False
+    record: str = ""
+    record_redact: bool = False
+    seed: int | None = None
+    max_concurrent_generations: int = 2
+    shutdown_timeout: float = 10.0
+    memory_warn_mb: int = 256
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # merged, for other adapters
+    unknown: tuple[UnknownName, ...] = ()  # unknown variables set in the environment
 
 
-def _text(value: Any, name: str) -> str:
-    if isinstance(value, list | tuple | dict):
-        raise ConfigError(f"{name}: expected a single value, got a {type(value).__name__}")
-    return str(value).strip()
-
-
-def _duration(value: Any, name: str) -> float:
-    try:
-        return parse_duration(value if isinstance(value, int | float) else _text(value, name), name)
-    except PolicyError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def _ms(value: Any, name: str) -> float:
-    text = _text(value, name)
-    if not re.fullmatch(r"\d+(\.\d+)?", text):
-        raise ConfigError(f"{name}: expected milliseconds as a number like 120000, got {text!r}")
-    return float(text) / 1000.0
-
-
-def _int(minimum: int, maximum: int | None = None) -> Callable[[Any, str], int]:
-    def parse(value: Any, name: str) -> int:
-        text = _text(value, name)
-        ok = re.fullmatch(r"-?\d+", text) is not None
-        n = int(text) if ok else 0
-        if not ok or n < minimum or (maximum is not None and n > maximum):
-            upper = f" and <= {maximum}" if maximum is not None else ""
-            raise ConfigError(f"{name}: expected a whole number >= {minimum}{upper}, got {text!r}")
-        return n
-
-    return parse
-
-
-def _float_between(lo: float, hi: float, lo_open: bool = False) -> Callable[[Any, str], float]:
-    def parse(value: Any, name: str) -> float:
-        text = _text(value, name)
-        try:
-            x = float(text)
-        except ValueError:
-            x = float("nan")
-        if x != x or (x <= lo if lo_open else x < lo) or x > hi:
-            bound = f"> {lo:g}" if lo_open else f">= {lo:g}"
-            raise ConfigError(f"{name}: expected a number {bound} and <= {hi:g}, got {text!r}")
-        return x
-
-    return parse
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def _bool(value: Any, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = _text(value, name).casefold()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ConfigError(f"{name}: expected 1/0, true/false, yes/no or on/off, got {text!r}")
-
-
-def _list(value: Any, name: str) -> tuple[str, ...]:
-    if isinstance(value, list | tuple):
-        items = [str(v).strip() for v in value]
-    else:
-        items = [v.strip() for v in _text(value, name).split(",")]
-    return tuple(v for v in items if v)
-
-
-def _choice(*choices: str) -> Callable[[Any, str], str]:
-    def parse(value: Any, name: str) -> str:
-        text = _text(value, name).casefold()
-        if text not in choices:
-            raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {text!r}")
-        return text
-
-    return parse
+# ---------------------------------------------------------------- app-specific parsers
 
 
 def _quiet_hours(value: Any, name: str) -> tuple[str, str] | None:
-    text = _text(value, name)
-    if text.casefold() in ("off", "none", "0", "false", "no"):
+    raw = text(value, name)
+    if raw.casefold() in ("off", "none", "0", "false", "no"):
         return None
-    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)", text)
+    m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)\s*-\s*([01]?\d|2[0-3]):([0-5]\d)", raw)
     if not m:
-        raise ConfigError(f"{name}: expected HH:MM-HH:MM (like 22:00-07:00) or off, got {text!r}")
+        raise ConfigError(f"{name}: expected HH:MM-HH:MM (like 22:00-07:00) or off, got {raw!r}")
     return f"{int(m[1]):02d}:{m[2]}", f"{int(m[3]):02d}:{m[4]}"
-
-
-def _port(value: Any, name: str) -> int:
-    return _int(0, 65535)(value, name)
 
 
 PERSONA_MAX_CHARS = 2000  # a persona text goes into every prompt
 
 
 def _persona_text(value: Any, name: str) -> str:
-    text = _text(value, name)
-    if len(text) > PERSONA_MAX_CHARS:
-        raise ConfigError(f"{name}: {len(text)} characters; at most {PERSONA_MAX_CHARS}")
-    if any(ord(c) < 32 and c not in "\n\t" for c in text):
+    raw = text(value, name)
+    if len(raw) > PERSONA_MAX_CHARS:
+        raise ConfigError(f"{name}: {len(raw)} characters; at most {PERSONA_MAX_CHARS}")
+    if any(ord(c) < 32 and c not in "\n\t" for c in raw):
         raise ConfigError(f"{name}: contains control characters")
-    return text
+    return raw
+
+
+def _flag(on: bool) -> str:
+    return "1" if on else "0"
+
+
+def _or_empty(x: object) -> str:
+    return "" if x is None else str(x)
 
 
 # ---------------------------------------------------------------- the table
 
-
-@dataclass(frozen=True)
-class Var:
-    name: str
-    default: str  # as written in an .env file; "" means unset
-    help: str
-    section: str
-    target: str = ""  # "policy.<field>", "caps.<field>", "persona.<field>", "run.<field>"
-    parse: Callable[[Any, str], Any] | None = None  # None: read by another adapter
-    secret: bool = False
-
-
-def _d(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(round(seconds * 1000))}ms"
-
-
+# The defaults, as their owners write them, for the table.
 _P = Policy()
-_D = _duration
+_QUIET = QuietHours()
+_PERSONA = Persona()
+_S = Settings(policy=_P, persona=_PERSONA)
+_DUR = duration()
 
-VARIABLES: tuple[Var, ...] = (
+# `target` of this file's variables: "policy.<Policy field>", "caps.<Caps field>",
+# "quiet.hours|tz", "persona.<Persona field>", "run.<Settings field>".
+_APP_VARIABLES: tuple[Var, ...] = (
+    # --- policy: timing
     # --- policy: timing
     Var(
         "WAPA_RESPONSE_DELAY",
-        _d(_P.response_delay),
+        format_duration(_P.response_delay),
         "Reply this long after the latest unanswered message (rule 1)",
         "policy",
         "policy.response_delay",
-        _D,
+        _DUR,
     ),
     Var(
         "WAPA_MAX_WAIT",
-        _d(_P.max_wait),
+        format_duration(_P.max_wait),
         "...but never later than this after the first one (rule 1)",
         "policy",
         "policy.max_wait",
-        _D,
+        _DUR,
     ),
     Var(
         "WAPA_COOLDOWN",
-        _d(_P.cooldown),
+        format_duration(_P.cooldown),
         "Quiet time in a chat after a reply or after the owner wrote (rules 2, 3)",
         "policy",
         "policy.cooldown",
-        _D,
+        _DUR,
     ),
     Var(
         "WAPA_URGENT_DELAY",
-        _d(_P.urgent_delay),
+        format_duration(_P.urgent_delay),
         "Delay for urgent messages (rule 4)",
         "policy",
         "policy.urgent_delay",
-        _D,
+        _DUR,
     ),
     Var(
         "WAPA_URGENT_THRESHOLD",
@@ -211,7 +187,7 @@ VARIABLES: tuple[Var, ...] = (
         "Urgency score at which a message is urgent (a keyword scores 2)",
         "policy",
         "policy.urgent_threshold",
-        _int(1),
+        integer(1),
     ),
     Var(
         "WAPA_URGENT_KEYWORDS",
@@ -219,7 +195,7 @@ VARIABLES: tuple[Var, ...] = (
         "Comma-separated urgent words/phrases; empty = the built-in list in several languages",
         "policy",
         "policy.urgent_keywords",
-        _list,
+        listing,
     ),
     Var(
         "WAPA_BURST_COUNT",
@@ -227,15 +203,15 @@ VARIABLES: tuple[Var, ...] = (
         "This many messages...",
         "policy",
         "policy.burst_count",
-        _int(1),
+        integer(1),
     ),
     Var(
         "WAPA_BURST_WINDOW",
-        _d(_P.burst_window),
+        format_duration(_P.burst_window),
         "...within this window add 1 to the urgency score",
         "policy",
         "policy.burst_window",
-        _D,
+        _DUR,
     ),
     Var(
         "WAPA_GROUP_REPLY",
@@ -243,15 +219,15 @@ VARIABLES: tuple[Var, ...] = (
         "Groups: 'mention' (only when addressed) or 'never' (rule 5)",
         "policy",
         "policy.group_reply",
-        _choice("mention", "never"),
+        choice("mention", "never"),
     ),
     Var(
         "WAPA_QUOTE_IN_GROUPS",
-        "1",
+        _flag(_P.quote_in_groups),
         "A group reply quotes the message that addressed the owner",
         "policy",
         "policy.quote_in_groups",
-        _bool,
+        boolean,
     ),
     Var(
         "WAPA_ALIASES",
@@ -259,7 +235,7 @@ VARIABLES: tuple[Var, ...] = (
         "Comma-separated extra regexes that address the owner in a group (use the config file for patterns with commas)",
         "policy",
         "policy.aliases",
-        _list,
+        listing,
     ),
     Var(
         "WAPA_ALLOW",
@@ -267,7 +243,7 @@ VARIABLES: tuple[Var, ...] = (
         "Comma-separated chat/sender ids; when set, only these get replies",
         "policy",
         "policy.allow",
-        _list,
+        listing,
     ),
     Var(
         "WAPA_DENY",
@@ -275,7 +251,7 @@ VARIABLES: tuple[Var, ...] = (
         "Comma-separated chat/sender ids that never get replies",
         "policy",
         "policy.deny",
-        _list,
+        listing,
     ),
     Var(
         "WAPA_REMEMBERED_IDS",
@@ -283,7 +259,7 @@ VARIABLES: tuple[Var, ...] = (
         "Message ids remembered per chat to drop redeliveries",
         "policy",
         "policy.remembered_ids",
-        _int(1),
+        integer(1),
     ),
     Var(
         "WAPA_QUIET_HOURS",
@@ -295,11 +271,11 @@ VARIABLES: tuple[Var, ...] = (
     ),
     Var(
         "WAPA_QUIET_TZ",
-        "UTC",
+        _QUIET.tz,
         "IANA time zone of the quiet hours, like Europe/Berlin",
         "policy",
         "quiet.tz",
-        _text,
+        text,
     ),
     Var(
         "WAPA_CAPS_PER_CHAT_PER_DAY",
@@ -307,7 +283,7 @@ VARIABLES: tuple[Var, ...] = (
         "At most this many replies per chat per rolling day; 0 = no cap (rule 8)",
         "policy",
         "caps.per_chat_per_day",
-        _int(0),
+        integer(0),
     ),
     Var(
         "WAPA_CAPS_PER_HOUR",
@@ -315,7 +291,7 @@ VARIABLES: tuple[Var, ...] = (
         "At most this many replies in all chats per rolling hour; 0 = no cap",
         "policy",
         "caps.per_hour",
-        _int(0),
+        integer(0),
     ),
     Var(
         "WAPA_CAPS_PER_DAY",
@@ -323,7 +299,7 @@ VARIABLES: tuple[Var, ...] = (
         "At most this many replies in all chats per rolling day; 0 = no cap",
         "policy",
         "caps.per_day",
-        _int(0),
+        integer(0),
     ),
     Var(
         "WAPA_TYPING_CHARS_PER_SECOND",
@@ -331,23 +307,23 @@ VARIABLES: tuple[Var, ...] = (
         "Simulated typing speed (rule 9)",
         "policy",
         "policy.typing_chars_per_second",
-        _float_between(0, 1e6, lo_open=True),
+        number(0, 1e6, lo_open=True),
     ),
     Var(
         "WAPA_TYPING_MIN",
-        _d(_P.typing_min),
+        format_duration(_P.typing_min),
         "Shortest typing time",
         "policy",
         "policy.typing_min",
-        _D,
+        _DUR,
     ),
     Var(
         "WAPA_TYPING_MAX",
-        _d(_P.typing_max),
+        format_duration(_P.typing_max),
         "Longest typing time",
         "policy",
         "policy.typing_max",
-        _D,
+        _DUR,
     ),
     Var(
         "WAPA_TYPING_JITTER",
@@ -355,15 +331,15 @@ VARIABLES: tuple[Var, ...] = (
         "Random +- fraction of the typing time (0 <= x < 1)",
         "policy",
         "policy.typing_jitter",
-        _float_between(0, 0.999),
+        number(0, 0.999),
     ),
     Var(
         "WAPA_GENERATION_TIMEOUT",
-        _d(_P.generation_timeout),
+        format_duration(_P.generation_timeout),
         "A generation with no answer after this is abandoned",
         "policy",
         "policy.generation_timeout",
-        _D,
+        _DUR,
     ),
     Var(
         "WAPA_MAX_CONTEXT",
@@ -371,15 +347,15 @@ VARIABLES: tuple[Var, ...] = (
         "Messages of context given to the model (rule 10)",
         "policy",
         "policy.max_context",
-        _int(1),
+        integer(1),
     ),
     Var(
         "WAPA_CONTEXT_TTL",
-        _d(_P.context_ttl),
+        format_duration(_P.context_ttl),
         "...younger than this",
         "policy",
         "policy.context_ttl",
-        _D,
+        _DUR,
     ),
     Var(
         "WAPA_MAX_MESSAGE_CHARS",
@@ -387,7 +363,7 @@ VARIABLES: tuple[Var, ...] = (
         "A longer message is cut in the prompt",
         "policy",
         "policy.max_message_chars",
-        _int(1),
+        integer(1),
     ),
     Var(
         "WAPA_PROMPT_TOKEN_BUDGET",
@@ -395,7 +371,7 @@ VARIABLES: tuple[Var, ...] = (
         "The whole prompt stays within this many (estimated) tokens",
         "policy",
         "policy.prompt_token_budget",
-        _int(1),
+        integer(1),
     ),
     Var(
         "WAPA_MAX_REPLY_CHARS",
@@ -403,7 +379,7 @@ VARIABLES: tuple[Var, ...] = (
         "Replies are cut to this length (rule 11)",
         "policy",
         "policy.max_reply_chars",
-        _int(1),
+        integer(1),
     ),
     Var(
         "WAPA_HOLDING_MESSAGE",
@@ -411,15 +387,15 @@ VARIABLES: tuple[Var, ...] = (
         "Sent when the model fails; empty = send nothing",
         "policy",
         "policy.holding_message",
-        _text,
+        text,
     ),
     Var(
         "WAPA_STALE_AFTER",
-        _d(_P.stale_after),
+        format_duration(_P.stale_after),
         "After a restart, a reply overdue by more than this is dropped; a message written this long before it arrived (a backlog) gets no reply",
         "policy",
         "policy.stale_after",
-        _D,
+        _DUR,
     ),
     # --- the original assistant's names
     Var(
@@ -428,7 +404,7 @@ VARIABLES: tuple[Var, ...] = (
         "Old name of WAPA_RESPONSE_DELAY, in milliseconds",
         "legacy",
         "policy.response_delay",
-        _ms,
+        milliseconds,
     ),
     Var(
         "COOLDOWN_PERIOD_MS",
@@ -436,7 +412,7 @@ VARIABLES: tuple[Var, ...] = (
         "Old name of WAPA_COOLDOWN, in milliseconds",
         "legacy",
         "policy.cooldown",
-        _ms,
+        milliseconds,
     ),
     Var(
         "MAX_CONTEXT_MESSAGES",
@@ -444,12 +420,12 @@ VARIABLES: tuple[Var, ...] = (
         "Old name of WAPA_MAX_CONTEXT",
         "legacy",
         "policy.max_context",
-        _int(1),
+        integer(1),
     ),
     # --- persona
     Var(
         "WAPA_OWNER_ID",
-        "owner",
+        _PERSONA.owner_id,
         "The owner's own chat id (WhatsApp: his JID, like 15551234567@s.whatsapp.net); owner commands are read there",
         "persona",
         "persona.owner_id",
@@ -457,7 +433,7 @@ VARIABLES: tuple[Var, ...] = (
     ),
     Var(
         "WAPA_OWNER_NAME",
-        "the owner",
+        _PERSONA.owner_name,
         "The owner's name, as the assistant speaks of him; @Name in a group addresses him",
         "persona",
         "persona.owner_name",
@@ -465,7 +441,7 @@ VARIABLES: tuple[Var, ...] = (
     ),
     Var(
         "WAPA_ASSISTANT_NAME",
-        "the assistant",
+        _PERSONA.assistant_name,
         "The assistant's own name",
         "persona",
         "persona.assistant_name",
@@ -485,7 +461,7 @@ VARIABLES: tuple[Var, ...] = (
         "Comma-separated languages the assistant may answer in",
         "persona",
         "persona.languages",
-        _list,
+        listing,
     ),
     Var(
         "WAPA_EXTRA_INSTRUCTIONS",
@@ -498,243 +474,139 @@ VARIABLES: tuple[Var, ...] = (
     # --- the runner
     Var(
         "WAPA_TRANSPORT",
-        "whatsapp",
+        _S.transport,
         "whatsapp or console (same as `wapa run --transport`)",
         "runner",
         "run.transport",
-        _choice("whatsapp", "console"),
-    ),
-    Var(
-        "WAPA_DB",
-        "data/wapa.db",
-        "The assistant's SQLite database (state, outbox, traces)",
-        "runner",
-        "run.db",
-        _text,
-    ),
-    Var(
-        "WAPA_DB_KEY",
-        "",
-        "Encrypts message text and names in WAPA_DB; empty = not encrypted (a warning at start)",
-        "runner",
-        "run.db_key",
-        _text,
-        secret=True,
+        choice("whatsapp", "console"),
     ),
     Var(
         "WAPA_SESSION_DB",
-        "data/session.db",
+        _S.session_db,
         "The WhatsApp session (SQLite path or postgres:// URL); created by `wapa pair`",
         "runner",
         "run.session_db",
-        _text,
+        text,
     ),
     Var(
         "WAPA_HTTP_HOST",
-        "127.0.0.1",
+        _S.http_host,
         "Address of the health/metrics HTTP server (0.0.0.0 in a container)",
         "runner",
         "run.http_host",
-        _text,
+        text,
     ),
     Var(
         "WAPA_HTTP_PORT",
-        "8080",
+        str(_S.http_port),
         "Port of the health/metrics HTTP server; 0 = any free port (printed at start)",
         "runner",
         "run.http_port",
-        _port,
+        integer(0, 65535),
     ),
     Var(
         "WAPA_LOG_LEVEL",
-        "info",
+        _S.log_level,
         "debug, info, warning or error",
         "runner",
         "run.log_level",
-        _choice("debug", "info", "warning", "error"),
+        choice("debug", "info", "warning", "error"),
     ),
     Var(
         "WAPA_LOG_CONTENT",
-        "0",
+        _flag(_S.log_content),
         "1 = show message text and phone numbers in logs (debugging only)",
         "runner",
         "run.log_content",
-        _bool,
+        boolean,
     ),
     Var(
         "WAPA_RECORD",
-        "",
+        _S.record,
         "Record inbound events and effects as JSON lines to this file (for `wapa replay`)",
         "runner",
         "run.record",
-        _text,
+        text,
     ),
     Var(
         "WAPA_RECORD_REDACT",
-        "0",
+        _flag(_S.record_redact),
         "1 = redact text and phone numbers in the recording",
         "runner",
         "run.record_redact",
-        _bool,
+        boolean,
     ),
     Var(
         "WAPA_SEED",
-        "",
+        _or_empty(_S.seed),
         "Seed of the typing jitter for a new database; empty = random",
         "runner",
         "run.seed",
-        _int(0),
+        integer(0),
     ),
     Var(
         "WAPA_MAX_CONCURRENT_GENERATIONS",
-        "2",
+        str(_S.max_concurrent_generations),
         "Model calls under way at once",
         "runner",
         "run.max_concurrent_generations",
-        _int(1, 64),
+        integer(1, 64),
     ),
     Var(
         "WAPA_SHUTDOWN_TIMEOUT",
-        "10s",
+        format_duration(_S.shutdown_timeout),
         "On SIGTERM, wait this long for sends under way before stopping",
         "runner",
         "run.shutdown_timeout",
-        _D,
+        _DUR,
     ),
     Var(
         "WAPA_MEMORY_WARN_MB",
-        "256",
+        str(_S.memory_warn_mb),
         "Warn once (with the top allocation sites) above this resident memory; 0 = never",
         "runner",
         "run.memory_warn_mb",
-        _int(0),
+        integer(0),
     ),
-    # --- read by the WhatsApp adapter (adapters/whatsapp)
+    # --- read by the WhatsApp adapter (adapters/whatsapp), which applies it at import
     Var(
         "NEONIZE_BOT_TAG",
         "off",
-        "on = let neonize mark every one-to-one message as sent by a business bot (its default); anything else = off",
+        "on = let neonize mark every one-to-one message as sent by a business bot (its "
+        "default); anything else = off",
         "whatsapp",
     ),
-    # --- read by the model adapter (adapters/llm) - listed here for the docs and .env.example
-    Var(
-        "CLOUDFLARE_API_TOKEN",
-        "",
-        "Cloudflare API token with the Workers AI permission",
-        "model",
-        secret=True,
-    ),
-    Var(
-        "CLOUDFLARE_ACCOUNT_ID",
-        "",
-        "Cloudflare account id (Workers AI page of the dashboard)",
-        "model",
-    ),
-    Var("AI_MODEL_NAME", "@cf/meta/llama-3.2-1b-instruct", "Workers AI model", "model"),
-    Var(
-        "AI_FALLBACK_MODELS",
-        "",
-        "Comma-separated Workers AI models tried after AI_MODEL_NAME",
-        "model",
-    ),
-    Var(
-        "CLOUDFLARE_API_BASE",
-        "https://api.cloudflare.com/client/v4",
-        "Cloudflare API base URL",
-        "model",
-    ),
-    Var(
-        "CLOUDFLARE_AI_GATEWAY_URL",
-        "",
-        "An AI Gateway URL that replaces the API base for generations",
-        "model",
-    ),
-    Var(
-        "OPENAI_BASE_URL",
-        "",
-        "An OpenAI-compatible server (second provider), like http://localhost:11434/v1",
-        "model",
-    ),
-    Var("OPENAI_MODEL", "", "Model name on the OpenAI-compatible server", "model"),
-    Var("OPENAI_API_KEY", "", "API key of the OpenAI-compatible server", "model", secret=True),
-    Var("AI_MAX_TOKENS", "256", "Longest reply in tokens", "model"),
-    Var("AI_TEMPERATURE", "0.6", "Sampling temperature", "model"),
-    Var("AI_TIMEOUT", "30", "Seconds per model request", "model"),
-    Var("AI_TOTAL_TIMEOUT", "90", "Seconds per reply, retries and fallbacks included", "model"),
-    Var("AI_MAX_ATTEMPTS", "3", "Attempts per model", "model"),
-    Var("AI_MAX_RETRY_AFTER", "30", "A longer Retry-After (seconds) is not waited for", "model"),
-    Var(
-        "AI_DAILY_NEURON_BUDGET", "10000", "Neurons a day wapa may spend; off = no budget", "model"
-    ),
-    Var(
-        "AI_NEURONS_PER_M_INPUT",
-        "",
-        "Override the model's neurons per million input tokens",
-        "model",
-    ),
-    Var(
-        "AI_NEURONS_PER_M_OUTPUT",
-        "",
-        "Override the model's neurons per million output tokens",
-        "model",
-    ),
-    Var("AI_HEALTH_INTERVAL", "60", "Seconds a model health check is cached", "model"),
-    # --- read by the store (adapters/store)
-    Var("WAPA_TRACE_DAYS", "14", "Days decision traces are kept", "store"),
-    Var("WAPA_BACKUP_DIR", "data/backups", "Where daily backups go", "store"),
-    Var("WAPA_BACKUP_KEEP", "7", "Daily backups kept; 0 = no daily backups", "store"),
-    Var("WAPA_DB_SYNC", "full", "SQLite synchronous mode: full or normal", "store"),
 )
 
+# The whole table: this file's variables, then the model's and the store's.
+VARIABLES: tuple[Var, ...] = _APP_VARIABLES + MODEL_VARIABLES + STORE_VARIABLES
+
 BY_NAME: dict[str, Var] = {v.name: v for v in VARIABLES}
+
 _SECTIONS = (
     ("policy", "Policy: when and how the assistant answers"),
     ("legacy", "Names of the original assistant (still accepted)"),
     ("persona", "Persona: who the assistant speaks for"),
     ("runner", "Runner"),
     ("whatsapp", "WhatsApp (read by the WhatsApp adapter; see docs/whatsapp.md)"),
-    ("model", "Model (read by the model adapter; see docs/model.md)"),
-    ("store", "Store (read by the store; see docs/store.md)"),
+    ("model", "Model (declared in adapters/llm/config.py; see docs/model.md)"),
+    ("store", "Store (declared in adapters/store/settings.py; see docs/store.md)"),
 )
 
 
-def _extra_variables() -> tuple[Var, ...]:
-    """Variables other adapters declare in their own tables (when they have one)."""
-    return ()
-
-
 def all_variables() -> tuple[Var, ...]:
-    seen = set(BY_NAME)
-    extra = tuple(v for v in _extra_variables() if v.name not in seen)
-    return VARIABLES + extra
+    """Every variable wapa reads (the table)."""
+    return VARIABLES
 
 
-# ---------------------------------------------------------------- settings
+# Variables of other parts that also fill a `Settings` field.
+_SETTINGS_FIELD = {"WAPA_DB": "db", "WAPA_DB_KEY": "db_key"}
 
-
-@dataclass(frozen=True)
-class Settings:
-    policy: Policy
-    persona: Persona
-    transport: str = "whatsapp"
-    db: str = "data/wapa.db"
-    db_key: str = ""
-    session_db: str = "data/session.db"
-    http_host: str = "127.0.0.1"
-    http_port: int = 8080
-    log_level: str = "info"
-    log_content: bool = False
-    record: str = ""
-    record_redact: bool = False
-    seed: int | None = None
-    max_concurrent_generations: int = 2
-    shutdown_timeout: float = 10.0
-    memory_warn_mb: int = 256
-    env: dict[str, str] = field(default_factory=dict, repr=False)  # merged, for other adapters
-    unknown: tuple[UnknownName, ...] = ()  # WAPA_* environment variables the table lacks
-
+# ---------------------------------------------------------------- unknown names
 
 ENV_PREFIX = "WAPA_"
+MODEL_PREFIXES = ("CLOUDFLARE_", "AI_", "OPENAI_")
+_TYPO_EDITS = 2  # a model-prefixed name this close to a model variable is a typo
 
 
 @dataclass(frozen=True)
@@ -760,7 +632,7 @@ def closest_name(name: str, known: Iterable[str] | None = None) -> str:
 
     The `WAPA_` prefix is compared apart, so that every `WAPA_*` name is not "close" to
     every other one just by sharing it."""
-    names = [v.name for v in all_variables()] if known is None else list(known)
+    names = [v.name for v in VARIABLES] if known is None else list(known)
     stems: dict[str, str] = {}
     for known_name in names:  # a later exact stem never hides an earlier one
         stems.setdefault(_stem(known_name), known_name)
@@ -772,16 +644,58 @@ def _stem(name: str) -> str:
     return name[len(ENV_PREFIX) :] if name.startswith(ENV_PREFIX) else name
 
 
+def _model_typo(name: str) -> str:
+    """The model variable that `name` (with a model prefix) is nearly, or "".
+
+    Other tools use these prefixes too (a Cloudflare zone id, a DNS token, an OpenAI
+    organisation), so only a near miss counts: the name in the wrong case, a misspelling (at
+    most two letters missing, extra, wrong or swapped), or the name cut short at an
+    underscore (the model name variable without its last word)."""
+    upper = name.strip().upper()
+    prefix = next((p for p in MODEL_PREFIXES if upper.startswith(p)), None)
+    if prefix is None:
+        return ""
+    family = [v.name for v in MODEL_VARIABLES if v.name.startswith(prefix)]
+    if upper in family:
+        return upper
+    cut = [known for known in family if known.startswith(upper + "_")]
+    if len(cut) == 1:
+        return cut[0]
+    near = sorted((_edits(upper, known), known) for known in family)
+    return near[0][1] if near and near[0][0] <= _TYPO_EDITS else ""
+
+
+def _edits(a: str, b: str) -> int:
+    """Letters inserted, deleted, replaced or swapped to turn `a` into `b` (optimal string
+    alignment distance)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[len(b)]
+
+
 def unknown_environment(environ: Mapping[str, str]) -> tuple[UnknownName, ...]:
-    """Every set `WAPA_*` variable (any case) that the table does not know, sorted.
+    """Set variables that look like wapa's but that the table does not know, sorted: every
+    `WAPA_*` name (any case), and model-prefixed names that are nearly a model variable's.
 
     Only the `WAPA_` names are wapa's alone; the environment holds everybody's variables."""
-    known = {v.name for v in all_variables()}
-    return tuple(
-        UnknownName(name, closest_name(name))
-        for name in sorted(environ)
-        if name.upper().startswith(ENV_PREFIX) and name not in known
-    )
+    out: list[UnknownName] = []
+    for name in sorted(environ):
+        if name in BY_NAME:
+            continue
+        upper = name.upper()
+        if upper.startswith(ENV_PREFIX):
+            out.append(UnknownName(name, closest_name(name)))
+        elif upper.startswith(MODEL_PREFIXES) and (meant := _model_typo(name)):
+            out.append(UnknownName(name, meant))
+    return tuple(out)
 
 
 def _unknown_key(key: str, path: str) -> UnknownName:
@@ -792,6 +706,9 @@ def _unknown_key(key: str, path: str) -> UnknownName:
     if suggestion and key == key.lower():
         suggestion = suggestion.lower()
     return UnknownName(key, suggestion, f" (in {path})")
+
+
+# ---------------------------------------------------------------- loading
 
 
 def read_config_file(path: str) -> dict[str, Any]:
@@ -811,14 +728,13 @@ def read_config_file(path: str) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"--config: {path} must hold a mapping of VARIABLE: value")
-    known = {v.name for v in all_variables()}
     out: dict[str, Any] = {}
     unknown: list[UnknownName] = []
     for key, value in data.items():
         name = str(key).strip().upper()
-        if name not in known and f"WAPA_{name}" in known:
-            name = f"WAPA_{name}"
-        if name not in known:
+        if name not in BY_NAME and f"{ENV_PREFIX}{name}" in BY_NAME:
+            name = f"{ENV_PREFIX}{name}"
+        if name not in BY_NAME:
             unknown.append(_unknown_key(str(key).strip(), path))
             continue
         if isinstance(value, dict):
@@ -834,8 +750,8 @@ def read_config_file(path: str) -> dict[str, Any]:
     return out
 
 
-def _present(value: Any) -> bool:
-    return value is not None and not (isinstance(value, str) and not value.strip())
+# legacy names first, so that the WAPA_* names win
+_PARSE_ORDER = tuple(sorted(VARIABLES, key=lambda v: v.section != "legacy"))
 
 
 def load_settings(
@@ -843,7 +759,12 @@ def load_settings(
     config_file: str | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Build the settings; raises `ConfigError` with one line naming the variable."""
+    """Build the settings, parsing every variable of the table; raises `ConfigError` with one
+    line naming the variable.
+
+    The model's and the store's variables are checked here one by one; what involves several
+    of them (a token needs an account id) is checked where their settings are built
+    (`settings_from_env(settings.env)`, `StoreSettings.from_env(settings.env)`)."""
     env = dict(os.environ if environ is None else environ)
     file_values = read_config_file(config_file) if config_file else {}
     where: dict[str, str] = {}
@@ -851,27 +772,28 @@ def load_settings(
     for name, value in file_values.items():
         merged[name], where[name] = value, f" (in {config_file})"
     for name, value in env.items():
-        if _present(value) or name not in merged:
+        if present(value) or name not in merged:
             merged[name], where[name] = value, ""
     for name, value in (overrides or {}).items():
         merged[name], where[name] = value, " (command line)"
 
+    values = read(_PARSE_ORDER, merged, where)
     policy_changes: dict[str, Any] = {}
     caps: dict[str, int] = {}
     quiet: dict[str, Any] = {}
     persona: dict[str, Any] = {}
     run: dict[str, Any] = {}
     origin: dict[str, str] = {}  # target -> variable name, for errors from the core
-    # legacy names first, so that the WAPA_* names win
-    ordered = sorted(VARIABLES, key=lambda v: v.section != "legacy")
-    for var in ordered:
-        if var.parse is None or not _present(merged.get(var.name)):
+    for var in _PARSE_ORDER:
+        if var.name not in values:
             continue
-        try:
-            value = var.parse(merged[var.name], var.name)
-        except ConfigError as exc:
-            raise ConfigError(_place(str(exc), var.name, where.get(var.name, ""))) from None
+        value = values[var.name]
+        if var.name in _SETTINGS_FIELD:
+            run[_SETTINGS_FIELD[var.name]] = value
+            continue
         kind, _, attr = var.target.partition(".")
+        if kind not in ("policy", "caps", "quiet", "persona", "run"):
+            continue  # another part's variable: checked above, used by its owner
         origin[attr if kind == "policy" else var.target] = var.name
         if kind == "policy":
             policy_changes[attr] = value
@@ -890,7 +812,7 @@ def load_settings(
         policy_changes["quiet_hours"] = {
             "start": hours[0],
             "end": hours[1],
-            "tz": quiet.get("tz", "UTC"),
+            "tz": quiet.get("tz", _QUIET.tz),
         }
     elif "tz" in quiet:
         _check_tz(quiet["tz"])
@@ -908,21 +830,13 @@ def load_settings(
     env_out = {
         k: str(v) if not isinstance(v, list | tuple) else ",".join(map(str, v))
         for k, v in merged.items()
-        if _present(v)
+        if present(v)
     }
     unknown = unknown_environment(env)
     return Settings(policy=policy, persona=persona_obj, env=env_out, unknown=unknown, **run)
 
 
-def _place(message: str, name: str, where: str) -> str:
-    if where and message.startswith(name + ":"):
-        return f"{name}{where}:{message[len(name) + 1 :]}"
-    return message
-
-
 def _check_tz(tz: str) -> None:
-    from wapa.core import QuietHours
-
     try:
         QuietHours(tz=tz).zone()
     except PolicyError:
@@ -961,12 +875,11 @@ def _core_error(message: str, origin: Mapping[str, str], where: Mapping[str, str
 def env_example() -> str:
     """Every variable with its default and help, as a commented `.env` file."""
     lines = [
-        "# wapa configuration. Generated from app/config.py (`wapa config --env-example`).",
+        "# wapa configuration. Generated from the table in app/config.py (`wapa config --env-example`).",
         "# An empty value means the default. Durations: 500ms, 90s, 2m, 5h, 1d or seconds.",
     ]
-    variables = all_variables()
     for section, title in _SECTIONS:
-        chosen = [v for v in variables if v.section == section]
+        chosen = [v for v in VARIABLES if v.section == section]
         if not chosen:
             continue
         lines += ["", f"# ---- {title}"]
@@ -981,9 +894,8 @@ def env_example() -> str:
 def docs_table() -> str:
     """The variables as Markdown tables, one per section."""
     out: list[str] = []
-    variables = all_variables()
     for section, title in _SECTIONS:
-        chosen = [v for v in variables if v.section == section]
+        chosen = [v for v in VARIABLES if v.section == section]
         if not chosen:
             continue
         out += [f"### {title}", "", "| variable | default | meaning |", "|---|---|---|"]

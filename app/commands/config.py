@@ -1,11 +1,13 @@
 """`wapa config`: print the configuration variables (`--env-example`, `--markdown`) or check
-the current configuration (`--check`)."""
+the current configuration (`--check`: every variable, the model's and the store's settings as
+`wapa run` builds them, and unknown names)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -24,30 +26,47 @@ def register(subparsers: Any) -> None:
     group.add_argument(
         "--check",
         action="store_true",
-        help="validate the environment (and --config FILE); exit 2 on a bad value "
-        "or an unknown WAPA_* name",
+        help="validate the environment (and --config FILE) as `wapa run` reads it; exit 2 on "
+        "a bad or missing value or an unknown variable name",
     )
     p.add_argument("--config", metavar="FILE", help="YAML file of VARIABLE: value (with --check)")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from wapa.config import ConfigError, docs_table, env_example, load_settings
+    from wapa.config import docs_table, env_example
 
     if args.markdown:
         sys.stdout.write(docs_table())
         return 0
     if args.check:
-        try:
-            settings = load_settings(os.environ, args.config)
-        except ConfigError as exc:
-            print(f"wapa config: {exc}", file=sys.stderr)
-            return 2
-        for unknown in settings.unknown:
-            print(f"wapa config: {unknown}", file=sys.stderr)
-        if settings.unknown:
+        problems = check(os.environ, args.config)
+        for problem in problems:
+            print(f"wapa config: {problem}", file=sys.stderr)
+        if problems:
             return 2
         print("configuration ok")
         return 0
     sys.stdout.write(env_example())
     return 0
+
+
+def check(environ: Mapping[str, str], config_file: str | None = None) -> list[str]:
+    """What `wapa run` would refuse or warn about before starting, one line each: a wrong
+    value stops at the first; then the model's and the store's settings as a whole, and every
+    unknown variable name."""
+    from wapa.adapters.llm import settings_from_env
+    from wapa.adapters.store import StoreSettings
+    from wapa.config import ConfigError, load_settings
+
+    try:
+        settings = load_settings(environ, config_file)
+    except ConfigError as exc:
+        return [str(exc)]
+    problems: list[str] = []
+    for build in (settings_from_env, StoreSettings.from_env):
+        try:
+            build(settings.env)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems + [str(unknown) for unknown in settings.unknown]

@@ -1,14 +1,32 @@
-"""app/config.py: every setting has a variable, errors name it, one table feeds the docs."""
+"""app/config.py: every setting has a variable, errors name it, one table (the model's and the
+store's variables included) parses them all and feeds the docs, defaults are written once."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
-from wapa.config import VARIABLES, ConfigError, docs_table, env_example, load_settings
+from wapa.adapters import variables
+from wapa.adapters.llm import ConfigError as ModelConfigError
+from wapa.adapters.llm import LLMSettings, settings_from_env
+from wapa.adapters.llm.config import VARIABLES as MODEL_VARIABLES
+from wapa.adapters.store import StoreSettings
+from wapa.adapters.store.settings import VARIABLES as STORE_VARIABLES
+from wapa.adapters.store.settings import ConfigError as StoreConfigError
+from wapa.config import (
+    BY_NAME,
+    VARIABLES,
+    ConfigError,
+    Settings,
+    docs_table,
+    env_example,
+    load_settings,
+)
 from wapa.core import Caps, Persona, Policy
+
+from tests.support.llm import cf_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -138,6 +156,8 @@ def test_env_example_and_docs_list_every_variable() -> None:
 def test_the_other_adapters_variables_are_in_the_table() -> None:
     """Variables read by the model adapter and the store appear in the one table."""
     names = {v.name for v in VARIABLES}
+    assert set(MODEL_VARIABLES) <= set(VARIABLES) and set(STORE_VARIABLES) <= set(VARIABLES)
+    assert len(BY_NAME) == len(VARIABLES), "a variable is declared twice"
     for source in ("adapters/llm/config.py", "adapters/store/settings.py"):
         text = (ROOT / source).read_text()
         read = set(re.findall(r'"((?:WAPA|CLOUDFLARE|AI|OPENAI)_[A-Z_]+)"', text))
@@ -146,3 +166,78 @@ def test_the_other_adapters_variables_are_in_the_table() -> None:
 
 def test_runner_docs_hold_the_generated_table() -> None:
     assert docs_table() in (ROOT / "docs" / "runner.md").read_text(encoding="utf-8")
+
+
+def test_one_config_error() -> None:
+    """Every part raises the same class, so any `except ConfigError` catches them all."""
+    assert ConfigError is variables.ConfigError
+    assert ModelConfigError is ConfigError and StoreConfigError is ConfigError
+    assert issubclass(ConfigError, ValueError)  # older `except ValueError` sites still work
+    with pytest.raises(ConfigError, match="^AI_TEMPERATURE: "):
+        settings_from_env(cf_env(AI_TEMPERATURE="hot"))
+    with pytest.raises(ConfigError, match="^WAPA_DB_SYNC: "):
+        StoreSettings.from_env({"WAPA_DB_SYNC": "off"})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AI_TIMEOUT": "soon"}, "AI_TIMEOUT: expected a duration like 500ms, 90s"),
+        ({"AI_TIMEOUT": "20m"}, "AI_TIMEOUT: expected a duration >= 100ms and <= 10m, got '20m'"),
+        ({"AI_MAX_TOKENS": "12.5"}, "AI_MAX_TOKENS: expected a whole number >= 1 and <= 32768"),
+        ({"AI_TEMPERATURE": "nan"}, "AI_TEMPERATURE: expected a number >= 0 and <= 5, got 'nan'"),
+        ({"AI_DAILY_NEURON_BUDGET": "lots"}, "AI_DAILY_NEURON_BUDGET: expected a number of"),
+        ({"OPENAI_BASE_URL": "localhost:11434"}, "OPENAI_BASE_URL: expected an http(s) URL"),
+        ({"CLOUDFLARE_API_TOKEN": "abc def"}, "CLOUDFLARE_API_TOKEN: contains spaces"),
+        ({"WAPA_TRACE_DAYS": "forever"}, "WAPA_TRACE_DAYS: expected a number > 0"),
+        ({"WAPA_BACKUP_KEEP": "-1"}, "WAPA_BACKUP_KEEP: expected a whole number >= 0"),
+    ],
+)
+def test_the_table_parses_the_model_and_store_variables_too(
+    env: dict[str, str], message: str
+) -> None:
+    """`wapa run`, `wapa config --check` and `wapa doctor` stop on them like on any other."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_a_model_variable_in_the_config_file_is_placed(tmp_path: Path) -> None:
+    f = tmp_path / "wapa.yaml"
+    f.write_text("ai_timeout: forever\n")
+    with pytest.raises(ConfigError, match=rf"^AI_TIMEOUT \(in {re.escape(str(f))}\): expected"):
+        load_settings({}, str(f))
+    f.write_text("ai_timeout: 2m\nai_total_timeout: 5m\n")
+    settings = settings_from_env({**cf_env(), **load_settings({}, str(f)).env})
+    assert (settings.timeout, settings.total_timeout) == (120.0, 300.0)
+
+
+def test_every_default_is_written_once() -> None:
+    """The table's defaults are rendered from the settings objects: setting every variable
+    to its documented default changes nothing anywhere."""
+    defaults = {v.name: v.default for v in VARIABLES if v.default and v.section != "legacy"}
+    assert replace(load_settings(defaults), env={}) == load_settings({})
+    assert settings_from_env({**defaults, **cf_env()}) == settings_from_env(cf_env())
+    assert StoreSettings.from_env(defaults) == StoreSettings.from_env({})
+    model = LLMSettings(cloudflare=None, openai=None)
+    assert BY_NAME["AI_MAX_TOKENS"].default == str(model.max_tokens)
+    assert BY_NAME["AI_TIMEOUT"].default == "30s" and model.timeout == 30.0
+    settings = Settings(policy=Policy(), persona=Persona())
+    assert (settings.db, BY_NAME["WAPA_DB"].default) == (StoreSettings().db, StoreSettings().db)
+
+
+def test_durations_go_through_the_core_parser() -> None:
+    assert BY_NAME["WAPA_COOLDOWN"].parse("1.5h", "WAPA_COOLDOWN") == 5400.0
+    assert BY_NAME["AI_MAX_RETRY_AFTER"].parse("500ms", "AI_MAX_RETRY_AFTER") == 0.5
+    assert BY_NAME["AI_TIMEOUT"].parse("45", "AI_TIMEOUT") == 45.0  # plain seconds, as before
+    assert BY_NAME["COOLDOWN_PERIOD_MS"].parse("1500", "COOLDOWN_PERIOD_MS") == 1.5
+    for value in ("5 minutes", "-3s", "1e3"):
+        with pytest.raises(ConfigError, match="^WAPA_COOLDOWN: expected a duration like"):
+            BY_NAME["WAPA_COOLDOWN"].parse(value, "WAPA_COOLDOWN")
+
+
+def test_every_variable_has_a_documented_section() -> None:
+    sections = {line[4:] for line in docs_table().splitlines() if line.startswith("### ")}
+    assert len(sections) == len({v.section for v in VARIABLES})
+    rows = [line for line in docs_table().splitlines() if line.startswith("| `")]
+    assert len(rows) == len(VARIABLES)

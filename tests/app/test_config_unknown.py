@@ -1,6 +1,7 @@
 """Unknown variable names are reported with the closest known name, never silently ignored:
 `wapa config --check` and `wapa doctor` fail, `wapa run` warns once per name and starts, and a
-`--config` file with an unknown key is refused (the file is wapa's alone)."""
+`--config` file with an unknown key is refused (the file is wapa's alone). The model's
+variables are part of the table: near misses of their names are reported too."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from wapa.commands.doctor import FAIL, diagnose, report
 from wapa.config import ConfigError, closest_name, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
+PREFIXES = ("WAPA_", "CLOUDFLARE_", "AI_", "OPENAI_")
 
 
 @pytest.mark.parametrize(
@@ -83,10 +85,65 @@ def test_config_check_fails_naming_the_unknown_variable(
     assert "wapa config: WAPA_COOLDOWNN: unknown variable" in captured.err
     assert "did you mean WAPA_COOLDOWN?" in captured.err
     monkeypatch.delenv("WAPA_COOLDOWNN")
-    for name in [n for n in os.environ if n.upper().startswith("WAPA_")]:
+    for name in [n for n in os.environ if n.upper().startswith(PREFIXES)]:
         monkeypatch.delenv(name)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "t")
+    monkeypatch.setenv("CLOUDFLARE_ACCOUNT_ID", "0123456789abcdef0123456789abcdef")
     assert wapa(["config", "--check"]) == 0
     assert "configuration ok" in capsys.readouterr().out
+
+
+def test_config_check_reads_the_model_and_store_settings_as_run_does(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every problem `wapa run` would stop on (or warn about) before starting, one line each."""
+    for name in [n for n in os.environ if n.upper().startswith(PREFIXES)]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "t")  # but no account id
+    monkeypatch.setenv("AI_MAX_TOKEN", "100")  # a typo of AI_MAX_TOKENS
+    assert wapa(["config", "--check"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(
+        "wapa config: CLOUDFLARE_ACCOUNT_ID: not set (CLOUDFLARE_API_TOKEN is)"
+    )
+    assert err[1:] == [
+        "wapa config: AI_MAX_TOKEN: unknown variable, ignored; did you mean AI_MAX_TOKENS?"
+    ]
+    monkeypatch.setenv("AI_TIMEOUT", "forever")  # a wrong value stops at once, as in `run`
+    assert wapa(["config", "--check"]) == 2
+    assert capsys.readouterr().err.startswith("wapa config: AI_TIMEOUT: expected a duration")
+
+
+@pytest.mark.parametrize(
+    ("name", "meant"),
+    [
+        ("AI_MAX_TOKEN", "AI_MAX_TOKENS"),
+        ("AI_TEMPERAUTRE", "AI_TEMPERATURE"),
+        ("CLOUDFLARE_ACOUNT_ID", "CLOUDFLARE_ACCOUNT_ID"),
+        ("OPENAI_BASEURL", "OPENAI_BASE_URL"),
+        ("AI_MODEL", "AI_MODEL_NAME"),  # cut short at an underscore
+        ("ai_model_name", "AI_MODEL_NAME"),  # the environment is case-sensitive
+        ("WAPA_AI_MODEL_NAME", "AI_MODEL_NAME"),
+        # other tools' names with the same prefixes are left alone
+        ("CLOUDFLARE_ZONE_ID", None),
+        ("CLOUDFLARE_API_KEY", None),
+        ("CLOUDFLARE_DNS_API_TOKEN", None),
+        ("CLOUDFLARE_EMAIL", None),
+        ("OPENAI_ORG_ID", None),
+        ("OPENAI_API_BASE", None),
+        ("AI_SOMETHING_ELSE", None),
+        ("CF_API_TOKEN", None),
+    ],
+)
+def test_the_model_variables_are_known_to_the_unknown_name_check(
+    name: str, meant: str | None
+) -> None:
+    unknown = load_settings({name: "x"}).unknown
+    if meant is None:
+        assert unknown == ()
+    else:
+        assert [(u.name, u.suggestion) for u in unknown] == [(name, meant)]
+    assert load_settings({v: "x" for v in ("AI_MODEL_NAME", "OPENAI_MODEL")}).unknown == ()
 
 
 async def test_doctor_fails_naming_the_unknown_variable(tmp_path: Path) -> None:
@@ -116,11 +173,7 @@ async def test_doctor_fails_on_an_unknown_config_file_key(tmp_path: Path) -> Non
 def _run_console(
     env_extra: dict[str, str], tmp_path: Path, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.upper().startswith(("WAPA_", "CLOUDFLARE_", "AI_", "OPENAI_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith(PREFIXES)}
     env.update(
         {
             "WAPA_DB": str(tmp_path / "w.db"),

@@ -24,12 +24,27 @@ def _listed() -> set[str]:
     return names
 
 
+def _exported_names(tree: ast.AST) -> set[int]:
+    """The ids of the string constants of `__all__ = [...]`: Python names, not variables."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+                out.update(id(c) for c in ast.walk(node) if isinstance(c, ast.Constant))
+    return out
+
+
 def names_in_strings(source: str) -> list[tuple[str, int]]:
     """Variable-like names in the string literals of Python source, with their lines."""
+    tree = ast.parse(source)
+    exported = _exported_names(tree)
     return [
         (name, node.lineno)
-        for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in exported
         for name in VARIABLE.findall(node.value)
     ]
 
@@ -68,5 +83,8 @@ def test_every_table_variable_has_a_default_line_and_a_comment() -> None:
 
 
 def test_the_scan_finds_variables_in_strings_only() -> None:
-    source = 'x = env.get("WAPA_FOO")\nCLOUDFLARE_HOSTS = ("a",)\nraise E("OPENAI_X: y, AI_")\n'
+    source = (
+        'x = env.get("WAPA_FOO")\nCLOUDFLARE_HOSTS = ("a",)\nraise E("OPENAI_X: y, AI_")\n'
+        '__all__ = ["CLOUDFLARE_HOSTS"]\n'
+    )
     assert names_in_strings(source) == [("WAPA_FOO", 1), ("OPENAI_X", 3)]
