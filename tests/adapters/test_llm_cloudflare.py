@@ -13,6 +13,7 @@ from wapa.adapters.llm import (
     BadResponseError,
     CapacityError,
     ContextTooLongError,
+    ModelError,
     ModelTimeoutError,
     NoModelError,
     RateLimitedError,
@@ -20,6 +21,7 @@ from wapa.adapters.llm import (
     UnreachableError,
     client_from_env,
 )
+from wapa.adapters.llm.fallback import ModelChain
 from wapa.adapters.llm.usage import neurons
 from wapa.core.events import ChatMessage
 
@@ -41,7 +43,7 @@ PROMPT = (
 )
 
 
-def make(vt: VirtualTime, **env: str):  # noqa: ANN201 (a ModelChain)
+def make(vt: VirtualTime, **env: str) -> ModelChain:
     return client_from_env(cf_env(**env), clock=vt.clock, sleep=vt.sleep)
 
 
@@ -240,7 +242,7 @@ async def test_bad_request_is_not_retried() -> None:
         "errors": [{"code": 5006, "message": "Type mismatch of '/max_tokens'"}],
     }
     route = respx.post(RUN_URL).mock(return_value=httpx.Response(400, json=body))
-    with pytest.raises(Exception) as info:
+    with pytest.raises(ModelError) as info:
         await make(VirtualTime()).generate(PROMPT)
     assert info.value.kind == "bad_request" and route.call_count == 1
 

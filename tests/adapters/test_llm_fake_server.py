@@ -16,6 +16,7 @@ from wapa.adapters.llm import (
     AuthError,
     CapacityError,
     DailyQuotaError,
+    ModelError,
     ModelTimeoutError,
     client_from_env,
 )
@@ -159,7 +160,7 @@ async def test_unknown_model_wrong_token_and_unknown_account() -> None:
     with FakeCloudflare(models=["@cf/meta/llama-3.2-1b-instruct"], account_id="acct1") as fake:
         env = fake.env(AI_MODEL_NAME="@cf/meta/llama-9-1b-instruct")
         client = client_from_env(env)
-        with pytest.raises(Exception) as info:
+        with pytest.raises(ModelError) as info:
             await client.generate((ChatMessage("user", "hi"),))
         assert info.value.kind == "no_model" and info.value.code == 5007
         with pytest.raises(AuthError) as auth:

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 import respx
-from wapa.adapters.llm import AuthError, CapacityError, client_from_env
+from wapa.adapters.llm import AuthError, CapacityError, ModelError, client_from_env
 from wapa.core.events import ChatMessage
 
 from tests.support.llm import ACCOUNT, BASE, RUN_URL, VirtualTime, cf_env, fixture, reply
@@ -64,7 +64,7 @@ async def test_no_key_no_authorization_header() -> None:
 @respx.mock
 async def test_openai_empty_or_error_200_is_not_success(body: dict[str, object]) -> None:
     respx.post(f"{OLLAMA}/chat/completions").mock(return_value=httpx.Response(200, json=body))
-    with pytest.raises(Exception) as info:
+    with pytest.raises(ModelError) as info:
         await make(openai_env()).generate(PROMPT)
     assert info.value.kind in ("bad_response", "server_error")
 
