@@ -10,7 +10,9 @@ from wapa.core.events import (
     Generated,
     GenerationFailed,
     MarkRead,
+    MediaKind,
     Message,
+    MessageKind,
     Notice,
     Reason,
     Send,
@@ -18,7 +20,7 @@ from wapa.core.events import (
     SendFailed,
     Typing,
 )
-from wapa.core.machine import Assistant
+from wapa.core.machine import Assistant, Phase, expire_chat_state, utc_text
 from wapa.core.policy import Caps, Persona, Policy, PolicyError, QuietHours, parse_duration
 
 __all__ = [
@@ -33,9 +35,12 @@ __all__ = [
     "Generated",
     "GenerationFailed",
     "MarkRead",
+    "MediaKind",
     "Message",
+    "MessageKind",
     "Notice",
     "Persona",
+    "Phase",
     "Policy",
     "PolicyError",
     "QuietHours",
@@ -44,5 +49,7 @@ __all__ = [
     "SendConfirmed",
     "SendFailed",
     "Typing",
+    "expire_chat_state",
     "parse_duration",
+    "utc_text",
 ]

@@ -7,11 +7,37 @@ Drivers (the simulator, the production runner, replay) turn the world into event
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 # ---------------------------------------------------------------- events (inputs)
 
-MEDIA_KINDS = ("voice", "audio", "image", "video", "document", "sticker", "location", "contact")
-MESSAGE_KINDS = ("message", "reaction", "system", "status", "protocol")
+
+class MediaKind(StrEnum):
+    """What a message without (or besides) text carries. Members are strings: `Message.media`
+    may be given either."""
+
+    VOICE = "voice"
+    AUDIO = "audio"
+    IMAGE = "image"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+    LOCATION = "location"
+    CONTACT = "contact"
+
+
+class MessageKind(StrEnum):
+    """What WhatsApp delivered; anything but MESSAGE is ignored by the core."""
+
+    MESSAGE = "message"
+    REACTION = "reaction"
+    SYSTEM = "system"
+    STATUS = "status"
+    PROTOCOL = "protocol"
+
+
+MEDIA_KINDS: tuple[MediaKind, ...] = tuple(MediaKind)  # for `in` checks and listings
+MESSAGE_KINDS: tuple[MessageKind, ...] = tuple(MessageKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +57,8 @@ class Message:
     mentions: tuple[str, ...] = ()
     quoted_id: str = ""
     quoted_sender: str = ""
-    media: str = ""  # one of MEDIA_KINDS, or "" for text
-    kind: str = "message"  # one of MESSAGE_KINDS; anything but "message" is ignored
+    media: str = ""  # a MediaKind, or "" for text
+    kind: str = MessageKind.MESSAGE  # a MessageKind; anything but MESSAGE is ignored
     sent_at: float = 0.0  # when the sender wrote it (epoch s), if known; 0 = unknown
 
 
@@ -132,7 +158,7 @@ class Decision:
 
     t: float
     chat: str
-    code: str
+    code: str  # a Reason (a StrEnum: equal to its plain string, serialised as one)
     detail: str
     request_id: str = ""
 
@@ -140,8 +166,9 @@ class Decision:
 Effect = MarkRead | Typing | Generate | Send | Notice | Decision
 
 
-class Reason:
-    """Every decision code the core emits, in one place."""
+class Reason(StrEnum):
+    """Every decision code the core emits, in one place. Members are strings
+    (`Reason.SENT == "sent"`), so traces and exported JSON carry the plain code."""
 
     SCHEDULED = "scheduled"  # a reply is due at T
     DEBOUNCED = "debounced"  # a new message pushed the deadline

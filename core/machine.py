@@ -40,6 +40,34 @@ The rules (numbers are `Policy` settings, defaults in brackets):
 12 Owner commands, written in the owner's chat with himself: pause, resume, status,
    mute CHAT [DURATION], unmute CHAT, help.
 
+How a message is judged (`Assistant._on_message`). First a malformed message, an ignored kind
+(reaction, system, protocol) or a status broadcast is dropped, and a message in the owner's chat
+with himself goes to the commands. Then these steps run in this order, each seeing only what the
+earlier ones let through; the order is behaviour:
+
+ 1 Deny: a denied (or not allowed) chat or sender stops here, before anything is kept: not its
+   id, not its chat, not its text.
+ 2 Duplicate: a redelivered id stops here; a new id is remembered. Before step 3, so that a
+   redelivered echo or owner message counts once (no second takeover, no second echo match).
+ 3 Echo or owner: an IsFromMe message is our own send coming back (by id, or by the text of a
+   recent send) or the owner taking over (rule 3). Before step 4: an owner's message without
+   text (a photo) still takes over; his messages enter the context as his, not as a contact's.
+ 4 Empty: a contact's message with neither text nor media stops here: no context, no reply.
+ 5 Context: the message enters the context and the burst window (rule 4) before the checks
+   below, so a group message that does not address the owner, a backlog message, and one that
+   arrives while paused, muted or cooling down are all seen by the model when a reply follows.
+ 6 Group: in a group only an addressed message goes on (rule 5), and it becomes the one to
+   quote. Before step 10: urgency alone never makes the assistant speak in a group.
+ 7 Stale: a message written more than `stale_after` before it arrived (a backlog after
+   downtime) stops here. Before steps 10-11: a backlog never breaks a cooldown.
+ 8 Paused: the owner's pause stops every chat here.
+ 9 Muted: a chat the owner muted stops here.
+10 Urgency: the score (rule 4), from the text and the burst window step 5 filled.
+11 Cooldown: a chat cooling down with no reply under way stays quiet, unless the message is
+   urgent, the cooldown is a reply's (never the owner's) and its one breakthrough is unused.
+   A reply under way is not stopped by a cooldown: step 12 debounces it instead.
+12 Schedule: the reply is due (rule 1), or a reply under way starts over or goes on (rule 9).
+
 Every decision is a `Decision` effect with a `Reason` code: "why did it (not) answer?" always
 has an answer. Bad input (wrong types, out-of-order times, lone surrogates) never raises.
 """
@@ -51,7 +79,10 @@ import heapq
 import math
 import re
 from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
@@ -67,6 +98,7 @@ from wapa.core.events import (
     GenerationFailed,
     MarkRead,
     Message,
+    MessageKind,
     Notice,
     Reason,
     Send,
@@ -77,7 +109,19 @@ from wapa.core.events import (
 from wapa.core.hygiene import clean_reply
 from wapa.core.policy import Persona, Policy, PolicyError, parse_duration
 
-IDLE, WAITING, GENERATING, TYPING = "idle", "waiting", "generating", "typing"
+
+class Phase(StrEnum):
+    """Where a chat's reply pipeline stands (see the diagram above)."""
+
+    IDLE = "idle"
+    WAITING = "waiting"
+    GENERATING = "generating"
+    TYPING = "typing"
+
+
+# module names for the members: the hot path reads globals, not enum class attributes
+IDLE, WAITING, GENERATING, TYPING = Phase.IDLE, Phase.WAITING, Phase.GENERATING, Phase.TYPING
+_MESSAGE = MessageKind.MESSAGE
 FOREVER = 1e18  # "muted until further notice"; JSON-safe, unlike inf
 # Accepted event times (epoch seconds): 1970 to year ~5000. Refuses inf, NaN, and timestamps
 # in milliseconds (1.7e12), which would otherwise push the clock past anything datetime handles.
@@ -90,9 +134,10 @@ _SENDS_KEPT = 8
 _DISCARDED_KEPT = 64
 
 
-def _iso(t: float) -> str:
-    """A decision's time, for people: UTC, to the second. (Every decision formats one, so the
-    date part is cached per day: strftime alone was a fifth of the message path.)"""
+def utc_text(t: float) -> str:
+    """A time for people: epoch seconds as UTC "YYYY-MM-DD HH:MM:SS", or "never" outside the
+    times the core accepts (negative, NaN, inf, milliseconds). Every decision formats one, so
+    the date part is cached per day: strftime alone was a fifth of the message path."""
     if not 0 <= t < MAX_TIME:
         return "never"
     day, rest = divmod(int(t), 86400)
@@ -113,6 +158,27 @@ def _clean_text(text: object) -> str:
     except UnicodeEncodeError:  # lone surrogates: keep the rest, mark the damage
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text.replace("\x00", "")
+
+
+@dataclass(slots=True)
+class SendRecord:
+    """A recent send of the assistant in a chat: to recognise its echo (by WhatsApp's message
+    id once confirmed, or by its text), to give the cooldown back if it fails, and to settle
+    its outcome after a restart. Exported as a compact list in this field order."""
+
+    request_id: str
+    text: str  # blanked by `expire` once its context entry is gone; the id still matches
+    message_id: str = ""  # WhatsApp's id, from SendConfirmed
+    prev_cooldown: float = 0.0  # the chat's cooldown before this send set a new one
+    echoed: bool = False  # its echo came back already: a second copy is the owner
+
+    def export(self) -> list[Any]:
+        return [self.request_id, self.text, self.message_id, self.prev_cooldown, self.echoed]
+
+    @classmethod
+    def restore(cls, data: Sequence[Any]) -> SendRecord:
+        rid, text, message_id, prev_cooldown, echoed = data
+        return cls(rid, text, message_id, prev_cooldown, echoed)
 
 
 class Chat:
@@ -146,7 +212,7 @@ class Chat:
         "sends",
     )
 
-    def __init__(self, chat_id: str, policy: Policy) -> None:
+    def __init__(self, chat_id: str) -> None:
         self.id = chat_id
         self.is_group = False
         self.title = ""
@@ -156,49 +222,78 @@ class Chat:
         self.seen: dict[str, None] = {}
         # small lists, not deques: an empty deque costs ~600 bytes, and there are 100k chats
         self.arrivals: list[float] = []  # the last burst_count arrival times
-        self.phase = IDLE
+        self.phase: Phase = IDLE
         self.first = 0.0  # time of the first unanswered message
         self.due = 0.0  # the live timer's time (meaning depends on phase)
         self.timer_seq = 0  # the live heap entry's sequence number, 0 for none
         self.urgent = False
-        self.unread: list[str] = []
+        self.unread: list[str] = []  # ids of the messages to mark read at the deadline
         self.quote_id = ""
         self.request_id = ""
         self.started = 0.0
         self.reply = ""
         self.system = ""
         self.cooldown_until = 0.0
-        self.cooldown_reason = ""
+        self.cooldown_reason = ""  # "reply" or "owner": only a reply's cooldown can be broken
         self.breakthrough_used = False
         self.muted_until = 0.0
         self.replies: list[float] = []  # send times within the last day (cap)
-        # recent sends: [request_id, text, whatsapp message id, previous cooldown, echoed]
-        self.sends: list[list[Any]] = []  # the last _SENDS_KEPT
+        self.sends: list[SendRecord] = []  # the last _SENDS_KEPT
 
     def export(self) -> dict[str, Any]:
+        """Plain JSON. Context entries and sends are compact lists in their fields' order."""
         out = {name: getattr(self, name) for name in self.__slots__}
         out["context"] = [list(e) for e in self.context]
         out["seen"] = list(self.seen)
         out["arrivals"] = list(self.arrivals)
         out["replies"] = list(self.replies)
-        out["sends"] = [list(s) for s in self.sends]
+        out["sends"] = [s.export() for s in self.sends]
         out["unread"] = list(self.unread)
         return out
 
     @classmethod
-    def restore(cls, data: dict[str, Any], policy: Policy) -> Chat:
-        chat = cls(data["id"], policy)
+    def restore(cls, data: dict[str, Any]) -> Chat:
+        """The inverse of `export`; a field missing from `data` keeps its initial value."""
+        chat = cls(data["id"])
         for name in cls.__slots__:
-            if name in ("context", "seen", "arrivals", "replies", "sends", "unread"):
-                continue
-            setattr(chat, name, data[name])
-        chat.context = [ctx.Entry(*e) for e in data["context"]]
-        chat.seen = dict.fromkeys(data["seen"])
-        chat.arrivals = list(data["arrivals"])
-        chat.replies = list(data["replies"])
-        chat.sends = [list(s) for s in data["sends"]]
-        chat.unread = list(data["unread"])
+            if name in data and name not in _CONTAINERS:
+                setattr(chat, name, data[name])
+        chat.phase = Phase(chat.phase)
+        chat.context = [ctx.Entry(*e) for e in data.get("context", ())]
+        chat.seen = dict.fromkeys(data.get("seen", ()))
+        chat.arrivals = list(data.get("arrivals", ()))
+        chat.replies = list(data.get("replies", ()))
+        chat.sends = [SendRecord.restore(s) for s in data.get("sends", ())]
+        chat.unread = list(data.get("unread", ()))
         return chat
+
+    def expire(self, cutoff: float) -> bool:
+        """Forget what is older than `cutoff` (data retention): context entries, the texts of
+        sends whose entries went with them (their echo is still recognised by message id),
+        and, when no reply is under way, the last prompt and reply. True if anything changed."""
+        kept = [e for e in self.context if e.t >= cutoff]
+        changed = len(kept) != len(self.context)
+        self.context = kept
+        live = {e.id for e in kept}
+        for send in self.sends:
+            if send.text and send.request_id not in live:
+                send.text = ""
+                changed = True
+        if self.phase == IDLE and (self.system or self.reply):
+            self.system = self.reply = ""
+            changed = True
+        return changed
+
+
+_CONTAINERS = frozenset(("context", "seen", "arrivals", "replies", "sends", "unread"))
+
+
+def expire_chat_state(data: dict[str, Any], cutoff: float) -> dict[str, Any]:
+    """`Chat.expire` on one chat as `Assistant.export_chat` exported it: for a store that
+    purges old data without loading the assistant. Returns a new dict; `data` is unchanged."""
+    chat = Chat.restore(data)
+    chat.expire(cutoff)
+    return chat.export()
 
 
 class Assistant:
@@ -221,7 +316,8 @@ class Assistant:
         # `cap` of them (enough to tell whether the cap is reached), so the state stays small
         self._hour: list[float] = []
         self._day: list[float] = []
-        self._today = [0, 0]  # [UTC day number, replies sent that day], for `status`
+        self._today_day = 0  # for `status`: the UTC day number of the latest reply...
+        self._today_count = 0  # ...and how many replies were sent that day
         self._notices: deque[str] = deque(maxlen=_SENDS_KEPT)  # to spot their echoes
         # the model, as its results report it (for `status`): the latest known daily budget
         # left, and whether the last failure was a rejection of the credentials
@@ -322,7 +418,7 @@ class Assistant:
                     self.now,
                     "",
                     Reason.CLOCK_SKEW,
-                    f"event at {_iso(now)} is older than {_iso(self.now)}: treated as now",
+                    f"event at {utc_text(now)} is older than {utc_text(self.now)}: treated as now",
                 )
             )
             return self.now
@@ -330,10 +426,11 @@ class Assistant:
         return self.now
 
     def _on_message(self, m: Message, now: float, out: list[Effect]) -> None:
+        """The steps of the module docstring, in their order (the order is behaviour)."""
         if not isinstance(m.chat, str) or not m.chat or not isinstance(m.id, str):
             out.append(Decision(now, "", Reason.BAD_EVENT, "message without a chat or id"))
             return
-        if m.kind != "message" or m.chat == "status@broadcast":
+        if m.kind != _MESSAGE or m.chat == "status@broadcast":
             out.append(Decision(now, m.chat, Reason.IGNORED, f"{m.kind} message ignored"))
             return
         text = _clean_text(m.text)
@@ -341,7 +438,7 @@ class Assistant:
             self._on_self_chat(m, text, now, out)
             return
         policy = self.policy
-        if (
+        if (  # step 1: deny
             m.chat in policy.deny
             or m.sender in policy.deny
             or (policy.allow and m.chat not in policy.allow and m.sender not in policy.allow)
@@ -349,14 +446,14 @@ class Assistant:
             out.append(Decision(now, m.chat, Reason.DENIED, "chat or sender not allowed"))
             return
         chat = self._chat(m)
-        if m.id in chat.seen:
+        if m.id in chat.seen:  # step 2: duplicate
             out.append(Decision(now, chat.id, Reason.DUPLICATE, "message id seen before: ignored"))
             return
         if m.id:
             chat.seen[m.id] = None
             if len(chat.seen) > policy.remembered_ids:
                 del chat.seen[next(iter(chat.seen))]
-        if m.from_me:
+        if m.from_me:  # step 3: echo or owner
             if self._is_echo(chat, m.id, text):
                 out.append(
                     Decision(now, chat.id, Reason.ECHO, "our own send came back: not the owner")
@@ -365,17 +462,17 @@ class Assistant:
                 self._owner_wrote(chat, text, m, now, out)
             return
         content = ctx.media_text(m.media if isinstance(m.media, str) else "", text)
-        if not content.strip():
+        if not content.strip():  # step 4: empty
             out.append(Decision(now, chat.id, Reason.IGNORED, "empty message ignored"))
             return
-        name = m.sender_name if isinstance(m.sender_name, str) else ""
+        name = m.sender_name if isinstance(m.sender_name, str) else ""  # step 5: context
         name = name or (m.sender if isinstance(m.sender, str) else "")  # state stays plain JSON
         content = content[: policy.max_message_chars + 1]  # the prompt cuts it: keep state small
         chat.context.append(ctx.Entry(now, ctx.CONTACT, name, content, m.id))
         ctx.trim(chat.context, now, policy)
         chat.arrivals.append(now)
         del chat.arrivals[: -policy.burst_count]
-        if chat.is_group:
+        if chat.is_group:  # step 6: group
             if policy.group_reply == "never":
                 out.append(Decision(now, chat.id, Reason.GROUP_NEVER, "groups are set to never"))
                 return
@@ -391,7 +488,7 @@ class Assistant:
                 return
             chat.quote_id = m.id
         sent_at = m.sent_at if isinstance(m.sent_at, int | float) else 0.0
-        if sent_at and now - sent_at > policy.stale_after:  # a backlog delivered after downtime
+        if sent_at and now - sent_at > policy.stale_after:  # step 7: stale
             out.append(
                 Decision(
                     now,
@@ -401,20 +498,22 @@ class Assistant:
                 )
             )
             return
-        if self.paused:
+        if self.paused:  # step 8: paused
             out.append(Decision(now, chat.id, Reason.PAUSED, "assistant is paused"))
             return
-        if now < chat.muted_until:
+        if now < chat.muted_until:  # step 9: muted
             out.append(
-                Decision(now, chat.id, Reason.MUTED, f"chat muted until {_iso(chat.muted_until)}")
+                Decision(
+                    now, chat.id, Reason.MUTED, f"chat muted until {utc_text(chat.muted_until)}"
+                )
             )
             return
-        burst = (
+        burst = (  # step 10: urgency
             len(chat.arrivals) >= policy.burst_count
             and now - chat.arrivals[0] <= policy.burst_window
         )
         urgent = urgency.score(text, self._urgent_re, burst) >= policy.urgent_threshold
-        if now < chat.cooldown_until and chat.phase == IDLE:
+        if now < chat.cooldown_until and chat.phase == IDLE:  # step 11: cooldown
             if urgent and chat.cooldown_reason == "reply" and not chat.breakthrough_used:
                 chat.breakthrough_used = True
                 out.append(
@@ -422,7 +521,7 @@ class Assistant:
                         now,
                         chat.id,
                         Reason.BREAKTHROUGH,
-                        f"urgent message breaks the cooldown (until {_iso(chat.cooldown_until)}) once",
+                        f"urgent message breaks the cooldown (until {utc_text(chat.cooldown_until)}) once",
                     )
                 )
             else:
@@ -432,18 +531,18 @@ class Assistant:
                         now,
                         chat.id,
                         Reason.COOLDOWN,
-                        f"cooling down until {_iso(chat.cooldown_until)} ({why})",
+                        f"cooling down until {utc_text(chat.cooldown_until)} ({why})",
                     )
                 )
                 return
         elif now >= chat.cooldown_until:
             chat.breakthrough_used = False
-        self._schedule(chat, m.id, urgent, now, out)
+        self._schedule(chat, m.id, urgent, now, out)  # step 12: schedule
 
     def _chat(self, m: Message) -> Chat:
         chat = self.chats.get(m.chat)
         if chat is None:
-            chat = self.chats[m.chat] = Chat(m.chat, self.policy)
+            chat = self.chats[m.chat] = Chat(m.chat)
             chat.is_group = bool(m.is_group)
         self._dirty.add(m.chat)
         if m.is_group:
@@ -462,16 +561,18 @@ class Assistant:
             return True
         if m.quoted_id and any(e.id == m.quoted_id for e in chat.context if e.who != ctx.CONTACT):
             return True
-        if m.quoted_id and any(s[2] == m.quoted_id for s in chat.sends):
+        if m.quoted_id and any(s.message_id == m.quoted_id for s in chat.sends):
             return True
         return bool(text) and self._alias_re.search(text[: urgency.SCAN_CHARS]) is not None
 
     def _is_echo(self, chat: Chat, msg_id: str, text: str) -> bool:
         for send in chat.sends:
-            if send[4]:
+            if send.echoed:
                 continue
-            if (msg_id and send[2] == msg_id) or send[1].strip() == text.strip():
-                send[4] = True
+            if (msg_id and send.message_id == msg_id) or (
+                send.text and send.text.strip() == text.strip()
+            ):  # an expired send's blank text matches no text, not even an empty one
+                send.echoed = True
                 return True
         return False
 
@@ -494,7 +595,7 @@ class Assistant:
                 now,
                 chat.id,
                 Reason.OWNER_TAKEOVER,
-                f"owner wrote: quiet until {_iso(chat.cooldown_until)}",
+                f"owner wrote: quiet until {utc_text(chat.cooldown_until)}",
             )
         )
 
@@ -554,13 +655,13 @@ class Assistant:
         elif due >= cap and now + delay > cap:
             code, why = (
                 Reason.MAX_WAIT,
-                f"held to max_wait after the first message at {_iso(chat.first)}",
+                f"held to max_wait after the first message at {utc_text(chat.first)}",
             )
         elif fresh:
             code, why = Reason.SCHEDULED, "new message"
         else:
             code, why = Reason.DEBOUNCED, "another message pushed the deadline"
-        out.append(Decision(now, chat.id, code, f"reply due at {_iso(due)} ({why})"))
+        out.append(Decision(now, chat.id, code, f"reply due at {utc_text(due)} ({why})"))
 
     def _to_idle(self, chat: Chat, out: list[Effect], code: str, now: float, detail: str) -> None:
         self._dirty.add(chat.id)
@@ -632,7 +733,7 @@ class Assistant:
                         now,
                         chat.id,
                         Reason.QUIET_HOURS,
-                        f"quiet hours: reply waits until {_iso(wake)}",
+                        f"quiet hours: reply waits until {utc_text(wake)}",
                     )
                 )
                 return
@@ -749,7 +850,7 @@ class Assistant:
                 now,
                 chat.id,
                 Reason.REPLY_READY,
-                f"reply ready ({len(text)} chars): sending at {_iso(at)} after typing",
+                f"reply ready ({len(text)} chars): sending at {utc_text(at)} after typing",
                 chat.request_id,
             )
         )
@@ -772,9 +873,9 @@ class Assistant:
         out.append(Send(rid, chat.id, text, quote))
         if now >= chat.cooldown_until:
             chat.breakthrough_used = False
-        chat.sends.append([rid, text, "", chat.cooldown_until, False])
+        chat.sends.append(SendRecord(rid, text, "", chat.cooldown_until))
         for evicted in chat.sends[:-_SENDS_KEPT]:
-            self._requests.pop(evicted[0], None)
+            self._requests.pop(evicted.request_id, None)
         del chat.sends[:-_SENDS_KEPT]
         chat.context.append(ctx.Entry(now, ctx.ASSISTANT, "", text, rid))
         ctx.trim(chat.context, now, self.policy)
@@ -788,14 +889,15 @@ class Assistant:
                 times.append(now)
                 del times[:-cap]
         day = int(now // DAY)
-        self._today = [day, self._today[1] + 1 if self._today[0] == day else 1]
+        self._today_count = self._today_count + 1 if self._today_day == day else 1
+        self._today_day = day
         chat.cooldown_until, chat.cooldown_reason = now + self.policy.cooldown, "reply"
         out.append(
             Decision(
                 now,
                 chat.id,
                 Reason.SENT,
-                f"reply sent; quiet until {_iso(chat.cooldown_until)}",
+                f"reply sent; quiet until {utc_text(chat.cooldown_until)}",
                 rid,
             )
         )
@@ -805,7 +907,7 @@ class Assistant:
 
     def _on_send_result(self, rid: str, ok: bool, info: str, now: float, out: list[Effect]) -> None:
         chat = self.chats.get(self._requests.get(rid, ""))
-        send = next((s for s in chat.sends if s[0] == rid), None) if chat else None
+        send = next((s for s in chat.sends if s.request_id == rid), None) if chat else None
         if chat is None or send is None:
             cid = chat.id if chat else self._discarded.get(rid, "")
             out.append(
@@ -821,7 +923,7 @@ class Assistant:
         del self._requests[rid]
         self._dirty.add(chat.id)
         if ok:
-            send[2] = info if isinstance(info, str) else ""
+            send.message_id = info if isinstance(info, str) else ""
             out.append(
                 Decision(now, chat.id, Reason.SEND_CONFIRMED, "WhatsApp accepted the reply", rid)
             )
@@ -832,7 +934,7 @@ class Assistant:
         chat.sends.remove(send)
         chat.context = [e for e in chat.context if e.id != rid]
         if chat.cooldown_reason == "reply" and latest:
-            chat.cooldown_until = send[3]
+            chat.cooldown_until = send.prev_cooldown
         out.append(
             Decision(
                 now, chat.id, Reason.SEND_FAILED, "WhatsApp refused the reply; not retried", rid
@@ -930,13 +1032,13 @@ class Assistant:
                 chat, out, Reason.MUTED, now, "muted by the owner: pending reply cancelled"
             )
         label = chat.name or chat.title or chat.id
-        when = "until further notice" if until >= FOREVER else f"until {_iso(until)}"
+        when = "until further notice" if until >= FOREVER else f"until {utc_text(until)}"
         self._notice(f"Muted {label} {when}." if until else f"Unmuted {label}.", now, out)
 
     def status(self, now: float) -> str:
         pending = sum(c.phase != IDLE for c in self.chats.values())
         cooling = sum(c.cooldown_until > now for c in self.chats.values())
-        today = self._today[1] if self._today[0] == int(now // DAY) else 0
+        today = self._today_count if self._today_day == int(now // DAY) else 0
         state = "paused" if self.paused else "active"
         if self._budget_left is not None:
             model = f" Model budget left today: {self._budget_left:.0f} neurons."
@@ -960,6 +1062,13 @@ class Assistant:
     def export_chat(self, chat_id: str) -> dict[str, Any]:
         return self.chats[chat_id].export()
 
+    def expire(self, cutoff: float) -> set[str]:
+        """Data retention: `Chat.expire(cutoff)` for every chat (what `expire_chat_state` does
+        to a stored one). Returns the ids of the chats that changed; they are also dirty."""
+        changed = {cid for cid, chat in self.chats.items() if chat.expire(cutoff)}
+        self._dirty |= changed
+        return changed
+
     def export(self) -> dict[str, Any]:
         """Everything needed to continue exactly where this left off (JSON-serialisable)."""
         state = self.export_meta()
@@ -976,7 +1085,7 @@ class Assistant:
             "seq": self._seq,
             "req": self._req,
             "draws": self._draws,
-            "today": list(self._today),
+            "today": [self._today_day, self._today_count],
             "requests": dict(self._requests),
             "discarded": dict(self._discarded),
             "hour": list(self._hour),
@@ -996,7 +1105,7 @@ class Assistant:
         a.now = state["now"] if state["now"] is not None else float("-inf")
         a.paused, a._seq, a._req = state["paused"], state["seq"], state["req"]
         a._draws = int(state.get("draws", 0))
-        a._today = list(state.get("today", [0, 0]))
+        a._today_day, a._today_count = state.get("today", (0, 0))
         a._requests = dict(state["requests"])
         a._discarded = dict(state.get("discarded", {}))
         a._hour = list(state["hour"])
@@ -1006,7 +1115,7 @@ class Assistant:
         a._budget_left = float(budget) if isinstance(budget, int | float) else None
         a._model_auth_failed = bool(state.get("model_auth_failed", False))
         for cid, data in state["chats"].items():
-            a.chats[cid] = Chat.restore(data, a.policy)
+            a.chats[cid] = Chat.restore(data)
         a._heap = [(c.due, c.timer_seq, c.id) for c in a.chats.values() if c.timer_seq]
         heapq.heapify(a._heap)
         return a
@@ -1022,15 +1131,15 @@ class Assistant:
             return out
         for chat in self.chats.values():
             for send in chat.sends:
-                if send[0] in self._requests:
-                    del self._requests[send[0]]
+                if send.request_id in self._requests:
+                    del self._requests[send.request_id]
                     out.append(
                         Decision(
                             now,
                             chat.id,
                             Reason.SEND_UNKNOWN,
                             "a send was under way at the crash: outcome unknown, not repeated",
-                            send[0],
+                            send.request_id,
                         )
                     )
             if chat.phase == IDLE:
