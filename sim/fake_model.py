@@ -124,13 +124,14 @@ _GROUP_LINE = re.compile(r"^([^:\n]{1,60}): (.*)$", re.DOTALL)
 
 @dataclass
 class ScheduledFailure:
-    """`count` requests made at or after `after` (epoch seconds) are answered with `kind`
-    (with a Retry-After header of `retry_after` seconds when set)."""
+    """`count` requests made at or after `after` (epoch seconds), to `model` (None: any), are
+    answered with `kind` (with a Retry-After header of `retry_after` seconds when set)."""
 
     kind: str
     count: int = 1
     after: float = float("-inf")
     retry_after: float | None = None
+    model: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAILURE_KINDS:
@@ -280,7 +281,7 @@ class FakeModel:
         client's timeout ends it."""
         self.requests += 1
         p = self.providers[call.provider]
-        kind, retry_after = self._failure(now)
+        kind, retry_after = self._failure(now, p.model)
         if kind in HANGS or self.latency >= call.timeout:
 
             def timed_out(t: float) -> None:
@@ -310,10 +311,11 @@ class FakeModel:
 
         sched.call_at(now + self.latency, arrived)
 
-    def _failure(self, now: float) -> tuple[str, float | None]:
-        """What the provider answers to the request made at `now`: (kind or "", Retry-After)."""
+    def _failure(self, now: float, model: str) -> tuple[str, float | None]:
+        """What the provider answers to a request for `model` made at `now`: (kind or "",
+        Retry-After)."""
         for rule in self.failures:
-            if rule.count > 0 and now >= rule.after:
+            if rule.count > 0 and now >= rule.after and rule.model in (None, model):
                 rule.count -= 1
                 return rule.kind, rule.retry_after
         if self.failure_rates:
