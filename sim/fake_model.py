@@ -12,7 +12,7 @@ a request to a fake Cloudflare that answers after `latency` seconds with a body 
 `sim.fake_cloudflare.cloudflare_response` (the captured Cloudflare bodies), which the real
 provider parsing (`parse_run`, `parse_chat`, `errors.classify`) turns into a reply or a
 `ModelError`; backoffs are `Scheduler.call_at` on the virtual clock. Anything scheduled is
-lost when the simulated process crashes; `restart()` then drops the runs in flight.
+lost when the simulated process crashes; `restarted(now)` then drops the runs in flight.
 
 The reply text names the contact and quotes the first words of the last contact message
 (`reply_for`), so a reader can trace every sent text back to the context the core built.
@@ -215,23 +215,24 @@ class FakeModel:
             stats=self.stats,
             seed=self.seed * 1_000_003 + 7,  # its own stream, apart from the failure draws
         )
-        self._runs: dict[int, ChainRun] = {}  # in flight, for restart()
+        self._runs: dict[int, ChainRun] = {}  # in flight, for restarted()
 
     # ------------------------------------------------------------------ the driver's side
 
-    def attach(self, scheduler: Scheduler) -> None:
-        """The simulated world that runs the callbacks and delivers the outcomes."""
+    def bind(self, scheduler: Scheduler) -> None:
+        """The simulated world that runs the callbacks and delivers the outcomes (the engine
+        binds itself when it is built)."""
         self.scheduler = scheduler
 
     def start_generation(self, g: Generate, now: float) -> None:
         """Start answering `g`; its `Generated` / `GenerationFailed` comes through the
         scheduler's `deliver_at` (at `now` already when the policy refuses at once)."""
         if self.scheduler is None:
-            raise RuntimeError("FakeModel.start_generation: attach(scheduler) first")
+            raise RuntimeError("FakeModel.start_generation: bind(scheduler) first")
         self._start(g, now, self.scheduler)
 
-    def restart(self) -> None:
-        """The simulated process crashed and restarted: the generations in flight are gone
+    def restarted(self, now: float) -> None:
+        """The simulated process crashed and restarted at `now`: the generations in flight are gone
         (the scheduler dropped their callbacks), their budget reservations with them, and the
         auth lockout is cleared (a restart is how the operator clears it). The day's spend
         and the quota block stay, as the runner keeps them in its store."""

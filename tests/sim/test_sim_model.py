@@ -64,7 +64,7 @@ class HeapScheduler:
 def sim(**knobs: object) -> tuple[FakeModel, HeapScheduler]:
     model = FakeModel(**knobs)  # type: ignore[arg-type]
     sched = HeapScheduler()
-    model.attach(sched)
+    model.bind(sched)
     return model, sched
 
 
@@ -137,7 +137,7 @@ def test_auth_locks_out_later_requests_until_a_restart() -> None:
         GenerationFailed("r2", "auth", AUTH_LOCKED, budget_left=10_000.0),
     )
     assert model.requests == 1  # no request for the second
-    model.restart()  # the operator fixed the token and restarted
+    model.restarted(T0 + 7000)  # the operator fixed the token and restarted
     assert isinstance(ask(model, sched, "r3", T0 + 7200), Generated)
 
 
@@ -208,7 +208,7 @@ def test_a_crash_loses_what_was_under_way_and_restart_releases_its_budget() -> N
     model.start_generation(Generate("r1", "ann", PROMPT), T0)
     assert model.meter.reserved > 0
     sched.crash()
-    model.restart()
+    model.restarted(T0 + 5)
     assert model.meter.reserved == 0 and sched.run() == []
     assert isinstance(ask(model, sched, "r2", T0 + 60), Generated)
 
@@ -231,7 +231,7 @@ def test_answer_shim_gives_what_the_scheduler_gives() -> None:
 
 
 def test_start_generation_needs_a_scheduler() -> None:
-    with pytest.raises(RuntimeError, match="attach"):
+    with pytest.raises(RuntimeError, match="bind"):
         FakeModel().start_generation(Generate("r1", "ann", PROMPT), T0)
 
 
