@@ -40,6 +40,7 @@ from wapa.adapters.store import crypto
 from wapa.adapters.store.errors import StoreError
 from wapa.adapters.store.protocol import OutboxEntry, checked_values
 from wapa.adapters.store.schema import SCHEMA_VERSION, script
+from wapa.core import expire_chat_state
 from wapa.core.driver import Batch
 from wapa.core.events import Decision, Reason, Send, SendConfirmed, SendFailed
 from wapa.core.machine import Assistant
@@ -335,9 +336,10 @@ class Store:
         self, now: float, context_ttl: float, trace_ttl: float, batch: int = 500
     ) -> PurgeReport:
         """One bounded round of retention; call it periodically (or until `total` is 0).
-        Removes context entries older than `context_ttl` (and reply texts no longer in
-        context), settled outbox rows older than `context_ttl`, traces older than `trace_ttl`;
-        then frees a few pages with incremental_vacuum. Never a full VACUUM."""
+        Expires the chat rows holding context older than `context_ttl` (each row becomes what
+        the core's `expire_chat_state` makes of it: the store never edits chat state itself),
+        deletes settled outbox rows older than `context_ttl` and traces older than
+        `trace_ttl`; then frees a few pages with incremental_vacuum. Never a full VACUUM."""
         cutoff = now - context_ttl
         async with self._lock:
             db = self._db
@@ -352,7 +354,12 @@ class Store:
                 for key, blob in rows:
                     aad = b"chat:" + key.encode()
                     chat = self._decode(blob, aad, f"chat row {key[:12]}")
-                    _expire(chat, cutoff)
+                    try:  # the core decides what an expired chat keeps
+                        chat = expire_chat_state(chat, cutoff)
+                    except (KeyError, TypeError, ValueError, IndexError) as exc:
+                        raise StoreError(
+                            f"{self.path}: chat row {key[:12]} cannot be expired: {exc!r}"
+                        ) from exc
                     updates.append((self._sealer.seal(_dumps(chat), aad), _ctx_oldest(chat), key))
                 await db.executemany(
                     "UPDATE chats SET state = ?, ctx_oldest = ? WHERE key = ?", updates
@@ -400,18 +407,6 @@ class Store:
             made = await self.backup(Path(directory) / backups.backup_name(now))
         await asyncio.to_thread(backups.rotate_backups, directory, keep)
         return made
-
-
-def _expire(chat: dict[str, Any], cutoff: float) -> None:
-    """Drop context entries older than `cutoff` and texts that only they justified."""
-    chat["context"] = [e for e in chat.get("context", []) if float(e[0]) >= cutoff]
-    live = {e[4] for e in chat["context"]}
-    for send in chat.get("sends", []):
-        if send[0] not in live:
-            send[1] = ""  # echo detection still works by WhatsApp message id
-    if chat.get("phase") == "idle":
-        chat["system"] = ""
-        chat["reply"] = ""
 
 
 async def _scalar(db: aiosqlite.Connection, sql: str) -> Any:

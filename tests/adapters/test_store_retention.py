@@ -12,7 +12,16 @@ from wapa.adapters.store import Store, StoreError, daily_backup_due, rotate_back
 from wapa.adapters.store.backup import backup_name
 from wapa.cli import main
 from wapa.commands import backup as backup_command
-from wapa.core import Assistant, Generated, Message, Persona, Policy, Send, SendConfirmed
+from wapa.core import (
+    Assistant,
+    Generated,
+    Message,
+    Persona,
+    Policy,
+    Send,
+    SendConfirmed,
+    expire_chat_state,
+)
 
 from tests.support.store import driver, step
 
@@ -60,6 +69,46 @@ async def test_purge_removes_expired_context_traces_and_outbox(tmp_path: Path) -
     data = (tmp_path / "wapa.db").read_bytes()  # no key, but purged text is really gone
     assert b"pineapple" not in data and b"pizza" not in data
     assert b"fresh news" in data
+
+
+async def test_purge_stores_what_the_core_makes_of_each_expired_chat(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "wapa.db", b"r" * 32)
+    try:
+        await conversation(store)
+        now, cutoff = T0 + 2 * DAY + 10, T0 + DAY + 10
+        before = await store.load(Policy(), PERSONA)
+        assert before is not None
+        await store.purge(now, context_ttl=DAY, trace_ttl=30 * DAY)
+        after = await store.load(Policy(), PERSONA)
+        assert after is not None
+        # the store does not edit chat state itself: each row is the core's expire_chat_state
+        expected = {cid: expire_chat_state(before.export_chat(cid), cutoff) for cid in (OLD, NEW)}
+        assert {cid: after.export_chat(cid) for cid in (OLD, NEW)} == expected
+        assert expected[NEW] == before.export_chat(NEW)  # young chats are left as they were
+        before.expire(cutoff)  # and it is what the live assistant's own expire does
+        assert after.export() == before.export()
+    finally:
+        await store.close()
+
+
+async def test_a_row_the_core_cannot_read_is_a_clear_purge_error(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "wapa.db")
+    try:
+        await conversation(store)
+    finally:
+        await store.close()
+    con = sqlite3.connect(tmp_path / "wapa.db")
+    con.execute("UPDATE chats SET state = ?", (b'{"context": [[0, "c", "", "x", "m"]]}',))
+    con.commit()
+    con.close()
+    store = await Store.open(tmp_path / "wapa.db")
+    try:
+        traces = await store.traces()
+        with pytest.raises(StoreError, match=r"wapa\.db: chat row .* cannot be expired"):
+            await store.purge(T0 + 3 * DAY, DAY, DAY)
+        assert await store.traces() == traces  # the round was rolled back whole
+    finally:
+        await store.close()
 
 
 async def test_purge_works_in_small_batches(tmp_path: Path) -> None:
