@@ -347,7 +347,8 @@ class _EagerScheduler:
         heapq.heappush(self._heap, (max(t, self._now), self._seq, fn))
 
     def deliver_at(self, t: float, event: Event) -> None:
-        self.delivered.append((max(t, self._now) - self.start, event))
+        # a delay, rounded to the microsecond: epoch + 0.8 - epoch is not quite 0.8 in floats
+        self.delivered.append((round(max(t, self._now) - self.start, 6), event))
 
     def drain(self) -> list[tuple[float, Event]]:
         while self._heap:

@@ -163,6 +163,7 @@ class NeuronMeter:
         self.input_override = input_override
         self.output_override = output_override
         self.day = utc_day(clock()) if clock is not None else ""  # "": set by the first call
+        self._day_start = self._day_end = 0.0  # the UTC day `day` spans (set by _roll)
         self.spent = 0.0
         self.reserved = 0.0  # worst-case cost of the calls in flight
         self.blocked_until = 0.0
@@ -176,9 +177,12 @@ class NeuronMeter:
         return self.clock()
 
     def _roll(self, now: float) -> None:
-        today = utc_day(now)
-        if today != self.day:
-            self.day, self.spent = today, 0.0
+        if not self._day_start <= now < self._day_end:  # (dates only at a day's edge)
+            today = utc_day(now)
+            self._day_end = next_utc_midnight(now)
+            self._day_start = self._day_end - DAY
+            if today != self.day:
+                self.day, self.spent = today, 0.0
         if self.blocked_until and now >= self.blocked_until:
             self.blocked_until = 0.0
         self._publish()
