@@ -9,7 +9,7 @@ Kinds and what the adapter does with them:
 
 | kind | retried | notes |
 |---|---|---|
-| auth | no | bad or revoked token, missing permission, malformed Authorization header |
+| auth | no | bad or revoked token, missing permission, malformed Authorization header; every later reply is refused at once (the lockout, `CredentialsRejectedError`) |
 | bad_request | no | our request was refused as invalid |
 | no_model | no | the model name does not exist (the fallback chain moves on) |
 | context_too_long | once | retried once with the older half of the conversation dropped |

@@ -20,11 +20,13 @@ from wapa.adapters.llm import (
     ModelTimeoutError,
     client_from_env,
 )
+from wapa.adapters.llm.cloudflare import parse_run
+from wapa.adapters.llm.openai_compat import parse_chat
 from wapa.core.context import ASSISTANT as BOT
 from wapa.core.context import CONTACT, OWNER, Entry, build_prompt, prompt_tokens
 from wapa.core.events import ChatMessage
 from wapa.core.policy import Persona, Policy
-from wapa.sim.fake_cloudflare import FAILURES, FakeCloudflare, default_reply
+from wapa.sim.fake_cloudflare import FAILURES, FakeCloudflare, cloudflare_response, default_reply
 
 from tests.support.llm import VirtualTime, fixture
 
@@ -62,6 +64,38 @@ def test_failure_bodies_match_the_fixtures() -> None:
     }
     for kind, (name, status) in names.items():
         assert FAILURES[kind] == (status, fixture(name)), kind
+
+
+def test_one_pure_function_builds_every_answer() -> None:
+    for kind, (status, body) in FAILURES.items():
+        if kind != "hang":
+            assert cloudflare_response(kind) == (status, body, {}), kind
+    status, body, headers = cloudflare_response("rate_limit", retry_after=7)
+    assert headers == {"Retry-After": "7"}
+    with pytest.raises(ModelError) as info:
+        parse_run(status, body, headers, model="m")
+    assert info.value.kind == "rate_limited" and info.value.retry_after == 7
+    status, body, headers = cloudflare_response("no_model", message="No such model x or task")
+    assert body["errors"][0]["message"] == "No such model x or task"
+    assert FAILURES["no_model"][1]["errors"][0]["message"] != "No such model x or task"  # a copy
+    ok = cloudflare_response(text="Noted.", usage=(10, 2))
+    assert ok == (200, fixture_shaped("Noted.", 10, 2), {})
+    reply = parse_run(*ok, model="m")
+    assert (reply.text, reply.input_tokens, reply.output_tokens) == ("Noted.", 10, 2)
+    chat = parse_chat(*cloudflare_response(text="Noted.", usage=(10, 2), chat=True), model="m")
+    assert chat == reply
+    with pytest.raises(ValueError, match="not an answer"):
+        cloudflare_response("hang")
+
+
+def fixture_shaped(text: str, prompt: int, completion: int) -> dict[str, object]:
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion}
+    return {
+        "result": {"response": text, "usage": {**usage, "total_tokens": prompt + completion}},
+        "success": True,
+        "errors": [],
+        "messages": [],
+    }
 
 
 def test_default_reply_is_deterministic_and_from_the_last_user_message() -> None:
