@@ -17,14 +17,12 @@ gets: the assistant as last committed, and the sends stored as intent with no ou
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from wapa.adapters.store import OutboxEntry, Store
+from wapa.adapters.store import MemoryStore, OutboxEntry, Store
 from wapa.core.driver import Batch
-from wapa.core.events import Send, SendConfirmed, SendFailed
 from wapa.core.machine import Assistant
 from wapa.core.policy import Persona, Policy
 
@@ -37,10 +35,14 @@ class StoreInUseError(RuntimeError):
 
 
 class SimStore(Protocol):
-    """What the simulator commits to (synchronously: its clock does not move meanwhile)."""
+    """What the simulator commits to: the production stores (`adapters.store`), called
+    synchronously (the virtual clock does not move while a batch is stored)."""
 
-    commits: int
-    restarts: int
+    @property
+    def commits(self) -> int: ...
+
+    @property
+    def restarts(self) -> int: ...
 
     def save(self, batch: Batch) -> None: ...
 
@@ -52,42 +54,29 @@ class SimStore(Protocol):
 
 
 class MemoryState:
-    """Committed rows in memory (see the module docstring)."""
+    """The committed rows in memory: `adapters.store.MemoryStore`, called synchronously."""
 
     def __init__(self) -> None:
-        self.commits = 0
+        self.store = MemoryStore()
         self.restarts = 0
-        self._meta: dict[str, Any] | None = None
-        self._chats: dict[str, dict[str, Any]] = {}
-        self._open: dict[str, OutboxEntry] = {}  # sends stored as intent, no outcome yet
+
+    @property
+    def commits(self) -> int:
+        return self.store.commits
 
     def save(self, batch: Batch) -> None:
-        for cid, row in batch.chats.items():
-            if row is None:
-                self._chats.pop(cid, None)
-            else:
-                self._chats[cid] = row  # a fresh export: nothing else holds it
-        self._meta = batch.meta
-        for e in batch.effects():
-            if isinstance(e, Send):
-                self._open[e.request_id] = OutboxEntry(
-                    e.request_id, e.chat, e.text, e.quote_id, batch.now
-                )
-        for ev in batch.events():
-            if isinstance(ev, SendConfirmed | SendFailed):
-                self._open.pop(ev.request_id, None)
-        self.commits += 1
+        self.store.save_now(batch)
 
     def crash(self) -> None:
         """Nothing to do: what was committed stays, what was not never was."""
 
     def restart(self, policy: Policy, persona: Persona) -> tuple[Assistant, list[OutboxEntry]]:
-        if self._meta is None:
+        unconfirmed = self.store.unconfirmed_now()
+        assistant = self.store.load_now(policy, persona)
+        if assistant is None:  # cannot happen: the simulation commits its first state at once
             raise StoreInUseError("nothing was committed before the restart")
-        state = json.loads(json.dumps({**self._meta, "chats": self._chats}))
-        unconfirmed, self._open = list(self._open.values()), {}  # `recover` reports them
         self.restarts += 1
-        return Assistant.restore(state, policy, persona), unconfirmed
+        return assistant, unconfirmed
 
     def close(self) -> None:
         pass

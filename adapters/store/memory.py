@@ -6,6 +6,11 @@ against SQLite (`tests/adapters/test_store_protocol.py` runs one contract over b
 `save` is all or nothing: everything is checked and computed before anything is applied.
 `load` rebuilds the assistant through JSON, as a real restart rebuilds it from the database.
 No encryption, no traces, no retention, no files.
+
+The simulator commits to it on every step (`sim.durable.MemoryState` calls the synchronous
+`*_now` methods: its virtual clock does not move while a batch is stored), so a save costs
+O(batch), and settled outbox entries are kept only up to `settled_kept` (the SQLite store keeps
+them until `purge`).
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ from wapa.core.policy import Persona, Policy
 class MemoryStore:
     """A `StateStore` that lives as long as the object (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, settled_kept: int = 1024) -> None:
         self.commits = 0
+        self.settled_kept = settled_kept
         self._meta: dict[str, Any] | None = None
         self._chats: dict[str, dict[str, Any]] = {}
         self._outbox: dict[str, OutboxEntry] = {}
+        self._open: set[str] = set()  # request ids with no outcome yet
+        self._settled: dict[str, None] = {}  # settled request ids, oldest first
         self._values: dict[str, str] = {}
         self._closed = False
 
@@ -41,6 +49,12 @@ class MemoryStore:
     async def load(
         self, policy: Policy | None = None, persona: Persona | None = None
     ) -> Assistant | None:
+        return self.load_now(policy, persona)
+
+    def load_now(
+        self, policy: Policy | None = None, persona: Persona | None = None
+    ) -> Assistant | None:
+        """`load`, synchronously."""
         self._check_open()
         if self._meta is None:
             return None
@@ -51,23 +65,28 @@ class MemoryStore:
             raise StoreError(f"memory store: saved state cannot be restored: {exc!r}") from exc
 
     async def save(self, batch: Batch, *, values: Mapping[str, str] | None = None) -> None:
+        self.save_now(batch, values=values)
+
+    def save_now(self, batch: Batch, *, values: Mapping[str, str] | None = None) -> None:
+        """`save`, synchronously."""
         self._check_open()
         kv = checked_values(values)
         now = batch.now
-        outbox = dict(self._outbox)
+        outbox = self._outbox
+        changed: dict[str, OutboxEntry] = {}  # computed first, applied whole below
         for e in batch.effects():
-            if isinstance(e, Send) and e.request_id not in outbox:
-                outbox[e.request_id] = OutboxEntry(e.request_id, e.chat, e.text, e.quote_id, now)
+            if isinstance(e, Send) and e.request_id not in outbox and e.request_id not in changed:
+                changed[e.request_id] = OutboxEntry(e.request_id, e.chat, e.text, e.quote_id, now)
             elif isinstance(e, Decision) and e.code == Reason.SEND_UNKNOWN and e.request_id:
-                entry = outbox.get(e.request_id)
+                entry = changed.get(e.request_id) or outbox.get(e.request_id)
                 if entry is not None and entry.outcome is None:
-                    outbox[e.request_id] = replace(entry, outcome="unknown")
+                    changed[e.request_id] = replace(entry, outcome="unknown")
         for ev in batch.events():
             if isinstance(ev, SendConfirmed | SendFailed):
-                entry = outbox.get(ev.request_id)
+                entry = changed.get(ev.request_id) or outbox.get(ev.request_id)
                 if entry is not None and entry.outcome in (None, "unknown"):
                     done = "confirmed" if isinstance(ev, SendConfirmed) else "failed"
-                    outbox[ev.request_id] = replace(entry, outcome=done)
+                    changed[ev.request_id] = replace(entry, outcome=done)
         # nothing can fail below: the batch is applied whole
         for cid, row in batch.chats.items():
             if row is None:
@@ -75,7 +94,17 @@ class MemoryStore:
             else:
                 self._chats[cid] = row  # the driver's snapshot: nothing else holds it
         self._meta = batch.meta
-        self._outbox = outbox
+        for rid, entry in changed.items():
+            if entry.outcome is None:
+                self._open.add(rid)
+            else:
+                self._open.discard(rid)
+                self._settled[rid] = None
+            outbox[rid] = entry
+        while len(self._settled) > self.settled_kept:
+            oldest = next(iter(self._settled))
+            del self._settled[oldest]
+            outbox.pop(oldest, None)
         self._values.update(kv)
         self.commits += 1
 
@@ -84,7 +113,12 @@ class MemoryStore:
         return self._values.get(name)
 
     async def unconfirmed_sends(self) -> list[OutboxEntry]:
-        return [e for e in await self.outbox() if e.outcome is None]
+        return self.unconfirmed_now()
+
+    def unconfirmed_now(self) -> list[OutboxEntry]:
+        """`unconfirmed_sends`, synchronously."""
+        entries = (self._outbox[rid] for rid in self._open)
+        return sorted(entries, key=lambda e: (e.intent_at, e.request_id))
 
     async def outbox(self) -> list[OutboxEntry]:
         return sorted(self._outbox.values(), key=lambda e: (e.intent_at, e.request_id))
