@@ -4,7 +4,7 @@
 
     whatsapp  state (adapters/whatsapp/link.py LinkHealth), transport, can_send, reason
     store     state ("ok", or "error" after a failed load or commit), encrypted
-    model     state (the model service's), budget_left (neurons, when metered)
+    model     state, budget_left (neurons, when metered): adapters/llm/service.py
     runner    state (starting, running, stopping, stopped), uptime_s, paused, chats,
               pending (chats with a reply under way), cooling (chats in a cooldown)
 
@@ -25,8 +25,10 @@ import logging
 import time
 import tracemalloc
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
+from wapa.adapters.http_server import HttpServer
+from wapa.adapters.llm.service import ModelService
 from wapa.adapters.logs import log_event
 from wapa.adapters.metrics import Metrics, resident_memory_bytes
 from wapa.adapters.store.protocol import StateStore
@@ -37,19 +39,6 @@ from wapa.core import Assistant
 log = logging.getLogger("wapa.health")
 
 Clock = Callable[[], float]
-
-
-class ModelState(Protocol):
-    """What health reads from the model service."""
-
-    @property
-    def state(self) -> str: ...
-
-    @property
-    def budget_left(self) -> float | None: ...
-
-
-AUTH_REJECTED = "auth_rejected"
 
 
 def can_send(transport: Transport) -> bool:
@@ -74,7 +63,7 @@ class Health:
         self,
         transport: Transport,
         store: StateStore,
-        model: ModelState | None,
+        model: ModelService,
         metrics: Metrics,
         clock: Clock,
         link: LinkHealth | None = None,
@@ -87,16 +76,12 @@ class Health:
         self.assistant: Assistant | None = None
         self._started_at = time.monotonic()
 
-    @property
-    def model_state(self) -> str:
-        return self.model.state if self.model is not None else "not_configured"
-
     def green(self) -> tuple[bool, bool, bool]:
         """(whatsapp, store, model): each True when it does not make health red."""
         return (
             not self.link.red,
             self.store_state == "ok",
-            self.model_state != AUTH_REJECTED,
+            self.model.healthy,
         )
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -108,17 +93,13 @@ class Health:
         }
         if link.reason:
             whatsapp["reason"] = link.reason
-        model: dict[str, Any] = {"state": self.model_state}
-        budget = self.model.budget_left if self.model is not None else None
-        if budget is not None:
-            model["budget_left"] = round(float(budget), 1)
         components = {
             "whatsapp": whatsapp,
             "store": {
                 "state": self.store_state,
                 "encrypted": bool(getattr(self.store, "encrypted", False)),
             },
-            "model": model,
+            "model": self.model.component(),
             "runner": {
                 "state": self.runner,
                 "uptime_s": round(time.monotonic() - self._started_at, 1),
@@ -130,6 +111,26 @@ class Health:
         }
         ok = all(self.green())
         return ok, {"status": "ok" if ok else "fail", "components": components}
+
+    def lifecycle(self, kind: str, detail: str = "") -> None:
+        """A WhatsApp connection change: counted, logged as `LinkHealth` says, shown in
+        /healthz. Losing the session to another client (or to the phone) stops sending but
+        not the runner: exiting would make a supervisor restart it, and a restarted client
+        takes the session back, over and over. Never raises."""
+        try:
+            self.metrics.lifecycle.labels(kind).inc()
+            note = self.link.on_lifecycle(kind, detail)
+            if note is not None:
+                log_event(log, note.level, note.event, detail=note.detail, hint=note.hint)
+        except Exception:
+            log_event(log, logging.ERROR, "lifecycle_handler_failed", kind=kind, exc_info=True)
+
+    async def serve(self, host: str, port: int) -> HttpServer:
+        """/healthz and /metrics on `host:port` (0: a free port, in `server.port`)."""
+        server = HttpServer(host, port, self.health, self.render_metrics)
+        await server.start()
+        log_event(log, logging.INFO, "http_listening", host=host, port=server.port)
+        return server
 
     def render_metrics(self) -> bytes:
         a, m = self.assistant, self.metrics

@@ -40,7 +40,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_LATENCY = 0.02  # seconds the fake server takes per generation
@@ -278,8 +278,11 @@ async def _load(
     model = _TimedModel(client_from_settings(settings_from_env(env)))
     feeder, capture = _Feeder(_schedule(chats, rate)), _Capture()
     transport = ConsoleTransport(
-        settings.persona.owner_id, settings.persona.owner_name, stdin=feeder, stdout=capture
-    )  # type: ignore[arg-type]
+        settings.persona.owner_id,
+        settings.persona.owner_name,
+        stdin=cast(TextIO, feeder),  # iterated line by line, as the console reads stdin
+        stdout=cast(TextIO, capture),  # a TextIOBase that notes the time of each line
+    )
     store = await Store.open(settings.db, None, sync=sync)  # closed by the runner when it stops
     runner = Runner(settings, transport, store, model, http=False, install_signals=False)
 

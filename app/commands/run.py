@@ -6,7 +6,14 @@ import argparse
 import contextlib
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported at run time only when the command runs (a fast `wapa --help`)
+    from wapa.adapters.llm import LLMSettings
+    from wapa.adapters.store import StoreSettings
+    from wapa.adapters.transport import Transport
+    from wapa.config import Settings
 
 
 def register(subparsers: Any) -> None:
@@ -90,18 +97,25 @@ def _warn_unknown(unknown: Any) -> None:
         )
 
 
-def _adapter_settings(env: dict[str, str]) -> tuple[Any, Any]:
+def _adapter_settings(env: dict[str, str]) -> tuple[LLMSettings, StoreSettings]:
     from wapa.adapters.llm import settings_from_env
     from wapa.adapters.store import StoreSettings
 
     return settings_from_env(env), StoreSettings.from_env(env)
 
 
-async def _run(settings: Any, model_settings: Any, store_settings: Any, exit_on_eof: bool) -> int:
+async def _run(
+    settings: Settings,
+    model_settings: LLMSettings,
+    store_settings: StoreSettings,
+    exit_on_eof: bool,
+) -> int:
     import logging
 
     from wapa.adapters.llm import client_from_settings
+    from wapa.adapters.llm.service import ModelService
     from wapa.adapters.logs import log_event
+    from wapa.adapters.metrics import Metrics
     from wapa.adapters.store import Store, StoreError
     from wapa.housekeeping import housekeeping
     from wapa.runner import Runner
@@ -112,7 +126,12 @@ async def _run(settings: Any, model_settings: Any, store_settings: Any, exit_on_
     except StoreError as exc:
         log_event(log, logging.ERROR, "store_open_failed", error=str(exc))
         return _fail(str(exc), 1)
-    model = client_from_settings(model_settings)
+    metrics = Metrics()
+    model = ModelService(
+        client_from_settings(model_settings),
+        metrics=metrics,
+        max_concurrent=settings.max_concurrent_generations,
+    )
     holder: dict[str, Runner] = {}
     transport = _transport(settings, exit_on_eof, lambda: holder["runner"].on_eof())
     if transport is None:
@@ -130,6 +149,7 @@ async def _run(settings: Any, model_settings: Any, store_settings: Any, exit_on_
         transport,
         store,
         model,
+        metrics=metrics,
         on_http_port=on_port,
         housekeeping=housekeeping(store, store_settings),
     )
@@ -140,7 +160,9 @@ async def _run(settings: Any, model_settings: Any, store_settings: Any, exit_on_
     return code
 
 
-def _transport(settings: Any, exit_on_eof: bool, on_eof: Any) -> Any:
+def _transport(
+    settings: Settings, exit_on_eof: bool, on_eof: Callable[[], None]
+) -> Transport | None:
     if settings.transport == "console":
         from wapa.adapters.console import ConsoleTransport
 
@@ -150,7 +172,7 @@ def _transport(settings: Any, exit_on_eof: bool, on_eof: Any) -> Any:
             on_eof=on_eof if exit_on_eof else None,
         )
     try:
-        from wapa.adapters.whatsapp.client import NeonizeTransport  # type: ignore[import-not-found]
+        from wapa.adapters.whatsapp.client import NeonizeTransport
     except ImportError as exc:
         _fail(f"the WhatsApp transport cannot be loaded ({exc}); try --transport console", 2)
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from wapa.sim.fake_cloudflare import FakeCloudflare
 
 
 @pytest.fixture
-def cloudflare() -> FakeCloudflare:
+def cloudflare() -> Iterator[FakeCloudflare]:
     with FakeCloudflare() as fake:
         yield fake
 

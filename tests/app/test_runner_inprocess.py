@@ -7,14 +7,17 @@ import io
 import json
 import logging
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from wapa.adapters.logs import setup_logging
 from wapa.adapters.store import Store
+from wapa.adapters.store.protocol import OutboxEntry
 from wapa.config import load_settings
-from wapa.core import Message
+from wapa.core import Assistant, Message, Persona, Policy
+from wapa.core.driver import Batch
 from wapa.runner import Runner
 
 from tests.adapters.test_http import http_get
@@ -43,22 +46,26 @@ class JournalStore:
 
     def __init__(self, store: Store, journal: list[tuple[Any, ...]], fail: bool = False) -> None:
         self.store, self.journal, self.fail = store, journal, fail
-        self.encrypted = store.encrypted
 
-    async def load(self, policy: Any, persona: Any) -> Any:
+    @property
+    def encrypted(self) -> bool:
+        return self.store.encrypted
+
+    async def load(self, policy: Policy | None, persona: Persona | None) -> Assistant | None:
         return await self.store.load(policy, persona)
 
-    async def save_step(
-        self, assistant: Any, effects: Any, events: Any = (), *, values: Any = None
-    ) -> None:
+    async def save(self, batch: Batch, *, values: Mapping[str, str] | None = None) -> None:
         if self.fail:
             raise OSError("disk full")
-        await self.store.save_step(assistant, effects, events, values=values)
-        kinds = tuple(type(e).__name__ for e in effects)
-        self.journal.append(("commit", kinds, tuple(type(e).__name__ for e in events)))
+        await self.store.save(batch, values=values)
+        kinds = tuple(type(e).__name__ for e in batch.effects())
+        self.journal.append(("commit", kinds, tuple(type(e).__name__ for e in batch.events())))
 
     async def get_value(self, name: str) -> str | None:
         return await self.store.get_value(name)
+
+    async def unconfirmed_sends(self) -> list[OutboxEntry]:
+        return await self.store.unconfirmed_sends()
 
     async def close(self) -> None:
         await self.store.close()
@@ -246,13 +253,23 @@ async def test_a_backlog_after_downtime_is_logged_with_its_age_and_not_answered(
 
 
 async def test_status_notice_has_model_budget(tmp_path: Path) -> None:
+    """The core writes the budget into `status` from what the last model result said; the
+    runner adds nothing to the notice (and the budget is kept in the stored state)."""
     h = Harness(tmp_path)
     await h.start()
     await h.transport.deliver(Message(OWNER, OWNER, "c1", "status", from_me=True))
-    await h.stop()
-    assert len(h.transport.notices) == 1
-    assert "wapa is active" in h.transport.notices[0]
-    assert "Model budget left today: 9876 neurons." in h.transport.notices[0]
+    assert "Model budget" not in h.transport.notices[0]  # no model result yet
+    await h.transport.deliver(contact("hello"))
+    await h.clock.advance(runner=h.runner, seconds=15)
+    assert await h.stop() == 0
+    h2 = Harness(tmp_path)
+    h2.clock.t = h.clock.t + 5
+    await h2.start()
+    await h2.transport.deliver(Message(OWNER, OWNER, "c2", "status", from_me=True))
+    await h2.stop()
+    assert len(h2.transport.notices) == 1
+    assert "wapa is active" in h2.transport.notices[0]
+    assert "Model budget left today: 9876 neurons." in h2.transport.notices[0]
 
 
 async def test_logged_out_health_red_and_sends_fail_fast(tmp_path: Path) -> None:
@@ -395,9 +412,9 @@ async def test_memory_warning_once_with_allocation_sites(
 ) -> None:
     h = Harness(tmp_path, {"WAPA_MEMORY_WARN_MB": "1"})
     runner = await h.start()
-    with caplog.at_level(logging.INFO, logger="wapa.runner"):
-        runner._memory_check(2 * 2**20)
-        runner._memory_check(3 * 2**20)
+    with caplog.at_level(logging.INFO, logger="wapa.health"):
+        runner.monitor.check(2 * 2**20)
+        runner.monitor.check(3 * 2**20)
     warnings = [r for r in caplog.records if r.msg == "memory_high"]
     assert len(warnings) == 1
     assert warnings[0].fields["top_allocations"]  # type: ignore[attr-defined]

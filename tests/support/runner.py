@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from wapa.adapters.llm import AuthError, GenerationResult
+from wapa.adapters.llm.usage import LLMStats
 from wapa.adapters.transport import OnLifecycle, OnMessage, SendError
 from wapa.core import ChatMessage, Message
 
@@ -124,39 +126,27 @@ class FakeTransport:
 
 
 @dataclass
-class Result:
-    text: str
-    model: str = "fake-model"
-    input_tokens: int = 10
-    output_tokens: int = 5
-    neurons: float = 1.5
-    attempts: int = 2
-    latency_s: float = 0.4
-
-
-class AuthError(Exception):
-    kind = "auth"
-
-
-@dataclass
-class Stats:
-    budget_left: float | None = 9876.0
-
-
-@dataclass
 class FakeModel:
+    """A model client (`adapters.llm.LLMClient`) below the runner's real model service."""
+
     reply: str = "Thanks, I will pass it on."
     fail_kind: str = ""
     calls: list[tuple[ChatMessage, ...]] = field(default_factory=list)
-    stats: Stats = field(default_factory=Stats)
+    stats: LLMStats = field(default_factory=lambda: LLMStats(budget_left=9876.0))
 
-    async def generate(self, messages: Sequence[ChatMessage]) -> Result:
+    async def generate(self, messages: Sequence[ChatMessage]) -> GenerationResult:
         self.calls.append(tuple(messages))
         if self.fail_kind == "auth":
             raise AuthError("Cloudflare 10000: authentication error")
         if self.fail_kind:
             raise RuntimeError("boom")
-        return Result(self.reply)
+        return GenerationResult(self.reply, "fake-model", 10, 5, 1.5, attempts=2, latency_s=0.4)
+
+    async def health(self) -> dict[str, Any]:
+        return {"ok": True}
+
+    async def aclose(self) -> None:
+        return None
 
 
 def contact(text: str, chat: str = "15551234567@s.whatsapp.net", mid: str = "m1") -> Message:

@@ -1,0 +1,340 @@
+"""The runner's `World` (core/driver.py): where committed effects meet asyncio and the adapters.
+
+Every method returns at once; what it starts runs in tasks, and outcomes come back to the
+runner's queue as events (`Generated` / `GenerationFailed` from the model service,
+`SendConfirmed` / `SendFailed` from the transport), each with the correlation id of the
+message it concerns.
+
+- Transport effects (mark read, typing, sends) run in per-chat lanes: in order within a chat,
+  concurrently across chats; notices to the owner in a lane of their own.
+- A send is refused at once (`SendFailed`) when the transport cannot send (logged out,
+  replaced, banned): nothing waits on a link that is gone.
+- Generations go to the model service (adapters/llm/service.py: the concurrency bound,
+  retries, fallback, budget, metering); it never raises, and its answer is the event.
+- Decisions are logged, counted by reason and shown by the console.
+- `begin_step` records the step (WAPA_RECORD: the event "in", then its effects "out", in the
+  format of adapters/recording.py that `wapa replay` reads) and binds the step's correlation id.
+- `arrived` is the other direction: an inbound message is counted and logged with a new
+  correlation id before the runner queues it.
+- While the runner drains its queue at shutdown (`executing = False`), decisions are still
+  logged and recorded but no effect is carried out any more: the transport is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from contextvars import Token
+from typing import Any
+
+from wapa.adapters.correlation import Correlations, bound
+from wapa.adapters.llm.service import ModelService
+from wapa.adapters.logs import correlation, log_event
+from wapa.adapters.metrics import Metrics
+from wapa.adapters.recording import Recorder
+from wapa.adapters.transport import SendError, Transport
+from wapa.adapters.whatsapp.link import LinkHealth
+from wapa.config import Settings
+from wapa.core import (
+    Decision,
+    Event,
+    Generate,
+    MarkRead,
+    Message,
+    Notice,
+    Reason,
+    Send,
+    SendConfirmed,
+    SendFailed,
+    Typing,
+)
+from wapa.core.driver import Step
+from wapa.health import can_send
+
+log = logging.getLogger("wapa.runner")
+
+Enqueue = Callable[[Event, str], None]  # (outcome event, correlation id) into the runner's queue
+_OWNER_LANE = "\x00owner"
+_LOUD = frozenset({Reason.BAD_EVENT, Reason.SEND_FAILED, Reason.SEND_UNKNOWN, Reason.CLOCK_SKEW})
+_OVER = frozenset({Reason.SEND_CONFIRMED, Reason.SEND_FAILED, Reason.SEND_UNKNOWN, Reason.STALE})
+
+
+class AsyncWorld:
+    def __init__(
+        self,
+        transport: Transport,
+        model: ModelService,
+        enqueue: Enqueue,
+        metrics: Metrics,
+        link: LinkHealth,
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.transport, self.model, self.enqueue = transport, model, enqueue
+        self.metrics, self.link = metrics, link
+        self.recorder = recorder
+        self.corr = Correlations()
+        self.executing = True  # False while draining at shutdown: effects are not carried out
+        self.inflight: set[asyncio.Task[Any]] = set()
+        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._step = ""  # the correlation id of the step being dispatched
+        self._token: Token[str] | None = None
+        self._show = getattr(transport, "show_decision", None)  # the console shows decisions
+
+    # ------------------------------------------------------------------ inbound
+
+    def arrived(self, msg: Message, now: float) -> str:
+        """A message from the transport, before it is queued: counted, logged with a new
+        correlation id (returned), and how long after it was written it arrived (`age_s`)."""
+        if not isinstance(msg, Message):
+            raise TypeError(f"expected a core Message, got {type(msg).__name__}")
+        corr = self.corr.new()
+        source = "owner" if msg.from_me else "group" if msg.is_group else "contact"
+        self.metrics.messages_in.labels(source).inc()
+        sent_at = msg.sent_at if isinstance(msg.sent_at, int | float) else 0.0
+        age: dict[str, Any] = {"age_s": round(now - sent_at, 1)} if sent_at > 0 else {}
+        log_event(
+            log,
+            logging.INFO,
+            "message_in",
+            corr=corr,
+            chat=msg.chat,
+            sender=msg.sender,
+            id=msg.id,
+            from_me=msg.from_me,
+            group=msg.is_group,
+            media=msg.media,
+            kind=msg.kind,
+            chars=len(msg.text) if isinstance(msg.text, str) else 0,
+            text=msg.text,
+            sender_name=msg.sender_name,
+            **age,
+        )
+        return corr
+
+    # ------------------------------------------------------------------ World
+
+    def begin_step(self, step: Step) -> None:
+        self._step = step.tag
+        self._token = correlation.set(step.tag)
+        ev = step.event
+        if isinstance(ev, Message) and not ev.from_me and isinstance(ev.chat, str):
+            self.corr.message(ev.chat, step.tag)  # what happens next in the chat follows it
+        if step.error is not None:
+            self.metrics.bad_events.inc()
+            err = step.error
+            log_event(
+                log,
+                logging.ERROR,
+                "core_step_failed",
+                error=f"{type(err).__name__}: {err}"[:300],
+                kind=step.kind,
+            )
+        if self.recorder is not None:
+            if ev is not None:
+                self._record("in", step.t, ev)
+            for e in step.effects:
+                self._record("out", step.t, e)
+
+    def end_step(self, step: Step) -> None:
+        if self._token is not None:
+            correlation.reset(self._token)
+            self._token = None
+        self._step = ""
+
+    def decided(self, d: Decision) -> None:
+        self.metrics.decisions.labels(d.code).inc()
+        log_event(
+            log,
+            logging.WARNING if d.code in _LOUD else logging.INFO,
+            "decision",
+            corr=self.corr.lookup(d.request_id, d.chat, self._step),
+            chat=d.chat,
+            code=d.code,
+            detail=d.detail,
+            request_id=d.request_id,
+        )
+        if self._show is not None:
+            self._show(d)
+        if d.request_id and d.code in _OVER:
+            self.corr.done(d.request_id)
+
+    def mark_read(self, e: MarkRead) -> None:
+        if self.executing:
+            coro = self.transport.mark_read(e.chat, e.message_ids, e.sender)
+            self._lane(e.chat, _quietly("mark_read", coro), self._for(e.chat))
+
+    def typing(self, e: Typing) -> None:
+        if self.executing:
+            self._lane(
+                e.chat, _quietly("typing", self.transport.typing(e.chat, e.on)), self._for(e.chat)
+            )
+
+    def start_generation(self, g: Generate) -> None:
+        if self.executing:
+            corr = self._for(g.chat, g.request_id)
+            self.corr.request(g.request_id, corr)
+            self._spawn(self._generate(g, corr), corr)
+
+    def start_send(self, s: Send) -> None:
+        if self.executing:
+            corr = self._for(s.chat, s.request_id)
+            self.corr.request(s.request_id, corr)
+            self._lane(s.chat, self._send(s, corr), corr)
+
+    def notify_owner(self, n: Notice) -> None:
+        if self.executing:
+            self._lane(_OWNER_LANE, self._notice(n.text), self._step)
+
+    # ------------------------------------------------------------------ shutdown
+
+    def busy(self) -> bool:
+        return bool(self.inflight)
+
+    async def finish(self, timeout: float) -> None:
+        """Give the sends and generations under way `timeout` seconds, then cancel the rest."""
+        pending = set(self.inflight)
+        if not pending:
+            return
+        log_event(log, logging.INFO, "shutdown_waiting", tasks=len(pending), timeout_s=timeout)
+        _, not_done = await asyncio.wait(pending, timeout=timeout)
+        for task in not_done:
+            task.cancel()
+        if not_done:
+            await asyncio.wait(not_done, timeout=1.0)
+            log_event(log, logging.WARNING, "shutdown_cancelled", tasks=len(not_done))
+
+    # ------------------------------------------------------------------ the work
+
+    async def _generate(self, g: Generate, corr: str) -> None:
+        self.enqueue(await self.model.generate(g), corr)  # never raises
+
+    async def _send(self, e: Send, corr: str) -> None:
+        m = self.metrics
+        if not can_send(self.transport):
+            m.send_failures.inc()
+            log_event(
+                log,
+                logging.WARNING,
+                "send_refused",
+                chat=e.chat,
+                request_id=e.request_id,
+                reason=self.link.state,
+            )
+            detail = f"WhatsApp cannot send now ({self.link.state})"
+            self.enqueue(SendFailed(e.request_id, detail), corr)
+            return
+        try:
+            message_id = await self.transport.send(e.chat, e.text, e.quote_id)
+        except SendError as exc:
+            m.send_failures.inc()
+            error = str(exc)[:200]
+            log_event(
+                log,
+                logging.WARNING,
+                "send_failed",
+                chat=e.chat,
+                request_id=e.request_id,
+                error=error,
+            )
+            self.enqueue(SendFailed(e.request_id, error), corr)
+        except Exception as exc:
+            m.send_failures.inc()
+            log_event(
+                log,
+                logging.ERROR,
+                "send_error",
+                chat=e.chat,
+                request_id=e.request_id,
+                error=f"{type(exc).__name__}: {exc}"[:300],
+            )
+            self.enqueue(SendFailed(e.request_id, type(exc).__name__), corr)
+        else:
+            m.replies_sent.inc()
+            log_event(
+                log,
+                logging.INFO,
+                "sent",
+                chat=e.chat,
+                request_id=e.request_id,
+                message_id=str(message_id),
+                chars=len(e.text),
+                text=e.text,
+            )
+            self.enqueue(SendConfirmed(e.request_id, str(message_id or "")), corr)
+
+    async def _notice(self, text: str) -> None:
+        try:
+            await self.transport.notify_owner(text)
+            self.metrics.notices.inc()
+            log_event(log, logging.INFO, "notice_sent", chars=len(text), notice=text)
+        except Exception as exc:
+            log_event(log, logging.WARNING, "notice_failed", error=f"{type(exc).__name__}: {exc}")
+
+    # ------------------------------------------------------------------ tasks and lanes
+
+    def _for(self, chat: str, request_id: str = "") -> str:
+        return self.corr.lookup(request_id, chat, self._step)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], corr: str) -> asyncio.Task[None]:
+        with bound(corr):  # the task's log lines carry the id
+            task = asyncio.create_task(coro)
+        self.inflight.add(task)
+        task.add_done_callback(self.inflight.discard)
+        return task
+
+    def _lane(self, key: str, coro: Coroutine[Any, Any, None], corr: str) -> None:
+        """Run `coro` after the previous transport action of the same lane."""
+        previous = self._lanes.get(key)
+
+        async def chained() -> None:
+            try:
+                if previous is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(previous)
+            except BaseException:
+                coro.close()  # cancelled before its turn: it never ran
+                raise
+            await coro
+
+        task = self._spawn(chained(), corr)
+        self._lanes[key] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            if self._lanes.get(key) is t:
+                del self._lanes[key]
+
+        task.add_done_callback(done)
+
+    def _record(self, direction: str, t: float, obj: Any) -> None:
+        if self.recorder is None:
+            return
+        try:
+            self.recorder.record(t, direction, obj)
+        except Exception as exc:  # recording is a debugging aid: never stop the runner for it
+            log_event(log, logging.WARNING, "record_failed", error=f"{type(exc).__name__}: {exc}")
+            self.recorder = None
+
+
+async def _quietly(what: str, coro: Coroutine[Any, Any, None]) -> None:
+    """A transport call whose failure is logged and otherwise ignored (typing, read marks)."""
+    try:
+        await coro
+    except Exception as exc:
+        log_event(log, logging.WARNING, f"{what}_failed", error=f"{type(exc).__name__}: {exc}")
+
+
+def open_recorder(settings: Settings, seed: int) -> Recorder | None:
+    """The recording WAPA_RECORD asks for (None, logged, when the file cannot be opened)."""
+    try:
+        return Recorder(
+            settings.record,
+            settings.policy,
+            settings.persona,
+            seed,
+            redact=settings.record_redact,
+        )
+    except OSError as exc:
+        log_event(log, logging.WARNING, "record_failed", error=f"{type(exc).__name__}: {exc}")
+        return None
