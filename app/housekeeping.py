@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from wapa.adapters.logs import log_event
 
 if TYPE_CHECKING:
+    from wapa.adapters.store import Store, StoreSettings
     from wapa.runner import Runner
 
 log = logging.getLogger("wapa.housekeeping")
@@ -17,7 +18,7 @@ INTERVAL = 3600.0  # once an hour (and a minute after the start)
 
 
 def housekeeping(
-    store: Any, store_settings: Any, interval: float = INTERVAL
+    store: Store, store_settings: StoreSettings, interval: float = INTERVAL
 ) -> Callable[[Runner], Coroutine[Any, Any, None]]:
     async def run(runner: Runner) -> None:
         await asyncio.sleep(min(60.0, interval))
