@@ -43,8 +43,9 @@ MODEL_FAILURE_RATES = {
     "capacity": 0.01,
     "timeout": 0.01,
     "server_error": 0.01,
-    "auth": 0.002,
-    "daily_quota": 0.002,
+    # Not here: auth and daily_quota. They are states of the account, not noise on a request:
+    # one auth error locks the model out until the next restart and one daily_quota blocks it
+    # until midnight, as in production (scenarios/model_auth_* and model_daily_quota_*).
     "no_answer": 0.005,
 }
 SEND_FAIL_RATE = 0.01

@@ -202,17 +202,21 @@ def _with_request(event: Event, request_id: str) -> Event:
 
 @dataclass
 class ReplayModel(FakeModel):
-    """Answers a Generate like the recording did when one matches, else like the fake model."""
+    """Answers a Generate like the recording did when one matches (the recorded outcome is what
+    production's model service delivered, retries included), else like the simulated model
+    service (the production policy against the fake provider)."""
 
     book: _Book | None = None
     matched: int = 0
 
-    def answer(self, request: Generate, now: float) -> list[tuple[float, Event]]:
-        recorded = self.book.take(request.chat, now) if self.book else None
-        if recorded is None:
-            return super().answer(request, now)
+    def start_generation(self, g: Generate, now: float) -> None:
+        recorded = self.book.take(g.chat, now) if self.book else None
+        if recorded is None or self.scheduler is None:
+            super().start_generation(g, now)
+            return
         self.matched += 1
-        return [(d.delay, _with_request(d.event, request.request_id)) for d in recorded.responses]
+        for d in recorded.responses:
+            self.scheduler.deliver_at(now + d.delay, _with_request(d.event, g.request_id))
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -277,8 +277,8 @@ _STEP = (
     "down",
     "command",
 )
-_LLM = ("latency", "timeout_after", "failures", "replies")
-_LLM_FAILURE = ("kind", "count", "after")
+_LLM = ("latency", "timeout_after", "failures", "replies", "fallback_models")
+_LLM_FAILURE = ("kind", "count", "after", "retry_after", "model")
 _WA = ("latency", "echo_after", "failures")
 _WA_FAILURE = ("kind", "count", "after", "by")
 _EXPECT_KINDS = (
@@ -514,7 +514,15 @@ def _fake(
 
 def _llm(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
     def failure(f: _Map, where: str, after: float) -> ScheduledFailure:
-        return ScheduledFailure(str(f.get("kind", "")), _count(c, f, where, 1), after)
+        retry_after = None
+        if "retry_after" in f:
+            retry_after = c.offset(
+                f["retry_after"], f"{where}.retry_after", _line(f, "retry_after")
+            )
+        model = c.text(f["model"], f"{where}.model", _line(f, "model")) if "model" in f else None
+        return ScheduledFailure(
+            str(f.get("kind", "")), _count(c, f, where, 1), after, retry_after, model
+        )
 
     raw, out = _fake(
         c, top, "llm", _LLM, ("latency", "timeout_after"), _LLM_FAILURE, failure, start
@@ -522,6 +530,10 @@ def _llm(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
     replies = _seq(c, raw, "replies")
     out["replies"] = [
         c.text(r, f"llm.replies[{i}]", _item_line(replies, i)) for i, r in enumerate(replies)
+    ]
+    models = _seq(c, raw, "fallback_models")
+    out["fallback_models"] = [
+        c.text(m, f"llm.fallback_models[{i}]", _item_line(models, i)) for i, m in enumerate(models)
     ]
     return out
 
@@ -771,8 +783,9 @@ def build_simulation(s: Scenario, seed: int | None = None, **kwargs: Any) -> Sim
     model = FakeModel(
         latency=s.model.get("latency", 0.8),
         timeout_after=s.model.get("timeout_after", 30.0),
-        failures=[ScheduledFailure(f.kind, f.count, f.after) for f in s.model.get("failures", [])],
+        failures=[replace(f) for f in s.model.get("failures", [])],
         replies=list(s.model.get("replies", [])),
+        fallback_models=tuple(s.model.get("fallback_models", ())),
         seed=seed,
     )
     whatsapp = FakeWhatsApp(

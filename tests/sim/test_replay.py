@@ -59,7 +59,7 @@ BUSY_DAY = [
 
 def test_a_simulator_recording_replays_with_zero_divergences(tmp_path: Path) -> None:
     path = tmp_path / "day.jsonl"
-    model = FakeModel(seed=5, failures=[ScheduledFailure("rate_limited", after=T0 + 2 * H)])
+    model = FakeModel(seed=5, failures=[ScheduledFailure("rate_limited", 3, after=T0 + 2 * H)])
     whatsapp = FakeWhatsApp(seed=5, failures=[ScheduledSendFailure("fail", after=T0 + 6 * H)])
     record(path, BUSY_DAY, model=model, whatsapp=whatsapp)
     recording = read_recording(path)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from wapa.core.events import Generate, GenerationFailed, Message, SendConfirmed
+from wapa.core.events import Generate, Generated, GenerationFailed, Message, SendConfirmed
 from wapa.core.hygiene import clean_reply
 from wapa.core.policy import Persona, Policy
-from wapa.sim.engine import Crash, Lost, Restart, Simulation
-from wapa.sim.fake_model import FakeModel, ScheduledFailure
+from wapa.sim.engine import Crash, Restart, Simulation
+from wapa.sim.fake_model import FakeModel
 from wapa.sim.fake_whatsapp import FakeWhatsApp, ScheduledSendFailure
 
 T0 = 1_767_600_000.0
@@ -62,8 +62,10 @@ def test_crash_loses_results_in_flight_but_not_echoes() -> None:
     sim.add_message(T0, _msg("m1"))
     sim.add_crash(T0 + 130, down=5.0)
     r = sim.run()
-    lost = [e for _, e in r.timeline if isinstance(e, Lost)]
-    assert len(lost) == 1 and lost[0].event.request_id == "r1"
+    # the model's answer to r1 was on its way (provider latency 20 s) when the process died:
+    # it never arrives, and the restarted process asks again (r2)
+    answered = {e.request_id for _, e in r.timeline if isinstance(e, Generated | GenerationFailed)}
+    assert "r1" not in answered and "r2" in answered
     assert [type(e) for _, e in r.timeline if isinstance(e, Crash | Restart)] == [Crash, Restart]
     assert len(r.sent) == 1 and r.crashes == [T0 + 130]
     assert [g.request_id for g in r.generations] == ["r1", "r2"]
@@ -124,19 +126,3 @@ def test_fake_model_reply_passes_hygiene_and_names_the_context() -> None:
     [(delay, generated)] = model.answer(Generate("r9", "alice", g.messages), T0)
     text, why = clean_reply(generated.text, g.messages[0].content, 600)
     assert why == "" and "can we meet on friday at" in text and delay == model.latency
-
-
-def test_fake_model_scheduled_failures_and_no_answer() -> None:
-    model = FakeModel(
-        failures=[
-            ScheduledFailure("timeout"),
-            ScheduledFailure("no_answer"),
-            ScheduledFailure("auth", after=T0 + 100),
-        ]
-    )
-    req = Generate("r1", "alice", ())
-    [(delay, failed)] = model.answer(req, T0)
-    assert isinstance(failed, GenerationFailed) and failed.kind == "timeout" and delay == 30.0
-    assert model.answer(req, T0) == []
-    assert not isinstance(model.answer(req, T0)[0][1], GenerationFailed)  # auth is not due yet
-    assert model.answer(req, T0 + 100)[0][1].kind == "auth"  # type: ignore[union-attr]
