@@ -40,13 +40,12 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wapa.adapters.llm.base import LLMClient
 from wapa.adapters.llm.service import ModelService
 from wapa.adapters.logs import flush_logging, log_event
 from wapa.adapters.metrics import Metrics
-from wapa.adapters.recording import Recorder
 from wapa.adapters.store.protocol import StateStore
 from wapa.adapters.transport import Transport
 from wapa.adapters.whatsapp.link import LinkHealth
@@ -55,6 +54,9 @@ from wapa.core import Assistant, Decision, Event, Message, Persona
 from wapa.core.driver import Batch, Driver
 from wapa.health import Health, Monitor, pending
 from wapa.world import AsyncWorld, open_recorder
+
+if TYPE_CHECKING:
+    from wapa.adapters.recording import Recorder
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAILED", "EXIT_OK", "USAGE_KEY", "Runner"]
 

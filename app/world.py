@@ -27,13 +27,12 @@ import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from contextvars import Token
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wapa.adapters.correlation import Correlations, bound
 from wapa.adapters.llm.service import ModelService
 from wapa.adapters.logs import correlation, log_event
 from wapa.adapters.metrics import Metrics
-from wapa.adapters.recording import Recorder
 from wapa.adapters.transport import SendError, Transport
 from wapa.adapters.whatsapp.link import LinkHealth
 from wapa.config import Settings
@@ -52,6 +51,9 @@ from wapa.core import (
 )
 from wapa.core.driver import Step
 from wapa.health import can_send
+
+if TYPE_CHECKING:  # imported when WAPA_RECORD is set: not paid for otherwise
+    from wapa.adapters.recording import Recorder
 
 log = logging.getLogger("wapa.runner")
 
@@ -327,6 +329,8 @@ async def _quietly(what: str, coro: Coroutine[Any, Any, None]) -> None:
 
 def open_recorder(settings: Settings, seed: int) -> Recorder | None:
     """The recording WAPA_RECORD asks for (None, logged, when the file cannot be opened)."""
+    from wapa.adapters.recording import Recorder
+
     try:
         return Recorder(
             settings.record,
