@@ -217,7 +217,7 @@ def test_garbage_never_raises_and_state_stays_json(
     assert _codes(out)
     run.advance(120)
     rid = run.pending()[0].request_id if run.pending() else "r1"
-    run.feed(result(rid, junk))  # type: ignore[call-arg]
+    run.feed(result(rid, junk))
     run.advance(3600)
     state = json.loads(json.dumps(run.a.export(), allow_nan=False))
     assert Assistant.restore(state, run.policy, run.persona).export() == state

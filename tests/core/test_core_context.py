@@ -7,7 +7,7 @@ from wapa.core import ChatMessage, Decision, Generate, GenerationFailed, Reason,
 from wapa.core.context import prompt_tokens
 from wapa.core.hygiene import clean_reply
 
-from tests.support.core_run import ALICE, GROUP, Run
+from tests.support.core_run import ALICE, GROUP, MakeRun, Run
 
 # ---------------------------------------------------------------- rule 10: context
 
@@ -62,7 +62,7 @@ def test_each_message_appears_once(run: Run) -> None:
     assert joined.count("personal assistant of Gilad") == 1
 
 
-def test_prompt_stays_within_the_token_budget(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_prompt_stays_within_the_token_budget(make_run: MakeRun) -> None:
     r = make_run({"prompt_token_budget": 400, "max_message_chars": 5000})
     for i in range(10):
         r.msg(f"{i} " + "word " * 200, dt=1)
@@ -143,7 +143,7 @@ def test_a_model_failure_sends_nothing_by_default(run: Run) -> None:
 
 
 @pytest.mark.parametrize("failure", ["error", "refused"])
-def test_holding_message_on_failure(make_run, failure: str) -> None:  # type: ignore[no-untyped-def]
+def test_holding_message_on_failure(make_run: MakeRun, failure: str) -> None:
     holding = "Gilad can't answer right now; he'll get back to you."
     r = make_run({"holding_message": holding})
     r.msg("hello")

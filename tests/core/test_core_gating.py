@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from wapa.core import Decision, Generate, Reason, Send
 
-from tests.support.core_run import ALICE, BOB, Run
+from tests.support.core_run import ALICE, BOB, MakeRun, Run
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = ZoneInfo("UTC")
@@ -16,7 +18,7 @@ UTC = ZoneInfo("UTC")
 # ---------------------------------------------------------------- rule 6: ignored
 
 
-def _codes(out: list[object]) -> list[str]:
+def _codes(out: Sequence[object]) -> list[str]:
     return [e.code for e in out if isinstance(e, Decision)]
 
 
@@ -47,7 +49,7 @@ def test_redelivered_ids_are_dropped(run: Run) -> None:
     assert run.sends() == [sent]
 
 
-def test_remembered_ids_are_bounded(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_remembered_ids_are_bounded(make_run: MakeRun) -> None:
     r = make_run({"remembered_ids": 3})
     for i in range(5):
         r.msg("x", id=f"id{i}")
@@ -66,7 +68,9 @@ def test_remembered_ids_are_bounded(make_run) -> None:  # type: ignore[no-untype
         ({"allow": [BOB]}, BOB, BOB, True),
     ],
 )
-def test_deny_and_allow_lists(make_run, policy, chat, sender, allowed) -> None:  # type: ignore[no-untyped-def]
+def test_deny_and_allow_lists(
+    make_run: MakeRun, policy: dict[str, Any], chat: str, sender: str, allowed: bool
+) -> None:
     r = make_run(policy)
     out = r.msg("@Gilad hello", chat=chat, sender=sender)
     assert (_codes(out) == [Reason.DENIED]) is not allowed
@@ -85,11 +89,11 @@ def test_media_without_text_is_a_placeholder_in_context(run: Run) -> None:
 # ---------------------------------------------------------------- rule 7: quiet hours
 
 
-def _at(y: int, mo: int, d: int, h: int, mi: int, tz: ZoneInfo = BERLIN) -> float:
+def _at(y: int, mo: int, d: int, h: int, mi: int, tz: tzinfo = BERLIN) -> float:
     return datetime(y, mo, d, h, mi, tzinfo=tz).timestamp()
 
 
-def _quiet_run(make_run, start: float):  # type: ignore[no-untyped-def]
+def _quiet_run(make_run: MakeRun, start: float) -> Run:
     policy = {"quiet_hours": {"start": "22:00", "end": "07:00", "tz": "Europe/Berlin"}}
     return make_run(policy, t0=start)
 
@@ -107,7 +111,11 @@ def _quiet_run(make_run, start: float):  # type: ignore[no-untyped-def]
         ((2024, 10, 26, 23, 30), (2024, 10, 27, 6, 0)),
     ],
 )
-def test_quiet_hours_cross_midnight_in_berlin(make_run, sent_at, wake_utc) -> None:  # type: ignore[no-untyped-def]
+def test_quiet_hours_cross_midnight_in_berlin(
+    make_run: MakeRun,
+    sent_at: tuple[int, int, int, int, int],
+    wake_utc: tuple[int, int, int, int, int],
+) -> None:
     r = _quiet_run(make_run, _at(*sent_at))
     r.msg("hello")
     r.advance(120)
@@ -117,21 +125,21 @@ def test_quiet_hours_cross_midnight_in_berlin(make_run, sent_at, wake_utc) -> No
     assert [t for t, _ in r.timed(Generate)] == [_at(*wake_utc, tz=UTC)]
 
 
-def test_outside_quiet_hours_nothing_waits(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_outside_quiet_hours_nothing_waits(make_run: MakeRun) -> None:
     r = _quiet_run(make_run, _at(2024, 1, 10, 21, 50))
     r.msg("hello")
     r.advance(3600)
     assert [t for t, _ in r.timed(Generate)] == [_at(2024, 1, 10, 21, 52)]
 
 
-def test_urgent_messages_bypass_quiet_hours(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_urgent_messages_bypass_quiet_hours(make_run: MakeRun) -> None:
     r = _quiet_run(make_run, _at(2024, 1, 10, 23, 0))
     r.msg("emergency, call me")
     r.advance(60)
     assert [t for t, _ in r.timed(Generate)] == [_at(2024, 1, 10, 23, 0) + 15]
 
 
-def test_quiet_hours_window_inside_one_day(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_quiet_hours_window_inside_one_day(make_run: MakeRun) -> None:
     r = make_run(
         {"quiet_hours": {"start": "13:00", "end": "15:00", "tz": "Asia/Tokyo"}},
         t0=_at(2024, 5, 1, 14, 0, ZoneInfo("Asia/Tokyo")),
@@ -144,7 +152,7 @@ def test_quiet_hours_window_inside_one_day(make_run) -> None:  # type: ignore[no
 # ---------------------------------------------------------------- rule 8: caps
 
 
-def test_per_chat_cap_drops_with_a_trace(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_per_chat_cap_drops_with_a_trace(make_run: MakeRun) -> None:
     r = make_run({"cooldown": 0, "caps": {"per_chat_per_day": 2}})
     for _ in range(3):
         r.msg("hello", dt=600)
@@ -162,7 +170,7 @@ def test_per_chat_cap_drops_with_a_trace(make_run) -> None:  # type: ignore[no-u
     assert len(r.sends()) == 3
 
 
-def test_global_hourly_cap(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_global_hourly_cap(make_run: MakeRun) -> None:
     r = make_run({"caps": {"per_hour": 2}})
     chats = [f"c{i}@s.whatsapp.net" for i in range(3)]
     for chat in chats:
@@ -175,7 +183,7 @@ def test_global_hourly_cap(make_run) -> None:  # type: ignore[no-untyped-def]
     assert [d.chat for d in r.effects(Decision) if d.code == Reason.CAPPED] == [chats[2]]
 
 
-def test_global_daily_cap(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_global_daily_cap(make_run: MakeRun) -> None:
     r = make_run({"caps": {"per_day": 1, "per_hour": 0}})
     r.msg("hi", chat=ALICE)
     r.reply_cycle()
@@ -184,7 +192,7 @@ def test_global_daily_cap(make_run) -> None:  # type: ignore[no-untyped-def]
     assert len(r.sends()) == 1 and Reason.CAPPED in r.codes(BOB)
 
 
-def test_cap_is_checked_again_before_sending(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_cap_is_checked_again_before_sending(make_run: MakeRun) -> None:
     r = make_run({"caps": {"per_hour": 1}})
     r.msg("hi", chat=ALICE)
     r.msg("hi", chat=BOB)

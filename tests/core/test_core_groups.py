@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wapa.core import Decision, Generate, Reason, Send
 
-from tests.support.core_run import GROUP, OWNER, Run
+from tests.support.core_run import GROUP, OWNER, MakeRun, Run
 
 
 def _group_codes(run: Run, text: str, **kw: object) -> list[str]:
@@ -46,7 +46,7 @@ def test_quote_of_someone_else_does_not(run: Run) -> None:
     assert codes == [Reason.GROUP_NOT_ADDRESSED]
 
 
-def test_owner_name_and_alias_address_him(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_owner_name_and_alias_address_him(make_run: MakeRun) -> None:
     r = make_run({"aliases": [r"\bgili\b"]})
     assert _group_codes(r, "@Gilad dinner?") == [Reason.SCHEDULED]
     r2 = make_run({"aliases": [r"\bgili\b"]})
@@ -55,7 +55,7 @@ def test_owner_name_and_alias_address_him(make_run) -> None:  # type: ignore[no-
     assert _group_codes(r3, "Gilad's car is outside") == [Reason.GROUP_NOT_ADDRESSED]
 
 
-def test_group_reply_never(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_group_reply_never(make_run: MakeRun) -> None:
     r = make_run({"group_reply": "never"})
     assert _group_codes(r, "@Gilad hi", mentions=(OWNER,)) == [Reason.GROUP_NEVER]
     r.advance(3600)
@@ -70,7 +70,7 @@ def test_group_reply_quotes_the_addressing_message(run: Run) -> None:
     assert isinstance(sent, Send) and sent.chat == GROUP and sent.quote_id == "g2"
 
 
-def test_no_quote_when_disabled(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_no_quote_when_disabled(make_run: MakeRun) -> None:
     r = make_run({"quote_in_groups": False})
     r.msg("@Gilad hi", chat=GROUP, id="g1")
     assert r.reply_cycle().quote_id == ""

@@ -3,17 +3,17 @@ a notice the driver lengthened is still recognised as ours."""
 
 from __future__ import annotations
 
-from wapa.core import Generate, Generated, Notice, Reason
+from wapa.core import Decision, Generate, Generated, Notice, Reason
 
 from tests.support.core_run import ALICE, OWNER, Run
 
 
 def test_a_late_model_answer_after_the_owner_wrote_is_traced_in_its_chat(run: Run) -> None:
     run.msg("are you free?")
-    gen = run.advance_until(lambda e: isinstance(e, Generate))
+    gen = run.advance_until(Generate)
     run.owner("I'll call you", dt=5)
     effects = run.feed(Generated(gen.request_id, "Hi! He is busy."), dt=10)
-    late = [d for d in effects if getattr(d, "code", "") == Reason.UNKNOWN_REQUEST]
+    late = [d for d in effects if isinstance(d, Decision) and d.code == Reason.UNKNOWN_REQUEST]
     assert late and late[0].chat == ALICE
     assert run.sends() == []
 
@@ -41,7 +41,7 @@ def test_a_backlog_message_written_long_ago_is_context_only(run: Run) -> None:
     run.advance(3600)
     assert run.effects(Generate) == []
     run.msg("hello again", sent_at=run.t - 30)  # written just now: answered, with the backlog
-    gen = run.advance_until(lambda e: isinstance(e, Generate))
+    gen = run.advance_until(Generate)
     assert [m.content for m in gen.messages[1:]] == ["are you there?", "hello again"]
 
 

@@ -27,7 +27,7 @@ def test_status_says_nothing_about_the_model_before_any_result(run: Run) -> None
 
 def test_status_ends_with_the_latest_budget_a_result_reported(run: Run) -> None:
     run.msg("hello")
-    run.advance_until(lambda e: isinstance(e, Generate))
+    run.advance_until(Generate)
     gen = run.pending()[0]
     run.feed(Generated(gen.request_id, "Hi! Gilad is away.", budget_left=9876.4))
     run.advance(60)
@@ -36,12 +36,12 @@ def test_status_ends_with_the_latest_budget_a_result_reported(run: Run) -> None:
     )
     # a result without a figure keeps the last known one; a failure with one updates it
     run.msg("more", dt=6 * 3600)
-    run.advance_until(lambda e: isinstance(e, Generate))
+    run.advance_until(Generate)
     gen = run.pending()[0]
     run.feed(GenerationFailed(gen.request_id, "capacity", budget_left=120.0))
     assert _status(run).endswith(" Model budget left today: 120 neurons.")
     run.msg("again", dt=60)
-    run.advance_until(lambda e: isinstance(e, Generate))
+    run.advance_until(Generate)
     gen = run.pending()[0]
     run.feed(Generated(gen.request_id, "Noted, I will tell him."))
     assert _status(run).endswith(" Model budget left today: 120 neurons.")
@@ -49,20 +49,20 @@ def test_status_ends_with_the_latest_budget_a_result_reported(run: Run) -> None:
 
 def test_an_auth_failure_is_named_until_a_later_answer(run: Run) -> None:
     run.msg("hello")
-    run.advance_until(lambda e: isinstance(e, Generate))
+    run.advance_until(Generate)
     run.fail("auth")
     assert _status(run) == BASE.format(cooling=0, today=0) + (
         " The model's credentials were rejected: fix them and restart."
     )
     run.msg("hello?", dt=60)
-    run.advance_until(lambda e: isinstance(e, Generate))
+    run.advance_until(Generate)
     run.answer()
     assert _status(run).endswith("1 chats known.")  # one reply pending, nothing on the model
 
 
 def test_a_known_budget_wins_over_an_auth_failure(run: Run) -> None:
     run.msg("hello")
-    run.advance_until(lambda e: isinstance(e, Generate))
+    run.advance_until(Generate)
     run.fail("rate_limited")
     run.feed(GenerationFailed("r99", "auth", budget_left=50))  # late, still about the model
     assert _status(run).endswith(" Model budget left today: 50 neurons.")

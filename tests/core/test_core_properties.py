@@ -14,11 +14,11 @@ simulator's fuzzer's job.
 
 from __future__ import annotations
 
-import heapq
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pytest
@@ -41,6 +41,8 @@ from wapa.core import (
 )
 from wapa.core.machine import Chat
 from wapa.sim.invariants import InvariantChecker, Violation
+
+from tests.support.core_run import Run
 
 T0 = 1_711_836_000.0  # 2024-03-30 22:00 UTC: the Berlin DST night is inside the runs
 OWNER = "owner@s.whatsapp.net"
@@ -137,7 +139,9 @@ class _Out:
 
 @dataclass
 class World:
-    """Drives one assistant through a list of actions; records every effect with its time."""
+    """Drives one assistant through a list of actions on a `Run` (its clock, its deadlines,
+    its log of every effect with its time), adding the contacts, the owner, the model and
+    WhatsApp around it."""
 
     policy: Policy
     seed: int = 1
@@ -145,37 +149,39 @@ class World:
     wa_latency: float | None = None  # confirm and echo every send by itself after this long
     restore_at: int | None = None  # clean export/restore (no crash) before this step
     checker: InvariantChecker | None = None
-    assistant_factory: Callable[[Policy, Persona, int], Assistant] = Assistant
-    t: float = T0
-    log: list[tuple[float, Effect]] = field(default_factory=list)
     generates: list[Generate] = field(default_factory=list)
     sends: list[_Out] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     n: int = 0
-    later: list[tuple[float, int, Callable[[], None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.a = self.assistant_factory(self.policy, PERSONA, self.seed)
+        self.core = Run(self.policy, PERSONA, self.seed, t0=T0)
+        self.core.watch = self._effects
+
+    @property
+    def t(self) -> float:
+        return self.core.t
+
+    @property
+    def log(self) -> list[tuple[float, Effect]]:
+        return self.core.log
 
     def _effects(self, t: float, effects: list[Effect]) -> None:
         if self.checker:
             self.checker.observe_effects(t, effects)
         for e in effects:
-            self.log.append((t, e))
             if isinstance(e, Generate):
                 self.generates.append(e)
                 if self.model_latency is not None:
-                    self._later(t + self.model_latency, lambda g=e: self._auto_answer(g))
+                    self.n += 1
+                    self.core.at(t + self.model_latency, partial(self._auto_answer, e))
             elif isinstance(e, Send):
                 self.n += 1
                 out = _Out(e, f"wa{self.n}")
                 self.sends.append(out)
                 if self.wa_latency is not None:
-                    self._later(t + self.wa_latency, lambda o=out: self._auto_deliver(o))
-
-    def _later(self, t: float, action: Callable[[], None]) -> None:
-        self.n += 1
-        heapq.heappush(self.later, (t, self.n, action))
+                    self.n += 1
+                    self.core.at(t + self.wa_latency, partial(self._auto_deliver, out))
 
     def _auto_answer(self, g: Generate) -> None:
         if g in self.generates:
@@ -189,36 +195,20 @@ class World:
     def feed(self, event: Event) -> None:
         if self.checker:
             self.checker.observe_input(self.t, event)
-        self._effects(self.t, self.a.handle(event, self.t))
-
-    def advance(self, dt: float) -> None:
-        end = self.t + dt
-        while True:
-            d = self.a.next_deadline()
-            w = self.later[0][0] if self.later else None
-            if w is not None and w <= end and (d is None or w <= d):
-                t, _, action = heapq.heappop(self.later)
-                self.t = max(self.t, t)
-                action()
-                continue
-            if d is None or d > end:
-                break
-            self.t = max(self.t, d)
-            self._effects(self.t, self.a.on_timer(self.t))
-        self.t = end
+        self.core.handle(event)
 
     def restore(self, crash: bool) -> None:
-        state = json.loads(json.dumps(self.a.export(), allow_nan=False))
-        self.a = Assistant.restore(state, self.policy, PERSONA)
+        state = json.loads(json.dumps(self.core.a.export(), allow_nan=False))
+        self.core.a = Assistant.restore(state, self.policy, PERSONA)
         if crash:
             if self.checker:
                 self.checker.observe_crash(self.t)
-            self._effects(self.t, self.a.recover(self.t))
+            self.core.recover()
 
     def step(self, action: tuple[Any, ...]) -> None:
         kind = action[0]
         if kind == "wait":
-            self.advance(action[1])
+            self.core.advance(action[1])
         elif kind == "msg":
             _, c, ti, flag = action
             chat = CHATS[c]
@@ -279,7 +269,7 @@ class World:
         elif kind == "redeliver" and self.messages:
             self.feed(self.messages[action[1] % len(self.messages)])
         elif kind == "crash":
-            self.t += action[1]
+            self.core.t += action[1]  # down: no deadline fires meanwhile
             self.restore(crash=True)
         elif kind == "cmd":
             self.n += 1
@@ -309,7 +299,7 @@ class World:
             if i == self.restore_at:
                 self.restore(crash=False)
             self.step(action)
-        self.advance(3 * 86400)  # drain: every pending reply concludes (timeouts included)
+        self.core.advance(3 * 86400)  # drain: every pending reply concludes (timeouts included)
         return self
 
 

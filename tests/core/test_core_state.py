@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 from wapa.core import (
@@ -19,7 +20,7 @@ from wapa.core import (
     Typing,
 )
 
-from tests.support.core_run import ALICE, BOB, GROUP, OWNER, Run
+from tests.support.core_run import ALICE, BOB, GROUP, OWNER, MakeRun, Run
 
 
 def _json_round_trip(run: Run) -> Assistant:
@@ -72,26 +73,22 @@ def test_export_round_trips_exactly_through_json(setup: str) -> None:
     assert restored.next_deadline() == r.a.next_deadline()
 
 
-def _continue(a: Assistant, t: float) -> list[Effect]:
-    """The same scripted future for any assistant: messages, timers, prompt model answers."""
-    out: list[Effect] = []
+def _continue(a: Assistant, t: float) -> list[tuple[float, Effect]]:
+    """The same scripted future for any assistant: messages, timers, model answers 1 s later."""
+    run = Run(t0=t)
+    run.a = a
 
-    def run_timers(until: float) -> None:
-        nonlocal out
-        while (d := a.next_deadline()) is not None and d <= until:
-            fired = a.on_timer(d)
-            out += fired
-            for g in fired:
-                if isinstance(g, Generate):
-                    text = f"Reply {g.request_id}: Gilad will be back soon."
-                    out += a.handle(Generated(g.request_id, text), d + 1)
+    def answer(now: float, effects: list[Effect]) -> None:
+        for g in effects:
+            if isinstance(g, Generate):
+                reply = Generated(g.request_id, f"Reply {g.request_id}: Gilad will be back soon.")
+                run.at(now + 1, partial(run.handle, reply))
 
+    run.watch = answer
     for dt, chat, text in [(5, ALICE, "one more"), (40, BOB, "hi there"), (400, ALICE, "urgent!")]:
-        t += dt
-        run_timers(t)
-        out += a.handle(Message(chat=chat, sender=chat, id=f"{chat}-{t}", text=text), t)
-    run_timers(t + 86400)
-    return out
+        run.feed(Message(chat=chat, sender=chat, id=f"{chat}-{run.t + dt}", text=text), dt)
+    run.advance(86400)
+    return run.log
 
 
 @pytest.mark.parametrize("setup", SETUPS)
@@ -99,10 +96,12 @@ def test_restored_assistant_behaves_identically(setup: str) -> None:
     r = Run(seed=11)
     SETUPS[setup](r)
     twin = _json_round_trip(r)
-    assert _continue(twin, r.t) == _continue(r.a, r.t)
+    future = _continue(r.a, r.t)
+    assert _continue(twin, r.t) == future
+    assert any(isinstance(e, Send) for _, e in future) is (setup != "muted")  # paused there
 
 
-def test_state_is_bounded_per_chat(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_state_is_bounded_per_chat(make_run: MakeRun) -> None:
     r = make_run({"cooldown": 0})
     for i in range(300):
         r.msg(f"message {i}", dt=30, id=f"id{i}")
@@ -136,7 +135,7 @@ def test_huge_messages_do_not_bloat_the_state(run: Run) -> None:
 def _crash(r: Run, downtime: float = 0.0) -> list[Effect]:
     r.a = _json_round_trip(r)
     r.t += downtime
-    return r._record(r.a.recover(r.t))
+    return r.recover()
 
 
 def _codes(out: list[Effect]) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from wapa.core import Decision, Generate, Generated, MarkRead, Reason, Send, Typing
 
-from tests.support.core_run import ALICE, BOB, T0, Run
+from tests.support.core_run import ALICE, BOB, T0, MakeRun, Run
 
 # ---------------------------------------------------------------- rule 1: delay and debounce
 
@@ -74,7 +74,7 @@ def test_cooldown_ends_after_five_hours(run: Run) -> None:
     assert len(run.sends()) == 2
 
 
-def test_cooldown_is_a_setting(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_cooldown_is_a_setting(make_run: MakeRun) -> None:
     r = make_run({"cooldown": "10m"})
     r.msg("hello")
     r.reply_cycle()
@@ -184,7 +184,7 @@ def test_new_message_past_max_wait_keeps_the_reply_under_way(run: Run) -> None:
     assert len(run.sends()) == 1 and len(run.effects(Generate)) == 1
 
 
-def test_restart_during_typing_waits_a_full_delay_again(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_restart_during_typing_waits_a_full_delay_again(make_run: MakeRun) -> None:
     """A restart must not inherit the typing deadline as its reply deadline."""
     r = make_run({"holding_message": "Gilad will get back to you soon."})
     r.msg("urgent: call me")

@@ -6,7 +6,7 @@ import pytest
 from wapa.core import Decision, Generate, Policy, Reason, SendFailed
 from wapa.core.urgency import keyword_pattern, score
 
-from tests.support.core_run import ALICE, T0, Run
+from tests.support.core_run import ALICE, T0, MakeRun, Run
 
 PATTERN = keyword_pattern(Policy().urgent_keywords)
 
@@ -63,7 +63,7 @@ def test_urgent_message_uses_urgent_delay(run: Run) -> None:
     assert _generation_delay(run, "urgent: call me please") == 15
 
 
-def test_network_is_not_urgent_for_work_keyword(make_run) -> None:  # type: ignore[no-untyped-def]
+def test_network_is_not_urgent_for_work_keyword(make_run: MakeRun) -> None:
     r = make_run({"urgent_keywords": ["work", "now"]})
     assert _generation_delay(r, "the network is slow, I know") == 120
 

@@ -1,13 +1,17 @@
 """The core tests' driver: an `Assistant` on a clock advanced by hand.
 
 `Run` owns an `Assistant`, a clock it advances by hand, and a log of every effect. Advancing
-the clock fires the core's deadlines in order, exactly as a driver with one timer would."""
+the clock fires the core's deadlines in order, exactly as a driver with one timer would, and
+runs the outside events a test scheduled with `at` (a model answering by itself, WhatsApp
+confirming a send) in time order among them. `Run.advance` is the one place in tests/core that
+fires deadlines; a test with its own world (tests/core/test_core_properties.py) builds on it."""
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from wapa.core import (
     Assistant,
@@ -17,11 +21,15 @@ from wapa.core import (
     Generate,
     Generated,
     GenerationFailed,
+    MarkRead,
     Message,
+    Notice,
     Persona,
+    Phase,
     Policy,
     Send,
     SendConfirmed,
+    Typing,
 )
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
@@ -30,6 +38,8 @@ ALICE = "alice@s.whatsapp.net"
 BOB = "bob@s.whatsapp.net"
 GROUP = "family@g.us"
 PERSONA = Persona(owner_id=OWNER, owner_name="Gilad", assistant_name="Dana")
+
+E = TypeVar("E", MarkRead, Typing, Generate, Send, Notice, Decision)
 
 
 class Run:
@@ -45,23 +55,48 @@ class Run:
         self.a = Assistant(self.policy, self.persona, seed)
         self.t = t0
         self.log: list[tuple[float, Effect]] = []
+        # called with (time, effects) for everything the core returns, before the test sees it
+        self.watch: Callable[[float, list[Effect]], object] | None = None
         self._ids = itertools.count(1)
+        self._later: list[tuple[float, int, Callable[[], object]]] = []
+        self._order = itertools.count()
 
     # ------------------------------------------------------------ time and events
 
     def advance(self, dt: float) -> list[Effect]:
-        """Move the clock forward by `dt`, firing every deadline on the way."""
+        """Move the clock forward by `dt`, firing every deadline on the way and running the
+        outside events due (an outside event first when both are due at the same time).
+        Returns the effects of the deadlines."""
         end = self.t + dt
         out: list[Effect] = []
-        while (d := self.a.next_deadline()) is not None and d <= end:
+        later = self._later
+        while True:
+            d = self.a.next_deadline()
+            if later and later[0][0] <= end and (d is None or later[0][0] <= d):
+                t, _, action = heapq.heappop(later)
+                self.t = max(self.t, t)
+                action()
+                continue
+            if d is None or d > end:
+                break
             self.t = max(self.t, d)
             out += self._record(self.a.on_timer(self.t))
         self.t = end
         return out
 
-    def feed(self, event: Event, dt: float = 0.0) -> list[Effect]:
-        self.advance(dt)
+    def at(self, t: float, action: Callable[[], object]) -> None:
+        """Run `action` (an outside event: usually `lambda: run.handle(...)`) when `advance`
+        reaches `t`."""
+        heapq.heappush(self._later, (t, next(self._order), action))
+
+    def handle(self, event: Event) -> list[Effect]:
+        """`event` now, without firing the deadlines due first (see `feed`)."""
         return self._record(self.a.handle(event, self.t))
+
+    def feed(self, event: Event, dt: float = 0.0) -> list[Effect]:
+        """Advance by `dt` (firing what is due, even at dt=0), then handle `event`."""
+        self.advance(dt)
+        return self.handle(event)
 
     def msg(self, text: str = "hi", chat: str = ALICE, dt: float = 0.0, **kw: Any) -> list[Effect]:
         kw.setdefault("sender", OWNER if kw.get("from_me") else chat)
@@ -89,26 +124,39 @@ class Run:
 
     def reply_cycle(self, text: str = "Thanks, I'll pass it on to Gilad.") -> Send:
         """Run to the next generation, answer it and run until it is sent."""
-        self.advance_until(lambda e: isinstance(e, Generate))
+        self.advance_until(Generate)
         self.answer(text)
-        sent = self.advance_until(lambda e: isinstance(e, Send))
-        assert isinstance(sent, Send)
-        return sent
+        return self.advance_until(Send)
 
-    def advance_until(self, pred: Callable[[Effect], bool], limit: float = 2 * 86400) -> Effect:
+    @overload
+    def advance_until(self, pred: type[E], limit: float = ...) -> E: ...
+    @overload
+    def advance_until(self, pred: Callable[[Effect], bool], limit: float = ...) -> Effect: ...
+    def advance_until(
+        self, pred: type[Any] | Callable[[Effect], bool], limit: float = 2 * 86400
+    ) -> Effect:
+        """`advance` deadline by deadline until an effect of type `pred` (or one `pred` accepts)
+        comes out; returns it."""
+        test = (lambda e: isinstance(e, pred)) if isinstance(pred, type) else pred
         start = len(self.log)
         while (d := self.a.next_deadline()) is not None and d <= self.t + limit:
             self.advance(max(0.0, d - self.t))
             for _, e in self.log[start:]:
-                if pred(e):
+                if test(e):
                     return e
         raise AssertionError("no such effect before the deadlines ran out")
 
     # ------------------------------------------------------------ inspection
 
     def _record(self, effects: list[Effect]) -> list[Effect]:
+        if self.watch is not None:
+            self.watch(self.t, effects)
         self.log += [(self.t, e) for e in effects]
         return effects
+
+    def recover(self) -> list[Effect]:
+        """`Assistant.recover` at the current time (after the test replaced `a`)."""
+        return self._record(self.a.recover(self.t))
 
     def effects(self, kind: type | None = None) -> list[Any]:
         return [e for _, e in self.log if kind is None or isinstance(e, kind)]
@@ -130,5 +178,8 @@ class Run:
             for g in self.effects(Generate)
             if (c := self.a.chats.get(g.chat)) is not None
             and c.request_id == g.request_id
-            and c.phase == "generating"
+            and c.phase == Phase.GENERATING
         ]
+
+
+MakeRun = Callable[..., Run]  # the `make_run` fixture: make_run(policy_mapping, **Run_kwargs)
