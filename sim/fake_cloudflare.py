@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from wapa.core.events import ChatMessage
 
 PREFIX = "/client/v4"
 DEFAULT_TOKEN = "fake-token"
@@ -212,22 +215,39 @@ class Recorded:
     endpoint: str = ""  # run | chat | verify | models
 
 
-def last_user_text(messages: Sequence[Any]) -> str:
-    for m in reversed(messages):
-        if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str):
-            return m["content"]
-    return ""
+_OWNER = re.compile(r"personal assistant of (.+?), answering")
+_CONTACT = re.compile(r"You are writing to (.+?)\.(?:\s|$)")
+_GROUP_LINE = re.compile(r"^([^:\n]{1,60}): (.*)$", re.DOTALL)
+
+
+def reply_for(messages: Sequence[ChatMessage]) -> str:
+    """The fake model's answer: greets the contact, names the owner, quotes the last message."""
+    system = messages[0].content if messages and messages[0].role == "system" else ""
+    m = _OWNER.search(system)
+    owner = m.group(1) if m else "The owner"
+    m = _CONTACT.search(system)
+    name = m.group(1) if m else ""
+    last = next((x.content for x in reversed(messages) if x.role == "user"), "")
+    g = _GROUP_LINE.match(last) if not name else None
+    if g:
+        name, last = g.group(1), g.group(2)
+    words = " ".join(last.replace("'", "").split()[:6])
+    greeting = f"Hi {name}!" if name else "Hi!"
+    if not words:
+        return f"{greeting} {owner} is busy right now and will answer personally."
+    return f"{greeting} {owner} is busy right now; I'll pass on your message about '{words}'."
 
 
 def default_reply(messages: Sequence[Any]) -> str:
-    """Deterministic: the same last user message gives the same reply."""
-    words = last_user_text(messages).split()
-    topic = " ".join(words[:8]) + (" ..." if len(words) > 8 else "")
-    about = f' about "{topic}"' if topic else ""
-    return (
-        f"Thanks for your message{about}. I have passed it on, "
-        "and you will get a personal answer soon."
+    """The fake provider's answer to a request body's messages (dicts): `reply_for`, the same
+    text the simulator's model service builds, so a run against this server and a simulation
+    send the same replies. Deterministic: the same prompt gives the same reply."""
+    chat = tuple(
+        ChatMessage(str(m.get("role", "")), str(m.get("content", "")))
+        for m in messages
+        if isinstance(m, dict)
     )
+    return reply_for(chat)
 
 
 def estimate_tokens(text: str) -> int:

@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import heapq
 import random
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -83,8 +82,8 @@ from wapa.adapters.llm.usage import (
     estimate_input_tokens,
     estimate_output_tokens,
 )
-from wapa.core.events import ChatMessage, Event, Generate
-from wapa.sim.fake_cloudflare import cloudflare_response
+from wapa.core.events import Event, Generate
+from wapa.sim.fake_cloudflare import cloudflare_response, reply_for
 from wapa.sim.scheduler import Scheduler
 
 # What the fake provider can answer to one request (see the module's table).
@@ -116,10 +115,6 @@ ANSWERS = {
 }
 SIM_ACCOUNT = "0123456789abcdef0123456789abcdef"
 PARSERS: dict[str, Callable[..., Reply]] = {"cloudflare": parse_run, "openai": parse_chat}
-
-_OWNER = re.compile(r"personal assistant of (.+?), answering")
-_CONTACT = re.compile(r"You are writing to (.+?)\.(?:\s|$)")
-_GROUP_LINE = re.compile(r"^([^:\n]{1,60}): (.*)$", re.DOTALL)
 
 
 @dataclass
@@ -356,24 +351,6 @@ class _EagerScheduler:
             self._now = t
             fn(t)
         return self.delivered
-
-
-def reply_for(messages: Sequence[ChatMessage]) -> str:
-    """The fake model's answer: greets the contact, names the owner, quotes the last message."""
-    system = messages[0].content if messages and messages[0].role == "system" else ""
-    m = _OWNER.search(system)
-    owner = m.group(1) if m else "The owner"
-    m = _CONTACT.search(system)
-    name = m.group(1) if m else ""
-    last = next((x.content for x in reversed(messages) if x.role == "user"), "")
-    g = _GROUP_LINE.match(last) if not name else None
-    if g:
-        name, last = g.group(1), g.group(2)
-    words = " ".join(last.replace("'", "").split()[:6])
-    greeting = f"Hi {name}!" if name else "Hi!"
-    if not words:
-        return f"{greeting} {owner} is busy right now and will answer personally."
-    return f"{greeting} {owner} is busy right now; I'll pass on your message about '{words}'."
 
 
 __all__ = [

@@ -161,8 +161,10 @@ def test_the_prompt_is_the_assistants_prompt() -> None:
 def test_ask_prints_the_reply(server: FakeCloudflare) -> None:
     status, out, err = in_process("Is Gilad around?", server.env(WAPA_OWNER_NAME="Gilad"))
     assert status == EXIT_OK and err == ""
-    assert out.strip() == default_reply([{"role": "user", "content": "Is Gilad around?"}])
-    system = server.generations()[0].body["messages"][0]["content"]
+    messages = server.generations()[0].body["messages"]
+    assert out.strip() == default_reply(messages)  # the fake provider's reply to that prompt
+    assert "Is Gilad around" in out
+    system = messages[0]["content"]
     assert "Gilad" in system
 
 
