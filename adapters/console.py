@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import io
 import re
+import secrets
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -59,6 +60,9 @@ class ConsoleTransport:
         self._last_chat = ""
         self._in = 0
         self._out = 0
+        # Message ids are unique across runs: the store remembers the ids it has seen, and a
+        # second run numbering from 1 again would have its messages dropped as redeliveries.
+        self._run = secrets.token_hex(3)
         self._on_message: OnMessage | None = None
         self._lines: asyncio.Queue[str | None] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
@@ -88,7 +92,7 @@ class ConsoleTransport:
         if not line.strip() or line.lstrip().startswith("#"):
             return None
         self._in += 1
-        mid = f"in-{self._in}"
+        mid = f"in-{self._run}-{self._in}"
         if line.startswith("/"):
             text = line[1:].strip()
             if not text:
@@ -188,7 +192,7 @@ class ConsoleTransport:
         if self._stopped:
             raise SendError("console transport stopped")
         self._out += 1
-        mid = f"out-{self._out}"
+        mid = f"out-{self._run}-{self._out}"
         quote = f" (quoting {quote_id})" if quote_id else ""
         self.show(f"[send] {chat}{quote}: {text}")
         self._echo(
@@ -199,7 +203,11 @@ class ConsoleTransport:
     async def notify_owner(self, text: str) -> None:
         self.show(f"[notice] {text}")
         self._out += 1
-        self._echo(Message(self.owner_id, self.owner_id, f"out-{self._out}", text, from_me=True))
+        self._echo(
+            Message(
+                self.owner_id, self.owner_id, f"out-{self._run}-{self._out}", text, from_me=True
+            )
+        )
 
     def _echo(self, msg: Message) -> None:
         """WhatsApp sends our own messages back as IsFromMe: so does the console, a moment later."""

@@ -109,3 +109,13 @@ async def test_stdin_lines_reach_the_runner_and_eof_is_reported() -> None:
     assert [m.text for m in got] == ["hi"]
     assert "[error] expected 'NAME: text'" in out.getvalue()
     await t.stop()
+
+
+def test_message_ids_are_unique_across_runs() -> None:
+    """A second run on the same store must not reuse the first run's ids (they would be
+    dropped as redeliveries)."""
+    first, _ = make()
+    second, _ = make()
+    a, b = first.parse("alice: hello"), second.parse("alice: hello")
+    assert a is not None and b is not None and a.id != b.id
+    assert first.parse("alice: again") is not None
