@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
+from wapa.core import utc_text
 from wapa.core.events import Decision, Reason
 from wapa.sim.engine import Generation, Sent, SimResult
 from wapa.sim.fake_whatsapp import FakeWhatsApp
@@ -52,7 +52,8 @@ def fmt_offset(seconds: float) -> str:
 
 
 def clock(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%H:%M:%S")
+    """The time of day of `t` (UTC), from the core's one UTC format."""
+    return utc_text(t)[11:]
 
 
 def _window_text(e: Expectation) -> str:

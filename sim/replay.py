@@ -29,10 +29,10 @@ import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 from wapa.adapters.recording import Header, Recording
+from wapa.core import utc_text
 from wapa.core.events import (
     Command,
     Decision,
@@ -57,8 +57,7 @@ TRACE_WINDOW = 600.0  # seconds either side of a divergence shown in its traces
 TRACE_MAX = 12
 
 
-def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+iso = utc_text  # one UTC format for people, the core's
 
 
 # ---------------------------------------------------------------------- what the recording holds

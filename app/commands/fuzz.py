@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 _SHOWN = 25
@@ -156,9 +155,15 @@ def run(args: argparse.Namespace) -> int:
     if report.ok:
         return 0
     for v in report.violations[:_SHOWN]:
-        when = datetime.fromtimestamp(v.t, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        when = _utc_text(v.t)
         print(f"  {when}  {v.chat}  {v.rule}: {v.detail}")
     if len(report.violations) > _SHOWN:
         print(f"  ... and {len(report.violations) - _SHOWN} more")
     print(f"FAILED with seed {report.seed}; replay exactly with:\n  {replay}")
     return 1
+
+
+def _utc_text(t: float) -> str:
+    from wapa.core import utc_text  # imported when needed: `wapa --help` stays fast
+
+    return utc_text(t)
