@@ -1040,10 +1040,10 @@ class Assistant:
         cooling = sum(c.cooldown_until > now for c in self.chats.values())
         today = self._today_count if self._today_day == int(now // DAY) else 0
         state = "paused" if self.paused else "active"
-        if self._budget_left is not None:
-            model = f" Model budget left today: {self._budget_left:.0f} neurons."
-        elif self._model_auth_failed:
+        if self._model_auth_failed:  # first: the owner must act, and a budget is always known
             model = " The model's credentials were rejected: fix them and restart."
+        elif self._budget_left is not None:
+            model = f" Model budget left today: {self._budget_left:.0f} neurons."
         else:
             model = ""
         return (

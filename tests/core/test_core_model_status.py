@@ -60,12 +60,16 @@ def test_an_auth_failure_is_named_until_a_later_answer(run: Run) -> None:
     assert _status(run).endswith("1 chats known.")  # one reply pending, nothing on the model
 
 
-def test_a_known_budget_wins_over_an_auth_failure(run: Run) -> None:
+def test_an_auth_failure_is_named_before_a_known_budget(run: Run) -> None:
+    """The model service always knows a budget (the free daily allocation at least): the
+    rejected credentials, which the owner must fix, are what status names then."""
     run.msg("hello")
     run.advance_until(Generate)
     run.fail("rate_limited")
     run.feed(GenerationFailed("r99", "auth", budget_left=50))  # late, still about the model
-    assert _status(run).endswith(" Model budget left today: 50 neurons.")
+    assert _status(run).endswith(" The model's credentials were rejected: fix them and restart.")
+    run.feed(Generated("r98", "late", budget_left=40))  # the model answers again
+    assert _status(run).endswith(" Model budget left today: 40 neurons.")
 
 
 def test_the_last_failure_decides_whether_credentials_are_named(run: Run) -> None:
