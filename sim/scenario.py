@@ -24,7 +24,9 @@ from wapa.sim.fake_whatsapp import FakeWhatsApp, ScheduledSendFailure
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
 DEFAULT_WITHIN = 30.0  # `at:` tolerance: a reply lands after model latency and typing time
-RESTART_FROM = ("export", "store")  # a crash restarts from the JSON export or a SQLite store
+# Where a crash restarts from: what the memory store committed ("memory"; "export" is its old
+# name, kept so older files load) or a SQLite store file ("store").
+RESTART_FROM = ("memory", "export", "store")
 DECISION_CODES = frozenset(v for k, v in vars(Reason).items() if k.isupper())
 
 
@@ -164,7 +166,7 @@ class Scenario:
     expectations: list[Expectation]
     until: float | None = None  # seconds since the start; None runs until nothing is left
     description: str = ""
-    restart_from: str = "export"  # one of RESTART_FROM
+    restart_from: str = "memory"  # one of RESTART_FROM
 
 
 # ---------------------------------------------------------------- parsing helpers
@@ -353,7 +355,7 @@ def load_text(source: str, file: str = "<scenario>") -> Scenario:
     if "until" in top:
         until = c.offset(top["until"], "until", _line(top, "until"))
     description = c.text(top.get("description", ""), "description", _line(top, "description"))
-    restart_from = top.get("restart_from", "export")
+    restart_from = top.get("restart_from", "memory")
     if restart_from not in RESTART_FROM:
         raise c.fail(
             _line(top, "restart_from"),
