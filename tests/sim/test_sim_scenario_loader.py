@@ -79,7 +79,7 @@ def test_a_good_file_loads() -> None:
         (
             "name: x\nchats: {a: {}}\nrestart_from: disk\n",
             3,
-            "restart_from: expected export or store",
+            "restart_from: expected memory or export or store",
         ),
     ],
 )
@@ -98,7 +98,7 @@ def test_unquoted_quiet_hours_times_are_read_as_times() -> None:
 
 
 def test_restart_from_defaults_to_the_export() -> None:
-    assert load_text(GOOD).restart_from == "export"
+    assert load_text(GOOD).restart_from == "memory"
     assert load_text(GOOD + "restart_from: store\n").restart_from == "store"
 
 
