@@ -20,21 +20,29 @@ class PolicyError(ValueError):
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_COMPOUND = re.compile(r"^\s*(?:\d+(?:\.\d+)?(?:ms|s|m|h|d)){2,}\s*$")  # 1h30m, 1d2h
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
 
 def parse_duration(value: Any, name: str = "duration") -> float:
-    """Seconds from `90`, `"90s"`, `"2m"`, `"5h"`, `"1d"`, `"500ms"`. Negative is refused."""
+    """Seconds from `90`, `"90s"`, `"2m"`, `"5h"`, `"1d"`, `"500ms"`, and compounds such as
+    `"1h30m"`. Negative is refused. The one duration parser: settings, scenario files and
+    owner commands all use it."""
     if isinstance(value, bool):
         raise PolicyError(f"{name}: expected a duration like 90s, 2m, 5h, got {value!r}")
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
         m = _DURATION.match(value)
-        if not m:
+        if m:
+            seconds = float(m.group(1)) * _UNITS[m.group(2)]
+        elif _COMPOUND.match(value):
+            seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(value))
+        else:
             raise PolicyError(
-                f"{name}: expected a duration like 500ms, 90s, 2m, 5h, 1d or seconds, got {value!r}"
+                f"{name}: expected a duration like 500ms, 90s, 2m, 5h, 1d, 1h30m or seconds, "
+                f"got {value!r}"
             )
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
     else:
         raise PolicyError(f"{name}: expected a duration like 90s, 2m, 5h, got {value!r}")
     if seconds != seconds or seconds < 0 or seconds == float("inf"):

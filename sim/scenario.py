@@ -8,7 +8,6 @@ ready-to-run `sim.engine.Simulation`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
@@ -171,15 +170,9 @@ class Scenario:
 
 # ---------------------------------------------------------------- parsing helpers
 
-_COMPOUND = re.compile(r"^\s*-?(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+\s*$")
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
 
 def parse_offset(value: Any, name: str) -> float:
-    """Seconds from a duration ("90s", "2m", "1h30m", "1d2h", 45). Compound forms allowed."""
-    if isinstance(value, str) and _COMPOUND.match(value) and len(_PART.findall(value)) > 1:
-        return sum(float(n) * _UNIT[u] for n, u in _PART.findall(value))
+    """Seconds from a duration ("90s", "2m", "1h30m", "1d2h", 45): the core's one parser."""
     return parse_duration(value, name)
 
 

@@ -56,10 +56,19 @@ def test_policy_must_be_a_mapping() -> None:
         ("500ms", 0.5),
         (" 1.5h ", 5400.0),
         (0, 0.0),
+        ("1h30m", 5400.0),
+        ("1d2h", 93600.0),
+        ("2m30s", 150.0),
     ],
 )
 def test_parse_duration(value: object, seconds: float) -> None:
     assert parse_duration(value) == seconds
+
+
+@pytest.mark.parametrize("value", ["-1h30m", "-5s", "1h 30m", "h", "1x", "", "inf", True, None])
+def test_parse_duration_refuses(value: object) -> None:
+    with pytest.raises(PolicyError, match="duration"):
+        parse_duration(value)
 
 
 def test_defaults_are_the_design_defaults() -> None:
