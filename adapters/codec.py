@@ -35,7 +35,7 @@ class CodecError(ValueError):
 
 def encode(obj: ev.Event | ev.Effect) -> dict[str, Any]:
     out: dict[str, Any] = {"type": type(obj).__name__}
-    for f in fields(obj):  # type: ignore[arg-type]
+    for f in fields(obj):
         value = getattr(obj, f.name)
         if f.name == "messages":
             value = [{"role": m.role, "content": m.content} for m in value]

@@ -193,7 +193,7 @@ class NeonizeTransport:
         if not self._alive or self._client is None:
             return False
         try:
-            return bool(await self._client.is_connected)  # type: ignore[misc]
+            return bool(await self._client.is_connected)
         except Exception:  # noqa: BLE001
             return False
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 from neonize.proto.Neonize_pb2 import JID
 
@@ -88,7 +88,7 @@ class LidBook(Mapping[str, str]):
     def __getitem__(self, lid: str) -> str:
         return self._pairs[lid]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return iter(self._pairs)
 
     def __len__(self) -> int:

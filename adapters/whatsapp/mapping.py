@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from google.protobuf.message import Message as ProtoMessage
 from neonize.proto.Neonize_pb2 import Message as MessageEvent
 from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 from wapa.adapters.whatsapp import jid as J
@@ -74,6 +74,16 @@ class Mapped:
     raw_sender: str = ""  # the sender JID as WhatsApp addressed it (may be a LID)
 
 
+class _ContextHolder(Protocol):
+    """The submessage that may carry `contextInfo` (mentions, the quoted message):
+    extendedTextMessage, imageMessage, ... (neonize's protobuf classes are untyped)."""
+
+    @property
+    def contextInfo(self) -> Any: ...
+
+    def HasField(self, field_name: str) -> bool: ...
+
+
 def unwrap(msg: WAMessage) -> WAMessage:
     for _ in range(4):
         for name in _WRAPPERS:
@@ -91,7 +101,7 @@ def _text(value: str) -> str:
     return value[:MAX_TEXT]
 
 
-def _content(msg: WAMessage) -> tuple[str, str, str, ProtoMessage | None] | Skip:
+def _content(msg: WAMessage) -> tuple[str, str, str, _ContextHolder | None] | Skip:
     """(kind, media, text, the submessage holding contextInfo) or Skip."""
     if msg.HasField("protocolMessage"):
         return Skip("protocol")
@@ -204,8 +214,8 @@ def message_from_event(
     quoted_id = quoted_sender = ""
     if kind == "reaction":
         quoted_id = msg.reactionMessage.key.ID
-    elif holder is not None and holder.HasField("contextInfo"):  # type: ignore[attr-defined]
-        ctx = holder.contextInfo  # type: ignore[attr-defined]
+    elif holder is not None and holder.HasField("contextInfo"):
+        ctx = holder.contextInfo
         seen: dict[str, None] = {}
         for m in list(ctx.mentionedJID)[:MAX_MENTIONS]:
             resolved = pn(m)
@@ -251,8 +261,8 @@ def lids_in(ev: MessageEvent) -> set[str]:
     content = _content(unwrap(ev.Message))
     if not isinstance(content, Skip) and content[3] is not None:
         holder = content[3]
-        if holder.HasField("contextInfo"):  # type: ignore[attr-defined]
-            ctx = holder.contextInfo  # type: ignore[attr-defined]
+        if holder.HasField("contextInfo"):
+            ctx = holder.contextInfo
             for m in [*list(ctx.mentionedJID)[:MAX_MENTIONS], ctx.participant]:
                 if m and J.is_lid(J.normalize(m)):
                     found.add(J.normalize(m))

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     return check(url, args.timeout, sys.stdout)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "healthcheck",
         help="exit 0 when a running `wapa run` answers GET /healthz with 200 (Docker HEALTHCHECK)",

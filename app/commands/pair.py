@@ -14,7 +14,7 @@ import os
 import sys
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "pair",
         help="link wapa to your WhatsApp account (QR code, or a pairing code with --phone)",
