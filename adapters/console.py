@@ -211,9 +211,14 @@ class ConsoleTransport:
 
     def _echo(self, msg: Message) -> None:
         """WhatsApp sends our own messages back as IsFromMe: so does the console, a moment later."""
-        if self._on_message is None or self._stopped:
+        on_message = self._on_message
+        if on_message is None or self._stopped:
             return
-        task = asyncio.get_running_loop().create_task(self._on_message(msg))
+
+        async def deliver() -> None:  # a task needs a coroutine; OnMessage promises an awaitable
+            await on_message(msg)
+
+        task = asyncio.get_running_loop().create_task(deliver())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -70,7 +70,7 @@ def traffic(n: int, chats: int, seed: int = 1) -> list[Message]:
     return out
 
 
-def _rate(n: int, fn: Callable[[], None]) -> float:
+def _rate(n: int, fn: Callable[[], object]) -> float:
     gc.collect()
     t0 = time.perf_counter()
     fn()
