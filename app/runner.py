@@ -225,7 +225,7 @@ class Runner:
         except Exception as exc:
             log_event(log, logging.WARNING, "model_usage_unreadable", error=str(exc)[:300])
         if s.record and self.world.recorder is None:
-            self.world.recorder = open_recorder(s, assistant.seed)
+            self.world.recorder = open_recorder(s, assistant.seed, self.clock())
         if not self.store.encrypted:
             hint = "set WAPA_DB_KEY to encrypt message text and names at rest"
             log_event(log, logging.WARNING, "store_not_encrypted", hint=hint)

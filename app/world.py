@@ -327,8 +327,9 @@ async def _quietly(what: str, coro: Coroutine[Any, Any, None]) -> None:
         log_event(log, logging.WARNING, f"{what}_failed", error=f"{type(exc).__name__}: {exc}")
 
 
-def open_recorder(settings: Settings, seed: int) -> Recorder | None:
-    """The recording WAPA_RECORD asks for (None, logged, when the file cannot be opened)."""
+def open_recorder(settings: Settings, seed: int, now: float) -> Recorder | None:
+    """The recording WAPA_RECORD asks for, its header dated `now` on the runner's clock
+    (None, logged, when the file cannot be opened)."""
     from wapa.adapters.recording import Recorder
 
     try:
@@ -338,6 +339,7 @@ def open_recorder(settings: Settings, seed: int) -> Recorder | None:
             settings.persona,
             seed,
             redact=settings.record_redact,
+            start=now,
         )
     except OSError as exc:
         log_event(log, logging.WARNING, "record_failed", error=f"{type(exc).__name__}: {exc}")
