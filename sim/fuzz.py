@@ -29,7 +29,7 @@ from typing import Any
 
 from wapa.core.events import Message, Reason
 from wapa.core.policy import Persona, Policy
-from wapa.sim.engine import QUOTE_LAST_REPLY, SimResult, Simulation
+from wapa.sim.engine import QUOTE_LAST_REPLY, Observer, SimResult, Simulation
 from wapa.sim.fake_model import FakeModel
 from wapa.sim.fake_whatsapp import FakeWhatsApp
 
@@ -341,7 +341,7 @@ def build_simulation(
     policy: Policy | None = None,
     *,
     faults: bool = True,
-    observer: object | None = None,
+    observer: Observer | None = None,
     keep_timeline: bool = False,
     **engine: Any,
 ) -> Simulation:
@@ -365,7 +365,7 @@ def build_simulation(
         observer=observer,
         keep_timeline=keep_timeline,
         **engine,
-    )  # type: ignore[arg-type]
+    )
     for t, m in traffic.messages:
         sim.add_message(t, m)
     if faults:

@@ -196,7 +196,18 @@ def _attach_echo(s: Script, t: float, m: Message, owner: str) -> None:
 
 
 def _with_request(event: Event, request_id: str) -> Event:
-    return replace(event, request_id=request_id)  # type: ignore[type-var]
+    """A recorded answer (a generation's outcome, a send's confirmation or failure) addressed to
+    the replay's own request."""
+    if isinstance(event, Message | Command):
+        raise TypeError(f"a recorded {type(event).__name__} answers no request")
+    return replace(event, request_id=request_id)
+
+
+def _with_text(event: Event, text: str) -> Event:
+    """A recorded echo carrying the text the replay sent."""
+    if not isinstance(event, Message):
+        raise TypeError(f"a recorded {type(event).__name__} is no echo")
+    return replace(event, text=text)
 
 
 @dataclass
@@ -244,7 +255,7 @@ class ReplayWhatsApp(FakeWhatsApp):
         if recorded is None:
             return super().notice(t, e)
         self.notices.append((t, e.text))
-        return [replace(d, event=replace(d.event, text=e.text)) for d in recorded.responses]
+        return [replace(d, event=_with_text(d.event, e.text)) for d in recorded.responses]
 
 
 def simulate(script: Script, policy: Policy, tolerance: float, until: float | None) -> SimResult:

@@ -454,10 +454,10 @@ def _chats(c: _Ctx, top: _Map, owner_id: str) -> dict[str, ChatSpec]:
         else:
             raise c.fail(_line(spec, "members"), f"{where}.members: expected a list of member ids")
         chats[key] = ChatSpec(key, kind, title, members)
-    for spec in chats.values():  # a member who also has a direct chat keeps that chat's name
-        for member in spec.members:
+    for chat in chats.values():  # a member who also has a direct chat keeps that chat's name
+        for member in chat.members:
             if member in chats and chats[member].kind == "direct":
-                spec.members[member] = chats[member].name
+                chat.members[member] = chats[member].name
     return chats
 
 
