@@ -15,9 +15,16 @@ def make() -> tuple[ConsoleTransport, io.StringIO]:
     return ConsoleTransport("me-id", "Gilad", stdin=io.StringIO(""), stdout=out), out
 
 
+def parsed(t: ConsoleTransport, line: str) -> Message:
+    """`t.parse(line)`, which must give a message (not None: a blank line or a comment)."""
+    m = t.parse(line)
+    assert m is not None, line
+    return m
+
+
 def test_line_grammar() -> None:
     t, _ = make()
-    m = t.parse("alice: hello: there")
+    m = parsed(t, "alice: hello: there")
     assert (m.chat, m.sender, m.text, m.from_me, m.is_group) == (
         "alice",
         "alice",
@@ -25,7 +32,7 @@ def test_line_grammar() -> None:
         False,
         False,
     )
-    g = t.parse("team/bob: @Gilad ping")
+    g = parsed(t, "team/bob: @Gilad ping")
     assert (g.chat, g.sender, g.is_group, g.group_title, g.mentions) == (
         "team",
         "bob",
@@ -33,20 +40,20 @@ def test_line_grammar() -> None:
         "team",
         ("me-id",),
     )
-    assert t.parse("team/carol: @owner look").mentions == ("me-id",)
-    assert t.parse("team/carol: no mention").mentions == ()
-    o = t.parse("me: I'll take this")
+    assert parsed(t, "team/carol: @owner look").mentions == ("me-id",)
+    assert parsed(t, "team/carol: no mention").mentions == ()
+    o = parsed(t, "me: I'll take this")
     assert (o.chat, o.from_me, o.is_group) == ("team", True, True)
-    o = t.parse("me@alice: on my way")
+    o = parsed(t, "me@alice: on my way")
     assert (o.chat, o.from_me, o.is_group) == ("alice", True, False)
-    c = t.parse("/mute alice 2h")
+    c = parsed(t, "/mute alice 2h")
     assert (c.chat, c.text, c.from_me) == ("me-id", "mute alice 2h", True)
-    v = t.parse("alice: [voice]")
+    v = parsed(t, "alice: [voice]")
     assert (v.media, v.text) == ("voice", "")
-    assert t.parse("alice: [image] look").media == "image"
-    assert t.parse("alice: [unknown] x").text == "[unknown] x"
+    assert parsed(t, "alice: [image] look").media == "image"
+    assert parsed(t, "alice: [unknown] x").text == "[unknown] x"
     assert t.parse("   ") is None and t.parse("# note") is None
-    ids = {t.parse(f"x: {i}").id for i in range(5)}
+    ids = {parsed(t, f"x: {i}").id for i in range(5)}
     assert len(ids) == 5
 
 
