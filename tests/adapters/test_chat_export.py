@@ -10,14 +10,21 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wapa.adapters.chat_export import ExportError, convert, import_export, parse_export, read_export
+from wapa.adapters.chat_export import (
+    ExportError,
+    ParsedExport,
+    convert,
+    import_export,
+    parse_export,
+    read_export,
+)
 from wapa.adapters.recording import read_recording
 from wapa.cli import main
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "exports"
 
 
-def _parse(name: str):  # type: ignore[no-untyped-def]
+def _parse(name: str) -> ParsedExport:
     return parse_export((DATA / name).read_text(encoding="utf-8"), name)
 
 

@@ -67,7 +67,7 @@ class FakeClient(NewAClient):
         self.lids: dict[str, str] = {}
         self.stop_hangs = False
 
-    async def connect(self, proxy_settings: Any = None) -> asyncio.Future[None]:  # type: ignore[override]
+    async def connect(self, proxy_settings: Any = None) -> asyncio.Future[None]:
         self.connects += 1
         self.running = asyncio.get_running_loop().create_future()
         return self.running
@@ -77,7 +77,7 @@ class FakeClient(NewAClient):
         if self.running is not None and not self.running.done() and not self.stop_hangs:
             self.running.set_result(None)
 
-    async def send_message(self, to: Any, message: Any, *a: Any, **kw: Any) -> SendResponse:  # type: ignore[override]
+    async def send_message(self, to: Any, message: Any, *a: Any, **kw: Any) -> SendResponse:
         self.calls.append(("send_message", (to, message)))
         if self.send_error:
             raise self.send_error
@@ -85,25 +85,25 @@ class FakeClient(NewAClient):
 
     async def mark_read(
         self, *ids: str, chat: JID, sender: JID, receipt: ReceiptType, timestamp: int | None = None
-    ) -> None:  # type: ignore[override]  # noqa: E501
+    ) -> None:
         self.calls.append(("mark_read", (ids, chat, sender, receipt)))
 
     async def send_chat_presence(
         self, jid: JID, state: ChatPresence, media: ChatPresenceMedia
-    ) -> None:  # type: ignore[override]
+    ) -> None:
         self.calls.append(("chat_presence", (jid, state, media)))
 
-    async def send_presence(self, presence: Presence) -> None:  # type: ignore[override]
+    async def send_presence(self, presence: Presence) -> None:
         self.calls.append(("presence", presence))
 
-    async def get_group_info(self, jid: JID) -> GroupInfo:  # type: ignore[override]
+    async def get_group_info(self, jid: JID) -> GroupInfo:
         self.calls.append(("group_info", jid))
         if self.group_error:
             raise self.group_error
         people = [GroupParticipant(JID=JID(User=str(i), Server="s.whatsapp.net")) for i in range(7)]
         return GroupInfo(GroupName=GroupName(Name="Team"), Participants=people)
 
-    async def get_pn_from_lid(self, jid: JID) -> JID:  # type: ignore[override]
+    async def get_pn_from_lid(self, jid: JID) -> JID:
         self.calls.append(("pn_from_lid", jid))
         found = self.lids.get(f"{jid.User}@{jid.Server}")
         if not found:
@@ -112,7 +112,7 @@ class FakeClient(NewAClient):
         return JID(User=user, Server=server)
 
     @property
-    def is_connected(self) -> Any:  # type: ignore[override]
+    def is_connected(self) -> Any:
         async def answer() -> bool:
             return self.running is not None and not self.running.done()
 
@@ -317,7 +317,11 @@ async def test_a_failing_handler_is_logged_with_the_event_id_only(
         await client.fire(MessageEv, event(wa.Message(conversation="next"), mid="OK2"))
     assert seen == ["BAD1", "OK2"] and transport.handler_errors == 1
     [record] = [r for r in caplog.records if r.msg == "whatsapp_handler_failed"]
-    assert record.fields == {"handler": "message", "event_id": "BAD1", "error": "RuntimeError"}
+    assert vars(record)["fields"] == {
+        "handler": "message",
+        "event_id": "BAD1",
+        "error": "RuntimeError",
+    }
     assert "secret plan" not in record.getMessage()
     await transport.stop()
 

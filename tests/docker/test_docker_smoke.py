@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +48,11 @@ STOP_TIMEOUT = 25.0
 _OWN_PREFIXES = ("WAPA_", "CLOUDFLARE_", "AI_", "OPENAI_")
 
 
+def _literal(value: str) -> Callable[[re.Match[str]], str]:
+    """A `re.sub` replacement that inserts `value` as it is (backslashes included)."""
+    return lambda _: value
+
+
 @dataclass
 class Image:
     rootfs: Path
@@ -60,7 +65,7 @@ class Image:
         for prefix in self.prefixes:
             pattern = rf"(?<![\w./]){re.escape(prefix)}(?=[/:\s]|$)"
             replacement = str(self.rootfs) + prefix
-            text = re.sub(pattern, lambda _, r=replacement: r, text)
+            text = re.sub(pattern, _literal(replacement), text)
         return text
 
     def path(self, container_path: str) -> Path:
