@@ -44,7 +44,8 @@ def test_round_trip_keeps_header_and_items(tmp_path: Path) -> None:
         (T0, "out", "Decision"),
         (T0 + 120, "out", "Generate"),
     ]
-    assert rec.items[2].obj.messages == (ChatMessage("system", "s"),)
+    generate = rec.items[2].obj
+    assert isinstance(generate, Generate) and generate.messages == (ChatMessage("system", "s"),)
     first = json.loads(path.read_text().splitlines()[0])
     assert first["format"] == FORMAT and first["version"] == 1 and first["redacted"] is False
 
@@ -146,7 +147,8 @@ def test_record_never_raises_and_survives_odd_text(tmp_path: Path) -> None:
     rec.close()
     rec.record(T0, "in", Message(chat="a", sender="a", id="m3"))  # closed: ignored
     items = read_recording(path).items
-    assert len(items) == 1 and items[0].obj.text == "lone \ud800 surrogate"
+    assert len(items) == 1 and isinstance(items[0].obj, Message)
+    assert items[0].obj.text == "lone \ud800 surrogate"
 
 
 def test_a_failing_disk_stops_recording_without_raising(tmp_path: Path) -> None:

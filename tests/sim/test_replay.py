@@ -10,7 +10,7 @@ import pytest
 from wapa.adapters.recording import Recorder, read_recording
 from wapa.cli import main
 from wapa.commands.replay import parse_sets
-from wapa.core import Message, Persona, Policy
+from wapa.core import Decision, Message, Persona, Policy, Send
 from wapa.sim.engine import Simulation
 from wapa.sim.fake_model import FakeModel, ScheduledFailure
 from wapa.sim.fake_whatsapp import FakeWhatsApp, ScheduledSendFailure
@@ -21,10 +21,8 @@ PERSONA = Persona(owner_id="owner", owner_name="Dana")
 H = 3600.0
 
 
-def _msg(chat: str, i: int, text: str, **kw: object) -> Message:
-    return Message(
-        chat=chat, sender=chat, id=f"{chat}-{i}", text=text, sender_name=chat.title(), **kw
-    )  # type: ignore[arg-type]
+def _msg(chat: str, i: int, text: str) -> Message:
+    return Message(chat=chat, sender=chat, id=f"{chat}-{i}", text=text, sender_name=chat.title())
 
 
 def record(
@@ -32,13 +30,20 @@ def record(
     script: list[tuple[float, Message]],
     policy: Policy | None = None,
     seed: int = 5,
-    **fakes: object,
+    model: FakeModel | None = None,
+    whatsapp: FakeWhatsApp | None = None,
 ) -> None:
     policy = policy or Policy()
     with Recorder(path, policy, PERSONA, seed, start=T0) as rec:
         sim = Simulation(
-            policy=policy, persona=PERSONA, seed=seed, start=T0, on_record=rec.record, **fakes
-        )  # type: ignore[arg-type]
+            policy=policy,
+            persona=PERSONA,
+            seed=seed,
+            start=T0,
+            model=model,
+            whatsapp=whatsapp,
+            on_record=rec.record,
+        )
         for t, m in script:
             sim.add_message(T0 + t, m)
         sim.run()
@@ -64,7 +69,7 @@ def test_a_simulator_recording_replays_with_zero_divergences(tmp_path: Path) -> 
     record(path, BUSY_DAY, model=model, whatsapp=whatsapp)
     recording = read_recording(path)
     report = replay(recording)
-    codes = {i.obj.code for i in recording.items if type(i.obj).__name__ == "Decision"}
+    codes = {i.obj.code for i in recording.items if isinstance(i.obj, Decision)}
     assert {
         "sent",
         "echo",
@@ -77,7 +82,7 @@ def test_a_simulator_recording_replays_with_zero_divergences(tmp_path: Path) -> 
     assert report.summary["recorded_decisions"] == report.summary["replayed_decisions"] > 20
     assert report.summary["echoes_skipped"] >= 2
     recorded_sends = [
-        (i.t, i.obj.chat, i.obj.text) for i in recording.items if type(i.obj).__name__ == "Send"
+        (i.t, i.obj.chat, i.obj.text) for i in recording.items if isinstance(i.obj, Send)
     ]
     assert [(s.t, s.chat, s.text) for s in report.sent] == recorded_sends
 

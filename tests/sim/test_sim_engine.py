@@ -124,5 +124,6 @@ def test_fake_model_reply_passes_hygiene_and_names_the_context() -> None:
     g = r.generations[0]
     model = FakeModel()
     [(delay, generated)] = model.answer(Generate("r9", "alice", g.messages), T0)
+    assert isinstance(generated, Generated)
     text, why = clean_reply(generated.text, g.messages[0].content, 600)
     assert why == "" and "can we meet on friday at" in text and delay == model.latency

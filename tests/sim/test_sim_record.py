@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from wapa.adapters.recording import read_recording
 from wapa.cli import main
+from wapa.core import Send
 from wapa.sim.replay import replay
 from wapa.sim.scenario import load_file
 
@@ -35,7 +36,7 @@ def test_every_scenario_recording_replays_with_zero_divergences(
         assert report.summary["compared"], path.name
         assert report.divergences == [], (path.name, report.divergences[:3])
         recorded = [
-            (i.t, i.obj.chat, i.obj.text) for i in recording.items if type(i.obj).__name__ == "Send"
+            (i.t, i.obj.chat, i.obj.text) for i in recording.items if isinstance(i.obj, Send)
         ]
         assert [(s.t, s.chat, s.text) for s in report.sent] == recorded, path.name
         restarts += report.summary["restarts"]
