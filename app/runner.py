@@ -98,7 +98,8 @@ class Runner:
     ) -> None:
         self.settings, self.transport, self.store = settings, transport, store
         self.clock, self.sleep = clock, sleep
-        self.metrics = metrics or Metrics()
+        # one registry: the model service's, when it comes with one and none is given
+        self.metrics = metrics or (model.metrics if isinstance(model, ModelService) else Metrics())
         if not isinstance(model, ModelService):
             n = settings.max_concurrent_generations
             model = ModelService(model, metrics=self.metrics, max_concurrent=n)

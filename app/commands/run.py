@@ -115,7 +115,6 @@ async def _run(
     from wapa.adapters.llm import client_from_settings
     from wapa.adapters.llm.service import ModelService
     from wapa.adapters.logs import log_event
-    from wapa.adapters.metrics import Metrics
     from wapa.adapters.store import Store, StoreError
     from wapa.housekeeping import housekeeping
     from wapa.runner import Runner
@@ -126,12 +125,8 @@ async def _run(
     except StoreError as exc:
         log_event(log, logging.ERROR, "store_open_failed", error=str(exc))
         return _fail(str(exc), 1)
-    metrics = Metrics()
-    model = ModelService(
-        client_from_settings(model_settings),
-        metrics=metrics,
-        max_concurrent=settings.max_concurrent_generations,
-    )
+    n = settings.max_concurrent_generations
+    model = ModelService(client_from_settings(model_settings), max_concurrent=n)
     holder: dict[str, Runner] = {}
     transport = _transport(settings, exit_on_eof, lambda: holder["runner"].on_eof())
     if transport is None:
@@ -149,7 +144,6 @@ async def _run(
         transport,
         store,
         model,
-        metrics=metrics,
         on_http_port=on_port,
         housekeeping=housekeeping(store, store_settings),
     )
