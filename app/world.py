@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import traceback
 from collections.abc import Callable, Coroutine
 from contextvars import Token
 from typing import TYPE_CHECKING, Any
@@ -132,6 +133,7 @@ class AsyncWorld:
                 "core_step_failed",
                 error=f"{type(err).__name__}: {err}"[:300],
                 kind=step.kind,
+                traceback="".join(traceback.format_exception(err))[-4000:],
             )
         if self.recorder is not None:
             if ev is not None:

@@ -429,3 +429,29 @@ async def test_owner_id_comes_from_the_paired_account_when_left_default(tmp_path
     await h.transport.deliver(Message(OWNER, OWNER, "c1", "pause", from_me=True))
     await h.stop()
     assert h.transport.notices and h.transport.notices[0].startswith("Paused")
+
+
+async def test_a_core_bug_costs_one_step_and_is_logged_with_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = Assistant.handle
+
+    def handle(self: Assistant, event: Any, now: float) -> Any:
+        if isinstance(event, Message) and event.text == "boom":
+            raise RuntimeError("a bug in the core")
+        return real(self, event, now)
+
+    monkeypatch.setattr(Assistant, "handle", handle)
+    h = Harness(tmp_path)
+    runner = await h.start()
+    with caplog.at_level(logging.ERROR, logger="wapa.runner"):
+        await h.transport.deliver(contact("boom", chat="15557654321@s.whatsapp.net", mid="x1"))
+    await h.transport.deliver(contact("hello"))
+    await h.clock.advance(runner=h.runner, seconds=15)
+    assert len(h.transport.sent) == 1  # the next message went through as usual
+    text = runner.render_metrics().decode()
+    assert "wapa_bad_events_total 1.0" in text
+    assert 'wapa_decisions_total{reason="bad_event"} 1.0' in text
+    (failed,) = [r for r in caplog.records if r.msg == "core_step_failed"]
+    assert "a bug in the core" in failed.fields["traceback"]  # type: ignore[attr-defined]
+    assert await h.stop() == 0

@@ -1,5 +1,5 @@
 """Fakes for the runner tests: the outside world (WhatsApp, the model, the clock), never the
-runner. Imported by tests/test_runner_*.py; holds no tests itself."""
+runner. Imported by tests/app/test_runner_*.py; holds no tests itself."""
 
 from __future__ import annotations
 
