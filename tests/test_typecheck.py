@@ -1,6 +1,6 @@
 """The whole tree type-checks clean: this is how CI runs mypy (the README's test command is
 pytest). Settings are in pyproject.toml `[tool.mypy]`; `python -m tests.support.typecheck`
-prints the same report. mypy keeps its cache in `.mypy_cache`, so only a cold run is slow
+prints the same report. mypy keeps its cache in build/typecheck, so only a cold run is slow
 (about ten seconds)."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The project installs its top-level folders under one namespace (`app/` is `wapa`, `core/` is
 `wapa.core`, ...: setuptools `package-dir`). mypy cannot follow the import hook an editable
 install uses for that mapping, so this builds the same layout from symbolic links in a
-temporary folder and checks it there; errors are reported with the repository's own paths.
+folder (build/typecheck, ignored by git) and checks it there; errors are reported with the repository's own paths.
 
     python -m tests.support.typecheck          # prints mypy's report; exit status 0 when clean
 """
@@ -11,18 +11,24 @@ temporary folder and checks it there; errors are reported with the repository's 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBPACKAGES = ("core", "adapters", "sim", "bench")
 
 
+LINKS = ROOT / "build" / "typecheck"  # a stable place: mypy's cache keys on the paths
+
+
 def link_tree(into: Path) -> Path:
-    """`into`/wapa (app/'s files plus the subpackages) and `into`/tests, as symbolic links."""
+    """`into`/wapa (app/'s files plus the subpackages) and `into`/tests, as symbolic links,
+    made afresh."""
+    if into.exists():
+        shutil.rmtree(into)
     pkg = into / "wapa"
-    pkg.mkdir()
+    pkg.mkdir(parents=True)
     for entry in (ROOT / "app").iterdir():
         if entry.name != "__pycache__":
             (pkg / entry.name).symlink_to(entry)
@@ -36,17 +42,15 @@ def run_mypy() -> tuple[str, int]:
     """mypy's report (with repository paths) and its exit status."""
     from mypy import api
 
-    with tempfile.TemporaryDirectory(prefix="wapa-typecheck-") as tmp:
-        where = Path(tmp)
-        link_tree(where)
-        cache = ROOT / ".mypy_cache"
-        args = ["--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(cache)]
-        cwd = os.getcwd()
-        os.chdir(where)
-        try:
-            out, err, status = api.run([*args, "wapa", "tests"])
-        finally:
-            os.chdir(cwd)
+    link_tree(LINKS / "tree")
+    cache = LINKS / "mypy_cache"
+    args = ["--config-file", str(ROOT / "pyproject.toml"), "--cache-dir", str(cache)]
+    cwd = os.getcwd()
+    os.chdir(LINKS / "tree")
+    try:
+        out, err, status = api.run([*args, "wapa", "tests"])
+    finally:
+        os.chdir(cwd)
     report = (out + err).replace("wapa/commands/", "app/commands/")
     for name in SUBPACKAGES:
         report = report.replace(f"wapa/{name}/", f"{name}/")
