@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,9 @@ class Outcome:
     scenario: Scenario | None = None
     sim: Simulation | None = None
     error: str = ""  # the file could not be loaded or run
+    line: int | None = None  # where a broken file is broken (the loader's line)
+    seconds: float = 0.0  # wall-clock time to load, run and check (not in the JSON)
+    seed: int | None = None  # the seed the scenario ran with
 
     @property
     def result(self) -> SimResult | None:
@@ -133,11 +137,18 @@ def run_file(
     record: Path | None = None,
     record_redact: bool = False,
 ) -> Outcome:
+    began = time.perf_counter()
     try:
         scenario = load_file(path)
     except ScenarioError as exc:
-        return Outcome(str(path), Path(path).stem, False, [str(exc)], error=str(exc))
-    return run_scenario(scenario, seed, store, record, record_redact)
+        outcome = Outcome(
+            str(path), Path(path).stem, False, [str(exc)], error=str(exc), line=exc.line
+        )
+    else:
+        outcome = run_scenario(scenario, seed, store, record, record_redact)
+        outcome.seed = scenario.seed if seed is None else seed
+    outcome.seconds = time.perf_counter() - began
+    return outcome
 
 
 def named_files(files: list[Path], directory: Path, suffix: str) -> list[Path]:

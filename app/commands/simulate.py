@@ -1,5 +1,5 @@
-"""`wapa simulate PATH... [--json] [--report FILE.html] [--seed N] [--store DIR]
-[--record DIR [--record-redact]]`: run scenarios."""
+"""`wapa simulate PATH... [--json] [--report FILE.html] [--junit FILE.xml] [--github] [--seed N]
+[--store DIR] [--record DIR [--record-redact]]`: run scenarios."""
 
 from __future__ import annotations
 
@@ -22,6 +22,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
     p.add_argument("--report", metavar="FILE.html", help="write a self-contained HTML report")
+    p.add_argument(
+        "--junit",
+        metavar="FILE.xml",
+        help="also write a JUnit XML report (one test case per scenario) for CI systems",
+    )
+    p.add_argument(
+        "--github",
+        action="store_true",
+        help="also print failures as GitHub Actions ::error annotations at the expectation's "
+        "line (on by default when GITHUB_ACTIONS=true)",
+    )
     p.add_argument("--seed", type=int, default=None, help="override every scenario's seed")
     p.add_argument(
         "--store",
@@ -85,12 +96,23 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"wapa simulate: cannot write the report {args.report}: {exc}", file=sys.stderr)
             return 2
+    if args.junit:
+        from wapa.sim.junit import simulate_junit
+
+        try:
+            Path(args.junit).write_text(simulate_junit(outcomes, args.seed), encoding="utf-8")
+        except OSError as exc:
+            print(f"wapa simulate: cannot write {args.junit}: {exc}", file=sys.stderr)
+            return 2
+    _annotate(args, outcomes)
     if args.json:
         sys.stdout.write(json.dumps(to_json(outcomes), ensure_ascii=False, indent=1) + "\n")
     else:
         print(human(outcomes))
         if args.report:
             print(f"report written to {args.report}")
+        if args.junit:
+            print(f"JUnit XML written to {args.junit}")
         if args.record:
             written = sum(o.scenario is not None for o in outcomes)
             print(f"{written} recording(s) written to {args.record} (wapa replay FILE.jsonl)")
@@ -98,3 +120,15 @@ def run(args: argparse.Namespace) -> int:
         print("wapa simulate: no scenario files found", file=sys.stderr)
         return 1
     return 0 if all(o.passed for o in outcomes) else 1
+
+
+def _annotate(args: argparse.Namespace, outcomes: list[Any]) -> None:
+    """With --github (or inside GitHub Actions): failures as ::error workflow commands, on
+    stderr when stdout carries the JSON (the runner reads workflow commands from both)."""
+    from wapa.sim.junit import github_actions, github_annotations
+
+    if not (args.github or github_actions()):
+        return
+    stream = sys.stderr if args.json else sys.stdout
+    for line in github_annotations(outcomes):
+        print(line, file=stream)
