@@ -465,3 +465,118 @@ def outbox_disagreements(result: SimResult) -> list[Any]:
                 )
             )
     return out
+
+
+# ---------------------------------------------------------------- many seeds: ranges, shards, jobs
+
+
+class SeedError(ValueError):
+    """A bad `--seeds` or `--shard` text."""
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`1-1000`, `7`, `1,5,10-20` -> the seeds in the order given, without repeats."""
+    seeds: list[int] = []
+    seen: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        low, dash, high = part.partition("-")
+        try:
+            a = int(low)
+            b = int(high) if dash else a
+        except ValueError:
+            raise SeedError(f"expected seeds like 1-1000 or 1,5,7-9, got {text!r}") from None
+        if a < 0 or b < a:
+            raise SeedError(f"bad seed range {part!r}: expected LOW-HIGH with 0 <= LOW <= HIGH")
+        if b - a >= 10_000_000:
+            raise SeedError(f"seed range {part!r} is too large")
+        for s in range(a, b + 1):
+            if s not in seen:
+                seen.add(s)
+                seeds.append(s)
+    return seeds
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`K/M` (1 <= K <= M) -> (K, M)."""
+    k, slash, m = text.partition("/")
+    try:
+        shard, shards = int(k), int(m)
+    except ValueError:
+        raise SeedError(f"expected --shard K/M (e.g. 2/4), got {text!r}") from None
+    if not slash or not 1 <= shard <= shards:
+        raise SeedError(f"--shard {text}: expected K/M with 1 <= K <= M")
+    return shard, shards
+
+
+def shard_seeds(seeds: list[int], shard: int, shards: int) -> list[int]:
+    """Shard K of M: every M-th seed from the K-th (round robin, so shards are of about equal
+    size and equal cost). The M shards together are exactly `seeds`, each once."""
+    return seeds[shard - 1 :: shards]
+
+
+@dataclass(frozen=True)
+class FuzzJob:
+    """One seed's run, as handed to a worker process (everything picklable)."""
+
+    chats: int
+    days: float
+    seed: int
+    policy: Policy | None = None
+    crash_rate: float = 0.0
+    store_dir: str | None = None  # with a store: a folder for this seed's SQLite file
+
+
+def _run_job(job: FuzzJob) -> FuzzReport:
+    store = None if job.store_dir is None else Path(job.store_dir) / f"fuzz-seed-{job.seed}.db"
+    try:
+        return run_fuzz(
+            job.chats, job.days, job.seed, job.policy, store=store, crash_rate=job.crash_rate
+        )
+    finally:
+        if store is not None:
+            for f in store.parent.glob(store.name + "*"):
+                f.unlink(missing_ok=True)
+
+
+def default_jobs() -> int:
+    """All the cores this process may use."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_seeds(
+    jobs_list: list[FuzzJob],
+    jobs: int = 1,
+    on_report: Any = None,
+) -> list[FuzzReport]:
+    """Run every job, across `jobs` processes (1: in this process). Reports come back in the
+    order of `jobs_list` whatever the number of processes; each run depends only on its own
+    job, so the results are the same for any `jobs`. `on_report(report)` is called as each one
+    arrives (in order)."""
+    reports: list[FuzzReport] = []
+    if jobs <= 1 or len(jobs_list) <= 1:
+        for job in jobs_list:
+            reports.append(_run_job(job))
+            if on_report:
+                on_report(reports[-1])
+        return reports
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # forkserver: workers start from a clean process with the simulator imported once, not
+    # from a fork of a possibly threaded caller (pytest, an IDE).
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if ctx.get_start_method() == "forkserver":
+        ctx.set_forkserver_preload(["wapa.sim.fuzz", "wapa.sim.invariants"])
+    with ProcessPoolExecutor(max_workers=min(jobs, len(jobs_list)), mp_context=ctx) as pool:
+        for report in pool.map(_run_job, jobs_list):
+            reports.append(report)
+            if on_report:
+                on_report(report)
+    return reports

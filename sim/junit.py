@@ -153,8 +153,11 @@ def fuzz_junit(runs: Sequence[dict[str, Any]], properties: dict[str, str]) -> st
             stdout=f"replay: {run['replay']}",
         )
         if not run["ok"]:
+            from wapa.core import utc_text
+
             lines = [
-                f"{v['when']}  {v['chat']}  {v['rule']}: {v['detail']}" for v in run["violations"]
+                f"{utc_text(v['t'])}  {v['chat']}  {v['rule']}: {v['detail']}"
+                for v in run["violations"]
             ]
             case.failure = (
                 f"{len(lines)} invariant violation(s) with seed {run['seed']}\n"

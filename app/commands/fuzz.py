@@ -1,4 +1,11 @@
-"""`wapa fuzz --chats N --days D --seed S`: seeded random traffic with the invariants checked."""
+"""`wapa fuzz --chats N --days D --seed S`: seeded random traffic with the invariants checked.
+
+Many seeds: `--seeds 1-1000 [--jobs N] [--shard K/M] [--junit FILE.xml]` runs each seed as its
+own run across N processes (default: every core) and prints the failing seeds with their replay
+command; `--shard K/M` keeps every M-th seed from the K-th, for a CI matrix; `--merge A.json
+B.json ...` joins the shards' `--json` outputs into one result (JSON and/or JUnit). Each seed's
+run depends only on its seed and the settings, so the results are the same whatever N and M.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +48,39 @@ def register(subparsers: Any) -> None:
         help="after each step, with probability P, also crash within the next second (default 0)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--seeds",
+        metavar="RANGE",
+        help="run many seeds, each its own run: 1-1000, or 1,5,10-20 (instead of --seed)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="with --seeds: processes to run seeds in (default: every core)",
+    )
+    p.add_argument(
+        "--shard",
+        metavar="K/M",
+        help="with --seeds: run only shard K of M (every M-th seed from the K-th), for CI matrices",
+    )
+    p.add_argument(
+        "--junit", metavar="FILE.xml", help="also write a JUnit XML report (one test per seed)"
+    )
+    p.add_argument(
+        "--github",
+        action="store_true",
+        help="also print failing seeds as GitHub Actions ::error annotations "
+        "(on by default when GITHUB_ACTIONS=true)",
+    )
+    p.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="FILE.json",
+        help="join the --json outputs of --seeds runs (e.g. the shards of a CI matrix) into one "
+        "result; with --json and/or --junit",
+    )
     p.set_defaults(func=run)
 
 
@@ -89,9 +129,10 @@ def _load_policy(path: str) -> Any:
         raise SystemExit(f"wapa fuzz: {path}: {exc}") from None
 
 
-def replay_command(args: argparse.Namespace) -> str:
+def replay_command(args: argparse.Namespace, seed: int | None = None) -> str:
     days = f"{args.days:g}"
-    cmd = f"wapa fuzz --chats {args.chats} --days {days} --seed {args.seed}"
+    seed = args.seed if seed is None else seed
+    cmd = f"wapa fuzz --chats {args.chats} --days {days} --seed {seed}"
     cmd += f" --policy {args.policy}" if args.policy else ""
     cmd += " --store" if args.store is not None else ""
     return cmd + (f" --crash-rate {args.crash_rate:g}" if args.crash_rate else "")
@@ -122,27 +163,41 @@ def _fuzz(args: argparse.Namespace, policy: Any) -> Any:
         )
 
 
+def _report_json(report: Any, replay: str) -> dict[str, Any]:
+    return {
+        "seed": report.seed,
+        "chats": report.chats,
+        "days": report.days,
+        "messages": report.messages,
+        "sent": report.sent,
+        "decisions": report.decisions,
+        "crashes": report.crashes,
+        "commits": report.commits,
+        "ok": report.ok,
+        "replay": replay,
+        "violations": [
+            {"t": v.t, "chat": v.chat, "rule": v.rule, "detail": v.detail}
+            for v in report.violations
+        ],
+    }
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.merge:
+        return _merge(args)
+    if args.seeds is not None:
+        return _run_many(args)
+    for option in ("jobs", "shard"):
+        if getattr(args, option) is not None:
+            raise SystemExit(f"wapa fuzz: --{option} needs --seeds")
     policy = _load_policy(args.policy) if args.policy else None
     report = _fuzz(args, policy)
     replay = replay_command(args)
+    if args.junit or args.github or _github_actions():
+        run_json = {**_report_json(report, replay), "seconds": report.seconds}
+        _ci_outputs(args, [run_json], _settings(args))
     if args.json:
-        out = {
-            "seed": report.seed,
-            "chats": report.chats,
-            "days": report.days,
-            "messages": report.messages,
-            "sent": report.sent,
-            "decisions": report.decisions,
-            "crashes": report.crashes,
-            "commits": report.commits,
-            "ok": report.ok,
-            "replay": replay,
-            "violations": [
-                {"t": v.t, "chat": v.chat, "rule": v.rule, "detail": v.detail}
-                for v in report.violations
-            ],
-        }
+        out = _report_json(report, replay)
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
         return 0 if report.ok else 1
     print(
@@ -167,3 +222,189 @@ def _utc_text(t: float) -> str:
     from wapa.core import utc_text  # imported when needed: `wapa --help` stays fast
 
     return utc_text(t)
+
+
+# ---------------------------------------------------------------- many seeds
+
+
+def _github_actions() -> bool:
+    from wapa.sim.junit import github_actions
+
+    return github_actions()
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """What must be equal for two results to be merged."""
+    return {
+        "chats": args.chats,
+        "days": args.days,
+        "policy": args.policy,
+        "store": args.store is not None,
+        "crash_rate": args.crash_rate,
+    }
+
+
+def seeds_text(seeds: list[int]) -> str:
+    """[1, 2, 3, 7, 9, 10] -> "1-3,7,9-10"."""
+    parts: list[str] = []
+    ordered = sorted(seeds)
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def _summary_json(
+    settings: dict[str, Any], runs: list[dict[str, Any]], shard: str | None
+) -> dict[str, Any]:
+    failed = [r["seed"] for r in runs if not r["ok"]]
+    return {
+        **settings,
+        "seeds": seeds_text([r["seed"] for r in runs]),
+        "shard": shard,
+        "count": len(runs),
+        "passed": len(runs) - len(failed),
+        "failed": len(failed),
+        "failed_seeds": failed,
+        "ok": not failed,
+        "runs": runs,
+    }
+
+
+def _ci_outputs(args: argparse.Namespace, runs: list[dict[str, Any]], settings: Any) -> None:
+    """--junit and --github (or GITHUB_ACTIONS=true) for any number of seed runs."""
+    if args.junit:
+        from wapa.sim.junit import fuzz_junit
+
+        props = {k: "" if v is None else str(v) for k, v in settings.items()}
+        try:
+            with open(args.junit, "w", encoding="utf-8") as f:
+                f.write(fuzz_junit(runs, props))
+        except OSError as exc:
+            raise SystemExit(f"wapa fuzz: cannot write {args.junit}: {exc}") from None
+    if args.github or _github_actions():
+        from wapa.sim.junit import workflow_error
+
+        stream = sys.stderr if args.json else sys.stdout
+        for r in runs:
+            if not r["ok"]:
+                first = r["violations"][0]
+                text = (
+                    f"{len(r['violations'])} invariant violation(s), first: {first['rule']}: "
+                    f"{first['detail']}\nreplay: {r['replay']}"
+                )
+                print(workflow_error(text, title=f"wapa fuzz seed {r['seed']}"), file=stream)
+
+
+def _print_many(summary: dict[str, Any], jobs: int | None, seconds: float) -> None:
+    where = f" (shard {summary['shard']})" if summary["shard"] else ""
+    procs = f", {jobs} job(s)" if jobs else ""
+    print(
+        f"fuzz seeds {summary['seeds'] or '-'}{where}: {summary['chats']} chats, "
+        f"{summary['days']:g} days each{procs}: {summary['passed']} passed, "
+        f"{summary['failed']} failed ({seconds:.1f} s)"
+    )
+    failing = [r for r in summary["runs"] if not r["ok"]]
+    for r in failing[:_SHOWN]:
+        print(f"FAILED seed {r['seed']}: {len(r['violations'])} invariant violation(s)")
+        for v in r["violations"][:3]:
+            print(f"  {_utc_text(v['t'])}  {v['chat']}  {v['rule']}: {v['detail']}")
+        print(f"  replay: {r['replay']}")
+    if len(failing) > _SHOWN:
+        print(f"... and {len(failing) - _SHOWN} more failing seeds")
+    if failing:
+        print("failing seeds: " + seeds_text([r["seed"] for r in failing]))
+
+
+def _run_many(args: argparse.Namespace) -> int:
+    import tempfile
+    import time
+
+    from wapa.sim.fuzz import (
+        FuzzJob,
+        SeedError,
+        default_jobs,
+        parse_seeds,
+        parse_shard,
+        run_seeds,
+        shard_seeds,
+    )
+
+    try:
+        seeds = parse_seeds(args.seeds)
+        shard = parse_shard(args.shard) if args.shard else None
+    except SeedError as exc:
+        raise SystemExit(f"wapa fuzz: {exc}") from None
+    if args.store:
+        raise SystemExit(
+            "wapa fuzz: with --seeds, --store takes no file (each seed gets a temporary one)"
+        )
+    if shard:
+        seeds = shard_seeds(seeds, *shard)
+    policy = _load_policy(args.policy) if args.policy else None
+    jobs = args.jobs or default_jobs()
+    began = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="wapa-fuzz-") as tmp:
+        store_dir = tmp if args.store is not None else None
+        work = [
+            FuzzJob(args.chats, args.days, s, policy, args.crash_rate, store_dir) for s in seeds
+        ]
+        reports = run_seeds(work, jobs)
+    seconds = time.perf_counter() - began
+    runs = [
+        {**_report_json(r, replay_command(args, r.seed)), "seconds": round(r.seconds, 3)}
+        for r in reports
+    ]
+    summary = _summary_json(_settings(args), runs, args.shard)
+    _ci_outputs(args, runs, _settings(args))
+    if args.json:
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
+    else:
+        _print_many(summary, jobs, seconds)
+    return 0 if summary["ok"] else 1
+
+
+def _merge(args: argparse.Namespace) -> int:
+    """Join several `--seeds ... --json` results (shards) into one."""
+    settings: dict[str, Any] | None = None
+    by_seed: dict[int, dict[str, Any]] = {}
+    for path in args.merge:
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"wapa fuzz --merge: cannot read {path}: {exc}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
+            raise SystemExit(f"wapa fuzz --merge: {path} is not the --json output of a --seeds run")
+        these = {k: data.get(k) for k in ("chats", "days", "policy", "store", "crash_rate")}
+        if settings is None:
+            settings = these
+        elif these != settings:
+            raise SystemExit(
+                f"wapa fuzz --merge: {path} was run with other settings ({these} vs {settings})"
+            )
+        for r in data["runs"]:
+            seen = by_seed.get(r["seed"])
+            if seen is not None and _comparable(seen) != _comparable(r):
+                raise SystemExit(f"wapa fuzz --merge: seed {r['seed']} has two different results")
+            by_seed[r["seed"]] = r
+    assert settings is not None
+    runs = [by_seed[s] for s in sorted(by_seed)]
+    summary = _summary_json(settings, runs, None)
+    _ci_outputs(args, runs, settings)
+    if args.json:
+        sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
+    else:
+        total = sum(float(r.get("seconds", 0.0)) for r in runs)
+        print(f"merged {len(args.merge)} result(s)")
+        _print_many(summary, None, total)
+    return 0 if summary["ok"] else 1
+
+
+def _comparable(run: dict[str, Any]) -> dict[str, Any]:
+    """A run's result without its timing."""
+    return {k: v for k, v in run.items() if k != "seconds"}

@@ -217,9 +217,7 @@ def test_fuzz_junit_is_valid(tmp_path: Path, schema: object) -> None:
             "ok": False,
             "seconds": 0.25,
             "replay": "wapa fuzz --seed 2",
-            "violations": [
-                {"when": "2026-01-05 09:00:00", "chat": "c", "rule": "r", "detail": "d"}
-            ],
+            "violations": [{"t": 1767603600.0, "chat": "c", "rule": "r", "detail": "d"}],
         },
     ]
     out = tmp_path / "f.xml"
