@@ -1,36 +1,49 @@
-"""WhatsApp export text -> a list of authored messages, with system lines counted and skipped.
+"""WhatsApp export text -> authored messages, with system lines, notices and bad lines counted.
 
-`parse_export(text, source)` recognises the line format (see formats.py), merges multi-line
-messages, drops system lines (no author, or iOS's "‎"-prefixed notices), and marks media and
-deleted messages. Anything it cannot read raises `ExportError` naming `source:line` and
-quoting the line.
+`scan_export(lines, source)` reads a file twice, as a stream (memory stays bounded whatever its
+size): the first pass finds the line format, the date order and the authors; the second yields
+`ExportMessage`s. `parse_export(text, source)` does both on a string and keeps the messages.
+
+What is not a message, and why, is counted (`ParsedExport.skipped`): system lines without an
+author, authored notices (missed calls, "Waiting for this message", disappearing-message
+settings, the encryption notice an iPhone writes under the contact's or the group's name),
+deleted-message placeholders, and lines that cannot be read (undated lines before the first
+message, a date that does not exist). Only a file with nothing importable is an error, naming
+`source:line` and quoting the line.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from wapa.adapters.chat_export import media
 from wapa.adapters.chat_export.formats import (
-    HEADER,
     INVISIBLE,
     DateError,
+    DateOrder,
+    Header,
     LineFormat,
-    date_order,
+    match_header,
     timestamp,
 )
 
 _NAME_JUNK = INVISIBLE + "\u202f\u00a0~ "
 _MAX_NAME = 80
-_QUOTE_CHARS = '"“”«»„'
+MAX_AUTHORS = 5000
+MAX_MESSAGE_CHARS = 64 * 1024
+MAX_REPORTED = 20  # skipped lines kept with their line numbers (the rest are only counted)
 # System lines that only happen in groups: with one, a chat with a single other author is a group.
 _GROUP_NOTICE = re.compile(
     r"(?:created group|\badded\b|\bremoved\b|\bleft$|changed the subject|changed this group|"
-    r"hat die gruppe|hinzugefügt|creó el grupo|criou o grupo|a créé le groupe)",
+    r"changed the group|joined using|hat die gruppe|hinzugefügt|creó el grupo|criou o grupo|"
+    r"a créé le groupe|создал|ha creato il gruppo)",
     re.IGNORECASE,
 )
+_ENCRYPTION = re.compile(r"WhatsApp|end-to-end|encrypt|\bE2EE\b", re.IGNORECASE)
 
 
 class ExportError(ValueError):
@@ -49,15 +62,29 @@ class ExportMessage:
 @dataclass(slots=True)
 class ParsedExport:
     messages: list[ExportMessage] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
     system_skipped: int = 0
+    notices: int = 0
     deleted: int = 0
     group_notices: int = 0
     format: str = ""
     date_order: str = ""
+    day_first: bool = True
+    media: Counter[str] = field(default_factory=Counter)
+    count: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> lines
+    skipped_lines: list[tuple[int, str]] = field(default_factory=list)  # (line, reason), first few
 
     @property
     def participants(self) -> list[str]:
-        return list(dict.fromkeys(m.author for m in self.messages))
+        return list(self.authors)
+
+    def skip(self, number: int, reason: str) -> None:
+        self.skipped[reason] += 1
+        if len(self.skipped_lines) < MAX_REPORTED:
+            self.skipped_lines.append((number, reason))
 
 
 def _quote(line: str, limit: int = 80) -> str:
@@ -65,81 +92,193 @@ def _quote(line: str, limit: int = 80) -> str:
 
 
 def clean_name(name: str) -> str:
-    return name.strip(_NAME_JUNK).replace("\u202f", " ").replace("\u00a0", " ")
+    cleaned = name.strip(_NAME_JUNK).replace("\u202f", " ").replace("\u00a0", " ")
+    return cleaned.translate({ord(c): None for c in INVISIBLE})
 
 
 def _split_author(rest: str) -> tuple[str, str] | None:
     """("author", "text") for a message, None for a system line (no author)."""
     author, sep, text = rest.partition(": ")
     if not sep:
-        if rest.endswith(":") and "\n" not in rest:  # "Name:" with an empty first line
-            author, text = rest[:-1], ""
+        if rest.rstrip().endswith(":") and "\n" not in rest:  # "Name:" with an empty first line
+            author, text = rest.rstrip()[:-1], ""
         else:
             return None
     author = clean_name(author)
     if not author or len(author) > _MAX_NAME or "\n" in author:
         return None
-    if any(q in author for q in _QUOTE_CHARS):
-        return None
     return author, text
 
 
-def parse_export(text: str, source: str = "chat") -> ParsedExport:
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    fmt: LineFormat | None = None
-    heads: list[tuple[int, re.Match[str], list[str]]] = []  # (line number, header, more lines)
-    for number, line in enumerate(lines, 1):
-        m = HEADER.match(line)
-        if m is not None and fmt is None:
-            fmt = LineFormat.of(m)
-        if m is not None and fmt is not None and fmt.matches(m):
-            heads.append((number, m, []))
-        elif heads:
-            heads[-1][2].append(line)
+LineSource = Callable[[], Iterable[str]]
+
+
+@dataclass(slots=True)
+class _Entry:
+    number: int
+    header: Header
+    author: str
+    first: str  # the first line's text
+    marked: bool  # the text starts with an invisible mark (iPhone notices and media)
+
+
+def _entries(
+    lines: Iterable[str], fmt_box: list[LineFormat], out: ParsedExport, source: str
+) -> Iterator[tuple[_Entry, list[str]]]:
+    """(entry, continuation lines) per header, in file order; a system line's author is ""."""
+    fmt = fmt_box[0] if fmt_box else None
+    current: tuple[_Entry, list[str], int] | None = None
+    leading: tuple[int, str] | None = None
+    for number, raw in enumerate(lines, 1):
+        line = raw.rstrip("\r\n")
+        h = match_header(line)
+        if h is not None and fmt is None:
+            fmt = LineFormat.of(h)
+            fmt_box.append(fmt)
+        if h is not None and fmt is not None and fmt.matches(h):
+            if current is not None:
+                yield current[0], current[1]
+            authored = _split_author(h.rest)
+            if authored is None:  # a system line: counted, dated (for the date order), no message
+                out.system_skipped += 1
+                out.group_notices += bool(_GROUP_NOTICE.search(h.rest))
+                author, first = "", h.rest
+            else:
+                author, first = authored
+            entry = _Entry(number, h, author, first, first[:1] in INVISIBLE and first[:1] != "")
+            current = (entry, [], 0)
+        elif current is not None:
+            more, size = current[1], current[2] + len(line)
+            if size <= MAX_MESSAGE_CHARS:
+                more.append(line)
+            elif current[2] <= MAX_MESSAGE_CHARS:
+                out.skip(number, "message longer than 64 KiB (cut)")
+            current = (current[0], more, size)
         elif line.strip(INVISIBLE + " \t"):
+            if leading is None:
+                leading = (number, line)
+            out.skip(number, "text before the first dated line")
+    if current is not None:
+        yield current[0], current[1]
+    if fmt is None:
+        if leading is not None:
+            number, line = leading
             raise ExportError(
                 f"{source}:{number}: not a WhatsApp chat export line "
                 f"(expected a date, a time and a name): {_quote(line)}"
             )
-    if fmt is None or not heads:
         raise ExportError(f"{source}: no messages found (the file is empty)")
-    try:
-        day_first, order = date_order([m for _, m, _ in heads])
-    except DateError as exc:
-        raise ExportError(f"{source}: {exc}") from exc
-    out = ParsedExport(format=fmt.describe(day_first), date_order=order)
-    for number, m, more in heads:
-        try:
-            when = timestamp(m, day_first)
-        except DateError as exc:
-            raise ExportError(
-                f"{source}:{number}: bad date or time ({exc}): {_quote(lines[number - 1])}"
-            ) from exc
-        authored = _split_author(m.group("rest"))
-        if authored is None:
-            out.system_skipped += 1
-            out.group_notices += bool(_GROUP_NOTICE.search(m.group("rest")))
+
+
+def _is_notice_author_line(e: _Entry) -> bool:
+    """An iPhone line that is a notice in an author's name (the encryption notice, group events)."""
+    if not e.marked:
+        return False
+    text = e.first.strip(INVISIBLE + " ")
+    kind, _ = media.media_kind(text)
+    return not kind
+
+
+def scan_export(
+    source_lines: LineSource, source: str = "chat"
+) -> tuple[ParsedExport, Iterator[ExportMessage]]:
+    """First pass now (format, date order, authors, counts); the messages as a lazy second pass."""
+    out = ParsedExport()
+    fmt_box: list[LineFormat] = []
+    order = DateOrder()
+    authors: Counter[str] = Counter()
+    notice_only: dict[str, bool] = {}
+    for entry, _more in _entries(source_lines(), fmt_box, out, source):
+        order.add(entry.header)
+        if not entry.author:
             continue
-        author, first = authored
-        body = "\n".join([first, *more]).rstrip("\n")
-        if first.startswith("\u200e") or first.startswith("\u200f"):
-            kind, caption = media.media_kind(first.strip(INVISIBLE))
-            if not kind:  # iOS notices: "‎Alice added Bob", "‎Messages and calls are ..."
-                out.system_skipped += 1
-                out.group_notices += bool(_GROUP_NOTICE.search(first))
-                continue
-        else:
-            kind, caption = media.media_kind(first)
-        body = body.strip(INVISIBLE)
-        if kind:
-            body = "\n".join([caption, *more]).strip()
-        body = media.strip_edited(body)
-        if media.is_deleted(body.strip(INVISIBLE)):
-            out.deleted += 1
-            continue
-        out.messages.append(ExportMessage(when, author, body, kind, number))
-    if not out.messages:
-        raise ExportError(
-            f"{source}: no messages with an author (only {out.system_skipped} system lines)"
+        if entry.author not in authors and len(authors) >= MAX_AUTHORS:
+            raise ExportError(f"{source}:{entry.number}: more than {MAX_AUTHORS} authors")
+        authors[entry.author] += 1
+        notice_only[entry.author] = notice_only.get(entry.author, True) and (
+            _is_notice_author_line(entry) or media.is_deleted(entry.first)
         )
-    return out
+    fmt = fmt_box[0]
+    day_first, why = order.decide()
+    out.day_first = day_first
+    out.format = fmt.describe(day_first)
+    out.date_order = why
+    # An author who only ever wrote iPhone notices is the group itself (or WhatsApp): not a member.
+    group_authors = {a for a, only in notice_only.items() if only and a}
+    if group_authors and len(authors) > len(group_authors):
+        out.group_notices += 1
+    year = datetime.now().year
+
+    def messages() -> Iterator[ExportMessage]:
+        seen_authors: dict[str, None] = {}
+        for entry, more in _entries(source_lines(), [fmt], ParsedExport(), source):
+            if not entry.author:
+                continue
+            try:
+                when = timestamp(entry.header, day_first, year)
+            except DateError as exc:
+                out.skip(entry.number, f"bad date or time ({exc})")
+                continue
+            msg = _message(entry, more, when, entry.author in group_authors, out)
+            if msg is None:
+                continue
+            if msg.author not in seen_authors:
+                seen_authors[msg.author] = None
+                out.authors.append(msg.author)
+            out.count += 1
+            out.first = out.first or when
+            out.last = when
+            if msg.media:
+                out.media[msg.media] += 1
+            yield msg
+
+    return out, messages()
+
+
+def _message(
+    entry: _Entry, more: list[str], when: datetime, group_author: bool, out: ParsedExport
+) -> ExportMessage | None:
+    first = entry.first
+    if entry.marked:
+        kind, caption = media.media_kind(first.strip(INVISIBLE))
+        if not kind and (group_author or _ENCRYPTION.search(first) or _is_group_event(first)):
+            out.system_skipped += 1
+            out.group_notices += bool(_GROUP_NOTICE.search(first)) or group_author
+            return None
+    else:
+        kind, caption = media.media_kind(first)
+    if kind:
+        body = "\n".join([caption, *more]).strip()
+    else:
+        body = "\n".join([first, *more]).rstrip("\n").strip(INVISIBLE)
+    body = media.strip_edited(body)
+    if media.is_deleted(body):
+        out.deleted += 1
+        return None
+    if not kind and media.is_notice(body):
+        out.notices += 1
+        return None
+    return ExportMessage(when, entry.author, body, kind, entry.number)
+
+
+def _is_group_event(text: str) -> bool:
+    return bool(_GROUP_NOTICE.search(text.strip(INVISIBLE)))
+
+
+def parse_export(text: str, source: str = "chat") -> ParsedExport:
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    parsed, messages = scan_export(lambda: lines, source)
+    parsed.messages = list(messages)
+    if not parsed.messages:
+        raise ExportError(nothing_left(parsed, source))
+    return parsed
+
+
+def nothing_left(parsed: ParsedExport, source: str) -> str:
+    why = "".join(f"; {source}:{n}: {reason}" for n, reason in parsed.skipped_lines[:3])
+    return (
+        f"{source}: no messages with an author (only {parsed.system_skipped} system lines, "
+        f"{sum(parsed.skipped.values())} unreadable){why}"
+    )

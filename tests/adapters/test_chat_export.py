@@ -156,8 +156,11 @@ def test_day_first_is_decided_from_the_whole_file() -> None:
     assert parse_export(text).messages[0].when == datetime(2020, 2, 1, 10, 0)
     text = "01/02/2020, 10:00 - A: one\n02/25/2020, 10:00 - B: two\n"
     assert parse_export(text).messages[0].when == datetime(2020, 1, 2, 10, 0)
-    with pytest.raises(ExportError, match="dates disagree"):
-        parse_export("13/02/2020, 10:00 - A: x\n02/25/2020, 10:00 - B: y\n")
+    # one impossible date is skipped and reported, not the whole import
+    disagree = parse_export(
+        "13/02/2020, 10:00 - A: x\n14/02/2020, 10:00 - A: z\n02/25/2020, 10:00 - B: y\n"
+    )
+    assert len(disagree.messages) == 2 and disagree.skipped_lines[0][0] == 3
 
 
 def test_a_date_inside_a_message_of_another_shape_is_not_a_new_message() -> None:
