@@ -16,12 +16,17 @@ a restart would not help, and a supervisor restarting on red would make it worse
 `Monitor` samples the event loop's lag and the resident memory every few seconds; above 80 %
 of `WAPA_MEMORY_WARN_MB` it starts tracemalloc, above 100 % it warns once, naming the top
 allocation sites.
+
+`StartError` is a start-up failure whose message is the one line `wapa run` prints before it
+exits non-zero (the HTTP port taken or its host unknown, an unusable WAPA_RECORD path).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -39,6 +44,10 @@ from wapa.core import Assistant
 log = logging.getLogger("wapa.health")
 
 Clock = Callable[[], float]
+
+
+class StartError(Exception):
+    """The runner cannot start; the message says why and what to change, in one line."""
 
 
 def can_send(transport: Transport) -> bool:
@@ -128,7 +137,17 @@ class Health:
     async def serve(self, host: str, port: int) -> HttpServer:
         """/healthz and /metrics on `host:port` (0: a free port, in `server.port`)."""
         server = HttpServer(host, port, self.health, self.render_metrics)
-        await server.start()
+        try:
+            await server.start()
+        except OSError as exc:  # the port is taken (a second wapa?), or the host is unknown
+            errno = exc.errno if isinstance(exc.errno, int) and exc.errno > 0 else None
+            reason = os.strerror(errno) if errno else exc.strerror or str(exc) or type(exc).__name__
+            hint = (
+                "check WAPA_HTTP_HOST"
+                if isinstance(exc, socket.gaierror)
+                else "another wapa running? set WAPA_HTTP_PORT, or 0 for any free port"
+            )
+            raise StartError(f"cannot serve /healthz on {host}:{port}: {reason} ({hint})") from None
         log_event(log, logging.INFO, "http_listening", host=host, port=server.port)
         return server
 

@@ -52,7 +52,7 @@ from wapa.adapters.whatsapp.link import LinkHealth
 from wapa.config import Settings
 from wapa.core import Assistant, Decision, Event, Message, Persona
 from wapa.core.driver import Batch, Driver
-from wapa.health import Health, Monitor, pending
+from wapa.health import Health, Monitor, StartError, pending
 from wapa.world import AsyncWorld, open_recorder
 
 if TYPE_CHECKING:
@@ -142,16 +142,20 @@ class Runner:
         """Run until stopped; returns the exit status."""
         loop = asyncio.get_running_loop()
         http = None
-        if self._http_enabled:
-            http = await self.status.serve(self.settings.http_host, self.settings.http_port)
-            self.http_port = http.port
-            if self._on_http_port is not None:
-                self._on_http_port(self.http_port)
-        if self._install_signals:
-            for sig in _SIGNALS:
-                loop.add_signal_handler(sig, self._on_signal, sig)
         background: list[asyncio.Task[Any]] = []
-        try:
+        try:  # every start-up failure ends here too: the store closes, the process can exit
+            if self._install_signals:
+                for sig in _SIGNALS:
+                    loop.add_signal_handler(sig, self._on_signal, sig)
+            if self._http_enabled:
+                try:
+                    http = await self.status.serve(self.settings.http_host, self.settings.http_port)
+                except StartError as exc:
+                    self._start_failed("http_start_failed", str(exc), EXIT_FAILED)
+                    return self.exit_code
+                self.http_port = http.port
+                if self._on_http_port is not None:
+                    self._on_http_port(self.http_port)
             if not await self._load() or not await self._start_transport():
                 return self.exit_code
             self.status.runner = "running"
@@ -226,7 +230,10 @@ class Runner:
         except Exception as exc:
             log_event(log, logging.WARNING, "model_usage_unreadable", error=str(exc)[:300])
         if s.record and self.world.recorder is None:
-            self.world.recorder = open_recorder(s, assistant.seed, self.clock())
+            try:  # asked for and unusable: refused at start, never silently missing
+                self.world.recorder = open_recorder(s, assistant.seed, self.clock())
+            except StartError as exc:
+                return self._start_failed("record_failed", str(exc), EXIT_CONFIG)
         if not self.store.encrypted:
             hint = "set WAPA_DB_KEY to encrypt message text and names at rest"
             log_event(log, logging.WARNING, "store_not_encrypted", hint=hint)
@@ -240,14 +247,21 @@ class Runner:
         try:
             await self.transport.start(self._on_message, self._on_lifecycle)
         except Exception as exc:
-            self.start_error = str(exc) or type(exc).__name__
-            error, name = f"{type(exc).__name__}: {exc}", self.transport.name
-            log_event(log, logging.ERROR, "transport_start_failed", transport=name, error=error)
-            if self.exit_code == EXIT_OK:
-                self.exit_code = EXIT_FAILED
-            return False
+            error = str(exc) or type(exc).__name__
+            return self._start_failed("transport_start_failed", error, EXIT_FAILED, exc)
         self._adopt_owner()
         return True
+
+    def _start_failed(
+        self, event: str, error: str, code: int, exc: BaseException | None = None
+    ) -> bool:
+        """Log a start-up failure; `start_error` is the line `wapa run` prints. False."""
+        self.start_error = error
+        detail = f"{type(exc).__name__}: {exc}" if exc is not None else error
+        log_event(log, logging.ERROR, event, transport=self.transport.name, error=detail)
+        if self.exit_code == EXIT_OK:
+            self.exit_code = code
+        return False
 
     def _adopt_owner(self) -> None:
         """With WhatsApp, the owner is the paired account: when WAPA_OWNER_ID is left at its

@@ -51,7 +51,7 @@ from wapa.core import (
     Typing,
 )
 from wapa.core.driver import Step
-from wapa.health import can_send
+from wapa.health import StartError, can_send
 
 if TYPE_CHECKING:  # imported when WAPA_RECORD is set: not paid for otherwise
     from wapa.adapters.recording import Recorder
@@ -329,9 +329,10 @@ async def _quietly(what: str, coro: Coroutine[Any, Any, None]) -> None:
         log_event(log, logging.WARNING, f"{what}_failed", error=f"{type(exc).__name__}: {exc}")
 
 
-def open_recorder(settings: Settings, seed: int, now: float) -> Recorder | None:
-    """The recording WAPA_RECORD asks for, its header dated `now` on the runner's clock
-    (None, logged, when the file cannot be opened)."""
+def open_recorder(settings: Settings, seed: int, now: float) -> Recorder:
+    """The recording WAPA_RECORD asks for, its header dated `now` on the runner's clock.
+    A path that cannot be written raises `StartError` (the runner refuses to start: a
+    recording asked for is never silently missing); a disk failing later only stops it."""
     from wapa.adapters.recording import Recorder
 
     try:
@@ -343,6 +344,6 @@ def open_recorder(settings: Settings, seed: int, now: float) -> Recorder | None:
             redact=settings.record_redact,
             start=now,
         )
-    except OSError as exc:
-        log_event(log, logging.WARNING, "record_failed", error=f"{type(exc).__name__}: {exc}")
-        return None
+    except (OSError, ValueError) as exc:  # ValueError: e.g. a NUL byte in the path
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise StartError(f"WAPA_RECORD: cannot write {settings.record}: {reason}") from None

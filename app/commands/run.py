@@ -67,7 +67,10 @@ def main(args: argparse.Namespace) -> int:
 
     setup_logging(settings.log_level.upper(), settings.log_content, background=True)
     _warn_unknown(settings.unknown)
-    code = asyncio.run(_run(settings, model_settings, store_settings, args.exit_on_eof))
+    try:
+        code = asyncio.run(_run(settings, model_settings, store_settings, args.exit_on_eof))
+    except Exception as exc:  # a bug at start-up or on the way out: one line, never a hang
+        code = _crashed(exc)
     # Everything is committed and flushed by now; leave without waiting for threads that may
     # still block: neonize's Go side after disconnecting, the console's stdin reader (a daemon
     # thread inside a read() makes CPython abort at shutdown when it holds the stdin lock).
@@ -76,6 +79,22 @@ def main(args: argparse.Namespace) -> int:
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(code)
+
+
+def _crashed(exc: BaseException) -> int:
+    """An unexpected exception out of the runner: its traceback in one JSON log line, one
+    human line on stderr, exit status 1 (main() then exits at once: no thread keeps it)."""
+    import logging
+    import traceback
+
+    from wapa.adapters.logs import log_event
+
+    error = f"{type(exc).__name__}: {exc}"[:300]
+    trace = "".join(traceback.format_exception(exc))[-4000:]
+    log_event(
+        logging.getLogger("wapa.run"), logging.ERROR, "run_failed", error=error, traceback=trace
+    )
+    return _fail(f"stopped by an unexpected error: {error}", 1)
 
 
 def _warn_unknown(unknown: Any) -> None:
@@ -125,33 +144,41 @@ async def _run(
     except StoreError as exc:
         log_event(log, logging.ERROR, "store_open_failed", error=str(exc))
         return _fail(str(exc), 1)
-    n = settings.max_concurrent_generations
-    model = ModelService(client_from_settings(model_settings), max_concurrent=n)
-    holder: dict[str, Runner] = {}
-    transport = _transport(settings, exit_on_eof, lambda: holder["runner"].on_eof())
-    if transport is None:
-        await store.close()
-        await model.aclose()
-        return 2
+    model: ModelService | None = None
+    runner: Runner | None = None
+    try:  # the runner closes the store and the model; until it runs, this does
+        n = settings.max_concurrent_generations
+        model = ModelService(client_from_settings(model_settings), max_concurrent=n)
+        holder: dict[str, Runner] = {}
+        transport = _transport(settings, exit_on_eof, lambda: holder["runner"].on_eof())
+        if transport is None:
+            return 2
 
-    def on_port(port: int) -> None:
-        show = getattr(transport, "show", None)
-        if show is not None:
-            show(f"[http] http://{settings.http_host}:{port}")
+        def on_port(port: int) -> None:
+            show = getattr(transport, "show", None)
+            if show is not None:
+                show(f"[http] http://{settings.http_host}:{port}")
 
-    runner = Runner(
-        settings,
-        transport,
-        store,
-        model,
-        on_http_port=on_port,
-        housekeeping=housekeeping(store, store_settings),
-    )
-    holder["runner"] = runner
-    code = await runner.run()
-    if runner.start_error:
-        print(f"wapa run: {runner.start_error}", file=sys.stderr, flush=True)
-    return code
+        runner = Runner(
+            settings,
+            transport,
+            store,
+            model,
+            on_http_port=on_port,
+            housekeeping=housekeeping(store, store_settings),
+        )
+        holder["runner"] = runner
+        code = await runner.run()
+        if runner.start_error:
+            print(f"wapa run: {runner.start_error}", file=sys.stderr, flush=True)
+        return code
+    finally:
+        if runner is None:
+            with contextlib.suppress(Exception):
+                await store.close()
+            if model is not None:
+                with contextlib.suppress(Exception):
+                    await model.aclose()
 
 
 def _transport(
