@@ -42,6 +42,7 @@ __all__ = [
     "Provider",
     "Reply",
     "bad_response",
+    "billed_text",
     "header",
     "http_error",
     "reply_text",
@@ -88,6 +89,18 @@ def http_error(
 
 def bad_response(detail: str, status: int, *, provider: str, model: str) -> BadResponseError:
     return BadResponseError(detail, status=status, provider=provider, model=model)
+
+
+def billed_text(
+    text: Any, status: int, tokens: tuple[int | None, int | None], *, provider: str, model: str
+) -> str:
+    """`reply_text` for an answer the provider bills: a BadResponseError carries the answer's
+    `tokens` in `.billed`, so the policy meters it although it is retried."""
+    try:
+        return reply_text(text, status, provider=provider, model=model)
+    except BadResponseError as exc:
+        exc.billed = tokens
+        raise
 
 
 def reply_text(text: Any, status: int, *, provider: str, model: str) -> str:
@@ -156,8 +169,11 @@ class Provider(ABC):
     # ------------------------------------------------------------------ subclass API
 
     @abstractmethod
-    async def send(self, messages: tuple[ChatMessage, ...], timeout: float) -> Reply:
-        """One request. Returns a non-empty reply or raises a ModelError."""
+    async def send(
+        self, messages: tuple[ChatMessage, ...], timeout: float, max_tokens: int | None = None
+    ) -> Reply:
+        """One request (`max_tokens` None: AI_MAX_TOKENS). Returns a non-empty reply or raises
+        a ModelError."""
 
     @abstractmethod
     def parse(self, status: int, body: Any, headers: Mapping[str, str]) -> Reply:

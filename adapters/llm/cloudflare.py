@@ -13,8 +13,8 @@ from wapa.adapters.llm.base import (
     Provider,
     Reply,
     bad_response,
+    billed_text,
     http_error,
-    reply_text,
     usage_tokens,
 )
 from wapa.adapters.llm.config import CloudflareSettings
@@ -47,7 +47,7 @@ def parse_run(
             text = (choices[0].get("message") or {}).get("content")
     tokens_in, tokens_out = usage_tokens(result.get("usage"))
     return Reply(
-        text=reply_text(text, status, provider=provider, model=model),
+        text=billed_text(text, status, (tokens_in, tokens_out), provider=provider, model=model),
         input_tokens=tokens_in,
         output_tokens=tokens_out,
     )
@@ -71,12 +71,16 @@ class CloudflareClient(Provider):
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.cf.api_token}", "Accept": "application/json"}
 
-    async def send(self, messages: tuple[ChatMessage, ...], timeout: float) -> Reply:
-        body = {
+    async def send(
+        self, messages: tuple[ChatMessage, ...], timeout: float, max_tokens: int | None = None
+    ) -> Reply:
+        body: dict[str, Any] = {
             "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "max_tokens": self.settings.max_tokens,
+            "max_tokens": max_tokens or self.settings.max_tokens,
             "temperature": self.settings.temperature,
         }
+        if self.settings.reject_if_busy:  # a busy model answers 429/3040 at once (capacity)
+            body["options"] = {"rejectIfBusy": True}
         status, data, headers = await self._request(
             "POST", self.run_url, headers=self._headers(), timeout=timeout, body=body
         )

@@ -22,6 +22,7 @@ from typing import Any
 from wapa.adapters.variables import (
     ConfigError,
     Var,
+    boolean,
     duration,
     format_duration,
     integer,
@@ -78,6 +79,7 @@ class LLMSettings:
     neurons_per_m_input: float | None = None  # overrides the published rate
     neurons_per_m_output: float | None = None
     health_interval: float = 60.0  # health() answers from cache within this
+    reject_if_busy: bool = True  # Cloudflare: fail at once when the model is busy (capacity)
 
     def describe(self) -> dict[str, object]:
         """The settings without secrets, for `wapa ask --json`, logs and the status page."""
@@ -297,6 +299,15 @@ VARIABLES: tuple[Var, ...] = (
         "model",
         "neurons_per_m_output",
         _RATE,
+    ),
+    Var(
+        "AI_REJECT_IF_BUSY",
+        "1" if _D.reject_if_busy else "0",
+        "Ask Cloudflare to fail at once when the model is busy (options.rejectIfBusy), so "
+        "a busy model does not eat AI_TIMEOUT: the retries and fallbacks take over",
+        "model",
+        "reject_if_busy",
+        boolean,
     ),
     Var(
         "AI_HEALTH_INTERVAL",

@@ -12,6 +12,9 @@ Kinds and what the adapter does with them:
 | auth | no | bad or revoked token, missing permission, malformed Authorization header; every later reply is refused at once (the lockout, `CredentialsRejectedError`) |
 | bad_request | no | our request was refused as invalid |
 | no_model | no | the model name does not exist (the fallback chain moves on) |
+| model_access | no | this account may not use this model (5016 terms not accepted, 5018/3041 not allowed, 5035 Workers Paid only): that model is skipped, the others of the account are still tried |
+| account_blocked | no | 3023 "Service unavailable for account": the account is blocked; the account's other models are skipped |
+| bad_route | no | 7000/7003 "could not route": a wrong CLOUDFLARE_API_BASE or account id; the account's other models are skipped |
 | context_too_long | once | retried once with the older half of the conversation dropped |
 | rate_limited | yes | per-minute limit; exponential backoff with jitter, Retry-After honoured |
 | capacity | yes | the model is overloaded; same backoff |
@@ -51,6 +54,7 @@ FALLBACK_HELPS = frozenset(
         "timeout",
         "unreachable",
         "no_model",
+        "model_access",
     }
 )
 NO_FALLBACK = (
@@ -106,6 +110,9 @@ class ModelError(Exception):
         self.stopped = ""  # why the provider's retries stopped, e.g. "AI_MAX_ATTEMPTS=3 reached"
         self.tried: list[Tried] = []  # every model in order (set by the provider, then chain)
         self.fallbacks: int | None = None  # models configured after the primary (chain)
+        # A 2xx answer without usable text is still billed: its (input, output) tokens from
+        # `usage` (None each when absent); None when the provider did not answer at all.
+        self.billed: tuple[int | None, int | None] | None = None
         super().__init__(str(self))
 
     def where(self) -> str:
@@ -202,6 +209,58 @@ class ContextTooLongError(ModelError):
         "WAPA_PROMPT_TOKEN_BUDGET, or choose a model with a larger window"
     )
 
+    def window(self) -> tuple[int, int] | None:
+        """(input + max_tokens as Cloudflare estimated them, the model's window) from a 5021
+        text like "The estimated number of input and maximum output tokens (61250) exceeded
+        this model context window limit (60000)"; None when the text does not say."""
+        found = _WINDOW.search(self.detail)
+        return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+_WINDOW = re.compile(r"tokens \((\d+)\) exceeded this model context window limit \((\d+)\)")
+
+
+class ModelAccessError(ModelError):
+    """403 for one model, not for the account: the token is fine, this model is not open to
+    this account (yet). The chain skips this model only."""
+
+    kind = "model_access"
+    hint = (
+        "this account may not use this model; choose another model (AI_MODEL_NAME / "
+        "AI_FALLBACK_MODELS); not retried"
+    )
+
+    def meaning(self) -> str:
+        if self.code == 5016 or "agree" in self.detail.lower():
+            return (
+                "the model's license terms are not accepted on this account: accept them once "
+                f'(`wapa ask --agree {self.model or "MODEL"}` sends {{"prompt": "agree"}}), '
+                "or choose another model; not retried"
+            )
+        if self.code == 5035 or "paid" in self.detail.lower():
+            return (
+                "this model needs the Workers Paid plan: upgrade, or choose another model "
+                "(AI_MODEL_NAME / AI_FALLBACK_MODELS); not retried"
+            )
+        return self.hint
+
+
+class AccountBlockedError(ModelError):
+    kind = "account_blocked"
+    hint = (
+        "Cloudflare has blocked Workers AI for this account (code 3023, 'Service unavailable "
+        "for account'); check the dashboard or contact Cloudflare support; not retried"
+    )
+
+
+class RoutingError(ModelError):
+    kind = "bad_route"
+    hint = (
+        "Cloudflare could not route the request: check CLOUDFLARE_API_BASE (it ends in "
+        "/client/v4), CLOUDFLARE_AI_GATEWAY_URL and CLOUDFLARE_ACCOUNT_ID (the 32-character id "
+        "on the Workers AI page); not retried"
+    )
+
 
 class RateLimitedError(ModelError):
     kind = "rate_limited"
@@ -263,6 +322,9 @@ ERRORS: dict[str, type[ModelError]] = {
         AuthError,
         BadRequestError,
         NoModelError,
+        ModelAccessError,
+        AccountBlockedError,
+        RoutingError,
         ContextTooLongError,
         RateLimitedError,
         CapacityError,
@@ -286,7 +348,15 @@ _BY_CODE: dict[int, type[ModelError]] = {
     9109: AuthError,
     6003: BadRequestError,
     6111: AuthError,
-    7003: AuthError,  # 7003: unknown account id
+    7000: RoutingError,  # "No route for that URI"
+    7003: RoutingError,  # "Could not route to ..., perhaps your object identifier is invalid?"
+    5016: ModelAccessError,  # model terms not accepted (403)
+    5018: ModelAccessError,  # account not allowed for this model (403)
+    3041: ModelAccessError,  # the same, for a private model (403)
+    5035: ModelAccessError,  # the model needs Workers Paid (403)
+    3023: AccountBlockedError,  # "Service unavailable for account" (403): not a server error
+    3042: NoModelError,  # invalid model id (404)
+    3006: ContextTooLongError,  # request too large (413)
     3040: CapacityError,
     3021: RateLimitedError,
     3036: DailyQuotaError,
@@ -296,6 +366,8 @@ _BY_CODE: dict[int, type[ModelError]] = {
     5007: NoModelError,
     5021: ContextTooLongError,
 }
+# 4006 means the daily allocation only when its text says so (else the status decides).
+_QUOTA_ONLY_BY_TEXT = frozenset({4006})
 
 # OpenAI-style string codes / types.
 _BY_NAME: dict[str, type[ModelError]] = {
@@ -321,6 +393,13 @@ _BY_NAME: dict[str, type[ModelError]] = {
 _BY_TEXT: tuple[tuple[re.Pattern[str], type[ModelError]], ...] = tuple(
     (re.compile(p, re.IGNORECASE), cls)
     for p, cls in (
+        (r"unavailable for account|account (is )?(blocked|suspended)", AccountBlockedError),
+        (
+            r"not allowed to access this model|agreed to .{0,40}terms|model terms|"
+            r"requires? (the )?workers paid",
+            ModelAccessError,
+        ),
+        (r"could not route to|no route for that uri", RoutingError),
         (
             r"authorization header|authenticat|unauthori[sz]ed|invalid api key|incorrect api key|"
             r"invalid (api )?token|permission|forbidden|not entitled",
@@ -442,7 +521,10 @@ def classify(
     items = error_items(body)
     cls: type[ModelError] | None = None
     code = next((num for num, _, _ in items if num is not None), None)
+    text = " | ".join(msg for _, _, msg in items if msg)
     for num, _, _ in reversed(items):  # the deepest cause in an error_chain is the most precise
+        if num in _QUOTA_ONLY_BY_TEXT and _text_class(text) is not DailyQuotaError:
+            continue
         if num in _BY_CODE:
             cls, code = _BY_CODE[num], num
             break
@@ -451,7 +533,6 @@ def classify(
             if name.lower() in _BY_NAME:
                 cls = _BY_NAME[name.lower()]
                 break
-    text = " | ".join(msg for _, _, msg in items if msg)
     if cls is None:
         cls = _text_class(text)
     if cls is None:

@@ -79,7 +79,7 @@ class ModelChain:
                 if isinstance(step, Call):
                     provider = self.providers[step.provider]
                     try:
-                        reply = await provider.send(step.messages, step.timeout)
+                        reply = await provider.send(step.messages, step.timeout, step.max_tokens)
                     except ModelError as exc:
                         step = run.on_error(exc, self.clock())
                     else:

@@ -16,8 +16,8 @@ from wapa.adapters.llm.base import (
     Provider,
     Reply,
     bad_response,
+    billed_text,
     http_error,
-    reply_text,
     usage_tokens,
 )
 from wapa.adapters.llm.config import OpenAISettings
@@ -48,7 +48,7 @@ def parse_chat(
     text = message.get("content") if isinstance(message, dict) else None
     tokens_in, tokens_out = usage_tokens(body.get("usage"))
     return Reply(
-        text=reply_text(text, status, provider=provider, model=model),
+        text=billed_text(text, status, (tokens_in, tokens_out), provider=provider, model=model),
         input_tokens=tokens_in,
         output_tokens=tokens_out,
     )
@@ -69,11 +69,13 @@ class OpenAICompatClient(Provider):
             headers["Authorization"] = f"Bearer {self.oa.api_key}"
         return headers
 
-    async def send(self, messages: tuple[ChatMessage, ...], timeout: float) -> Reply:
+    async def send(
+        self, messages: tuple[ChatMessage, ...], timeout: float, max_tokens: int | None = None
+    ) -> Reply:
         body = {
             "model": self.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
-            "max_tokens": self.settings.max_tokens,
+            "max_tokens": max_tokens or self.settings.max_tokens,
             "temperature": min(self.settings.temperature, 2.0),  # OpenAI's range is 0..2
             "stream": False,
         }

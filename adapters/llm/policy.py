@@ -41,7 +41,9 @@ The rules, each as it was in the async client before (same outcomes, same error 
 1. **Order.** The providers are tried in order (primary model, `AI_FALLBACK_MODELS`, the
    OpenAI-compatible provider), all within one deadline per reply (`AI_TOTAL_TIMEOUT`). A
    model that fails hands over to the next whatever the kind, except that after `auth`,
-   `daily_quota` or `budget` the other models of the same account (group) are skipped. When
+   `daily_quota`, `budget`, `account_blocked` or `bad_route` the other models of the same
+   account (group) are skipped. `model_access` (a 403 for one model: terms not accepted, not
+   allowed, Workers Paid only) skips that model only. When
    the deadline has passed before a fallback is reached, the rest are "not tried".
 2. **Retries per model.** A retryable kind (rate_limited, capacity, server_error,
    bad_response, timeout, unreachable) is retried up to `AI_MAX_ATTEMPTS` attempts, after an
@@ -53,12 +55,19 @@ The rules, each as it was in the async client before (same outcomes, same error 
    fallbacks take over). No wait is started that would end at or past the deadline. Each
    attempt's timeout is `AI_TIMEOUT`, or what is left of the deadline when that is less.
 3. **Shorter context.** `context_too_long` is retried once, at once, with the older half of
-   the conversation dropped (`shorten`); the retry count of that model starts again.
+   the conversation dropped (`shorten`); the retry count of that model starts again. When the
+   error says the window (Cloudflare's 5021: "input and maximum output tokens (N) exceeded
+   this model context window limit (W)"), `max_tokens` of the retry is lowered too when the
+   shorter input plus `AI_MAX_TOKENS` would still not fit (`Call.max_tokens`); a single
+   message with nothing to drop is retried with the lower `max_tokens` alone.
 4. **Neurons.** Before each attempt to a metered (Cloudflare) model the worst case (estimated
    input + all of `AI_MAX_TOKENS`) is reserved on the `NeuronMeter`, so concurrent calls cannot
    overrun `AI_DAILY_NEURON_BUDGET` (`budget`, not retried); the reservation is released when
    the attempt ends, and the real cost (from `usage`, estimated when absent) recorded. A
-   `daily_quota` answer blocks every metered call until 00:00 UTC, without a request.
+   `daily_quota` answer blocks every metered call until 00:00 UTC, without a request. A 2xx answer without usable text (`bad_response` with `.billed`) is billed by
+   Cloudflare all the same, so it is recorded too before it is retried. A client-side
+   timeout may be billed too (Cloudflare may finish the work); it cannot be known, so it is
+   not recorded.
 5. **The error given up with** is the primary model's, with `.chain` (every model's error),
    `.attempts` (all of them), `.tried` (every model in order: attempts, outcome, the setting
    that stopped its retries, skipped or not reached) and `.fallbacks`.
@@ -99,7 +108,7 @@ from wapa.core.events import ChatMessage, Generated, GenerationFailed
 log = logging.getLogger("wapa.llm")
 log.addHandler(logging.NullHandler())  # a library: the application configures logging
 
-ACCOUNT_WIDE = frozenset({"auth", "daily_quota", "budget"})
+ACCOUNT_WIDE = frozenset({"auth", "daily_quota", "budget", "account_blocked", "bad_route"})
 BACKOFF_MAX = 10.0  # seconds, jitter included
 JITTER = 1.0  # seconds, uniform, added to the exponential curve
 CLOUDFLARE_HOSTS = ("api.cloudflare.com", "gateway.ai.cloudflare.com")
@@ -151,11 +160,13 @@ class ProviderId:
 
 @dataclass(frozen=True)
 class Call:
-    """Send one request to `provider` (an index into the chain); give up after `timeout` s."""
+    """Send one request to `provider` (an index into the chain); give up after `timeout` s.
+    `max_tokens`: None for `AI_MAX_TOKENS`, lower after a context-window error (rule 3)."""
 
     provider: int
     messages: tuple[ChatMessage, ...]
     timeout: float
+    max_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -343,6 +354,7 @@ class ChainRun:
         # the provider under way
         self._msgs = msgs  # shortened once after context_too_long
         self._shortened = False
+        self._max_tokens: int | None = None  # lowered once after context_too_long
         self._p_start = now
         self._p_attempts = 0  # requests to this provider
         self._tries = 0  # attempt number within the current retry loop (tenacity's count)
@@ -411,6 +423,12 @@ class ChainRun:
         self.stats.count(self.stats.attempt_errors, error.kind)
         if error.kind == "daily_quota" and p.metered and self.policy.meter is not None:
             self.policy.meter.block_until_midnight(now)
+        if error.billed is not None and p.metered and self.policy.meter is not None:
+            tokens_in, tokens_out = error.billed  # answered without text, billed all the same
+            tokens_in = tokens_in if tokens_in is not None else estimate_input_tokens(self._msgs)
+            self.policy.meter.record(p.model, tokens_in, tokens_out or 0, now)
+            self.stats.input_tokens += tokens_in
+            self.stats.output_tokens += tokens_out or 0
         log.warning(
             "model %s attempt %d failed: %s", p.model, self._p_attempts, error.where() or error.kind
         )
@@ -472,7 +490,7 @@ class ChainRun:
                     p.name,
                     p.model,
                 )
-            self._msgs, self._shortened = self.msgs, False
+            self._msgs, self._shortened, self._max_tokens = self.msgs, False, None
             self._p_start, self._p_attempts, self._tries = now, 0, 0
             return self._attempt(now)
 
@@ -489,12 +507,15 @@ class ChainRun:
         meter = self.policy.meter if p.metered else None
         if meter is not None:
             try:
-                self._reserved = meter.reserve(p.model, self._msgs, s.max_tokens, now)
+                self._reserved = meter.reserve(p.model, self._msgs, self._limit(), now)
             except ModelError as exc:  # quota block or budget: not an attempt
                 return self._failed(exc, now)
         self._p_attempts += 1
         self.stats.requests += 1
-        return Call(self.index, self._msgs, min(s.timeout, remaining))
+        return Call(self.index, self._msgs, min(s.timeout, remaining), self._max_tokens)
+
+    def _limit(self) -> int:
+        return self._max_tokens if self._max_tokens is not None else self.settings.max_tokens
 
     def _failed(self, error: ModelError, now: float) -> Step:
         """After a failed attempt: wait and retry, retry shorter, or end this provider."""
@@ -522,18 +543,42 @@ class ChainRun:
             return self._provider_failed(error, now, why)
         if isinstance(error, ContextTooLongError):
             shorter = None if self._shortened else shorten(self._msgs)
-            if shorter is None:
+            limit = None if self._shortened else self._fitting_max_tokens(error, shorter)
+            if shorter is None and limit is None:
                 why = "also with a shorter context" if self._shortened else "nothing to drop"
                 return self._provider_failed(error, now, why)
             log.warning(
-                "model %s: context too long with %d messages; retrying once with %d",
+                "model %s: context too long with %d messages; retrying once with %d%s",
                 self.provider.model,
                 len(self._msgs),
-                len(shorter),
+                len(shorter or self._msgs),
+                f" and max_tokens {limit}" if limit is not None else "",
             )
-            self._msgs, self._shortened, self._tries = shorter, True, 0
+            self._msgs, self._shortened, self._tries = shorter or self._msgs, True, 0
+            self._max_tokens = limit
             return self._attempt(now)
         return self._provider_failed(error, now, "")
+
+    def _fitting_max_tokens(
+        self, error: ContextTooLongError, shorter: tuple[ChatMessage, ...] | None
+    ) -> int | None:
+        """A lower max_tokens for the retry when the error names the window and the (shorter)
+        input plus max_tokens would still not fit it; None when it fits or is not known.
+        Cloudflare's own input estimate is scaled by ours (shorter / current)."""
+        found = error.window()
+        if found is None:
+            return None
+        requested, window = found
+        limit = self._limit()
+        theirs = max(0, requested - limit)  # Cloudflare's estimate of the input
+        ours = estimate_input_tokens(self._msgs)
+        after = (
+            theirs if shorter is None else theirs * estimate_input_tokens(shorter) // max(1, ours)
+        )
+        if after + limit <= window:
+            return None
+        fitting = window - after - 16  # a margin: the estimates differ a little
+        return fitting if 16 <= fitting < limit else None
 
     def _provider_failed(self, error: ModelError, now: float, why: str) -> Step:
         """The provider under way is done with `error`: note what it was given, move on."""

@@ -65,6 +65,7 @@ async def test_success_request_and_result() -> None:
         "messages": [{"role": m.role, "content": m.content} for m in PROMPT],
         "max_tokens": 200,
         "temperature": 0.3,
+        "options": {"rejectIfBusy": True},  # AI_REJECT_IF_BUSY, on by default
     }
     stats = client.stats
     assert (stats.requests, stats.retries, stats.successes, stats.failures) == (1, 0, 1, {})

@@ -137,9 +137,10 @@ def test_daily_quota_text_wins_over_429_rate_limit_status() -> None:
 
 def test_authentication_error_text_is_auth_whatever_the_status() -> None:
     assert classify(400, {"errors": [{"message": "Authentication error"}]}).kind == "auth"
+    # a routing error (wrong account id or API base) is not a credentials problem
     assert (
         classify(403, {"errors": [{"code": 7003, "message": "Could not route to /x"}]}).kind
-        == "auth"
+        == "bad_route"
     )
 
 
@@ -264,6 +265,9 @@ def test_taxonomy_is_complete_and_consistent() -> None:
         "auth",
         "bad_request",
         "no_model",
+        "model_access",
+        "account_blocked",
+        "bad_route",
         "context_too_long",
         "rate_limited",
         "capacity",

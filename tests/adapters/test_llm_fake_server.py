@@ -18,6 +18,7 @@ from wapa.adapters.llm import (
     DailyQuotaError,
     ModelError,
     ModelTimeoutError,
+    RoutingError,
     client_from_env,
 )
 from wapa.adapters.llm.cloudflare import parse_run
@@ -202,7 +203,7 @@ async def test_unknown_model_wrong_token_and_unknown_account() -> None:
                 (ChatMessage("user", "hi"),)
             )
         assert auth.value.code == 10000
-        with pytest.raises(AuthError) as account:
+        with pytest.raises(RoutingError) as account:
             await client_from_env(fake.env(CLOUDFLARE_ACCOUNT_ID="acct2")).generate(
                 (ChatMessage("user", "hi"),)
             )
