@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from wapa.adapters import codec
+from wapa.adapters.filemodes import open_append, private_dir
 from wapa.adapters.redact import Redactor
 from wapa.core.events import Effect, Event
 from wapa.core.policy import Persona, Policy, PolicyError
@@ -81,8 +82,8 @@ class Recorder:
         self.redactor = Redactor(policy, persona, salt) if redact else None
         self.items = 0
         self.failed = False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] | None = self.path.open("a", encoding="utf-8")
+        private_dir(self.path.parent)  # recordings hold message text: 0700 / 0600
+        self._file: IO[str] | None = open_append(self.path)
         self._header = {
             "format": FORMAT,
             "version": VERSION,

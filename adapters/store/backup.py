@@ -3,7 +3,8 @@
 A backup is one self-contained file (rollback journal, not WAL), written beside its final name
 and renamed into place, so a half-written backup never looks like a good one. An encrypted
 database stays encrypted in its backups: the salt travels inside, the key does not.
-Rotation only ever touches files named like `wapa-YYYYMMDD-HHMMSS.db`.
+Rotation only ever touches files named like `wapa-YYYYMMDD-HHMMSS.db`. Backups are created
+0600 and the folders made for them 0700 (adapters/filemodes.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+from wapa.adapters.filemodes import private_dir, private_sqlite
 from wapa.adapters.store.errors import StoreError
 
 _NAME = re.compile(r"^wapa-(\d{8})-(\d{6})\.db$")
@@ -35,9 +37,13 @@ def backup_connection(source: sqlite3.Connection, dest: Path) -> Path:
     """Copy an open database to `dest` (refused if it exists). Returns the path written."""
     if dest.exists():
         raise StoreError(f"backup: {dest} already exists; choose another name or remove it")
-    dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
-    tmp.unlink(missing_ok=True)
+    try:
+        private_dir(dest.parent)  # backups hold the messages: folder 0700, file 0600
+        tmp.unlink(missing_ok=True)
+        private_sqlite(tmp)
+    except OSError as exc:
+        raise StoreError(f"backup: cannot write {dest}: {exc.strerror or exc}") from exc
     try:
         target = sqlite3.connect(tmp)
         try:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+from wapa.adapters.filemodes import private_dir, private_sqlite
 from wapa.adapters.store import backup as backups
 from wapa.adapters.store import crypto
 from wapa.adapters.store.errors import StoreError
@@ -128,14 +129,15 @@ class Store:
         sync: str = "full",
         busy_timeout: float = 5.0,
     ) -> Store:
-        """Open (creating it and its directory if needed) and migrate. `key` is WAPA_DB_KEY;
+        """Open (creating it 0600 and its directory 0700 if needed) and migrate. `key` is WAPA_DB_KEY;
         `sync` is SQLite's synchronous mode (full: a commit survives power loss; normal: it
         survives a process crash); `busy_timeout` is how long a write waits for a lock."""
         path = Path(path)
         if sync not in ("full", "normal"):
             raise StoreError(f"{path}: synchronous mode must be 'full' or 'normal', got {sync!r}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)  # message text inside: 0700 / 0600 (adapters/filemodes.py)
+            private_sqlite(path)
             db = await aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
