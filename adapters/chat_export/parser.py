@@ -188,6 +188,8 @@ def scan_export(
     order = DateOrder()
     authors: Counter[str] = Counter()
     notice_only: dict[str, bool] = {}
+    noticed: set[str] = set()
+    first_number = 0
     for entry, _more in _entries(source_lines(), fmt_box, out, source):
         order.add(entry.header)
         if not entry.author:
@@ -198,13 +200,21 @@ def scan_export(
         notice_only[entry.author] = notice_only.get(entry.author, True) and (
             _is_notice_author_line(entry) or media.is_deleted(entry.first)
         )
+        if not first_number:
+            first_number = entry.number  # the encryption notice, when marked, comes first
+        if entry.marked and (
+            entry.number == first_number
+            or _ENCRYPTION.search(entry.first)
+            or _is_group_event(entry.first)
+        ):
+            noticed.add(entry.author)
     fmt = fmt_box[0]
     day_first, why = order.decide()
     out.day_first = day_first
     out.format = fmt.describe(day_first)
     out.date_order = why
     # An author who only ever wrote iPhone notices is the group itself (or WhatsApp): not a member.
-    group_authors = {a for a, only in notice_only.items() if only and a}
+    group_authors = {a for a, only in notice_only.items() if only and a in noticed}
     if group_authors and len(authors) > len(group_authors):
         out.group_notices += 1
     year = datetime.now().year
@@ -219,7 +229,7 @@ def scan_export(
             except DateError as exc:
                 out.skip(entry.number, f"bad date or time ({exc})")
                 continue
-            msg = _message(entry, more, when, entry.author in group_authors, out)
+            msg = _message(entry, more, when, entry.author in group_authors, first_number, out)
             if msg is None:
                 continue
             if msg.author not in seen_authors:
@@ -236,12 +246,18 @@ def scan_export(
 
 
 def _message(
-    entry: _Entry, more: list[str], when: datetime, group_author: bool, out: ParsedExport
+    entry: _Entry,
+    more: list[str],
+    when: datetime,
+    group_author: bool,
+    first_number: int,
+    out: ParsedExport,
 ) -> ExportMessage | None:
     first = entry.first
     if entry.marked:
         kind, caption = media.media_kind(first.strip(INVISIBLE))
-        if not kind and (group_author or _ENCRYPTION.search(first) or _is_group_event(first)):
+        notice = group_author or entry.number == first_number or _ENCRYPTION.search(first)
+        if not kind and (notice or _is_group_event(first)):
             out.system_skipped += 1
             out.group_notices += bool(_GROUP_NOTICE.search(first)) or group_author
             return None

@@ -1,0 +1,48 @@
+"""Every sample export in tests/data/exports imports exactly: message count, authors, first and
+last local times (expected.json; where each sample comes from: SOURCES.md)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from wapa.adapters.chat_export import parse_export
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "exports"
+EXPECTED: dict[str, dict[str, object]] = json.loads((DATA / "expected.json").read_text("utf-8"))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_sample_imports_exactly(name: str) -> None:
+    parsed = parse_export((DATA / name).read_text(encoding="utf-8"), name)
+    want = EXPECTED[name]
+    got = {
+        "messages": len(parsed.messages),
+        "authors": sorted(set(parsed.participants)),
+        "first": parsed.messages[0].when.isoformat(sep=" "),
+        "last": parsed.messages[-1].when.isoformat(sep=" "),
+    }
+    assert got == want
+
+
+def test_old_android_dates_without_a_year_take_this_year() -> None:
+    parsed = parse_export((DATA / "old_android_month.txt").read_text(encoding="utf-8"))
+    year = datetime.now().year
+    assert [m.when for m in parsed.messages] == [
+        datetime(year, 3, 5, 20, 11),
+        datetime(year, 3, 5, 20, 15),
+    ]
+
+
+def test_marked_iphone_lines_are_media_or_messages_never_dropped() -> None:
+    parsed = parse_export((DATA / "ios_ru_marked.txt").read_text(encoding="utf-8"))
+    assert [m.media for m in parsed.messages] == ["", "image", "voice", "document", "", "location"]
+    assert parsed.deleted == 1 and parsed.system_skipped == 1
+
+
+def test_bad_lines_are_skipped_and_reported() -> None:
+    parsed = parse_export((DATA / "cut_and_hour_zero.txt").read_text(encoding="utf-8"))
+    assert parsed.skipped_lines[0] == (1, "text before the first dated line")
+    assert parsed.messages[0].when == datetime(2020, 6, 20, 0, 8)
