@@ -41,7 +41,9 @@ __all__ = [
     "CloudflareSettings",
     "ConfigError",
     "LLMSettings",
+    "MediaSettings",
     "OpenAISettings",
+    "media_settings_from_env",
     "settings_from_env",
 ]
 
@@ -102,6 +104,47 @@ class LLMSettings:
             "max_attempts": self.max_attempts,
             "daily_neuron_budget": self.daily_neuron_budget,
         }
+
+
+_LANGUAGES = {
+    "english": "en",
+    "hebrew": "he",
+    "arabic": "ar",
+    "russian": "ru",
+    "french": "fr",
+    "german": "de",
+    "spanish": "es",
+    "italian": "it",
+    "portuguese": "pt",
+    "dutch": "nl",
+}
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    """Voice notes and images (adapters/llm/media.py); every default written once here."""
+
+    transcribe: bool = False
+    describe_images: bool = False
+    transcribe_models: tuple[str, ...] = (
+        "@cf/openai/whisper-large-v3-turbo",
+        "@cf/openai/whisper",
+    )
+    describe_model: str = "@cf/llava-hf/llava-1.5-7b-hf"
+    max_audio_seconds: float = 300.0
+    max_audio_bytes: int = 3_000_000
+    max_image_bytes: int = 1_500_000
+    timeout: float = 60.0  # per voice note or image, every attempt and model included
+    language: str = ""  # ISO 639-1 hint for Whisper; "" lets it detect
+
+
+def language_hint(languages: str) -> str:
+    """The first of the persona's languages (`WAPA_LANGUAGES`, "English, Hebrew") as an ISO
+    639-1 code for Whisper; "" when unknown (Whisper then detects it)."""
+    first = languages.split(",")[0].strip().casefold()
+    if len(first) == 2 and first.isalpha():
+        return first
+    return _LANGUAGES.get(first, "")
 
 
 # ---------------------------------------------------------------- value parsers
@@ -318,6 +361,85 @@ VARIABLES: tuple[Var, ...] = (
         duration(0.0, 86_400.0),
     ),
 )
+
+
+_M = MediaSettings()  # the media defaults, written once in media.py
+
+MEDIA_VARIABLES: tuple[Var, ...] = (
+    Var(
+        "WAPA_TRANSCRIBE",
+        "1" if _M.transcribe else "0",
+        "Transcribe voice notes with Workers AI speech-to-text (metered on the neuron budget)",
+        "model",
+        "media.transcribe",
+        boolean,
+    ),
+    Var(
+        "WAPA_DESCRIBE_IMAGES",
+        "1" if _M.describe_images else "0",
+        "Describe images (not stickers) with a Workers AI vision model",
+        "model",
+        "media.describe_images",
+        boolean,
+    ),
+    Var(
+        "WAPA_TRANSCRIBE_MODELS",
+        ",".join(_M.transcribe_models),
+        "Speech-to-text models, tried in order",
+        "model",
+        "media.transcribe_models",
+        _models,
+    ),
+    Var(
+        "WAPA_DESCRIBE_MODEL",
+        _M.describe_model,
+        "Image description model (input: image bytes and a prompt)",
+        "model",
+        "media.describe_model",
+        _model,
+    ),
+    Var(
+        "WAPA_MAX_AUDIO_SECONDS",
+        format_duration(_M.max_audio_seconds),
+        "A longer voice note keeps its placeholder (no request)",
+        "model",
+        "media.max_audio_seconds",
+        duration(1.0, 3600.0),
+    ),
+    Var(
+        "WAPA_MAX_AUDIO_BYTES",
+        str(_M.max_audio_bytes),
+        "A larger voice note keeps its placeholder (no request)",
+        "model",
+        "media.max_audio_bytes",
+        integer(1_000, 25_000_000),
+    ),
+    Var(
+        "WAPA_MAX_IMAGE_BYTES",
+        str(_M.max_image_bytes),
+        "A larger image keeps its placeholder (no request)",
+        "model",
+        "media.max_image_bytes",
+        integer(1_000, 10_000_000),
+    ),
+    Var(
+        "WAPA_MEDIA_TIMEOUT",
+        format_duration(_M.timeout),
+        "Time per voice note or image, retries and the fallback model included",
+        "model",
+        "media.timeout",
+        duration(1.0, 600.0),
+    ),
+)
+VARIABLES += MEDIA_VARIABLES
+
+
+def media_settings_from_env(env: Mapping[str, str], languages: str = "") -> MediaSettings:
+    """The media variables (all optional; off by default). `languages`: the persona's
+    WAPA_LANGUAGES, whose first one is Whisper's language hint."""
+    v = read(MEDIA_VARIABLES, env)
+    given = {var.target[len("media.") :]: v[var.name] for var in MEDIA_VARIABLES if var.name in v}
+    return MediaSettings(language=language_hint(languages), **given)
 
 
 # ---------------------------------------------------------------- settings

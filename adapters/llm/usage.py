@@ -225,6 +225,26 @@ class NeuronMeter:
         Returns the call's worst-case cost."""
         now = self._now(now)
         self._roll(now)
+        return self._allow(
+            model, self.cost(model, estimate_input_tokens(messages), max_tokens), now
+        )
+
+    def reserve_cost(self, model: str, worst: float, now: float | None = None) -> float:
+        """`reserve` for a call priced per unit, not per token (an audio minute, an image):
+        hold `worst` neurons, or raise DailyQuotaError / BudgetError."""
+        now = self._now(now)
+        self._roll(now)
+        self.reserved += self._allow(model, worst, now)
+        return worst
+
+    def record_cost(self, model: str, amount: float, now: float | None = None) -> float:
+        """`record` for a call priced per unit: `amount` neurons spent."""
+        self._roll(self._now(now))
+        self.spent += max(0.0, amount)
+        self._publish()
+        return amount
+
+    def _allow(self, model: str, worst: float, now: float) -> float:
         if self.blocked_until:
             raise DailyQuotaError(
                 f"refusing calls until 00:00 UTC (in {_in(self.blocked_until - now)}) after the "
@@ -232,7 +252,6 @@ class NeuronMeter:
                 provider="cloudflare",
                 model=model,
             )
-        worst = self.cost(model, estimate_input_tokens(messages), max_tokens)
         if self.budget is None:
             return worst
         if self.spent + self.reserved + worst > self.budget:
