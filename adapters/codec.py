@@ -19,6 +19,7 @@ _TYPES: dict[str, type] = {
         ev.SendConfirmed,
         ev.SendFailed,
         ev.Command,
+        ev.MediaText,
         ev.MarkRead,
         ev.Typing,
         ev.Generate,

@@ -105,7 +105,19 @@ class Command:
     arg: str = ""
 
 
-Event = Message | Generated | GenerationFailed | SendConfirmed | SendFailed | Command
+@dataclass(frozen=True, slots=True)
+class MediaText:
+    """What a voice note says or an image shows, arriving after its message (speech-to-text
+    and image description take seconds): `message_id` is that message's id in `chat`, `kind`
+    is "transcript" or "description" (see the machine's rule 6)."""
+
+    chat: str
+    message_id: str
+    text: str
+    kind: str = "transcript"
+
+
+Event = Message | Generated | GenerationFailed | SendConfirmed | SendFailed | Command | MediaText
 
 # ---------------------------------------------------------------- effects (outputs)
 
@@ -199,6 +211,7 @@ class Reason(StrEnum):
     SEND_CONFIRMED = "send_confirmed"
     SEND_FAILED = "send_failed"
     STALE = "stale"  # a deadline missed while down by more than stale_after: dropped
+    MEDIA_TEXT = "media_text"  # a voice note's transcript / an image's description arrived
     SEND_UNKNOWN = "send_unknown"  # restart found a send with no outcome: not repeated
     RECOVERED = "recovered"  # restart resumed a pending reply
     COMMAND = "command"

@@ -29,6 +29,12 @@ The rules (numbers are `Policy` settings, defaults in brackets):
    ids (the last `remembered_ids` per chat), denied or not-allowed chats and senders. Media
    without text enters the context as a placeholder ("[voice message]"). A message written
    more than `stale_after` [1 h] before it arrived (a backlog after downtime) is context only.
+   Media text (`MediaText`, a transcript or an image description, arriving seconds after its
+   message) fills that message's context entry ("[voice message] <transcript>", "[photo: <what
+   it shows>] <caption>"); when a reply is pending (WAITING) and the text is urgent, the reply
+   becomes urgent (due `urgent_delay` after the message, never later than before). A reply
+   already being generated or typed goes on without it: at the deadline the assistant answers
+   with what it has, never waits for media text (it usually arrives well before).
  7 Quiet hours (off by default): a reply due inside them waits for their end, unless urgent.
  8 Caps: per chat per rolling day, global per rolling hour and day; checked before generating
    and again before sending; a capped reply is dropped with a trace, never queued.
@@ -97,6 +103,7 @@ from wapa.core.events import (
     Generated,
     GenerationFailed,
     MarkRead,
+    MediaText,
     Message,
     MessageKind,
     Notice,
@@ -148,6 +155,18 @@ def utc_text(t: float) -> str:
 @lru_cache(maxsize=64)
 def _day(day: int) -> str:
     return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
+
+
+def _with_media_text(content: str, kind: str, text: str) -> str:
+    """ "[voice message] caption" + a transcript -> "[voice message] <transcript> caption";
+    "[photo] caption" + a description -> "[photo: <description>] caption"."""
+    end = content.find("]") if content.startswith("[") else -1
+    label, caption = (content[: end + 1], content[end + 1 :].strip()) if end > 0 else ("", content)
+    if kind == "description" and label:
+        head = f"{label[:-1]}: {text}]"
+    else:
+        head = f"{label} {text}".strip()
+    return f"{head} {caption}".strip()
 
 
 def _clean_text(text: object) -> str:
@@ -351,6 +370,8 @@ class Assistant:
                 self._on_send_result(event.request_id, False, event.detail, now, out)
             elif isinstance(event, Command):
                 self._on_command(event.name, event.arg, now, out)
+            elif isinstance(event, MediaText):
+                self._on_media_text(event, now, out)
             else:
                 out.append(
                     Decision(now, "", Reason.BAD_EVENT, f"unknown event {type(event).__name__}")
@@ -538,6 +559,41 @@ class Assistant:
         elif now >= chat.cooldown_until:
             chat.breakthrough_used = False
         self._schedule(chat, m.id, urgent, now, out)  # step 12: schedule
+
+    def _on_media_text(self, ev: MediaText, now: float, out: list[Effect]) -> None:
+        """Rule 6, media text: fill the message's context entry; an urgent text makes a
+        pending reply urgent."""
+        chat = self.chats.get(ev.chat) if isinstance(ev.chat, str) else None
+        text = _clean_text(ev.text).strip()
+        kind = ev.kind if ev.kind in ("transcript", "description") else "transcript"
+        i = next(
+            (
+                i
+                for i, e in enumerate(chat.context if chat else ())
+                if e.id == ev.message_id and e.who == ctx.CONTACT
+            ),
+            -1,
+        )
+        if chat is None or i < 0 or not text:
+            where = chat.id if chat is not None else ""
+            out.append(Decision(now, where, Reason.IGNORED, f"{kind} for no message in context"))
+            return
+        entry = chat.context[i]
+        content = _with_media_text(entry.text, kind, text)[: self.policy.max_message_chars + 1]
+        chat.context[i] = entry._replace(text=content)
+        self._dirty.add(chat.id)
+        score = urgency.score(text, self._urgent_re, False)
+        if chat.phase == WAITING and not chat.urgent and score >= self.policy.urgent_threshold:
+            chat.urgent = True
+            due = max(now, min(chat.due, entry.t + self.policy.urgent_delay))
+            self._set_timer(chat, due)
+            out.append(
+                Decision(
+                    now, chat.id, Reason.URGENT, f"reply due at {utc_text(due)} (urgent {kind})"
+                )
+            )
+            return
+        out.append(Decision(now, chat.id, Reason.MEDIA_TEXT, f"{kind} added to the context"))
 
     def _chat(self, m: Message) -> Chat:
         chat = self.chats.get(m.chat)

@@ -40,6 +40,7 @@ from wapa.core.events import (
     Generate,
     Generated,
     GenerationFailed,
+    MediaText,
     Message,
     Notice,
     Reason,
@@ -198,7 +199,7 @@ def _attach_echo(s: Script, t: float, m: Message, owner: str) -> None:
 def _with_request(event: Event, request_id: str) -> Event:
     """A recorded answer (a generation's outcome, a send's confirmation or failure) addressed to
     the replay's own request."""
-    if isinstance(event, Message | Command):
+    if isinstance(event, Message | Command | MediaText):
         raise TypeError(f"a recorded {type(event).__name__} answers no request")
     return replace(event, request_id=request_id)
 
