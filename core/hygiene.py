@@ -99,6 +99,32 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 _CAPITALISED = re.compile(r"\b[^\W\d_][\w'-]+")
 
 
+# Capitalised but common: never a distinctive token of the prompt on their own.
+_CALENDAR = frozenset(
+    [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+    ]
+)
+
+
 class Guard(NamedTuple):
     """What one system prompt (and persona) makes of the checks: built once, cached."""
 
@@ -144,7 +170,7 @@ def _template_words() -> frozenset[str]:
 def _private_tokens(system: str, names: Iterable[str]) -> frozenset[str]:
     text = re.sub(r"\(usually [^)]*\)|You are writing to [^.]*\.|\"[^\"]*\"", " ", system)
     text = re.sub(r"\d+ participants", " ", text)
-    skip = _template_words() | {w for n in names for w in _words(n)}
+    skip = _template_words() | _CALENDAR | {w for n in names for w in _words(n)}
     tokens = {m.group(0).casefold() for m in _NUMBER.finditer(text)}
     tokens |= {m.group(0).casefold() for m in _EMAIL.finditer(text)}
     for m in _CAPITALISED.finditer(text):

@@ -43,7 +43,7 @@ def stopped(item: dict[str, Any], result: tuple[str, str]) -> bool:
     text, why = result
     if why:
         return True
-    gone = item.get("gone")
+    gone: list[str] = item.get("gone") or []
     return bool(gone) and not any(g.casefold() in text.casefold() for g in gone)
 
 
