@@ -12,8 +12,10 @@ Input, one message per line on stdin:
 
 Output on stdout, one line each: `[send] alice: <full text>` (newlines shown as \\n),
 `[typing] alice on`, `[read] alice 2`, `[notice] ...`, `[decision] alice scheduled: ...`,
-`[lifecycle] connected: ...`, `[error] ...` for a line that cannot be read. Like WhatsApp, every
-send (and notice) comes back as an IsFromMe echo, so the core's echo handling is exercised.
+`[lifecycle] connected: ...`, `[error] ...` for a line that cannot be read. Like whatsmeow, a
+send (or notice) never comes back as an IsFromMe message: only the owner's `me:` lines do.
+`ConsoleTransport(..., echo=True)` brings back the old echo of every send, from this very
+device (`Message.own_device`), a fault whatsmeow never has: to watch the core's echo rule.
 """
 
 from __future__ import annotations
@@ -51,8 +53,10 @@ class ConsoleTransport:
         stdin: TextIO | None = None,
         stdout: TextIO | None = None,
         on_eof: Callable[[], None] | None = None,
+        echo: bool = False,
     ) -> None:
         self.owner_id, self.owner_name = owner_id, owner_name
+        self.echo = echo  # the injected echo of every send (whatsmeow never echoes)
         self._stdin = stdin
         self._stdout = stdout or sys.stdout
         self._on_eof = on_eof
@@ -196,7 +200,15 @@ class ConsoleTransport:
         quote = f" (quoting {quote_id})" if quote_id else ""
         self.show(f"[send] {chat}{quote}: {text}")
         self._echo(
-            Message(chat, self.owner_id, mid, text, from_me=True, is_group=chat in self._groups)
+            Message(
+                chat,
+                self.owner_id,
+                mid,
+                text,
+                from_me=True,
+                is_group=chat in self._groups,
+                own_device=True,
+            )
         )
         return mid
 
@@ -205,14 +217,20 @@ class ConsoleTransport:
         self._out += 1
         self._echo(
             Message(
-                self.owner_id, self.owner_id, f"out-{self._run}-{self._out}", text, from_me=True
+                self.owner_id,
+                self.owner_id,
+                f"out-{self._run}-{self._out}",
+                text,
+                from_me=True,
+                own_device=True,
             )
         )
 
     def _echo(self, msg: Message) -> None:
-        """WhatsApp sends our own messages back as IsFromMe: so does the console, a moment later."""
+        """The injected echo (only with `echo`): our own message back as IsFromMe, a moment
+        later. whatsmeow never does this."""
         on_message = self._on_message
-        if on_message is None or self._stopped:
+        if not self.echo or on_message is None or self._stopped:
             return
 
         async def deliver() -> None:  # a task needs a coroutine; OnMessage promises an awaitable

@@ -43,7 +43,9 @@ MESSAGE_KINDS: tuple[MessageKind, ...] = tuple(MessageKind)
 @dataclass(frozen=True, slots=True)
 class Message:
     """A WhatsApp message in a chat. `from_me` is WhatsApp's IsFromMe: the owner typing on one
-    of his devices, or the echo of the assistant's own send; the core tells them apart."""
+    of his devices (his phone is device 0). whatsmeow never delivers a linked device's own sends
+    back to it, so a from-me message is the owner unless `own_device` says the sender JID
+    carries this very device's number (or its id is one WhatsApp confirmed for our send)."""
 
     chat: str
     sender: str
@@ -60,6 +62,7 @@ class Message:
     media: str = ""  # a MediaKind, or "" for text
     kind: str = MessageKind.MESSAGE  # a MessageKind; anything but MESSAGE is ignored
     sent_at: float = 0.0  # when the sender wrote it (epoch s), if known; 0 = unknown
+    own_device: bool = False  # from_me, sent by this linked device itself (never the owner)
 
 
 @dataclass(frozen=True, slots=True)

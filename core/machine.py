@@ -19,7 +19,10 @@ The rules (numbers are `Policy` settings, defaults in brackets):
  2 Cooldown: after a reply the chat stays quiet for `cooldown` [5 h].
  3 Owner takeover: an IsFromMe message that is not the echo of our own send is the owner: the
    pending reply is cancelled, an in-flight generation discarded, and the chat cools down.
-   Echoes are recognised by the message id WhatsApp confirmed, or by the text of a recent send.
+   whatsmeow never delivers a linked device's own sends back to it, and every device of the
+   account has its own device number in the sender JID (0 is the phone): so an echo is only
+   a from-me message from this very device (`Message.own_device`) or one carrying the id
+   WhatsApp confirmed for our send. Its text is never evidence: the owner may type our words.
  4 Urgency (core/urgency.py): urgent messages use `urgent_delay` [15 s] and may break a reply
    cooldown once; the next breakthrough needs the cooldown to run out first. An owner's
    cooldown is never broken.
@@ -55,9 +58,10 @@ earlier ones let through; the order is behaviour:
    id, not its chat, not its text.
  2 Duplicate: a redelivered id stops here; a new id is remembered. Before step 3, so that a
    redelivered echo or owner message counts once (no second takeover, no second echo match).
- 3 Echo or owner: an IsFromMe message is our own send coming back (by id, or by the text of a
-   recent send) or the owner taking over (rule 3). Before step 4: an owner's message without
-   text (a photo) still takes over; his messages enter the context as his, not as a contact's.
+ 3 Echo or owner: an IsFromMe message is our own send coming back (from this device, or by
+   a confirmed id) or the owner taking over (rule 3), whatever its text. Before step 4: an
+   owner's message without text (a photo) still takes over; his messages enter the context
+   as his, not as a contact's.
  4 Empty: a contact's message with neither text nor media stops here: no context, no reply.
  5 Context: the message enters the context and the burst window (rule 4) before the checks
    below, so a group message that does not address the owner, a backlog message, and one that
@@ -475,7 +479,7 @@ class Assistant:
             if len(chat.seen) > policy.remembered_ids:
                 del chat.seen[next(iter(chat.seen))]
         if m.from_me:  # step 3: echo or owner
-            if self._is_echo(chat, m.id, text):
+            if self._is_echo(chat, m):
                 out.append(
                     Decision(now, chat.id, Reason.ECHO, "our own send came back: not the owner")
                 )
@@ -621,16 +625,14 @@ class Assistant:
             return True
         return bool(text) and self._alias_re.search(text[: urgency.SCAN_CHARS]) is not None
 
-    def _is_echo(self, chat: Chat, msg_id: str, text: str) -> bool:
+    def _is_echo(self, chat: Chat, m: Message) -> bool:
+        """Rule 3: from this device, or WhatsApp's confirmed id of our send; never by text."""
+        msg_id = m.id
         for send in chat.sends:
-            if send.echoed:
-                continue
-            if (msg_id and send.message_id == msg_id) or (
-                send.text and send.text.strip() == text.strip()
-            ):  # an expired send's blank text matches no text, not even an empty one
+            if not send.echoed and msg_id and send.message_id == msg_id:
                 send.echoed = True
                 return True
-        return False
+        return m.own_device is True
 
     def _owner_wrote(
         self, chat: Chat, text: str, m: Message, now: float, out: list[Effect]
@@ -1011,8 +1013,9 @@ class Assistant:
             ),
             None,
         )
-        if notice is not None:  # drivers may append a line (e.g. the model budget to status)
-            self._notices.remove(notice)
+        if notice is not None or m.own_device is True:  # drivers may append a line (budget)
+            if notice is not None:
+                self._notices.remove(notice)
             out.append(Decision(now, m.chat, Reason.ECHO, "our notice came back"))
             return
         words = text.strip().lstrip("/!").split()

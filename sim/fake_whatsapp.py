@@ -1,9 +1,15 @@
-"""A stand-in for WhatsApp: records what the assistant did and answers sends like the real one.
+"""A stand-in for WhatsApp: records what the assistant did and answers sends like whatsmeow.
 
-Every accepted send is confirmed (`SendConfirmed` with a new message id) after `latency`, and
-echoed back to the assistant as an IsFromMe `Message` with that id shortly after, as WhatsApp
-multi-device does; notices to the owner's own chat are echoed the same way. On request a send
-fails (`SendFailed`), its echo is dropped, or both are delayed.
+Every accepted send is confirmed (`SendConfirmed` with a new message id) after `latency`. Like
+whatsmeow, nothing else comes back: a linked device's own sends are never delivered to it
+(whatsmeow `send.go` encrypts a send for the account's *other* devices only), so the owner's
+messages from his phone are the only IsFromMe traffic (a scenario's `from: owner` lines).
+
+The old multi-device echo is a fault to inject: `echo=True` (or a scheduled `echo` failure)
+hands each send (and notice) back as an IsFromMe `Message` with the confirmed id, from this
+very device (`own_device`), `echo_after` seconds after the confirmation. On request a send
+fails (`SendFailed`), its injected echo is dropped, or both are delayed.
+See docs/whatsapp.md for what whatsmeow does and how faithful this fake is.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from wapa.core.events import (
     Typing,
 )
 
-SEND_FAILURE_KINDS = ("fail", "drop_echo", "delay")
+SEND_FAILURE_KINDS = ("fail", "drop_echo", "delay", "echo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +43,9 @@ class Delivery:
 
 @dataclass
 class ScheduledSendFailure:
-    """`count` sends made at or after `after` (epoch seconds) fail, lose their echo, or are
-    delayed by `by` seconds."""
+    """`count` sends made at or after `after` (epoch seconds) fail, lose their (injected)
+    echo, are delayed by `by` seconds, or are echoed back (`echo`: the fault whatsmeow never
+    has)."""
 
     kind: str
     count: int = 1
@@ -63,7 +70,8 @@ class GroupInfo:
 @dataclass
 class FakeWhatsApp:
     latency: float = 0.3  # send -> confirmation
-    echo_after: float = 0.2  # confirmation -> echo
+    echo_after: float = 0.2  # confirmation -> echo (only when echoes are injected)
+    echo: bool = False  # inject the echo of every send and notice (whatsmeow sends none)
     failures: list[ScheduledSendFailure] = field(default_factory=list)
     fail_rate: float = 0.0  # fuzzing: probability a send fails
     drop_echo_rate: float = 0.0  # fuzzing: probability an echo never arrives
@@ -103,13 +111,15 @@ class FakeWhatsApp:
         self.last_sent_id[e.chat] = msg_id
         delay = self.latency + (self._by if kind == "delay" else 0.0)
         out = [Delivery(delay, SendConfirmed(e.request_id, msg_id), False)]
-        if kind != "drop_echo":
+        if (self.echo or kind == "echo") and kind != "drop_echo":
             out.append(Delivery(delay + self.echo_after, self._echo(e.chat, msg_id, e.text), True))
         return out
 
     def notice(self, t: float, e: Notice) -> list[Delivery]:
         self.notices.append((t, e.text))
         msg_id = self._new_id()
+        if not self.echo:
+            return []
         return [
             Delivery(
                 self.latency + self.echo_after, self._echo(self.owner_id, msg_id, e.text), True
@@ -124,6 +134,7 @@ class FakeWhatsApp:
             id=msg_id,
             text=text,
             from_me=True,
+            own_device=True,  # sent by this very device: the sender JID carries our number
             is_group=group is not None,
             group_title=group.title if group else "",
             participants=group.participants if group else 0,

@@ -281,12 +281,13 @@ class InvariantChecker:
 
     def _from_me(self, view: _ChatView, m: Message, text: str, now: float) -> None:
         for sent in view.sends[-SENDS_REMEMBERED:]:
-            if sent.echoed:
-                continue
-            if (m.id and sent.message_id == m.id) or sent.text.strip() == text.strip():
+            if not sent.echoed and m.id and sent.message_id == m.id:
                 sent.echoed = True
                 self._echo_chat = m.chat
                 return
+        if m.own_device is True:  # from this very device: ours, whatever its text (rule 3)
+            self._echo_chat = m.chat
+            return
         view.owner_until = max(view.owner_until, now + self.policy.cooldown)
         if m.id:
             view.own_ids.add(m.id)

@@ -274,7 +274,7 @@ _STEP = (
 )
 _LLM = ("latency", "timeout_after", "failures", "replies", "fallback_models")
 _LLM_FAILURE = ("kind", "count", "after", "retry_after", "model")
-_WA = ("latency", "echo_after", "failures")
+_WA = ("latency", "echo_after", "echo", "failures")
 _WA_FAILURE = ("kind", "count", "after", "by")
 _EXPECT_KINDS = (
     "reply",
@@ -538,7 +538,14 @@ def _whatsapp(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
         by = c.offset(f.get("by", 30), f"{where}.by", _line(f, "by"))
         return ScheduledSendFailure(str(f.get("kind", "")), _count(c, f, where, 1), after, by)
 
-    return _fake(c, top, "whatsapp", _WA, ("latency", "echo_after"), _WA_FAILURE, failure, start)[1]
+    raw, out = _fake(
+        c, top, "whatsapp", _WA, ("latency", "echo_after"), _WA_FAILURE, failure, start
+    )
+    if "echo" in raw:  # the old multi-device echo, as a fault (whatsmeow never echoes)
+        if not isinstance(raw["echo"], bool):
+            raise c.fail(_line(raw, "echo"), "whatsapp.echo: expected true or false")
+        out["echo"] = raw["echo"]
+    return out
 
 
 def _count(c: _Ctx, m: _Map, where: str, default: int | None) -> int:
@@ -786,6 +793,7 @@ def build_simulation(s: Scenario, seed: int | None = None, **kwargs: Any) -> Sim
     whatsapp = FakeWhatsApp(
         latency=s.whatsapp.get("latency", 0.3),
         echo_after=s.whatsapp.get("echo_after", 0.2),
+        echo=s.whatsapp.get("echo", False),
         failures=[
             ScheduledSendFailure(f.kind, f.count, f.after, f.by)
             for f in s.whatsapp.get("failures", [])

@@ -70,13 +70,13 @@ def test_me_needs_a_chat_first() -> None:
         t.parse("me: hi")
 
 
-async def test_effects_print_and_sends_echo() -> None:
+async def _effects(t: ConsoleTransport) -> tuple[list[Message], list[str], str]:
     inbox: list[Message] = []
 
     async def on_message(m: Message) -> None:
         inbox.append(m)
 
-    t, out = make()
+    out = t._stdout
     await t.start(on_message, lambda kind, detail: None)
     await t.typing("alice", True)
     await t.mark_read("alice", ["in-1", "in-2"], "alice")
@@ -85,6 +85,7 @@ async def test_effects_print_and_sends_echo() -> None:
     t.show_decision(Decision(0.0, "alice", "scheduled", "reply due at X"))
     for _ in range(5):
         await asyncio.sleep(0)
+    assert isinstance(out, io.StringIO)
     lines = out.getvalue().splitlines()
     assert lines == [
         "[typing] alice on",
@@ -93,11 +94,27 @@ async def test_effects_print_and_sends_echo() -> None:
         "[notice] Paused.",
         "[decision] alice scheduled: reply due at X",
     ]
-    echo = [m for m in inbox if m.chat == "alice"][0]
-    assert echo.from_me and echo.id == mid and echo.text == "line one\nline two"
-    assert [m for m in inbox if m.chat == "me-id"][0].text == "Paused."
     await t.stop()
     assert not t.can_send()
+    return inbox, lines, mid
+
+
+async def test_effects_print_and_sends_never_come_back() -> None:
+    """Like whatsmeow: a linked device's own sends are not delivered back to it."""
+    t, _ = make()
+    inbox, _, _ = await _effects(t)
+    assert inbox == []
+
+
+async def test_the_old_echo_is_an_option_from_this_device() -> None:
+    out = io.StringIO()
+    t = ConsoleTransport("me-id", "Gilad", stdin=io.StringIO(""), stdout=out, echo=True)
+    inbox, _, mid = await _effects(t)
+    echo = [m for m in inbox if m.chat == "alice"][0]
+    assert echo.from_me and echo.own_device and echo.id == mid
+    assert echo.text == "line one\nline two"
+    notice = [m for m in inbox if m.chat == "me-id"][0]
+    assert notice.text == "Paused." and notice.own_device
 
 
 async def test_stdin_lines_reach_the_runner_and_eof_is_reported() -> None:

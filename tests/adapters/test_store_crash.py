@@ -186,7 +186,7 @@ class World:
         self.sent.append((self.now, effect))
         wa_id = "wa-" + effect.request_id
         self.push(self.now + 1, "result", SendConfirmed(effect.request_id, wa_id))
-        echo = Message(effect.chat, OWNER, wa_id, effect.text, from_me=True)
+        echo = Message(effect.chat, OWNER, wa_id, effect.text, from_me=True, own_device=True)
         self.push(self.now + 2, "inbound", echo)
 
     def begin_step(self, step: DriverStep) -> None:

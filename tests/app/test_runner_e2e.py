@@ -137,7 +137,7 @@ def test_console_end_to_end_with_sigterm_and_restart(
         first.expect(r"^\[typing\] alice on")
         sent = first.expect(r"^\[send\] alice: ")
         assert "hello there" in sent  # the fake model's reply names the message
-        first.expect(r"^\[decision\] alice echo")
+        first.expect(r"^\[decision\] alice send_confirmed")
         status, body = _get(f"http://127.0.0.1:{port}/healthz")
         health = json.loads(body)
         assert status == 200 and health["status"] == "ok", health
@@ -159,7 +159,7 @@ def test_console_end_to_end_with_sigterm_and_restart(
     try:
         second.expect(r"^\[http\] ")
         second.expect(r"^\[send\] bob: ", timeout=20)
-        second.expect(r"^\[decision\] bob echo")
+        second.expect(r"^\[decision\] bob send_confirmed")
         assert second.stop() == 0
     finally:
         second.kill()

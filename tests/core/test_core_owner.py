@@ -62,19 +62,13 @@ def test_owner_message_starts_a_cooldown(run: Run) -> None:
     assert len(run.sends()) == 1
 
 
-def _echo_then_message(run: Run, echo_id: str, confirm_first: bool) -> None:
+def test_echo_from_this_device_before_confirmation_is_not_the_owner(run: Run) -> None:
+    """Only a fault (or another transport) echoes: whatsmeow never does. Its device decides."""
     run.msg("hello")
     sent = run.reply_cycle()
-    if confirm_first:
-        run.confirm("wa-77")
-    out = run.owner(sent.text, id=echo_id)
+    out = run.owner(sent.text, id="wa-77", own_device=True)
     assert [e.code for e in out if isinstance(e, Decision)] == [Reason.ECHO]
-    if not confirm_first:
-        run.confirm("wa-77")
-
-
-def test_echo_by_text_before_confirmation_is_not_the_owner(run: Run) -> None:
-    _echo_then_message(run, "wa-77", confirm_first=False)
+    run.confirm("wa-77")
     assert Reason.OWNER_TAKEOVER not in run.codes()
 
 
@@ -87,16 +81,22 @@ def test_echo_by_id_after_confirmation_is_not_the_owner(run: Run) -> None:
     assert [e.code for e in out if isinstance(e, Decision)] == [Reason.ECHO]
 
 
-def test_echo_by_text_after_confirmation_is_not_the_owner(run: Run) -> None:
-    _echo_then_message(run, "other-id", confirm_first=True)
-    assert Reason.OWNER_TAKEOVER not in run.codes()
+def test_owner_typing_the_reply_text_from_his_phone_is_the_owner(run: Run) -> None:
+    """whatsmeow delivers no echo of our send; a from-me message with our reply's words from
+    another device (the phone is device 0) is the owner taking over, whatever its text."""
+    run.msg("hello")
+    sent = run.reply_cycle()
+    run.confirm("wa-77")
+    out = run.owner(sent.text, id="phone-1", dt=5)
+    assert Reason.OWNER_TAKEOVER in [e.code for e in out if isinstance(e, Decision)]
+    assert Reason.ECHO not in run.codes()
 
 
 def test_an_echo_keeps_the_breakthrough_available(run: Run) -> None:
     """Were the echo taken for the owner, his cooldown would block the urgent breakthrough."""
     run.msg("hello")
     sent = run.reply_cycle()
-    run.owner(sent.text, dt=1)
+    run.owner(sent.text, dt=1, own_device=True)
     run.msg("urgent: please call me", dt=600)
     run.reply_cycle()
     assert len(run.sends()) == 2
@@ -105,7 +105,7 @@ def test_an_echo_keeps_the_breakthrough_available(run: Run) -> None:
 def test_owner_repeating_the_reply_text_twice_is_the_owner_the_second_time(run: Run) -> None:
     run.msg("hello")
     sent = run.reply_cycle()
-    run.owner(sent.text)  # the echo
+    run.owner(sent.text, own_device=True)  # the echo (a fault: whatsmeow sends none)
     out = run.owner(sent.text, dt=30)  # the owner typing the same words himself
     assert Reason.OWNER_TAKEOVER in [e.code for e in out if isinstance(e, Decision)]
 

@@ -291,6 +291,7 @@ class World:
                 text=s.text,
                 from_me=True,
                 is_group=s.chat.endswith("@g.us"),
+                own_device=True,  # an echo can only come from this device (rule 3)
             )
         )
 

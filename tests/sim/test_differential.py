@@ -97,7 +97,7 @@ def test_the_simulator_and_the_runner_decide_alike(tmp_path: Path) -> None:
             first.expect(r"^\[http\] ")
             first.say("alice: hello there")
             first.expect(r"^\[send\] alice: ")  # after two 429s and their Retry-After
-            first.expect(r"^\[decision\] alice echo")
+            first.expect(r"^\[decision\] alice send_confirmed")  # no echo: like whatsmeow
             first.say("bob: are you free tomorrow?")
             first.expect(r"^\[decision\] bob scheduled")  # committed, then shown
             first.crash()  # SIGKILL while bob's reply waits for its delay
@@ -107,11 +107,11 @@ def test_the_simulator_and_the_runner_decide_alike(tmp_path: Path) -> None:
         try:
             second.expect(r"^\[http\] ")
             second.expect(r"^\[send\] bob: ")
-            second.expect(r"^\[decision\] bob echo")
+            second.expect(r"^\[decision\] bob send_confirmed")
             second.say("alice: one more thing")
             second.expect(r"^\[decision\] alice cooldown")
             second.say("/status")
-            second.expect(r"^\[decision\] owner echo")
+            second.expect(r"^\[notice\] ")
             assert second.stop() == 0
         finally:
             second.kill()

@@ -65,7 +65,9 @@ BUSY_DAY = [
 def test_a_simulator_recording_replays_with_zero_divergences(tmp_path: Path) -> None:
     path = tmp_path / "day.jsonl"
     model = FakeModel(seed=5, failures=[ScheduledFailure("rate_limited", 3, after=T0 + 2 * H)])
-    whatsapp = FakeWhatsApp(seed=5, failures=[ScheduledSendFailure("fail", after=T0 + 6 * H)])
+    whatsapp = FakeWhatsApp(
+        seed=5, echo=True, failures=[ScheduledSendFailure("fail", after=T0 + 6 * H)]
+    )  # echoes injected (whatsmeow sends none): a recording with echoes replays too
     record(path, BUSY_DAY, model=model, whatsapp=whatsapp)
     recording = read_recording(path)
     report = replay(recording)

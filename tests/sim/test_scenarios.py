@@ -46,8 +46,16 @@ MUTATIONS = {
         ],
     ),
     "echo taken for the owner": (
-        lambda mp: mp.setattr(Assistant, "_is_echo", lambda self, chat, i, t: False),
-        ["echo_never_counts_as_owner", "echo_recognised_by_text_when_confirmation_lost"],
+        lambda mp: mp.setattr(Assistant, "_is_echo", lambda self, chat, m: False),
+        ["echo_never_counts_as_owner", "echo_from_this_device_recognised_when_confirmation_lost"],
+    ),
+    "an echo recognised by its text": (
+        lambda mp: mp.setattr(
+            Assistant,
+            "_is_echo",
+            lambda self, chat, m: any(s.text and s.text == m.text for s in chat.sends),
+        ),
+        ["echo_never_comes_back_owner_using_our_words_takes_over"],
     ),
     "every group message addresses the owner": (
         lambda mp: mp.setattr(Assistant, "_addressed", lambda self, chat, m, t: True),

@@ -59,7 +59,7 @@ def test_fuzz_with_store_backed_random_crashes_keeps_every_promise(
 
 def test_the_random_crashes_do_hit_sends_awaiting_confirmation(tmp_path: Path) -> None:
     unknown = 0
-    for seed in (1, 2, 3):
+    for seed in range(1, 9):  # a send awaits its confirmation for only 0.3 s: few are hit
         with build_simulation(
             generate_traffic(8, 1, seed), store=tmp_path / f"{seed}.db", crash_rate=0.25
         ) as sim:
