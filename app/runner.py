@@ -39,7 +39,7 @@ import random
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wapa.adapters.llm.base import LLMClient
@@ -50,10 +50,10 @@ from wapa.adapters.store.protocol import StateStore
 from wapa.adapters.transport import Transport
 from wapa.adapters.whatsapp.link import LinkHealth
 from wapa.config import Settings
-from wapa.core import Assistant, Decision, Event, Message, Persona
+from wapa.core import Assistant, Decision, Event, Message
 from wapa.core.driver import Batch, Driver
 from wapa.health import Health, Monitor, StartError, pending
-from wapa.world import AsyncWorld, open_recorder
+from wapa.world import AsyncWorld, adopt_owner, open_recorder
 
 if TYPE_CHECKING:
     from wapa.adapters.recording import Recorder
@@ -249,7 +249,7 @@ class Runner:
         except Exception as exc:
             error = str(exc) or type(exc).__name__
             return self._start_failed("transport_start_failed", error, EXIT_FAILED, exc)
-        self._adopt_owner()
+        adopt_owner(self.transport, self.assistant, self.settings.persona)
         return True
 
     def _start_failed(
@@ -262,23 +262,6 @@ class Runner:
         if self.exit_code == EXIT_OK:
             self.exit_code = code
         return False
-
-    def _adopt_owner(self) -> None:
-        """With WhatsApp, the owner is the paired account: when WAPA_OWNER_ID is left at its
-        default, take the account's JID from the transport (owner commands are read there)."""
-        own = getattr(self.transport, "own_jid", "")
-        a = self.assistant
-        if not isinstance(own, str) or not own or a is None or a.persona.owner_id == own:
-            return
-        if self.settings.persona.owner_id == Persona().owner_id:
-            a.persona = replace(a.persona, owner_id=own)
-            log_event(log, logging.INFO, "owner_from_session", owner_id=own)
-        else:
-            hint = "WAPA_OWNER_ID is not the paired account"
-            was = a.persona.owner_id
-            log_event(
-                log, logging.WARNING, "owner_id_differs", configured=was, paired=own, hint=hint
-            )
 
     # ------------------------------------------------------------------ transport callbacks
 
@@ -330,6 +313,8 @@ class Runner:
                     await self._group(None)
                 if self._eof and await self._idle():
                     self.request_stop("end of input")
+                elif self._eof:  # look again when the effects under way end, however they end
+                    self.world.when_done(lambda: self._queue.put_nowait(_Item(None, "")))
         finally:
             stop.cancel()
             if get is not None:

@@ -28,6 +28,7 @@ import logging
 import traceback
 from collections.abc import Callable, Coroutine
 from contextvars import Token
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from wapa.adapters.correlation import Correlations, bound
@@ -38,12 +39,14 @@ from wapa.adapters.transport import SendError, Transport
 from wapa.adapters.whatsapp.link import LinkHealth
 from wapa.config import Settings
 from wapa.core import (
+    Assistant,
     Decision,
     Event,
     Generate,
     MarkRead,
     Message,
     Notice,
+    Persona,
     Reason,
     Send,
     SendConfirmed,
@@ -80,6 +83,7 @@ class AsyncWorld:
         self.corr = Correlations()
         self.executing = True  # False while draining at shutdown: effects are not carried out
         self.inflight: set[asyncio.Task[Any]] = set()
+        self._watched: set[asyncio.Task[Any]] = set()  # tasks `when_done` already watches
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._step = ""  # the correlation id of the step being dispatched
         self._token: Token[str] | None = None
@@ -195,6 +199,18 @@ class AsyncWorld:
 
     def busy(self) -> bool:
         return bool(self.inflight)
+
+    def when_done(self, wake: Callable[[], None]) -> None:
+        """Call `wake` as each effect under way now ends (once per task, however often asked):
+        the runner's end-of-input check looks again then."""
+
+        def ended(task: asyncio.Task[Any]) -> None:
+            self._watched.discard(task)
+            wake()
+
+        for task in self.inflight - self._watched:
+            self._watched.add(task)
+            task.add_done_callback(ended)
 
     async def finish(self, timeout: float) -> None:
         """Give the sends and generations under way `timeout` seconds, then cancel the rest."""
@@ -347,3 +363,18 @@ def open_recorder(settings: Settings, seed: int, now: float) -> Recorder:
     except (OSError, ValueError) as exc:  # ValueError: e.g. a NUL byte in the path
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise StartError(f"WAPA_RECORD: cannot write {settings.record}: {reason}") from None
+
+
+def adopt_owner(transport: Transport, a: Assistant | None, configured: Persona) -> None:
+    """With WhatsApp, the owner is the paired account: when WAPA_OWNER_ID is left at its
+    default, take the account's JID from the transport (owner commands are read there)."""
+    own = getattr(transport, "own_jid", "")
+    if not isinstance(own, str) or not own or a is None or a.persona.owner_id == own:
+        return
+    if configured.owner_id == Persona().owner_id:
+        a.persona = replace(a.persona, owner_id=own)
+        log_event(log, logging.INFO, "owner_from_session", owner_id=own)
+    else:
+        hint = "WAPA_OWNER_ID is not the paired account"
+        was = a.persona.owner_id
+        log_event(log, logging.WARNING, "owner_id_differs", configured=was, paired=own, hint=hint)
