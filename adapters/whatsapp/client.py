@@ -175,6 +175,12 @@ class NeonizeTransport:
         return self._owner_jid
 
     @property
+    def own_device(self) -> int:
+        """This linked device's number in the account (-1 until known; the phone is 0)."""
+        me = getattr(self._client, "me", None)
+        return int(me.JID.Device) if me is not None and me.JID.User else -1
+
+    @property
     def own_lid(self) -> str:
         me = getattr(self._client, "me", None)
         return J.jid_str(me.LID) if me is not None and me.LID.User else ""
@@ -337,7 +343,9 @@ class NeonizeTransport:
         async with self._inbound:
             learn_pairs(ev, self._book)
             await self._resolve_lids(lids_in(ev))
-            result = message_from_event(ev, self.own_jid, self.own_lid, self._book)
+            result = message_from_event(
+                ev, self.own_jid, self.own_lid, self._book, own_device=self.own_device
+            )
             if isinstance(result, Skip):
                 self.skipped[result.reason] += 1
                 log_event(log, logging.DEBUG, "whatsapp_skip", id=ev.Info.ID, reason=result.reason)

@@ -156,9 +156,13 @@ def message_from_event(
     own_jid: str = "",
     own_lid: str = "",
     book: Mapping[str, str] | None = None,
+    own_device: int = -1,
 ) -> Mapped | Skip:
     """Map one neonize `MessageEv`. `own_jid`/`own_lid` are the paired account's addresses
-    (its messages from any device are the owner's); `book` maps LIDs to phone-number JIDs."""
+    (its messages from any device are the owner's); `book` maps LIDs to phone-number JIDs.
+    `own_device` is this linked device's number (`client.me.JID.Device`; -1 unknown): a from-me
+    message whose sender JID carries it is our own send (`Message.own_device`), which
+    whatsmeow never delivers; every other device of the account (the phone is 0) is the owner."""
     book = book if book is not None else {}
     info = ev.Info
     src = info.MessageSource
@@ -191,6 +195,7 @@ def message_from_event(
 
     is_group = bool(src.IsGroup) or src.Chat.Server == J.GROUP_SERVER
     from_me = bool(src.IsFromMe)
+    this_device = from_me and own_device >= 0 and int(src.Sender.Device) == own_device
     raw_sender = J.jid_str(src.Sender)
     sender_alt = J.jid_str(src.SenderAlt)
     sender = pn(raw_sender, sender_alt)
@@ -240,6 +245,7 @@ def message_from_event(
         media=media,
         kind=kind,
         sent_at=timestamp_ms / 1000.0,
+        own_device=this_device,
     )
     return Mapped(
         message=message,

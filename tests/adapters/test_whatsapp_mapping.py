@@ -354,3 +354,24 @@ def test_odd_fields_never_raise(**kw: Any) -> None:
         assert result.timestamp_ms >= 0
         assert result.message.sent_at == result.timestamp_ms / 1000
         assert isinstance(result.message.mentions, tuple)
+
+
+@pytest.mark.parametrize("device", [0, 3, 12])
+def test_owner_messages_from_his_other_devices_are_the_owner_whatever_the_text(
+    device: int,
+) -> None:
+    """whatsmeow never delivers this device's own sends back: a from-me message from the phone
+    (device 0) or another linked device is the owner, even with our reply's exact words."""
+    ev = event(wa.Message(conversation="Gilad will call you back."), from_me=True, device=device)
+    m = message_from_event(ev, OWN, OWN_LID, own_device=7)
+    assert isinstance(m, Mapped) and m.message.from_me and not m.message.own_device
+
+
+def test_a_from_me_message_from_this_very_device_is_marked_as_ours() -> None:
+    ev = event(wa.Message(conversation="hi"), from_me=True, device=7)
+    m = message_from_event(ev, OWN, OWN_LID, own_device=7)
+    assert isinstance(m, Mapped) and m.message.own_device
+    unknown = message_from_event(ev, OWN, OWN_LID)  # our device not known yet: the owner
+    assert isinstance(unknown, Mapped) and not unknown.message.own_device
+    contact = message_from_event(event(device=7), OWN, OWN_LID, own_device=7)
+    assert isinstance(contact, Mapped) and not contact.message.own_device
