@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml
 from wapa.core.events import MEDIA_KINDS, MESSAGE_KINDS, Message, Reason
 from wapa.core.policy import Persona, Policy, PolicyError, parse_duration
 from wapa.sim.engine import QUOTE_LAST_REPLY, Simulation
+from wapa.sim.fake_media import MEDIA_FAILURE_KINDS, FakeMedia, image_job, voice_job
 from wapa.sim.fake_model import FakeModel, ScheduledFailure
 from wapa.sim.fake_whatsapp import FakeWhatsApp, ScheduledSendFailure
 
@@ -128,6 +130,9 @@ class Step:
     media: str = ""
     message_kind: str = "message"
     down: float = 0.0
+    transcript: str = ""  # a voice note's text, as the fake transcriber returns it
+    description: str = ""  # an image's description, as the fake describer returns it
+    seconds: float = 0.0  # a voice note's length
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,7 @@ class Scenario:
     until: float | None = None  # seconds since the start; None runs until nothing is left
     description: str = ""
     restart_from: str = "memory"  # one of RESTART_FROM
+    media_model: dict[str, Any] = field(default_factory=dict)  # the fake transcriber/describer
 
 
 # ---------------------------------------------------------------- parsing helpers
@@ -251,6 +257,7 @@ _TOP = (
     "chats",
     "llm",
     "whatsapp",
+    "media_model",
     "script",
     "expect",
     "until",
@@ -271,10 +278,15 @@ _STEP = (
     "crash",
     "down",
     "command",
+    "transcript",
+    "description",
+    "seconds",
 )
 _LLM = ("latency", "timeout_after", "failures", "replies", "fallback_models")
 _LLM_FAILURE = ("kind", "count", "after", "retry_after", "model")
 _WA = ("latency", "echo_after", "echo", "failures")
+_MEDIA = ("latency", "failures", "neuron_budget")
+_MEDIA_FAILURE = ("kind", "count", "after", "model")
 _WA_FAILURE = ("kind", "count", "after", "by")
 _EXPECT_KINDS = (
     "reply",
@@ -312,15 +324,10 @@ def load_file(path: str | Path) -> Scenario:
 
 def load_text(source: str, file: str = "<scenario>") -> Scenario:
     c = _Ctx(file)
-    try:
-        data = yaml.load(source, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        what = " ".join(str(x) for x in (exc.context, exc.problem) if x) or "bad YAML"
-        raise c.fail(line, f"bad YAML: {what}") from None
-    except yaml.YAMLError as exc:
-        raise c.fail(None, f"bad YAML: {exc}") from None
+    try:  # aliases, depth, integers and size bounded (adapters/safe_yaml.py)
+        data = load_yaml(source, file, loader=_Loader)
+    except SafeYAMLError as exc:
+        raise c.fail(exc.line, exc.problem) from None
     top = c.mapping(data, "scenario", 1)
     c.keys(top, "scenario", _TOP)
     if "name" not in top:
@@ -342,6 +349,7 @@ def load_text(source: str, file: str = "<scenario>") -> Scenario:
     chats = _chats(c, top, persona.owner_id)
     model = _llm(c, top, start)
     whatsapp = _whatsapp(c, top, start)
+    media_model = _media_model(c, top, start)
     steps = _script(c, top, chats, persona.owner_id)
     expectations = _expectations(c, top, chats, steps, persona.owner_id)
     until = None
@@ -369,6 +377,7 @@ def load_text(source: str, file: str = "<scenario>") -> Scenario:
         until=until,
         description=description.strip(),
         restart_from=restart_from,
+        media_model=media_model,
     )
 
 
@@ -548,6 +557,31 @@ def _whatsapp(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
     return out
 
 
+def _media_model(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
+    """The fake transcriber/describer (`media_model:`): latency, failures like the model's,
+    and `neuron_budget`, the shared daily budget (replies and media alike)."""
+
+    def failure(f: _Map, where: str, after: float) -> ScheduledFailure:
+        if f.get("kind") not in MEDIA_FAILURE_KINDS:
+            raise ValueError(
+                f"media failure kind {f.get('kind')!r} is unknown "
+                f"(known: {', '.join(MEDIA_FAILURE_KINDS)})"
+            )
+        model = c.text(f["model"], f"{where}.model", _line(f, "model")) if "model" in f else None
+        return ScheduledFailure(str(f["kind"]), _count(c, f, where, 1), after, None, model)
+
+    raw, out = _fake(c, top, "media_model", _MEDIA, ("latency",), _MEDIA_FAILURE, failure, start)
+    if "neuron_budget" in raw:
+        budget = raw["neuron_budget"]
+        if isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0:
+            raise c.fail(
+                _line(raw, "neuron_budget"),
+                f"media_model.neuron_budget: expected a number of neurons > 0, got {budget!r}",
+            )
+        out["neuron_budget"] = float(budget)
+    return out
+
+
 def _count(c: _Ctx, m: _Map, where: str, default: int | None) -> int:
     value = m.get("count", default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -638,6 +672,18 @@ def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> li
         if not isinstance(mentions_raw, list):
             raise c.fail(_line(s, "mentions"), f"{where}.mentions: expected a list, like [owner]")
         mentions = tuple(owner_id if m == "owner" else str(m) for m in mentions_raw)
+        understood = {}
+        for key, kinds in (("transcript", ("voice", "audio")), ("description", ("image",))):
+            if key in s:
+                if media not in kinds:
+                    raise c.fail(
+                        _line(s, key),
+                        f"{where}.{key}: needs media: {' or '.join(kinds)}",
+                    )
+                understood[key] = c.text(s[key], f"{where}.{key}", _line(s, key))
+        seconds = 5.0
+        if "seconds" in s:
+            seconds = c.offset(s["seconds"], f"{where}.seconds", _line(s, "seconds"))
         senders.setdefault(msg_id, sender)
         steps.append(
             Step(
@@ -652,6 +698,8 @@ def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> li
                 mentions=mentions,
                 media=media or "",
                 message_kind=kind,
+                seconds=seconds,
+                **understood,
             )
         )
     return steps
@@ -809,12 +857,30 @@ def build_simulation(s: Scenario, seed: int | None = None, **kwargs: Any) -> Sim
         whatsapp=whatsapp,
         **kwargs,
     )
+    media = FakeMedia(
+        latency=s.media_model.get("latency", 2.0),
+        failures=[replace(f) for f in s.media_model.get("failures", [])],
+        meter=model.meter,
+        seed=seed,
+    )
+    media.bind(sim)
+    if "neuron_budget" in s.media_model:
+        model.meter.budget = s.media_model["neuron_budget"]
     for step in s.steps:
         t = s.start + step.t
         if step.kind == "crash":
             sim.add_crash(t, step.down)
         else:
-            sim.add_message(t, step_message(s, step))
+            message = step_message(s, step)
+            sim.add_message(t, message)
+            if step.transcript or step.description:  # understood when it arrives
+                job = (
+                    voice_job(message.chat, message.id, step.seconds)
+                    if step.transcript
+                    else image_job(message.chat, message.id)
+                )
+                answer = step.transcript or step.description
+                sim.call_at(t, lambda now, j=job, a=answer: media.start(j, a, now))
     return sim
 
 
