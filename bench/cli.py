@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
 from wapa.bench import core_bench
+from wapa.bench.compare import spread_text
 from wapa.bench.machine import describe
 
 # key -> (goal text, predicate on the value, unit)
@@ -57,19 +59,35 @@ def _lazy(module: str, func: str, quick: bool) -> Callable[[], dict[str, Any]]:
     return run
 
 
-def run(quick: bool, progress: Callable[[str], None]) -> dict[str, Any]:
-    result: dict[str, Any] = {"quick": quick, **describe()}
+def run(quick: bool, progress: Callable[[str], None], repeat: int = 1) -> dict[str, Any]:
+    """Every section, `repeat` times in a row; each figure is the median of its runs, and
+    `spread[key]` keeps its min, max and number of runs."""
+    result: dict[str, Any] = {"quick": quick, "repeat": repeat, **describe()}
     errors: dict[str, str] = {}
+    samples: dict[str, list[float]] = {}
     for name, fn in _sections(quick):
-        progress(f"bench: {name} ...")
-        t0 = time.perf_counter()
-        try:
-            result.update(fn())
-        except Exception as exc:  # one broken section must not hide the others
-            errors[name] = f"{type(exc).__name__}: {exc}"
-        progress(f"bench: {name} done in {time.perf_counter() - t0:.1f}s")
+        for i in range(repeat):
+            tag = f" ({i + 1}/{repeat})" if repeat > 1 else ""
+            progress(f"bench: {name}{tag} ...")
+            t0 = time.perf_counter()
+            try:
+                figures = fn()
+            except Exception as exc:  # one broken section must not hide the others
+                errors[name] = f"{type(exc).__name__}: {exc}"
+                break
+            for key, value in figures.items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    samples.setdefault(key, []).append(value)
+                else:
+                    result[key] = value
+            progress(f"bench: {name}{tag} done in {time.perf_counter() - t0:.1f}s")
+    spread: dict[str, dict[str, float]] = {}
+    for key, values in samples.items():
+        result[key] = statistics.median(values) if len(values) > 1 else values[0]
+        spread[key] = {"min": min(values), "max": max(values), "n": len(values)}
     for key in GOALS:
         result.setdefault(key, None)
+    result["spread"] = spread
     result["errors"] = errors
     return result
 
@@ -93,7 +111,7 @@ def markdown(result: dict[str, Any]) -> str:
     for key, (goal, ok, unit) in GOALS.items():
         v = result.get(key)
         met = "n/a" if v is None else ("yes" if ok(v) else "no")
-        lines.append(f"| {key} | {_fmt(v)} {unit} | {goal} | {met} |")
+        lines.append(f"| {key} | {_fmt(v)} {unit}{spread_text(result, key)} | {goal} | {met} |")
     extras = [k for k in result if k.startswith("baseline") or k.endswith("old_design")]
     if extras:
         lines.append("")
@@ -101,7 +119,7 @@ def markdown(result: dict[str, Any]) -> str:
             "Baselines measured in the same run: "
             + ", ".join(f"{k} = {_fmt(result[k])}" for k in extras)
         )
-    machine = set(describe()) | {"quick", "errors"}
+    machine = set(describe()) | {"quick", "errors", "spread", "repeat", "label", "note"}
     others = [k for k in result if k not in GOALS and k not in machine and k not in extras]
     if others:
         lines.append("")
@@ -121,9 +139,42 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="drive the runner this long and report memory growth",
     )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run every section N times: each figure is the median, with its spread (min-max)",
+    )
+    p.add_argument("--label", help="a name for this machine in --compare tables (e.g. pi5)")
+    p.add_argument("--note", help="a note kept with the result (e.g. 'emulated', 'SD card')")
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="FILE.json",
+        help="print saved --json/--out results side by side (no benchmark is run)",
+    )
+    p.add_argument(
+        "--markdown",
+        action="store_true",
+        help="with --compare: a Markdown table (for a README or a pull request)",
+    )
 
 
 def main_args(args: argparse.Namespace) -> int:
+    if args.compare:
+        from wapa.bench.compare import CompareError, load, render
+
+        try:
+            runs = [load(path) for path in args.compare]
+        except CompareError as exc:
+            print(f"wapa bench --compare: {exc}", file=sys.stderr)
+            return 1
+        print(render(runs, GOALS, args.markdown))
+        return 0
+    if args.repeat < 1:
+        print("wapa bench: --repeat must be at least 1", file=sys.stderr)
+        return 1
     tty = sys.stderr.isatty()
 
     def progress(msg: str) -> None:
@@ -139,7 +190,10 @@ def main_args(args: argparse.Namespace) -> int:
             print(f"wapa bench --soak: {exc}", file=sys.stderr)
             return 1
     else:
-        result = run(args.quick, progress)
+        result = run(args.quick, progress, args.repeat)
+    for key in ("label", "note"):
+        if getattr(args, key):
+            result[key] = getattr(args, key)
     text = json.dumps(result, indent=None if args.json else 2, sort_keys=True)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
