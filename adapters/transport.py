@@ -24,6 +24,9 @@ LIFECYCLE_KINDS: tuple[str, ...] = (
     "temporary_ban",  # WhatsApp banned the account for a while: no sending until it lifts
     "ban_lifted",  # ...it lifted
     "pair_needed",  # no paired session: run `wapa pair` first; the runner stops
+    "connect_failed",  # the library gave up connecting: the transport reconnects with backoff
+    "stream_dead",  # the event stream ended unasked: the transport restarts the client
+    "client_outdated",  # WhatsApp refuses this client version: no sending until an upgrade
 )
 
 OnMessage = Callable[[Message], Awaitable[None]]

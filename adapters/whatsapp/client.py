@@ -14,7 +14,9 @@ owner's chat with himself. The neonize client is only touched while its Go side 
 
 Connection lifecycle: see `link.py`. whatsmeow reconnects by itself after an unexpected
 disconnect (a delay of 2 s times the failed attempts), so the transport does not duplicate
-that; it reconnects itself only after a temporary ban, whose end whatsmeow does not watch.
+that; it reconnects itself after a temporary ban (whose end whatsmeow does not watch), after a
+`ConnectFailure` (whatsmeow's final word) and when the event stream (neonize's connect task)
+ends unasked, with a backoff of `RECONNECT_BASE` doubling up to `RECONNECT_MAX`.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ log = logging.getLogger("wapa.whatsapp")
 QUOTE_BYTES = 4096  # a remembered message bigger than this is quoted as text only
 LIDS_PER_EVENT = 16
 DEVICE_NAME = "wapa"
+RECONNECT_BASE = 5.0  # seconds before the first reconnect of ours; doubles per failure
+RECONNECT_MAX = 300.0
 
 
 class PairingRequired(RuntimeError):
@@ -157,6 +161,9 @@ class NeonizeTransport:
         self._start_waiter: asyncio.Future[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ban_task: asyncio.Task[Any] | None = None
+        self._reconnect_task: asyncio.Task[Any] | None = None
+        self._reconnects = 0  # our reconnects since the last Connected
+        self._planned_stop = False  # the connect task ends because we stopped it
         self._on_message: OnMessage | None = None
         self._on_lifecycle: OnLifecycle | None = None
         self._groups = GroupCache(self._fetch_group, ttl=group_ttl, clock=clock)
@@ -233,6 +240,7 @@ class NeonizeTransport:
                 if exc is not None:
                     await self.stop()
                     raise exc
+                self._watch(task)
                 return
             if task not in done:
                 await self.stop()
@@ -255,7 +263,7 @@ class NeonizeTransport:
             return
         self._stopping = True
         self._connected.set()  # wake waiting sends: they fail with "stopping"
-        for task in [*self._tasks, self._ban_task]:
+        for task in [*self._tasks, self._ban_task, self._reconnect_task]:
             if task is not None and not task.done() and task is not asyncio.current_task():
                 task.cancel()
         await self._stop_client()
@@ -267,6 +275,7 @@ class NeonizeTransport:
         self._connected.clear()
         if client is None or task is None:
             return
+        self._planned_stop = True
         try:
             await asyncio.wait_for(client.stop(), self._stop_timeout)
         except Exception as exc:  # noqa: BLE001
@@ -297,7 +306,41 @@ class NeonizeTransport:
         self._report(self._link.on_restart(why))
         await self._stop_client()
         if not self._stopping:
+            self._planned_stop = False
             self._connect_task = await self._client.connect()
+            self._watch(self._connect_task)
+
+    def _watch(self, task: asyncio.Future[Any]) -> None:
+        """Notice when neonize's event loop ends unasked (defect: nothing watched it)."""
+        task.add_done_callback(self._connect_task_ended)
+
+    def _connect_task_ended(self, task: asyncio.Future[Any]) -> None:
+        if self._stopping or self._planned_stop or task is not self._connect_task:
+            return
+        error = task.exception() if not task.cancelled() else None
+        log_event(
+            log,
+            logging.ERROR,
+            "whatsapp_stream_ended",
+            error=_err(error) if error else "ended without an error",
+        )
+        self._alive = False
+        self._connected.clear()
+        self._report(self._link.on_stream_dead())
+        self._reconnect_later("the event stream ended")
+
+    def _reconnect_later(self, why: str) -> None:
+        """One reconnect of ours at a time, after a backoff that doubles per failure."""
+        if self._stopping or (self._reconnect_task and not self._reconnect_task.done()):
+            return
+        delay = min(RECONNECT_BASE * 2.0**self._reconnects, RECONNECT_MAX)
+        self._reconnects += 1
+
+        async def later() -> None:
+            await self._sleep(delay)
+            await self._restart_client(f"{why}: reconnecting (attempt {self._reconnects})")
+
+        self._reconnect_task = asyncio.ensure_future(later())
 
     # ------------------------------------------------------------------ handlers
 
@@ -362,6 +405,7 @@ class NeonizeTransport:
 
     async def _handle_connected(self, _ev: Any) -> None:
         self._alive = True
+        self._reconnects = 0
         self._report(self._link.on_connected(self._clock()))
         self._connected.set()
         if self._start_waiter is not None and not self._start_waiter.done():
@@ -415,7 +459,16 @@ class NeonizeTransport:
         await self._restart_client("the temporary ban should be over: reconnecting")
 
     async def _handle_connect_failure(self, ev: Any) -> None:
-        self._report(self._link.on_connect_failure(_enum_name(ConnectFailureReason, ev.Reason)))
+        """whatsmeow's final word: it sends ConnectFailure only when it will not reconnect."""
+        self._alive = False
+        self._connected.set()  # wake waiting sends: they re-check can_send and fail at once
+        reports = self._link.on_connect_failure(_enum_name(ConnectFailureReason, ev.Reason))
+        self._report(reports)
+        if self._start_waiter is not None and not self._start_waiter.done():
+            self._start_waiter.set_exception(WhatsAppStartError(reports[0][1]))
+            return
+        self._connected.clear()
+        self._reconnect_later("whatsmeow gave up connecting")
 
     async def _handle_pair_status(self, ev: Any) -> None:
         log_event(log, logging.INFO, "whatsapp_pair_status", status=int(ev.Status))
@@ -451,6 +504,15 @@ class NeonizeTransport:
             key = (origin.chat, origin.sender) if origin else (self._chat_jid(chat), sender)
             groups.setdefault(key, []).append(mid)
         for (chat_jid, sender_jid), ids in groups.items():
+            if not sender_jid:
+                # An id we no longer remember (a restart, or 512 newer messages): neonize
+                # cannot encode an empty sender JID. whatsmeow ignores the sender in a direct
+                # chat (receipt.go MarkRead), so the chat itself does; in a group the
+                # participant is needed and unknown: no receipt rather than an error.
+                if chat_jid.endswith("@" + J.GROUP_SERVER):
+                    log_event(log, logging.INFO, "whatsapp_mark_read_skipped", count=len(ids))
+                    continue
+                sender_jid = chat_jid
             try:
                 await client.mark_read(
                     *ids,
@@ -539,6 +601,8 @@ class NeonizeTransport:
             return self._link.fatal
         if self._link.banned(self._clock()):
             return "temporarily banned by WhatsApp: no sending until the ban lifts"
+        if self._link.failed:
+            return f"not connected to WhatsApp: {self._link.failed}"
         return "not connected to WhatsApp"
 
     # ------------------------------------------------------------------ helpers

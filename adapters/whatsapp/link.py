@@ -15,8 +15,12 @@ What each event means (whatsmeow, under neonize 0.5.2):
   sending; the store and the session file are kept; `wapa pair` links again.
 - TemporaryBan: WhatsApp refuses this account for `Expire` seconds. whatsmeow does not
   reconnect; the transport reconnects once the ban should be over.
-- ClientOutdated: WhatsApp refuses this client version (upgrade neonize); no reconnect.
-- ConnectFailure (other reasons): whatsmeow retries by itself.
+- ClientOutdated: WhatsApp refuses this client version (upgrade neonize); no reconnect, red.
+- ConnectFailure: final. whatsmeow dispatches it only after deciding *not* to reconnect
+  (`connectionevents.go` `handleConnectFailure`: 503/500 and CAT refreshes reconnect without
+  an event). The transport reconnects itself with backoff; health is red until it connects.
+- The event stream itself can end (neonize's Go loop stops when an event fails to encode): the
+  transport watches it, reports `stream_dead` (red) and restarts the client with backoff.
 
 `LinkHealth` maps the lifecycle kinds the transport reports to what health shows: the state,
 whether it is red (sticky until a new connection), the hint for people, how loud to log it.
@@ -39,6 +43,7 @@ class Link:
     outdated: bool = False
     banned_until: float = 0.0  # monotonic time the ban should lift; 0 when not banned
     keepalive_lost: bool = False
+    failed: str = ""  # why the connection is down until a reconnect of ours succeeds
     history: list[Report] = field(default_factory=list)
 
     @property
@@ -58,7 +63,7 @@ class Link:
     def can_send(self, now: float) -> bool:
         """False while logged out, replaced, outdated or banned. A transient disconnect keeps
         sending allowed: sends wait for the reconnect (bounded) instead of failing at once."""
-        return not self.fatal and not self.banned(now) and self.ever_connected
+        return not self.fatal and not self.failed and not self.banned(now) and self.ever_connected
 
     def _emit(self, kind: str, detail: str) -> list[Report]:
         self.history.append((kind, detail))
@@ -72,6 +77,7 @@ class Link:
             out += self._emit("ban_lifted", "the temporary ban is over: sending again")
         self.connected = self.ever_connected = True
         self.keepalive_lost = False
+        self.failed = ""
         return out + self._emit("connected", "connected to WhatsApp")
 
     def on_disconnected(self) -> list[Report]:
@@ -123,11 +129,19 @@ class Link:
 
     def on_client_outdated(self) -> list[Report]:
         self.connected, self.outdated = False, True
-        return self._emit("disconnected", "WhatsApp says this client is outdated: upgrade neonize")
+        return self._emit(
+            "client_outdated", "WhatsApp says this client is outdated: upgrade neonize"
+        )
 
     def on_connect_failure(self, reason: str) -> list[Report]:
         self.connected = False
-        return self._emit("disconnected", f"connect failed ({reason}); whatsmeow retries")
+        self.failed = f"WhatsApp refused the connection ({reason}) and whatsmeow gave up"
+        return self._emit("connect_failed", f"{self.failed}; reconnecting with backoff")
+
+    def on_stream_dead(self) -> list[Report]:
+        self.connected = False
+        self.failed = "the WhatsApp event stream ended unexpectedly"
+        return self._emit("stream_dead", f"{self.failed}; restarting the client")
 
     def on_restart(self, why: str) -> list[Report]:
         return self._emit("reconnecting", why)
@@ -150,9 +164,13 @@ LIFECYCLE_STATE = {
     "temporary_ban": "banned",
     "ban_lifted": "connected",
     "pair_needed": "not_paired",
+    "connect_failed": "failed",
+    "stream_dead": "failed",
+    "client_outdated": "outdated",
 }
-# Lost for good (only a new connection clears them): health red while they last.
-RED_STATES = frozenset({"logged_out", "replaced", "not_paired"})
+# Lost for good, or until our own reconnect succeeds (only a new connection clears them):
+# health red while they last.
+RED_STATES = frozenset({"logged_out", "replaced", "not_paired", "failed", "outdated"})
 LIFECYCLE_LEVEL = {  # the others are logged as errors
     "connected": logging.INFO,
     "keepalive_restored": logging.INFO,
@@ -170,6 +188,12 @@ LIFECYCLE_HINT = {
     "Stop the other client, then restart wapa",
     "temporary_ban": "WhatsApp banned the account for a while: no sending until it lifts",
     "pair_needed": "no paired WhatsApp session: run `wapa pair` first",
+    "connect_failed": "WhatsApp refused the connection and whatsmeow gave up: wapa reconnects "
+    "with backoff; no sending until it is back",
+    "stream_dead": "the WhatsApp event stream ended: wapa restarts the client; no sending "
+    "until it is back",
+    "client_outdated": "WhatsApp rejected this client version: upgrade neonize (and wapa), "
+    "then restart",
 }
 
 
@@ -202,8 +226,8 @@ class LinkHealth:
     def on_lifecycle(self, kind: str, detail: str = "") -> LifecycleNote | None:
         previous = self.state
         state = LIFECYCLE_STATE.get(kind, previous)
-        if previous in RED_STATES and state not in (previous, "connected", "not_paired"):
-            state = previous  # lost for good: only a new connection clears it
+        if previous in RED_STATES and state not in RED_STATES and state != "connected":
+            state = previous  # lost: only a new connection (or a worse red) replaces it
         self.state = state
         hint = LIFECYCLE_HINT.get(kind, "")
         if state == "connected":
