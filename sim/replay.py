@@ -108,7 +108,7 @@ class Script:
     """A recording turned into inputs for the engine and recorded answers for its fakes."""
 
     header: Header
-    inputs: list[tuple[float, Message | Command]] = field(default_factory=list)
+    inputs: list[tuple[float, Message | Command | MediaText]] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
     generations: list[Outgoing] = field(default_factory=list)
@@ -137,7 +137,7 @@ def script_from(recording: Recording) -> Script:
             if isinstance(obj, Message):
                 last_msg = (len(s.inputs), t, obj)
                 s.inputs.append((t, obj))
-            elif isinstance(obj, Command):
+            elif isinstance(obj, Command | MediaText):  # media text: as it was delivered
                 s.inputs.append((t, obj))
             elif isinstance(obj, Generated | GenerationFailed) and obj.request_id in gens:
                 g = gens.pop(obj.request_id)
@@ -172,7 +172,9 @@ def script_from(recording: Recording) -> Script:
         crash_t = restart.crashed_at
         if crash_t is None:  # a production restart: it died after the last thing it wrote
             crash_t = max((i.t for i in before), default=restart.start)
-        inputs_before = sum(isinstance(i.obj, Message | Command) and i.dir == "in" for i in before)
+        inputs_before = sum(
+            isinstance(i.obj, Message | Command | MediaText) and i.dir == "in" for i in before
+        )
         s.crashes.append(
             (crash_t, max(0.0, restart.start - crash_t), bisect.bisect_left(kept, inputs_before))
         )
@@ -285,6 +287,8 @@ def simulate(script: Script, policy: Policy, tolerance: float, until: float | No
             crash = next(crashes, None)
         if isinstance(event, Command):
             sim.add_command(t, event)
+        elif isinstance(event, MediaText):
+            sim.traffic_at(t, event)
         else:
             sim.add_message(t, event)
     while crash is not None:
@@ -370,7 +374,9 @@ def compare_decisions(
 Answers = dict[str, tuple[int, ...]]  # request id of a reply -> the inputs it answers
 
 
-def answered(result: SimResult, inputs: list[tuple[float, Message | Command]]) -> Answers:
+def answered(
+    result: SimResult, inputs: list[tuple[float, Message | Command | MediaText]]
+) -> Answers:
     """For every reply of a run, the indexes (into `inputs`) of the contact messages it
     answers: those of its chat after the run's previous reply there or the owner's latest
     message, up to the generation that made it (the send itself when there was none)."""
