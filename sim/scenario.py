@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from wapa.adapters.llm.media import MediaJob
 from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml
 from wapa.core.events import MEDIA_KINDS, MESSAGE_KINDS, Message, Reason
 from wapa.core.policy import Persona, Policy, PolicyError, parse_duration
@@ -672,7 +673,7 @@ def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> li
         if not isinstance(mentions_raw, list):
             raise c.fail(_line(s, "mentions"), f"{where}.mentions: expected a list, like [owner]")
         mentions = tuple(owner_id if m == "owner" else str(m) for m in mentions_raw)
-        understood = {}
+        understood: dict[str, str] = {}
         for key, kinds in (("transcript", ("voice", "audio")), ("description", ("image",))):
             if key in s:
                 if media not in kinds:
@@ -699,7 +700,8 @@ def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> li
                 media=media or "",
                 message_kind=kind,
                 seconds=seconds,
-                **understood,
+                transcript=understood.get("transcript", ""),
+                description=understood.get("description", ""),
             )
         )
     return steps
@@ -879,9 +881,13 @@ def build_simulation(s: Scenario, seed: int | None = None, **kwargs: Any) -> Sim
                     if step.transcript
                     else image_job(message.chat, message.id)
                 )
-                answer = step.transcript or step.description
-                sim.call_at(t, lambda now, j=job, a=answer: media.start(j, a, now))
+                sim.call_at(t, _understand(media, job, step.transcript or step.description))
     return sim
+
+
+def _understand(media: FakeMedia, job: MediaJob, answer: str) -> Callable[[float], None]:
+    """The fake transcriber/describer's start when the message arrives."""
+    return lambda now: media.start(job, answer, now)
 
 
 def step_message(s: Scenario, step: Step) -> Message:
