@@ -202,7 +202,9 @@ def guard(system: str, owner_name: str = "", assistant_name: str = "", intro: st
     sayable = _shingles(_words(PASS_ON.format(owner=owner or "the owner")))
     sayable |= _shingles(_words(intro))
     shingles = frozenset(_shingles(_words(system)) - sayable)
-    return Guard(drop, shingles, _private_tokens(system, (owner, me)))
+    # Only a prompt core.context built separates its template from the persona's own text.
+    private = _private_tokens(system, (owner, me)) if m else frozenset()
+    return Guard(drop, shingles, private)
 
 
 def echoes_system_prompt(reply: str, system: str) -> bool:
@@ -278,14 +280,14 @@ def clean_reply(
         return "", EMPTY
     if _TEMPLATE.search(judged):
         return "", TEMPLATE
-    if _PLACEHOLDER.match(judged) or _has_slot(judged):
-        return "", PLACEHOLDER
+    heard_folded = normalise(heard) if heard is not None else None
+    if _PLACEHOLDER.match(judged) or _has_slot(_unquoted(judged, heard_folded)):
+        return "", PLACEHOLDER  # (a quote of what the contact wrote may hold brackets)
     g = (
         guard(system, persona.owner_name, persona.assistant_name, persona.introduction)
         if persona is not None
         else guard(system)
     )
-    heard_folded = normalise(heard) if heard is not None else None
     if system and len(_shingles(_WORD.findall(judged)) & g.shingles) >= 3:
         return "", ECHO
     sentences = _sentences(text)
