@@ -862,7 +862,14 @@ class Assistant:
         chat = self._chat_for(ev.request_id, now, out)
         if chat is None:
             return
-        text, why = clean_reply(_clean_text(ev.text), chat.system, self.policy.max_reply_chars)
+        heard = "\n".join(e.text for e in chat.context if e.who == ctx.CONTACT)
+        text, why = clean_reply(
+            _clean_text(ev.text),
+            chat.system,
+            self.policy.max_reply_chars,
+            persona=self.persona,
+            heard=heard,  # the contact's own words: his numbers are no leak, his quotes no promise
+        )
         if why:
             out.append(
                 Decision(
