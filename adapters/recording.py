@@ -11,7 +11,9 @@ A simulator that crashes its assistant writes that restart header itself, with t
 crash (`"crashed_at"`, optional: a production process cannot know when it died, and the replay
 then takes the time of the last item before the restart). Version 1 readers ignore the key.
 `read_recording` validates everything and names `file:line` in its errors; a truncated last
-line (a crash while writing) is reported in `Recording.warnings` and skipped.
+line (a crash while writing) is reported in `Recording.warnings` and skipped. Each line is read
+with bounded cost (adapters/safe_yaml.py `load_json`: at most 1,000,000 characters, 64 levels
+deep, 100-digit integers).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import IO, Any
 from wapa.adapters import codec
 from wapa.adapters.filemodes import open_append, private_dir
 from wapa.adapters.redact import Redactor
+from wapa.adapters.safe_yaml import JSONLimitError, load_json
 from wapa.core.events import Effect, Event
 from wapa.core.policy import Persona, Policy, PolicyError
 
@@ -265,13 +268,13 @@ def read_recording(path: str | Path) -> Recording:
         if not text.strip():
             continue
         try:
-            data = json.loads(text)
+            data = load_json(text)  # depth, integers, line length bounded
             if not isinstance(data, dict):
                 raise RecordingError(f"{where}: expected a JSON object, got {type(data).__name__}")
             entry: Header | Item = (
                 _header(data, where, number) if "format" in data else _item(data, where, number)
             )
-        except (json.JSONDecodeError, RecordingError) as exc:
+        except (json.JSONDecodeError, JSONLimitError, RecordingError) as exc:
             if truncated and number == len(lines) and recording is not None:
                 recording.warnings.append(
                     f"{where}: last line is incomplete (cut off while writing): skipped"
@@ -279,6 +282,8 @@ def read_recording(path: str | Path) -> Recording:
                 break
             if isinstance(exc, json.JSONDecodeError):
                 raise RecordingError(f"{where}: not JSON: {exc.msg} at column {exc.colno}") from exc
+            if isinstance(exc, JSONLimitError):
+                raise RecordingError(f"{where}: refused: {exc}") from None
             raise
         if isinstance(entry, Header):
             if recording is None:

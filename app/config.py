@@ -713,17 +713,18 @@ def _unknown_key(key: str, path: str) -> UnknownName:
 
 def read_config_file(path: str) -> dict[str, Any]:
     """A flat YAML mapping of variable names (prefix `WAPA_` and case optional) to values."""
-    import yaml
+    from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml
 
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            text = f.read(1_000_001)  # a settings file is small: no more is read
+        data = load_yaml(text, path, max_bytes=1_000_000)  # aliases, depth, numbers bounded
     except OSError as exc:
         raise ConfigError(f"--config: cannot read {path}: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"--config: {path}{where} is not valid YAML") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--config: {path} is not UTF-8 text ({exc.reason})") from None
+    except SafeYAMLError as exc:
+        raise ConfigError(f"--config: {exc}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from wapa.core.patterns import backtracking_risk
+
 
 class PolicyError(ValueError):
     """A setting is wrong. The message starts with the field's name."""
@@ -206,6 +208,12 @@ class Policy:
                 re.compile(pattern)
             except re.error as exc:
                 raise PolicyError(f"aliases: bad pattern {pattern!r}: {exc}") from exc
+            risk = backtracking_risk(pattern)  # refused at start: it could stall the core
+            if risk:
+                raise PolicyError(
+                    f"aliases: pattern {pattern!r} refused: {risk}; write it without that "
+                    r"shape, e.g. \bboss\b, or make the group atomic: (?>...)+"
+                )
         if self.quiet_hours is not None:
             self.quiet_hours.minutes()
             self.quiet_hours.zone()

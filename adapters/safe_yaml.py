@@ -1,0 +1,232 @@
+"""Loading YAML and JSON from files a user (or an attacker) wrote, with bounded cost.
+
+PyYAML's SafeLoader constructs only plain data, but it will still:
+
+- expand aliases without limit when the result is printed or walked ("billion laughs": a
+  328-byte scenario whose error message was 312 MB; a `--config` that never finished);
+- recurse once per nesting level, so `[[[[...` 5,000 deep is a RecursionError traceback;
+- build 5,000-digit integers (Python then refuses to print them: a ValueError traceback).
+
+`load_yaml` bounds all of that and reports every refusal as `SafeYAMLError`, whose message is
+`file:line: problem` (the line where the problem starts, when known):
+
+| limit | default | refused as |
+|---|---|---|
+| size of the text | 5 MB | `file: too large` |
+| nesting depth, counting what aliases bring in | 64 | `file:line: nested more than 64 levels deep` |
+| nodes that aliases add (each alias counts the whole node it repeats) | 10,000 | `file:line: aliases expand to more than ...` |
+| an alias of a node that is not finished (a recursive structure) | | `file:line: recursive alias` |
+| digits of an integer | 100 | `file:line: integer of N digits` |
+
+Ordinary YAML errors come out the same way (`file:line: bad YAML: ...`). `loader` may be a
+subclass of `yaml.SafeLoader` with its own constructors (the scenario loader keeps line
+numbers that way); it is never an unsafe loader.
+
+`load_json` does the same for one JSON text (a recording's line): depth, integer digits,
+bounded length; errors are `JSONLimitError` (a ValueError) with a short message, for the
+caller to prefix with `file:line`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from yaml.events import AliasEvent, CollectionStartEvent
+from yaml.nodes import MappingNode, Node, SequenceNode
+
+__all__ = [
+    "MAX_ALIAS_NODES",
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "MAX_INT_DIGITS",
+    "JSONLimitError",
+    "SafeYAMLError",
+    "load_json",
+    "load_yaml",
+]
+
+MAX_BYTES = 5_000_000
+MAX_DEPTH = 64
+MAX_ALIAS_NODES = 10_000
+MAX_INT_DIGITS = 100
+MAX_JSON_CHARS = 1_000_000
+
+
+class SafeYAMLError(ValueError):
+    """A YAML text refused: `str()` is `file:line: problem` (or `file: problem`)."""
+
+    def __init__(self, file: str, line: int | None, problem: str) -> None:
+        self.file, self.line, self.problem = file, line, problem
+        super().__init__(f"{file}:{line}: {problem}" if line else f"{file}: {problem}")
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A limit hit while composing or constructing (carries the mark of where)."""
+
+
+def _refused(problem: str, mark: Any) -> _Refused:
+    return _Refused(None, None, problem, mark)
+
+
+def _digits(text: str) -> int:
+    """Digits of an integer literal in any base (0x.., 0b.., 0o..): its letters and digits."""
+    return sum(c.isalnum() for c in text)
+
+
+class _Bounds:
+    """Mixed into the caller's loader class: depth and alias accounting while composing, and
+    a bounded integer constructor."""
+
+    max_depth = MAX_DEPTH
+    max_alias_nodes = MAX_ALIAS_NODES
+    max_int_digits = MAX_INT_DIGITS
+
+    def _setup_bounds(self) -> None:
+        self._depth = 0
+        self._alias_nodes = 0
+        self._open: list[str | None] = []  # anchors of the collections being composed
+        self._shape: dict[int, tuple[int, int]] = {}  # id(node) -> (nodes, depth), finished
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node:
+        event = self.peek_event()  # type: ignore[attr-defined]
+        if isinstance(event, AliasEvent):
+            if event.anchor in self._open:
+                raise _refused(f"recursive alias *{event.anchor}", event.start_mark)
+            node = super().compose_node(parent, index)  # type: ignore[misc]
+            nodes, depth = self._measure(node)
+            if self._depth + depth > self.max_depth:
+                raise _refused(
+                    f"nested more than {self.max_depth} levels deep (through *{event.anchor})",
+                    event.start_mark,
+                )
+            self._alias_nodes += nodes
+            if self._alias_nodes > self.max_alias_nodes:
+                raise _refused(
+                    f"aliases expand to more than {self.max_alias_nodes:,} values "
+                    f"(at *{event.anchor}); write the values out instead",
+                    event.start_mark,
+                )
+            return node
+        self._depth += 1
+        if self._depth > self.max_depth:
+            raise _refused(f"nested more than {self.max_depth} levels deep", event.start_mark)
+        collection = isinstance(event, CollectionStartEvent)
+        if collection:
+            self._open.append(event.anchor)
+        try:
+            return super().compose_node(parent, index)  # type: ignore[misc]
+        finally:
+            self._depth -= 1
+            if collection:
+                self._open.pop()
+
+    def _measure(self, node: Node) -> tuple[int, int]:
+        """(values, depth) of a finished node, aliases expanded; memoised, and bounded in
+        recursion by the depth limit (every composed node is within it)."""
+        known = self._shape.get(id(node))
+        if known is not None:
+            return known
+        nodes, depth = 1, 1
+        children: list[Node] = []
+        if isinstance(node, SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, MappingNode):
+            children = [n for pair in node.value for n in pair]
+        for child in children:
+            n, d = self._measure(child)
+            nodes += n
+            depth = max(depth, d + 1)
+        self._shape[id(node)] = (nodes, depth)
+        return nodes, depth
+
+    def construct_bounded_int(self, node: yaml.ScalarNode) -> Any:
+        n = _digits(str(node.value))
+        if n > self.max_int_digits:
+            raise _refused(
+                f"integer of {n:,} digits (at most {self.max_int_digits})",
+                node.start_mark,
+            )
+        return yaml.SafeLoader.construct_yaml_int(self, node)  # type: ignore[arg-type]
+
+
+_BOUNDED: dict[type[yaml.SafeLoader], type[yaml.SafeLoader]] = {}
+
+
+def _bounded(loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
+    if not issubclass(loader, yaml.SafeLoader):
+        raise TypeError(f"{loader.__name__} is not a yaml.SafeLoader")
+    known = _BOUNDED.get(loader)
+    if known is not None:
+        return known
+
+    class Bounded(_Bounds, loader):  # type: ignore[misc, valid-type]
+        def __init__(self, stream: Any) -> None:
+            super().__init__(stream)
+            self._setup_bounds()
+
+    Bounded.add_constructor("tag:yaml.org,2002:int", _Bounds.construct_bounded_int)
+    Bounded.__name__ = f"Bounded{loader.__name__}"
+    _BOUNDED[loader] = Bounded
+    return Bounded
+
+
+def load_yaml(
+    source: str | bytes,
+    file: str = "<yaml>",
+    *,
+    loader: type[yaml.SafeLoader] = yaml.SafeLoader,
+    max_bytes: int = MAX_BYTES,
+) -> Any:
+    """One YAML document, within the limits above; `SafeYAMLError` otherwise."""
+    if len(source) > max_bytes:
+        raise SafeYAMLError(file, None, f"too large ({len(source):,} bytes; at most {max_bytes:,})")
+    try:
+        return yaml.load(source, Loader=_bounded(loader))  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        if isinstance(exc, _Refused):
+            raise SafeYAMLError(file, line, str(exc.problem)) from None
+        what = " ".join(str(x) for x in (exc.context, exc.problem) if x) or "not valid"
+        raise SafeYAMLError(file, line, f"bad YAML: {what}") from None
+    except yaml.YAMLError as exc:
+        raise SafeYAMLError(file, None, f"bad YAML: {exc}") from None
+    except RecursionError:  # a last resort: the depth limit is far below Python's
+        raise SafeYAMLError(file, None, "nested too deeply") from None
+
+
+# ---------------------------------------------------------------------------------- JSON
+
+
+class JSONLimitError(ValueError):
+    """A JSON text refused for its cost or for a value wapa never writes."""
+
+
+def _int(text: str) -> int:
+    n = _digits(text)
+    if n > MAX_INT_DIGITS:
+        raise JSONLimitError(f"integer of {n:,} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def load_json(text: str, *, max_depth: int = MAX_DEPTH, max_chars: int = MAX_JSON_CHARS) -> Any:
+    """One JSON value. Raises `json.JSONDecodeError` for bad JSON and `JSONLimitError` for
+    one too long, nested deeper than `max_depth`, or holding a huge integer. NaN and
+    Infinity are read as floats: the caller's checks name the field that holds one."""
+    if len(text) > max_chars:
+        raise JSONLimitError(f"line of {len(text):,} characters (at most {max_chars:,})")
+    try:
+        value = json.loads(text, parse_int=_int)
+    except RecursionError:
+        raise JSONLimitError(f"nested more than {max_depth} levels deep") from None
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:  # iterative: the depth check itself never recurses
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > max_depth:
+                raise JSONLimitError(f"nested more than {max_depth} levels deep")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return value

@@ -1,0 +1,193 @@
+"""Alias patterns that cannot stall the core: shapes that backtrack catastrophically are refused.
+
+Python's `re` backtracks, and it cannot be interrupted. A group alias such as `(\\w+\\s?)+boss`
+takes seconds on a 27-character message and hours on a longer one; `\\w*\\s*\\w*boss` takes
+minutes on 4,000 characters (the core scans at most `urgency.SCAN_CHARS` of a message). So
+`Policy` refuses, at start-up, with the pattern and the reason, the shapes behind those costs:
+
+1. a repeat inside a repeat, both able to take more than one character each time
+   (`(\\w+\\s?)+`, `(a*)*`, `(?:x+y?)+`): exponential;
+2. an alternation inside a repeat (`(a|ab)+`, `(?:hi|hey)+`): exponential when the branches
+   can match the same text (single characters, `(?:a|b)+`, are one class and are fine);
+3. two unbounded repeats one after the other, with nothing required between them, whose
+   characters overlap (`\\w*\\s*\\w*`, `.*.*`, `\\d+\\w+`): polynomial of a high degree.
+
+Possessive repeats (`\\w++`) and atomic groups (`(?>...)`) never backtrack and are allowed, so
+a refused pattern can usually be written safely: `(?>\\w+\\s?)+boss`, or simply `\\bboss\\b`.
+This is a static check of the pattern's shape (the core reads no clock), deliberately strict
+about those three shapes and silent about the rest.
+"""
+
+from __future__ import annotations
+
+import importlib
+import string
+from typing import Any
+
+_c: Any = None
+_p: Any = None
+try:  # the regular expression parser of the standard library (private, stable since 3.11)
+    _c = importlib.import_module("re._constants")
+    _p = importlib.import_module("re._parser")
+except ImportError:  # pragma: no cover - a Python without it: the check is skipped
+    pass
+
+__all__ = ["backtracking_risk"]
+
+_PROBE = string.printable + "\u00a0\u00e9\u05e9\u0416\u4e2d"  # letters of a few scripts too
+
+
+def backtracking_risk(pattern: str) -> str | None:
+    """Why `pattern` may backtrack catastrophically, or None. Assumes it compiles."""
+    if _p is None:  # pragma: no cover
+        return None
+    try:
+        tree = _p.parse(pattern)
+    except Exception:  # the compile check reports a bad pattern
+        return None
+    return _sequence(list(tree), inside_repeat=False)
+
+
+def _repeat(op: Any, av: Any) -> tuple[int, int, list[Any]] | None:
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT):
+        lo, hi, body = av
+        return lo, hi, list(body)
+    return None
+
+
+def _sequence(items: list[Any], inside_repeat: bool) -> str | None:
+    passed: list[list[Any]] = []  # bodies of the unbounded repeats since a required part
+    for op, av in items:
+        rep = _repeat(op, av)
+        if rep is not None:
+            lo, hi, body = rep
+            many = hi > 1
+            if many and hi > lo and inside_repeat:
+                return "a repeat inside a repeat (like (\\w+\\s?)+) backtracks exponentially"
+            if many and any(o == _c.BRANCH for o, _ in _walk(body)):
+                return "an alternation inside a repeat (like (a|ab)+) backtracks exponentially"
+            why = _sequence(body, inside_repeat or many)
+            if why:
+                return why
+            if hi == _c.MAXREPEAT:
+                if any(_overlap(before, body) for before in passed):
+                    return (
+                        "two unbounded repeats in a row that can match the same characters "
+                        "(like \\w*\\s*\\w*) backtrack polynomially"
+                    )
+                passed = [*passed, body] if lo == 0 else [body]
+            elif lo > 0:
+                passed = []  # something required in between
+            continue
+        if op == _c.SUBPATTERN:
+            why = _sequence(list(av[-1]), inside_repeat)
+            if why:
+                return why
+            if _min_width(list(av[-1])) > 0:
+                passed = []
+            continue
+        if op == _c.BRANCH:
+            for branch in av[1]:
+                why = _sequence(list(branch), inside_repeat)
+                if why:
+                    return why
+            passed = []
+            continue
+        if op in (_c.ATOMIC_GROUP, _c.POSSESSIVE_REPEAT):
+            passed = []  # never backtracks into: a safe wall
+            continue
+        if op in (_c.ASSERT, _c.ASSERT_NOT):
+            why = _sequence(list(av[1]), inside_repeat)  # a lookaround backtracks too
+            if why:
+                return why
+            continue  # zero width: separates nothing
+        if op == _c.AT:
+            continue
+        passed = []  # a character (class) is required here
+    return None
+
+
+def _walk(items: list[Any]) -> list[tuple[Any, Any]]:
+    """Every (op, av) under `items`, not descending into atomic or possessive parts."""
+    out: list[tuple[Any, Any]] = []
+    stack = list(items)
+    while stack:
+        op, av = stack.pop()
+        out.append((op, av))
+        if op in (_c.MAX_REPEAT, _c.MIN_REPEAT):
+            stack.extend(av[2])
+        elif op == _c.SUBPATTERN:
+            stack.extend(av[-1])
+        elif op == _c.BRANCH:
+            for branch in av[1]:
+                stack.extend(branch)
+    return out
+
+
+def _min_width(items: list[Any]) -> int:
+    try:
+        sub = _p.SubPattern(_p.State(), items)
+        return int(sub.getwidth()[0])
+    except Exception:
+        return 0
+
+
+def _chars(body: list[Any]) -> set[str] | None:
+    """The probe characters one pass of a one-character `body` matches (case-insensitively,
+    as aliases are matched), or None when the body is not one character."""
+    if len(body) != 1:
+        return None
+    op, av = body[0]
+    if op == _c.SUBPATTERN:
+        return _chars(list(av[-1]))
+    if op == _c.ANY:
+        return set(_PROBE) - {"\n"}
+    if op == _c.LITERAL:
+        return {ch for ch in _PROBE if ch.lower() == chr(av).lower()}
+    if op == _c.NOT_LITERAL:
+        return {ch for ch in _PROBE if ch.lower() != chr(av).lower()}
+    if op == _c.IN:
+        return {ch for ch in _PROBE if _in(av, ch) or _in(av, ch.swapcase())}
+    return None
+
+
+def _in(items: list[Any], ch: str) -> bool:
+    negate = False
+    hit = False
+    for op, av in items:
+        if op == _c.NEGATE:
+            negate = True
+        elif op == _c.LITERAL:
+            hit = hit or ord(ch) == av
+        elif op == _c.RANGE:
+            hit = hit or av[0] <= ord(ch) <= av[1]
+        elif op == _c.CATEGORY:
+            hit = hit or _category(av, ch)
+        else:  # anything unusual: assume it matches (strict)
+            hit = True
+    return hit != negate
+
+
+def _category(cat: Any, ch: str) -> bool:
+    name = str(cat)
+    word = ch.isalnum() or ch == "_"
+    if "NOT_WORD" in name:
+        return not word
+    if "WORD" in name:
+        return word
+    if "NOT_DIGIT" in name:
+        return not ch.isdigit()
+    if "DIGIT" in name:
+        return ch.isdigit()
+    if "NOT_SPACE" in name:
+        return not ch.isspace()
+    if "SPACE" in name:
+        return ch.isspace()
+    return True
+
+
+def _overlap(first: list[Any], second: list[Any]) -> bool:
+    a, b = _chars(first), _chars(second)
+    if a is None or b is None:
+        return True  # not single characters: assume they can share text (strict)
+    return bool(a & b)
