@@ -64,7 +64,9 @@ def private_file(path: str | os.PathLike[str]) -> Path:
 
 def private_sqlite(path: str | os.PathLike[str]) -> None:
     """A SQLite database file and its side files 0600 (created empty if missing: SQLite takes
-    an empty file as a new database). Not a file path (":memory:", a URI, a postgres URL): no-op.
+    an empty file as a new database; a missing folder is made 0700). Never raises: the
+    database's own open reports a path that cannot be used. Not a file path (":memory:", a
+    URI, a postgres URL): no-op.
 
     For the WhatsApp session database, call it before the client opens the session:
     `private_sqlite(session_db)`."""
@@ -73,7 +75,11 @@ def private_sqlite(path: str | os.PathLike[str]) -> None:
         return
     if text.startswith(("postgres:", "postgresql:")):
         return
-    private_file(text)
+    try:
+        private_dir(Path(text).parent)
+        private_file(text)
+    except OSError:  # the database's own open reports what is wrong, in its words
+        return
     for suffix in _SQLITE_SIDE_FILES:
         side = Path(text + suffix)
         if side.exists():

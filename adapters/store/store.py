@@ -135,11 +135,14 @@ class Store:
         path = Path(path)
         if sync not in ("full", "normal"):
             raise StoreError(f"{path}: synchronous mode must be 'full' or 'normal', got {sync!r}")
+        connection = None
         try:
             private_dir(path.parent)  # message text inside: 0700 / 0600 (adapters/filemodes.py)
             private_sqlite(path)
-            db = await aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
+            connection = aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
+            db = await connection
         except (OSError, sqlite3.Error) as exc:
+            await _joined(connection)
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
         try:
             sealer = await cls._prepare(db, path, key, sync, busy_timeout)
@@ -409,6 +412,14 @@ class Store:
             made = await self.backup(Path(directory) / backups.backup_name(now))
         await asyncio.to_thread(backups.rotate_backups, directory, keep)
         return made
+
+
+async def _joined(connection: aiosqlite.Connection | None) -> None:
+    """After a failed connect, wait (briefly) for aiosqlite's worker thread to stop: left
+    running, it reports to an event loop that may be closed by then, a thread traceback."""
+    thread = getattr(connection, "_thread", None)
+    if thread is not None and thread.is_alive():
+        await asyncio.to_thread(thread.join, 5.0)
 
 
 async def _scalar(db: aiosqlite.Connection, sql: str) -> Any:
