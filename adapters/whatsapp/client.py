@@ -108,6 +108,9 @@ def quotable(msg: WAMessage, media: str, text: str) -> WAMessage:
 
 
 def _default_client(session_db: str) -> NewAClient:
+    from wapa.adapters.filemodes import private_sqlite
+
+    private_sqlite(session_db)  # device keys inside: 0600 before neonize opens it (issue 16)
     return NewAClient(
         session_db, props=DeviceProps(os=DEVICE_NAME, platformType=DeviceProps.SAFARI)
     )
