@@ -215,9 +215,7 @@ class Runner:
             assistant = await self.store.load(s.policy, s.persona)
         except Exception as exc:
             self.status.store_state = "error"
-            log_event(log, logging.ERROR, "store_load_failed", error=f"{type(exc).__name__}: {exc}")
-            self.exit_code = EXIT_FAILED
-            return False
+            return self._start_failed("store_load_failed", str(exc)[:500], EXIT_FAILED, exc)
         restored = assistant is not None
         if assistant is None:
             seed = s.seed if s.seed is not None else random.SystemRandom().randrange(2**31)

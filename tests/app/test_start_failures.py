@@ -110,3 +110,23 @@ def test_unusable_database_exits_with_one_line(tmp_path: Path) -> None:
     code, stderr, _ = _run(_env(tmp_path, WAPA_DB=str(tmp_path / "db")))
     assert code == 1
     assert str(tmp_path / "db") in _one_clear_line(stderr)
+
+
+def test_unreadable_saved_state_exits_with_one_line(tmp_path: Path) -> None:
+    import asyncio
+    import sqlite3
+
+    from wapa.adapters.store import Store
+
+    db = tmp_path / "wapa.db"
+
+    async def create() -> None:
+        await (await Store.open(db)).close()
+
+    asyncio.run(create())
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO assistant (id, state, updated) VALUES (1, ?, 0)", (b"{not json",))
+    code, stderr, _ = _run(_env(tmp_path))
+    assert code == 1
+    line = _one_clear_line(stderr)
+    assert str(db) in line and "not valid JSON" in line, line
