@@ -46,7 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _explicit(config: pytest.Config) -> list[Path]:
     """The paths given on the command line (none when pytest fell back to testpaths)."""
-    if config.args_source != pytest.Config.ArgsSource.ARGS:
+    args_source = getattr(pytest.Config, "ArgsSource", None)  # pytest >= 7.2
+    if args_source is None or getattr(config, "args_source", None) != args_source.ARGS:
         return []
     out = []
     for arg in config.args:
