@@ -25,10 +25,11 @@ def backup_name(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).strftime("wapa-%Y%m%d-%H%M%S.db")
 
 
-def resolve_dest(dest: str | os.PathLike[str], now: float) -> Path:
-    """A directory (existing, or written with a trailing slash) gets a timestamped file."""
+def resolve_dest(dest: str | os.PathLike[str], now: float, *, folder: bool = False) -> Path:
+    """A directory (existing, written with a trailing slash, or any `dest` when `folder`,
+    e.g. with rotation: `wapa backup DIR --keep N`) gets a timestamped file."""
     path = Path(dest)
-    if path.is_dir() or str(dest).endswith(("/", os.sep)):
+    if folder or path.is_dir() or str(dest).endswith(("/", os.sep)):
         return path / backup_name(now)
     return path
 
