@@ -48,7 +48,7 @@ def run(
     db = args.db or env.get("WAPA_DB", "").strip() or DEFAULT_DB
     now = clock()
     if args.dest:
-        dest = resolve_dest(args.dest, now)
+        dest = resolve_dest(args.dest, now, folder=args.keep is not None)
     else:
         dest = Path(env.get("WAPA_BACKUP_DIR", "").strip() or DEFAULT_BACKUP_DIR) / backup_name(now)
     if args.keep is not None and args.keep < 1:

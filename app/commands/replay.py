@@ -44,12 +44,14 @@ def register(subparsers: Any) -> None:
 
 
 def _value(key: str, raw: str) -> Any:
-    import yaml
+    from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml
 
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        return raw
+        value = load_yaml(raw, f"--set {key}") if raw.strip() else ""
+    except SafeYAMLError as exc:
+        if exc.problem.startswith("bad YAML"):
+            return raw  # not YAML: the text itself
+        raise  # bounded: an alias bomb or a huge number is refused, never expanded
     if isinstance(value, int | float) and not isinstance(value, bool) and ":" in raw:
         return raw  # "22:00" is a time, not YAML 1.1 base-60
     return raw if value is None else value

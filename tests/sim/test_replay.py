@@ -188,3 +188,16 @@ def test_cli_json_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     (tmp_path / "bad.jsonl").write_text("hello\n")
     assert main(["replay", str(tmp_path / "bad.jsonl")]) == 2
     assert "bad.jsonl:1" in capsys.readouterr().err
+
+
+def test_set_values_are_bounded_yaml() -> None:
+    """`--set` values are YAML within the same bounds as files: text that is not YAML stays
+    text, a 200-digit number is refused, never expanded."""
+    from wapa.commands.replay import parse_sets
+
+    assert parse_sets(["x=a: b: c", "quiet_hours.start=22:00"], {}) == {
+        "x": "a: b: c",
+        "quiet_hours": {"start": "22:00"},
+    }
+    with pytest.raises(ValueError, match="digits"):
+        parse_sets(["cooldown=" + "9" * 200], {})
