@@ -267,7 +267,7 @@ def test_fail_rejects_unknown_kinds() -> None:
 
 def test_wapa_fake_cloudflare_serves_until_sigterm() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "fake-cloudflare", "--port", "0", "--latency", "0"],
+        [sys.executable, "-m", "wapa", "fake-cloudflare", "--port", "0", "--latency", "0"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -43,7 +43,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def wapa(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app", *args],
+        [sys.executable, "-m", "wapa", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

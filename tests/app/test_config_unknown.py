@@ -185,7 +185,7 @@ def _run_console(
         }
     )
     return subprocess.run(
-        [sys.executable, "-m", "app", "run", "--transport", "console", "--exit-on-eof", *args],
+        [sys.executable, "-m", "wapa", "run", "--transport", "console", "--exit-on-eof", *args],
         input="",
         capture_output=True,
         text=True,

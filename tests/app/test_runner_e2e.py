@@ -10,13 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import queue
-import re
-import signal
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,75 +19,12 @@ from pathlib import Path
 import pytest
 from wapa.sim.fake_cloudflare import FakeCloudflare
 
+from tests.support.console_process import ConsoleWapa
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Wapa:
-    def __init__(self, env: dict[str, str], *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app", "run", "--transport", "console", *args],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        self.stderr: list[str] = []
-        threading.Thread(
-            target=self._pump, args=(self.proc.stdout, self.lines), daemon=True
-        ).start()
-        threading.Thread(target=self._drain_err, daemon=True).start()
-
-    @staticmethod
-    def _pump(stream: object, into: queue.Queue[str]) -> None:
-        for line in stream:  # type: ignore[attr-defined]
-            into.put(line.rstrip("\n"))
-
-    def _drain_err(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.stderr.append(line)
-
-    def say(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def expect(self, pattern: str, timeout: float = 15.0) -> str:
-        rx = re.compile(pattern)
-        end = time.monotonic() + timeout
-        while True:
-            left = end - time.monotonic()
-            if left <= 0:
-                raise AssertionError(
-                    f"no line matching {pattern!r}; got:\n"
-                    + "\n".join(self.seen)
-                    + "\nstderr:\n"
-                    + "".join(self.stderr[-20:])
-                )
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                continue
-            self.seen.append(line)
-            if rx.search(line):
-                return line
-
-    def stop(self, timeout: float = 15.0) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout)
-        while not self.lines.empty():
-            self.seen.append(self.lines.get())
-        return code
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
+Wapa = ConsoleWapa  # `wapa run --transport console` in a subprocess (tests/support)
 
 
 @pytest.fixture
@@ -173,7 +105,7 @@ def test_console_end_to_end_with_sigterm_and_restart(
 def test_bad_configuration_stops_with_one_line_naming_the_variable(tmp_path: Path) -> None:
     env = {**os.environ, "WAPA_RESPONSE_DELAY": "soon", "WAPA_DB": str(tmp_path / "w.db")}
     proc = subprocess.run(
-        [sys.executable, "-m", "app", "run", "--transport", "console"],
+        [sys.executable, "-m", "wapa", "run", "--transport", "console"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -196,7 +128,7 @@ def test_exit_on_eof_finishes_pending_replies(tmp_path: Path, cloudflare: FakeCl
         "WAPA_TYPING_MAX": "200ms",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "app", "run", "--transport", "console", "--exit-on-eof"],
+        [sys.executable, "-m", "wapa", "run", "--transport", "console", "--exit-on-eof"],
         cwd=ROOT,
         env=env,
         input="carol: hi\nnot a valid line\n",

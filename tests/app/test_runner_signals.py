@@ -17,7 +17,7 @@ from wapa.adapters.store import Store
 from wapa.config import load_settings
 from wapa.sim.fake_cloudflare import FakeCloudflare
 
-from tests.app.test_runner_e2e import Wapa
+from tests.support.console_process import ConsoleWapa as Wapa
 
 
 def _poll(condition: Callable[[], bool], what: str, proc: Wapa, timeout: float = 15.0) -> None:

@@ -48,7 +48,7 @@ def _run(env: dict[str, str]) -> tuple[int, str, float]:
     began = time.monotonic()
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "app", "run", "--transport", "console"],
+            [sys.executable, "-m", "wapa", "run", "--transport", "console"],
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
