@@ -53,6 +53,7 @@ from wapa.config import Settings
 from wapa.core import Assistant, Decision, Event, Message
 from wapa.core.driver import Batch, Driver
 from wapa.health import Health, Monitor, StartError, pending
+from wapa.media import MediaWorker, attach_media
 from wapa.world import AsyncWorld, adopt_owner, open_recorder
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class Runner:
         monitor_interval: float = 5.0,
         housekeeping: Callable[[Runner], Coroutine[Any, Any, None]] | None = None,
         on_http_port: Callable[[int], None] | None = None,
+        media: MediaWorker | None = None,
     ) -> None:
         self.settings, self.transport, self.store = settings, transport, store
         self.clock, self.sleep = clock, sleep
@@ -108,6 +110,9 @@ class Runner:
         self.status = Health(transport, store, model, self.metrics, clock, self.link)
         self.monitor = Monitor(self.metrics, settings.memory_warn_mb)
         self.world = AsyncWorld(transport, model, self._enqueue, self.metrics, self.link, recorder)
+        if media is not None:  # voice notes and images: their text comes back as events
+            media.enqueue = self._enqueue
+        self.world.media = media
         self.driver: Driver | None = None
         self.exit_code = EXIT_OK
         self.start_error = ""
@@ -242,6 +247,7 @@ class Runner:
         return await self._commit(dispatch=False)
 
     async def _start_transport(self) -> bool:
+        attach_media(self.transport, self.world.media, self.world.media_arrived)
         try:
             await self.transport.start(self._on_message, self._on_lifecycle)
         except Exception as exc:
@@ -406,7 +412,7 @@ class Runner:
     async def _shutdown(self) -> None:
         self.status.runner = "stopping"
         timeout = self.settings.shutdown_timeout
-        await self.world.finish(timeout)
+        await self.world.finish(timeout)  # media under way included
         try:
             await asyncio.wait_for(self.transport.stop(), timeout=max(1.0, timeout))
         except Exception as exc:

@@ -58,6 +58,8 @@ from wapa.health import StartError, can_send
 
 if TYPE_CHECKING:  # imported when WAPA_RECORD is set: not paid for otherwise
     from wapa.adapters.recording import Recorder
+    from wapa.adapters.whatsapp.media import MediaFetch
+    from wapa.media import MediaWorker
 
 log = logging.getLogger("wapa.runner")
 
@@ -88,6 +90,7 @@ class AsyncWorld:
         self._step = ""  # the correlation id of the step being dispatched
         self._token: Token[str] | None = None
         self._show = getattr(transport, "show_decision", None)  # the console shows decisions
+        self.media: MediaWorker | None = None  # voice notes and images (app/media.py)
 
     # ------------------------------------------------------------------ inbound
 
@@ -119,6 +122,18 @@ class AsyncWorld:
             **age,
         )
         return corr
+
+    def media_arrived(self, fetch: MediaFetch) -> None:
+        """A voice note or image the transport offers after its message: downloaded and
+        understood in a background task (app/media.py), an effect under way like a send; its
+        `MediaText` comes back through the queue under the chat's correlation id."""
+        worker = self.media
+        if worker is None or not self.executing:
+            return
+        corr = self.corr.lookup("", fetch.chat, "") or self.corr.new()
+        work = worker.accept(fetch, corr)
+        if work is not None:
+            worker.track(self._spawn(work, corr))
 
     # ------------------------------------------------------------------ World
 

@@ -62,8 +62,10 @@ from wapa.adapters.whatsapp.mapping import (
     message_from_event,
     unwrap,
 )
+from wapa.adapters.whatsapp.media import MediaDownloadError, MediaFetch, OnMedia, media_part
 from wapa.adapters.whatsapp.session import describe_session, paired_accounts
 from wapa.core.context import media_text
+from wapa.core.events import Message
 
 log = logging.getLogger("wapa.whatsapp")
 
@@ -169,6 +171,7 @@ class NeonizeTransport:
         self._planned_stop = False  # the connect task ends because we stopped it
         self._on_message: OnMessage | None = None
         self._on_lifecycle: OnLifecycle | None = None
+        self._media_sink: OnMedia | None = None
         self._groups = GroupCache(self._fetch_group, ttl=group_ttl, clock=clock)
         self.handler_errors = 0
         self.skipped: Counter[str] = Counter()
@@ -405,6 +408,45 @@ class NeonizeTransport:
             self.last_timestamp_ms = result.timestamp_ms
             if self._on_message is not None:
                 await self._on_message(msg)
+            self._offer_media(msg, ev)
+
+    # ------------------------------------------------------------------ media
+
+    def set_media_sink(self, sink: OnMedia | None) -> None:
+        """Where a contact's voice notes and images are offered after their message (the
+        runner's background downloads, app/media.py); None: never."""
+        self._media_sink = sink
+
+    def _offer_media(self, msg: Message, ev: Any) -> None:
+        sink = self._media_sink
+        if (
+            sink is None
+            or msg.from_me
+            or msg.kind != "message"
+            or msg.media not in ("voice", "image")
+        ):
+            return
+        part = media_part(unwrap(ev.Message))
+        if part is None:
+            return
+
+        async def download() -> bytes:
+            client = self._client
+            if client is None or not self._alive or self._stopping:
+                raise MediaDownloadError("not connected to WhatsApp")
+            try:
+                data = await client.download_any(part.message)
+            except Exception as exc:  # noqa: BLE001 - neonize's DownloadError and the rest
+                raise MediaDownloadError(_err(exc)) from None
+            return bytes(data or b"")
+
+        fetch = MediaFetch(
+            msg.chat, msg.id, part.kind, download, part.seconds, part.mime, part.size
+        )
+        try:
+            sink(fetch)
+        except Exception as exc:  # noqa: BLE001 - the message went on; its media is lost
+            log_event(log, logging.ERROR, "whatsapp_media_offer_failed", id=msg.id, error=_err(exc))
 
     async def _handle_connected(self, _ev: Any) -> None:
         self._alive = True

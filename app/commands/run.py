@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported at run time only when the command runs (a fast `wapa --help`)
     from wapa.adapters.llm import LLMSettings
+    from wapa.adapters.llm.config import MediaSettings
+    from wapa.adapters.llm.media_client import MediaClient
     from wapa.adapters.store import StoreSettings
     from wapa.adapters.transport import Transport
     from wapa.config import Settings
@@ -56,6 +58,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(os.environ, args.config, overrides)
         model_settings, store_settings = _adapter_settings(settings.env)
+        media_settings = _media_settings(settings)
     except ConfigError as exc:
         return _fail(str(exc), 2)
     except ValueError as exc:  # the other adapters' config errors also name the variable
@@ -68,7 +71,9 @@ def main(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level.upper(), settings.log_content, background=True)
     _warn_unknown(settings.unknown)
     try:
-        code = asyncio.run(_run(settings, model_settings, store_settings, args.exit_on_eof))
+        code = asyncio.run(
+            _run(settings, model_settings, store_settings, args.exit_on_eof, media_settings)
+        )
     except Exception as exc:  # a bug at start-up or on the way out: one line, never a hang
         code = _crashed(exc)
     # Everything is committed and flushed by now; leave without waiting for threads that may
@@ -123,11 +128,44 @@ def _adapter_settings(env: dict[str, str]) -> tuple[LLMSettings, StoreSettings]:
     return settings_from_env(env), StoreSettings.from_env(env)
 
 
+def _media_settings(settings: Settings) -> MediaSettings:
+    from wapa.adapters.llm.config import media_settings_from_env
+
+    return media_settings_from_env(settings.env, ", ".join(settings.persona.languages))
+
+
+def _media_client(
+    media: MediaSettings | None, model_settings: LLMSettings, chain: Any
+) -> MediaClient | None:
+    """The voice-note and image client when WAPA_TRANSCRIBE / WAPA_DESCRIBE_IMAGES is on and
+    Cloudflare is configured; metered on the replies' `NeuronMeter` (one budget)."""
+    import logging
+
+    from wapa.adapters.llm.media_client import MediaClient
+    from wapa.adapters.llm.usage import NeuronMeter
+    from wapa.adapters.logs import log_event
+
+    if media is None or not (media.transcribe or media.describe_images):
+        return None
+    if model_settings.cloudflare is None:
+        log_event(
+            logging.getLogger("wapa.run"),
+            logging.WARNING,
+            "media_off",
+            reason="voice notes and images are understood with Workers AI: set CLOUDFLARE_*",
+        )
+        return None
+    meter = getattr(chain, "meter", None)
+    meter = meter if isinstance(meter, NeuronMeter) else None
+    return MediaClient(media, model_settings.cloudflare, meter=meter)
+
+
 async def _run(
     settings: Settings,
     model_settings: LLMSettings,
     store_settings: StoreSettings,
     exit_on_eof: bool,
+    media_settings: MediaSettings | None = None,
 ) -> int:
     import logging
 
@@ -136,6 +174,7 @@ async def _run(
     from wapa.adapters.logs import log_event
     from wapa.adapters.store import Store, StoreError
     from wapa.housekeeping import housekeeping
+    from wapa.media import MediaWorker
     from wapa.runner import Runner
 
     log = logging.getLogger("wapa.run")
@@ -146,9 +185,15 @@ async def _run(
         return _fail(str(exc), 1)
     model: ModelService | None = None
     runner: Runner | None = None
+    media_client: MediaClient | None = None
     try:  # the runner closes the store and the model; until it runs, this does
         n = settings.max_concurrent_generations
-        model = ModelService(client_from_settings(model_settings), max_concurrent=n)
+        chain = client_from_settings(model_settings)
+        model = ModelService(chain, max_concurrent=n)
+        media_client = _media_client(media_settings, model_settings, chain)
+        media = None
+        if media_client is not None and media_settings is not None:
+            media = MediaWorker(media_client, media_settings)
         holder: dict[str, Runner] = {}
         transport = _transport(settings, exit_on_eof, lambda: holder["runner"].on_eof())
         if transport is None:
@@ -166,6 +211,7 @@ async def _run(
             model,
             on_http_port=on_port,
             housekeeping=housekeeping(store, store_settings),
+            media=media,
         )
         holder["runner"] = runner
         code = await runner.run()
@@ -173,6 +219,9 @@ async def _run(
             print(f"wapa run: {runner.start_error}", file=sys.stderr, flush=True)
         return code
     finally:
+        if media_client is not None:  # after the runner: its media tasks are over by now
+            with contextlib.suppress(Exception):
+                await media_client.aclose()
         if runner is None:
             with contextlib.suppress(Exception):
                 await store.close()
