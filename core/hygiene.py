@@ -163,13 +163,12 @@ def _words(text: str) -> list[str]:
 def _template_words() -> frozenset[str]:
     """Capitalised words of the prompt's own template: not distinctive, never a leak."""
     probe = Persona(owner_name="Owner", assistant_name="Assistant", languages=("English",))
-    text = " ".join(system_prompt(probe, group, "Title", 12, "Contact") for group in (False, True))
+    text = " ".join(system_prompt(probe, group, 12) for group in (False, True))
     return frozenset(w.casefold() for w in re.findall(r"[A-Za-z][\w'-]+", text))
 
 
 def _private_tokens(system: str, names: Iterable[str]) -> frozenset[str]:
-    text = re.sub(r"\(usually [^)]*\)|You are writing to [^.]*\.|\"[^\"]*\"", " ", system)
-    text = re.sub(r"\d+ participants", " ", text)
+    text = re.sub(r"\(usually [^)]*\)|\"[^\"]*\"", " ", system)
     skip = _template_words() | _CALENDAR | {w for n in names for w in _words(n)}
     tokens = {m.group(0).casefold() for m in _NUMBER.finditer(text)}
     tokens |= {m.group(0).casefold() for m in _EMAIL.finditer(text)}

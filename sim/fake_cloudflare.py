@@ -216,19 +216,24 @@ class Recorded:
 
 
 _OWNER = re.compile(r"personal assistant of (.+?), answering")
-_CONTACT = re.compile(r"You are writing to (.+?)\.(?:\s|$)")
+_CHAT_LINE = re.compile(r'^\[(?:Chat with "(.*)"|Group(?: "(.*?)")?(?: with \d+ participants)?)\]$')
 _GROUP_LINE = re.compile(r"^([^:\n]{1,60}): (.*)$", re.DOTALL)
 
 
 def reply_for(messages: Sequence[ChatMessage]) -> str:
-    """The fake model's answer: greets the contact, names the owner, quotes the last message."""
+    """The fake model's answer: greets the contact (by the name the chat's first user turn,
+    `[Chat with "Alice"]`, quotes, or in a group by the speaker of the last line), names the
+    owner, quotes the last message."""
     system = messages[0].content if messages and messages[0].role == "system" else ""
     m = _OWNER.search(system)
     owner = m.group(1) if m else "The owner"
-    m = _CONTACT.search(system)
-    name = m.group(1) if m else ""
-    last = next((x.content for x in reversed(messages) if x.role == "user"), "")
-    g = _GROUP_LINE.match(last) if not name else None
+    said = [x.content for x in messages if x.role == "user"]
+    head = _CHAT_LINE.match(said[0]) if said else None
+    if head:
+        said = said[1:]
+    name = (head.group(1) or "") if head else ""
+    last = said[-1] if said else ""
+    g = _GROUP_LINE.match(last) if head is None or head.group(1) is None else None
     if g:
         name, last = g.group(1), g.group(2)
     words = " ".join(last.replace("'", "").split()[:6])

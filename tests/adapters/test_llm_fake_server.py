@@ -135,6 +135,7 @@ async def test_prompt_on_the_wire_states_each_message_once(server: FakeCloudflar
     roles = [m["role"] for m in messages]
     assert roles == [
         "system",
+        "user",  # [Chat with "Ruth"]: the name is user content
         "user",
         "user",
         "assistant",
@@ -149,7 +150,7 @@ async def test_prompt_on_the_wire_states_each_message_once(server: FakeCloudflar
     for entry in context:
         assert wire.count(json.dumps(entry.text)[1:-1]) == 1, entry.text
         assert entry.text not in messages[0]["content"]
-    assert messages[5]["content"].startswith("[Gilad wrote] ")  # the owner, labelled
+    assert messages[6]["content"].startswith("[Gilad wrote] ")  # the owner, labelled
     tokens = prompt_tokens(prompt)
     assert tokens <= policy.prompt_token_budget
     assert tokens < 600  # 10 x 80 characters is ~200 tokens, plus a persona of ~150

@@ -150,9 +150,9 @@ def test_ask_reads_the_config_file_like_run(server: FakeCloudflare, tmp_path: Pa
 def test_the_prompt_is_the_assistants_prompt() -> None:
     persona = Persona(owner_name="Gilad", assistant_name="Dana")
     messages = build_messages("Is he in?", "Ruth", persona, Policy())
-    assert [m.role for m in messages] == ["system", "user"]
-    assert "Dana" in messages[0].content and "Ruth" in messages[0].content
-    assert messages[1].content == "Is he in?"
+    assert [m.role for m in messages] == ["system", "user", "user"]
+    assert "Dana" in messages[0].content and "Ruth" not in messages[0].content
+    assert [m.content for m in messages[1:]] == ['[Chat with "Ruth"]', "Is he in?"]
 
 
 # ---------------------------------------------------------------- in process

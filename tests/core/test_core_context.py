@@ -39,12 +39,13 @@ def test_roles_contact_assistant_owner(run: Run) -> None:
     run.msg("ok thanks", dt=6 * 3600)
     messages = _prompt(run)
     assert [(m.role, m.content) for m in messages[1:]] == [
+        ("user", '[Chat with "Alice"]'),  # the name is user content, quoted
         ("user", "hi, is Gilad around?"),
         ("assistant", "He's busy right now, I'll tell him you wrote."),
         ("assistant", "[Gilad wrote] Alice, call you at 6"),
         ("user", "ok thanks"),
     ]
-    assert messages[0].role == "system" and "You are writing to Alice." in messages[0].content
+    assert messages[0].role == "system" and "Alice" not in messages[0].content
 
 
 def test_group_contacts_are_named(run: Run) -> None:

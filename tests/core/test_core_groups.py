@@ -82,5 +82,9 @@ def test_group_prompt_names_speakers_and_shapes_tone(run: Run) -> None:
     run.advance(3600)
     (gen,) = run.effects(Generate)
     system = gen.messages[0].content
-    assert 'group "Family" with 40 participants' in system and "very brief" in system
-    assert [m.content for m in gen.messages[1:]] == ["Bob: hi all", "Bob: @Gilad ping"]
+    assert "Family" not in system and "very brief" in system  # the title is user content
+    assert [m.content for m in gen.messages[1:]] == [
+        '[Group "Family" with 40 participants]',
+        "Bob: hi all",
+        "Bob: @Gilad ping",
+    ]

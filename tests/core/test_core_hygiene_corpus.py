@@ -36,7 +36,7 @@ def corpus_system(data: dict[str, Any]) -> str:
         languages=tuple(p["languages"]),
         extra_instructions=p["extra_instructions"],
     )
-    return system_prompt(persona, False, "", 0, data["contact"])
+    return system_prompt(persona, False)
 
 
 def stopped(item: dict[str, Any], result: tuple[str, str]) -> bool:

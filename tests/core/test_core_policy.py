@@ -126,13 +126,12 @@ def test_persona_shapes_the_prompt() -> None:
         languages=("Hebrew", "English"),
         extra_instructions="Never use emoji.",
     )
-    text = system_prompt(persona, False, "", 0, "Alice")
+    text = system_prompt(persona, False)
     for part in (
         "You are Dana",
         "Gilad",
         "I'm Dana.",
         "Hebrew, English",
         "Never use emoji.",
-        "Alice",
     ):
         assert part in text
