@@ -168,7 +168,9 @@ def _template_words() -> frozenset[str]:
 
 
 def _private_tokens(system: str, names: Iterable[str]) -> frozenset[str]:
-    text = re.sub(r"\(usually [^)]*\)|\"[^\"]*\"", " ", system)
+    # (a prompt stored before names left the system message may still name the contact)
+    text = re.sub(r"\(usually [^)]*\)|You are writing to [^.]*\.|\"[^\"]*\"", " ", system)
+    text = re.sub(r"\d+ participants", " ", text)
     skip = _template_words() | _CALENDAR | {w for n in names for w in _words(n)}
     tokens = {m.group(0).casefold() for m in _NUMBER.finditer(text)}
     tokens |= {m.group(0).casefold() for m in _EMAIL.finditer(text)}
