@@ -32,7 +32,7 @@ from wapa.adapters.store import Store
 from wapa.adapters.store.schema import SCHEMA_VERSION, script
 from wapa.bench.core_bench import PERSONA, START, traffic
 from wapa.core import Assistant, Decision, Message, Policy
-from wapa.core.driver import Driver, Step
+from wapa.core.driver import Driver, NullWorld
 from wapa.runner import _BATCH_MAX
 
 # A fixed raw key (base64 of 32 bytes): a passphrase would add scrypt at open, not per step.
@@ -53,34 +53,6 @@ def _groups(msgs: list[Message], batch: int) -> list[list[tuple[int, Message]]]:
     return [indexed[i : i + batch] for i in range(0, len(indexed), batch)]
 
 
-class _NoWorld:
-    """The effects of a committed batch go nowhere: the bench times the store."""
-
-    def begin_step(self, step: Step) -> None:
-        pass
-
-    def end_step(self, step: Step) -> None:
-        pass
-
-    def decided(self, effect: object) -> None:
-        pass
-
-    def mark_read(self, effect: object) -> None:
-        pass
-
-    def typing(self, effect: object) -> None:
-        pass
-
-    def start_generation(self, effect: object) -> None:
-        pass
-
-    def start_send(self, effect: object) -> None:
-        pass
-
-    def notify_owner(self, effect: object) -> None:
-        pass
-
-
 async def _through_store(
     path: Path, msgs: list[Message], key: str | None, sync: str, batch: int
 ) -> float:
@@ -88,7 +60,7 @@ async def _through_store(
     messages."""
     store = await Store.open(path, key, sync=sync)
     try:
-        driver = Driver(Assistant(Policy(), PERSONA, seed=1), _NoWorld())
+        driver = Driver(Assistant(Policy(), PERSONA, seed=1), NullWorld())
         spent = 0.0
         clock = time.perf_counter
         for group in _groups(msgs, batch):

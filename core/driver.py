@@ -114,6 +114,34 @@ class World(Protocol):
         """After the step's effects."""
 
 
+class NullWorld:
+    """A `World` that carries nothing out: for measuring or testing what is stored."""
+
+    def begin_step(self, step: Step) -> None:
+        pass
+
+    def decided(self, decision: Decision) -> None:
+        pass
+
+    def mark_read(self, effect: MarkRead) -> None:
+        pass
+
+    def typing(self, effect: Typing) -> None:
+        pass
+
+    def start_generation(self, effect: Generate) -> None:
+        pass
+
+    def start_send(self, effect: Send) -> None:
+        pass
+
+    def notify_owner(self, effect: Notice) -> None:
+        pass
+
+    def end_step(self, step: Step) -> None:
+        pass
+
+
 class DriverError(RuntimeError):
     """A shell broke the driver's protocol (e.g. stepped while a batch awaited its commit)."""
 

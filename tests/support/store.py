@@ -15,35 +15,7 @@ from dataclasses import dataclass, field
 
 from wapa.adapters.store import StateStore
 from wapa.core import Assistant, Effect, Event
-from wapa.core.driver import Batch, Driver, Step
-
-
-class NullWorld:
-    """A world that carries nothing out (the tests look at the store, not at effects)."""
-
-    def begin_step(self, step: Step) -> None:
-        pass
-
-    def decided(self, decision: object) -> None:
-        pass
-
-    def mark_read(self, effect: object) -> None:
-        pass
-
-    def typing(self, effect: object) -> None:
-        pass
-
-    def start_generation(self, effect: object) -> None:
-        pass
-
-    def start_send(self, effect: object) -> None:
-        pass
-
-    def notify_owner(self, effect: object) -> None:
-        pass
-
-    def end_step(self, step: Step) -> None:
-        pass
+from wapa.core.driver import Batch, Driver, NullWorld, Step
 
 
 @dataclass
