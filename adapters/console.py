@@ -8,12 +8,15 @@ Input, one message per line on stdin:
     me@alice: on my way          the owner writes in chat alice
     alice: [voice]               media: [voice] [image] [video] ... optionally followed by a caption
     /status                      an owner command (pause, resume, status, mute CHAT [DURATION], ...)
+    /help                        the console's input syntax and the owner commands (shown here)
     # a comment                  ignored, as are blank lines
 
-Output on stdout, one line each: `[send] alice: <full text>` (newlines shown as \\n),
+Output on stdout, one line each: `[send] alice: <full text>` (newlines shown as \\n, every
+other control character as \\x1b, \\u202e, ...: contacts and the model never drive the terminal),
 `[typing] alice on`, `[read] alice 2`, `[notice] ...`, `[decision] alice scheduled: ...`,
-`[lifecycle] connected: ...`, `[error] ...` for a line that cannot be read. Like whatsmeow, a
-send (or notice) never comes back as an IsFromMe message: only the owner's `me:` lines do.
+`[lifecycle] connected: ...`, `[error] ...` for a line that cannot be read or an unknown
+/command. Like whatsmeow, a send (or notice) never comes back as an IsFromMe message: only the
+owner's `me:` lines do.
 `ConsoleTransport(..., echo=True)` brings back the old echo of every send, from this very
 device (`Message.own_device`), a fault whatsmeow never has: to watch the core's echo rule.
 """
@@ -27,6 +30,7 @@ import re
 import secrets
 import sys
 import threading
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
@@ -36,6 +40,37 @@ from wapa.core.events import MEDIA_KINDS
 
 _LINE = re.compile(r"^(?P<who>[^:/]+?)(?:/(?P<sender>[^:]+?))?\s*:\s?(?P<text>.*)$", re.DOTALL)
 _MEDIA = re.compile(r"^\[(?P<kind>[a-z]+)\]\s*(?P<caption>.*)$", re.DOTALL)
+_JOINERS = ("\u200c", "\u200d")  # format characters that emoji and scripts need
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# The owner commands the core knows, and how many words each takes (core/machine.py).
+COMMANDS = {"pause": "", "resume": "", "status": "", "mute": "CHAT [DURATION]", "unmute": "CHAT"}
+HELP = (
+    "console input, one message per line:",
+    "  alice: hello              a contact writes in the direct chat alice",
+    "  team/bob: @owner ping     bob writes in the group team (@owner mentions you)",
+    "  me: on my way             you write in the last chat used (me@alice: in alice)",
+    "  alice: [voice] caption    media: [voice] [image] [video] ..., with an optional caption",
+    "  # a comment               ignored, as are blank lines",
+    "owner commands: /pause  /resume  /status  /mute CHAT [DURATION]  /unmute CHAT  /help",
+)
+
+
+def _printable(ch: str) -> str:
+    """A control character (C0, C1, bidi and other format characters, line separators, lone
+    surrogates) as a visible escape; any other character as itself."""
+    if ch in _NAMED:
+        return _NAMED[ch]
+    if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") and ch not in _JOINERS:
+        code = ord(ch)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return ch
+
+
+def safe(text: str) -> str:
+    """`text` with every control character escaped: safe to print on a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(_printable(ch) for ch in text)
 
 
 class ConsoleInputError(ValueError):
@@ -80,7 +115,7 @@ class ConsoleTransport:
 
     def show(self, line: str) -> None:
         try:
-            self._stdout.write(line.replace("\r", "\\r").replace("\n", "\\n") + "\n")
+            self._stdout.write(safe(line) + "\n")
             self._stdout.flush()
         except (OSError, ValueError):  # stdout closed: nothing to show it on
             pass
@@ -100,7 +135,18 @@ class ConsoleTransport:
         if line.startswith("/"):
             text = line[1:].strip()
             if not text:
-                raise ConsoleInputError("an owner command needs a name, like /status")
+                raise ConsoleInputError("an owner command needs a name, like /status (/help)")
+            name, _, arg = text.partition(" ")
+            name = name.casefold()
+            if name == "help":
+                for row in HELP:
+                    self.show(row)
+                return None
+            if name not in COMMANDS:
+                raise ConsoleInputError(f"unknown command /{name}: try /help")
+            if bool(COMMANDS[name]) != bool(arg.strip()):
+                usage = f"/{name} {COMMANDS[name]}".rstrip()
+                raise ConsoleInputError(f"usage: {usage} (/help)")
             return Message(self.owner_id, self.owner_id, mid, text, from_me=True)
         m = _LINE.match(line)
         if not m:

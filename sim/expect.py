@@ -86,13 +86,16 @@ class Checker:
         lo, hi = e.window
         return lo <= t - self.start <= hi
 
+    def results(self) -> list[tuple[Expectation, str]]:
+        """Every expectation with its problem ("" when it holds)."""
+        return [(e, getattr(self, f"_{e.kind}")(e)) for e in self.s.expectations]
+
     def check(self) -> list[str]:
-        failures = []
-        for e in self.s.expectations:
-            problem = getattr(self, f"_{e.kind}")(e)
-            if problem:
-                failures.append(f"{e.where()}: {problem}\n" + "\n".join(self.explain(e)))
-        return failures
+        return [
+            f"{e.where()}: {problem}\n" + "\n".join(self.explain(e))
+            for e, problem in self.results()
+            if problem
+        ]
 
     # ------------------------------------------------------------------ expectations
 
@@ -312,3 +315,36 @@ def _indent(text: str) -> str:
 
 def check(scenario: Scenario, result: SimResult, whatsapp: FakeWhatsApp) -> list[str]:
     return Checker(scenario, result, whatsapp).check()
+
+
+def describe(e: Expectation) -> str:
+    """What an expectation checks, in one line: `reply in alice at +2m (±30s) containing 'ok'`."""
+    where = f"{_chat_text(e.chat)}{_window_text(e)}"
+    times = f"{e.count} × " if e.count is not None else ""
+    if e.kind == "reply":
+        what = f"a reply {where}"
+    elif e.kind == "no_reply":
+        what = f"no reply {where}"
+    elif e.kind == "replies":
+        what = f"{e.count} repl{'y' if e.count == 1 else 'ies'} {where}"
+    elif e.kind == "decision":
+        what = f"{times}decision {e.code!r} {where}"
+    elif e.kind == "no_decision":
+        what = f"no decision {e.code!r} {where}"
+    elif e.kind == "prompt":
+        what = f"the prompt {where}"
+    elif e.kind == "notice":
+        what = f"a notice to the owner{_window_text(e)}"
+    elif e.kind == "read":
+        what = f"{times}mark-read {where}"
+    elif e.kind == "typing":
+        what = f"{times}typing {where}"
+    else:
+        what = f"{e.kind} {where}"
+    if e.contains:
+        what += " containing " + ", ".join(map(repr, e.contains))
+    if e.not_contains:
+        what += " without " + ", ".join(map(repr, e.not_contains))
+    if e.quote is not None:
+        what += f" quoting {e.quote}" if e.quote else " quoting nothing"
+    return what

@@ -14,7 +14,7 @@ from pathlib import Path
 from wapa.core.events import Decision, Message, Reason, Send, Typing
 from wapa.sim.engine import Crash, SimResult
 from wapa.sim.expect import clock, fmt_offset
-from wapa.sim.suite import Outcome
+from wapa.sim.suite import NO_EXPECTATIONS, Outcome, checks, plural
 
 _PENDING_START = {
     Reason.SCHEDULED,
@@ -44,9 +44,9 @@ pre{white-space:pre-wrap;background:#fff5f5;border:1px solid #ffd1d1;padding:8px
 .cool{background:repeating-linear-gradient(45deg,#dde3ea,#dde3ea 6px,#eef1f4 6px,#eef1f4 12px);top:20px!important;height:8px!important}
 .pend{background:#ffe8a3;top:2px!important;height:8px!important}
 .typ{background:#b6e3ff;top:11px!important;height:8px!important}
-.in,.own,.out,.crash{width:3px;margin-left:-1px}
-.in{background:#0969da}.own{background:#bc4c00}.out{background:#1a7f37;width:5px;margin-left:-2px}
-.crash{background:#cf222e;width:2px}
+.track .in,.track .own,.track .out,.track .crash{width:3px;margin-left:-1px}
+.track .in{background:#0969da}.track .own{background:#bc4c00}.track .out{background:#1a7f37;width:5px;margin-left:-2px}
+.track .crash{background:#cf222e;width:2px}
 .axis{display:flex;justify-content:space-between;color:#57606a;font-size:11px;margin-left:140px}
 .legend span{display:inline-block;margin-right:14px;font-size:12px}
 .legend i{display:inline-block;width:12px;height:10px;margin-right:4px;vertical-align:middle}
@@ -54,6 +54,10 @@ table{border-collapse:collapse;width:100%;font-size:13px;margin-top:8px}
 td{border-top:1px solid #eaeef2;padding:3px 6px;vertical-align:top}
 td.t{white-space:nowrap;color:#57606a;font-variant-numeric:tabular-nums}
 tr.dec td{color:#6e7781;font-size:12px}tr.sent td{background:#f0fff4}tr.owner td{background:#fff8f0}
+tr.in td:first-child{box-shadow:inset 3px 0 #0969da}
+ul.checks{list-style:none;padding:0;margin:8px 0}ul.checks li{margin:2px 0}
+ul.checks b{display:inline-block;width:1.4em}.skip{color:#9a6700}
+.empty{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:6px 10px}
 details summary{cursor:pointer;color:#57606a;margin-top:8px}
 """
 
@@ -82,12 +86,15 @@ def write_report(path: str | Path, outcomes: list[Outcome]) -> None:
 
 def render(outcomes: list[Outcome]) -> str:
     passed = sum(o.passed for o in outcomes)
+    unchecked = sum(o.unchecked and o.passed for o in outcomes)
+    empty = f" ({unchecked} with no expectations)" if unchecked else ""
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>wapa simulation: {passed}/{len(outcomes)} passed</title>",
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>wapa simulation: {passed} passed, {len(outcomes) - passed} failed</h1>",
+        f"<h1>wapa simulation: {passed} passed{empty}, {len(outcomes) - passed} failed, "
+        f"{plural(len(outcomes), 'scenario')}</h1>",
         "<p class='legend'>"
         + "".join(f"<span><i style='background:{c}'></i>{escape(n)}</span>" for c, n in _LEGEND)
         + "</p>",
@@ -99,12 +106,17 @@ def render(outcomes: list[Outcome]) -> str:
 
 def _scenario(o: Outcome) -> str:
     cls, word = ("pass", "pass") if o.passed else ("fail", "FAIL")
+    if o.passed and o.unchecked:
+        cls, word = ("skip", "EMPTY")
     out = [
         f"<section><h2><span class='{cls}'>{word}</span> {escape(o.name)}</h2>",
         f"<div class='meta'>{escape(o.file)}</div>",
     ]
     if o.scenario and o.scenario.description:
         out.append(f"<p>{escape(o.scenario.description)}</p>")
+    if o.unchecked:
+        out.append(f"<p class='empty'>&#9888; {escape(NO_EXPECTATIONS)}</p>")
+    out.append(_checks(o))
     if o.failures:
         out.append("<pre>" + escape("\n\n".join(o.failures)) + "</pre>")
     r, s = o.result, o.scenario
@@ -130,6 +142,30 @@ def _scenario(o: Outcome) -> str:
     out.append(_transcript(r, s.persona.owner_id))
     out.append("</section>")
     return "\n".join(out)
+
+
+_MARKS = {
+    "pass": ("pass", "&#10003;"),
+    "fail": ("fail", "&#10007;"),
+    "not run": ("skip", "&#8211;"),
+}
+
+
+def _checks(o: Outcome) -> str:
+    """Each expectation with its mark: what was checked, not just "pass"."""
+    items = []
+    for c in checks(o):
+        cls, mark = _MARKS[c.status]
+        note = (
+            " <span class='meta'>(not checked: the simulation stopped)</span>"
+            if c.status == "not run"
+            else ""
+        )
+        items.append(
+            f"<li><b class='{cls}' title='{escape(c.status)}'>{mark}</b>"
+            f"<span class='meta'>line {c.line}</span> {escape(c.what)}{note}</li>"
+        )
+    return f"<ul class='checks'>{''.join(items)}</ul>" if items else ""
 
 
 def _lane(chat: str, label: str, r: SimResult, span: float, cooldown: float) -> str:

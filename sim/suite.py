@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wapa.sim.engine import SimResult, Simulation, SimulationError
-from wapa.sim.expect import check, fmt_offset
+from wapa.sim.expect import Checker, check, describe, fmt_offset
 from wapa.sim.scenario import Scenario, ScenarioError, build_simulation, load_file
 
 if TYPE_CHECKING:
     from wapa.adapters.recording import Recorder
 
 SUFFIXES = (".yaml", ".yml")
-_NAME_WIDTH = 64
 
 
 @dataclass
@@ -46,6 +45,43 @@ class Outcome:
     @property
     def result(self) -> SimResult | None:
         return self.sim.result if self.sim else None
+
+    @property
+    def unchecked(self) -> bool:
+        """It loaded and ran, but has no expectations: its pass says nothing."""
+        return self.scenario is not None and not self.scenario.expectations and not self.error
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation of a scenario and how it went."""
+
+    where: str  # expect[0] (line 14)
+    line: int
+    what: str  # a reply in alice at +2m (±30s)
+    status: str  # pass | fail | not run (the simulation stopped before it could be checked)
+    problem: str = ""
+
+
+def checks(o: Outcome) -> list[Check]:
+    """Each expectation of the scenario with its mark (recomputed from the finished run)."""
+    s = o.scenario
+    if s is None:
+        return []
+    if o.error or o.sim is None:
+        return [Check(e.where(), e.line, describe(e), "not run") for e in s.expectations]
+    return [
+        Check(e.where(), e.line, describe(e), "fail" if problem else "pass", problem)
+        for e, problem in Checker(s, o.sim.result, o.sim.whatsapp).results()
+    ]
+
+
+def plural(n: int, word: str, many: str = "") -> str:
+    """1 scenario, 2 scenarios; `many` for irregular plurals (1 reply, 2 replies)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+NO_EXPECTATIONS = "no expectations: it passes whatever the assistant does (add an `expect:` list)"
 
 
 def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
@@ -209,6 +245,7 @@ def to_json(outcomes: list[Outcome]) -> dict[str, Any]:
     return {
         "passed": passed,
         "failed": len(outcomes) - passed,
+        "unchecked": sum(o.unchecked for o in outcomes),
         "scenarios": [outcome_json(o) for o in outcomes],
     }
 
@@ -219,6 +256,8 @@ def outcome_json(o: Outcome) -> dict[str, Any]:
         "name": o.name,
         "file": o.file,
         "passed": o.passed,
+        "unchecked": o.unchecked,
+        "expectations": [{"line": c.line, "what": c.what, "status": c.status} for c in checks(o)],
         "failures": list(o.failures),
         "sent": [{"chat": x.chat, "t": _t(x.t - start), "text": x.text} for x in r.sent]
         if r
@@ -248,10 +287,11 @@ def table(outcomes: list[Outcome]) -> str:
     for o in outcomes:
         r = o.result
         result = "pass" if o.passed else ("BROKEN" if o.error and not r else "FAIL")
+        if o.passed and o.unchecked:
+            result = "EMPTY"  # passed, but nothing was checked
         span = fmt_offset(r.end - r.start)[1:] if r else "-"
         replies = str(len(r.sent)) if r else "-"
-        name = o.name if len(o.name) <= _NAME_WIDTH else o.name[: _NAME_WIDTH - 1] + "…"
-        rows.append((result, name, span, replies, o.file))
+        rows.append((result, o.name, span, replies, o.file))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [
         "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
@@ -268,6 +308,12 @@ def human(outcomes: list[Outcome]) -> str:
         for f in o.failures:
             out.extend("  " + line for line in f.splitlines())
         out.append("")
+    unchecked = [o for o in outcomes if o.unchecked and o.passed]
+    for o in unchecked:
+        out.append(f"EMPTY {o.name} ({o.file}): {NO_EXPECTATIONS}")
+    if unchecked:
+        out.append("")
     passed = len(outcomes) - len(failed)
-    out.append(f"{passed} passed, {len(failed)} failed, {len(outcomes)} scenarios")
+    empty = f" ({len(unchecked)} with no expectations)" if unchecked else ""
+    out.append(f"{passed} passed{empty}, {len(failed)} failed, {plural(len(outcomes), 'scenario')}")
     return "\n".join(out)

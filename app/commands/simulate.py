@@ -69,7 +69,7 @@ def _store_dir(text: str, option: str = "--store") -> Path | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wapa.sim.suite import human, run_paths, to_json
+    from wapa.sim.suite import human, plural, run_paths, to_json
 
     if args.record_redact and not args.record:
         print("wapa simulate: --record-redact needs --record DIR", file=sys.stderr)
@@ -115,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"JUnit XML written to {args.junit}")
         if args.record:
             written = sum(o.scenario is not None for o in outcomes)
-            print(f"{written} recording(s) written to {args.record} (wapa replay FILE.jsonl)")
+            print(
+                f"{plural(written, 'recording')} written to {args.record} (wapa replay FILE.jsonl)"
+            )
     if not outcomes:
         print("wapa simulate: no scenario files found", file=sys.stderr)
         return 1

@@ -143,3 +143,28 @@ def test_message_ids_are_unique_across_runs() -> None:
     a, b = first.parse("alice: hello"), second.parse("alice: hello")
     assert a is not None and b is not None and a.id != b.id
     assert first.parse("alice: again") is not None
+
+
+def test_control_characters_from_contacts_and_the_model_are_escaped() -> None:
+    """An ANSI escape, a bell, a bidi override or a lone surrogate in a name or a reply never
+    reaches the terminal as such; emoji joiners stay."""
+    t, out = make()
+    t.show("[send] \x1b[31mred\x07: a\u202eb\ud800 c\td\r\n👩\u200d💻 ok")
+    assert out.getvalue() == "[send] \\x1b[31mred\\x07: a\\u202eb\\ud800 c\\td\\r\\n👩\u200d💻 ok\n"
+    t.show_decision(Decision(0.0, "\x1b]0;title\x07", "scheduled", "x\x9by"))
+    assert out.getvalue().splitlines()[-1] == "[decision] \\x1b]0;title\\x07 scheduled: x\\x9by"
+
+
+def test_unknown_commands_are_refused_and_help_shows_the_console_syntax() -> None:
+    t, out = make()
+    with pytest.raises(ConsoleInputError, match=r"unknown command /bogus: try /help"):
+        t.parse("/bogus")
+    with pytest.raises(ConsoleInputError, match=r"usage: /mute CHAT \[DURATION\]"):
+        t.parse("/mute")
+    with pytest.raises(ConsoleInputError, match=r"usage: /pause"):
+        t.parse("/pause now")
+    assert t.parse("/help") is None  # answered here, not sent to the assistant
+    shown = out.getvalue()
+    assert "/mute CHAT [DURATION]" in shown and "me@alice:" in shown and "team/bob:" in shown
+    assert parsed(t, "/Status").text == "Status"
+    assert parsed(t, "/unmute alice").text == "unmute alice"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,25 @@ def test_simulate_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = _run(capsys, "simulate", "--json", *FEW)
     assert code == 0
     data = json.loads(out)
-    assert set(data) == {"passed", "failed", "scenarios"} and data["passed"] == 2
+    assert set(data) == {"passed", "failed", "unchecked", "scenarios"} and data["passed"] == 2
+    assert data["unchecked"] == 0
     s = data["scenarios"][0]
-    assert set(s) == {"name", "file", "passed", "failures", "sent", "decisions", "generations"}
+    assert set(s) == {
+        "name",
+        "file",
+        "passed",
+        "unchecked",
+        "expectations",
+        "failures",
+        "sent",
+        "decisions",
+        "generations",
+    }
+    assert s["expectations"][0] == {
+        "line": 11,
+        "what": "no reply in alice between +0s and +1m59s",
+        "status": "pass",
+    }
     assert set(s["sent"][0]) == {"chat", "t", "text"} and 120 < s["sent"][0]["t"] < 150
     assert set(s["decisions"][0]) == {"t", "chat", "code", "detail"} and s["decisions"][0]["t"] == 0
     assert s["generations"][0]["messages"][0]["role"] == "system"
@@ -159,3 +177,54 @@ def test_fuzz_with_a_store_and_random_crashes(
     assert code == 0 and json.loads(out)["commits"] == data["commits"]
     with pytest.raises(SystemExit):
         main(["fuzz", "--crash-rate", "2"])
+
+
+LONG_NAME = (
+    "a scenario whose name is much longer than sixty-six characters, kept whole in the table"
+)
+NOTHING_EXPECTED = f"""\
+name: {LONG_NAME}
+start: 2026-01-05T09:00:00+00:00
+chats:
+  alice: {{name: Alice}}
+script:
+  - {{at: 0s, chat: alice, text: hi}}
+"""
+
+
+def test_a_scenario_without_expectations_is_flagged_not_a_silent_pass(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "empty.yaml").write_text(NOTHING_EXPECTED, encoding="utf-8")
+    code, out = _run(capsys, "simulate", str(tmp_path / "empty.yaml"))
+    assert code == 0
+    assert out.splitlines()[1].split()[0] == "EMPTY" and LONG_NAME in out.splitlines()[1]
+    assert f"EMPTY {LONG_NAME} (" in out and "no expectations" in out
+    assert out.rstrip().endswith("1 passed (1 with no expectations), 0 failed, 1 scenario")
+    code, out = _run(capsys, "simulate", "--json", str(tmp_path / "empty.yaml"))
+    data = json.loads(out)
+    assert data["unchecked"] == 1 and data["scenarios"][0]["unchecked"] is True
+    assert data["scenarios"][0]["expectations"] == []
+
+
+def test_one_scenario_and_one_recording_are_singular(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out = _run(capsys, "simulate", "--record", str(tmp_path / "rec"), FEW[0])
+    assert code == 0
+    assert "1 passed, 0 failed, 1 scenario\n" in out
+    assert f"1 recording written to {tmp_path / 'rec'}" in out
+
+
+def test_a_closed_pipe_is_not_a_traceback() -> None:
+    """`wapa simulate ... | head`: the reader goes away before the output is written."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wapa.cli", "simulate", str(SCENARIOS)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # like `head` that has already quit
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

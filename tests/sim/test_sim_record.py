@@ -24,7 +24,7 @@ def test_every_scenario_recording_replays_with_zero_divergences(
     out = tmp_path / "recordings"
     assert main(["simulate", str(SCENARIOS), "--record", str(out)]) == 0
     scenario_files = sorted(SCENARIOS.glob("*.yaml"))
-    assert "recording(s) written to" in capsys.readouterr().out
+    assert "recordings written to" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == sorted(
         f"{f.stem}.jsonl" for f in scenario_files
     )
