@@ -71,6 +71,8 @@ log = logging.getLogger("wapa.whatsapp")
 
 QUOTE_BYTES = 4096  # a remembered message bigger than this is quoted as text only
 LIDS_PER_EVENT = 16
+LID_MISS_TTL = 600.0  # an unresolved LID is asked again after this (whatsmeow learns pairs later)
+NAMES = 4096  # display names remembered (for mentions written as @<digits>)
 DEVICE_NAME = "wapa"
 RECONNECT_BASE = 5.0  # seconds before the first reconnect of ours; doubles per failure
 RECONNECT_MAX = 300.0
@@ -157,7 +159,10 @@ class NeonizeTransport:
         self.stopped_cleanly = True  # False: neonize's worker thread is stuck; os._exit
         self._link = Link()
         self._book = J.LidBook()
-        self._lid_misses: OrderedDict[str, None] = OrderedDict()
+        self._lid_misses: OrderedDict[str, float] = OrderedDict()  # LID -> ask again after
+        self._names: OrderedDict[str, str] = OrderedDict()  # JID (PN or LID) -> display name
+        self._live_lid = ""  # the account's own LID as get_me last said
+        self._group_fetches = 0
         self._origins: OrderedDict[str, _Origin] = OrderedDict()
         self._chat_jids: OrderedDict[str, str] = OrderedDict()
         self._typing: set[str] = set()
@@ -195,8 +200,27 @@ class NeonizeTransport:
 
     @property
     def own_lid(self) -> str:
+        """The account's LID: as `get_me` last said, else the connect-time snapshot."""
+        if self._live_lid:
+            return self._live_lid
         me = getattr(self._client, "me", None)
         return J.jid_str(me.LID) if me is not None and me.LID.User else ""
+
+    async def _refresh_me(self) -> None:
+        """Read the account live (`get_me`): the connect-time `client.me` may predate the LID
+        (assigned or migrated later). Best effort, bounded; the name is kept for mentions."""
+        client = self._client
+        if client is None or not self._alive:
+            return
+        try:
+            me = await asyncio.wait_for(client.get_me(), 2.0)
+        except Exception:  # noqa: BLE001 - the snapshot stays in use
+            return
+        if me.LID.User and me.LID.Server == J.LID_SERVER:
+            self._live_lid = J.jid_str(me.LID)
+        if me.PushName:
+            for who in (self.own_jid, self._live_lid):
+                self._learn_name(who, me.PushName)
 
     @property
     def link(self) -> Link:
@@ -391,9 +415,20 @@ class NeonizeTransport:
     async def _handle_message(self, ev: Any) -> None:
         async with self._inbound:
             learn_pairs(ev, self._book)
-            await self._resolve_lids(lids_in(ev))
+            lids = lids_in(ev)
+            if lids:
+                await self._refresh_me()
+                await self._resolve_lids(lids)
+                await self._learn_from_group(ev, lids)
+                await self._name_mentions(lids)
+            self._learn_sender_name(ev)
             result = message_from_event(
-                ev, self.own_jid, self.own_lid, self._book, own_device=self.own_device
+                ev,
+                self.own_jid,
+                self.own_lid,
+                self._book,
+                own_device=self.own_device,
+                names=self._names,
             )
             if isinstance(result, Skip):
                 self.skipped[result.reason] += 1
@@ -666,16 +701,50 @@ class NeonizeTransport:
         if client is None or not self._alive:
             raise ConnectionError("not connected")
         info = await client.get_group_info(J.parse_jid(chat))
+        self._group_fetches += 1
+        for person in info.Participants:
+            # whatsmeow stores each participant's LID/phone pair while parsing group info;
+            # the same pairs (and display names) are learned here directly.
+            addresses = [J.jid_str(person.JID), J.jid_str(person.LID)]
+            addresses.append(J.jid_str(person.PhoneNumber))
+            lid = next((a for a in addresses if J.is_lid(J.normalize(a))), "")
+            pn = next((a for a in addresses if J.is_pn(J.normalize(a))), "")
+            if lid and pn:
+                self._book.learn(lid, pn)
+                self._lid_misses.pop(J.normalize(lid), None)
+            if person.DisplayName:
+                for who in (lid, pn):
+                    self._learn_name(who, person.DisplayName)
         return info.GroupName.Name, len(info.Participants)
 
+    def _unresolved(self, lids: set[str]) -> list[str]:
+        own_lid = self.own_lid
+        return [x for x in sorted(lids) if x not in self._book and x != own_lid]
+
+    async def _learn_from_group(self, ev: Any, lids: set[str]) -> None:
+        """Before mapping a group message with LIDs still unknown: fetch the group's info when
+        it is not cached (whatsmeow learns its members' LID/phone pairs from it), then ask the
+        LID store again for those LIDs (their cached misses no longer count)."""
+        chat = J.jid_str(ev.Info.MessageSource.Chat)
+        if not chat.endswith("@" + J.GROUP_SERVER) or not self._unresolved(lids):
+            return
+        before = self._group_fetches
+        await self._groups.get(chat)
+        if self._group_fetches == before:
+            return
+        for lid in self._unresolved(lids):
+            self._lid_misses.pop(lid, None)
+        await self._resolve_lids(lids)
+
     async def _resolve_lids(self, lids: set[str]) -> None:
-        """Ask neonize's local LID store for LIDs the book does not know (best effort)."""
+        """Ask neonize's local LID store for LIDs the book does not know (best effort). A miss
+        is remembered for LID_MISS_TTL seconds, then asked again."""
         client = self._client
         if client is None or not self._alive:
             return
-        own_lid = self.own_lid
-        todo = [x for x in sorted(lids) if x not in self._book and x != own_lid]
-        for lid in [x for x in todo if x not in self._lid_misses][:LIDS_PER_EVENT]:
+        now = self._clock()
+        todo = [x for x in self._unresolved(lids) if self._lid_misses.get(x, now) <= now]
+        for lid in todo[:LIDS_PER_EVENT]:
             try:
                 pn = await asyncio.wait_for(client.get_pn_from_lid(J.parse_jid(lid)), 2.0)
                 found = J.jid_str(pn)
@@ -683,10 +752,51 @@ class NeonizeTransport:
                 found = ""
             if J.is_pn(found):
                 self._book.learn(lid, found)
+                self._lid_misses.pop(lid, None)
             else:
-                self._lid_misses[lid] = None
+                self._lid_misses[lid] = now + LID_MISS_TTL
+                self._lid_misses.move_to_end(lid)
                 while len(self._lid_misses) > 1024:
                     self._lid_misses.popitem(last=False)
+
+    def _learn_name(self, who: str, name: str) -> None:
+        who, name = J.normalize(who), " ".join(str(name).split())[:100]
+        if not who or not name or _looks_like_digits(name):
+            return
+        self._names[who] = name
+        self._names.move_to_end(who)
+        while len(self._names) > NAMES:
+            self._names.popitem(last=False)
+
+    def _learn_sender_name(self, ev: Any) -> None:
+        """A contact's push name under each address the event gives him."""
+        src = ev.Info.MessageSource
+        if src.IsFromMe or not ev.Info.Pushname:
+            return
+        sender, alt = J.jid_str(src.Sender), J.jid_str(src.SenderAlt)
+        for who in (sender, alt, J.resolve(sender, self._book)):
+            if who:
+                self._learn_name(who, ev.Info.Pushname)
+
+    async def _name_mentions(self, lids: set[str]) -> None:
+        """Ask neonize's contact store for the names of LIDs nobody named yet (best effort)."""
+        client = self._client
+        if client is None or not self._alive:
+            return
+        todo = []
+        for lid in sorted(lids):
+            pn = J.resolve(lid, self._book, self.own_lid, self.own_jid)
+            if lid not in self._names and pn not in self._names:
+                todo.append((lid, pn))
+        for lid, pn in todo[:LIDS_PER_EVENT]:
+            try:
+                info = await asyncio.wait_for(client.get_contact(J.parse_jid(pn)), 2.0)
+            except Exception:  # noqa: BLE001 - no name: the mention reads "@someone"
+                continue
+            if info.Found:
+                name = info.FullName or info.FirstName or info.PushName or info.BusinessName
+                for who in (lid, pn):
+                    self._learn_name(who, name)
 
     def _remember(self, result: Mapped, ev: Any) -> None:
         msg = result.message
@@ -728,6 +838,10 @@ class NeonizeTransport:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _looks_like_digits(name: str) -> bool:
+    return sum(c.isdigit() for c in name) >= 5
 
 
 def _event_id(event: Any) -> str:

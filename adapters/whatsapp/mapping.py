@@ -21,6 +21,7 @@ are not in a message event: the transport fills them from a cached group-info lo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,6 +33,8 @@ from wapa.core.events import Message
 
 MAX_TEXT = 65536  # WhatsApp's own limit; anything longer is cut
 MAX_MENTIONS = 256
+UNKNOWN_NAME = "someone"  # a LID mention whose person has no known name: never the digits
+_MENTION_TOKEN = re.compile(r"@(\d{5,20})(?!\d)")
 _WRAPPERS = (
     "ephemeralMessage",
     "viewOnceMessage",
@@ -157,13 +160,17 @@ def message_from_event(
     own_lid: str = "",
     book: Mapping[str, str] | None = None,
     own_device: int = -1,
+    names: Mapping[str, str] | None = None,
 ) -> Mapped | Skip:
     """Map one neonize `MessageEv`. `own_jid`/`own_lid` are the paired account's addresses
     (its messages from any device are the owner's); `book` maps LIDs to phone-number JIDs.
     `own_device` is this linked device's number (`client.me.JID.Device`; -1 unknown): a from-me
     message whose sender JID carries it is our own send (`Message.own_device`), which
-    whatsmeow never delivers; every other device of the account (the phone is 0) is the owner."""
+    whatsmeow never delivers; every other device of the account (the phone is 0) is the owner.
+    `names` maps JIDs (phone-number or LID) to display names: a mention written in the text as
+    `@<digits>` of a mentioned LID becomes `@Name` (`@someone` when no name is known)."""
     book = book if book is not None else {}
+    names = names if names is not None else {}
     info = ev.Info
     src = info.MessageSource
     if not info.ID:
@@ -222,11 +229,16 @@ def message_from_event(
     elif holder is not None and holder.HasField("contextInfo"):
         ctx = holder.contextInfo
         seen: dict[str, None] = {}
+        tokens: dict[str, str] = {}
         for m in list(ctx.mentionedJID)[:MAX_MENTIONS]:
             resolved = pn(m)
             if resolved:
                 seen[resolved] = None
+                tokens[J.normalize(m).split("@")[0]] = _mention_name(
+                    J.normalize(m), resolved, names
+                )
         mentions = tuple(seen)
+        text = _named_mentions(text, tokens, book, names, own_lid)
         quoted_id = ctx.stanzaID
         quoted_sender = pn(ctx.participant) if ctx.participant else ""
 
@@ -253,6 +265,39 @@ def message_from_event(
         raw_chat=raw_chat,
         raw_sender=J.normalize(raw_sender) if raw_sender else "",
     )
+
+
+def _mention_name(raw: str, resolved: str, names: Mapping[str, str]) -> str:
+    """The name a mention shows in the text: known name; a LID's never its digits."""
+    name = (names.get(resolved) or names.get(raw) or "").strip()
+    if name:
+        return name
+    if J.is_lid(raw) or J.is_lid(resolved):
+        return UNKNOWN_NAME
+    return ""  # a phone-number mention with no known name stays as written
+
+
+def _named_mentions(
+    text: str,
+    tokens: Mapping[str, str],
+    book: Mapping[str, str],
+    names: Mapping[str, str],
+    own_lid: str,
+) -> str:
+    """`@<digits>` tokens of mentioned people (and of LIDs we know) as `@Name`."""
+    if "@" not in text:
+        return text
+
+    def swap(match: re.Match[str]) -> str:
+        digits = match.group(1)
+        name = tokens.get(digits)
+        if name is None:
+            lid = f"{digits}@{J.LID_SERVER}"
+            if lid in book or lid in names or lid == own_lid:
+                name = _mention_name(lid, book.get(lid, lid), names)
+        return f"@{name}" if name else match.group(0)
+
+    return _MENTION_TOKEN.sub(swap, text)
 
 
 def lids_in(ev: MessageEvent) -> set[str]:

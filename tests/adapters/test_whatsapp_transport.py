@@ -27,6 +27,7 @@ from neonize.aioze.events import (
 )
 from neonize.proto.Neonize_pb2 import (
     JID,
+    ContactInfo,
     Device,
     GroupInfo,
     GroupName,
@@ -65,6 +66,9 @@ class FakeClient(NewAClient):
         self.send_error: Exception | None = None
         self.group_error: Exception | None = None
         self.lids: dict[str, str] = {}
+        self.live_me: Device | None = None  # what get_me answers (default: the snapshot)
+        self.contacts: dict[str, str] = {}  # JID -> full name in the contact store
+        self.members: list[GroupParticipant] | None = None  # the group's members, if set
         self.stop_hangs = False
 
     async def connect(self, proxy_settings: Any = None) -> asyncio.Future[None]:
@@ -101,7 +105,18 @@ class FakeClient(NewAClient):
         if self.group_error:
             raise self.group_error
         people = [GroupParticipant(JID=JID(User=str(i), Server="s.whatsapp.net")) for i in range(7)]
+        if self.members is not None:
+            people = self.members
         return GroupInfo(GroupName=GroupName(Name="Team"), Participants=people)
+
+    async def get_me(self) -> Device:
+        self.calls.append(("get_me", None))
+        return self.live_me if self.live_me is not None else self.me
+
+    async def get_contact(self, user: JID) -> ContactInfo:
+        self.calls.append(("get_contact", user))
+        name = self.contacts.get(f"{user.User}@{user.Server}", "")
+        return ContactInfo(Found=bool(name), FullName=name)
 
     async def get_pn_from_lid(self, jid: JID) -> JID:
         self.calls.append(("pn_from_lid", jid))
@@ -139,7 +154,7 @@ async def no_sleep(_seconds: float) -> None:
 
 
 def make(**kw: Any) -> tuple[NeonizeTransport, FakeClient, list[Message], list[tuple[str, str]]]:
-    client = FakeClient()
+    client = kw.pop("client", None) or FakeClient()
     kw.setdefault("paired_check", _paired)
     kw.setdefault("sleep", no_sleep)
     transport = NeonizeTransport("test-session.db", client_factory=lambda: client, **kw)
@@ -287,7 +302,9 @@ async def test_unknown_lids_are_asked_from_the_local_store() -> None:
     await client.fire(MessageEv, event(msg, chat=GROUP, sender=ALICE))
     await client.fire(MessageEv, event(msg, chat=GROUP, sender=ALICE, mid="X2"))
     assert inbox[0].mentions == (BOB, "555555555555555@lid") == inbox[1].mentions
-    assert len(client.of("pn_from_lid")) == 2  # each LID asked once: hits and misses remembered
+    # 444 is a hit; 555 a miss, asked again once after the group's info was fetched; the
+    # second message asks nothing (hits and recent misses remembered, the group cached)
+    assert len(client.of("pn_from_lid")) == 3
     await transport.stop()
 
 
