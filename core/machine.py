@@ -145,6 +145,11 @@ _SENDS_KEPT = 8
 _DISCARDED_KEPT = 64
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 message', '3 messages': for the sentences of decisions."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def utc_text(t: float) -> str:
     """A time for people: epoch seconds as UTC "YYYY-MM-DD HH:MM:SS", or "never" outside the
     times the core accepts (negative, NaN, inf, milliseconds). Every decision formats one, so
@@ -824,7 +829,7 @@ class Assistant:
                 now,
                 chat.id,
                 Reason.GENERATING,
-                f"asking the model ({len(messages) - 1} messages of context)",
+                f"asking the model ({_count(len(messages) - 1, 'message')} of context)",
                 chat.request_id,
             )
         )
