@@ -9,6 +9,13 @@ The old multi-device echo is a fault to inject: `echo=True` (or a scheduled `ech
 hands each send (and notice) back as an IsFromMe `Message` with the confirmed id, from this
 very device (`own_device`), `echo_after` seconds after the confirmation. On request a send
 fails (`SendFailed`), its injected echo is dropped, or both are delayed.
+
+Lifecycle faults (`LinkFault`: `stream_replaced`, `logged_out`, `temporary_ban`,
+`connect_failure`) turn the link red from `after`: every send fails at once, as the runner
+refuses it (`app/world.py` `_send`: `can_send` is false), and notices are not delivered. The
+first two are final, as in whatsmeow; a ban lasts its `lasts` plus the 5 s after which wapa
+reconnects; a connect failure lasts until wapa's first reconnect (`RECONNECT_BASE`, 5 s) or
+its `lasts`. `lifecycle` records the reports the adapter would make.
 See docs/whatsapp.md for what whatsmeow does and how faithful this fake is.
 """
 
@@ -29,6 +36,10 @@ from wapa.core.events import (
 )
 
 SEND_FAILURE_KINDS = ("fail", "drop_echo", "delay", "echo")
+LINK_FAULT_KINDS = ("stream_replaced", "logged_out", "temporary_ban", "connect_failure")
+FINAL_LINK_FAULTS = ("stream_replaced", "logged_out")
+RECONNECT_AFTER_BAN = 5.0  # adapters/whatsapp/client.py _after_ban: 5 s after the ban ends
+FIRST_RECONNECT = 5.0  # adapters/whatsapp/client.py RECONNECT_BASE
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +72,36 @@ class ScheduledSendFailure:
             raise ValueError(f"send failure count must be >= 1, got {self.count}")
 
 
+@dataclass(frozen=True)
+class LinkFault:
+    """From `after` (epoch seconds) the link is red for `lasts` seconds (None: for good)."""
+
+    kind: str
+    after: float
+    lasts: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in LINK_FAULT_KINDS:
+            raise ValueError(
+                f"link fault kind {self.kind!r} is unknown (known: {', '.join(LINK_FAULT_KINDS)})"
+            )
+        if self.kind in FINAL_LINK_FAULTS and self.lasts is not None:
+            raise ValueError(f"{self.kind} is final in whatsmeow: it takes no duration")
+        if self.kind == "temporary_ban" and self.lasts is None:
+            raise ValueError("temporary_ban needs its length (`for`)")
+        if self.lasts is not None and self.lasts < 0:
+            raise ValueError("a link fault's duration must be >= 0")
+
+    @property
+    def until(self) -> float:
+        """When the link is green again (the adapter's `connected`); inf when never."""
+        if self.kind in FINAL_LINK_FAULTS:
+            return float("inf")
+        if self.kind == "temporary_ban":
+            return self.after + (self.lasts or 0.0) + RECONNECT_AFTER_BAN
+        return self.after + (FIRST_RECONNECT if self.lasts is None else self.lasts)
+
+
 @dataclass
 class GroupInfo:
     title: str
@@ -82,6 +123,8 @@ class FakeWhatsApp:
     notices: list[tuple[float, str]] = field(default_factory=list)
     last_sent_id: dict[str, str] = field(default_factory=dict)  # chat -> id of our last message
     groups: dict[str, GroupInfo] = field(default_factory=dict)
+    link_faults: list[LinkFault] = field(default_factory=list)
+    refused: list[tuple[float, str]] = field(default_factory=list)  # (t, why) sends refused
     _ids: int = field(default=0, init=False, repr=False)
     _by: float = field(default=0.0, init=False, repr=False)
 
@@ -103,7 +146,29 @@ class FakeWhatsApp:
     def set_typing(self, t: float, e: Typing) -> None:
         self.typing.append((t, e.chat, e.on))
 
+    def link_down(self, t: float) -> str:
+        """The lifecycle fault keeping the link red at `t`, or "" when it is green."""
+        for fault in self.link_faults:
+            if fault.after <= t < fault.until:
+                return fault.kind
+        return ""
+
+    @property
+    def lifecycle(self) -> list[tuple[float, str]]:
+        """The adapter's lifecycle reports for the injected faults, in time order."""
+        out = []
+        for f in self.link_faults:
+            out.append((f.after, "connect_failed" if f.kind == "connect_failure" else f.kind))
+            if f.until != float("inf"):
+                out.append((f.until, "connected"))
+        return sorted(out)
+
     def send(self, t: float, e: Send) -> list[Delivery]:
+        down = self.link_down(t)
+        if down:  # the runner refuses it before the transport: nothing reaches WhatsApp
+            why = f"WhatsApp cannot send now ({down})"
+            self.refused.append((t, why))
+            return [Delivery(0.0, SendFailed(e.request_id, why), False)]
         kind = self._failure(t)
         if kind == "fail":
             return [Delivery(self.latency, SendFailed(e.request_id, "fake send failure"), False)]
@@ -116,6 +181,9 @@ class FakeWhatsApp:
         return out
 
     def notice(self, t: float, e: Notice) -> list[Delivery]:
+        if self.link_down(t):
+            self.refused.append((t, "notice not delivered: link down"))
+            return []
         self.notices.append((t, e.text))
         msg_id = self._new_id()
         if not self.echo:

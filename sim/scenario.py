@@ -22,7 +22,7 @@ from wapa.core.policy import Persona, Policy, PolicyError, parse_duration
 from wapa.sim.engine import QUOTE_LAST_REPLY, Simulation
 from wapa.sim.fake_media import MEDIA_FAILURE_KINDS, FakeMedia, image_job, voice_job
 from wapa.sim.fake_model import FakeModel, ScheduledFailure
-from wapa.sim.fake_whatsapp import FakeWhatsApp, ScheduledSendFailure
+from wapa.sim.fake_whatsapp import FakeWhatsApp, LinkFault, ScheduledSendFailure
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
 DEFAULT_WITHIN = 30.0  # `at:` tolerance: a reply lands after model latency and typing time
@@ -285,10 +285,11 @@ _STEP = (
 )
 _LLM = ("latency", "timeout_after", "failures", "replies", "fallback_models")
 _LLM_FAILURE = ("kind", "count", "after", "retry_after", "model")
-_WA = ("latency", "echo_after", "echo", "failures")
+_WA = ("latency", "echo_after", "echo", "failures", "link")
 _MEDIA = ("latency", "failures", "neuron_budget")
 _MEDIA_FAILURE = ("kind", "count", "after", "model")
 _WA_FAILURE = ("kind", "count", "after", "by")
+_WA_LINK = ("kind", "after", "for")
 _EXPECT_KINDS = (
     "reply",
     "no_reply",
@@ -555,6 +556,18 @@ def _whatsapp(c: _Ctx, top: _Map, start: float) -> dict[str, Any]:
         if not isinstance(raw["echo"], bool):
             raise c.fail(_line(raw, "echo"), "whatsapp.echo: expected true or false")
         out["echo"] = raw["echo"]
+    faults = []  # lifecycle faults: `link: [{kind: temporary_ban, after: 1m, for: 10m}]`
+    for i, f_raw in enumerate(_seq(c, raw, "link")):
+        where = f"whatsapp.link[{i}]"
+        f = c.mapping(f_raw, where, _item_line(raw["link"], i))
+        c.keys(f, where, _WA_LINK)
+        after = start + c.offset(f.get("after", 0), f"{where}.after", _line(f, "after"))
+        lasts = c.offset(f["for"], f"{where}.for", _line(f, "for")) if "for" in f else None
+        try:
+            faults.append(LinkFault(str(f.get("kind", "")), after, lasts))
+        except ValueError as exc:
+            raise c.fail(_line(f, "kind"), f"{where}: {exc}") from None
+    out["link"] = faults
     return out
 
 
@@ -848,6 +861,7 @@ def build_simulation(s: Scenario, seed: int | None = None, **kwargs: Any) -> Sim
             ScheduledSendFailure(f.kind, f.count, f.after, f.by)
             for f in s.whatsapp.get("failures", [])
         ],
+        link_faults=list(s.whatsapp.get("link", [])),
         seed=seed,
     )
     sim = Simulation(
