@@ -2,7 +2,9 @@
 
 `scan_export(lines, source)` reads a file twice, as a stream (memory stays bounded whatever its
 size): the first pass finds the line format, the date order and the authors; the second yields
-`ExportMessage`s. `parse_export(text, source)` does both on a string and keeps the messages.
+`ExportMessage`s. `count_export` runs both passes to complete every count without keeping a
+message, then gives the messages again as a third pass (`wapa import-export` streams it into the
+recording). `parse_export(text, source)` does both on a string and keeps the messages.
 
 What is not a message, and why, is counted (`ParsedExport.skipped`): system lines without an
 author, authored notices (missed calls, "Waiting for this message", disappearing-message
@@ -179,10 +181,12 @@ def _is_notice_author_line(e: _Entry) -> bool:
     return not kind
 
 
-def scan_export(
-    source_lines: LineSource, source: str = "chat"
-) -> tuple[ParsedExport, Iterator[ExportMessage]]:
-    """First pass now (format, date order, authors, counts); the messages as a lazy second pass."""
+def _scan(
+    source_lines: LineSource, source: str
+) -> tuple[
+    ParsedExport, Callable[[], Iterator[ExportMessage]], Callable[[], Iterator[ExportMessage]]
+]:
+    """The first pass now; then message passes that count into `out`, or into nothing."""
     out = ParsedExport()
     fmt_box: list[LineFormat] = []
     order = DateOrder()
@@ -219,7 +223,7 @@ def scan_export(
         out.group_notices += 1
     year = datetime.now().year
 
-    def messages() -> Iterator[ExportMessage]:
+    def messages(out: ParsedExport) -> Iterator[ExportMessage]:
         seen_authors: dict[str, None] = {}
         for entry, more in _entries(source_lines(), [fmt], ParsedExport(), source):
             if not entry.author:
@@ -242,7 +246,29 @@ def scan_export(
                 out.media[msg.media] += 1
             yield msg
 
-    return out, messages()
+    return out, lambda: messages(out), lambda: messages(ParsedExport())
+
+
+def scan_export(
+    source_lines: LineSource, source: str = "chat"
+) -> tuple[ParsedExport, Iterator[ExportMessage]]:
+    """First pass now (format, date order, authors, counts); the messages as a lazy second pass
+    that completes the counts (authors, messages, media, skipped lines)."""
+    out, counted, _ = _scan(source_lines, source)
+    return out, counted()
+
+
+def count_export(
+    source_lines: LineSource, source: str = "chat"
+) -> tuple[ParsedExport, Callable[[], Iterator[ExportMessage]]]:
+    """Two passes now (every count complete, no message kept), and the messages as a fresh pass
+    at each call of the function returned (the counts are not touched again)."""
+    out, counted, again = _scan(source_lines, source)
+    for _ in counted():
+        pass
+    if not out.count:
+        raise ExportError(nothing_left(out, source))
+    return out, again
 
 
 def _message(

@@ -312,5 +312,35 @@ def test_import_then_replay_end_to_end(tmp_path: Path, capsys: pytest.CaptureFix
         == 0
     )
     assert json.loads(capsys.readouterr().out)["summary"]["lost"] == 1
+    before = out.read_bytes()
     assert main(["import-export", str(DATA / "broken.txt"), "--owner", "dana", "-o", str(out)]) == 2
+    assert "exists; add --force" in capsys.readouterr().err
+    args = ["import-export", str(DATA / "broken.txt"), "--owner", "dana", "-o", str(out), "--force"]
+    assert main(args) == 2
     assert "broken.txt:1" in capsys.readouterr().err
+    assert out.read_bytes() == before  # a failed import leaves the old output as it was
+    assert not out.with_name(out.name + ".part").exists()
+
+
+def test_output_never_overwrites_the_input_and_needs_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat = tmp_path / "chat.jsonl"  # a default output (.jsonl next to it) that is the input
+    chat.write_bytes((DATA / "android_en_gb.txt").read_bytes())
+    assert main(["import-export", str(chat), "--owner", "dana"]) == 2
+    assert "is the input" in capsys.readouterr().err
+    assert main(["import-export", str(chat), "--owner", "dana", "-o", str(chat), "--force"]) == 2
+    assert "is the input" in capsys.readouterr().err
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(chat)
+    assert main(["import-export", str(chat), "--owner", "dana", "-o", str(link), "--force"]) == 2
+    assert chat.read_bytes() == (DATA / "android_en_gb.txt").read_bytes()
+    out = tmp_path / "out.jsonl"
+    assert main(["import-export", str(chat), "--owner", "dana", "-o", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["messages"] == 5 and summary["media_by_kind"] == {"image": 1}
+    assert summary["first"].startswith("2018-06-23") and summary["date_order"]
+    assert main(["import-export", str(chat), "--owner", "dana", "-o", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["import-export", str(chat), "--owner", "dana", "-o", str(out), "--force"]) == 0
+    assert len(read_recording(out).items) == 5
