@@ -209,7 +209,7 @@ class Redactor:
         elif kind == "GenerationFailed":
             self._systems.pop(str(d.get("request_id")), None)
             d["detail"] = self.text(d.get("detail", ""))
-        elif kind in ("Send", "Notice"):
+        elif kind in ("Send", "Notice", "MediaText"):  # MediaText: a transcript, a description
             d["text"] = self.text(d.get("text", ""))
         elif kind == "SendFailed":
             d["detail"] = self.text(d.get("detail", ""))

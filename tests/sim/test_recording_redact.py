@@ -215,3 +215,16 @@ def test_redacted_ids_never_collide() -> None:
     mapped = [r.id(v) for v in originals]
     assert len(set(mapped)) == len(originals)
     assert [r.id(v) for v in originals] == mapped  # stable within a recording
+
+
+def test_transcripts_and_descriptions_are_redacted_like_messages() -> None:
+    """A voice note's transcript is the contact's words: it is redacted as his message is."""
+    from wapa.adapters.codec import encode
+    from wapa.core.events import MediaText
+
+    r = _redactor()
+    event = MediaText("4915112345678@s.whatsapp.net", "m1", "Meeting Gilad at the Hilton, urgent")
+    out = r.item(encode(event))
+    assert "Hilton" not in out["text"] and "Meeting" not in out["text"]
+    assert "urgent" in out["text"]  # urgency keywords are kept, as in messages
+    assert "4915112345678" not in out["chat"]
