@@ -24,11 +24,12 @@ from wapa.core.events import ChatMessage
 NAME = "cloudflare"
 
 
-def parse_run(
+def run_result(
     status: int, body: Any, headers: Mapping[str, str], *, model: str, provider: str = NAME
-) -> Reply:
-    """An `/ai/run/{model}` answer (decoded JSON, or the text when it was not JSON) as a
-    Reply, or the ModelError it means. Pure: the simulator parses its fake answers with it."""
+) -> dict[str, Any]:
+    """The `result` object of a successful `/ai/run/{model}` envelope, or the ModelError the
+    answer means (an error envelope, a non-JSON success, a success without a result). Every
+    Workers AI task (text, speech, images) shares this envelope."""
     if not 200 <= status < 300 or not isinstance(body, dict) or body.get("success") is False:
         if 200 <= status < 300 and not isinstance(body, dict):
             raise bad_response(
@@ -40,6 +41,15 @@ def parse_run(
         raise bad_response(
             "the answer has no result object", status, provider=provider, model=model
         )
+    return result
+
+
+def parse_run(
+    status: int, body: Any, headers: Mapping[str, str], *, model: str, provider: str = NAME
+) -> Reply:
+    """An `/ai/run/{model}` answer (decoded JSON, or the text when it was not JSON) as a
+    Reply, or the ModelError it means. Pure: the simulator parses its fake answers with it."""
+    result = run_result(status, body, headers, model=model, provider=provider)
     text: Any = result.get("response")
     if text is None:  # newer models answer in the chat-completions shape
         choices = result.get("choices")

@@ -44,7 +44,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wapa.adapters.llm.base import bad_response, header, http_error
+from wapa.adapters.llm.base import bad_response, header
+from wapa.adapters.llm.cloudflare import run_result
 from wapa.adapters.llm.config import MediaSettings, language_hint
 from wapa.adapters.llm.errors import ModelError, ModelTimeoutError
 from wapa.adapters.llm.policy import ACCOUNT_WIDE, Call, Wait, backoff
@@ -207,17 +208,7 @@ def parse_media(
     """(text, seconds of audio Whisper reports or None) from an /ai/run answer, or the
     ModelError it means. Pure (the simulator parses its fake answers with it)."""
     provider = "cloudflare"
-    if not 200 <= status < 300 or not isinstance(body, dict) or body.get("success") is False:
-        if 200 <= status < 300 and not isinstance(body, dict):
-            raise bad_response(
-                "the answer is not a JSON object", status, provider=provider, model=model
-            )
-        raise http_error(status, body, headers, provider=provider, model=model)
-    result = body.get("result")
-    if not isinstance(result, dict):
-        raise bad_response(
-            "the answer has no result object", status, provider=provider, model=model
-        )
+    result = run_result(status, body, headers, model=model, provider=provider)
     key = "description" if kind == "description" else "text"
     text = result.get(key, result.get("response"))
     if not isinstance(text, str):
