@@ -32,18 +32,14 @@ from wapa.core import (
     Event,
     Generate,
     Generated,
-    MarkRead,
     Message,
-    Notice,
     Persona,
     Policy,
     Reason,
     Send,
     SendConfirmed,
-    Typing,
 )
-from wapa.core.driver import Batch, Driver
-from wapa.core.driver import Step as DriverStep
+from wapa.core.driver import Batch, Driver, NullWorld
 
 T0 = 1_700_000_000.0
 OWNER = "491700000000@s.whatsapp.net"
@@ -67,11 +63,11 @@ class Step:
 CrashPlan = Callable[[Step], str | None]  # -> "before_commit" | "after_commit" | None
 
 
-class World:
+class World(NullWorld):
     """Drives a real Assistant + Store through the shared `Driver` against a fake WhatsApp and
     a fake model, on a virtual clock, and can kill and restart the assistant process between
     any two instants. It is the driver's world too: committed effects reach it through
-    `Driver.committed`."""
+    `Driver.committed` (what it does not model it inherits from `NullWorld`: nothing)."""
 
     def __init__(
         self,
@@ -188,24 +184,6 @@ class World:
         self.push(self.now + 1, "result", SendConfirmed(effect.request_id, wa_id))
         echo = Message(effect.chat, OWNER, wa_id, effect.text, from_me=True, own_device=True)
         self.push(self.now + 2, "inbound", echo)
-
-    def begin_step(self, step: DriverStep) -> None:
-        pass
-
-    def end_step(self, step: DriverStep) -> None:
-        pass
-
-    def decided(self, decision: Decision) -> None:
-        pass
-
-    def mark_read(self, effect: MarkRead) -> None:
-        pass
-
-    def typing(self, effect: Typing) -> None:
-        pass
-
-    def notify_owner(self, effect: Notice) -> None:
-        pass
 
     async def crash_and_restart(self, at: float) -> list[Effect]:
         """The process dies now (files frozen as they are), and a new one starts at `at`."""
