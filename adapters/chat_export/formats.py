@@ -94,68 +94,57 @@ _END = (
     + r"))"
 )
 
+
+def _date_first(date: str) -> str:
+    """A header whose date comes before its time."""
+    return (
+        r"^(?P<open>\[)?"
+        + _SP
+        + r"?(?P<date>"
+        + date
+        + r")(?P<mid>,?"
+        + _SP
+        + r"+"
+        + _WORD
+        + r"|,)(?P<time>"
+        + _TIME
+        + r")"
+        + _SP
+        + r"?"
+        + _END
+        + r"(?P<rest>.*)$"
+    )
+
+
+def _time_first(date: str) -> str:
+    """A header whose time comes before its date."""
+    return (
+        r"^(?P<open>\[)?"
+        + _SP
+        + r"?(?P<time>"
+        + _TIME
+        + r"),?"
+        + _SP
+        + r"+(?P<date>"
+        + date
+        + r")"
+        + _SP
+        + r"?"
+        + _END
+        + r"(?P<rest>.*)$"
+    )
+
+
 PATTERNS: tuple[re.Pattern[str], ...] = tuple(
     re.compile(p, re.DOTALL)
     for p in (
         # date first: 23/06/2018, 01:55 -   [6/23/18, 1:55:12 PM]   13.6.2018 klo 21.25.15 -
-        r"^(?P<open>\[)?"
-        + _SP
-        + r"?(?P<date>"
-        + _NUMDATE
-        + r")(?P<mid>,?"
-        + _SP
-        + r"+"
-        + _WORD
-        + r"|,)(?P<time>"
-        + _TIME
-        + r")"
-        + _SP
-        + r"?"
-        + _END
-        + r"(?P<rest>.*)$",
+        _date_first(_NUMDATE),
         # time first: [14:56:01, 3/18/22]   19:23, 28 Aug 2013 -
-        r"^(?P<open>\[)?"
-        + _SP
-        + r"?(?P<time>"
-        + _TIME
-        + r"),?"
-        + _SP
-        + r"+(?P<date>"
-        + _NUMDATE
-        + r")"
-        + _SP
-        + r"?"
-        + _END
-        + r"(?P<rest>.*)$",
-        r"^(?P<open>\[)?"
-        + _SP
-        + r"?(?P<time>"
-        + _TIME
-        + r"),?"
-        + _SP
-        + r"+(?P<date>"
-        + _WORDDATE
-        + r")"
-        + _SP
-        + r"?"
-        + _END
-        + r"(?P<rest>.*)$",
+        _time_first(_NUMDATE),
+        _time_first(_WORDDATE),
         # month names: Mar 5, 8:11 PM -   18 Mar 12:14 -   5 Mar 2012, 8:11 PM -
-        r"^(?P<open>\[)?"
-        + _SP
-        + r"?(?P<date>"
-        + _WORDDATE
-        + r")(?P<mid>,?"
-        + _SP
-        + r"+"
-        + _WORD
-        + r"|,)(?P<time>"
-        + _TIME
-        + r")"
-        + _SP
-        + r"?"
-        + _END
-        + r"(?P<rest>.*)$",
+        _date_first(_WORDDATE),
     )
 )
 
