@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from wapa.core.driver import Driver
-from wapa.core.events import Command, Event, Generate, Message
+from wapa.core.events import Command, Event, Message
 from wapa.core.machine import Assistant
 from wapa.core.policy import Persona, Policy
 from wapa.sim.clock import VirtualClock
@@ -46,7 +46,6 @@ from wapa.sim.world import (
     Observer,
     Restart,
     Sent,
-    SimModel,
     SimResult,
     SimWorld,
     TimelineItem,
@@ -82,17 +81,6 @@ class SimulationError(RuntimeError):
     """The simulation cannot go on (the core keeps asking to be woken at the same instant)."""
 
 
-class _AnswerAdapter:
-    """A model with only the older `answer(request, now) -> [(delay, event)]` interface."""
-
-    def __init__(self, model: Any, sim: Simulation) -> None:
-        self.model, self.sim = model, sim
-
-    def start_generation(self, g: Generate, now: float) -> None:
-        for delay, event in self.model.answer(g, now):
-            self.sim.deliver_at(now + delay, event)
-
-
 class Simulation:
     def __init__(
         self,
@@ -101,7 +89,7 @@ class Simulation:
         persona: Persona,
         seed: int,
         start: float,
-        model: FakeModel | Any | None = None,
+        model: FakeModel | None = None,
         whatsapp: FakeWhatsApp | None = None,
         on_record: Callable[[float, str, dict[str, Any]], None] | None = None,
         observer: Observer | None = None,
@@ -134,15 +122,10 @@ class Simulation:
         self.crash_rate = crash_rate
         self._crash_rng = random.Random(seed * 1_000_003 + 17)
         self.model = model if model is not None else FakeModel(seed=seed)
-        self._bind_model()
-        sim_model: SimModel = (
-            self.model
-            if hasattr(self.model, "start_generation")
-            else _AnswerAdapter(self.model, self)
-        )
+        self.model.bind(self)  # its answers and backoffs go through this engine's heap
         self.world = SimWorld(
             self,
-            sim_model,
+            self.model,
             self.whatsapp,
             self.result,
             keep_timeline=keep_timeline,
@@ -156,11 +139,6 @@ class Simulation:
             self.store = store if isinstance(store, DurableState) else DurableState(store)
         self.driver = Driver(Assistant(policy, persona, seed), self.world)
         self._commit(first=True)  # as the runner commits a new assistant at once
-
-    def _bind_model(self) -> None:
-        bind = getattr(self.model, "bind", None)
-        if callable(bind):
-            bind(self)
 
     @property
     def assistant(self) -> Assistant:
@@ -321,9 +299,7 @@ class Simulation:
         assistant, unconfirmed = self.store.restart(self.policy, self.persona)
         self.result.unconfirmed.extend((t, entry.request_id) for entry in unconfirmed)
         self.driver = Driver(assistant, self.world)
-        restarted = getattr(self.model, "restarted", None)
-        if callable(restarted):  # the model service belonged to the dead process too
-            restarted(t)
+        self.model.restarted(t)  # the model service belonged to the dead process too
         self._down = False
         self.world.note(t, Restart())
         if self.on_record is not None:
