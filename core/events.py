@@ -26,6 +26,14 @@ class MediaKind(StrEnum):
     CONTACT = "contact"
 
 
+class NoticeKind(StrEnum):
+    """What a notice to the owner is."""
+
+    STATUS = "status"  # an answer to an owner command, a start-up or failure notice
+    ESCALATION = "escalation"  # an urgent contact message, told at once
+    DIGEST = "digest"  # the summary of what happened
+
+
 class MessageKind(StrEnum):
     """What WhatsApp delivered; anything but MESSAGE is ignored by the core."""
 
@@ -161,9 +169,14 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """A message for the owner (command answers); drivers deliver it to his chat with himself."""
+    """A message for the owner; drivers deliver it to his chat with himself.
+
+    `kind` says what it is (a `NoticeKind`), so reports and logs can tell an escalation from a
+    command's answer; delivery is the same for every kind.
+    """
 
     text: str
+    kind: str = "status"  # a NoticeKind
 
 
 @dataclass(frozen=True, slots=True)

@@ -229,7 +229,7 @@ class Checker:
         return f"{head} (asked at {fmt_offset(self.rel(g.t))}) to be right, but it was {problem}:\n{_indent(render_prompt(g))}"
 
     def _notice(self, e: Expectation) -> str:
-        notices = [(t, text) for t, text in self.wa.notices if self._in(e, t)]
+        notices = [(n.t, n.text) for n in self.wa.notices if self._in(e, n.t)]
         if any(not self._matches(e, text) for _, text in notices):
             return ""
         wanted = " containing " + ", ".join(map(repr, e.contains)) if e.contains else ""

@@ -108,6 +108,15 @@ class GroupInfo:
     participants: int
 
 
+@dataclass(frozen=True, slots=True)
+class NoticeSent:
+    """A notice the owner received: when, its text, and its `core.events.NoticeKind`."""
+
+    t: float
+    text: str
+    kind: str = "status"
+
+
 @dataclass
 class FakeWhatsApp:
     latency: float = 0.3  # send -> confirmation
@@ -120,7 +129,7 @@ class FakeWhatsApp:
     owner_id: str = "owner"
     reads: list[tuple[float, str, tuple[str, ...]]] = field(default_factory=list)
     typing: list[tuple[float, str, bool]] = field(default_factory=list)
-    notices: list[tuple[float, str]] = field(default_factory=list)
+    notices: list[NoticeSent] = field(default_factory=list)
     last_sent_id: dict[str, str] = field(default_factory=dict)  # chat -> id of our last message
     groups: dict[str, GroupInfo] = field(default_factory=dict)
     link_faults: list[LinkFault] = field(default_factory=list)
@@ -184,7 +193,7 @@ class FakeWhatsApp:
         if self.link_down(t):
             self.refused.append((t, "notice not delivered: link down"))
             return []
-        self.notices.append((t, e.text))
+        self.notices.append(NoticeSent(t, e.text, e.kind))
         msg_id = self._new_id()
         if not self.echo:
             return []

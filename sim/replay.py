@@ -51,7 +51,7 @@ from wapa.core.events import (
 from wapa.core.policy import Policy
 from wapa.sim.engine import Sent, SimResult, Simulation
 from wapa.sim.fake_model import FakeModel
-from wapa.sim.fake_whatsapp import Delivery, FakeWhatsApp
+from wapa.sim.fake_whatsapp import Delivery, FakeWhatsApp, NoticeSent
 
 DEFAULT_TOLERANCE = 5.0
 TRACE_WINDOW = 600.0  # seconds either side of a divergence shown in its traces
@@ -257,7 +257,7 @@ class ReplayWhatsApp(FakeWhatsApp):
         recorded = self.notice_book.take(self.owner_id, t) if self.notice_book else None
         if recorded is None:
             return super().notice(t, e)
-        self.notices.append((t, e.text))
+        self.notices.append(NoticeSent(t, e.text, e.kind))
         return [replace(d, event=_with_text(d.event, e.text)) for d in recorded.responses]
 
 
