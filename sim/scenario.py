@@ -8,8 +8,8 @@ ready-to-run `sim.engine.Simulation`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from wapa.adapters.llm.media import MediaJob
 from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml
+from wapa.config import closest_name
 from wapa.core.events import MEDIA_KINDS, MESSAGE_KINDS, Message, Reason
 from wapa.core.policy import Persona, Policy, PolicyError, parse_duration
 from wapa.sim.engine import QUOTE_LAST_REPLY, Simulation
@@ -217,7 +218,7 @@ class _Ctx:
             if key not in known:
                 raise self.fail(
                     _line(value, key),
-                    f"{where}: unknown key {key!r} (known: {', '.join(known)})",
+                    f"{where}: unknown key {key!r}{did_you_mean(key, known)} (known: {', '.join(known)})",
                 )
 
     def offset(self, value: Any, where: str, line: int | None) -> float:
@@ -230,6 +231,14 @@ class _Ctx:
         if isinstance(value, bool) or value is None or isinstance(value, Mapping | list):
             raise self.fail(line, f"{where}: expected text, got {_kind(value)}")
         return str(value)
+
+
+def did_you_mean(name: Any, known: Iterable[str]) -> str:
+    """ ", did you mean X?" for the known name closest to `name` (app/config.py's
+    `closest_name`, which compares in upper case), or ""."""
+    by_upper = {k.upper(): k for k in known}
+    match = closest_name(str(name), by_upper)
+    return f", did you mean {by_upper[match]}?" if match else ""
 
 
 def _kind(value: Any) -> str:
@@ -405,6 +414,14 @@ def _persona(c: _Ctx, top: _Map) -> Persona:
 def _policy(c: _Ctx, top: _Map) -> Policy:
     raw = top.get("policy", {})
     data = dict(c.mapping(raw, "policy", _line(top, "policy")))
+    known = sorted(f.name for f in fields(Policy))
+    for key in data:
+        if key not in known:
+            raise c.fail(
+                _line(raw, key),
+                f"policy.{key}: unknown policy setting{did_you_mean(key, known)}"
+                f" (known: {', '.join(known)})",
+            )
     qh = data.get("quiet_hours")
     if isinstance(qh, Mapping):
         # YAML 1.1 reads an unquoted 22:00 as the base-60 number 1320: give it back as a time.
@@ -658,7 +675,8 @@ def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> li
         if spec is None:
             raise c.fail(
                 _line(s, "chat"),
-                f"{where}.chat: unknown chat {chat_key!r} (chats: {', '.join(chats)})",
+                f"{where}.chat: unknown chat {chat_key!r}{did_you_mean(chat_key, chats)}"
+                f" (chats: {', '.join(chats)})",
             )
         sender = _sender(c, s, spec, owner_id, where)
         text = c.text(s.get("text", ""), f"{where}.text", _line(s, "text"))
@@ -757,6 +775,11 @@ def _expectations(
         e = c.mapping(raw, where, _item_line(expect, i))
         line = e.line or _item_line(expect, i) or 0
         kinds = [k for k in e if k in _EXPECT_KINDS]
+        if not kinds:
+            for key in e:
+                hint = did_you_mean(key, _EXPECT_KINDS)
+                if hint and not any(key in keys for keys in _EXPECT_KEYS.values()):
+                    raise c.fail(_line(e, key), f"{where}: unknown key {key!r}{hint}")
         if len(kinds) != 1:
             raise c.fail(line, f"{where}: name exactly one of {', '.join(_EXPECT_KINDS)}")
         kind = kinds[0]
@@ -768,7 +791,8 @@ def _expectations(
             if code not in DECISION_CODES:
                 raise c.fail(
                     _line(e, kind),
-                    f"{where}.{kind}: unknown decision code {code!r} (known: {', '.join(sorted(DECISION_CODES))})",
+                    f"{where}.{kind}: unknown decision code {code!r}{did_you_mean(code, DECISION_CODES)}"
+                    f" (known: {', '.join(sorted(DECISION_CODES))})",
                 )
             fields["code"] = code
             chat = e.get("chat", "")
@@ -784,7 +808,8 @@ def _expectations(
                 chat = owner_id  # the owner's chat with himself: commands and notices
             elif chat not in chats:
                 raise c.fail(
-                    _line(e, kind), f"{where}: unknown chat {chat!r} (chats: {', '.join(chats)})"
+                    _line(e, kind),
+                    f"{where}: unknown chat {chat!r}{did_you_mean(chat, chats)} (chats: {', '.join(chats)})",
                 )
         elif kind in ("reply", "prompt", "read", "typing"):
             raise c.fail(_line(e, kind), f"{where}.{kind}: name a chat")

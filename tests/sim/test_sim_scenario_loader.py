@@ -116,3 +116,51 @@ def test_a_broken_file_does_not_stop_the_others(tmp_path: Path) -> None:
     assert not by_file["a_broken.yaml"].passed
     assert "a_broken.yaml:2: chats: expected a mapping" in by_file["a_broken.yaml"].failures[0]
     assert not by_file["missing.yaml"].passed
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        ("name: x\nchats: {a: {}}\nexpct: []\n", 3, "unknown key 'expct', did you mean expect?"),
+        (
+            "name: x\nchats: {alice: {}}\nexpect:\n  - {no_repy: alice}\n",
+            4,
+            "expect[0]: unknown key 'no_repy', did you mean no_reply?",
+        ),
+        (
+            "name: x\nchats: {a: {}}\nscript:\n  - {at: 0s, chat: a, txt: hi}\n",
+            4,
+            "script[0]: unknown key 'txt', did you mean text?",
+        ),
+        (
+            "name: x\nchats: {a: {}}\npolicy:\n  cooldown: 5h\n  cooldwn: 1h\n",
+            5,
+            "policy.cooldwn: unknown policy setting, did you mean cooldown?",
+        ),
+        (
+            "name: x\nchats: {a: {}}\nexpect:\n  - {decision: cooldwn, chat: a}\n",
+            4,
+            "unknown decision code 'cooldwn', did you mean cooldown?",
+        ),
+        (
+            "name: x\nchats: {alice: {}}\nscript:\n  - {at: 0s, chat: alcie}\n",
+            4,
+            "unknown chat 'alcie', did you mean alice?",
+        ),
+        (
+            "name: x\nchats: {alice: {}}\nexpect:\n  - {reply: alcie}\n",
+            4,
+            "unknown chat 'alcie', did you mean alice?",
+        ),
+    ],
+)
+def test_unknown_names_suggest_the_closest_known_one(text: str, line: int, what: str) -> None:
+    err = _error(text)
+    assert err.line == line and what in str(err), str(err)
+
+
+def test_no_suggestion_when_nothing_is_close() -> None:
+    err = _error("name: x\nchats: {a: {}}\nzzzqqq: 1\n")
+    assert "unknown key 'zzzqqq' (known:" in str(err) and "did you mean" not in str(err)
+    err = _error("name: x\nchats: {a: {}}\nexpect:\n  - {zzzqqq: a}\n")
+    assert "name exactly one of" in str(err) and "did you mean" not in str(err)
