@@ -51,7 +51,8 @@ class Redactor:
         self._words: dict[str, int] = {}  # casefolded word -> attempt that avoids a keyword
         self._id_map: dict[str, str] = {}  # original id -> its placeholder
         self._ids_taken: set[str] = set()
-        self._systems: dict[str, str] = {}  # request id -> original system prompt (for replies)
+        # request id -> (original system prompt, what the contact side wrote), for judging replies
+        self._systems: dict[str, tuple[str, str]] = {}
 
     # ------------------------------------------------------------------ building blocks
 
@@ -200,11 +201,22 @@ class Redactor:
         elif kind == "Generate":
             msgs = d.get("messages") or []
             if msgs and isinstance(msgs[0], dict) and len(self._systems) < 10_000:
-                self._systems[str(d.get("request_id"))] = str(msgs[0].get("content", ""))
+                heard = "\n".join(  # what the contact side wrote, as the core's `heard`
+                    str(m.get("content", ""))
+                    for m in msgs[1:]
+                    if isinstance(m, dict) and m.get("role") == "user"
+                )
+                self._systems[str(d.get("request_id"))] = (str(msgs[0].get("content", "")), heard)
             d["messages"] = [{**m, "content": self.text(m.get("content", ""))} for m in msgs]
         elif kind == "Generated":
-            system = self._systems.pop(str(d.get("request_id")), "")
-            cleaned, why = clean_reply(d.get("text", ""), system, self.policy.max_reply_chars)
+            system, heard = self._systems.pop(str(d.get("request_id")), ("", ""))
+            cleaned, why = clean_reply(  # judged as the core judges it (core/machine.py)
+                d.get("text", ""),
+                system,
+                self.policy.max_reply_chars,
+                persona=self.persona,
+                heard=heard,
+            )
             d["text"] = "" if why else self.text(cleaned)
         elif kind == "GenerationFailed":
             self._systems.pop(str(d.get("request_id")), None)

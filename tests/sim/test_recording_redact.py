@@ -112,6 +112,29 @@ def test_model_replies_are_stored_as_the_core_would_send_them() -> None:
     assert r.item({"type": "Generated", "request_id": "r1", "text": "N/A"})["text"] == ""
 
 
+def test_a_quoted_promise_is_judged_against_what_the_contact_wrote() -> None:
+    # The core exempts only quotes of the contact's own words (core/hygiene.py `heard`): the
+    # redactor judges a recorded reply the same way, so it never keeps a text the core refused.
+    r = _redactor()
+    reply = 'You wrote "Dana will pay you on Monday", I will pass it on.'
+
+    def generate(heard: str) -> dict[str, object]:
+        return {
+            "type": "Generate",
+            "request_id": "r1",
+            "chat": ALICE,
+            "messages": [
+                {"role": "system", "content": "You are the assistant of Dana."},
+                {"role": "user", "content": heard},
+            ],
+        }
+
+    r.item(generate("hi, is she around?"))
+    assert r.item({"type": "Generated", "request_id": "r1", "text": reply})["text"] == ""
+    r.item(generate("Dana will pay you on Monday, she said so"))
+    assert r.item({"type": "Generated", "request_id": "r1", "text": reply})["text"] == r.text(reply)
+
+
 def _simulate(path: Path, redact: bool) -> None:
     policy = Policy.from_mapping({"aliases": [r"\bboss\b"]})
     rec = Recorder(path, policy, PERSONA, 11, redact=redact, start=T0)
