@@ -128,7 +128,38 @@ class MediaText:
     kind: str = "transcript"
 
 
-Event = Message | Generated | GenerationFailed | SendConfirmed | SendFailed | Command | MediaText
+@dataclass(frozen=True, slots=True)
+class BusyInterval:
+    """A time the owner's calendar says he is busy: epoch seconds, `end` > `start`. `title` is
+    present only when the owner allowed titles; the core shows it only with
+    `Policy.calendar_details == "titles"`, and never in the system prompt."""
+
+    start: float
+    end: float
+    title: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarUpdate:
+    """The owner's busy times for the next days, from the driver (the runner reads an ICS feed;
+    the simulator, the scenario's `calendar:`). With `error` == "" it replaces the known busy
+    times; with an error (the feed could not be read) the last good ones are kept and `status`
+    names the error and the age of the last good update (core/calendar.py)."""
+
+    busy: tuple[BusyInterval, ...] = ()
+    error: str = ""
+
+
+Event = (
+    Message
+    | Generated
+    | GenerationFailed
+    | SendConfirmed
+    | SendFailed
+    | Command
+    | MediaText
+    | CalendarUpdate
+)
 
 # ---------------------------------------------------------------- effects (outputs)
 
@@ -141,6 +172,9 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class MarkRead:
+    """Mark `message_ids` in `chat` read. In a group all ids are `sender`'s (WhatsApp's group
+    receipt names the author); "" in direct chats, or when a restored state did not keep it."""
+
     chat: str
     message_ids: tuple[str, ...]
     sender: str = ""
@@ -231,6 +265,13 @@ class Reason(StrEnum):
     SEND_UNKNOWN = "send_unknown"  # restart found a send with no outcome: not repeated
     RECOVERED = "recovered"  # restart resumed a pending reply
     COMMAND = "command"
+    ESCALATED = "escalated"  # an urgent contact message was told to the owner at once
+    NOT_ESCALATED = "not_escalated"  # an urgent message not told: off, capped, told already...
+    ESCALATION_HELD = "escalation_held"  # quiet hours: told when they end
+    DIGEST = "digest"  # the digest was sent to the owner (or skipped: nothing new)
+    CALENDAR = "calendar"  # busy times replaced, or a failed update (last good kept)
+    PROFILE = "profile"  # a chat's profile switched by the owner
+    PROFILE_SILENT = "profile_silent"  # the chat's profile answers no one
     CLOCK_SKEW = "clock_skew"  # an event older than the last one: treated as now
     UNKNOWN_REQUEST = "unknown_request"  # a result for a request the core no longer waits for
     BAD_EVENT = "bad_event"
