@@ -20,6 +20,7 @@ _TYPES: dict[str, type] = {
         ev.SendFailed,
         ev.Command,
         ev.MediaText,
+        ev.CalendarUpdate,
         ev.MarkRead,
         ev.Typing,
         ev.Generate,
@@ -40,6 +41,8 @@ def encode(obj: ev.Event | ev.Effect) -> dict[str, Any]:
         value = getattr(obj, f.name)
         if f.name == "messages":
             value = [{"role": m.role, "content": m.content} for m in value]
+        elif f.name == "busy":
+            value = [{"start": b.start, "end": b.end, "title": b.title} for b in value]
         elif isinstance(value, tuple):
             value = list(value)
         out[f.name] = value
@@ -64,6 +67,13 @@ def decode(data: Any) -> ev.Event | ev.Effect:
             if not isinstance(value, list):
                 raise CodecError(f"{name}.messages: expected a list")
             value = tuple(ev.ChatMessage(str(m["role"]), str(m["content"])) for m in value)
+        elif key == "busy":
+            if not isinstance(value, list) or not all(isinstance(b, dict) for b in value):
+                raise CodecError(f"{name}.busy: expected a list of {{start, end, title}}")
+            try:
+                value = tuple(ev.BusyInterval(**b) for b in value)
+            except TypeError as exc:
+                raise CodecError(f"{name}.busy: {exc}") from exc
         elif isinstance(value, list):
             value = tuple(value)
         kwargs[key] = value
