@@ -34,6 +34,7 @@ from typing import Any
 from wapa.adapters.recording import Header, Recording
 from wapa.core import utc_text
 from wapa.core.events import (
+    CalendarUpdate,
     Command,
     Decision,
     Event,
@@ -108,7 +109,9 @@ class Script:
     """A recording turned into inputs for the engine and recorded answers for its fakes."""
 
     header: Header
-    inputs: list[tuple[float, Message | Command | MediaText]] = field(default_factory=list)
+    inputs: list[tuple[float, Message | Command | MediaText | CalendarUpdate]] = field(
+        default_factory=list
+    )
     decisions: list[Decision] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
     generations: list[Outgoing] = field(default_factory=list)
@@ -137,7 +140,9 @@ def script_from(recording: Recording) -> Script:
             if isinstance(obj, Message):
                 last_msg = (len(s.inputs), t, obj)
                 s.inputs.append((t, obj))
-            elif isinstance(obj, Command | MediaText):  # media text: as it was delivered
+            elif isinstance(
+                obj, Command | MediaText | CalendarUpdate
+            ):  # media text: as it was delivered
                 s.inputs.append((t, obj))
             elif isinstance(obj, Generated | GenerationFailed) and obj.request_id in gens:
                 g = gens.pop(obj.request_id)
@@ -173,7 +178,8 @@ def script_from(recording: Recording) -> Script:
         if crash_t is None:  # a production restart: it died after the last thing it wrote
             crash_t = max((i.t for i in before), default=restart.start)
         inputs_before = sum(
-            isinstance(i.obj, Message | Command | MediaText) and i.dir == "in" for i in before
+            isinstance(i.obj, Message | Command | MediaText | CalendarUpdate) and i.dir == "in"
+            for i in before
         )
         s.crashes.append(
             (crash_t, max(0.0, restart.start - crash_t), bisect.bisect_left(kept, inputs_before))
@@ -201,7 +207,7 @@ def _attach_echo(s: Script, t: float, m: Message, owner: str) -> None:
 def _with_request(event: Event, request_id: str) -> Event:
     """A recorded answer (a generation's outcome, a send's confirmation or failure) addressed to
     the replay's own request."""
-    if isinstance(event, Message | Command | MediaText):
+    if isinstance(event, Message | Command | MediaText | CalendarUpdate):
         raise TypeError(f"a recorded {type(event).__name__} answers no request")
     return replace(event, request_id=request_id)
 
@@ -287,7 +293,7 @@ def simulate(script: Script, policy: Policy, tolerance: float, until: float | No
             crash = next(crashes, None)
         if isinstance(event, Command):
             sim.add_command(t, event)
-        elif isinstance(event, MediaText):
+        elif isinstance(event, MediaText | CalendarUpdate):
             sim.traffic_at(t, event)
         else:
             sim.add_message(t, event)
@@ -375,7 +381,7 @@ Answers = dict[str, tuple[int, ...]]  # request id of a reply -> the inputs it a
 
 
 def answered(
-    result: SimResult, inputs: list[tuple[float, Message | Command | MediaText]]
+    result: SimResult, inputs: list[tuple[float, Message | Command | MediaText | CalendarUpdate]]
 ) -> Answers:
     """For every reply of a run, the indexes (into `inputs`) of the contact messages it
     answers: those of its chat after the run's previous reply there or the owner's latest
