@@ -30,6 +30,10 @@ DEFAULT_WITHIN = 30.0  # `at:` tolerance: a reply lands after model latency and 
 # Where a crash restarts from: what the memory store committed ("memory"; "export" is its old
 # name, kept so older files load) or a SQLite store file ("store").
 RESTART_FROM = ("memory", "export", "store")
+# Bounds against typos like 0026 for 2026 or 1000d for 100d: a start in these years, and no
+# time, window or duration in a file longer than MAX_OFFSET (a scenario spans at most a year).
+START_YEARS = range(2000, 2100)
+MAX_OFFSET = 366 * 86400.0
 DECISION_CODES = frozenset(v for k, v in vars(Reason).items() if k.isupper())
 
 
@@ -222,10 +226,21 @@ class _Ctx:
                 )
 
     def offset(self, value: Any, where: str, line: int | None) -> float:
+        """A duration or a time since the start: >= 0 and at most MAX_OFFSET."""
+        negative = (isinstance(value, str) and value.strip().startswith("-")) or (
+            isinstance(value, int | float) and not isinstance(value, bool) and value < 0
+        )
+        if negative:
+            raise self.fail(line, f"{where}: must not be negative, got {value!r}")
         try:
-            return parse_offset(value, where)
+            seconds = parse_offset(value, where)
         except PolicyError as exc:
             raise self.fail(line, str(exc)) from None
+        if seconds > MAX_OFFSET:
+            raise self.fail(
+                line, f"{where}: {value!r} is more than 366 days (a scenario spans at most a year)"
+            )
+        return seconds
 
     def text(self, value: Any, where: str, line: int | None) -> str:
         if isinstance(value, bool) or value is None or isinstance(value, Mapping | list):
@@ -348,9 +363,16 @@ def load_text(source: str, file: str = "<scenario>") -> Scenario:
         raise c.fail(_line(top, "name"), "name: must not be empty")
 
     try:
-        start = _datetime(top.get("start", DEFAULT_START), "start").timestamp()
+        start_at = _datetime(top.get("start", DEFAULT_START), "start")
     except PolicyError as exc:
         raise c.fail(_line(top, "start"), str(exc)) from None
+    if start_at.year not in START_YEARS:
+        raise c.fail(
+            _line(top, "start"),
+            f"start: the year {start_at.year} is out of range "
+            f"(a start from {START_YEARS.start} to {START_YEARS.stop - 1})",
+        )
+    start = start_at.timestamp()
     seed = top.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise c.fail(_line(top, "seed"), f"seed: expected a whole number, got {seed!r}")
@@ -434,6 +456,11 @@ def _policy(c: _Ctx, top: _Map) -> Policy:
     except PolicyError as exc:
         field_name = str(exc).split(":", 1)[0].split(".", 1)[0]
         line = _line(raw, field_name) if field_name in data else _line(top, "policy")
+        value = data.get(field_name)
+        if isinstance(value, str) and value.strip().startswith("-") and "duration" in str(exc):
+            raise c.fail(
+                line, f"policy.{field_name}: must not be negative, got {value!r}"
+            ) from None
         raise c.fail(line, f"policy.{exc}") from None
     except TypeError as exc:
         raise c.fail(_line(top, "policy"), f"policy: {exc}") from None

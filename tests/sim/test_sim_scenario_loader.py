@@ -164,3 +164,38 @@ def test_no_suggestion_when_nothing_is_close() -> None:
     assert "unknown key 'zzzqqq' (known:" in str(err) and "did you mean" not in str(err)
     err = _error("name: x\nchats: {a: {}}\nexpect:\n  - {zzzqqq: a}\n")
     assert "name exactly one of" in str(err) and "did you mean" not in str(err)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        ("script:\n  - {at: -5m, chat: a}\n", 4, "script[0].at: must not be negative, got '-5m'"),
+        ("script:\n  - {at: -5, chat: a}\n", 4, "script[0].at: must not be negative, got -5"),
+        (
+            "script:\n  - {at: 1m, crash: true, down: -1m}\n",
+            4,
+            "script[0].down: must not be negative",
+        ),
+        ("expect:\n  - {reply: a, at: 1m, within: -5s}\n", 4, "within: must not be negative"),
+        (
+            "expect:\n  - {replies: a, count: 0, between: [-1h, 2h]}\n",
+            4,
+            "between: must not be negative",
+        ),
+        ("llm: {latency: -1s}\n", 3, "llm.latency: must not be negative"),
+        ("policy: {cooldown: -5m}\n", 3, "policy.cooldown: must not be negative, got '-5m'"),
+        ("script:\n  - {at: 400d, chat: a}\n", 4, "'400d' is more than 366 days"),
+        ("until: 1000000000d\n", 3, "until: '1000000000d' is more than 366 days"),
+        ("start: 0001-01-01T00:00:00Z\n", 3, "start: the year 1 is out of range"),
+        ("start: 9999-12-31T23:00:00Z\n", 3, "start: the year 9999 is out of range"),
+        ("start: '0026-01-05T09:00:00+00:00'\n", 3, "start: the year 26 is out of range"),
+    ],
+)
+def test_negative_absurd_durations_and_years_are_refused(text: str, line: int, what: str) -> None:
+    err = _error("name: x\nchats: {a: {}}\n" + text)
+    assert err.line == line and what in str(err), str(err)
+
+
+def test_a_year_long_scenario_still_loads() -> None:
+    s = load_text("name: x\nstart: 2099-01-01T00:00:00Z\nchats: {a: {}}\nuntil: 366d\n")
+    assert s.until == 366 * 86400
