@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from wapa.core.patterns import backtracking_risk
+from wapa.core.profiles import Profile, ProfileRule, parse_profiles, parse_rules
 
 
 class PolicyError(ValueError):
@@ -154,6 +155,17 @@ class Policy:
     max_reply_chars: int = 600  # rule 11
     holding_message: str = ""  # rule 11: sent when the model fails; empty means send nothing
     stale_after: float = 3600.0  # restart: a deadline missed by more than this is dropped
+    escalate: bool = True  # rule 14: tell the owner of an urgent contact message at once
+    escalate_per_day: int = 10  # rule 14: at most this many escalations per rolling day
+    escalate_in_quiet_hours: bool = False  # rule 14: else held until quiet hours end
+    digest_at: str | None = None  # rule 15: "HH:MM" local time of the daily digest; None: off
+    digest_tz: str = ""  # rule 15: its time zone; "": quiet_hours' tz, else UTC
+    digest_detail: str = "text"  # rule 15: "text" (excerpts) or "names" (never message text)
+    calendar_details: str = "busy"  # rule 16: "busy" (free/busy only) or "titles"
+    calendar_days: int = 3  # rule 16: days of free/busy in the prompt
+    profiles: tuple[Profile, ...] = ()  # rule 13: core/profiles.py
+    profile_rules: tuple[ProfileRule, ...] = ()  # rule 13: which chats get which profile
+    default_profile: str = ""  # rule 13: the profile of every other chat; "": none
 
     _DURATIONS = (
         "response_delay",
@@ -217,10 +229,50 @@ class Policy:
         if self.quiet_hours is not None:
             self.quiet_hours.minutes()
             self.quiet_hours.zone()
+        for name in ("escalate", "escalate_in_quiet_hours"):
+            if not isinstance(getattr(self, name), bool):
+                raise PolicyError(f"{name}: expected true or false, got {getattr(self, name)!r}")
+        for name, low, high in (("escalate_per_day", 0, 1000), ("calendar_days", 1, 14)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise PolicyError(f"{name}: expected a whole number {low}..{high}, got {value!r}")
+        if self.digest_at in ("", None):
+            object.__setattr__(self, "digest_at", None)
+        else:
+            _hhmm(str(self.digest_at), "digest_at")
+        if not isinstance(self.digest_tz, str):
+            raise PolicyError(f"digest_tz: expected a time zone name, got {self.digest_tz!r}")
+        self.local_zone()
+        if self.digest_detail not in ("text", "names"):
+            raise PolicyError(
+                f"digest_detail: expected 'text' or 'names', got {self.digest_detail!r}"
+            )
+        if self.calendar_details not in ("busy", "titles"):
+            raise PolicyError(
+                f"calendar_details: expected 'busy' or 'titles', got {self.calendar_details!r}"
+            )
+        object.__setattr__(self, "profiles", parse_profiles(self.profiles))
+        object.__setattr__(self, "profile_rules", parse_rules(self.profile_rules, self.profiles))
+        if self.default_profile and self.default_profile not in {p.name for p in self.profiles}:
+            raise PolicyError(f"default_profile: no profile called {self.default_profile!r}")
         for cap in fields(Caps):
             v = getattr(self.caps, cap.name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise PolicyError(f"caps.{cap.name}: expected a whole number >= 0, got {v!r}")
+
+    def local_zone(self) -> ZoneInfo:
+        """The owner's time zone (digest, calendar): `digest_tz`, else the quiet hours' zone,
+        else UTC."""
+        name = self.digest_tz or (self.quiet_hours.tz if self.quiet_hours else "UTC")
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+            raise PolicyError(
+                f"digest_tz: unknown time zone {name!r} (use an IANA name like Europe/Berlin)"
+            ) from exc
+
+    def profile(self, name: str) -> Profile | None:
+        return next((p for p in self.profiles if p.name == name), None)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], base: Policy | None = None) -> Policy:
@@ -247,7 +299,11 @@ class Policy:
         out: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, QuietHours):
+            if f.name == "profiles":
+                v = {p.name: p.to_mapping() for p in self.profiles}
+            elif f.name == "profile_rules":
+                v = [r.to_mapping() for r in self.profile_rules]
+            elif isinstance(v, QuietHours):
                 v = {"start": v.start, "end": v.end, "tz": v.tz}
             elif isinstance(v, Caps):
                 v = {c.name: getattr(v, c.name) for c in fields(Caps)}
