@@ -43,6 +43,7 @@ The rules (numbers are `Policy` settings, defaults in brackets):
    and again before sending; a capped reply is dropped with a trace, never queued.
  9 Pacing: at the deadline mark read, show typing, generate; send after a typing time
    proportional to the reply (bounded, seeded jitter), counted from the start of generation.
+   In a group one MarkRead per sender: WhatsApp's group receipt names the message's author.
    A contact message during generation or typing restarts the debounce while max_wait allows.
 10 Context (core/context.py): last `max_context` [10] messages younger than `context_ttl` [24 h].
 11 Hygiene (core/hygiene.py): a rejected or failed reply sends nothing, or `holding_message`.
@@ -255,7 +256,9 @@ class Chat:
         self.due = 0.0  # the live timer's time (meaning depends on phase)
         self.timer_seq = 0  # the live heap entry's sequence number, 0 for none
         self.urgent = False
-        self.unread: list[str] = []  # ids of the messages to mark read at the deadline
+        # [id, sender] of the messages to mark read at the deadline; sender only in groups,
+        # where WhatsApp's receipt must name who wrote each message (one MarkRead per sender)
+        self.unread: list[list[str]] = []
         self.quote_id = ""
         self.request_id = ""
         self.started = 0.0
@@ -276,7 +279,9 @@ class Chat:
         out["arrivals"] = list(self.arrivals)
         out["replies"] = list(self.replies)
         out["sends"] = [s.export() for s in self.sends]
-        out["unread"] = list(self.unread)
+        # a bare id when the sender is not needed (direct chats) or unknown, as states were
+        # saved before senders were kept; [id, sender] in groups
+        out["unread"] = [list(u) if u[1] else u[0] for u in self.unread]
         return out
 
     @classmethod
@@ -292,7 +297,11 @@ class Chat:
         chat.arrivals = list(data.get("arrivals", ()))
         chat.replies = list(data.get("replies", ()))
         chat.sends = [SendRecord.restore(s) for s in data.get("sends", ())]
-        chat.unread = list(data.get("unread", ()))
+        # a bare id: a direct chat, or a state saved before senders were kept (sender unknown)
+        chat.unread = [
+            [u, ""] if isinstance(u, str) else [str(u[0]), str(u[1])]
+            for u in data.get("unread", ())
+        ]
         return chat
 
     def expire(self, cutoff: float) -> bool:
@@ -567,7 +576,8 @@ class Assistant:
                 return
         elif now >= chat.cooldown_until:
             chat.breakthrough_used = False
-        self._schedule(chat, m.id, urgent, now, out)  # step 12: schedule
+        sender = m.sender if chat.is_group and isinstance(m.sender, str) else ""
+        self._schedule(chat, m.id, sender, urgent, now, out)  # step 12: schedule
 
     def _on_media_text(self, ev: MediaText, now: float, out: list[Effect]) -> None:
         """Rule 6, media text: fill the message's context entry; an urgent text makes a
@@ -674,11 +684,11 @@ class Assistant:
             heapq.heapify(self._heap)
 
     def _schedule(
-        self, chat: Chat, msg_id: str, urgent: bool, now: float, out: list[Effect]
+        self, chat: Chat, msg_id: str, sender: str, urgent: bool, now: float, out: list[Effect]
     ) -> None:
         policy = self.policy
         if msg_id:
-            chat.unread.append(msg_id)
+            chat.unread.append([msg_id, sender])
             del chat.unread[:-_UNREAD_KEPT]
         was_waiting = chat.phase == WAITING  # chat.due is a reply deadline only then
         if chat.phase in (GENERATING, TYPING):
@@ -820,7 +830,10 @@ class Assistant:
         chat.system = messages[0].content
         chat.phase, chat.started = GENERATING, now
         if chat.unread:
-            out.append(MarkRead(chat.id, tuple(chat.unread)))
+            by_sender: dict[str, list[str]] = {}
+            for msg_id, sender in chat.unread:
+                by_sender.setdefault(sender, []).append(msg_id)
+            out.extend(MarkRead(chat.id, tuple(ids), s) for s, ids in by_sender.items())
             chat.unread.clear()
         out.append(Typing(chat.id, True))
         out.append(Generate(chat.request_id, chat.id, messages))
