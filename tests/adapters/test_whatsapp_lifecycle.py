@@ -14,7 +14,7 @@ from neonize.utils.enum import ReceiptType
 from wapa.adapters.transport import LIFECYCLE_KINDS, SendError
 from wapa.adapters.whatsapp.link import LinkHealth
 
-from tests.adapters.test_whatsapp_mapping import ALICE, GROUP, OWN, OWN_LID, event, jid
+from tests.adapters.test_whatsapp_mapping import ALICE, BOB_LID, GROUP, OWN, OWN_LID, event, jid
 from tests.adapters.test_whatsapp_transport import FakeClient, kinds, settle, started
 
 
@@ -140,6 +140,22 @@ async def test_read_receipt_for_a_forgotten_id_in_a_group_is_skipped_not_failed(
     await transport.mark_read(GROUP, ["3EB0FORGOTTEN"], "")
     assert client.of("mark_read") == []
     assert "whatsapp_mark_read_failed" not in caplog.text
+    await transport.stop()
+
+
+async def test_group_receipts_for_forgotten_ids_go_one_per_sender_the_core_names() -> None:
+    """The core emits one MarkRead per group sender (rule 9): each reaches WhatsApp with its
+    participant, even for ids this process never saw (a restart)."""
+    transport, client, _, _ = await started()
+    _encode_like_neonize(client)
+    await transport.mark_read(GROUP, ["3EB0A1", "3EB0A2"], ALICE)
+    await transport.mark_read(GROUP, ["3EB0B1"], BOB_LID)
+    sent = [(ids, c.User, s.User, s.Server) for ids, c, s, _ in client.of("mark_read")]
+    group_user = GROUP.split("@")[0]
+    assert sent == [
+        (("3EB0A1", "3EB0A2"), group_user, ALICE.split("@")[0], "s.whatsapp.net"),
+        (("3EB0B1",), group_user, BOB_LID.split("@")[0], "lid"),
+    ]
     await transport.stop()
 
 
