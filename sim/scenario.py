@@ -51,6 +51,7 @@ class ScenarioError(ValueError):
 class _Map(dict[Any, Any]):
     line: int = 0
     key_lines: dict[Any, int]
+    bool_words: dict[int, list[str]]  # the document's: line -> words YAML read as true/false
 
 
 class _Seq(list[Any]):
@@ -66,6 +67,7 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
     loader.flatten_mapping(node)
     out = _Map()
     out.line, out.key_lines = node.start_mark.line + 1, {}
+    out.bool_words = _bool_words(loader)
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if not isinstance(key, str | int | float | bool) and key is not None:
@@ -87,6 +89,18 @@ def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> _Seq:
     return out
 
 
+def _bool_words(loader: _Loader) -> dict[int, list[str]]:
+    words: dict[int, list[str]] = loader.__dict__.setdefault("bool_words", {})
+    return words
+
+
+def _construct_bool(loader: _Loader, node: yaml.ScalarNode) -> bool:
+    """YAML 1.1's booleans (yes/no/on/off/true/false), with the word remembered by line, so
+    that `text: no` can be answered "no, which YAML reads as false (quote it)"."""
+    _bool_words(loader).setdefault(node.start_mark.line + 1, []).append(node.value)
+    return bool(yaml.SafeLoader.construct_yaml_bool(loader, node))
+
+
 def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
     try:
         return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
@@ -97,6 +111,7 @@ def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
 
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
+_Loader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
 
@@ -208,6 +223,7 @@ class _Ctx:
 
     def __init__(self, file: str) -> None:
         self.file = file
+        self.bool_words: dict[int, list[str]] = {}
 
     def fail(self, line: int | None, what: str) -> ScenarioError:
         return ScenarioError(self.file, line, what)
@@ -244,8 +260,22 @@ class _Ctx:
 
     def text(self, value: Any, where: str, line: int | None) -> str:
         if isinstance(value, bool) or value is None or isinstance(value, Mapping | list):
-            raise self.fail(line, f"{where}: expected text, got {_kind(value)}")
+            raise self.fail(line, f"{where}: expected text, got {self.got(value, line)}")
         return str(value)
+
+    def got(self, value: Any, line: int | None) -> str:
+        """What a wrong value is, for an error; a YAML boolean by the word that was written."""
+        if isinstance(value, bool):
+            said, word = str(value).lower(), self.bool_word(value, line)
+            if word.lower() != said:
+                return f'{word}, which YAML reads as {said} (quote it for the word: "{word}")'
+            return f'{said} (quote it for the word: "{said}")'
+        return _kind(value)
+
+    def bool_word(self, value: bool, line: int | None) -> str:
+        """The word written for a YAML boolean on `line` (yes, no, on, off...)."""
+        words = [w for w in self.bool_words.get(line or 0, []) if w.lower() in _WORDS[value]]
+        return words[0] if words else str(value).lower()
 
 
 def did_you_mean(name: Any, known: Iterable[str]) -> str:
@@ -254,6 +284,9 @@ def did_you_mean(name: Any, known: Iterable[str]) -> str:
     by_upper = {k.upper(): k for k in known}
     match = closest_name(str(name), by_upper)
     return f", did you mean {by_upper[match]}?" if match else ""
+
+
+_WORDS = {True: ("yes", "y", "on", "true"), False: ("no", "n", "off", "false")}
 
 
 def _kind(value: Any) -> str:
@@ -355,6 +388,7 @@ def load_text(source: str, file: str = "<scenario>") -> Scenario:
     except SafeYAMLError as exc:
         raise c.fail(exc.line, exc.problem) from None
     top = c.mapping(data, "scenario", 1)
+    c.bool_words = getattr(top, "bool_words", {})
     c.keys(top, "scenario", _TOP)
     if "name" not in top:
         raise c.fail(top.line, "scenario: 'name' is required")
@@ -393,7 +427,8 @@ def load_text(source: str, file: str = "<scenario>") -> Scenario:
     if restart_from not in RESTART_FROM:
         raise c.fail(
             _line(top, "restart_from"),
-            f"restart_from: expected {' or '.join(RESTART_FROM)}, got {_kind(restart_from)}",
+            f"restart_from: expected {' or '.join(RESTART_FROM)}, "
+            f"got {c.got(restart_from, _line(top, 'restart_from'))}",
         )
     return Scenario(
         name=name,
@@ -474,8 +509,9 @@ def _chats(c: _Ctx, top: _Map, owner_id: str) -> dict[str, ChatSpec]:
         raise c.fail(_line(top, "chats"), "chats: at least one chat is needed")
     chats: dict[str, ChatSpec] = {}
     for key, spec_raw in raw.items():
-        where, line = f"chats.{key}", _line(raw, key)
-        key = c.text(key, where, line)
+        line = _line(raw, key)
+        key = c.text(key, "chats: a chat's name", line)
+        where = f"chats.{key}"
         if key == owner_id:
             raise c.fail(line, f"{where}: the owner's own chat is written with `command:` steps")
         spec = c.mapping(spec_raw if spec_raw is not None else {}, where, line)
@@ -483,7 +519,8 @@ def _chats(c: _Ctx, top: _Map, owner_id: str) -> dict[str, ChatSpec]:
         kind = spec.get("kind", "direct")
         if kind not in ("direct", "group"):
             raise c.fail(
-                _line(spec, "kind"), f"{where}.kind: expected direct or group, got {kind!r}"
+                _line(spec, "kind"),
+                f"{where}.kind: expected direct or group, got {c.got(kind, _line(spec, 'kind'))}",
             )
         if kind == "direct":
             for bad in ("title", "members"):
@@ -503,7 +540,8 @@ def _chats(c: _Ctx, top: _Map, owner_id: str) -> dict[str, ChatSpec]:
                 members[member] = member.capitalize()
         elif isinstance(members_raw, Mapping):
             for member, mname in members_raw.items():
-                members[str(member)] = c.text(
+                member = c.text(member, f"{where}.members", _line(members_raw, member))
+                members[member] = c.text(
                     mname, f"{where}.members.{member}", _line(members_raw, member)
                 )
         else:
@@ -668,7 +706,15 @@ def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> li
                 f"{where}.at: time goes backwards ({s['at']} is before the previous step)",
             )
         last = t
-        if s.get("crash"):
+        if "crash" in s and s["crash"] is not True:  # only `crash: true`; "no" is not a crash
+            crash = s["crash"]
+            shown = c.bool_word(crash, _line(s, "crash")) if crash is False else _kind(crash)
+            raise c.fail(
+                _line(s, "crash"),
+                f"{where}.crash: expected true, got {shown}: write crash: true for a crash, "
+                "or leave crash out",
+            )
+        if "crash" in s:
             extra = set(s) - {"at", "crash", "down"}
             if extra:
                 raise c.fail(
@@ -678,8 +724,6 @@ def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> li
             down = c.offset(s.get("down", 0), f"{where}.down", _line(s, "down"))
             steps.append(Step(t, line or 0, "crash", down=down))
             continue
-        if "crash" in s:
-            raise c.fail(_line(s, "crash"), f"{where}.crash: write crash: true, or leave it out")
         if "down" in s:
             raise c.fail(_line(s, "down"), f"{where}.down: only a crash step has a downtime")
         msg_id = c.text(s.get("id", f"auto{i}"), f"{where}.id", _line(s, "id"))
@@ -707,17 +751,19 @@ def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> li
             )
         sender = _sender(c, s, spec, owner_id, where)
         text = c.text(s.get("text", ""), f"{where}.text", _line(s, "text"))
-        media = s.get("media", "")
+        media = c.text(s.get("media", ""), f"{where}.media", _line(s, "media"))
         if media and media not in MEDIA_KINDS:
             raise c.fail(
                 _line(s, "media"),
-                f"{where}.media: unknown media {media!r} (known: {', '.join(MEDIA_KINDS)})",
+                f"{where}.media: unknown media {media!r}{did_you_mean(media, MEDIA_KINDS)}"
+                f" (known: {', '.join(MEDIA_KINDS)})",
             )
-        kind = s.get("kind", "message")
+        kind = c.text(s.get("kind", "message"), f"{where}.kind", _line(s, "kind"))
         if kind not in MESSAGE_KINDS:
             raise c.fail(
                 _line(s, "kind"),
-                f"{where}.kind: unknown kind {kind!r} (known: {', '.join(MESSAGE_KINDS)})",
+                f"{where}.kind: unknown kind {kind!r}{did_you_mean(kind, MESSAGE_KINDS)}"
+                f" (known: {', '.join(MESSAGE_KINDS)})",
             )
         quote = ""
         if "quote" in s:
@@ -730,7 +776,10 @@ def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> li
         mentions_raw = s.get("mentions", [])
         if not isinstance(mentions_raw, list):
             raise c.fail(_line(s, "mentions"), f"{where}.mentions: expected a list, like [owner]")
-        mentions = tuple(owner_id if m == "owner" else str(m) for m in mentions_raw)
+        mentions = tuple(
+            owner_id if m == "owner" else c.text(m, f"{where}.mentions", _line(s, "mentions"))
+            for m in mentions_raw
+        )
         understood: dict[str, str] = {}
         for key, kinds in (("transcript", ("voice", "audio")), ("description", ("image",))):
             if key in s:

@@ -199,3 +199,50 @@ def test_negative_absurd_durations_and_years_are_refused(text: str, line: int, w
 def test_a_year_long_scenario_still_loads() -> None:
     s = load_text("name: x\nstart: 2099-01-01T00:00:00Z\nchats: {a: {}}\nuntil: 366d\n")
     assert s.until == 366 * 86400
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "what"),
+    [
+        ("script:\n  - {at: 1m, crash: no}\n", 4, "script[0].crash: expected true, got no"),
+        ('script:\n  - {at: 1m, crash: "no"}\n', 4, "crash: expected true, got the text 'no'"),
+        ('script:\n  - {at: 1m, crash: "yes"}\n', 4, "crash: expected true, got the text 'yes'"),
+        ("script:\n  - {at: 1m, crash: 1}\n", 4, "crash: expected true, got int 1"),
+        (
+            "script:\n  - {at: 1m, chat: a, text: no}\n",
+            4,
+            'script[0].text: expected text, got no, which YAML reads as false (quote it for the word: "no")',
+        ),
+        ("script:\n  - {at: 1m, chat: a, text: Off}\n", 4, "got Off, which YAML reads as false"),
+        (
+            "script:\n  - {at: 1m, chat: a, media: no}\n",
+            4,
+            "script[0].media: expected text, got no",
+        ),
+        (
+            "script:\n  - {at: 1m, chat: a, kind: yes}\n",
+            4,
+            "script[0].kind: expected text, got yes",
+        ),
+        ("script:\n  - {at: 1m, chat: a, mentions: [no]}\n", 4, "mentions: expected text, got no"),
+        ("restart_from: no\n", 3, "restart_from: expected memory or export or store, got no,"),
+        ("expect:\n  - {notice: no}\n", 4, "expect[0].notice: expected text, got no, which YAML"),
+    ],
+)
+def test_yaml_booleans_where_a_word_is_expected(text: str, line: int, what: str) -> None:
+    err = _error("name: x\nchats: {a: {}}\n" + text)
+    assert err.line == line and what in str(err), str(err)
+
+
+def test_a_boolean_chat_name_or_kind_is_named_by_its_word() -> None:
+    assert "chats: a chat's name: expected text, got no, which YAML" in str(
+        _error("name: x\nchats: {no: {}}\n")
+    )
+    err = _error("name: x\nchats: {a: {kind: no}}\n")
+    assert "chats.a.kind: expected direct or group, got no, which YAML reads as false" in str(err)
+
+
+def test_crash_true_and_yes_are_crashes() -> None:
+    for word in ("true", "yes"):
+        s = load_text(f"name: x\nchats: {{a: {{}}}}\nscript:\n  - {{at: 1m, crash: {word}}}\n")
+        assert [st.kind for st in s.steps] == ["crash"]
