@@ -260,8 +260,14 @@ class AsyncWorld:
             detail = f"WhatsApp cannot send now ({self.link.state})"
             self.enqueue(SendFailed(e.request_id, detail), corr)
             return
+        sending = asyncio.ensure_future(self.transport.send(e.chat, e.text, e.quote_id))
         try:
-            message_id = await self.transport.send(e.chat, e.text, e.quote_id)
+            message_id = await asyncio.shield(sending)
+        except asyncio.CancelledError:
+            # Shutdown stopped waiting, not WhatsApp: the send's outcome still reaches the queue
+            # (drained after the transport stops), so a send WhatsApp confirms is never lost.
+            sending.add_done_callback(lambda t: self._late_outcome(e, corr, t))
+            raise
         except SendError as exc:
             m.send_failures.inc()
             error = str(exc)[:200]
@@ -298,6 +304,17 @@ class AsyncWorld:
                 text=e.text,
             )
             self.enqueue(SendConfirmed(e.request_id, str(message_id or "")), corr)
+
+    def _late_outcome(self, e: Send, corr: str, sending: asyncio.Future[str]) -> None:
+        """A send whose wait shutdown cancelled has ended: its confirmation or failure."""
+        error = "cancelled" if sending.cancelled() else sending.exception()
+        if error is None:
+            message_id = str(sending.result() or "")
+            log_event(log, logging.INFO, "sent_at_shutdown", request_id=e.request_id)
+            self.enqueue(SendConfirmed(e.request_id, message_id), corr)
+            return
+        log_event(log, logging.WARNING, "send_failed_at_shutdown", request_id=e.request_id)
+        self.enqueue(SendFailed(e.request_id, f"stopping: {str(error)[:200]}"), corr)
 
     async def _notice(self, text: str) -> None:
         try:
