@@ -27,7 +27,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from neonize.aioze.client import NewAClient
 from neonize.aioze.events import (
@@ -68,6 +68,7 @@ from wapa.core.context import media_text
 from wapa.core.events import Message
 
 log = logging.getLogger("wapa.whatsapp")
+T = TypeVar("T")
 
 QUOTE_BYTES = 4096  # a remembered message bigger than this is quoted as text only
 LIDS_PER_EVENT = 16
@@ -139,6 +140,7 @@ class NeonizeTransport:
         connect_timeout: float = 90.0,
         send_wait: float = 30.0,
         stop_timeout: float = 10.0,
+        call_grace: float = 3.0,
         presence_online: bool = True,
         group_ttl: float = 3600.0,
         remembered: int = 512,
@@ -151,6 +153,9 @@ class NeonizeTransport:
         self._clock, self._sleep = clock, sleep
         self._connect_timeout, self._send_wait = connect_timeout, send_wait
         self._stop_timeout, self._presence_online = stop_timeout, presence_online
+        self._call_grace = call_grace
+        self._calls: dict[asyncio.Future[Any], str] = {}  # neonize calls Go is still running
+        self.abandoned: Counter[str] = Counter()  # calls still running when the client stopped
         self._remembered = remembered
         self._client: NewAClient | None = None
         self._connect_task: asyncio.Future[Any] | None = None
@@ -213,7 +218,7 @@ class NeonizeTransport:
         if client is None or not self._alive:
             return
         try:
-            me = await asyncio.wait_for(client.get_me(), 2.0)
+            me = await asyncio.wait_for(self._go("get_me", client.get_me()), 2.0)
         except Exception:  # noqa: BLE001 - the snapshot stays in use
             return
         if me.LID.User and me.LID.Server == J.LID_SERVER:
@@ -236,7 +241,7 @@ class NeonizeTransport:
         if not self._alive or self._client is None:
             return False
         try:
-            return bool(await self._client.is_connected)
+            return bool(await self._go("is_connected", self._client.is_connected))
         except Exception:  # noqa: BLE001
             return False
 
@@ -299,12 +304,52 @@ class NeonizeTransport:
         await self._stop_client()
         self._stopped = True
 
-    async def _stop_client(self) -> None:
+    async def _go(self, name: str, call: Awaitable[T]) -> T:
+        """Await one neonize call, counted while Go runs it. Cancelling the caller (a timeout,
+        shutdown) stops the wait, not the Go call: it stays counted until it returns, so the
+        client is never stopped under it (`Stop` deletes the client from Go's unlocked map)."""
+        task: asyncio.Future[T] = asyncio.ensure_future(call)
+        self._calls[task] = name
+        task.add_done_callback(self._call_ended)
+        return await asyncio.shield(task)
+
+    def _call_ended(self, task: asyncio.Future[Any]) -> None:
+        self._calls.pop(task, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: a caller that stopped waiting is not told
+
+    async def _settle_calls(self) -> Counter[str]:
+        """Wait up to `call_grace` for the neonize calls in flight; the names of those still
+        running (abandoned: their outcome is unknown) are logged and returned."""
+        if self._calls:
+            await asyncio.wait(set(self._calls), timeout=self._call_grace)
+        left = Counter(self._calls.values())
+        if left:
+            self.abandoned.update(left)
+            log_event(
+                log,
+                logging.WARNING,
+                "whatsapp_calls_abandoned",
+                calls=dict(sorted(left.items())),
+                waited_s=self._call_grace,
+                detail="still running in Go; the client is not stopped under them",
+            )
+        return left
+
+    async def _stop_client(self) -> bool:
+        """Stop the Go client once no neonize call is in flight (bounded by `call_grace`).
+        False: calls are still running, so the client was left alone (when stopping for good,
+        the process exits without waiting for it: `stopped_cleanly` is False)."""
         client, task = self._client, self._connect_task
         self._alive = False
         self._connected.clear()
         if client is None or task is None:
-            return
+            return True
+        if await self._settle_calls():
+            if self._stopping:
+                self._planned_stop = True
+                self.stopped_cleanly = False
+            return False
         self._planned_stop = True
         try:
             await asyncio.wait_for(client.stop(), self._stop_timeout)
@@ -328,13 +373,18 @@ class NeonizeTransport:
                 detail="neonize's worker thread did not end; the process must exit with os._exit",
             )
         self._connect_task = None
+        return True
 
     async def _restart_client(self, why: str) -> None:
         """Stop the Go client and connect again with the same session (after a ban)."""
         if self._stopping or self._client is None:
             return
         self._report(self._link.on_restart(why))
-        await self._stop_client()
+        if not await self._stop_client():
+            if not self._stopping:  # calls still hang in Go: try again after the next backoff
+                self._reconnect_task = None
+                self._reconnect_later(why)
+            return
         if not self._stopping:
             self._planned_stop = False
             self._connect_task = await self._client.connect()
@@ -470,7 +520,7 @@ class NeonizeTransport:
             if client is None or not self._alive or self._stopping:
                 raise MediaDownloadError("not connected to WhatsApp")
             try:
-                data = await client.download_any(part.message)
+                data = await self._go("download_any", client.download_any(part.message))
             except Exception as exc:  # noqa: BLE001 - neonize's DownloadError and the rest
                 raise MediaDownloadError(_err(exc)) from None
             return bytes(data or b"")
@@ -594,11 +644,14 @@ class NeonizeTransport:
                     continue
                 sender_jid = chat_jid
             try:
-                await client.mark_read(
-                    *ids,
-                    chat=J.parse_jid(chat_jid),
-                    sender=J.parse_jid(sender_jid) if sender_jid else JID(),
-                    receipt=ReceiptType.READ,
+                await self._go(
+                    "mark_read",
+                    client.mark_read(
+                        *ids,
+                        chat=J.parse_jid(chat_jid),
+                        sender=J.parse_jid(sender_jid) if sender_jid else JID(),
+                        receipt=ReceiptType.READ,
+                    ),
                 )
             except Exception as exc:  # noqa: BLE001
                 log_event(log, logging.WARNING, "whatsapp_mark_read_failed", error=_err(exc))
@@ -619,7 +672,8 @@ class NeonizeTransport:
             else:
                 self._typing.discard(chat)
                 state = ChatPresence.CHAT_PRESENCE_PAUSED
-            await client.send_chat_presence(jid, state, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT)
+            media = ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT
+            await self._go("send_chat_presence", client.send_chat_presence(jid, state, media))
             if not on and self._presence_online and not self._typing:
                 await self._presence(Presence.UNAVAILABLE)
         except Exception as exc:  # noqa: BLE001
@@ -645,7 +699,7 @@ class NeonizeTransport:
             log_event(log, logging.INFO, "whatsapp_quote_unknown", quote_id=quote_id)
         client = await self._ready()
         try:
-            response = await client.send_message(jid, message)
+            response = await self._go("send_message", client.send_message(jid, message))
         except Exception as exc:  # noqa: BLE001 - whatever neonize raises, the send failed
             raise SendError(f"WhatsApp did not take the message: {_err(exc)}") from exc
         message_id = str(getattr(response, "ID", "") or "")
@@ -692,7 +746,7 @@ class NeonizeTransport:
         if client is None or not self._alive:
             return
         try:
-            await client.send_presence(presence)
+            await self._go("send_presence", client.send_presence(presence))
         except Exception as exc:  # noqa: BLE001
             log_event(log, logging.DEBUG, "whatsapp_presence_failed", error=_err(exc))
 
@@ -700,7 +754,7 @@ class NeonizeTransport:
         client = self._client
         if client is None or not self._alive:
             raise ConnectionError("not connected")
-        info = await client.get_group_info(J.parse_jid(chat))
+        info = await self._go("get_group_info", client.get_group_info(J.parse_jid(chat)))
         self._group_fetches += 1
         for person in info.Participants:
             # whatsmeow stores each participant's LID/phone pair while parsing group info;
@@ -746,7 +800,9 @@ class NeonizeTransport:
         todo = [x for x in self._unresolved(lids) if self._lid_misses.get(x, now) <= now]
         for lid in todo[:LIDS_PER_EVENT]:
             try:
-                pn = await asyncio.wait_for(client.get_pn_from_lid(J.parse_jid(lid)), 2.0)
+                pn = await asyncio.wait_for(
+                    self._go("get_pn_from_lid", client.get_pn_from_lid(J.parse_jid(lid))), 2.0
+                )
                 found = J.jid_str(pn)
             except Exception:  # noqa: BLE001 - unknown LIDs stay LIDs
                 found = ""
@@ -790,7 +846,9 @@ class NeonizeTransport:
                 todo.append((lid, pn))
         for lid, pn in todo[:LIDS_PER_EVENT]:
             try:
-                info = await asyncio.wait_for(client.get_contact(J.parse_jid(pn)), 2.0)
+                info = await asyncio.wait_for(
+                    self._go("get_contact", client.get_contact(J.parse_jid(pn))), 2.0
+                )
             except Exception:  # noqa: BLE001 - no name: the mention reads "@someone"
                 continue
             if info.Found:
