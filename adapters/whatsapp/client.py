@@ -50,8 +50,8 @@ from neonize.proto.waE2E.WAWebProtobufsE2E_pb2 import Message as WAMessage
 from neonize.utils.enum import ChatPresence, ChatPresenceMedia, Presence, ReceiptType
 from wapa.adapters.logs import log_event
 from wapa.adapters.transport import OnLifecycle, OnMessage, SendError
+from wapa.adapters.whatsapp import goprints, quiet_neonize_logs
 from wapa.adapters.whatsapp import jid as J
-from wapa.adapters.whatsapp import quiet_neonize_logs
 from wapa.adapters.whatsapp.groups import GroupCache
 from wapa.adapters.whatsapp.link import Link, Report
 from wapa.adapters.whatsapp.mapping import (
@@ -144,8 +144,13 @@ class NeonizeTransport:
         presence_online: bool = True,
         group_ttl: float = 3600.0,
         remembered: int = 512,
+        capture_go_prints: bool | None = None,
     ) -> None:
         quiet_neonize_logs()
+        # Go's own prints into the log (goprints.py); by default only with neonize's real client
+        self._capture_go_prints = (
+            client_factory is None if capture_go_prints is None else capture_go_prints
+        )
         self.session_db = session_db
         self._owner_jid = J.normalize(owner_jid) if owner_jid else ""
         self._factory = client_factory or (lambda: _default_client(session_db))
@@ -258,6 +263,8 @@ class NeonizeTransport:
             detail = f"no paired WhatsApp session in {where}: run `wapa pair` first"
             self._report([("pair_needed", detail)])
             raise PairingRequired(detail)
+        if self._capture_go_prints:
+            goprints.capture_go_prints()
         client = self._client = self._factory()
         self._register(client)
         loop = asyncio.get_running_loop()
