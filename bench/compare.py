@@ -18,7 +18,14 @@ from typing import Any
 # Which way is better, for the figures that have a goal (rates up, times and sizes down).
 LOWER_IS_BETTER = {
     "core_msgs_ratio",
+    "core_us_per_msg",
     "bytes_per_chat",
+    "bytes_per_chat_steady",
+    "fuzz_us_per_msg_ratio",
+    "fuzz_rss_ratio",
+    "runner_cpu_ms_per_msg",
+    "help_s",
+    "simulate_scenarios_s",
     "runner_overhead_p99_ms",
     "loop_lag_p99_ms",
     "idle_rss_mb",

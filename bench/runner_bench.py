@@ -45,6 +45,7 @@ from typing import Any, TextIO, cast
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_LATENCY = 0.02  # seconds the fake server takes per generation
 RATE = 20.0  # messages per second during the load
+FAST_RATE = 500.0  # the same load again at this rate: does the runner keep up?
 WARMUP = 10  # chats answered before the measured ones (first connection, first commits)
 OWNER_NAME = "Gilad"
 _TAG = re.compile(r"#([cgw]\d+)\b")
@@ -300,7 +301,7 @@ async def _load(
             await asyncio.sleep(interval)
             lags.append(max(0.0, loop.time() - before - interval))
 
-    began = time.perf_counter()
+    began, cpu0 = time.perf_counter(), time.process_time()
     task = asyncio.create_task(runner.run())
     sampler = asyncio.create_task(sample_lag())
     deadline = began + chats / rate * 3 + 60.0
@@ -312,6 +313,7 @@ async def _load(
         ):
             await asyncio.sleep(0.05)
         wall = time.perf_counter() - began
+        cpu = time.process_time() - cpu0
     finally:
         sampler.cancel()
         runner.request_stop("benchmark done")
@@ -341,6 +343,10 @@ async def _load(
     return {
         "runner_chats": chats,
         "runner_rate_per_s": rate,
+        "runner_wall_s": wall,
+        # this process's CPU time over the load (runner, console threads, logging; the model
+        # server is another process) per message
+        "runner_cpu_ms_per_msg": cpu * 1000 / (chats + WARMUP),
         "runner_overhead_p50_ms": _percentile(overhead, 50),
         "runner_overhead_p99_ms": _percentile(overhead, 99),
         "runner_end_to_end_p99_ms": _percentile(e2e, 99),
@@ -472,6 +478,10 @@ def runner_figures(quick: bool, chats: int | None = None) -> dict[str, Any]:
     chats = chats if chats is not None else (200 if quick else 1000)
     with tempfile.TemporaryDirectory(prefix="wapa-bench-") as tmp, fake_cloudflare() as server:
         out = asyncio.run(_load(chats, RATE, server, Path(tmp)))
+        fast = asyncio.run(_load(chats, FAST_RATE, server, Path(tmp) / "fast"))
+        for key in ("runner_overhead_p50_ms", "runner_overhead_p99_ms", "runner_cpu_ms_per_msg"):
+            out[f"{key}_at_{FAST_RATE:.0f}"] = fast[key]
+        out[f"runner_wall_s_at_{FAST_RATE:.0f}"] = fast["runner_wall_s"]
         if not quick:
             normal = asyncio.run(_load(chats, RATE, server, Path(tmp) / "normal", "normal"))
             for key in ("runner_overhead_p50_ms", "runner_overhead_p99_ms", "loop_lag_p99_ms"):

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from wapa.bench import cli, core_bench
 from wapa.bench.runner_bench import _percentile, rss_mb, runner_figures, soak
+from wapa.bench.fuzz_bench import fuzz_figures
 from wapa.bench.sim_bench import sim_speedup
+from wapa.bench.startup_bench import startup_figures
 from wapa.bench.store_bench import store_msgs_per_s
 
 
@@ -111,11 +113,13 @@ def test_percentile_is_nearest_rank() -> None:
 def _tiny_sections(runner: dict[str, Any]) -> Any:
     """The real sections at sizes a test can afford (the runner's, measured once above)."""
     return lambda quick: [
-        ("core messages", lambda: core_bench.core_msgs_per_s(500, chats=50)),
+        ("core messages", lambda: core_bench.core_msgs_per_s(500, chats=50, repeats=2)),
         ("core timers", lambda: core_bench.core_timer_fires_per_s(300)),
-        ("memory per chat", lambda: core_bench.bytes_per_chat(100)),
+        ("memory per chat", lambda: core_bench.bytes_per_chat(100, steady_chats=5)),
         ("prompt size", core_bench.prompt_tokens_full_context),
+        ("start-up", lambda: startup_figures(quick, runs=1)),
         ("simulation speed", lambda: sim_speedup(quick, chats=10, days=0.25)),
+        ("fuzz scaling", lambda: fuzz_figures(quick, chats=5)),
         ("store", lambda: store_msgs_per_s(quick, n=20)),
         ("runner", lambda: runner),
     ]
@@ -145,3 +149,43 @@ def test_cli_json_and_markdown_carry_every_key(
     for key in cli.GOALS:
         assert f"| {key} |" in table
     assert "n/a" not in table
+    # a goal that is only reported shows no "met"
+    assert "| prompt_tokens_full_context |" in table
+    row = next(x for x in table.splitlines() if x.startswith("| prompt_tokens_full_context |"))
+    assert row.endswith("|  |") and "yes" not in row
+    # the core section took several rounds: its figures carry their spread
+    assert result["spread"]["core_us_per_msg"]["n"] == 2
+    assert "load_average" in result and isinstance(result["noisy"], bool)
+
+
+def test_memory_per_chat_counts_the_texts_the_core_keeps() -> None:
+    """The texts are made while tracing: the core's figure holds at least the baseline's
+    (the same texts in deques), and 10 texts of 80 characters are more than 800 bytes."""
+    r = core_bench.bytes_per_chat(200, steady_chats=20)
+    assert r["baseline_bytes_per_chat"] > 10 * 80
+    assert r["bytes_per_chat"] > r["baseline_bytes_per_chat"]
+    assert r["bytes_per_chat_steady"] > r["bytes_per_chat"] * 0.5
+
+
+def test_steady_state_fills_every_bounded_structure() -> None:
+    a = core_bench.steady_state(3)
+    chat = a.chats["c1"]
+    assert len(chat.context) == a.policy.max_context
+    assert len(chat.seen) == a.policy.remembered_ids
+    assert len(chat.sends) == 8
+
+
+def test_a_busy_machine_is_flagged() -> None:
+    assert cli.noisy([0.2, 3.5], cores=2)
+    assert not cli.noisy([0.2, 1.1], cores=2)
+    text = cli.noisy_warning({"load_average": {"min": 2.0, "max": 3.5}, "cores": 2})
+    assert "2.00-3.50" in text and "ratios" in text
+
+
+def test_start_up_and_fuzz_scaling_measure_fresh_processes() -> None:
+    r = startup_figures(quick=True, runs=1)
+    _numeric(r, "help_s", "help_cpu_s", "baseline_python_s", "simulate_scenarios_s")
+    assert r["help_s"] > 0 and r["simulate_scenarios_s"] > r["baseline_python_s"] * 0.5
+    f = fuzz_figures(quick=True, chats=5)
+    _numeric(f, "fuzz_us_per_msg_ratio", "fuzz_rss_ratio", "fuzz_rss_mb_long")
+    assert f["fuzz_messages_long"] > 0 and f["fuzz_violations"] == 0

@@ -57,13 +57,16 @@ def _saved(path: Path, **figures: Any) -> str:
 
 
 def test_compare_renders_two_saved_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    a = _saved(tmp_path / "server.json", core_msgs_per_s=30000.0, idle_rss_mb=79.0)
+    a = _saved(
+        tmp_path / "server.json", core_msgs_per_s=30000.0, core_us_per_msg=6.5, idle_rss_mb=79.0
+    )
     b = _saved(
         tmp_path / "pi.json",
         arch="aarch64",
         cpu_model="Cortex-A76",
         note="emulated",
         core_msgs_per_s=12000.0,
+        core_us_per_msg=16.0,
         idle_rss_mb=85.0,
     )
     assert main(["bench", "--compare", a, b]) == 0
@@ -77,7 +80,10 @@ def test_compare_renders_two_saved_runs(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["bench", "--compare", a, b, "--markdown"]) == 0
     md = capsys.readouterr().out
     assert "| figure | goal | server | pi | pi / server |" in md
-    assert "| idle_rss_mb | <= 80 MB | 79.00 MB ✓ | 85.00 MB ✗ | 1.08x |" in md
+    assert "| idle_rss_mb | <= 70 MB | 79.00 MB ✗ | 85.00 MB ✗ | 1.08x |" in md
+    assert "| core_us_per_msg | <= 7 µs CPU | 6.50 µs ✓ | 16.00 µs ✗ | 2.46x |" in md
+    # a figure that is only reported is never judged
+    assert "| core_msgs_per_s | report (CPU time) | 30,000 msg/s | 12,000 msg/s | 0.40x |" in md
 
 
 def test_compare_refuses_other_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
