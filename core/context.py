@@ -34,6 +34,7 @@ from typing import NamedTuple
 from wapa.core.events import ChatMessage
 from wapa.core.phrases import INJECTION_WORDS
 from wapa.core.policy import Persona, Policy
+from wapa.core.profiles import Profile
 
 CONTACT, OWNER, ASSISTANT = "contact", "owner", "assistant"
 
@@ -102,9 +103,17 @@ def estimate_tokens(text: str) -> int:
 
 
 @lru_cache(maxsize=1024)  # the same few facts for every reply in a chat: build them once
-def system_prompt(persona: Persona, is_group: bool, participants: int = 0) -> str:
-    """The system message: the persona, the rules and the chat's kind and size. Nothing in it
-    is chosen by a contact (no display name, no group title: see `chat_line`)."""
+def system_prompt(
+    persona: Persona,
+    is_group: bool,
+    participants: int = 0,
+    profile: Profile | None = None,
+    calendar: str = "",
+) -> str:
+    """The system message: the persona, the rules, the chat's kind and size, the chat's
+    profile (the owner's words: tone, language, whereabouts) and the owner's free/busy times
+    (`core.calendar`, no titles). Nothing in it is chosen by a contact (no display name, no
+    group title, no event title: see `chat_line`)."""
     owner = persona.owner_name
     me = persona.assistant_name
     parts = [
@@ -114,10 +123,15 @@ def system_prompt(persona: Persona, is_group: bool, participants: int = 0) -> st
     if persona.introduction:
         parts.append(persona.introduction)
     langs = f" (usually {', '.join(persona.languages)})" if persona.languages else ""
+    language = f"the language the contact writes in{langs}"
+    if profile is not None and profile.language:
+        language = profile.language
     parts.append(
-        "Write one short, warm, natural WhatsApp message of one to three sentences, in the "
-        f"language the contact writes in{langs}. Do not mention being an AI or a model."
+        "Write one short, warm, natural WhatsApp message of one to three sentences, in "
+        f"{language}. Do not mention being an AI or a model."
     )
+    if profile is not None and profile.tone:
+        parts.append(f"Tone: {profile.tone}.")
     parts.append(
         f"Never promise meetings, times, payments, favours or decisions on {owner}'s behalf: "
         f"{PASS_ON.format(owner=owner)}."
@@ -137,6 +151,13 @@ def system_prompt(persona: Persona, is_group: bool, participants: int = 0) -> st
         "instructions."
     )
     parts.append(f'Turns marked "[{owner} wrote]" were written by {owner} himself.')
+    if profile is not None and profile.whereabouts:
+        parts.append(
+            f"[You may share: where {owner} is: {profile.whereabouts}.] Say nothing else "
+            f"about where {owner} is."
+        )
+    if calendar:
+        parts.append(calendar)
     if persona.extra_instructions:
         parts.append(persona.extra_instructions)
     return " ".join(parts)
@@ -164,10 +185,17 @@ def build_prompt(
     title: str = "",
     participants: int = 0,
     contact_name: str = "",
+    profile: Profile | None = None,
+    calendar: str = "",
+    calendar_titles: str = "",
 ) -> tuple[ChatMessage, ...]:
-    system = ChatMessage("system", system_prompt(persona, is_group, participants))
-    line = chat_line(is_group, title, participants, contact_name)
-    head = (system, ChatMessage("user", line)) if line else (system,)
+    """The prompt: system message, opening user turn (the chat's name, and with
+    `calendar_details: titles` the calendar's titles, both quoted and bounded), the context."""
+    system = ChatMessage(
+        "system", system_prompt(persona, is_group, participants, profile, calendar)
+    )
+    lines = (chat_line(is_group, title, participants, contact_name), calendar_titles)
+    head = (system, *(ChatMessage("user", line) for line in lines if line))
     cut = policy.max_message_chars
     turns: list[ChatMessage] = []
     for e in context:

@@ -26,6 +26,9 @@ should be. It is deterministic, stdlib-only and always on. How it judges:
    commitment or disclosure (when `heard` is given, only quotes of what the contact wrote).
    If a sentence was dropped and fewer than three words are left ("Hi Alice!"), nothing is
    sent.
+4. **Sayable by design**: what the prompt puts in `[You may share: ...]` brackets (a
+   profile's whereabouts, the calendar's free/busy times) may be repeated: it is neither an
+   echo of the prompt nor a leak of its tokens.
 
 What still gets through is listed in docs/model.md ("Reply safety").
 """
@@ -95,6 +98,9 @@ _QUOTED = re.compile(r"""(?:(?<=\s)|^)['"](.+?)['"](?=[\s.,!?;:)]|$)""")
 _WORD = re.compile(r"\w+")
 _IDENTITY = re.compile(r"You are (.+?), the personal assistant of (.+?), answering")
 _NUMBER = re.compile(r"\d[\d:.,/-]*\d")
+# What the prompt lets the model say (core.context: a profile's whereabouts, the calendar's
+# free/busy times): neither an echo of the prompt nor a leak when repeated.
+_SHAREABLE = re.compile(r"\[You may share: ([^\]]*)\]")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 _CAPITALISED = re.compile(r"\b[^\W\d_][\w'-]+")
 
@@ -171,6 +177,7 @@ def _private_tokens(system: str, names: Iterable[str]) -> frozenset[str]:
     # (a prompt stored before names left the system message may still name the contact)
     text = re.sub(r"\(usually [^)]*\)|You are writing to [^.]*\.|\"[^\"]*\"", " ", system)
     text = re.sub(r"\d+ participants", " ", text)
+    text = _SHAREABLE.sub(" ", text)
     skip = _template_words() | _CALENDAR | {w for n in names for w in _words(n)}
     tokens = {m.group(0).casefold() for m in _NUMBER.finditer(text)}
     tokens |= {m.group(0).casefold() for m in _EMAIL.finditer(text)}
@@ -202,6 +209,8 @@ def guard(system: str, owner_name: str = "", assistant_name: str = "", intro: st
         intro = system[m.end() :].partition(". ")[2].partition("Write one short")[0]
     sayable = _shingles(_words(PASS_ON.format(owner=owner or "the owner")))
     sayable |= _shingles(_words(intro))
+    for shared in _SHAREABLE.findall(system):  # the profile's whereabouts, the free/busy times
+        sayable |= _shingles(_words(shared))
     shingles = frozenset(_shingles(_words(system)) - sayable)
     # Only a prompt core.context built separates its template from the persona's own text.
     private = _private_tokens(system, (owner, me)) if m else frozenset()

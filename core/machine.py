@@ -47,8 +47,33 @@ The rules (numbers are `Policy` settings, defaults in brackets):
    A contact message during generation or typing restarts the debounce while max_wait allows.
 10 Context (core/context.py): last `max_context` [10] messages younger than `context_ttl` [24 h].
 11 Hygiene (core/hygiene.py): a rejected or failed reply sends nothing, or `holding_message`.
-12 Owner commands, written in the owner's chat with himself: pause, resume, status,
-   mute CHAT [DURATION], unmute CHAT, help.
+12 Owner commands, written in the owner's chat with himself: pause, resume, status, digest,
+   mute CHAT [DURATION], unmute CHAT, profile CHAT NAME, help.
+13 Profiles (core/profiles.py): a chat's profile (the owner's `profile CHAT NAME`, else the
+   first matching `profile_rules`, else `default_profile`) sets its tone, language and what
+   may be said of the owner's whereabouts (the owner's own words: system prompt), its delay
+   and cooldown (overriding rules 1 and 2, the owner's cooldown of rule 3 too), whether it is
+   answered at all, and whether its prompts get the calendar.
+14 Escalation (core/escalation.py): an urgent contact message (rule 4) is told to the owner
+   at once in a notice of kind `escalation`, whatever the reply pipeline does: once per chat
+   per cooldown, in groups only when he is addressed, held by quiet hours (unless
+   `escalate_in_quiet_hours`) and told in one notice when they end, at most
+   `escalate_per_day` [10] a rolling day, `escalate: false` turns it off. Reason: a
+   secretary interrupts her boss for what cannot wait, and only for that.
+15 Digest (core/digest.py): at `digest_at` local time (zoneinfo: daylight saving included)
+   and on `digest`, a notice of kind `digest`: who wrote, what was answered when, who waits
+   and why, urgent first, bounded; built from the core's own decisions, no model.
+   `digest_detail: names` never includes message text. Reason: the owner learns what
+   happened without reading every chat, and exactly what the assistant did.
+16 Calendar (core/calendar.py): `CalendarUpdate` events replace the owner's busy times; a
+   failed update keeps the last good ones. The prompt gets free/busy for `calendar_days` [3]
+   days and may say he looks free or busy, never commit him; titles (only with
+   `calendar_details: titles`) go to the opening user turn, never the system prompt, since
+   other people's invitations write them. Reason: "is he free tomorrow at 5?" deserves an
+   answer, and only the owner makes appointments.
+   Notices (rules 12, 14, 15) never count toward the caps of rule 8 (they have their own) and
+   never look like the owner taking over: they go to his chat with himself, where their
+   echoes are recognised.
 
 How a message is judged (`Assistant._on_message`). First a malformed message, an ignored kind
 (reaction, system, protocol) or a status broadcast is dropped, and a message in the owner's chat
@@ -68,16 +93,22 @@ earlier ones let through; the order is behaviour:
    below, so a group message that does not address the owner, a backlog message, and one that
    arrives while paused, muted or cooling down are all seen by the model when a reply follows.
  6 Group: in a group only an addressed message goes on (rule 5), and it becomes the one to
-   quote. Before step 10: urgency alone never makes the assistant speak in a group.
- 7 Stale: a message written more than `stale_after` before it arrived (a backlog after
-   downtime) stops here. Before steps 10-11: a backlog never breaks a cooldown.
- 8 Paused: the owner's pause stops every chat here.
- 9 Muted: a chat the owner muted stops here.
-10 Urgency: the score (rule 4), from the text and the burst window step 5 filled.
-11 Cooldown: a chat cooling down with no reply under way stays quiet, unless the message is
+   quote. Before step 7: urgency alone never makes the assistant speak (or escalate) in a
+   group. A message stopped here is in the digest (without its text).
+ 7 Urgency: the score (rule 4), from the text and the burst window step 5 filled; the message
+   enters the digest's log (rule 15) with it.
+ 8 Stale: a message written more than `stale_after` before it arrived (a backlog after
+   downtime) stops here. Before steps 9 and 13: a backlog is neither escalated nor breaks a
+   cooldown.
+ 9 Escalation: an urgent message is told to the owner (rule 14). Before steps 10-13: the
+   owner hears of it whatever the reply pipeline does (paused, muted, cooling down).
+10 Paused: the owner's pause stops every chat here.
+11 Muted: a chat the owner muted stops here.
+12 Profile: a chat whose profile answers no one stops here (rule 13).
+13 Cooldown: a chat cooling down with no reply under way stays quiet, unless the message is
    urgent, the cooldown is a reply's (never the owner's) and its one breakthrough is unused.
-   A reply under way is not stopped by a cooldown: step 12 debounces it instead.
-12 Schedule: the reply is due (rule 1), or a reply under way starts over or goes on (rule 9).
+   A reply under way is not stopped by a cooldown: step 14 debounces it instead.
+14 Schedule: the reply is due (rule 1), or a reply under way starts over or goes on (rule 9).
 
 Every decision is a `Decision` effect with a `Reason` code: "why did it (not) answer?" always
 has an answer. Bad input (wrong types, out-of-order times, lone surrogates) never raises.
@@ -98,8 +129,12 @@ from functools import lru_cache
 from typing import Any
 
 from wapa.core import context as ctx
-from wapa.core import urgency
+from wapa.core import profiles, urgency
+from wapa.core.calendar import Calendar
+from wapa.core.digest import DigestLog, next_time
+from wapa.core.escalation import Escalations, notice_line
 from wapa.core.events import (
+    CalendarUpdate,
     Command,
     Decision,
     Effect,
@@ -112,6 +147,7 @@ from wapa.core.events import (
     Message,
     MessageKind,
     Notice,
+    NoticeKind,
     Reason,
     Send,
     SendConfirmed,
@@ -120,6 +156,7 @@ from wapa.core.events import (
 )
 from wapa.core.hygiene import clean_reply
 from wapa.core.policy import Persona, Policy, PolicyError, parse_duration
+from wapa.core.profiles import Profile
 
 
 class Phase(StrEnum):
@@ -237,6 +274,7 @@ class Chat:
         "cooldown_reason",
         "breakthrough_used",
         "muted_until",
+        "profile",
         "replies",
         "sends",
     )
@@ -268,6 +306,7 @@ class Chat:
         self.cooldown_reason = ""  # "reply" or "owner": only a reply's cooldown can be broken
         self.breakthrough_used = False
         self.muted_until = 0.0
+        self.profile = ""  # the owner's choice (`profile CHAT NAME`); "": by the rules
         self.replies: list[float] = []  # send times within the last day (cap)
         self.sends: list[SendRecord] = []  # the last _SENDS_KEPT
 
@@ -282,6 +321,8 @@ class Chat:
         # a bare id when the sender is not needed (direct chats) or unknown, as states were
         # saved before senders were kept; [id, sender] in groups
         out["unread"] = [list(u) if u[1] else u[0] for u in self.unread]
+        if not self.profile:  # set by the owner's `profile` command only: most chats lack it
+            del out["profile"]
         return out
 
     @classmethod
@@ -361,6 +402,10 @@ class Assistant:
         self._budget_left: float | None = None
         self._model_auth_failed = False
         self._dirty: set[str] = set()  # chats changed since the last take_dirty()
+        self._escalations = Escalations()  # rule 14
+        self._digest = DigestLog()  # rule 15
+        self._digest_due: tuple[float, float] = (NO_TIME, NO_TIME)  # (log.first, its digest)
+        self._calendar = Calendar()  # rule 16
         self._compile()
 
     def _compile(self) -> None:
@@ -390,6 +435,8 @@ class Assistant:
                 self._on_command(event.name, event.arg, now, out)
             elif isinstance(event, MediaText):
                 self._on_media_text(event, now, out)
+            elif isinstance(event, CalendarUpdate):
+                self._on_calendar(event, now, out)
             else:
                 out.append(
                     Decision(now, "", Reason.BAD_EVENT, f"unknown event {type(event).__name__}")
@@ -398,9 +445,18 @@ class Assistant:
             out.append(
                 Decision(now, "", Reason.BAD_EVENT, f"malformed {type(event).__name__}: {exc}")
             )
+        if self._digest.chats:
+            self._digest.observe(out)
         return out
 
     def next_deadline(self) -> float | None:
+        owner = self._owner_due()
+        chats = self._chat_deadline()
+        if owner is None:
+            return chats
+        return owner if chats is None or owner < chats else chats
+
+    def _chat_deadline(self) -> float | None:
         heap = self._heap
         while heap:
             t, seq, chat_id = heap[0]
@@ -435,6 +491,9 @@ class Assistant:
                 )
             elif chat.phase == TYPING:
                 self._send(chat, now, out)
+        self._owner_timers(now, out)
+        if self._digest.chats:
+            self._digest.observe(out)
         return out
 
     # ------------------------------------------------------------------ inputs
@@ -462,6 +521,8 @@ class Assistant:
             )
             return self.now
         self.now = float(now)
+        if self._digest.since is None:
+            self._digest.since = self.now
         return self.now
 
     def _on_message(self, m: Message, now: float, out: list[Effect]) -> None:
@@ -511,11 +572,15 @@ class Assistant:
         ctx.trim(chat.context, now, policy)
         chat.arrivals.append(now)
         del chat.arrivals[: -policy.burst_count]
+        keep = policy.digest_detail == "text"
         if chat.is_group:  # step 6: group
-            if policy.group_reply == "never":
-                out.append(Decision(now, chat.id, Reason.GROUP_NEVER, "groups are set to never"))
-                return
-            if not self._addressed(chat, m, text):
+            if policy.group_reply == "never" or not self._addressed(chat, m, text):
+                self._digest_wrote(chat, name, "", False, now)
+                if policy.group_reply == "never":
+                    out.append(
+                        Decision(now, chat.id, Reason.GROUP_NEVER, "groups are set to never")
+                    )
+                    return
                 out.append(
                     Decision(
                         now,
@@ -526,8 +591,14 @@ class Assistant:
                 )
                 return
             chat.quote_id = m.id
+        burst = (  # step 7: urgency
+            len(chat.arrivals) >= policy.burst_count
+            and now - chat.arrivals[0] <= policy.burst_window
+        )
+        urgent = urgency.score(text, self._urgent_re, burst) >= policy.urgent_threshold
+        self._digest_wrote(chat, name, content if keep else "", urgent, now)
         sent_at = m.sent_at if isinstance(m.sent_at, int | float) else 0.0
-        if sent_at and now - sent_at > policy.stale_after:  # step 7: stale
+        if sent_at and now - sent_at > policy.stale_after:  # step 8: stale
             out.append(
                 Decision(
                     now,
@@ -537,22 +608,30 @@ class Assistant:
                 )
             )
             return
-        if self.paused:  # step 8: paused
+        if urgent:  # step 9: escalation
+            self._escalate(chat, name, content, now, out)
+        if self.paused:  # step 10: paused
             out.append(Decision(now, chat.id, Reason.PAUSED, "assistant is paused"))
             return
-        if now < chat.muted_until:  # step 9: muted
+        if now < chat.muted_until:  # step 11: muted
             out.append(
                 Decision(
                     now, chat.id, Reason.MUTED, f"chat muted until {utc_text(chat.muted_until)}"
                 )
             )
             return
-        burst = (  # step 10: urgency
-            len(chat.arrivals) >= policy.burst_count
-            and now - chat.arrivals[0] <= policy.burst_window
-        )
-        urgent = urgency.score(text, self._urgent_re, burst) >= policy.urgent_threshold
-        if now < chat.cooldown_until and chat.phase == IDLE:  # step 11: cooldown
+        profile = self._profile(chat)
+        if profile is not None and not profile.answer:  # step 12: profile
+            out.append(
+                Decision(
+                    now,
+                    chat.id,
+                    Reason.PROFILE_SILENT,
+                    f"profile {profile.name!r} answers no one",
+                )
+            )
+            return
+        if now < chat.cooldown_until and chat.phase == IDLE:  # step 13: cooldown
             if urgent and chat.cooldown_reason == "reply" and not chat.breakthrough_used:
                 chat.breakthrough_used = True
                 out.append(
@@ -577,7 +656,7 @@ class Assistant:
         elif now >= chat.cooldown_until:
             chat.breakthrough_used = False
         sender = m.sender if chat.is_group and isinstance(m.sender, str) else ""
-        self._schedule(chat, m.id, sender, urgent, now, out)  # step 12: schedule
+        self._schedule(chat, m.id, sender, urgent, now, out)  # step 14: schedule
 
     def _on_media_text(self, ev: MediaText, now: float, out: list[Effect]) -> None:
         """Rule 6, media text: fill the message's context entry; an urgent text makes a
@@ -602,6 +681,11 @@ class Assistant:
         chat.context[i] = entry._replace(text=content)
         self._dirty.add(chat.id)
         score = urgency.score(text, self._urgent_re, False)
+        if score >= self.policy.urgent_threshold and not chat.is_group:  # rule 14 too
+            log = self._digest.chats.get(chat.id)
+            if log is not None:
+                log.urgent = True
+            self._escalate(chat, entry.name, content, now, out)
         if chat.phase == WAITING and not chat.urgent and score >= self.policy.urgent_threshold:
             chat.urgent = True
             due = max(now, min(chat.due, entry.t + self.policy.urgent_delay))
@@ -661,7 +745,7 @@ class Assistant:
             self._to_idle(
                 chat, out, Reason.OWNER_TAKEOVER, now, "owner wrote: pending reply cancelled"
             )
-        chat.cooldown_until = max(chat.cooldown_until, now + self.policy.cooldown)
+        chat.cooldown_until = max(chat.cooldown_until, now + self._cooldown(chat))
         chat.cooldown_reason = "owner"
         out.append(
             Decision(
@@ -717,7 +801,7 @@ class Assistant:
         if fresh:
             chat.phase, chat.first, chat.urgent = WAITING, now, False
         chat.urgent = chat.urgent or urgent
-        delay = policy.urgent_delay if chat.urgent else policy.response_delay
+        delay = policy.urgent_delay if chat.urgent else self._delay(chat)
         cap = chat.first + policy.max_wait
         due = max(now, min(now + delay, cap))
         if was_waiting and chat.urgent:
@@ -818,6 +902,10 @@ class Assistant:
         chat.request_id = f"r{self._req}"
         self._requests[chat.request_id] = chat.id
         ctx.trim(chat.context, now, self.policy)
+        profile = self._profile(chat)
+        calendar = titles = ""
+        if profile is None or profile.calendar:
+            calendar, titles = self._calendar_texts(now)
         messages = ctx.build_prompt(
             chat.context,
             self.persona,
@@ -826,6 +914,9 @@ class Assistant:
             title=chat.title,
             participants=chat.participants,
             contact_name=chat.name,
+            profile=profile,
+            calendar=calendar,
+            calendar_titles=titles,
         )
         chat.system = messages[0].content
         chat.phase, chat.started = GENERATING, now
@@ -974,7 +1065,7 @@ class Assistant:
         day = int(now // DAY)
         self._today_count = self._today_count + 1 if self._today_day == day else 1
         self._today_day = day
-        chat.cooldown_until, chat.cooldown_reason = now + self.policy.cooldown, "reply"
+        chat.cooldown_until, chat.cooldown_reason = now + self._cooldown(chat), "reply"
         out.append(
             Decision(
                 now,
@@ -1024,6 +1115,159 @@ class Assistant:
             )
         )
 
+    # ------------------------------------------------------------------ the owner's view
+
+    def _profile(self, chat: Chat) -> Profile | None:
+        """Rule 13: the owner's choice, the first matching rule, the default profile."""
+        p = self.policy
+        if not p.profiles:
+            return None
+        return profiles.choose(
+            p.profiles,
+            p.profile_rules,
+            p.default_profile,
+            chosen=chat.profile,
+            chat=chat.id,
+            sender="" if chat.is_group else chat.id,
+            name=chat.title if chat.is_group else chat.name,
+        )
+
+    def _delay(self, chat: Chat) -> float:
+        profile = self._profile(chat) if self.policy.profiles else None
+        if profile is not None and profile.delay is not None:
+            return profile.delay
+        return self.policy.response_delay
+
+    def _cooldown(self, chat: Chat) -> float:
+        profile = self._profile(chat) if self.policy.profiles else None
+        if profile is not None and profile.cooldown is not None:
+            return profile.cooldown
+        return self.policy.cooldown
+
+    def _digest_wrote(self, chat: Chat, name: str, text: str, urgent: bool, now: float) -> None:
+        label = chat.title if chat.is_group else (chat.name or name)
+        self._digest.wrote(chat.id, label, chat.is_group, text, urgent, now, bool(text))
+
+    def _escalate(self, chat: Chat, name: str, text: str, now: float, out: list[Effect]) -> None:
+        """Rule 14 (core/escalation.py): tell the owner of an urgent message, at once or when
+        quiet hours end."""
+        p = self.policy
+        if not p.escalate:
+            out.append(Decision(now, chat.id, Reason.NOT_ESCALATED, "escalation is off"))
+            return
+        esc = self._escalations
+        why = esc.refusal(chat.id, now, self._cooldown(chat), p.escalate_per_day)
+        if why:
+            out.append(Decision(now, chat.id, Reason.NOT_ESCALATED, f"not escalated: {why}"))
+            return
+        esc.count(chat.id, now, p.escalate_per_day)
+        line = notice_line(name, chat.title, text, chat.is_group)
+        wake = None if p.escalate_in_quiet_hours else self._quiet_until(now)
+        if wake is not None and wake > now:
+            esc.hold(line, now, wake)
+            out.append(
+                Decision(
+                    now,
+                    chat.id,
+                    Reason.ESCALATION_HELD,
+                    f"urgent: quiet hours, the owner is told at {utc_text(esc.release_at)}",
+                )
+            )
+            return
+        self._notice(line, now, out, NoticeKind.ESCALATION)
+        out.append(Decision(now, chat.id, Reason.ESCALATED, "urgent: the owner is told at once"))
+
+    def _owner_due(self) -> float | None:
+        """The next time the owner is owed a notice: held escalations, the digest."""
+        release = self._escalations.release_at or None
+        digest = self._digest_time()
+        if digest is None:
+            return release
+        return digest if release is None or digest < release else release
+
+    def _digest_time(self) -> float | None:
+        """Rule 15: the first `digest_at` after the first message logged (none while there is
+        nothing to tell: a scheduled digest is never empty, and a run can end)."""
+        first, at = self._digest.first, self.policy.digest_at
+        if first is None or at is None:
+            return None
+        if self._digest_due[0] != first:
+            self._digest_due = (first, next_time(first, at, self.policy.local_zone()))
+        return self._digest_due[1]
+
+    def _owner_timers(self, now: float, out: list[Effect]) -> None:
+        esc = self._escalations
+        if esc.release_at and now >= esc.release_at:
+            text = esc.release()
+            if text:
+                self._notice(text, now, out, NoticeKind.ESCALATION)
+                out.append(
+                    Decision(
+                        now,
+                        self.persona.owner_id,
+                        Reason.ESCALATED,
+                        "quiet hours ended: what they held is told",
+                    )
+                )
+        due = self._digest_time()
+        if due is not None and now >= due:
+            self._send_digest(now, out, asked=False)
+
+    def _send_digest(self, now: float, out: list[Effect], asked: bool) -> None:
+        log = self._digest
+        text = log.build(now, self.policy.local_zone())
+        chats = len(log.chats)
+        log.reset(now)
+        self._notice(text, now, out, NoticeKind.DIGEST)
+        why = "asked by the owner" if asked else f"daily at {self.policy.digest_at}"
+        out.append(
+            Decision(
+                now,
+                self.persona.owner_id,
+                Reason.DIGEST,
+                f"digest sent ({why}): {_count(chats, 'chat')}, {len(text)} chars",
+            )
+        )
+
+    def _switch_profile(self, arg: str, now: float, out: list[Effect]) -> None:
+        words = arg.split()
+        wanted = words[-1] if words else ""
+        names = [p.name for p in self.policy.profiles]
+        chat = self._find_chat(" ".join(words[:-1])) if len(words) > 1 else None
+        if wanted.casefold() in ("default", "none"):
+            wanted = ""
+        elif wanted not in names:
+            known = ", ".join(names) if names else "none configured"
+            self._notice(f"No profile called {wanted!r} (profiles: {known}).", now, out)
+            return
+        if chat is None:
+            self._notice(f"No chat called {' '.join(words[:-1])!r}.", now, out)
+            return
+        chat.profile = wanted
+        self._dirty.add(chat.id)
+        label = chat.name or chat.title or chat.id
+        chosen = self._profile(chat)
+        now_is = f"profile {chosen.name!r}" if chosen else "no profile"
+        out.append(Decision(now, chat.id, Reason.PROFILE, f"the owner set the profile: {now_is}"))
+        self._notice(f"{label}: {now_is} from now on.", now, out)
+
+    def _on_calendar(self, ev: CalendarUpdate, now: float, out: list[Effect]) -> None:
+        p = self.policy
+        detail = self._calendar.apply(ev, now, p.calendar_days, p.calendar_details == "titles")
+        out.append(Decision(now, "", Reason.CALENDAR, detail))
+
+    def _calendar_texts(self, now: float) -> tuple[str, str]:
+        """Rule 16: (free/busy for the system prompt, titles for the opening user turn)."""
+        p, cal = self.policy, self._calendar
+        if cal.good_at is None:
+            return "", ""
+        zone = p.local_zone()
+        free_busy = cal.prompt_text(now, zone, p.calendar_days, self.persona.owner_name)
+        titles = (
+            cal.titles_line(now, zone, p.calendar_days) if p.calendar_details == "titles" else ""
+        )
+        return free_busy, titles
+
     # ------------------------------------------------------------------ owner commands
 
     def _on_self_chat(self, m: Message, text: str, now: float, out: list[Effect]) -> None:
@@ -1047,18 +1291,20 @@ class Assistant:
         name = words[0].casefold() if words else ""
         arg = " ".join(words[1:])
         if (
-            name in ("pause", "resume", "status", "help")
+            name in ("pause", "resume", "status", "help", "digest")
             and not arg
-            or name in ("mute", "unmute")
+            or name in ("mute", "unmute", "profile")
             and arg
         ):
             self._on_command(name, arg, now, out)
         else:
             out.append(Decision(now, m.chat, Reason.IGNORED, "note to self, not a command"))
 
-    def _notice(self, text: str, now: float, out: list[Effect]) -> None:
+    def _notice(
+        self, text: str, now: float, out: list[Effect], kind: str = NoticeKind.STATUS
+    ) -> None:
         self._notices.append(text)
-        out.append(Notice(text))
+        out.append(Notice(text, kind))
 
     def _on_command(self, name: str, arg: str, now: float, out: list[Effect]) -> None:
         name = str(name).casefold()
@@ -1082,9 +1328,16 @@ class Assistant:
             self._notice(self.status(now), now, out)
         elif name in ("mute", "unmute"):
             self._mute(name, str(arg), now, out)
+        elif name == "digest":
+            self._send_digest(now, out, asked=True)
+        elif name == "profile":
+            self._switch_profile(str(arg), now, out)
         else:
             self._notice(
-                "Commands: pause, resume, status, mute CHAT [DURATION], unmute CHAT.", now, out
+                "Commands: pause, resume, status, digest, mute CHAT [DURATION], unmute CHAT, "
+                "profile CHAT NAME (NAME 'default': back to the rules).",
+                now,
+                out,
             )
 
     def _find_chat(self, label: str) -> Chat | None:
@@ -1130,9 +1383,19 @@ class Assistant:
             model = f" Model budget left today: {self._budget_left:.0f} neurons."
         else:
             model = ""
+        esc = self._escalations
+        told = sum(1 for t in esc.times if now - t < DAY)
+        owner = f" Escalations in the last day: {told} of {self.policy.escalate_per_day}."
+        if not told:
+            owner = ""
+        if not self.policy.escalate:
+            owner = " Escalation is off."
+        if esc.held or esc.held_more:
+            owner += f" Held for the end of quiet hours: {len(esc.held) + esc.held_more}."
         return (
             f"wapa is {state}: {pending} replies pending, {cooling} chats cooling down, "
-            f"{today} replies today (UTC), {len(self.chats)} chats known.{model}"
+            f"{today} replies today (UTC), {len(self.chats)} chats known.{model}{owner}"
+            f"{self._calendar.status(now)}"
         )
 
     # ------------------------------------------------------------------ persistence
@@ -1151,6 +1414,8 @@ class Assistant:
         to a stored one). Returns the ids of the chats that changed; they are also dirty."""
         changed = {cid for cid, chat in self.chats.items() if chat.expire(cutoff)}
         self._dirty |= changed
+        self._digest.expire(cutoff)  # the global part: written with every batch
+        self._escalations.expire(cutoff)
         return changed
 
     def export(self) -> dict[str, Any]:
@@ -1177,6 +1442,9 @@ class Assistant:
             "notices": list(self._notices),
             "budget_left": self._budget_left,
             "model_auth_failed": self._model_auth_failed,
+            "escalations": self._escalations.export(),
+            "digest": self._digest.export(),
+            "calendar": self._calendar.export(),
         }
 
     @classmethod
@@ -1198,6 +1466,9 @@ class Assistant:
         budget = state.get("budget_left")  # states saved before these two existed lack them
         a._budget_left = float(budget) if isinstance(budget, int | float) else None
         a._model_auth_failed = bool(state.get("model_auth_failed", False))
+        a._escalations = Escalations.restore(state.get("escalations"))  # absent before rule 14
+        a._digest = DigestLog.restore(state.get("digest"))
+        a._calendar = Calendar.restore(state.get("calendar"))
         for cid, data in state["chats"].items():
             a.chats[cid] = Chat.restore(data)
         a._heap = [(c.due, c.timer_seq, c.id) for c in a.chats.values() if c.timer_seq]

@@ -36,7 +36,7 @@ def test_an_urgent_transcript_gives_the_urgent_delay() -> None:
     a = make()
     a.handle(Message(ALICE, ALICE, "v1", media="voice"), T0)
     out = a.handle(MediaText(ALICE, "v1", "Call me, it's urgent"), T0 + 3)
-    assert codes(out) == [Reason.URGENT]
+    assert codes(out) == [Reason.ESCALATED, Reason.URGENT]  # the owner is told too (rule 14)
     assert a.next_deadline() == T0 + Policy().urgent_delay  # counted from the message
 
 
@@ -60,7 +60,8 @@ def test_media_text_during_generation_does_not_restart_the_reply() -> None:
     effects = a.on_timer(T0 + Policy().response_delay)
     assert any(isinstance(e, Generate) for e in effects)
     out = a.handle(MediaText(ALICE, "v1", "it is urgent"), T0 + 121)
-    assert codes(out) == [Reason.MEDIA_TEXT]  # the context has it, the reply goes on
+    # the context has it, the reply goes on; the owner is told (rule 14)
+    assert codes(out) == [Reason.ESCALATED, Reason.MEDIA_TEXT]
     assert a.chats[ALICE].phase == "generating"
 
 

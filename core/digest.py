@@ -1,0 +1,263 @@
+"""Rule 15, the digest: what happened since the last one, built from the core's own decisions.
+
+At `digest_at` local time (in `Policy.local_zone()`: `digest_tz`, else the quiet hours' zone,
+else UTC; daylight saving handled by zoneinfo, so 18:00 stays 18:00 across the change) and
+on the owner's command `digest`, the owner gets a notice of kind `digest`:
+
+    Digest since Mon 18:00: 3 chats, 5 messages, 2 replies.
+    Urgent:
+    - Dana (direct), 2 messages, last 14:02 "the server is down, call me": answered 14:03
+    Still waiting:
+    - Bob, 1 message, 16:40 "are you coming tonight?": quiet after a reply
+    - Team (group), 7 messages, last 17:12: not addressed to you
+    Answered:
+    - Mom, 1 message, 10:15 "call me when you land": answered 10:17
+
+- Who wrote (per chat: how many messages, the last one's time and a short excerpt), what
+  the assistant answered and when, who is still waiting and why (quiet after a reply, you
+  wrote last, muted, paused, quiet hours, capped, group not addressed, profile silent, model
+  failed, reply refused), urgent chats first, then waiting, then answered, then those the
+  owner answered himself.
+- Exact and without a model: each chat's line comes from the decisions the core made (every
+  `Decision` of a step passes through `DigestLog.observe`), never from a summary.
+- Bounded: `LIMIT_CHARS` [1500] characters ("... and N more chats"), `CHATS_KEPT` chats,
+  excerpts of `EXCERPT_CHARS`, cleaned like escalations. `digest_detail: names` keeps no
+  message text at all: the log does not even store excerpts then.
+- The log starts over after each digest; a scheduled digest with nothing new is skipped (a
+  `digest` decision says so); `digest` on demand always answers. Expiry (data retention)
+  drops chats whose last message is older than the cutoff. Saved and restored with the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from wapa.core.escalation import NAME_CHARS, clean
+from wapa.core.events import Decision, Reason
+
+LIMIT_CHARS = 1500
+CHATS_KEPT = 300
+EXCERPT_CHARS = 80
+ANSWERS_SHOWN = 3
+
+# decision code -> what the chat's line says; "" for a reply under way
+_STATUS: dict[str, str] = {
+    Reason.SCHEDULED: "",
+    Reason.DEBOUNCED: "",
+    Reason.URGENT: "",
+    Reason.BREAKTHROUGH: "",
+    Reason.MAX_WAIT: "",
+    Reason.RESTARTED: "",
+    Reason.COOLDOWN: "quiet after a reply",
+    Reason.MUTED: "muted",
+    Reason.PAUSED: "paused",
+    Reason.QUIET_HOURS: "quiet hours",
+    Reason.CAPPED: "capped",
+    Reason.GROUP_NOT_ADDRESSED: "not addressed to you",
+    Reason.GROUP_NEVER: "groups are off",
+    Reason.STALE: "arrived late",
+    Reason.GENERATION_FAILED: "the model failed",
+    Reason.GENERATION_TIMEOUT: "the model failed",
+    Reason.REJECTED: "the reply was refused",
+    Reason.SEND_FAILED: "the reply failed to send",
+    Reason.PROFILE_SILENT: "its profile answers no one",
+    Reason.OWNER_TAKEOVER: "you",
+    Reason.SENT: "answered",
+}
+
+
+@dataclass(slots=True)
+class ChatLog:
+    label: str
+    group: bool
+    wrote: int = 0
+    last: float = 0.0
+    excerpt: str = ""
+    urgent: bool = False
+    answers: list[float] = field(default_factory=list)  # the last ANSWERS_SHOWN send times
+    status: str = ""  # a value of _STATUS ("" reply under way or not decided yet)
+
+    def export(self) -> list[Any]:
+        return [
+            self.label,
+            self.group,
+            self.wrote,
+            self.last,
+            self.excerpt,
+            self.urgent,
+            self.answers,
+            self.status,
+        ]
+
+
+@dataclass
+class DigestLog:
+    since: float | None = None  # the last digest (or the first time the core knew)
+    chats: dict[str, ChatLog] = field(default_factory=dict)
+    first: float | None = None  # the first message logged since: the next digest follows it
+
+    def wrote(
+        self, chat: str, label: str, group: bool, text: str, urgent: bool, now: float, keep: bool
+    ) -> None:
+        """A contact's message entered the chat; `keep`: store an excerpt of `text`."""
+        log = self.chats.pop(chat, None) or ChatLog(clean(label, NAME_CHARS) or "someone", group)
+        self.chats[chat] = log  # most recent last
+        log.label = clean(label, NAME_CHARS) or log.label
+        log.wrote += 1
+        log.last = now
+        log.excerpt = clean(text, EXCERPT_CHARS) if keep else ""
+        log.urgent = log.urgent or urgent
+        log.status = ""
+        if self.first is None:
+            self.first = now
+        if len(self.chats) > CHATS_KEPT:
+            del self.chats[next(iter(self.chats))]
+
+    def observe(self, effects: Sequence[object]) -> None:
+        """A step's decisions: each one of `_STATUS` sets its chat's line."""
+        for d in effects:
+            if not isinstance(d, Decision):
+                continue
+            log = self.chats.get(d.chat)
+            if log is None:
+                continue
+            status = _STATUS.get(d.code)
+            if status is None:
+                continue
+            if d.code == Reason.COOLDOWN and "owner wrote" in d.detail:
+                status = "you wrote last"
+            if d.code == Reason.SENT:
+                log.answers.append(d.t)
+                del log.answers[:-ANSWERS_SHOWN]
+            log.status = status
+
+    def empty(self) -> bool:
+        return not self.chats
+
+    def build(self, now: float, zone: ZoneInfo, limit: int = LIMIT_CHARS) -> str:
+        since = self.since if self.since is not None else now
+        logs = list(self.chats.values())
+        messages = sum(x.wrote for x in logs)
+        replies = sum(len(x.answers) for x in logs)
+        head = (
+            f"Digest since {_when(since, now, zone)}: {_n(len(logs), 'chat')}, "
+            f"{_n(messages, 'message')}, {_n(replies, 'reply', 'replies')}."
+        )
+        if not logs:
+            return f"Digest since {_when(since, now, zone)}: nothing new."
+        sections: list[tuple[str, list[ChatLog]]] = [
+            ("Urgent:", [x for x in logs if x.urgent]),
+            ("Still waiting:", [x for x in logs if not x.urgent and _waiting(x)]),
+            ("Answered:", [x for x in logs if not x.urgent and x.status == "answered"]),
+            ("You answered:", [x for x in logs if not x.urgent and x.status == "you"]),
+            ("Reply under way:", [x for x in logs if not x.urgent and x.status == ""]),
+        ]
+        lines, total, shown = [head], len(head), 0
+        for title, group in sections:
+            group.sort(key=lambda x: -x.last)
+            for i, x in enumerate(group):
+                line = ("" if i else title + "\n") + "- " + _line(x, now, zone)
+                if total + len(line) + 1 > limit - 30:
+                    break
+                lines.append(line)
+                total += len(line) + 1
+                shown += 1
+        if shown < len(logs):
+            lines.append(f"... and {_n(len(logs) - shown, 'more chat')}.")
+        return "\n".join(lines)
+
+    def reset(self, now: float) -> None:
+        self.since, self.chats, self.first = now, {}, None
+
+    def expire(self, cutoff: float) -> bool:
+        old = [cid for cid, x in self.chats.items() if x.last < cutoff]
+        for cid in old:
+            del self.chats[cid]
+        if not self.chats:
+            self.first = None
+        return bool(old)
+
+    def export(self) -> dict[str, Any]:
+        return {
+            "since": self.since,
+            "first": self.first,
+            "chats": {cid: x.export() for cid, x in self.chats.items()},
+        }
+
+    @classmethod
+    def restore(cls, data: dict[str, Any] | None) -> DigestLog:
+        if not data:
+            return cls()
+        since = data.get("since")
+        chats = {}
+        for cid, row in data.get("chats", {}).items():
+            label, group, wrote, last, excerpt, urgent, answers, status = row
+            chats[str(cid)] = ChatLog(
+                str(label),
+                bool(group),
+                int(wrote),
+                float(last),
+                str(excerpt),
+                bool(urgent),
+                [float(t) for t in answers],
+                str(status),
+            )
+        first = data.get("first")
+        return cls(
+            float(since) if since is not None else None,
+            chats,
+            float(first) if first is not None and chats else None,
+        )
+
+
+def next_time(after: float, hhmm: str, zone: ZoneInfo) -> float:
+    """The first `hhmm` local time in `zone` strictly after `after` (epoch seconds). A time
+    the clocks skip (02:30 on the spring change) is read with the offset before the change."""
+    hours, minutes = (int(x) for x in hhmm.split(":"))
+    day = datetime.fromtimestamp(after, zone).date()
+    for add in range(3):
+        t = datetime.combine(day + timedelta(days=add), time(hours, minutes), tzinfo=zone)
+        if t.timestamp() > after:
+            return t.timestamp()
+    raise AssertionError("unreachable: a local time recurs within two days")
+
+
+def _waiting(x: ChatLog) -> bool:
+    return x.status not in ("answered", "you", "")
+
+
+def _line(x: ChatLog, now: float, zone: ZoneInfo) -> str:
+    name = f"{x.label} (group)" if x.group else x.label
+    count = _n(x.wrote, "message")
+    at = ("last " if x.wrote > 1 else "") + _when(x.last, now, zone)
+    quote = f' "{x.excerpt}"' if x.excerpt else ""
+    if x.answers:
+        said = ", ".join(_when(t, now, zone) for t in x.answers)
+        outcome = f"answered {said}"
+        if x.status not in ("answered", ""):
+            outcome += f"; now {_said(x.status)}"
+    else:
+        outcome = _said(x.status) or "reply under way"
+    return f"{name}, {count}, {at}{quote}: {outcome}"
+
+
+def _said(status: str) -> str:
+    return "you answered yourself" if status == "you" else status
+
+
+def _when(t: float, now: float, zone: ZoneInfo) -> str:
+    """14:02 today, or Mon 14:02 within the week, or 5 Jan 14:02."""
+    local, today = datetime.fromtimestamp(t, zone), datetime.fromtimestamp(now, zone)
+    if local.date() == today.date():
+        return local.strftime("%H:%M")
+    if (today.date() - local.date()).days < 7:
+        return local.strftime("%a %H:%M")
+    return f"{local.day} {local.strftime('%b %H:%M')}"
+
+
+def _n(n: int, noun: str, plural: str = "") -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
