@@ -15,7 +15,11 @@ Output on stdout, one line each: `[send] alice: <full text>` (newlines shown as 
 other control character as \\x1b, \\u202e, ...: contacts and the model never drive the terminal),
 `[typing] alice on`, `[read] alice 2`, `[notice] ...`, `[decision] alice scheduled: ...`,
 `[lifecycle] connected: ...`, `[error] ...` for a line that cannot be read or an unknown
-/command. Like whatsmeow, a send (or notice) never comes back as an IsFromMe message: only the
+/command. A `sent` decision is shown after its `[send]` line (the core decides before the
+transport sends; a reader expects the message first). The JSON logs do not mix with these
+lines: when stderr is a terminal, `wapa run --transport console` writes them to a file beside
+the database (`console_log_path`: `data/wapa.log` for `data/wapa.db`), named in the start
+banner; when stderr is redirected (a pipe, a file, a test), they go there, as `wapa run` does. Like whatsmeow, a send (or notice) never comes back as an IsFromMe message: only the
 owner's `me:` lines do.
 `ConsoleTransport(..., echo=True)` brings back the old echo of every send, from this very
 device (`Message.own_device`), a fault whatsmeow never has: to watch the core's echo rule.
@@ -32,10 +36,12 @@ import sys
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
-from typing import TextIO
+from pathlib import Path
+from typing import TextIO, cast
 
+from wapa.adapters.filemodes import open_append, private_dir
 from wapa.adapters.transport import OnLifecycle, OnMessage, SendError
-from wapa.core import Decision, Message
+from wapa.core import Decision, Message, Reason
 from wapa.core.events import MEDIA_KINDS
 
 _LINE = re.compile(r"^(?P<who>[^:/]+?)(?:/(?P<sender>[^:]+?))?\s*:\s?(?P<text>.*)$", re.DOTALL)
@@ -66,6 +72,32 @@ def _printable(ch: str) -> str:
     return ch
 
 
+def console_log_path(db: str) -> Path:
+    """Where the console's JSON logs go: beside the database, `data/wapa.log` for the default
+    `data/wapa.db`."""
+    return Path(db).with_suffix(".log")
+
+
+def open_console_log(db: str, stderr: TextIO | None = None) -> tuple[TextIO | None, str]:
+    """The console's log file, opened for appending (0600, its folder 0700), and its path, when
+    `stderr` (default sys.stderr) is a terminal; (None, "") when stderr is redirected (the
+    logs go where it was sent) or the file cannot be opened (a database URL, a read-only
+    folder): logs then stay on stderr."""
+    stream = stderr or sys.stderr
+    try:
+        terminal = stream.isatty()
+    except (OSError, ValueError):
+        terminal = False
+    if not terminal or not db or db == ":memory:" or "://" in db or db.startswith("file:"):
+        return None, ""
+    path = console_log_path(db)
+    try:
+        private_dir(path.parent)
+        return cast(TextIO, open_append(path)), str(path)
+    except OSError:
+        return None, ""
+
+
 def safe(text: str) -> str:
     """`text` with every control character escaped: safe to print on a terminal."""
     if text.isprintable():
@@ -89,8 +121,11 @@ class ConsoleTransport:
         stdout: TextIO | None = None,
         on_eof: Callable[[], None] | None = None,
         echo: bool = False,
+        log_file: str = "",
     ) -> None:
         self.owner_id, self.owner_name = owner_id, owner_name
+        self.log_file = log_file  # where the JSON logs go, for the banner ("" = stderr)
+        self._held: dict[str, list[str]] = {}  # chat -> decision lines waiting for its [send]
         self.echo = echo  # the injected echo of every send (whatsmeow never echoes)
         self._stdin = stdin
         self._stdout = stdout or sys.stdout
@@ -121,7 +156,29 @@ class ConsoleTransport:
             pass
 
     def show_decision(self, d: Decision) -> None:
-        self.show(f"[decision] {d.chat or '-'} {d.code}: {d.detail}")
+        """A decision line; `sent` (and whatever follows it in that chat) waits for the
+        `[send]` line it announces."""
+        line = f"[decision] {d.chat or '-'} {d.code}: {d.detail}"
+        held = self._held.get(d.chat)
+        if held is not None:
+            held.append(line)
+        elif d.code == Reason.SENT:
+            self._held[d.chat] = [line]
+        else:
+            self.show(line)
+
+    def _release(self, chat: str | None = None) -> None:
+        """Show the decisions held for `chat` (every chat when None)."""
+        for key in [chat] if chat is not None else list(self._held):
+            for line in self._held.pop(key, []):
+                self.show(line)
+
+    def banner(self) -> str:
+        logs = f"JSON logs go to {self.log_file}" if self.log_file else "JSON logs go to stderr"
+        return (
+            f"[console] wapa console: type a message like 'alice: hello', /help for the syntax; "
+            f"{logs}"
+        )
 
     # ------------------------------------------------------------------ input
 
@@ -211,6 +268,7 @@ class ConsoleTransport:
 
         threading.Thread(target=read, name="wapa-console-stdin", daemon=True).start()
         self._pump = asyncio.create_task(self._pump_lines())
+        self.show(self.banner())
         on_lifecycle("connected", "console")
 
     async def _pump_lines(self) -> None:
@@ -240,11 +298,13 @@ class ConsoleTransport:
 
     async def send(self, chat: str, text: str, quote_id: str = "") -> str:
         if self._stopped:
+            self._release(chat)
             raise SendError("console transport stopped")
         self._out += 1
         mid = f"out-{self._run}-{self._out}"
         quote = f" (quoting {quote_id})" if quote_id else ""
         self.show(f"[send] {chat}{quote}: {text}")
+        self._release(chat)
         self._echo(
             Message(
                 chat,
@@ -291,6 +351,7 @@ class ConsoleTransport:
 
     async def stop(self) -> None:
         self._stopped = True
+        self._release()
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):

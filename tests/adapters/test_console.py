@@ -88,6 +88,7 @@ async def _effects(t: ConsoleTransport) -> tuple[list[Message], list[str], str]:
     assert isinstance(out, io.StringIO)
     lines = out.getvalue().splitlines()
     assert lines == [
+        t.banner(),  # how to type, and where the JSON logs go
         "[typing] alice on",
         "[read] alice 2",
         "[send] alice: line one\\nline two",
