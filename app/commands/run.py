@@ -68,11 +68,18 @@ def main(args: argparse.Namespace) -> int:
 
     from wapa.adapters.logs import flush_logging, setup_logging
 
-    setup_logging(settings.log_level.upper(), settings.log_content, background=True)
+    log_stream, log_file = None, ""
+    if settings.transport == "console":  # at a terminal, JSON logs to a file: it is the chat
+        from wapa.adapters.console import open_console_log
+
+        log_stream, log_file = open_console_log(settings.db)
+    setup_logging(settings.log_level.upper(), settings.log_content, log_stream, background=True)
     _warn_unknown(settings.unknown)
     try:
         code = asyncio.run(
-            _run(settings, model_settings, store_settings, args.exit_on_eof, media_settings)
+            _run(
+                settings, model_settings, store_settings, args.exit_on_eof, media_settings, log_file
+            )
         )
     except Exception as exc:  # a bug at start-up or on the way out: one line, never a hang
         code = _crashed(exc)
@@ -166,6 +173,7 @@ async def _run(
     store_settings: StoreSettings,
     exit_on_eof: bool,
     media_settings: MediaSettings | None = None,
+    log_file: str = "",
 ) -> int:
     import logging
 
@@ -195,7 +203,7 @@ async def _run(
         if media_client is not None and media_settings is not None:
             media = MediaWorker(media_client, media_settings)
         holder: dict[str, Runner] = {}
-        transport = _transport(settings, exit_on_eof, lambda: holder["runner"].on_eof())
+        transport = _transport(settings, exit_on_eof, lambda: holder["runner"].on_eof(), log_file)
         if transport is None:
             return 2
 
@@ -231,7 +239,7 @@ async def _run(
 
 
 def _transport(
-    settings: Settings, exit_on_eof: bool, on_eof: Callable[[], None]
+    settings: Settings, exit_on_eof: bool, on_eof: Callable[[], None], log_file: str = ""
 ) -> Transport | None:
     if settings.transport == "console":
         from wapa.adapters.console import ConsoleTransport
@@ -240,6 +248,7 @@ def _transport(
             settings.persona.owner_id,
             settings.persona.owner_name,
             on_eof=on_eof if exit_on_eof else None,
+            log_file=log_file,
         )
     try:
         from wapa.adapters.whatsapp.client import NeonizeTransport
