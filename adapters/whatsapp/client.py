@@ -77,6 +77,7 @@ NAMES = 4096  # display names remembered (for mentions written as @<digits>)
 DEVICE_NAME = "wapa"
 RECONNECT_BASE = 5.0  # seconds before the first reconnect of ours; doubles per failure
 RECONNECT_MAX = 300.0
+NO_PUSH_NAME = "without PushName"  # whatsmeow presence.go ErrNoPushName's text
 
 
 class PairingRequired(RuntimeError):
@@ -97,9 +98,12 @@ class _Origin:
 
 
 def quotable(msg: WAMessage, media: str, text: str) -> WAMessage:
-    """A copy of `msg` fit to be quoted: without its own quote, at most QUOTE_BYTES."""
+    """A copy of `msg` fit to be quoted: without its own quote, without `messageContextInfo`
+    (its `messageSecret` is the original's key for poll votes and edits: it must not travel in
+    someone else's message), at most QUOTE_BYTES."""
     copy = WAMessage()
     copy.CopyFrom(unwrap(msg))
+    copy.ClearField("messageContextInfo")
     for _field, value in copy.ListFields():
         if hasattr(value, "HasField"):
             try:
@@ -172,6 +176,7 @@ class NeonizeTransport:
         self._lid_misses: OrderedDict[str, float] = OrderedDict()  # LID -> ask again after
         self._names: OrderedDict[str, str] = OrderedDict()  # JID (PN or LID) -> display name
         self._live_lid = ""  # the account's own LID as get_me last said
+        self._told_no_push_name = False
         self._group_fetches = 0
         self._origins: OrderedDict[str, _Origin] = OrderedDict()
         self._chat_jids: OrderedDict[str, str] = OrderedDict()
@@ -755,6 +760,19 @@ class NeonizeTransport:
         try:
             await self._go("send_presence", client.send_presence(presence))
         except Exception as exc:  # noqa: BLE001
+            if NO_PUSH_NAME in str(exc):
+                if self._told_no_push_name:
+                    return
+                self._told_no_push_name = True
+                log_event(
+                    log,
+                    logging.INFO,
+                    "whatsapp_no_push_name",
+                    detail="WhatsApp has not synced the account's name yet (it comes with the "
+                    "first app-state sync after pairing): wapa cannot show online/offline until "
+                    "then; typing and replies work",
+                )
+                return
             log_event(log, logging.DEBUG, "whatsapp_presence_failed", error=_err(exc))
 
     async def _fetch_group(self, chat: str) -> tuple[str, int]:

@@ -9,12 +9,15 @@ written long before it arrived (a backlog after downtime) as context only.
     status      status broadcasts (stories)           newsletter  channel posts
     broadcast   broadcast-list copies                  protocol    revokes, key shares, settings...
     edit        edits of earlier messages              revoke/pin  deletions and pins (Info.Edit)
-    poll_vote   poll votes                             unsupported anything with no text or known media
+    poll_vote   poll votes, added options              unsupported anything with no text or known media
+    poll_result poll result snapshots                  event_response  RSVPs to an event
+    event_canceled  a cancelled event                  business_menu   a business's buttons/lists
     no_id / no_chat / no_sender                        malformed events
 
 Edits are dropped on purpose: the original was already handled, and treating the new text as
-a new message would count it twice. Reactions are passed on as `kind="reaction"` (the core
-ignores them with a traced decision). Media without text keep their kind in `media` (voice =
+a new message would count it twice. Polls (all versions) pass on their question, events their
+name and description, a tap on a business's buttons or list the words chosen. Reactions are
+passed on as `kind="reaction"` (the core ignores them with a traced decision). Media without text keep their kind in `media` (voice =
 audio with ptt); the core turns them into placeholders. Group title and participant count
 are not in a message event: the transport fills them from a cached group-info lookup.
 """
@@ -43,7 +46,26 @@ _WRAPPERS = (
     "documentWithCaptionMessage",
     "lottieStickerMessage",
     "deviceSentMessage",
+    "pollCreationMessageV4",  # a FutureProofMessage around the poll
 )
+_POLLS = (
+    "pollCreationMessage",
+    "pollCreationMessageV2",
+    "pollCreationMessageV3",
+    "pollCreationMessageV5",
+    "pollCreationMessageV6",
+)  # V4 arrives wrapped (see _WRAPPERS)
+# Present without anything the core can answer: skipped under their own reason.
+_SKIPPED = {
+    "encEventResponseMessage": "event_response",  # someone's RSVP to an event
+    "pollResultSnapshotMessage": "poll_result",
+    "pollResultSnapshotMessageV3": "poll_result",
+    "pollAddOptionMessage": "poll_vote",
+    "buttonsMessage": "business_menu",  # a business's menus; the contact's tap is a message
+    "listMessage": "business_menu",
+    "templateMessage": "business_menu",
+    "interactiveMessage": "business_menu",
+}
 _EDIT_ATTRS = {"1": "edit", "3": "edit", "2": "pin", "7": "revoke", "8": "revoke"}
 _PROTOCOL_ONLY = {
     "senderKeyDistributionMessage",
@@ -141,17 +163,47 @@ def _content(msg: WAMessage) -> tuple[str, str, str, _ContextHolder | None] | Sk
         return ("message", "contact", "", msg.contactMessage)
     if msg.HasField("contactsArrayMessage"):
         return ("message", "contact", "", msg.contactsArrayMessage)
-    for name in ("pollCreationMessage", "pollCreationMessageV2", "pollCreationMessageV3"):
+    for name in _POLLS:
         if msg.HasField(name):
             sub = getattr(msg, name)
             return ("message", "", _text(sub.name), sub)
+    if msg.HasField("eventMessage"):
+        sub = msg.eventMessage
+        if sub.isCanceled:
+            return Skip("event_canceled")
+        text = "\n".join(x for x in (sub.name, sub.description) if x)
+        return ("message", "", _text(text), sub)
+    reply = _tapped(msg)
+    if reply is not None:
+        return reply
     if msg.HasField("groupInviteMessage"):
         sub = msg.groupInviteMessage
         return ("message", "", _text(sub.caption), sub)
     present = {f.name for f, _ in msg.ListFields()}
     if present and present <= _PROTOCOL_ONLY:
         return Skip("protocol")
+    for name, reason in _SKIPPED.items():
+        if name in present:
+            return Skip(reason)
     return Skip("unsupported")
+
+
+def _tapped(msg: WAMessage) -> tuple[str, str, str, _ContextHolder | None] | None:
+    """A contact's tap on a business's buttons or list: the words he chose, as his message."""
+    if msg.HasField("buttonsResponseMessage"):
+        sub: Any = msg.buttonsResponseMessage
+        return ("message", "", _text(sub.selectedDisplayText or sub.selectedButtonID), sub)
+    if msg.HasField("templateButtonReplyMessage"):
+        sub = msg.templateButtonReplyMessage
+        return ("message", "", _text(sub.selectedDisplayText or sub.selectedID), sub)
+    if msg.HasField("listResponseMessage"):
+        sub = msg.listResponseMessage
+        text = sub.title or sub.description or sub.singleSelectReply.selectedRowID
+        return ("message", "", _text(text), sub)
+    if msg.HasField("interactiveResponseMessage"):
+        sub = msg.interactiveResponseMessage
+        return ("message", "", _text(sub.body.text), sub)
+    return None
 
 
 def message_from_event(

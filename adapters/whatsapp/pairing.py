@@ -24,12 +24,16 @@ import segno
 from neonize.aioze.client import NewAClient
 from neonize.aioze.events import ConnectedEv, LoggedOutEv, PairStatusEv
 from neonize.proto.Neonize_pb2 import PairStatus
+from neonize.utils.enum import ClientName, ClientType
 from wapa.adapters.whatsapp import jid as J
 from wapa.adapters.whatsapp.client import _default_client, _default_paired
 from wapa.adapters.whatsapp.session import describe_session
 
 LOGIN_WAIT = 30.0  # after the phone confirms, how long to wait for the first login
 STOP_WAIT = 10.0
+# whatsmeow's QR channel (qrchan.go) ends after its codes run out: 60 s for the first, 20 s for
+# each of the next five; the pairing code is tied to that connection and dies with it.
+CODE_LIFETIME = 160.0
 
 
 class PairingError(RuntimeError):
@@ -100,11 +104,15 @@ async def pair(
                 if asked_code:
                     return
                 asked_code = True
-                code = await client.PairPhone(phone, True)
+                # neonize derives the type from DeviceProps' platform number, which is a
+                # different enum: SAFARI there is OPERA here ("OPERA (LINUX)" on the phone)
+                code = await client.PairPhone(phone, True, ClientName.LINUX, ClientType.SAFARI)
                 out.write(
                     f"\nPairing code for {mask(phone)}:  {code}\n\n"
                     "On the phone: WhatsApp > Settings > Linked devices > Link a device > "
                     "Link with phone number instead, then type the code.\n"
+                    f"The code works for about {CODE_LIFETIME:.0f} s: it ends with WhatsApp's "
+                    "QR codes. If it runs out, run `wapa pair --phone` again.\n"
                 )
             else:
                 out.write(
@@ -171,7 +179,8 @@ async def _outcome(
         return PairResult(False, f"Pairing failed: {why}")
     return PairResult(
         False,
-        f"Pairing timed out after {timeout:.0f} s without the phone confirming. "
+        f"Pairing timed out after {timeout:.0f} s without the phone confirming (a QR code or "
+        f"pairing code lasts about {CODE_LIFETIME:.0f} s in all). "
         "Run `wapa pair` again (with --phone NUMBER for a pairing code instead).",
     )
 

@@ -236,7 +236,10 @@ def test_sender_device_suffix_is_dropped() -> None:
             ),
             "protocol",
         ),
-        (event(wa.Message(eventMessage=wa.EventMessage(name="party"))), "unsupported"),
+        (
+            event(wa.Message(eventMessage=wa.EventMessage(name="x", isCanceled=True))),
+            "event_canceled",
+        ),
         (event(wa.Message()), "unsupported"),
         (event(mid=""), "no_id"),
         (event(chat=""), "no_chat"),
