@@ -118,5 +118,5 @@ def test_the_real_client_captures_go_prints_and_injected_clients_do_not() -> Non
     from wapa.adapters.whatsapp.client import NeonizeTransport
 
     assert NeonizeTransport("x.db")._capture_go_prints
-    injected = NeonizeTransport("x.db", client_factory=lambda: None)  # type: ignore[arg-type,return-value]
+    injected = NeonizeTransport("x.db", client_factory=lambda: None)
     assert not injected._capture_go_prints
