@@ -170,6 +170,10 @@ class Simulation:
     def add_command(self, t: float, event: Command) -> None:
         self._push(t, _INPUT, event)
 
+    def add_event(self, t: float, event: Event) -> None:
+        """Any other input at `t` (a `CalendarUpdate`, as the runner feeds its calendar)."""
+        self._push(t, _INPUT, event)
+
     def add_crash(self, t: float, down: float = 0.0) -> None:
         self._push(t, _CRASH, float(down))
 

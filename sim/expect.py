@@ -229,12 +229,27 @@ class Checker:
         return f"{head} (asked at {fmt_offset(self.rel(g.t))}) to be right, but it was {problem}:\n{_indent(render_prompt(g))}"
 
     def _notice(self, e: Expectation) -> str:
-        notices = [(n.t, n.text) for n in self.wa.notices if self._in(e, n.t)]
-        if any(not self._matches(e, text) for _, text in notices):
-            return ""
+        notices = [
+            (n.t, n.text)
+            for n in self.wa.notices
+            if self._in(e, n.t) and (not e.notice_kind or n.kind == e.notice_kind)
+        ]
+        found = [t for t, text in notices if not self._matches(e, text)]
+        kind = f" ({e.notice_kind})" if e.notice_kind else ""
         wanted = " containing " + ", ".join(map(repr, e.contains)) if e.contains else ""
+        if e.not_contains:
+            wanted += " without " + ", ".join(map(repr, e.not_contains))
         got = "; ".join(f"{fmt_offset(self.rel(t))}: {_quote(x)}" for t, x in notices[:4])
-        return f"expected a notice to the owner{_window_text(e)}{wanted}; " + (
+        if e.count is not None:
+            if len(found) == e.count:
+                return ""
+            return (
+                f"expected {e.count} × notice{kind} to the owner{_window_text(e)}{wanted}, "
+                f"got {len(found)}" + (f": {got}" if got else "")
+            )
+        if found:
+            return ""
+        return f"expected a notice{kind} to the owner{_window_text(e)}{wanted}; " + (
             f"got {got}" if got else "there was none"
         )
 
@@ -334,7 +349,10 @@ def describe(e: Expectation) -> str:
     elif e.kind == "prompt":
         what = f"the prompt {where}"
     elif e.kind == "notice":
-        what = f"a notice to the owner{_window_text(e)}"
+        kind = f" ({e.notice_kind})" if e.notice_kind else ""
+        what = f"{times}notice{kind} to the owner{_window_text(e)}"
+        if not times:
+            what = "a " + what
     elif e.kind == "read":
         what = f"{times}mark-read {where}"
     elif e.kind == "typing":

@@ -18,7 +18,15 @@ import yaml
 from wapa.adapters.llm.media import MediaJob
 from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml
 from wapa.config import closest_name
-from wapa.core.events import MEDIA_KINDS, MESSAGE_KINDS, Message, Reason
+from wapa.core.events import (
+    MEDIA_KINDS,
+    MESSAGE_KINDS,
+    BusyInterval,
+    CalendarUpdate,
+    Message,
+    NoticeKind,
+    Reason,
+)
 from wapa.core.policy import Persona, Policy, PolicyError, parse_duration
 from wapa.sim.engine import QUOTE_LAST_REPLY, Simulation
 from wapa.sim.fake_media import MEDIA_FAILURE_KINDS, FakeMedia, image_job, voice_job
@@ -154,6 +162,8 @@ class Step:
     transcript: str = ""  # a voice note's text, as the fake transcriber returns it
     description: str = ""  # an image's description, as the fake describer returns it
     seconds: float = 0.0  # a voice note's length
+    busy: tuple[BusyInterval, ...] = ()  # calendar: the new busy times
+    error: str = ""  # calendar: the feed failed with this error (the last good ones stay)
 
 
 @dataclass(frozen=True)
@@ -171,6 +181,7 @@ class Expectation:
     not_contains: tuple[str, ...] = ()
     count: int | None = None
     quote: str | None = None  # reply: the scripted id the reply must quote ("" = no quote)
+    notice_kind: str = ""  # notice: status | escalation | digest ("" = any)
 
     def where(self) -> str:
         return f"expect[{self.index}] (line {self.line})"
@@ -193,6 +204,7 @@ class Scenario:
     description: str = ""
     restart_from: str = "memory"  # one of RESTART_FROM
     media_model: dict[str, Any] = field(default_factory=dict)  # the fake transcriber/describer
+    calendar: tuple[BusyInterval, ...] | None = None  # fed as a CalendarUpdate at the start
 
 
 # ---------------------------------------------------------------- parsing helpers
@@ -320,6 +332,7 @@ _TOP = (
     "expect",
     "until",
     "restart_from",
+    "calendar",
 )
 _OWNER = ("id", "name", "assistant_name", "introduction", "languages", "extra_instructions")
 _CHAT = ("kind", "name", "title", "members")
@@ -339,6 +352,8 @@ _STEP = (
     "transcript",
     "description",
     "seconds",
+    "calendar",
+    "calendar_error",
 )
 _LLM = ("latency", "timeout_after", "failures", "replies", "fallback_models")
 _LLM_FAILURE = ("kind", "count", "after", "retry_after", "model")
@@ -365,7 +380,7 @@ _EXPECT_KEYS = {
     "decision": ("chat", "at", "within", "between", "count", "contains"),
     "no_decision": ("chat", "between"),
     "prompt": ("at", "within", "between", "contains", "not_contains"),
-    "notice": ("at", "within", "between", "contains", "not_contains"),
+    "notice": ("at", "within", "between", "contains", "not_contains", "kind", "count"),
     "read": ("at", "within", "between", "count"),
     "typing": ("at", "within", "between", "count"),
 }
@@ -417,7 +432,10 @@ def load_text(source: str, file: str = "<scenario>") -> Scenario:
     model = _llm(c, top, start)
     whatsapp = _whatsapp(c, top, start)
     media_model = _media_model(c, top, start)
-    steps = _script(c, top, chats, persona.owner_id)
+    steps = _script(c, top, chats, persona.owner_id, start)
+    calendar = None
+    if "calendar" in top:
+        calendar = _busy(c, top["calendar"], "calendar", _line(top, "calendar"), start)
     expectations = _expectations(c, top, chats, steps, persona.owner_id)
     until = None
     if "until" in top:
@@ -446,6 +464,7 @@ def load_text(source: str, file: str = "<scenario>") -> Scenario:
         description=description.strip(),
         restart_from=restart_from,
         media_model=media_model,
+        calendar=calendar,
     )
 
 
@@ -479,6 +498,9 @@ def _policy(c: _Ctx, top: _Map) -> Policy:
                 f"policy.{key}: unknown policy setting{did_you_mean(key, known)}"
                 f" (known: {', '.join(known)})",
             )
+    if isinstance(data.get("digest_at"), int) and not isinstance(data["digest_at"], bool):
+        v = data["digest_at"]  # YAML 1.1 reads an unquoted 18:00 as 1080, as below
+        data["digest_at"] = f"{v // 60:02d}:{v % 60:02d}"
     qh = data.get("quiet_hours")
     if isinstance(qh, Mapping):
         # YAML 1.1 reads an unquoted 22:00 as the base-60 number 1320: give it back as a time.
@@ -687,7 +709,42 @@ def _count(c: _Ctx, m: _Map, where: str, default: int | None) -> int:
     return value
 
 
-def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> list[Step]:
+def _busy(
+    c: _Ctx, raw: Any, where: str, line: int | None, start: float
+) -> tuple[BusyInterval, ...]:
+    """A calendar: a list of {from, to, title?}; times are offsets since the start (1d16h)
+    or dates and times (2026-01-06T16:00:00+01:00)."""
+    if not isinstance(raw, list):
+        raise c.fail(line, f"{where}: expected a list like [{{from: 1d16h, to: 1d18h}}]")
+    out = []
+    for i, item in enumerate(raw):
+        here = f"{where}[{i}]"
+        m = c.mapping(item, here, _item_line(raw, i) if isinstance(raw, _Seq) else line)
+        c.keys(m, here, ("from", "to", "title"))
+        times = []
+        for key in ("from", "to"):
+            if key not in m:
+                raise c.fail(m.line, f"{here}: '{key}' is required")
+            value = m[key]
+            if isinstance(value, datetime | date) or (
+                isinstance(value, str) and "T" in value and ":" in value
+            ):
+                try:
+                    times.append(_datetime(value, f"{here}.{key}").timestamp())
+                except PolicyError as exc:
+                    raise c.fail(_line(m, key), str(exc)) from None
+            else:
+                times.append(start + c.offset(value, f"{here}.{key}", _line(m, key)))
+        if times[1] <= times[0]:
+            raise c.fail(_line(m, "to"), f"{here}.to: must be after from")
+        title = c.text(m.get("title", ""), f"{here}.title", _line(m, "title"))
+        out.append(BusyInterval(times[0], times[1], title))
+    return tuple(out)
+
+
+def _script(
+    c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str, start: float
+) -> list[Step]:
     script = _seq(c, top, "script")
     steps: list[Step] = []
     senders: dict[str, str] = {}  # scripted id -> sender id (for quotes)
@@ -726,6 +783,25 @@ def _script(c: _Ctx, top: _Map, chats: dict[str, ChatSpec], owner_id: str) -> li
             continue
         if "down" in s:
             raise c.fail(_line(s, "down"), f"{where}.down: only a crash step has a downtime")
+        if "calendar" in s or "calendar_error" in s:
+            extra = set(s) - {"at", "calendar", "calendar_error"}
+            if extra or len(set(s) & {"calendar", "calendar_error"}) != 1:
+                raise c.fail(
+                    line, f"{where}: a calendar step takes at and one of calendar, calendar_error"
+                )
+            if "calendar" in s:
+                busy = _busy(c, s["calendar"], f"{where}.calendar", _line(s, "calendar"), start)
+                steps.append(Step(t, line or 0, "calendar", busy=busy))
+            else:
+                error = c.text(
+                    s["calendar_error"], f"{where}.calendar_error", _line(s, "calendar_error")
+                )
+                if not error.strip():
+                    raise c.fail(
+                        _line(s, "calendar_error"), f"{where}.calendar_error: name the error"
+                    )
+                steps.append(Step(t, line or 0, "calendar", error=error))
+            continue
         msg_id = c.text(s.get("id", f"auto{i}"), f"{where}.id", _line(s, "id"))
         if "command" in s:
             extra = set(s) - {"at", "command", "id"}
@@ -876,6 +952,15 @@ def _expectations(
             chat = ""
             if head not in (True, None):
                 fields["contains"] = (c.text(head, f"{where}.notice", _line(e, kind)),)
+            if "kind" in e:
+                notice_kind = c.text(e["kind"], f"{where}.kind", _line(e, "kind"))
+                if notice_kind not in tuple(NoticeKind):
+                    raise c.fail(
+                        _line(e, "kind"),
+                        f"{where}.kind: unknown notice kind {notice_kind!r} "
+                        f"(known: {', '.join(NoticeKind)})",
+                    )
+                fields["notice_kind"] = notice_kind
         else:
             chat = head
         if chat not in ("", "all", None):
@@ -983,10 +1068,14 @@ def build_simulation(s: Scenario, seed: int | None = None, **kwargs: Any) -> Sim
     media.bind(sim)
     if "neuron_budget" in s.media_model:
         model.meter.budget = s.media_model["neuron_budget"]
+    if s.calendar is not None:  # the owner's calendar, read as the runner starts
+        sim.add_event(s.start, CalendarUpdate(s.calendar))
     for step in s.steps:
         t = s.start + step.t
         if step.kind == "crash":
             sim.add_crash(t, step.down)
+        elif step.kind == "calendar":
+            sim.add_event(t, CalendarUpdate(step.busy, step.error))
         else:
             message = step_message(s, step)
             sim.add_message(t, message)
