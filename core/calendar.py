@@ -13,6 +13,8 @@ owner look free), and `status` names the error and the age of the last good upda
 - Event titles come from other people's invitations too, so they never reach the system
   prompt: with `calendar_details: titles` they go into the opening user turn, each through
   `context.safe_label` (the hostile-name rules), at most `TITLES_SHOWN`.
+- Unknown is not free: a day the last good update did not cover (it keeps `calendar_days`
+  + 1 days from its time) is left out, and with no day left the calendar leaves the prompt.
 - Bounded: at most `KEPT` intervals, only those that end after now and start within the
   shown days (+1); invalid intervals (end <= start, not finite) are skipped and counted.
 - A profile with `calendar: false` gets no calendar in its chats' prompts (core/profiles.py).
@@ -92,6 +94,8 @@ class Calendar:
         local_now = datetime.fromtimestamp(now, zone)
         parts = []
         for label, spans in self._days(now, zone, days):
+            if spans is None:
+                continue
             if not spans:
                 parts.append(f"{label}: free")
             elif spans == [("00:00", "24:00")]:
@@ -99,6 +103,8 @@ class Calendar:
             else:
                 busy = ", ".join(f"{a}-{b}" for a, b in spans)
                 parts.append(f"{label}: busy {busy}, free otherwise")
+        if not parts:  # the last good update is too old to say anything
+            return ""
         return (
             f"{MARK}{owner}'s calendar, times in {zone.key}, now "
             f"{local_now.strftime('%a %d %b %H:%M')}. {'; '.join(parts)}. "
@@ -126,13 +132,21 @@ class Calendar:
 
     def _days(
         self, now: float, zone: ZoneInfo, days: int
-    ) -> list[tuple[str, list[tuple[str, str]]]]:
-        out = []
+    ) -> list[tuple[str, list[tuple[str, str]] | None]]:
+        """Each shown day's label and busy spans (local HH:MM); None for a day the last good
+        update did not cover (it kept `days` + 1 days): unknown is not free."""
+        covered = (self.good_at or 0.0) + (days + 1) * DAY
+        out: list[tuple[str, list[tuple[str, str]] | None]] = []
         today = datetime.fromtimestamp(now, zone).date()
         for i in range(days):
             day = today + timedelta(days=i)
             lo = _day_start(now, zone, i)
             hi = _day_start(now, zone, i + 1)
+            name = day.strftime("%a %d %b")
+            label = f"today ({name})" if i == 0 else f"tomorrow ({name})" if i == 1 else name
+            if lo >= covered:
+                out.append((label, None))
+                continue
             spans: list[list[float]] = []
             for start, stop, _ in self.busy:
                 a, b = max(start, lo), min(stop, hi)
@@ -142,8 +156,6 @@ class Calendar:
                     spans[-1][1] = max(spans[-1][1], b)
                 else:
                     spans.append([a, b])
-            name = day.strftime("%a %d %b")
-            label = f"today ({name})" if i == 0 else f"tomorrow ({name})" if i == 1 else name
             out.append((label, [(_hm(a, zone), _hm(b, zone, hi)) for a, b in spans]))
         return out
 
@@ -191,9 +203,11 @@ def _hm(t: float, zone: ZoneInfo, day_end: float | None = None) -> str:
 
 
 def _age(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * DAY:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / DAY:.0f} days"
+    """90 min, 2 h 30 min, 3 days."""
+    minutes = int(max(0.0, seconds) // 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    if minutes < 2 * 24 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h {rest} min" if rest else f"{hours} h"
+    return f"{minutes // (24 * 60)} days"
