@@ -22,6 +22,15 @@ Ordinary YAML errors come out the same way (`file:line: bad YAML: ...`). `loader
 subclass of `yaml.SafeLoader` with its own constructors (the scenario loader keeps line
 numbers that way); it is never an unsafe loader.
 
+Speed: where PyYAML was built with libyaml (`yaml.__with_libyaml__`, the case for its wheels),
+the text is parsed and composed in C (`CParser`, about 5x faster than the pure-Python
+parser) and only the constructors run in Python. libyaml composes nodes inside C, where the
+depth and alias hooks above cannot run, so the limits are checked first on the C parser's
+event stream, iteratively (`_check_events`: the same counts, the same messages); only a text
+within them is composed, so C never recurses deeper than the depth limit. A loader with its
+own `__init__`, or `WAPA_YAML_PURE=1`, uses the pure-Python path. libyaml words some syntax
+errors differently from PyYAML's parser (same line, same `bad YAML:` prefix).
+
 `load_json` does the same for one JSON text (a recording's line): depth, integer digits,
 bounded length; errors are `JSONLimitError` (a ValueError) with a short message, for the
 caller to prefix with `file:line`.
@@ -30,11 +39,23 @@ caller to prefix with `file:line`.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import yaml
-from yaml.events import AliasEvent, CollectionStartEvent
+from yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    ScalarEvent,
+    StreamEndEvent,
+)
 from yaml.nodes import MappingNode, Node, SequenceNode
+
+try:  # libyaml's parser and composer, in C (PyYAML's wheels have it)
+    from yaml._yaml import CParser
+except ImportError:  # pragma: no cover - a PyYAML built without libyaml
+    CParser = None
 
 __all__ = [
     "MAX_ALIAS_NODES",
@@ -172,6 +193,99 @@ def _bounded(loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
     return Bounded
 
 
+_C_BOUNDED: dict[type[yaml.SafeLoader], type[yaml.SafeLoader]] = {}
+
+
+def _c_bounded(loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader] | None:
+    """`loader`'s constructors and resolvers over libyaml's C parser and composer (with the
+    bounded integer constructor), or None where that is not possible."""
+    if (
+        CParser is None
+        or os.environ.get("WAPA_YAML_PURE") == "1"
+        or loader.__init__ is not yaml.SafeLoader.__init__  # its own state: keep its parser
+    ):
+        return None
+    known = _C_BOUNDED.get(loader)
+    if known is not None:
+        return known
+
+    class CBounded(CParser, loader):  # type: ignore[misc, valid-type]
+        max_int_digits = MAX_INT_DIGITS
+
+        def __init__(self, stream: Any) -> None:
+            CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+    CBounded.add_constructor("tag:yaml.org,2002:int", _Bounds.construct_bounded_int)
+    CBounded.__name__ = f"CBounded{loader.__name__}"
+    _C_BOUNDED[loader] = CBounded  # type: ignore[assignment]
+    return CBounded  # type: ignore[return-value]
+
+
+def _check_events(source: str | bytes) -> None:
+    """The composing limits (depth, alias expansion, recursive aliases) on libyaml's event
+    stream, without building anything: what `_Bounds` checks while composing, iteratively."""
+    parser = CParser(source)
+    try:
+        open_: list[list[Any]] = []  # per open collection: [anchor, values, depth]
+        shapes: dict[str, tuple[int, int]] = {}  # anchor -> (values, depth) once finished
+        alias_nodes = 0
+        while True:
+            try:
+                event = parser.get_event()
+            except yaml.MarkedYAMLError as exc:  # libyaml's own nesting limit (1,000) came first
+                if "maximum nesting depth" not in str(exc.problem):
+                    raise
+                raise _refused(
+                    f"nested more than {MAX_DEPTH} levels deep", exc.problem_mark
+                ) from None
+            if event is None or isinstance(event, StreamEndEvent):
+                return
+            if isinstance(event, AliasEvent):
+                anchor = event.anchor
+                if any(c[0] == anchor for c in open_):
+                    raise _refused(f"recursive alias *{anchor}", event.start_mark)
+                shape = shapes.get(anchor)
+                if shape is None:  # undefined: the composer says so in its own words
+                    continue
+                nodes, depth = shape
+                if len(open_) + depth > MAX_DEPTH:
+                    raise _refused(
+                        f"nested more than {MAX_DEPTH} levels deep (through *{anchor})",
+                        event.start_mark,
+                    )
+                alias_nodes += nodes
+                if alias_nodes > MAX_ALIAS_NODES:
+                    raise _refused(
+                        f"aliases expand to more than {MAX_ALIAS_NODES:,} values "
+                        f"(at *{anchor}); write the values out instead",
+                        event.start_mark,
+                    )
+                finished: tuple[Any, int, int] | None = (None, nodes, depth)
+            elif isinstance(event, ScalarEvent | CollectionStartEvent):
+                if len(open_) + 1 > MAX_DEPTH:
+                    raise _refused(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+                if isinstance(event, ScalarEvent):
+                    finished = (event.anchor, 1, 1)
+                else:
+                    open_.append([event.anchor, 1, 1])
+                    finished = None
+            elif isinstance(event, CollectionEndEvent):
+                finished = tuple(open_.pop())  # type: ignore[assignment]
+            else:
+                finished = None
+            if finished is not None:
+                anchor, nodes, depth = finished
+                if anchor is not None:
+                    shapes[anchor] = (nodes, depth)
+                if open_:
+                    open_[-1][1] += nodes
+                    open_[-1][2] = max(open_[-1][2], depth + 1)
+    finally:
+        parser.dispose()
+
+
 def load_yaml(
     source: str | bytes,
     file: str = "<yaml>",
@@ -183,6 +297,10 @@ def load_yaml(
     if len(source) > max_bytes:
         raise SafeYAMLError(file, None, f"too large ({len(source):,} bytes; at most {max_bytes:,})")
     try:
+        fast = _c_bounded(loader)
+        if fast is not None:
+            _check_events(source)
+            return yaml.load(source, Loader=fast)  # noqa: S506 - SafeLoader constructors only
         return yaml.load(source, Loader=_bounded(loader))  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

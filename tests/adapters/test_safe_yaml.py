@@ -16,6 +16,7 @@ import yaml
 from wapa.adapters.recording import Recorder, RecordingError, read_recording
 from wapa.adapters.safe_yaml import (
     MAX_ALIAS_NODES,
+    _c_bounded,
     MAX_DEPTH,
     JSONLimitError,
     SafeYAMLError,
@@ -38,6 +39,53 @@ LAUGHS = "\n".join(
 )
 DEEP = "name: " + "[" * 5000 + "]" * 5000
 BIG_INT = "name: x\nseed: " + "9" * 5000
+
+
+@pytest.fixture(autouse=True, params=["libyaml", "pure"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs on both paths: libyaml's C parser (its limits checked on the event
+    stream) and PyYAML's pure-Python one (checked while composing)."""
+    if request.param == "pure":
+        monkeypatch.setenv("WAPA_YAML_PURE", "1")
+        assert _c_bounded(yaml.SafeLoader) is None
+    else:
+        monkeypatch.delenv("WAPA_YAML_PURE", raising=False)
+        if not yaml.__with_libyaml__:
+            pytest.skip("PyYAML without libyaml")
+        assert _c_bounded(yaml.SafeLoader) is not None
+    return str(request.param)
+
+
+def test_both_paths_give_the_same_scenarios_line_for_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every scenario file: the same data, the same line numbers (kept by the scenario loader's
+    constructors), with libyaml and without."""
+    from wapa.sim import scenario
+
+    def lines(value: object) -> object:
+        if isinstance(value, dict):
+            return (
+                getattr(value, "line", None),
+                getattr(value, "key_lines", None),
+                getattr(value, "bool_words", None),
+                {k: lines(v) for k, v in value.items()},
+            )
+        if isinstance(value, list):
+            return (
+                getattr(value, "line", None),
+                getattr(value, "item_lines", None),
+                [lines(v) for v in value],
+            )
+        return value
+
+    files = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
+    assert files
+    for f in files:
+        text = f.read_text()
+        monkeypatch.delenv("WAPA_YAML_PURE", raising=False)
+        fast = load_yaml(text, f.name, loader=scenario._Loader)
+        monkeypatch.setenv("WAPA_YAML_PURE", "1")
+        pure = load_yaml(text, f.name, loader=scenario._Loader)
+        assert lines(fast) == lines(pure), f.name
 
 
 def _refused(text: str, match: str) -> SafeYAMLError:
