@@ -283,6 +283,11 @@ class DateError(ValueError):
 _ERAS = {"M": 1867, "T": 1911, "S": 1925, "H": 1988, "R": 2018}
 
 
+def written_year(h: Header) -> int | None:
+    """The year a header writes, in the Gregorian calendar; None when it has none."""
+    return _year(h)
+
+
 def _year(h: Header) -> int | None:
     c = h.field("c") or h.field("y")
     if not c:
@@ -349,6 +354,7 @@ class DateOrder:
         self.decided_by_year = False
         self.us_style = False
         self.seen = 0
+        self.numeric = 0  # dates with a numeric month (the only ones an order can change)
 
     def add(self, h: Header) -> None:
         self.seen += 1
@@ -356,6 +362,7 @@ class DateOrder:
             self.us_style = h.field("dsep") == "/" and bool(h.field("ampm"))
         if len(h.field("a")) == 4:
             self.decided_by_year = True
+        self.numeric += bool(h.field("a"))
         for i, day_first in enumerate((True, False)):
             try:
                 when = timestamp(h, day_first)
@@ -372,6 +379,8 @@ class DateOrder:
     def decide(self) -> tuple[bool, str]:
         if self.decided_by_year:
             return True, "year first"
+        if self.seen and not self.numeric:
+            return True, "month names"
         (imp_d, imp_m), (back_d, back_m) = self.impossible, self.backward
         if imp_d != imp_m:
             day_first = imp_d < imp_m

@@ -31,6 +31,7 @@ from wapa.adapters.chat_export.formats import (
     LineFormat,
     match_header,
     timestamp,
+    written_year,
 )
 
 _NAME_JUNK = INVISIBLE + "\u202f\u00a0~ "
@@ -46,6 +47,16 @@ _GROUP_NOTICE = re.compile(
     re.IGNORECASE,
 )
 _ENCRYPTION = re.compile(r"WhatsApp|end-to-end|encrypt|\bE2EE\b", re.IGNORECASE)
+# Old Android exports (2013-14) wrote a group's events under the exporter's own name, at the
+# time the phone learnt of them (often before the messages that follow): "Tanay: Viresh changed
+# the subject to “NITGians”", "Tanay: ‪+91 94 20 027143‬ joined", "Tanay: Prabhav was removed".
+_WHO = r"\u202a?\+[\d ()\-]{6,}\u202c?|You|[^\W\d_][\w.'\-]*(?: [\w.'\-]+){0,3}"
+_AUTHORED_EVENT = re.compile(
+    rf"^(?P<who>{_WHO}) (?:joined|left|was removed|(?P<subject>changed the subject to “.*”)|"
+    rf"changed (?:this group's|the group) icon|(?:removed|added) (?P<whom>{_WHO}))$",
+    re.DOTALL,
+)
+EVENT_WRITER_LINES = 3  # an author with this many such lines writes events, not messages
 
 
 class ExportError(ValueError):
@@ -193,11 +204,16 @@ def _scan(
     authors: Counter[str] = Counter()
     notice_only: dict[str, bool] = {}
     noticed: set[str] = set()
+    events_by: Counter[str] = Counter()  # old Android group events written under an author
     first_number = 0
-    for entry, _more in _entries(source_lines(), fmt_box, out, source):
+    last_year = 0
+    for entry, more in _entries(source_lines(), fmt_box, out, source):
         order.add(entry.header)
+        last_year = max(last_year, written_year(entry.header) or 0)
         if not entry.author:
             continue
+        if not more and is_authored_event(entry.first):
+            events_by[entry.author] += 1
         if entry.author not in authors and len(authors) >= MAX_AUTHORS:
             raise ExportError(f"{source}:{entry.number}: more than {MAX_AUTHORS} authors")
         authors[entry.author] += 1
@@ -221,12 +237,23 @@ def _scan(
     group_authors = {a for a, only in notice_only.items() if only and a in noticed}
     if group_authors and len(authors) > len(group_authors):
         out.group_notices += 1
-    year = datetime.now().year
+    # The exporter's name on a group's events (old Android): only in a group, from an author
+    # who wrote several of them.
+    event_writers = (
+        {a for a, n in events_by.items() if n >= EVENT_WRITER_LINES} if len(authors) > 2 else set()
+    )
+    # WhatsApp leaves the year out of the current year's dates only, so a date without one comes
+    # after every written year: the year after the last one, or this year when none is written.
+    year = last_year + 1 if last_year else datetime.now().year
 
     def messages(out: ParsedExport) -> Iterator[ExportMessage]:
         seen_authors: dict[str, None] = {}
         for entry, more in _entries(source_lines(), [fmt], ParsedExport(), source):
             if not entry.author:
+                continue
+            if entry.author in event_writers and not more and is_authored_event(entry.first):
+                out.system_skipped += 1
+                out.group_notices += 1
                 continue
             try:
                 when = timestamp(entry.header, day_first, year)
@@ -305,6 +332,26 @@ def _message(
 
 def _is_group_event(text: str) -> bool:
     return bool(_GROUP_NOTICE.search(text.strip(INVISIBLE)))
+
+
+def is_authored_event(text: str) -> bool:
+    """The text is an old Android group event ("Viresh joined"): the whole text has the shape,
+    and whoever it names is a phone number or a capitalised name ("Kibaki left" is, "Only two
+    people have joined" and "7300 left" are not; a subject change, quoted in “”, may name
+    anyone). One such line is not enough: the author must write `EVENT_WRITER_LINES` of them
+    (`_scan`)."""
+    m = _AUTHORED_EVENT.match(text)
+    if m is None:
+        return False
+    if m.group("subject"):
+        return True
+    names = [w for w in (m.group("who"), m.group("whom")) if w]
+    return not any(
+        word[:1].islower()
+        for who in names
+        if not who.strip("\u202a\u202c").startswith("+")
+        for word in who.split()
+    )
 
 
 def parse_export(text: str, source: str = "chat") -> ParsedExport:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from wapa.adapters.chat_export import parse_export
+from wapa.adapters.chat_export.parser import is_authored_event
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "exports"
 EXPECTED: dict[str, dict[str, object]] = json.loads((DATA / "expected.json").read_text("utf-8"))
@@ -46,3 +47,34 @@ def test_bad_lines_are_skipped_and_reported() -> None:
     parsed = parse_export((DATA / "cut_and_hour_zero.txt").read_text(encoding="utf-8"))
     assert parsed.skipped_lines[0] == (1, "text before the first dated line")
     assert parsed.messages[0].when == datetime(2020, 6, 20, 0, 8)
+
+
+def test_old_android_group_events_under_the_exporters_name_are_not_messages() -> None:
+    # 2013 Android wrote a group's events as the exporter's lines, timed when the phone learnt of
+    # them (before the messages that follow), and left the year out for the export's year.
+    parsed = parse_export((DATA / "old_android_group_events.txt").read_text(encoding="utf-8"))
+    times = [m.when for m in parsed.messages]
+    assert times == sorted(times)
+    assert parsed.system_skipped == 7 and parsed.group_notices == 7
+    assert [m.text for m in parsed.messages if m.author == "Dana"] == ["Happy new year, almost"]
+    assert ("Meera", "Priya left") in [(m.author, m.text) for m in parsed.messages]  # only one
+    assert times[-2:] == [datetime(2014, 1, 1, 0, 1), datetime(2014, 2, 15, 10, 46)]
+    assert parsed.date_order == "month names"
+
+
+@pytest.mark.parametrize(
+    ("text", "event"),
+    [
+        ("Viresh joined", True),
+        ("\u202a+91 94 20 027143\u202c joined", True),
+        ("Anuja Nit left", True),
+        ("Prabhav was removed", True),
+        ("savvy changed the subject to “Happy Diwali”", True),
+        ("Only two people have joined", False),
+        ("7300 left", False),
+        ("ya thats what is left", False),
+        ("Viresh joined\nand left", False),
+    ],
+)
+def test_the_shape_of_an_authored_group_event(text: str, event: bool) -> None:
+    assert is_authored_event(text) is event
