@@ -126,8 +126,9 @@ def system_prompt(
     language = f"the language the contact writes in{langs}"
     if profile is not None and profile.language:
         language = profile.language
+    warm = "" if profile is not None and profile.tone else " warm,"  # a profile's tone rules
     parts.append(
-        "Write one short, warm, natural WhatsApp message of one to three sentences, in "
+        f"Write one short,{warm} natural WhatsApp message of one to three sentences, in "
         f"{language}. Do not mention being an AI or a model."
     )
     if profile is not None and profile.tone:
