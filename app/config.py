@@ -40,6 +40,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from wapa.adapters.calendar.source import location as calendar_location
 from wapa.adapters.llm.config import VARIABLES as MODEL_VARIABLES
 from wapa.adapters.store.settings import DEFAULT_DB
 from wapa.adapters.store.settings import VARIABLES as STORE_VARIABLES
@@ -98,6 +99,9 @@ class Settings:
     max_concurrent_generations: int = 2
     shutdown_timeout: float = 10.0
     memory_warn_mb: int = 256
+    calendar_ics: str = field(default="", repr=False)  # a path or URL (a URL holds a token)
+    calendar_refresh: float = 900.0
+    calendar_timeout: float = 20.0
     env: dict[str, str] = field(default_factory=dict, repr=False)  # merged, for other adapters
     unknown: tuple[UnknownName, ...] = ()  # unknown variables set in the environment
 
@@ -568,6 +572,50 @@ _APP_VARIABLES: tuple[Var, ...] = (
         "run.memory_warn_mb",
         integer(0),
     ),
+    # --- the calendar (app/calendar.py, adapters/calendar)
+    Var(
+        "WAPA_CALENDAR_ICS",
+        "",
+        "The owner's calendar: an .ics file path or an https:// URL (http:// only to "
+        "localhost), for his busy times; empty = no calendar",
+        "calendar",
+        "run.calendar_ics",
+        calendar_location,
+        secret=True,  # a calendar URL carries a private token
+    ),
+    Var(
+        "WAPA_CALENDAR_DETAILS",
+        _P.calendar_details,
+        "What the assistant may know of the calendar: busy (free/busy only) or titles "
+        "(event titles too, never in the system prompt)",
+        "calendar",
+        "policy.calendar_details",
+        choice("busy", "titles"),
+    ),
+    Var(
+        "WAPA_CALENDAR_DAYS",
+        str(_P.calendar_days),
+        "Days of free/busy the assistant knows, today first (1 to 14)",
+        "calendar",
+        "policy.calendar_days",
+        integer(1, 14),
+    ),
+    Var(
+        "WAPA_CALENDAR_REFRESH",
+        format_duration(_S.calendar_refresh),
+        "Load the calendar again this often (1m to 1d)",
+        "calendar",
+        "run.calendar_refresh",
+        duration(60.0, 86400.0),
+    ),
+    Var(
+        "WAPA_CALENDAR_TIMEOUT",
+        format_duration(_S.calendar_timeout),
+        "A calendar URL that has not answered in full after this is a failed load (1s to 2m)",
+        "calendar",
+        "run.calendar_timeout",
+        duration(1.0, 120.0),
+    ),
     # --- read by the WhatsApp adapter (adapters/whatsapp), which applies it at import
     Var(
         "NEONIZE_BOT_TAG",
@@ -588,6 +636,7 @@ _SECTIONS = (
     ("legacy", "Names of the original assistant (still accepted)"),
     ("persona", "Persona: who the assistant speaks for"),
     ("runner", "Runner"),
+    ("calendar", 'Calendar: the owner\'s busy times (see docs/runner.md, "Calendar")'),
     ("whatsapp", "WhatsApp (read by the WhatsApp adapter; see docs/whatsapp.md)"),
     ("model", "Model (declared in adapters/llm/config.py; see docs/model.md)"),
     ("store", "Store (declared in adapters/store/settings.py; see docs/store.md)"),
