@@ -173,6 +173,10 @@ class Runner:
                 background.append(asyncio.create_task(self.monitor.run(self._monitor_interval)))
             if self._housekeeping is not None:
                 background.append(asyncio.create_task(self._housekeeping(self)))
+            if self.settings.calendar_ics:  # busy times, loaded in the background (app/calendar.py)
+                from wapa.calendar import calendar_task
+
+                background.append(calendar_task(self))
             await self._main_loop()
             await self._shutdown()
         finally:
