@@ -16,13 +16,29 @@ refuses it (`app/world.py` `_send`: `can_send` is false), and notices are not de
 first two are final, as in whatsmeow; a ban lasts its `lasts` plus the 5 s after which wapa
 reconnects; a connect failure lasts until wapa's first reconnect (`RECONNECT_BASE`, 5 s) or
 its `lasts`. `lifecycle` records the reports the adapter would make.
+
+A `dead_stream` is a socket that went silent (whatsmeow keepalive.go): nothing arrives, the
+link is not red (pings go unanswered: `keepalive_lost`, "degraded"), so sends are made and
+time out (`SEND_TIMEOUT`, whatsmeow's request timeout) and notices are lost; whatsmeow forces
+a reconnect after `KEEPALIVE_MAX_FAIL` (3 min) of failed pings, or the network comes back
+sooner (`for:`).
+
+Traffic written while the link is down (`arrival`): whatsmeow receives nothing then, and the
+server delivers the offline backlog after the next `Connected`, each message with the time it
+was written (its `sent_at`), so the core keeps what is older than `stale_after` as context only
+(rule 8). After a final fault nothing arrives any more (another client has the session, or
+the device keys are gone).
+
+Group senders addressed by LID (`...@lid` member ids: WhatsApp's LID addressing mode with no
+phone-number alternate the adapter could resolve, message.go `parseMessageSource`) reach the
+core as they are: one stable id per person, never digits in place of a name.
 See docs/whatsapp.md for what whatsmeow does and how faithful this fake is.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from wapa.core.events import (
     Event,
@@ -36,10 +52,20 @@ from wapa.core.events import (
 )
 
 SEND_FAILURE_KINDS = ("fail", "drop_echo", "delay", "echo")
-LINK_FAULT_KINDS = ("stream_replaced", "logged_out", "temporary_ban", "connect_failure")
+LINK_FAULT_KINDS = (
+    "stream_replaced",
+    "logged_out",
+    "temporary_ban",
+    "connect_failure",
+    "dead_stream",
+)
 FINAL_LINK_FAULTS = ("stream_replaced", "logged_out")
 RECONNECT_AFTER_BAN = 5.0  # adapters/whatsapp/client.py _after_ban: 5 s after the ban ends
 FIRST_RECONNECT = 5.0  # adapters/whatsapp/client.py RECONNECT_BASE
+KEEPALIVE_MAX_FAIL = 180.0  # whatsmeow keepalive.go KeepAliveMaxFailTime: forced reconnect
+FIRST_PING_LOST = 40.0  # keepalive.go: a ping within 20-30 s, unanswered after 10 s
+SEND_TIMEOUT = 75.0  # whatsmeow request.go defaultRequestTimeout: a send nobody answers
+WHATSMEOW_RECONNECT = 2.0  # whatsmeow client.go autoReconnect: 2 s times the failed attempts
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +125,38 @@ class LinkFault:
             return float("inf")
         if self.kind == "temporary_ban":
             return self.after + (self.lasts or 0.0) + RECONNECT_AFTER_BAN
+        if self.kind == "dead_stream":  # by itself, whatsmeow reconnects after 3 min
+            silent = KEEPALIVE_MAX_FAIL + WHATSMEOW_RECONNECT if self.lasts is None else self.lasts
+            return self.after + silent
         return self.after + (FIRST_RECONNECT if self.lasts is None else self.lasts)
+
+    @property
+    def red(self) -> bool:
+        """The runner refuses sends while it lasts (all but a dead stream, which it cannot
+        tell from a slow network)."""
+        return self.kind != "dead_stream"
+
+    def lifecycle(self) -> list[tuple[float, str]]:
+        """The reports the adapter makes for this fault (kind names as in link.py)."""
+        if self.kind != "dead_stream":
+            out = [(self.after, "connect_failed" if self.kind == "connect_failure" else self.kind)]
+            return out + ([(self.until, "connected")] if self.until != float("inf") else [])
+        out = []
+        if self.until - self.after > FIRST_PING_LOST:
+            out.append((self.after + FIRST_PING_LOST, "keepalive_lost"))
+        if self.lasts is None or self.lasts >= KEEPALIVE_MAX_FAIL:  # whatsmeow reconnects
+            out += [(self.after + KEEPALIVE_MAX_FAIL, "disconnected"), (self.until, "connected")]
+        elif out:
+            out.append((self.until, "keepalive_restored"))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """When a message written at some time reaches this device, and as what."""
+
+    at: float
+    message: Message
 
 
 @dataclass
@@ -134,6 +191,8 @@ class FakeWhatsApp:
     groups: dict[str, GroupInfo] = field(default_factory=dict)
     link_faults: list[LinkFault] = field(default_factory=list)
     refused: list[tuple[float, str]] = field(default_factory=list)  # (t, why) sends refused
+    backlog: list[tuple[float, float, str]] = field(default_factory=list)  # (written, arrives, id)
+    never_arrived: list[tuple[float, str]] = field(default_factory=list)  # (written, id)
     _ids: int = field(default=0, init=False, repr=False)
     _by: float = field(default=0.0, init=False, repr=False)
 
@@ -155,22 +214,41 @@ class FakeWhatsApp:
     def set_typing(self, t: float, e: Typing) -> None:
         self.typing.append((t, e.chat, e.on))
 
-    def link_down(self, t: float) -> str:
-        """The lifecycle fault keeping the link red at `t`, or "" when it is green."""
+    def _fault_at(self, t: float) -> LinkFault | None:
         for fault in self.link_faults:
             if fault.after <= t < fault.until:
-                return fault.kind
-        return ""
+                return fault
+        return None
+
+    def link_down(self, t: float) -> str:
+        """The lifecycle fault keeping the link red at `t`, or "" when it is green (a dead
+        stream is not red: see `link_silent`)."""
+        fault = self._fault_at(t)
+        return fault.kind if fault is not None and fault.red else ""
+
+    def link_silent(self, t: float) -> LinkFault | None:
+        """The fault during which nothing gets through at `t` (red or a dead stream)."""
+        return self._fault_at(t)
+
+    def arrival(self, t: float, m: Message) -> Arrival | None:
+        """When `m`, written at `t`, reaches this device: at once when the link is up; when it
+        is down, with the offline backlog once it is up again, stamped with when it was written;
+        never after a final fault."""
+        at = t
+        while (fault := self._fault_at(at)) is not None:
+            if fault.until == float("inf"):
+                self.never_arrived.append((t, m.id))
+                return None
+            at = fault.until
+        if at == t:
+            return Arrival(t, m)
+        self.backlog.append((t, at, m.id))
+        return Arrival(at, replace(m, sent_at=m.sent_at or t))
 
     @property
     def lifecycle(self) -> list[tuple[float, str]]:
         """The adapter's lifecycle reports for the injected faults, in time order."""
-        out = []
-        for f in self.link_faults:
-            out.append((f.after, "connect_failed" if f.kind == "connect_failure" else f.kind))
-            if f.until != float("inf"):
-                out.append((f.until, "connected"))
-        return sorted(out)
+        return sorted(report for f in self.link_faults for report in f.lifecycle())
 
     def send(self, t: float, e: Send) -> list[Delivery]:
         down = self.link_down(t)
@@ -178,6 +256,10 @@ class FakeWhatsApp:
             why = f"WhatsApp cannot send now ({down})"
             self.refused.append((t, why))
             return [Delivery(0.0, SendFailed(e.request_id, why), False)]
+        silent = self.link_silent(t)
+        if silent is not None:  # written into a dead socket: nobody answers
+            timeout = min(SEND_TIMEOUT, silent.until - t)
+            return [Delivery(timeout, SendFailed(e.request_id, "timed out: no answer"), False)]
         kind = self._failure(t)
         if kind == "fail":
             return [Delivery(self.latency, SendFailed(e.request_id, "fake send failure"), False)]
@@ -190,7 +272,7 @@ class FakeWhatsApp:
         return out
 
     def notice(self, t: float, e: Notice) -> list[Delivery]:
-        if self.link_down(t):
+        if self.link_silent(t) is not None:
             self.refused.append((t, "notice not delivered: link down"))
             return []
         self.notices.append(NoticeSent(t, e.text, e.kind))

@@ -4,8 +4,8 @@ and how a scenario file states them."""
 from __future__ import annotations
 
 import pytest
-from wapa.core.events import Notice, Send, SendConfirmed, SendFailed
-from wapa.sim.fake_whatsapp import FakeWhatsApp, LinkFault
+from wapa.core.events import Message, Notice, Send, SendConfirmed, SendFailed
+from wapa.sim.fake_whatsapp import Arrival, FakeWhatsApp, LinkFault
 from wapa.sim.scenario import ScenarioError, load_text
 
 
@@ -46,3 +46,48 @@ def test_bad_link_faults_in_a_scenario_are_refused(link: str, error: str) -> Non
     )
     with pytest.raises(ScenarioError, match=error):
         load_text(text)
+
+
+# ---------------------------------------------------------------- a silently dead stream
+
+
+def test_a_dead_stream_is_not_red_its_sends_time_out_and_notices_are_lost() -> None:
+    wa = FakeWhatsApp(link_faults=[LinkFault("dead_stream", after=100.0)])
+    assert wa.link_down(150.0) == "" and wa.link_silent(150.0) is not None  # sent, not refused
+    [late] = wa.send(150.0, Send("r1", "alice", "a"))
+    assert isinstance(late.event, SendFailed) and late.delay == 75.0  # whatsmeow's timeout
+    [cut] = wa.send(250.0, Send("r2", "alice", "b"))  # the forced reconnect at 282 s ends it
+    assert isinstance(cut.event, SendFailed) and cut.delay == pytest.approx(32.0)
+    assert wa.notice(150.0, Notice("x")) == [] and wa.notices == []
+    assert isinstance(wa.send(282.0, Send("r3", "alice", "c"))[0].event, SendConfirmed)
+    # keepalive.go: first ping lost within 40 s, reconnect forced after 3 min of failures
+    assert wa.lifecycle == [
+        (140.0, "keepalive_lost"),
+        (280.0, "disconnected"),
+        (282.0, "connected"),
+    ]
+
+
+def test_a_short_dead_stream_comes_back_by_itself() -> None:
+    wa = FakeWhatsApp(link_faults=[LinkFault("dead_stream", after=0.0, lasts=60.0)])
+    assert wa.lifecycle == [(40.0, "keepalive_lost"), (60.0, "keepalive_restored")]
+    assert wa.link_silent(60.0) is None
+
+
+# ---------------------------------------------------------------- the offline backlog
+
+
+def test_traffic_written_while_the_link_is_down_arrives_after_with_its_own_time() -> None:
+    wa = FakeWhatsApp(link_faults=[LinkFault("temporary_ban", after=100.0, lasts=600.0)])
+    m = Message(chat="alice", sender="alice", id="m1", text="hi")
+    assert wa.arrival(50.0, m) == Arrival(50.0, m)  # link up: at once, unchanged
+    held = wa.arrival(200.0, m)
+    assert held is not None and held.at == 705.0  # the ban, then wapa's reconnect 5 s later
+    assert held.message.sent_at == 200.0 and held.message.id == "m1"
+    assert wa.backlog == [(200.0, 705.0, "m1")]
+
+
+def test_after_a_final_fault_nothing_arrives() -> None:
+    wa = FakeWhatsApp(link_faults=[LinkFault("logged_out", after=100.0)])
+    m = Message(chat="alice", sender="alice", id="m1", text="hi")
+    assert wa.arrival(100.0, m) is None and wa.never_arrived == [(100.0, "m1")]
