@@ -18,7 +18,8 @@ confirmations: everything scheduled through the `sim.scheduler.Scheduler` interf
 traffic from WhatsApp (messages, echoes of sends it accepted) still arrives. The restart builds
 the assistant from the store, as the runner does, and calls `Driver.recover`. With a downtime,
 inputs arriving while the assistant is down are delivered at the restart, as WhatsApp delivers
-offline messages on reconnect. A recorder (`on_record`) gets every input ("in") and effect
+offline messages on reconnect; messages written while the fake WhatsApp's link is down arrive
+when it is up again (`FakeWhatsApp.arrival`), never after a final fault. A recorder (`on_record`) gets every input ("in") and effect
 ("out"), and at a restart `("restart", {"crashed_at": T})`.
 """
 
@@ -237,6 +238,13 @@ class Simulation:
 
     def _dispatch(self, t: float, kind: int, payload: Any, epoch: int) -> None:
         if kind in (_INPUT, _TRAFFIC):
+            if isinstance(payload, Message):  # the link decides when WhatsApp hands it over
+                arrival = self.whatsapp.arrival(t, payload)
+                if arrival is None:  # after a final fault nothing reaches this device
+                    return
+                if arrival.at > t:  # the offline backlog, once the link is up again
+                    self._push(arrival.at, kind, arrival.message)
+                    return
             if kind == _TRAFFIC and isinstance(payload, Message):
                 self.result.echo_ids.add(payload.id)
             if self._down:
