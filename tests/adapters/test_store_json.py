@@ -1,0 +1,65 @@
+"""The store's rows are written with orjson where that is safe: every value reads back (with
+the stdlib's `json.loads`, as `Store.load` reads it) exactly as the stdlib's own encoding
+would, NaN, infinities and huge integers included."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+from wapa.adapters.store.store import _dumps
+from wapa.sim.fuzz import build_simulation, generate_traffic
+
+
+def _stdlib(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, with NaN equal to NaN and types compared (1 is not 1.0 here)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)))  # lone surrogates: never stored
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | _text
+)
+_values = st.recursive(
+    _scalars, lambda inner: st.lists(inner) | st.dictionaries(_text, inner), max_leaves=30
+)
+
+
+@given(_values)
+def test_every_value_reads_back_as_the_stdlib_would_write_it(value: Any) -> None:
+    assert _same(json.loads(_dumps(value)), json.loads(_stdlib(value)))
+
+
+def test_nan_and_big_integers_go_through_the_stdlib() -> None:
+    assert _dumps({"x": float("nan")}) == b'{"x":NaN}'
+    assert _dumps({"x": 2**80}) == _stdlib({"x": 2**80})
+    assert _dumps({"x": [1.5, "é"]}) == '{"x":[1.5,"é"]}'.encode()
+
+
+def test_chat_rows_of_a_fuzz_run_read_back_identically() -> None:
+    traffic = generate_traffic(30, 1.0, seed=3)
+    sim = build_simulation(traffic)
+    sim.run()
+    state = sim.driver.assistant.export()
+    assert len(state["chats"]) > 10
+    for chat in [*state["chats"].values(), {**state, "chats": {}}]:
+        assert json.loads(_dumps(chat)) == json.loads(_stdlib(chat)) == chat
