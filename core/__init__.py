@@ -1,6 +1,8 @@
 """wapa's pure core: events in, effects out; no clock, no I/O, stdlib only."""
 
 from wapa.core.events import (
+    BusyInterval,
+    CalendarUpdate,
     ChatMessage,
     Command,
     Decision,
@@ -26,6 +28,8 @@ from wapa.core.policy import Caps, Persona, Policy, PolicyError, QuietHours, par
 
 __all__ = [
     "Assistant",
+    "BusyInterval",
+    "CalendarUpdate",
     "Caps",
     "ChatMessage",
     "Command",
