@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
+from wapa.adapters.safe_text import utf8_safe
 from wapa.core.events import Decision, Message, Notice, NoticeKind, Reason, Send, Typing
 from wapa.sim.engine import Crash, SimResult
 from wapa.sim.expect import clock, fmt_offset
@@ -133,7 +134,7 @@ def render(outcomes: list[Outcome]) -> str:
     ]
     parts.extend(_scenario(o) for o in outcomes)
     parts.append("</body></html>")
-    return "\n".join(parts)
+    return utf8_safe("\n".join(parts))  # a file name that is not UTF-8 must not break the page
 
 
 def _scenario(o: Outcome) -> str:

@@ -69,6 +69,7 @@ def _store_dir(text: str, option: str = "--store") -> Path | str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from wapa.adapters.safe_text import utf8_safe
     from wapa.sim.suite import human, plural, run_paths, to_json
 
     if args.record_redact and not args.record:
@@ -100,15 +101,17 @@ def run(args: argparse.Namespace) -> int:
         from wapa.sim.junit import simulate_junit
 
         try:
-            Path(args.junit).write_text(simulate_junit(outcomes, args.seed), encoding="utf-8")
+            junit = utf8_safe(simulate_junit(outcomes, args.seed))
+            Path(args.junit).write_text(junit, encoding="utf-8")
         except OSError as exc:
             print(f"wapa simulate: cannot write {args.junit}: {exc}", file=sys.stderr)
             return 2
     _annotate(args, outcomes)
     if args.json:
-        sys.stdout.write(json.dumps(to_json(outcomes), ensure_ascii=False, indent=1) + "\n")
+        text = json.dumps(to_json(outcomes), ensure_ascii=False, indent=1)
+        sys.stdout.write(utf8_safe(text, json=True) + "\n")
     else:
-        print(human(outcomes))
+        print(utf8_safe(human(outcomes)))
         if args.report:
             print(f"report written to {args.report}")
         if args.junit:
@@ -127,10 +130,11 @@ def run(args: argparse.Namespace) -> int:
 def _annotate(args: argparse.Namespace, outcomes: list[Any]) -> None:
     """With --github (or inside GitHub Actions): failures as ::error workflow commands, on
     stderr when stdout carries the JSON (the runner reads workflow commands from both)."""
+    from wapa.adapters.safe_text import utf8_safe
     from wapa.sim.junit import github_actions, github_annotations
 
     if not (args.github or github_actions()):
         return
     stream = sys.stderr if args.json else sys.stdout
     for line in github_annotations(outcomes):
-        print(line, file=stream)
+        print(utf8_safe(line), file=stream)
