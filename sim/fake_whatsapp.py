@@ -40,6 +40,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field, replace
 
+from wapa.adapters.whatsapp.link import LinkHealth
 from wapa.core.events import (
     Event,
     MarkRead,
@@ -249,6 +250,21 @@ class FakeWhatsApp:
     def lifecycle(self) -> list[tuple[float, str]]:
         """The adapter's lifecycle reports for the injected faults, in time order."""
         return sorted(report for f in self.link_faults for report in f.lifecycle())
+
+    def health_at(self, t: float) -> LinkHealth:
+        """The link's health at `t` as the runner shows it (/healthz): the lifecycle reports
+        so far fed to the real `LinkHealth`, after the connect at the start."""
+        health = LinkHealth()
+        health.on_lifecycle("connected")
+        for when, kind in self.lifecycle:
+            if when > t:
+                break
+            health.on_lifecycle(kind)
+        return health
+
+    def health_changes(self) -> list[float]:
+        """When the health may change: the times of the lifecycle reports."""
+        return [when for when, _ in self.lifecycle]
 
     def send(self, t: float, e: Send) -> list[Delivery]:
         down = self.link_down(t)
