@@ -271,6 +271,25 @@ class Checker:
     def _typing(self, e: Expectation) -> str:
         return self._effects(e, [(t, c) for t, c, on in self.wa.typing if on], "typing")
 
+    def _link(self, e: Expectation) -> str:
+        """The link's health is `e.code` at the window's start and after every change in it."""
+        lo, hi = (max(x, self.r.start - self.start) for x in e.window)
+        hi = min(hi, self.r.end - self.start)
+        times = [lo] + [
+            t - self.start for t in self.wa.health_changes() if lo < t - self.start <= hi
+        ]
+        for t in times:
+            health = self.wa.health_at(self.start + t)
+            ok = {"red": health.red, "green": health.state == "connected"}.get(
+                e.code, health.state == e.code
+            )
+            if not ok:
+                return (
+                    f"expected the link {e.code}{_window_text(e)}, but at {fmt_offset(t)} it "
+                    f"was {health.state}" + (" (red)" if health.red else "")
+                )
+        return ""
+
     # ------------------------------------------------------------------ explanations
 
     def explain(self, e: Expectation) -> list[str]:
@@ -357,6 +376,8 @@ def describe(e: Expectation) -> str:
         what = f"{times}mark-read {where}"
     elif e.kind == "typing":
         what = f"{times}typing {where}"
+    elif e.kind == "link":
+        what = f"the link {e.code}{_window_text(e)}"
     else:
         what = f"{e.kind} {where}"
     if e.contains:

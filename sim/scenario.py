@@ -372,7 +372,10 @@ _EXPECT_KINDS = (
     "notice",
     "read",
     "typing",
+    "link",
 )
+# `link`: the WhatsApp link's health (as /healthz shows it) throughout the window
+LINK_EXPECT_STATES = ("red", "green", "connected", "degraded", "disconnected", "banned", "failed")
 _EXPECT_KEYS = {
     "reply": ("chat", "at", "within", "between", "contains", "not_contains", "quote"),
     "no_reply": ("at", "within", "between"),
@@ -383,6 +386,7 @@ _EXPECT_KEYS = {
     "notice": ("at", "within", "between", "contains", "not_contains", "kind", "count"),
     "read": ("at", "within", "between", "count"),
     "typing": ("at", "within", "between", "count"),
+    "link": ("at", "within", "between"),
 }
 
 
@@ -948,6 +952,16 @@ def _expectations(
                 )
             fields["code"] = code
             chat = e.get("chat", "")
+        elif kind == "link":
+            chat = ""
+            state = c.text(head, f"{where}.link", _line(e, kind))
+            if state not in LINK_EXPECT_STATES and state not in ("replaced", "logged_out"):
+                raise c.fail(
+                    _line(e, kind),
+                    f"{where}.link: unknown link state {state!r} "
+                    f"(known: {', '.join(LINK_EXPECT_STATES)}, replaced, logged_out)",
+                )
+            fields["code"] = state
         elif kind == "notice":
             chat = ""
             if head not in (True, None):
