@@ -11,7 +11,8 @@
   block forever), at most `MAX_BYTES`.
 - `fetch(client, url, timeout)` GETs the URL with httpx: at most `MAX_REDIRECTS` redirects,
   each checked like the configured URL (an https feed never redirects to plain http); the
-  body streamed and refused beyond `MAX_BYTES` (Content-Length is checked before reading);
+  body streamed and refused beyond `MAX_BYTES` (Content-Length is checked before reading;
+  gzip and deflate are inflated here, piece by piece, never past the limit);
   the whole exchange within `timeout` seconds (a server that trickles one byte a second is cut
   off too). Errors are `CalendarError` with a short reason: "timeout after 20 s", "HTTP 404",
   "too big: more than 5242880 bytes", "cannot connect (ConnectError)". They never hold the URL.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import zlib
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -132,7 +134,7 @@ async def _fetch(client: httpx.AsyncClient, url: str, timeout: float) -> bytes:
             url,
             timeout=timeout,
             follow_redirects=False,
-            headers={"Accept": "text/calendar, */*;q=0.5"},
+            headers={"Accept": "text/calendar, */*;q=0.5", "Accept-Encoding": "gzip, deflate"},
         ) as response:
             if response.is_redirect:
                 target = response.headers.get("location", "")
@@ -145,12 +147,32 @@ async def _fetch(client: httpx.AsyncClient, url: str, timeout: float) -> bytes:
             length = response.headers.get("content-length", "")
             if length.isdigit() and int(length) > MAX_BYTES:
                 raise CalendarError(f"too big: {length} bytes, at most {MAX_BYTES}")
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.aiter_bytes():  # decompressed (gzip), counted as read
-                size += len(chunk)
-                if size > MAX_BYTES:
-                    raise CalendarError(f"too big: more than {MAX_BYTES} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
+            return await _body(response)
     raise CalendarError(f"more than {MAX_REDIRECTS} redirects")
+
+
+async def _body(response: httpx.Response) -> bytes:
+    """The body, decompressed by us (gzip, deflate) so that no piece ever grows past the
+    limit: httpx would inflate a whole network chunk at once (a 64 KiB gzip bomb is 64 MiB)."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        inflate = None
+    elif encoding in ("gzip", "x-gzip", "deflate"):
+        inflate = zlib.decompressobj(47 if encoding != "deflate" else 15)  # 47: gzip or zlib
+    else:
+        raise CalendarError(f"unsupported Content-Encoding {encoding[:20]!r}")
+    out = bytearray()
+    try:
+        async for raw in response.aiter_raw():
+            if inflate is None:
+                out += raw
+            else:
+                data = raw
+                while data and len(out) <= MAX_BYTES:
+                    out += inflate.decompress(data, MAX_BYTES + 1 - len(out))
+                    data = inflate.unconsumed_tail
+            if len(out) > MAX_BYTES:
+                raise CalendarError(f"too big: more than {MAX_BYTES} bytes")
+    except zlib.error:
+        raise CalendarError(f"a damaged {encoding} body") from None
+    return bytes(out)

@@ -133,6 +133,36 @@ async def test_gzip_body_is_decoded() -> None:
 
 
 @respx.mock
+async def test_a_gzip_bomb_is_refused_without_inflating_it() -> None:
+    import gzip
+    import tracemalloc
+
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024))  # 64 MiB of zeros in ~64 KiB
+
+    async def pieces() -> AsyncIterator[bytes]:  # as a server sends it: compressed, in chunks
+        for i in range(0, len(bomb), 16384):
+            yield bomb[i : i + 16384]
+
+    respx.get(URL).respond(200, stream=Stream(pieces()), headers={"Content-Encoding": "gzip"})
+    tracemalloc.start()
+    try:
+        assert await failure() == f"too big: more than {MAX_BYTES} bytes"
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * MAX_BYTES
+
+    async def once(body: bytes) -> AsyncIterator[bytes]:
+        yield body
+
+    damaged = Stream(once(b"not gzip at all"))
+    respx.get(URL).respond(200, stream=damaged, headers={"Content-Encoding": "gzip"})
+    assert await failure() == "a damaged gzip body"
+    respx.get(URL).respond(200, stream=Stream(once(BODY)), headers={"Content-Encoding": "br"})
+    assert await failure() == "unsupported Content-Encoding 'br'"
+
+
+@respx.mock
 async def test_http_errors() -> None:
     respx.get(URL).respond(404, text="Not Found")
     assert await failure() == "HTTP 404"
