@@ -7,6 +7,7 @@ import pytest
 from wapa.core.events import Message, Notice, Send, SendConfirmed, SendFailed
 from wapa.sim.fake_whatsapp import Arrival, FakeWhatsApp, LinkFault
 from wapa.sim.scenario import ScenarioError, load_text
+from wapa.sim.suite import run_scenario
 
 
 def test_sends_fail_at_once_while_red_and_go_out_after() -> None:
@@ -91,3 +92,46 @@ def test_after_a_final_fault_nothing_arrives() -> None:
     wa = FakeWhatsApp(link_faults=[LinkFault("logged_out", after=100.0)])
     m = Message(chat="alice", sender="alice", id="m1", text="hi")
     assert wa.arrival(100.0, m) is None and wa.never_arrived == [(100.0, "m1")]
+
+
+# ---------------------------------------------------------------- link health in scenarios
+
+
+def _ban_scenario(expect: str) -> str:
+    return (
+        "name: x\nwhatsapp: {link: [{kind: temporary_ban, after: 1m, for: 10m}]}\n"
+        "chats: {alice: {name: Alice}}\nscript: [{at: 0s, chat: alice, text: hi}]\n"
+        f"expect: [{expect}]\n"
+    )
+
+
+def test_health_follows_the_real_link_health_through_the_lifecycle() -> None:
+    wa = FakeWhatsApp(link_faults=[LinkFault("connect_failure", after=60.0, lasts=600.0)])
+    assert wa.health_at(59.0).state == "connected"
+    assert wa.health_at(60.0).red and wa.health_at(659.0).state == "failed"
+    assert wa.health_at(660.0).state == "connected" and wa.health_changes() == [60.0, 660.0]
+
+
+@pytest.mark.parametrize(
+    ("expect", "problem"),
+    [
+        ("{link: banned, between: [1m, 11m]}", ""),
+        ("{link: green, between: [11m05s, 12m]}", ""),
+        ("{link: green, between: [0s, 2m]}", "at +1m it was banned"),
+        ("{link: red, at: 5m}", "at +4m30s it was banned"),
+    ],
+)
+def test_a_link_expectation_holds_through_its_window_or_says_when_not(
+    expect: str, problem: str
+) -> None:
+    outcome = run_scenario(load_text(_ban_scenario(expect)))
+    if not problem:
+        assert outcome.passed, outcome.failures
+    else:
+        [failure] = outcome.failures
+        assert problem in failure
+
+
+def test_an_unknown_link_state_is_refused_by_name() -> None:
+    with pytest.raises(ScenarioError, match="unknown link state 'purple'"):
+        load_text(_ban_scenario("{link: purple}"))
