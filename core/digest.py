@@ -158,6 +158,7 @@ class DigestLog:
         ]
         lines, total, shown = [head], len(head), 0
         for title, group in sections:
+            group.reverse()  # the latest first, ties too
             group.sort(key=lambda x: -x.last)
             for i, x in enumerate(group):
                 line = ("" if i else title + "\n") + "- " + _line(x, now, zone)

@@ -1,0 +1,195 @@
+"""Rule 15, the digest: what happened, from the core's own decisions, at the owner's 18:00."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from wapa.core import Assistant, Decision, Notice, NoticeKind, Policy, Reason
+from wapa.core.digest import LIMIT_CHARS, DigestLog, next_time
+
+from tests.support.core_run import BOB, GROUP, OWNER, MakeRun, Run
+
+BERLIN = ZoneInfo("Europe/Berlin")
+MONDAY_9_UTC = 1_767_603_600.0  # 2026-01-05 09:00 UTC, 10:00 in Berlin
+DAILY = {"digest_at": "18:00", "digest_tz": "Europe/Berlin"}
+
+
+def digests(run: Run) -> list[Notice]:
+    return [n for n in run.effects(Notice) if n.kind == NoticeKind.DIGEST]
+
+
+def ask(run: Run) -> str:
+    run.msg("digest", chat=OWNER, from_me=True)
+    return digests(run)[-1].text
+
+
+def test_who_wrote_what_was_answered_and_who_waits_and_why(make_run: MakeRun) -> None:
+    run = make_run(DAILY, t0=MONDAY_9_UTC)
+    run.msg("are you coming friday?", sender_name="Alice")
+    run.reply_cycle()
+    run.msg("and the tickets?", sender_name="Alice", dt=600)  # cooling down
+    run.msg("URGENT: the server is down", chat=BOB, sender_name="Bob")
+    run.reply_cycle()
+    run.msg("lunch?", chat=GROUP, sender_name="Carl", group_title="Team")
+    text = ask(run)
+    assert text.splitlines() == [
+        "Digest since 10:00: 3 chats, 4 messages, 2 replies.",
+        "Urgent:",
+        '- Bob, 1 message, 10:12 "URGENT: the server is down": answered 10:12',
+        "Still waiting:",
+        "- Team (group), 1 message, 10:12: not addressed to you",
+        '- Alice, 2 messages, last 10:12 "and the tickets?": answered 10:02; now quiet after a reply',
+    ]
+    assert ask(run) == "Digest since 10:12: nothing new."  # the log starts over
+
+
+def test_each_reason_to_wait_is_named(make_run: MakeRun) -> None:
+    run = make_run({"caps": {"per_chat_per_day": 1}})
+    run.msg("hi", sender_name="Alice")
+    run.owner("I'll call you", dt=30)
+    run.msg("ok, when?", sender_name="Alice", dt=30)
+    run.msg("mute Bob", chat=OWNER, from_me=True)  # no such chat yet
+    run.msg("hello", chat=BOB, sender_name="Bob")
+    run.msg("mute Bob", chat=OWNER, from_me=True)
+    run.msg("still there?", chat=BOB, sender_name="Bob")
+    text = ask(run)
+    assert "Alice, 2 messages" in text and "you wrote last" in text
+    assert '"still there?": muted' in text
+    run.msg("pause", chat=OWNER, from_me=True)
+    run.msg("hello?", sender_name="Carol", chat="carol@s.whatsapp.net")
+    assert '"hello?": paused' in ask(run)
+
+
+def test_names_only_never_includes_message_text(make_run: MakeRun) -> None:
+    run = make_run({"digest_detail": "names"})
+    run.msg("my password is hunter2", sender_name="Alice")
+    run.msg("URGENT secret plans", chat=BOB, sender_name="Bob")
+    text = ask(run)
+    assert "hunter2" not in text and "secret" not in text and "password" not in text
+    assert "Alice, 1 message" in text and "Bob, 1 message" in text
+    assert all(not log.excerpt for log in run.a._digest.chats.values())  # not even stored
+
+
+def test_the_daily_digest_follows_berlin_time_across_the_clock_change(make_run: MakeRun) -> None:
+    saturday = datetime(2026, 10, 24, 9, 0, tzinfo=BERLIN).timestamp()
+    run = make_run(DAILY, t0=saturday)
+    for _ in range(3):
+        run.msg("hello")
+        run.advance(86400)
+    sent = [t for t, n in run.timed(Notice) if n.kind == NoticeKind.DIGEST]
+    local = [datetime.fromtimestamp(t, BERLIN).strftime("%a %H:%M %Z") for t in sent]
+    assert local == ["Sat 18:00 CEST", "Sun 18:00 CET", "Mon 18:00 CET"]
+
+
+def test_a_day_with_nothing_new_has_no_digest_and_no_deadline(make_run: MakeRun) -> None:
+    run = make_run(DAILY, t0=MONDAY_9_UTC)
+    run.msg("x", chat=OWNER, from_me=True)  # a note to self: the clock is known
+    assert run.a.next_deadline() is None
+    run.advance(3 * 86400)
+    assert digests(run) == []
+    run.msg("hello")
+    run.reply_cycle()
+    evening = datetime(2026, 1, 8, 18, 0, tzinfo=BERLIN).timestamp()
+    assert run.a.next_deadline() == evening
+    run.advance(evening - run.t)
+    assert len(digests(run)) == 1 and run.a.next_deadline() is None
+
+
+def test_the_digest_is_bounded_with_and_n_more(make_run: MakeRun) -> None:
+    run = make_run({"cooldown": "1d"})
+    for i in range(400):
+        run.msg("x" * 300, chat=f"c{i}@s.whatsapp.net", sender_name=f"Contact number {i}")
+    text = ask(run)
+    assert len(text) <= LIMIT_CHARS
+    assert text.endswith("more chats.") and "Contact number 399" in text
+    assert len(run.a._digest.chats) == 0  # and the log is bounded in between: CHATS_KEPT
+
+
+def test_the_log_survives_a_restart_as_plain_json(make_run: MakeRun) -> None:
+    run = make_run(DAILY, t0=MONDAY_9_UTC)
+    run.msg("are you coming?", sender_name="Alice")
+    run.reply_cycle()
+    run.msg("urgent!", chat=BOB, sender_name="Bob")
+    state = json.loads(json.dumps(run.a.export(), allow_nan=False))
+    restored = Assistant.restore(state, run.policy, run.persona)
+    assert restored.export() == state
+    assert restored.next_deadline() == run.a.next_deadline()
+    assert restored._digest.build(run.t, BERLIN) == run.a._digest.build(run.t, BERLIN)
+
+
+def test_expiry_drops_old_entries(run: Run) -> None:
+    run.msg("old news", sender_name="Alice")
+    run.msg("new", chat=BOB, sender_name="Bob", dt=86400)
+    run.a.expire(run.t - 3600)
+    assert list(run.a._digest.chats) == [BOB]
+
+
+def test_help_lists_digest_and_profile(run: Run) -> None:
+    run.msg("help", chat=OWNER, from_me=True)
+    text = run.effects(Notice)[-1].text
+    assert "digest" in text and "profile CHAT NAME" in text
+
+
+def test_next_time_skips_to_the_next_day_and_handles_the_gap() -> None:
+    six_pm = datetime(2026, 3, 28, 18, 0, tzinfo=BERLIN).timestamp()
+    assert next_time(six_pm - 1, "18:00", BERLIN) == six_pm
+    assert next_time(six_pm, "18:00", BERLIN) == six_pm + 86400 - 3600  # summer time begins
+    gap = next_time(six_pm, "02:30", BERLIN)  # 02:30 does not exist on 29 March
+    assert datetime.fromtimestamp(gap, BERLIN).strftime("%d %H:%M") == "29 03:30"
+
+
+def test_the_digest_decision_says_why(make_run: MakeRun) -> None:
+    run = make_run(DAILY, t0=MONDAY_9_UTC)
+    run.msg("hi")
+    run.advance(86400)
+    found = [d for d in run.effects(Decision) if d.code == Reason.DIGEST]
+    assert [d.detail.split(":")[0] for d in found] == ["digest sent (daily at 18"]
+
+
+# ---------------------------------------------------------------- invariants
+
+WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", min_size=1, max_size=40)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    messages=st.lists(
+        st.tuples(st.integers(0, 30), WORDS, st.booleans(), st.floats(0, 4 * 3600)),
+        max_size=60,
+    ),
+    names_only=st.booleans(),
+)
+def test_a_digest_is_bounded_and_names_only_has_no_text(
+    messages: list[tuple[int, str, bool, float]], names_only: bool
+) -> None:
+    detail = "names" if names_only else "text"
+    run = Run(Policy.from_mapping({"digest_detail": detail, "cooldown": "30m"}))
+    for i, (chat, words, urgent, dt) in enumerate(messages):
+        text = f"zq{i}x {words}" + (" urgent" if urgent else "")
+        if chat % 7 == 0:
+            run.msg(f"mute c{chat}", chat=OWNER, from_me=True)
+        run.msg(text, chat=f"c{chat}@s.whatsapp.net", dt=dt, sender_name=f"C{chat}")
+    run.advance(3600)
+    text = ask(run)
+    assert len(text) <= LIMIT_CHARS
+    if names_only:
+        assert "zq" not in text and "urgent" not in text.replace("Urgent:", "")
+    state = run.a.export()
+    assert json.loads(json.dumps(state, allow_nan=False)) == state
+
+
+def test_digest_log_rows_restore() -> None:
+    log = DigestLog()
+    log.wrote("a", "Alice", False, "hello", True, 10.0, True)
+    again = DigestLog.restore(json.loads(json.dumps(log.export())))
+    assert again == log
