@@ -13,8 +13,8 @@ owner look free), and `status` names the error and the age of the last good upda
 - Event titles come from other people's invitations too, so they never reach the system
   prompt: with `calendar_details: titles` they go into the opening user turn, each through
   `context.safe_label` (the hostile-name rules), at most `TITLES_SHOWN`.
-- Unknown is not free: a day the last good update did not cover (it keeps `calendar_days`
-  + 1 days from its time) is left out, and with no day left the calendar leaves the prompt.
+- Unknown is not free: a day the last good update did not cover to its end (it keeps
+  `calendar_days` + 1 days from its time) is left out, and with no day left the calendar leaves the prompt.
 - Bounded: at most `KEPT` intervals, only those that end after now and start within the
   shown days (+1); invalid intervals (end <= start, not finite) are skipped and counted.
 - A profile with `calendar: false` gets no calendar in its chats' prompts (core/profiles.py).
@@ -144,7 +144,7 @@ class Calendar:
             hi = _day_start(now, zone, i + 1)
             name = day.strftime("%a %d %b")
             label = f"today ({name})" if i == 0 else f"tomorrow ({name})" if i == 1 else name
-            if lo >= covered:
+            if hi > covered:
                 out.append((label, None))
                 continue
             spans: list[list[float]] = []
