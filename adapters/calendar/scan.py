@@ -74,14 +74,17 @@ _CALENDAR_PROPERTIES = frozenset({"VERSION", "PRODID", "CALSCALE", "METHOD", "X-
 _NAME = re.compile(r"[A-Za-z0-9-]+(?=[;:])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _DATE = re.compile(r":(\d{4})(\d{2})(\d{2})")
+# The time one dateutil step covers, in cost: a DAILY step is a day, a longer period costs less
+# per day (measured from year 1 to 2026: DAILY 3.8 us a day, WEEKLY 0.8, MONTHLY 0.26,
+# YEARLY 0.16, and 0.5 with BYMONTH and BYMONTHDAY lists), so it counts as 4 or 8 days.
 _FREQ_SECONDS = {
     "SECONDLY": 1,
     "MINUTELY": 60,
     "HOURLY": 3600,
     "DAILY": 86400,
-    "WEEKLY": 86400,  # dateutil looks at every day of a week, month or year
-    "MONTHLY": 86400,
-    "YEARLY": 86400,
+    "WEEKLY": 4 * 86400,
+    "MONTHLY": 8 * 86400,
+    "YEARLY": 8 * 86400,
 }
 _MARGIN = timedelta(days=1)  # time zones: a date in the text is at most a day off the window
 
@@ -292,6 +295,8 @@ class _Scanner:
     def wanted(self, props: dict[str, str]) -> tuple[bool, str]:
         """(keep, why skipped): whether the event can touch the window, and whether its rule is
         too costly to expand."""
+        if "DTSTART" not in props:  # recurring-ical-events would fail the whole calendar
+            return False, "an event without DTSTART"
         start = _date(props.get("DTSTART", ""))
         if "RRULE" in props or "RDATE" in props:
             rule = props.get("RRULE", "")
@@ -360,7 +365,7 @@ def _rule_parts(line: str) -> dict[str, str]:
 
 def rule_steps(parts: dict[str, str], start: date, end: date) -> float:
     """About how many steps dateutil takes to walk a rule from `start` to `end`: the span over
-    the rule's step (a day at most: longer rules look at each day of their period), times the
+    the rule's step (`_FREQ_SECONDS`: longer periods count as a few days each), times the
     times of day BYHOUR, BYMINUTE and BYSECOND multiply each step into; a plain rule with a
     COUNT stops after COUNT steps (a rule with BY parts may step long between occurrences)."""
     step = _FREQ_SECONDS.get(parts.get("FREQ", ""), 86400)
@@ -368,7 +373,7 @@ def rule_steps(parts: dict[str, str], start: date, end: date) -> float:
         interval = max(1, int(parts.get("INTERVAL", "1")))
     except ValueError:
         interval = 1
-    if step < 86400:
+    if step <= 86400:  # longer periods look at every day of each period, whatever the interval
         step *= interval
     span = max(0.0, (end - start).total_seconds() + 86400)
     times = 1

@@ -149,10 +149,31 @@ def test_a_rule_too_costly_to_walk_is_skipped_with_its_line() -> None:
     assert found.skipped == ("line 3: a recurring event whose rule takes 1.79e+09 steps to expand",)
 
 
+def test_old_yearly_events_are_walked_old_daily_ones_too_costly() -> None:
+    """A birthday since year 1 (contacts calendars write unknown years so) costs ~0.2 s to
+    walk; a daily rule since year 1 ten times that: skipped."""
+    body = (
+        HEAD
+        + event("birthday", "00010123T000000Z", "RRULE:FREQ=YEARLY\r\n")
+        + event("daily", "00010101T000000Z", "RRULE:FREQ=DAILY\r\n")
+        + TAIL
+    )
+    out = scan(body, FIRST, LAST)
+    assert out.events == 1 and "UID:birthday" in out.text
+    assert out.skipped == ("line 9: a recurring event whose rule takes 7.4e+05 steps to expand",)
+
+
+def test_an_event_without_dtstart_is_skipped_not_the_calendar() -> None:
+    body = HEAD + b"BEGIN:VEVENT\r\nUID:x\r\nDTEND:20261022T110000Z\r\nEND:VEVENT\r\n"
+    found = busy_times(body + event("ok") + TAIL, NOW, 3, BERLIN)
+    assert len(found.busy) == 1 and found.skipped == ("line 3: an event without DTSTART",)
+
+
 def test_rule_steps() -> None:
     start, end = date(2026, 1, 1), date(2026, 1, 2)
     assert rule_steps({"FREQ": "MINUTELY"}, start, end) == 2 * 1440
     assert rule_steps({"FREQ": "MINUTELY", "INTERVAL": "10"}, start, end) == 2 * 144
-    assert rule_steps({"FREQ": "YEARLY", "BYHOUR": "1,2", "BYMINUTE": "0,30"}, start, end) == 8
+    assert rule_steps({"FREQ": "YEARLY", "BYHOUR": "1,2", "BYMINUTE": "0,30"}, start, end) == 1
+    assert rule_steps({"FREQ": "DAILY", "INTERVAL": "2"}, start, end) == 1
     assert rule_steps({"FREQ": "SECONDLY", "COUNT": "5"}, start, end) == 5
     assert rule_steps({"FREQ": "SECONDLY", "COUNT": "5", "BYMONTH": "2"}, start, end) == 2 * 86400
