@@ -41,9 +41,13 @@ def clean(text: str, limit: int) -> str:
     unassigned characters, whitespace collapsed, cut to `limit` with an ellipsis."""
     if not isinstance(text, str):
         return ""
+    text = text[: limit * 4]
+    if text.isascii() and text.isprintable():  # the common case, decided in C
+        kept = " ".join(text.split())
+        return kept if len(kept) <= limit else kept[: limit - 1].rstrip() + "…"
     kept = "".join(
         " " if c.isspace() else c
-        for c in text[: limit * 4]
+        for c in text
         if c.isspace() or unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn")
     )
     kept = " ".join(kept.split())
