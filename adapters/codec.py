@@ -64,8 +64,10 @@ def decode(data: Any) -> ev.Event | ev.Effect:
         if key not in known:
             raise CodecError(f"{name}: unknown field {key!r}")
         if key == "messages":
-            if not isinstance(value, list):
-                raise CodecError(f"{name}.messages: expected a list")
+            if not isinstance(value, list) or not all(
+                isinstance(m, dict) and "role" in m and "content" in m for m in value
+            ):
+                raise CodecError(f"{name}.messages: expected a list of {{role, content}}")
             value = tuple(ev.ChatMessage(str(m["role"]), str(m["content"])) for m in value)
         elif key == "busy":
             if not isinstance(value, list) or not all(isinstance(b, dict) for b in value):
