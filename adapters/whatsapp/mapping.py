@@ -308,7 +308,7 @@ def message_from_event(
         quoted_sender=quoted_sender,
         media=media,
         kind=kind,
-        sent_at=timestamp_ms / 1000.0,
+        sent_at=timestamp_ms / 1000,  # int / int: correctly rounded even past 2**53 ms
         own_device=this_device,
     )
     return Mapped(
