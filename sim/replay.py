@@ -21,17 +21,27 @@ answer: the contact messages of their chat since the run's previous reply there 
 last message) up to the generation that made the reply, the same inputs in both runs. A pair
 with the same last message, or else any message in common, is one reply *moved* from T1 to T2;
 a what-if reply left without a partner is gained, a baseline reply lost.
+
+Damaged recordings (`check_items`): the reader (`adapters/recording.py`) refuses lines that are
+not JSON or lack keys; here every item's fields are checked against their types (text where
+text belongs, finite numbers, times between 1970 and 3000), and the first bad one refuses the
+whole recording with `file:line: Type.field: ...`, rather than replay invented divergences.
+Lines out of time order (edited or concatenated files) are replayed in time order, with a
+warning naming the first such line, so an answer written before its request still pairs.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
+import types
+import typing
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
-from wapa.adapters.recording import Header, Recording
+from wapa.adapters.recording import Header, Item, Recording, RecordingError
 from wapa.core import utc_text
 from wapa.core.events import (
     CalendarUpdate,
@@ -124,7 +134,84 @@ class Script:
     warnings: list[str] = field(default_factory=list)
 
 
+# ---------------------------------------------------------------------- damaged recordings
+
+LATEST = 32503680000.0  # 3000-01-01 UTC: a later time is damage, not a recording
+
+
+def check_items(recording: Recording) -> None:
+    """Raise `RecordingError("file:line: what")` for the first item whose time or fields have
+    the wrong type or an absurd value (see the module docstring)."""
+    for item in recording.items:
+        where = f"{recording.path}:{item.line}"
+        if not 0 <= item.t <= LATEST:
+            raise RecordingError(f"{where}: t: {item.t!r} is not a time between 1970 and 3000")
+        problem = _field_problem(item.obj)
+        if problem:
+            raise RecordingError(f"{where}: {type(item.obj).__name__}.{problem}")
+
+
+def _field_problem(obj: Any) -> str:
+    """ "name: expected ..., got ..." for the first field of a decoded event that does not
+    match its declared type; "" when all do."""
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        want = _expected(hints.get(f.name), value)
+        if want:
+            return f"{f.name}: expected {want}, got {value!r}"[:300]
+    return ""
+
+
+def _expected(hint: Any, value: Any) -> str:
+    """What `value` should have been under the type `hint`, or "" when it is that."""
+    if hint is None or hint is Any:
+        return ""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        wants = [_expected(h, value) for h in options]
+        return "" if "" in wants else " or ".join(wants)
+    if hint is type(None):
+        return "" if value is None else "null"
+    if origin is tuple:
+        (item_hint, *_rest) = typing.get_args(hint) or (Any,)
+        if not isinstance(value, tuple):
+            return "a list"
+        bad = next((w for w in (_expected(item_hint, v) for v in value) if w), "")
+        return f"a list of {bad}" if bad else ""
+    if hint is bool:
+        return "" if isinstance(value, bool) else "true or false"
+    if hint is str:
+        return "" if isinstance(value, str) else "text"
+    if hint is int:
+        return "" if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
+    if hint is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        return "" if ok else "a finite number"
+    if isinstance(hint, type) and is_dataclass(hint):
+        return "" if isinstance(value, hint) else hint.__name__
+    return ""
+
+
+def _in_time_order(recording: Recording, warnings: list[str]) -> list[Item]:
+    """The items sorted by time (stable); a warning names the first line out of order."""
+    items = recording.items
+    late = next(
+        (b for a, b in zip(items, items[1:], strict=False) if b.t < a.t),
+        None,
+    )
+    if late is None:
+        return items
+    warnings.append(
+        f"line {late.line}: lines out of time order (this one is earlier than the line before "
+        "it): replayed in time order"
+    )
+    return sorted(items, key=lambda i: i.t)
+
+
 def script_from(recording: Recording) -> Script:
+    check_items(recording)
     header = recording.header
     s = Script(header, end=header.start, warnings=list(recording.warnings))
     owner = header.persona.owner_id
@@ -132,7 +219,7 @@ def script_from(recording: Recording) -> Script:
     sends: dict[str, Outgoing] = {}
     last_msg: tuple[int, float, Message] | None = None  # the latest input, until the next one
     echoes: set[int] = set()  # indexes of inputs that were echoes of our own sends
-    for item in recording.items:
+    for item in _in_time_order(recording, s.warnings):
         t, obj = item.t, item.obj
         s.end = max(s.end, t)
         if item.dir == "in":

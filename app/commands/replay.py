@@ -77,64 +77,101 @@ def parse_sets(sets: list[str], base: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
+EXPORT_SUFFIXES = (".txt", ".zip")
+
+
+def _export_hint(path: str) -> str:
+    """ " (a WhatsApp chat export? ...)" when `path` looks like one rather than a recording."""
+    from pathlib import Path
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in EXPORT_SUFFIXES:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")
+        except OSError:
+            return ""
+        if not head or head.startswith(b"{"):
+            return ""
+    return (
+        f"\nwapa replay: {path} looks like a WhatsApp chat export, not a recording: turn it "
+        f"into one first: wapa import-export {path} --owner YOUR_NAME -o chat.jsonl"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from wapa.adapters.recording import RecordingError, read_recording
+    from wapa.adapters.safe_text import utf8_safe
     from wapa.core.policy import PolicyError
-    from wapa.sim.replay import iso, replay
+    from wapa.sim.replay import replay
 
+    if args.file.lower().endswith(EXPORT_SUFFIXES):
+        print(utf8_safe(_export_hint(args.file).lstrip("\n")), file=sys.stderr)
+        return 2
     try:
         recording = read_recording(args.file)
     except RecordingError as exc:
-        print(f"wapa replay: {exc}", file=sys.stderr)
+        print(utf8_safe(f"wapa replay: {exc}{_export_hint(args.file)}"), file=sys.stderr)
         return 2
     try:
         changes = parse_sets(args.sets, recording.header.policy.to_mapping())
         report = replay(recording, changes or None, tolerance=max(0.0, args.tolerance))
-    except (ValueError, PolicyError) as exc:
-        print(f"wapa replay: {exc}", file=sys.stderr)
+    except (ValueError, PolicyError) as exc:  # RecordingError too: a damaged item, by line
+        print(utf8_safe(f"wapa replay: {exc}"), file=sys.stderr)
         return 2
-    for warning in recording.warnings:
-        print(f"wapa replay: warning: {warning}", file=sys.stderr)
+    for warning in report.summary["warnings"]:
+        print(utf8_safe(f"wapa replay: warning: {warning}"), file=sys.stderr)
     if args.json:
-        sys.stdout.write(json.dumps(report.to_json(), ensure_ascii=False, indent=1) + "\n")
+        text = json.dumps(report.to_json(), ensure_ascii=False, indent=1)
+        sys.stdout.write(utf8_safe(text, json=True) + "\n")
     else:
-        s = report.summary
-        print(f"{report.events} events replayed from {args.file}; {len(report.sent)} replies sent.")
-        if s["mode"] == "what-if":
-            print(
-                f"What if {', '.join(args.sets)}: {s['baseline_replies']} replies -> "
-                f"{s['what_if_replies']} ({s['gained']} gained, {s['lost']} lost, "
-                f"{s['moved']} moved)."
-            )
-            for d in report.divergences:
-                if d["kind"] == "reply_moved":
-                    print(
-                        f"  ~ {d['chat']}: moved {d['from_time']} → {d['time']} "
-                        f"({_shift(d['shift_s'])}): {d['text'][:80]}"
-                    )
-                    continue
-                sign = "+" if d["kind"] == "reply_gained" else "-"
-                print(f"  {sign} {d['time']} {d['chat']}: {d['text'][:80]}")
-        elif not s["compared"]:
-            print(
-                "The recording holds no decisions to compare (an imported chat?); the replies "
-                "today's core would send:"
-            )
-            for r in report.sent:
-                print(f"  {iso(r.t)} {r.chat}: {r.text[:80]}")
-        else:
-            print(
-                f"{s['recorded_decisions']} recorded decisions, {s['replayed_decisions']} "
-                f"replayed, {s['divergences']} divergences."
-            )
-            for d in report.divergences:
-                who = "only in the recording" if d["side"] == "recorded" else "only in the replay"
-                print(f"\n{d['time']} {d['chat'] or '(global)'}: {d['code']} {who}")
-                print("  recorded:")
-                print("\n".join(f"    {x}" for x in d["recorded"]) or "    (nothing)")
-                print("  replay:")
-                print("\n".join(f"    {x}" for x in d["replay"]) or "    (nothing)")
+        print(utf8_safe("\n".join(_human(args, report))))
     return 1 if report.summary["mode"] == "check" and report.divergences else 0
+
+
+def _cut(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _human(args: argparse.Namespace, report: Any) -> list[str]:
+    from wapa.sim.replay import iso
+
+    s = report.summary
+    out = [f"{report.events} events replayed from {args.file}; {len(report.sent)} replies sent."]
+    if s["mode"] == "what-if":
+        out.append(
+            f"What if {', '.join(args.sets)}: {s['baseline_replies']} replies -> "
+            f"{s['what_if_replies']} ({s['gained']} gained, {s['lost']} lost, "
+            f"{s['moved']} moved)."
+        )
+        for d in report.divergences:
+            if d["kind"] == "reply_moved":
+                out.append(
+                    f"  ~ {d['chat']}: moved {d['from_time']} → {d['time']} "
+                    f"({_shift(d['shift_s'])}): {_cut(d['text'])}"
+                )
+                continue
+            sign = "+" if d["kind"] == "reply_gained" else "-"
+            out.append(f"  {sign} {d['time']} {d['chat']}: {_cut(d['text'])}")
+    elif not s["compared"]:
+        out.append(
+            "The recording holds no decisions to compare (an imported chat?); the replies "
+            "today's core would send:"
+        )
+        out.extend(f"  {iso(r.t)} {r.chat}: {_cut(r.text)}" for r in report.sent)
+    else:
+        out.append(
+            f"{s['recorded_decisions']} recorded decisions, {s['replayed_decisions']} "
+            f"replayed, {s['divergences']} divergences."
+        )
+        for d in report.divergences:
+            who = "only in the recording" if d["side"] == "recorded" else "only in the replay"
+            out.append(f"\n{d['time']} {d['chat'] or '(global)'}: {d['code']} {who}")
+            out.append("  recorded:")
+            out.append("\n".join(f"    {x}" for x in d["recorded"]) or "    (nothing)")
+            out.append("  replay:")
+            out.append("\n".join(f"    {x}" for x in d["replay"]) or "    (nothing)")
+    return out
 
 
 def _shift(seconds: float) -> str:
