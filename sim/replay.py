@@ -33,6 +33,7 @@ warning naming the first such line, so an answer written before its request stil
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import types
 import typing
@@ -154,13 +155,18 @@ def check_items(recording: Recording) -> None:
 def _field_problem(obj: Any) -> str:
     """ "name: expected ..., got ..." for the first field of a decoded event that does not
     match its declared type; "" when all do."""
-    hints = typing.get_type_hints(type(obj))
+    hints = _hints(type(obj))
     for f in fields(obj):
         value = getattr(obj, f.name)
         want = _expected(hints.get(f.name), value)
         if want:
             return f"{f.name}: expected {want}, got {value!r}"[:300]
     return ""
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 def _expected(hint: Any, value: Any) -> str:
