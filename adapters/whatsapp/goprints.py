@@ -14,6 +14,10 @@ sys.stderr and the log handlers writing to them follow), then points fds 1 and 2
 A daemon thread reads the pipe line by line (each line bounded) and logs it as the event
 `go_output` with the line in `line`: phone numbers in it are redacted like any log field.
 Child processes started afterwards inherit the pipe too: their output is logged the same way.
+
+A Go crash ("panic:", "fatal error:", e.g. the concurrent map access of defect 7) ends the
+process right after printing its trace, before a queued log line could be written: from such
+a line on, each line goes straight to the real stderr (numbers redacted), synchronously.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from wapa.adapters.logs import log_event
+from wapa.adapters.whatsapp.jid import redact_numbers
 
 log = logging.getLogger("wapa.whatsapp.go")
 
 LINE_MAX = 2000  # characters of one Go line kept in the log; the rest is cut
+CRASH_STARTS = ("panic:", "fatal error:", "SIGSEGV", "SIGABRT", "runtime:")
 
 
 @dataclass
@@ -42,6 +48,7 @@ class GoPrints:
     stdout: TextIO
     stderr: TextIO
     lines: int = 0
+    crashing: bool = False  # a Go crash trace is being printed: lines go straight to stderr
 
 
 _installed: GoPrints | None = None
@@ -117,4 +124,9 @@ def _log_line(raw: bytes, capture: GoPrints) -> None:
         return
     capture.lines += 1
     cut = line[:LINE_MAX] + (" [...]" if len(line) > LINE_MAX else "")
+    if capture.crashing or line.startswith(CRASH_STARTS):
+        capture.crashing = True  # the process is about to end: no time for the log queue
+        with contextlib.suppress(OSError, ValueError):
+            os.write(capture.stderr.fileno(), (redact_numbers(cut) + "\n").encode())
+        return
     log_event(log, logging.WARNING, "go_output", line=cut)

@@ -12,6 +12,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 from neonize.proto.Neonize_pb2 import LogEntry
@@ -120,3 +121,19 @@ def test_the_real_client_captures_go_prints_and_injected_clients_do_not() -> Non
     assert NeonizeTransport("x.db")._capture_go_prints
     injected = NeonizeTransport("x.db", client_factory=lambda: None)
     assert not injected._capture_go_prints
+
+
+def test_a_go_crash_trace_goes_straight_to_the_real_stderr_redacted(tmp_path: Path) -> None:
+    """The process ends right after Go prints its crash: no waiting for the log queue."""
+    from wapa.adapters.whatsapp.goprints import GoPrints, _log_line
+
+    with (tmp_path / "stderr").open("w+", encoding="utf-8") as err:
+        capture = GoPrints(threading.Thread(), sys.stdout, err)
+        _log_line(b"fatal error: concurrent map read and map write", capture)
+        _log_line(b"goroutine 7 [running]: send to 972501234567@s.whatsapp.net", capture)
+        err.seek(0)
+        written = err.read()
+    assert capture.crashing and written.splitlines() == [
+        "fatal error: concurrent map read and map write",
+        "goroutine 7 [running]: send to <number>@s.whatsapp.net",
+    ]
