@@ -113,18 +113,32 @@ _days = _within("a number of days", 0, 3650, low_open=True)
 _probability = _within("a number from 0 to 0.5", 0.0, 0.5)
 
 
+POLICY_MAX_BYTES = 1_000_000  # a policy file is small
+
+
 def _load_policy(path: str) -> Any:
-    import yaml
+    """`--policy FILE`: a YAML mapping of policy settings, read through the bounded loader
+    (`adapters/safe_yaml.py`: size, aliases, depth and integers bounded, as for scenarios);
+    any problem exits with `wapa fuzz: FILE:LINE: what`."""
+    from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml
     from wapa.core.policy import Policy, PolicyError
 
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f) or {}
-        return Policy.from_mapping(data)
+            text = f.read(POLICY_MAX_BYTES + 1)
+        data = load_yaml(text, path, max_bytes=POLICY_MAX_BYTES)
     except OSError as exc:
-        raise SystemExit(f"wapa fuzz: cannot read {path}: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise SystemExit(f"wapa fuzz: {path}: bad YAML: {exc}") from None
+        raise SystemExit(f"wapa fuzz: cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SystemExit(f"wapa fuzz: {path} is not UTF-8 text ({exc.reason})") from None
+    except SafeYAMLError as exc:
+        raise SystemExit(f"wapa fuzz: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SystemExit(f"wapa fuzz: {path}: expected a mapping of policy settings")
+    try:
+        return Policy.from_mapping(data)
     except (PolicyError, TypeError) as exc:
         raise SystemExit(f"wapa fuzz: {path}: {exc}") from None
 
