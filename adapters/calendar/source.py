@@ -15,7 +15,8 @@
   gzip and deflate are inflated here, piece by piece, never past the limit);
   the whole exchange within `timeout` seconds (a server that trickles one byte a second is cut
   off too). Errors are `CalendarError` with a short reason: "timeout after 20 s", "HTTP 404",
-  "too big: more than 5242880 bytes", "cannot connect (ConnectError)". They never hold the URL.
+  "too big: more than 5242880 bytes", "cannot connect: [Errno 111] Connection refused". They
+  never hold the URL.
 """
 
 from __future__ import annotations
@@ -120,8 +121,20 @@ async def fetch(client: httpx.AsyncClient, url: str, timeout: float) -> bytes:
         raise CalendarError(f"timeout after {timeout:g} s") from None
     except httpx.TimeoutException:
         raise CalendarError(f"timeout after {timeout:g} s") from None
+    except httpx.ConnectError as exc:  # the OS's reason: refused, unknown host, TLS
+        reason = " ".join(str(exc).split())
+        safe = reason and "://" not in reason and all(p not in reason for p in _secrets(url))
+        raise CalendarError(
+            f"cannot connect: {reason[:80]}" if safe else "cannot connect"
+        ) from None
     except httpx.HTTPError as exc:
         raise CalendarError(f"cannot fetch ({type(exc).__name__})") from None
+
+
+def _secrets(url: str) -> list[str]:
+    """The parts of a URL that may hold a token: an error quoting any of them is not shown."""
+    parts = urlsplit(url)
+    return [x for x in (url, parts.path.strip("/"), parts.query) if x]
 
 
 async def _fetch(client: httpx.AsyncClient, url: str, timeout: float) -> bytes:

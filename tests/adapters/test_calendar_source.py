@@ -175,7 +175,11 @@ async def test_timeouts() -> None:
     respx.get(URL).mock(side_effect=httpx.ConnectTimeout("timed out"))
     assert await failure() == "timeout after 20 s"
     respx.get(URL).mock(side_effect=httpx.ConnectError("[Errno -2] Name or service not known"))
-    assert await failure() == "cannot fetch (ConnectError)"
+    assert await failure() == "cannot connect: [Errno -2] Name or service not known"
+    respx.get(URL).mock(side_effect=httpx.ConnectError(f"cannot reach {URL}"))
+    assert await failure() == "cannot connect"  # a message quoting the URL is not shown
+    respx.get(URL).mock(side_effect=httpx.RemoteProtocolError("Server disconnected"))
+    assert await failure() == "cannot fetch (RemoteProtocolError)"
 
 
 @respx.mock
