@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from wapa.adapters.calendar.expand import Busy, busy_times, merge
 from wapa.adapters.calendar.scan import CalendarError
 
@@ -216,3 +218,18 @@ def test_the_time_budget_ends_a_long_expansion() -> None:
     body = "BEGIN:VEVENT\nUID:h\nDTSTART:20261022T000000Z\nDURATION:PT30M\nRRULE:FREQ=HOURLY\nEND:VEVENT\n"
     with pytest.raises(CalendarError, match="took longer than 10 s"):
         busy_times(ics(body, ""), NOW, 3, BERLIN, monotonic=lambda: float(next(ticks)))
+
+
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(1, 50)), max_size=40))
+def test_merge_covers_the_same_time_with_disjoint_sorted_intervals(
+    spans: list[tuple[int, int]],
+) -> None:
+    intervals = [Busy(float(a), float(a + n)) for a, n in spans]
+    merged = merge(intervals)
+    assert all(a.end < b.start for a, b in zip(merged, merged[1:], strict=False))
+    assert all(b.end > b.start for b in merged)
+
+    def covered(bs: list[Busy]) -> set[int]:
+        return {t for b in bs for t in range(int(b.start), int(b.end))}
+
+    assert covered(merged) == covered(intervals)
