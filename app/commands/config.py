@@ -26,8 +26,9 @@ def register(subparsers: Any) -> None:
     group.add_argument(
         "--check",
         action="store_true",
-        help="validate the environment (and --config FILE) as `wapa run` reads it; exit 2 on "
-        "a bad or missing value or an unknown variable name",
+        help="validate the environment (and --config FILE) as `wapa run` reads it: exit 0 and "
+        "'configuration ok', or exit 2 on a bad or missing value or an unknown variable name "
+        "(each on stderr)",
     )
     p.add_argument("--config", metavar="FILE", help="YAML file of VARIABLE: value (with --check)")
     p.set_defaults(func=main)
@@ -43,7 +44,13 @@ def main(args: argparse.Namespace) -> int:
         problems = check(os.environ, args.config)
         for problem in problems:
             print(f"wapa config: {problem}", file=sys.stderr)
-        if problems:
+        if problems:  # the words agree with the status: not ok, exit 2 (even for a name that
+            # `wapa run` would only warn about and ignore)
+            n = len(problems)
+            print(
+                f"configuration not ok: {n} problem{'s' if n != 1 else ''} (listed on stderr); "
+                "exit status 2"
+            )
             return 2
         print("configuration ok")
         return 0
