@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from wapa.sim.scenario import ScenarioError, load_text, parse_offset
+from wapa.sim.scenario import DECISION_CODES, ScenarioError, load_text, parse_offset
 from wapa.sim.suite import run_paths
 
 GOOD = """\
@@ -246,3 +247,9 @@ def test_crash_true_and_yes_are_crashes() -> None:
     for word in ("true", "yes"):
         s = load_text(f"name: x\nchats: {{a: {{}}}}\nscript:\n  - {{at: 1m, crash: {word}}}\n")
         assert [st.kind for st in s.steps] == ["crash"]
+
+
+def test_the_decision_codes_in_the_docs_are_the_loaders() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "simulation.md").read_text()
+    listing = docs.split("codes are the core's `Reason` values (", 1)[1].split("; a test", 1)[0]
+    assert set(re.findall(r"`(\w+)`", listing)) == set(DECISION_CODES)
