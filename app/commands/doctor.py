@@ -172,6 +172,9 @@ async def _session(session_db: str) -> Check:
 
 
 def _port(host: str, port: int) -> Check:
+    """Is the health/metrics port free? Taken by a running wapa (its /healthz answers as
+    wapa's does, as when `docker compose exec wapa wapa doctor` runs beside the assistant) is
+    fine; taken by anything else is a warning: `wapa run` could not start."""
     if port == 0:
         return Check(OK, "http", "a free port will be chosen at start")
     try:
@@ -179,13 +182,44 @@ def _port(host: str, port: int) -> Check:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind((host, port))
     except OSError as exc:
+        status = _wapa_health(host, port)
+        if status:
+            return Check(OK, "http", f"{host}:{port} is served by a running wapa ({status})")
         return Check(
             WARN,
             "http",
-            f"{host}:{port} is not free ({exc.strerror})",
-            "is wapa already running? otherwise set WAPA_HTTP_PORT",
+            f"{host}:{port} is taken by another program ({exc.strerror}): `wapa run` could "
+            "not start its health and metrics server there",
+            "stop that program, or set WAPA_HTTP_PORT to a free port",
         )
     return Check(OK, "http", f"{host}:{port} is free")
+
+
+def _wapa_health(host: str, port: int, timeout: float = 2.0) -> str:
+    """The `status` a wapa /healthz on host:port reports ("ok", "degraded", ...), or "" when
+    what listens there is not wapa (no answer, not JSON, not wapa's shape)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from wapa.commands.healthcheck import default_url
+
+    url = default_url({"WAPA_HTTP_HOST": host, "WAPA_HTTP_PORT": str(port)})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as answer:
+            body = answer.read(65536)
+    except urllib.error.HTTPError as error:  # 503: wapa, with a component down
+        body = error.read(65536)
+    except (urllib.error.URLError, OSError, ValueError):
+        return ""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    if not isinstance(data, dict) or not isinstance(data.get("components"), dict):
+        return ""
+    return str(data.get("status", "unknown"))[:40]
 
 
 async def _model(env: Mapping[str, str], transport: Any) -> Check:
