@@ -52,10 +52,11 @@ from yaml.events import (
 )
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+_CParser: Any
 try:  # libyaml's parser and composer, in C (PyYAML's wheels have it)
-    from yaml._yaml import CParser
+    from yaml._yaml import CParser as _CParser
 except ImportError:  # pragma: no cover - a PyYAML built without libyaml
-    CParser = None
+    _CParser = None
 
 __all__ = [
     "MAX_ALIAS_NODES",
@@ -200,7 +201,7 @@ def _c_bounded(loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader] | None:
     """`loader`'s constructors and resolvers over libyaml's C parser and composer (with the
     bounded integer constructor), or None where that is not possible."""
     if (
-        CParser is None
+        _CParser is None
         or os.environ.get("WAPA_YAML_PURE") == "1"
         or loader.__init__ is not yaml.SafeLoader.__init__  # its own state: keep its parser
     ):
@@ -209,24 +210,24 @@ def _c_bounded(loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader] | None:
     if known is not None:
         return known
 
-    class CBounded(CParser, loader):  # type: ignore[misc, valid-type]
+    class CBounded(_CParser, loader):  # type: ignore[misc, valid-type]
         max_int_digits = MAX_INT_DIGITS
 
         def __init__(self, stream: Any) -> None:
-            CParser.__init__(self, stream)
+            _CParser.__init__(self, stream)
             yaml.constructor.SafeConstructor.__init__(self)
             yaml.resolver.Resolver.__init__(self)
 
     CBounded.add_constructor("tag:yaml.org,2002:int", _Bounds.construct_bounded_int)
     CBounded.__name__ = f"CBounded{loader.__name__}"
-    _C_BOUNDED[loader] = CBounded  # type: ignore[assignment]
-    return CBounded  # type: ignore[return-value]
+    _C_BOUNDED[loader] = CBounded
+    return CBounded
 
 
 def _check_events(source: str | bytes) -> None:
     """The composing limits (depth, alias expansion, recursive aliases) on libyaml's event
     stream, without building anything: what `_Bounds` checks while composing, iteratively."""
-    parser = CParser(source)
+    parser = _CParser(source)
     try:
         open_: list[list[Any]] = []  # per open collection: [anchor, values, depth]
         shapes: dict[str, tuple[int, int]] = {}  # anchor -> (values, depth) once finished
@@ -246,7 +247,7 @@ def _check_events(source: str | bytes) -> None:
                 anchor = event.anchor
                 if any(c[0] == anchor for c in open_):
                     raise _refused(f"recursive alias *{anchor}", event.start_mark)
-                shape = shapes.get(anchor)
+                shape = shapes.get(anchor) if anchor is not None else None
                 if shape is None:  # undefined: the composer says so in its own words
                     continue
                 nodes, depth = shape
@@ -272,7 +273,8 @@ def _check_events(source: str | bytes) -> None:
                     open_.append([event.anchor, 1, 1])
                     finished = None
             elif isinstance(event, CollectionEndEvent):
-                finished = tuple(open_.pop())  # type: ignore[assignment]
+                closed = open_.pop()
+                finished = (closed[0], closed[1], closed[2])
             else:
                 finished = None
             if finished is not None:

@@ -19,15 +19,17 @@ Also the entry point for benchmarks: `generate_traffic(...)`, then `build_simula
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from wapa.core.events import Message, Reason
+from wapa.core.events import Decision, Message, Reason
 from wapa.core.policy import Persona, Policy
 from wapa.sim.engine import QUOTE_LAST_REPLY, Observer, SimResult, Simulation
 from wapa.sim.fake_model import FakeModel
@@ -119,7 +121,8 @@ class ChatPlan:
 
 @dataclass
 class Traffic:
-    """Everything a fuzz run feeds in; `messages` and `crashes` are sorted by time."""
+    """Everything a fuzz run feeds in; `messages` and `crashes` are sorted by time. A lazy
+    run (`run_fuzz`) leaves `messages` empty and takes each day from `source`."""
 
     seed: int
     start: float
@@ -128,6 +131,78 @@ class Traffic:
     messages: list[tuple[float, Message]]
     crashes: list[tuple[float, float]]  # (t, downtime)
     persona: Persona
+    source: TrafficSource | None = None
+
+
+class TrafficSource:
+    """The traffic of a run, made one day at a time (`day(d)`), so a long run holds one day
+    of it, not all of it. Each chat draws from its own generator (seeded by the run's seed and
+    the chat's number), the owner's commands and the crashes from theirs: day d is the same
+    whether the days before it were made or not, and the whole run is a function of the seed.
+    Days must be asked for in order (each chat's generator moves on)."""
+
+    def __init__(
+        self,
+        chats: int,
+        days: float,
+        seed: int,
+        start: float = DEFAULT_START,
+        *,
+        crashes_per_day: float = 2.0,
+    ) -> None:
+        rng = random.Random(seed)
+        self.seed, self.start, self.days = seed, start, days
+        self.persona = Persona(owner_id=OWNER_ID, owner_name=OWNER_NAME, assistant_name="Dana")
+        self.plans = [_plan(rng, i) for i in range(chats)]
+        self.end = start + days * DAY
+        self._streams = [_ChatStream(random.Random(f"{seed}:chat:{i}")) for i in range(chats)]
+        self._commands = _ChatStream(random.Random(f"{seed}:commands"))
+        crash_rng = random.Random(f"{seed}:crashes")
+        n_crashes = int(days * crashes_per_day + crash_rng.random())
+        self.crashes = sorted(
+            (start + crash_rng.random() * days * DAY, crash_rng.choice((0.0, 5.0, 30.0, 90.0)))
+            for _ in range(n_crashes)
+        )
+        self._next_day = 0
+
+    @property
+    def day_count(self) -> int:
+        return math.ceil(self.days)
+
+    def day_start(self, d: int) -> float:
+        return self.start + d * DAY
+
+    def day(self, d: int) -> list[tuple[float, Message]]:
+        """Day d's messages (conversations that start that day; a burst or an owner's answer
+        may run past midnight), sorted by time; every message is at or after the day's start."""
+        if d != self._next_day:
+            raise ValueError(f"day {d} asked for before day {self._next_day}")
+        self._next_day += 1
+        day = self.day_start(d)
+        out: list[tuple[float, Message]] = []
+        for plan, stream in zip(self.plans, self._streams, strict=True):
+            out.extend(_chat_day(stream, plan, day, self.end))
+        out.extend(_owner_commands_day(self._commands, self.plans, day, self.end))
+        out.sort(key=lambda item: item[0])
+        return out
+
+    def traffic(self, messages: list[tuple[float, Message]]) -> Traffic:
+        return Traffic(
+            self.seed,
+            self.start,
+            self.days,
+            self.plans,
+            messages,
+            list(self.crashes),
+            self.persona,
+            self,
+        )
+
+
+@dataclass
+class _ChatStream:
+    rng: random.Random
+    n: int = 0  # messages numbered so far (their ids)
 
 
 def generate_traffic(
@@ -138,21 +213,14 @@ def generate_traffic(
     *,
     crashes_per_day: float = 2.0,
 ) -> Traffic:
-    rng = random.Random(seed)
-    persona = Persona(owner_id=OWNER_ID, owner_name=OWNER_NAME, assistant_name="Dana")
-    plans = [_plan(rng, i) for i in range(chats)]
-    end = start + days * DAY
+    """The whole run's traffic at once (for benchmarks and tests): `TrafficSource`'s days,
+    concatenated."""
+    source = TrafficSource(chats, days, seed, start, crashes_per_day=crashes_per_day)
     messages: list[tuple[float, Message]] = []
-    for plan in plans:
-        messages.extend(_chat_traffic(rng, plan, start, end))
-    messages.extend(_owner_commands(rng, plans, start, end))
+    for d in range(source.day_count):
+        messages.extend(source.day(d))
     messages.sort(key=lambda item: item[0])
-    crash_list = []
-    n_crashes = int(days * crashes_per_day + rng.random())
-    for _ in range(n_crashes):
-        crash_list.append((start + rng.random() * days * DAY, rng.choice((0.0, 5.0, 30.0, 90.0))))
-    crash_list.sort()
-    return Traffic(seed, start, days, plans, messages, crash_list, persona)
+    return source.traffic(messages)
 
 
 def _plan(rng: random.Random, i: int) -> ChatPlan:
@@ -169,36 +237,12 @@ def _plan(rng: random.Random, i: int) -> ChatPlan:
     )
 
 
+_HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 4, 8, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 9, 7, 4, 2)
+_HOURS = range(24)
+
+
 def _waking_time(rng: random.Random, day_start: float) -> float:
-    hour = rng.choices(
-        range(24),
-        weights=[
-            1,
-            1,
-            1,
-            1,
-            1,
-            2,
-            4,
-            8,
-            10,
-            10,
-            10,
-            10,
-            10,
-            10,
-            10,
-            10,
-            10,
-            10,
-            10,
-            10,
-            9,
-            7,
-            4,
-            2,
-        ],
-    )[0]
+    hour = rng.choices(_HOURS, weights=_HOUR_WEIGHTS)[0]
     return day_start + hour * 3600.0 + rng.random() * 3600.0
 
 
@@ -214,33 +258,30 @@ def _text(rng: random.Random) -> str:
     return body
 
 
-def _chat_traffic(
-    rng: random.Random, plan: ChatPlan, start: float, end: float
+def _chat_day(
+    stream: _ChatStream, plan: ChatPlan, day: float, end: float
 ) -> list[tuple[float, Message]]:
+    """One chat's conversations starting on the day that begins at `day`."""
+    rng = stream.rng
     out: list[tuple[float, Message]] = []
-    n = 0
-    day = start
-    while day < end:
-        conversations = int(plan.rate) + (rng.random() < plan.rate - int(plan.rate))
-        for _ in range(conversations):
-            t = _waking_time(rng, day)
-            for _ in range(rng.choices((1, 2, 3, 5, 8), weights=(40, 25, 15, 12, 8))[0]):
-                if t >= end:
-                    break
-                n += 1
-                m = _message(rng, plan, f"{plan.id.split('@')[0]}-{n}", t)
-                out.append((t, m))
-                if rng.random() < 0.02:  # WhatsApp redelivers the same message id
-                    out.append((t + rng.choice((0.5, 30.0, 600.0)), m))
-                t += rng.choice((1.0, 5.0, 20.0, 45.0, 90.0, 200.0))
-            if rng.random() < 0.3:  # the owner answers himself, sometimes mid-reply
-                t_owner = t + rng.choice((10.0, 60.0, 125.0, 130.0, 600.0, 3600.0))
-                if t_owner < end:
-                    n += 1
-                    out.append(
-                        (t_owner, _owner_message(rng, plan, f"{plan.id.split('@')[0]}-o{n}"))
-                    )
-        day += DAY
+    prefix = plan.id.split("@")[0]
+    conversations = int(plan.rate) + (rng.random() < plan.rate - int(plan.rate))
+    for _ in range(conversations):
+        t = _waking_time(rng, day)
+        for _ in range(rng.choices((1, 2, 3, 5, 8), weights=(40, 25, 15, 12, 8))[0]):
+            if t >= end:
+                break
+            stream.n += 1
+            m = _message(rng, plan, f"{prefix}-{stream.n}", t)
+            out.append((t, m))
+            if rng.random() < 0.02:  # WhatsApp redelivers the same message id
+                out.append((t + rng.choice((0.5, 30.0, 600.0)), m))
+            t += rng.choice((1.0, 5.0, 20.0, 45.0, 90.0, 200.0))
+        if rng.random() < 0.3:  # the owner answers himself, sometimes mid-reply
+            t_owner = t + rng.choice((10.0, 60.0, 125.0, 130.0, 600.0, 3600.0))
+            if t_owner < end:
+                stream.n += 1
+                out.append((t_owner, _owner_message(rng, plan, f"{prefix}-o{stream.n}")))
     return out
 
 
@@ -306,33 +347,32 @@ def _owner_message(rng: random.Random, plan: ChatPlan, msg_id: str) -> Message:
     )
 
 
-def _owner_commands(
-    rng: random.Random, plans: list[ChatPlan], start: float, end: float
+def _owner_commands_day(
+    stream: _ChatStream, plans: list[ChatPlan], day: float, end: float
 ) -> list[tuple[float, Message]]:
+    """The owner's commands on the day that begins at `day`: status, sometimes a pause and
+    its resume, sometimes a mute (and its unmute)."""
+    rng = stream.rng
     out: list[tuple[float, Message]] = []
-    n = 0
 
     def cmd(t: float, text: str) -> None:
-        nonlocal n
-        n += 1
-        out.append(
-            (t, Message(chat=OWNER_ID, sender=OWNER_ID, id=f"cmd-{n}", text=text, from_me=True))
+        stream.n += 1
+        message = Message(
+            chat=OWNER_ID, sender=OWNER_ID, id=f"cmd-{stream.n}", text=text, from_me=True
         )
+        out.append((t, message))
 
-    day = start
-    while day < end:
-        cmd(_waking_time(rng, day), "status")
-        if rng.random() < 0.3:
-            t = _waking_time(rng, day)
-            cmd(t, "pause")
-            cmd(t + rng.choice((600.0, 3600.0, 7200.0)), "resume")
-        if plans and rng.random() < 0.3:
-            plan = rng.choice(plans)
-            t = _waking_time(rng, day)
-            cmd(t, f"mute {plan.id} {rng.choice(('30m', '2h', '1d'))}")
-            if rng.random() < 0.5:
-                cmd(t + 1800.0, f"unmute {plan.id}")
-        day += DAY
+    cmd(_waking_time(rng, day), "status")
+    if rng.random() < 0.3:
+        t = _waking_time(rng, day)
+        cmd(t, "pause")
+        cmd(t + rng.choice((600.0, 3600.0, 7200.0)), "resume")
+    if plans and rng.random() < 0.3:
+        plan = rng.choice(plans)
+        t = _waking_time(rng, day)
+        cmd(t, f"mute {plan.id} {rng.choice(('30m', '2h', '1d'))}")
+        if rng.random() < 0.5:
+            cmd(t + 1800.0, f"unmute {plan.id}")
     return [(t, m) for t, m in out if t < end]
 
 
@@ -401,29 +441,46 @@ def run_fuzz(
     *,
     store: str | Path | None = None,
     crash_rate: float = 0.0,
+    on_decisions: Callable[[list[Decision]], None] | None = None,
 ) -> FuzzReport:
-    """`store`: a new SQLite file to commit every step to and restart from."""
+    """`store`: a new SQLite file to commit every step to and restart from.
+
+    The run goes one simulated day at a time: that day's traffic is made (`TrafficSource`),
+    played up to the next midnight, and what the day left in the result (decisions, sends,
+    generations, the fake WhatsApp's reads and typing) is counted and dropped. Memory is one
+    day of traffic and results plus the state the core and the checker keep (bounded per
+    chat), not the whole run; the time per message does not grow with the days.
+    `on_decisions(decisions)` sees each day's decisions before they are dropped."""
     from wapa.sim.invariants import InvariantChecker
 
     began = time.perf_counter()
     policy = policy or Policy()
-    traffic = generate_traffic(chats, days, seed)
-    checker = InvariantChecker(policy, traffic.persona)
+    source = TrafficSource(chats, days, seed)
+    checker = InvariantChecker(policy, source.persona)
+    tally = _Tally()
     with build_simulation(
-        traffic, policy, observer=checker, store=store, crash_rate=crash_rate
+        source.traffic([]), policy, observer=checker, store=store, crash_rate=crash_rate
     ) as sim:
+        for d in range(source.day_count):
+            for t, m in source.day(d):
+                sim.add_message(t, m)
+                tally.messages += 1
+            # up to just before the next day's first possible message (at its midnight)
+            result = sim.run(until=source.day_start(d + 1) - _WINDOW_GAP)
+            tally.take(sim, on_decisions)
         result = sim.run()
+        tally.take(sim, on_decisions)
         commits = sim.store.commits if sim.store else 0
     violations = checker.finish(result.end + checker.horizon + 1.0)
     if store is not None:
-        violations.extend(outbox_disagreements(result))
+        violations.extend(outbox_disagreements(result, tally.unknown))
     return FuzzReport(
         seed=seed,
         chats=chats,
         days=days,
-        messages=len(traffic.messages),
-        sent=len(result.sent),
-        decisions=len(result.decisions),
+        messages=tally.messages,
+        sent=tally.sent,
+        decisions=tally.decisions,
         crashes=len(result.crashes),
         steps=result.steps,
         seconds=time.perf_counter() - began,
@@ -432,13 +489,46 @@ def run_fuzz(
     )
 
 
-def outbox_disagreements(result: SimResult) -> list[Any]:
+_WINDOW_GAP = 1e-3  # seconds: a window ends this long before the next day's midnight
+
+
+@dataclass
+class _Tally:
+    """What `run_fuzz` keeps of each day's result once it is dropped."""
+
+    messages: int = 0
+    sent: int = 0
+    decisions: int = 0
+    unknown: list[Decision] = field(default_factory=list)  # send_unknown decisions
+
+    def take(self, sim: Simulation, on_decisions: Callable[[list[Decision]], None] | None) -> None:
+        res = sim.result
+        self.sent += len(res.sent)
+        self.decisions += len(res.decisions)
+        self.unknown.extend(d for d in res.decisions if d.code == Reason.SEND_UNKNOWN)
+        if on_decisions is not None:
+            on_decisions(res.decisions)
+        res.sent.clear()
+        res.decisions.clear()
+        res.generations.clear()
+        res.send_failures.clear()
+        res.timeline.clear()
+        res.echo_ids.clear()
+        wa = sim.whatsapp
+        for kept in (wa.reads, wa.typing, wa.notices, wa.refused, wa.backlog, wa.never_arrived):
+            kept.clear()
+
+
+def outbox_disagreements(
+    result: SimResult, decisions: Sequence[Decision] | None = None
+) -> list[Any]:
     """Restarts where the store's open outbox rows and the core's `send_unknown` reports differ:
-    each is a send whose outcome one side knows and the other does not."""
+    each is a send whose outcome one side knows and the other does not. `decisions`: the run's
+    (default: `result.decisions`)."""
     from wapa.sim.invariants import Violation
 
     unknown: dict[float, set[str]] = defaultdict(set)
-    for d in result.decisions:
+    for d in result.decisions if decisions is None else decisions:
         if d.code == Reason.SEND_UNKNOWN:
             unknown[d.t].add(d.request_id)
     outbox: dict[float, set[str]] = defaultdict(set)

@@ -29,6 +29,7 @@ Rules (each `Violation.rule`):
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections import deque
@@ -100,10 +101,19 @@ class _Sent:
     echoed: bool = False
 
 
+# Memory per chat is bounded, by more than the core keeps (so the checker never forgets what
+# the core still knows, and leans towards allowing where it forgot first): the recent sends
+# (the core recognises echoes of its last 8, a cooldown runs from the last one), the message
+# ids seen (the core remembers `remembered_ids`, 64 by default), and the ids a quote can point
+# at to address us (the core matches its last 8 sends and 10 context entries).
+SENDS_KEPT = 4 * SENDS_REMEMBERED
+IDS_KEPT = 1024
+
+
 @dataclass
 class _ChatView:
     is_group: bool = False
-    sends: list[_Sent] = field(default_factory=list)  # not failed, oldest first
+    sends: list[_Sent] = field(default_factory=list)  # not failed, oldest first (the last few)
     all_sends: deque[float] = field(default_factory=deque)  # send times, last day (caps)
     breakthrough_used: bool = False
     urgent_in_cooldown: bool = False
@@ -111,12 +121,20 @@ class _ChatView:
     since_send: int = 0  # contact messages since the last send
     batch_start: float | None = None  # first contact message of the reply being prepared
     addressed: bool = False  # a group message addressed the owner since the last send
-    seen: set[str] = field(default_factory=set)
-    own_ids: set[str] = field(default_factory=set)  # ids a quote can point at to address us
+    seen: dict[str, None] = field(default_factory=dict)  # the last IDS_KEPT, oldest first
+    own_ids: dict[str, None] = field(default_factory=dict)  # ids a quote can point at to address us
     arrivals: deque[float] = field(default_factory=deque)
 
     def cool_until(self, cooldown: float) -> float:
         return self.sends[-1].t + cooldown if self.sends else -math.inf
+
+
+def _remember(ids: dict[str, None], item: str) -> None:
+    """Add `item` to a bounded ordered set (the oldest goes past `IDS_KEPT`)."""
+    ids.pop(item, None)
+    ids[item] = None
+    if len(ids) > IDS_KEPT:
+        del ids[next(iter(ids))]
 
 
 def _text(value: object) -> str:
@@ -137,9 +155,15 @@ class InvariantChecker:
         self.paused = False
         self.crashes: list[float] = []
         self._chats: dict[str, _ChatView] = {}
+        # request id -> the chat view and send it names, until its outcome is known (a send
+        # whose outcome never comes, after a crash, stays: a few per crash)
+        self._awaiting: dict[object, list[tuple[_ChatView, _Sent]]] = {}
         self._hour: deque[float] = deque()
         self._day: deque[float] = deque()
         self._open: dict[str, float] = {}  # chat -> time of the reply's last progress
+        # no open reply is overdue before this (the earliest progress + horizon, or earlier):
+        # `_tick` scans `_open` only past it; progress only moves later, so it stays a bound
+        self._next_check = math.inf
         self._echo_chat = ""  # the chat of the input being handled, when it was our echo
         self._restarting = False
         self._min_delay = min(policy.urgent_delay, policy.response_delay)
@@ -169,10 +193,17 @@ class InvariantChecker:
             for view, sent in self._find_send(event.request_id):
                 if isinstance(event.message_id, str) and event.message_id:
                     sent.message_id = event.message_id
-                    view.own_ids.add(event.message_id)
+                    _remember(view.own_ids, event.message_id)
+            with contextlib.suppress(TypeError):  # settled: nothing names it again
+                self._awaiting.pop(event.request_id, None)
         elif isinstance(event, SendFailed):
             for view, sent in self._find_send(event.request_id):
-                view.sends.remove(sent)
+                for i, kept in enumerate(view.sends):
+                    if kept is sent:
+                        del view.sends[i]
+                        break
+            with contextlib.suppress(TypeError):
+                self._awaiting.pop(event.request_id, None)
 
     def observe_effects(self, t: float, effects: Sequence[Effect]) -> None:
         now = self._tick(t)
@@ -206,6 +237,9 @@ class InvariantChecker:
         if self._restarting:
             self._restarting = False
             self._open = dict.fromkeys(self._open, self.now)
+            self._next_check = self.now + self.horizon
+        if self.now <= self._next_check:  # no open reply can be overdue yet: no scan
+            return self.now
         for chat, since in list(self._open.items()):
             if self.now > since + self.horizon:
                 del self._open[chat]
@@ -216,6 +250,7 @@ class InvariantChecker:
                     f"reply scheduled or progressing at {since:.3f} neither sent nor "
                     f"dropped nor cancelled within {self.horizon:g}s",
                 )
+        self._next_check = min(self._open.values(), default=math.inf) + self.horizon
         return self.now
 
     def _view(self, chat: str) -> _ChatView:
@@ -225,7 +260,12 @@ class InvariantChecker:
         return view
 
     def _find_send(self, request_id: object) -> list[tuple[_ChatView, _Sent]]:
-        return [(v, s) for v in self._chats.values() for s in v.sends if s.request_id == request_id]
+        """The sends named `request_id` (a dictionary look-up: scanning every chat's sends on
+        each confirmation made the checker quadratic in the run's length)."""
+        try:
+            return self._awaiting.get(request_id, [])
+        except TypeError:  # an unhashable id from a malformed event names no send
+            return []
 
     def _denied(self, chat: str, sender: object) -> bool:
         p = self.policy
@@ -257,8 +297,8 @@ class InvariantChecker:
         view = self._view(m.chat)
         view.is_group = view.is_group or bool(m.is_group)
         duplicate = m.id in view.seen
-        if m.id:
-            view.seen.add(m.id)
+        if m.id and not duplicate:
+            _remember(view.seen, m.id)
         if m.from_me:
             if not duplicate:
                 self._from_me(view, m, text, now)
@@ -290,7 +330,7 @@ class InvariantChecker:
             return
         view.owner_until = max(view.owner_until, now + self.policy.cooldown)
         if m.id:
-            view.own_ids.add(m.id)
+            _remember(view.own_ids, m.id)
 
     def _addressed(self, view: _ChatView, m: Message, text: str) -> bool:
         owner = self.persona.owner_id
@@ -349,6 +389,7 @@ class InvariantChecker:
             self._echo_chat = ""
         if d.code in _OPEN or (d.code in _PROGRESS and chat in self._open):
             self._open[chat] = now
+            self._next_check = min(self._next_check, now + self.horizon)
         elif d.code in _CLOSE:
             self._open.pop(chat, None)
             if chat in self._chats:
@@ -402,8 +443,13 @@ class InvariantChecker:
             self._violate(now, chat, "double_reply", "second send with no new contact message")
         self._caps(view, chat, now)
         # the send happened: update the model
-        view.sends.append(_Sent(now, s.request_id, s.text if isinstance(s.text, str) else ""))
-        view.own_ids.add(s.request_id)
+        sent = _Sent(now, s.request_id, s.text if isinstance(s.text, str) else "")
+        view.sends.append(sent)
+        del view.sends[:-SENDS_KEPT]
+        with contextlib.suppress(TypeError):  # an unhashable id: no outcome can name it
+            self._awaiting.setdefault(s.request_id, []).append((view, sent))
+        if isinstance(s.request_id, str):
+            _remember(view.own_ids, s.request_id)
         view.all_sends.append(now)
         self._hour.append(now)
         self._day.append(now)

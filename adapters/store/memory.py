@@ -20,12 +20,24 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import orjson
 from wapa.adapters.store.errors import StoreError
 from wapa.adapters.store.protocol import OutboxEntry, checked_values
+from wapa.adapters.store.store import encode_row
 from wapa.core.driver import Batch
 from wapa.core.events import Decision, Reason, Send, SendConfirmed, SendFailed
 from wapa.core.machine import Assistant
 from wapa.core.policy import Persona, Policy
+
+
+def _through_json(value: Any) -> Any:
+    """`value` written as the SQLite store writes its rows and read back: what a real restart
+    gets (orjson both ways where it can: a crash in a long fuzz run copies every chat)."""
+    data = encode_row(value)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:  # NaN or Infinity, which only the stdlib writes and reads
+        return json.loads(data)
 
 
 class MemoryStore:
@@ -58,7 +70,7 @@ class MemoryStore:
         self._check_open()
         if self._meta is None:
             return None
-        state = json.loads(json.dumps({**self._meta, "chats": self._chats}))
+        state = _through_json({**self._meta, "chats": self._chats})
         try:
             return Assistant.restore(state, policy, persona)
         except (KeyError, TypeError, ValueError, IndexError) as exc:

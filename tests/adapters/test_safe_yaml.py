@@ -16,10 +16,10 @@ import yaml
 from wapa.adapters.recording import Recorder, RecordingError, read_recording
 from wapa.adapters.safe_yaml import (
     MAX_ALIAS_NODES,
-    _c_bounded,
     MAX_DEPTH,
     JSONLimitError,
     SafeYAMLError,
+    _c_bounded,
     load_json,
     load_yaml,
 )

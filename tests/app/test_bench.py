@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from wapa.bench import cli, core_bench
-from wapa.bench.runner_bench import _percentile, rss_mb, runner_figures, soak
 from wapa.bench.fuzz_bench import fuzz_figures
+from wapa.bench.runner_bench import _percentile, rss_mb, runner_figures, soak
 from wapa.bench.sim_bench import sim_speedup
 from wapa.bench.startup_bench import startup_figures
 from wapa.bench.store_bench import store_msgs_per_s

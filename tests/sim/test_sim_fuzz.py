@@ -38,3 +38,25 @@ def test_simulation_without_faults_sends_and_never_fails() -> None:
     traffic = generate_traffic(20, 1, seed=1)
     result = build_simulation(traffic, faults=False).run()
     assert result.sent and not result.send_failures and not result.crashes
+
+
+def test_a_day_of_traffic_does_not_depend_on_the_days_before() -> None:
+    """Each chat draws from its own generator: the run is made one day at a time, and the
+    whole-run traffic is those days put together."""
+    from wapa.sim.fuzz import TrafficSource
+
+    source = TrafficSource(20, 3, seed=4)
+    days = [source.day(d) for d in range(3)]
+    joined = sorted((m for day in days for m in day), key=lambda item: item[0])
+    assert joined == generate_traffic(20, 3, seed=4).messages
+    for d, day in enumerate(days):
+        assert day and all(t >= source.day_start(d) for t, _ in day)
+
+
+def test_a_long_fuzz_run_keeps_one_day_of_results() -> None:
+    """`run_fuzz` counts each day's decisions and sends and drops them: the report has the
+    counts, the result lists stay at most one day long."""
+    longest: list[int] = []
+    report = run_fuzz(40, 3, seed=2, on_decisions=lambda ds: longest.append(len(ds)))
+    assert report.ok and report.decisions == sum(longest)
+    assert max(longest) < report.decisions  # no day held the whole run

@@ -50,7 +50,7 @@ def test_fuzz_with_store_backed_random_crashes_keeps_every_promise(
     violations = checker.finish(result.end + checker.horizon + 1.0)
     assert violations == []  # double_reply, never_concluded, cooldown, ... none
     assert outbox_disagreements(result) == []
-    assert len(result.crashes) >= 25 and result.sent
+    assert len(result.crashes) >= 20 and result.sent  # about one step in four crashes
     codes = Counter(d.code for d in result.decisions)
     assert codes["recovered"] >= 5
     if result.unconfirmed:  # a crash between a send and its confirmation: reported, not repeated
