@@ -42,6 +42,7 @@ from wapa.core.events import Decision, Reason
 LIMIT_CHARS = 1500
 CHATS_KEPT = 300
 EXCERPT_CHARS = 80
+KEPT_CHARS = 4 * EXCERPT_CHARS  # raw, before cleaning (which may drop characters)
 ANSWERS_SHOWN = 3
 
 # decision code -> what the chat's line says; "" for a reply under way
@@ -103,13 +104,17 @@ class DigestLog:
     def wrote(
         self, chat: str, label: str, group: bool, text: str, urgent: bool, now: float, keep: bool
     ) -> None:
-        """A contact's message entered the chat; `keep`: store an excerpt of `text`."""
-        log = self.chats.pop(chat, None) or ChatLog(clean(label, NAME_CHARS) or "someone", group)
+        """A contact's message entered the chat; `keep`: store an excerpt of `text`. Both are
+        kept raw (bounded) and cleaned when a digest is built: this runs for every message."""
+        log = self.chats.pop(chat, None)
+        if log is None:
+            log = ChatLog(label[:KEPT_CHARS], group)
+        elif label:
+            log.label = label[:KEPT_CHARS]
         self.chats[chat] = log  # most recent last
-        log.label = clean(label, NAME_CHARS) or log.label
         log.wrote += 1
         log.last = now
-        log.excerpt = clean(text, EXCERPT_CHARS) if keep else ""
+        log.excerpt = text[:KEPT_CHARS] if keep else ""
         log.urgent = log.urgent or urgent
         log.status = ""
         if self.first is None:
@@ -232,10 +237,12 @@ def _waiting(x: ChatLog) -> bool:
 
 
 def _line(x: ChatLog, now: float, zone: ZoneInfo) -> str:
-    name = f"{x.label} (group)" if x.group else x.label
+    label = clean(x.label, NAME_CHARS) or "someone"
+    name = f"{label} (group)" if x.group else label
     count = _n(x.wrote, "message")
     at = ("last " if x.wrote > 1 else "") + _when(x.last, now, zone)
-    quote = f' "{x.excerpt}"' if x.excerpt else ""
+    excerpt = clean(x.excerpt, EXCERPT_CHARS)
+    quote = f' "{excerpt}"' if excerpt else ""
     if x.answers:
         said = ", ".join(_when(t, now, zone) for t in x.answers)
         outcome = f"answered {said}"
