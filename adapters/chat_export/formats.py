@@ -42,21 +42,40 @@ _MONTHS = {
     m: i + 1
     for i, names in enumerate(
         [
-            "jan january januar janv enero gen",
-            "feb february februar fév févr febrero",
+            "jan january januar janv janvier enero gen",
+            "feb february februar fév févr février febrero",
             "mar march märz mär mars marzo",
-            "apr april avr abril aprile",
+            "apr april avr avril abril aprile",
             "may mai mayo maggio mei",
             "jun june juni juin junio giugno",
-            "jul july juli juil julio luglio",
+            "jul july juli juil juillet julio luglio",
             "aug august août agosto",
             "sep sept september septembre septiembre settembre",
             "oct october oktober okt octobre octubre ottobre",
             "nov november novembre noviembre",
-            "dec december dezember dez décembre diciembre dic",
+            "dec december dezember dez déc décembre diciembre dic",
         ]
     )
     for m in names.split()
+}
+
+# Weekday names a date may start with (`Thu, 05/01/2023`, `jeu. 5 janv. 2023`): English, French,
+# German, Spanish, Portuguese, Italian and Dutch, full and abbreviated; Monday is 0.
+_WEEKDAYS = {
+    w: i
+    for i, names in enumerate(
+        [
+            "mon monday lun lundi lunes lunedì mo montag seg segunda ma maandag",
+            "tue tues tuesday mar mardi martes martedì di dienstag ter terça dinsdag",
+            "wed wednesday mer mercredi mié miércoles mercoledì mi mittwoch qua quarta wo woensdag",
+            "thu thur thurs thursday jeu jeudi jue jueves gio giovedì do donnerstag qui quinta "
+            "donderdag",
+            "fri friday ven vendredi vie viernes venerdì fr freitag sex sexta vr vrijdag",
+            "sat saturday sam samedi sáb sábado sab sabato sa samstag za zaterdag",
+            "sun sunday dim dimanche dom domingo domenica so sonntag zo zondag",
+        ]
+    )
+    for w in names.split()
 }
 
 _SP = rf"[ \t{_SPACES}]"
@@ -72,13 +91,28 @@ _TIME = (
 )
 _NUMDATE = (
     r"(?P<a>\d{1,4})(?P<dsep>[./-])" + _SP + r"?(?P<b>\d{1,2})(?P=dsep)" + _SP + r"?"
-    r"(?P<c>\d{2,4}|[MTSHR]\d{1,2})(?P<be>" + _SP + r"?BE)?\.?"
+    r"(?P<c>\d{1,4}|[MTSHR]\d{1,2})(?P<be>" + _SP + r"?BE)?\.?"
 )
 _WORDDATE = (
     r"(?:(?P<mon1>[^\W\d_]{3,9})\.?" + _SP + r"(?P<d1>\d{1,2})"
     r"|(?P<d2>\d{1,2})\.?" + _SP + r"(?P<mon2>[^\W\d_]{3,9})\.?)"
     r"(?:,?" + _SP + r"(?P<y>\d{4}))?"
 )
+# Korean and Chinese (also Japanese) dates in words: 2023년 1월 5일, 2023年1月5日
+_CJKDATE = (
+    r"(?P<cy>\d{4})"
+    + _SP
+    + r"?[년年]"
+    + _SP
+    + r"?(?P<cm>\d{1,2})"
+    + _SP
+    + r"?[월月]"
+    + _SP
+    + r"?(?P<cd>\d{1,2})"
+    + _SP
+    + r"?[일日]"
+)
+_WEEKDAY = r"(?:(?P<wd>[^\W\d_]{2,9})\.?,?" + _SP + r")?"
 _WORD = r"(?:(?P<word>klo|à|a las|às|um|at|alle|om|kl\.|o)" + _SP + r"+)?"
 _END = (
     r"(?(open)\]"
@@ -95,18 +129,21 @@ _END = (
 )
 
 
-def _date_first(date: str) -> str:
-    """A header whose date comes before its time."""
+def _date_first(date: str, bare: bool = False) -> str:
+    """A header whose date comes before its time (`bare`: maybe with nothing between them), the
+    date maybe after a weekday."""
     return (
         r"^(?P<open>\[)?"
         + _SP
-        + r"?(?P<date>"
+        + r"?"
+        + _WEEKDAY
+        + r"(?P<date>"
         + date
         + r")(?P<mid>,?"
         + _SP
         + r"+"
         + _WORD
-        + r"|,)(?P<time>"
+        + (r"|,|)(?P<time>" if bare else r"|,)(?P<time>")
         + _TIME
         + r")"
         + _SP
@@ -145,6 +182,8 @@ PATTERNS: tuple[re.Pattern[str], ...] = tuple(
         _time_first(_WORDDATE),
         # month names: Mar 5, 8:11 PM -   18 Mar 12:14 -   5 Mar 2012, 8:11 PM -
         _date_first(_WORDDATE),
+        # Korean and Chinese words: 2023년 1월 5일 오후 3:04 -   [2023年1月5日 下午3:04:05]
+        _date_first(_CJKDATE, bare=True),
     )
 )
 
@@ -192,9 +231,15 @@ def match_header(line: str) -> Header | None:
         m = pattern.match(norm)
         if m is None:
             continue
-        mon = m.groupdict().get("mon1") or m.groupdict().get("mon2")
+        groups = m.groupdict()
+        mon = groups.get("mon1") or groups.get("mon2")
         if mon and mon.casefold() not in _MONTHS:
             continue
+        if groups.get("wd") and groups["wd"].casefold() not in _WEEKDAYS:
+            continue
+        a, c = groups.get("a") or "", groups.get("c") or ""
+        if c.isdigit() and (len(c) > 2 if len(a) == 4 else len(c) < 2):
+            continue  # a year-first date ends with its day, any other with its year
         start = m.start("rest")
         if where is not None:
             start = where[start] if start < len(where) - 1 else start - len(where) + 1 + _HEAD
@@ -219,6 +264,7 @@ class LineFormat:
     year_digits: int
     colon: bool  # "date, time: Name: text" (some old Android exports) instead of " - "
     calendar: str  # "", "buddhist", "japanese"
+    weekday: bool = False  # the date starts with the weekday's name
 
     @classmethod
     def of(cls, h: Header) -> LineFormat:
@@ -232,10 +278,15 @@ class LineFormat:
             time_sep=h.field("tsep"),
             seconds=bool(h.field("s")),
             twelve_hour=bool(h.field("ampm") or h.field("pre")),
-            year_first=len(a) == 4,
-            year_digits=4 if len(a) == 4 else len(c) if c[:1].isdigit() else len(h.field("y")),
+            year_first=len(a) == 4 or bool(h.field("cy")),
+            year_digits=4
+            if len(a) == 4 or h.field("cy")
+            else len(c)
+            if c[:1].isdigit()
+            else len(h.field("y")),
             colon=h.field("dash").startswith(":"),
             calendar="buddhist" if h.field("be") else "japanese" if c[:1].isalpha() else "",
+            weekday=bool(h.field("wd")),
         )
 
     def matches(self, h: Header) -> bool:
@@ -260,10 +311,14 @@ class LineFormat:
         elif self.calendar == "japanese":
             y = "era+YY"
         parts = ["DD", "MM"] if day_first else ["MM", "DD"]
-        if self.pattern in (2, 3):
+        if self.pattern == 4:
+            date = "YYYY年M月D日"
+        elif self.pattern in (2, 3):
             date = ("DD Mon" if day_first else "Mon DD") + (f" {y}" if y else "")
         else:
             date = self.date_sep.join([y, "MM", "DD"] if self.year_first else [*parts, y])
+        if self.weekday:
+            date = f"Ddd, {date}"
         hour = "h" if self.twelve_hour else "HH"
         time = self.time_sep.join([hour, "MM", "SS"] if self.seconds else [hour, "MM"])
         if self.twelve_hour:
@@ -289,7 +344,7 @@ def written_year(h: Header) -> int | None:
 
 
 def _year(h: Header) -> int | None:
-    c = h.field("c") or h.field("y")
+    c = h.field("c") or h.field("y") or h.field("cy")
     if not c:
         return None
     if c[0].isalpha():
@@ -304,6 +359,8 @@ def _year(h: Header) -> int | None:
 
 def fields(h: Header, day_first: bool, default_year: int) -> tuple[int, int, int]:
     """(year, month, day) of a header under a date order."""
+    if h.field("cy"):
+        return int(h.field("cy")), int(h.field("cm")), int(h.field("cd"))
     mon = (h.field("mon1") or h.field("mon2")).casefold()
     if mon:
         day = int(h.field("d1") or h.field("d2"))
@@ -360,7 +417,7 @@ class DateOrder:
         self.seen += 1
         if self.seen == 1:
             self.us_style = h.field("dsep") == "/" and bool(h.field("ampm"))
-        if len(h.field("a")) == 4:
+        if len(h.field("a")) == 4 or h.field("cy"):
             self.decided_by_year = True
         self.numeric += bool(h.field("a"))
         for i, day_first in enumerate((True, False)):
@@ -371,6 +428,11 @@ class DateOrder:
                 if not self.first_proof[1 - i]:
                     self.first_proof[1 - i] = h.field("date")
                 continue
+            weekday = _WEEKDAYS.get(h.field("wd").casefold(), -1)
+            if weekday >= 0 and when.weekday() != weekday:  # Thu, 05/01/2023: 5 January
+                self.impossible[i] += 1
+                if not self.first_proof[1 - i]:
+                    self.first_proof[1 - i] = f"{h.field('wd')} {h.field('date')}"
             last = self.last[i]
             if last is not None and when < last:
                 self.backward[i] += 1

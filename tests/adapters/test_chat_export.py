@@ -18,6 +18,7 @@ from wapa.adapters.chat_export import (
     parse_export,
     read_export,
 )
+from wapa.adapters.chat_export.formats import match_header, timestamp
 from wapa.adapters.recording import read_recording
 from wapa.cli import main
 
@@ -107,6 +108,46 @@ FORMATS = [
         [],
         0,
     ),
+    # Korean and Chinese: year first, 오전/오후 and 上午/下午 before the time, dates in words
+    ("android_ko.txt", "YYYY.MM.DD h:MM AM -", 4, "2023-01-05 00:10", ["민수", "Dana"], [], 0),
+    (
+        "android_ko_words.txt",
+        "YYYY年M月D日 h:MM AM -",
+        3,
+        "2023-01-05 15:04",
+        ["민수", "Dana"],
+        [],
+        0,
+    ),
+    ("ios_zh.txt", "[YYYY/MM/DD h:MM:SS AM]", 3, "2023-01-05 09:15:02", ["小明", "Dana"], [], 0),
+    (
+        "android_zh_words.txt",
+        "YYYY年M月D日 h:MM AM -",
+        3,
+        "2023-01-05 09:15",
+        ["小明", "Dana"],
+        [],
+        0,
+    ),
+    # a weekday before the date
+    (
+        "android_weekday_en.txt",
+        "Ddd, DD/MM/YYYY, h:MM AM -",
+        3,
+        "2023-01-05 15:04",
+        ["Bob", "Dana"],
+        [],
+        0,
+    ),
+    (
+        "android_weekday_fr.txt",
+        "Ddd, DD Mon YYYY à HH:MM -",
+        3,
+        "2023-01-05 15:04",
+        ["Zoé", "Dana"],
+        [],
+        0,
+    ),
 ]
 
 
@@ -121,6 +162,49 @@ def test_locale_formats(
     assert parsed.participants == people
     assert [m.media for m in parsed.messages if m.media] == media
     assert parsed.system_skipped == system
+
+
+@pytest.mark.parametrize(
+    ("line", "when"),
+    [
+        ("2023. 1. 5. 오후 3:04 - 민수: 안녕", datetime(2023, 1, 5, 15, 4)),
+        ("[2023. 1. 5. 오전 12:04:05] 민수: 안녕", datetime(2023, 1, 5, 0, 4, 5)),
+        ("2023년 1월 5일 오후 3:04 - 민수: 안녕", datetime(2023, 1, 5, 15, 4)),
+        ("2023/1/5 下午3:04 - 小明: 你好", datetime(2023, 1, 5, 15, 4)),
+        ("[2023/1/5 下午12:04:05] 小明: 你好", datetime(2023, 1, 5, 12, 4, 5)),
+        ("2023年1月5日 下午3:04 - 小明: 你好", datetime(2023, 1, 5, 15, 4)),
+        ("2023年1月5日下午3:04 - 小明: 你好", datetime(2023, 1, 5, 15, 4)),
+        ("[2023年12月31日 23:59:59] 小明: 你好", datetime(2023, 12, 31, 23, 59, 59)),
+        ("Thu, 05/01/2023, 15:04 - Bob: hi", datetime(2023, 1, 5, 15, 4)),
+        ("jeu. 5 janv. 2023 à 15:04 - Zoé: salut", datetime(2023, 1, 5, 15, 4)),
+        ("[sam. 30 déc. 2023 à 23:59:01] Zoé: salut", datetime(2023, 12, 30, 23, 59, 1)),
+    ],
+)
+def test_korean_chinese_and_weekday_headers(line: str, when: datetime) -> None:
+    h = match_header(line)
+    assert h is not None and timestamp(h, True) == when
+    assert h.rest.split(": ")[1] in ("안녕", "你好", "hi", "salut")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Hello, 05/01/2023, 15:04 - Bob: hi",  # not a weekday
+        "2023/1/123 15:04 - Bob: hi",  # a year-first date ends with a day
+        "5/1/3, 15:04 - Bob: hi",  # any other with a year
+        "2023년 1월 5 오후 3:04 - 민수: 안녕",  # 일 missing
+    ],
+)
+def test_near_misses_are_not_headers(line: str) -> None:
+    assert match_header(line) is None
+
+
+def test_the_weekday_settles_the_date_order() -> None:
+    # 12-hour "/" dates that both readings keep in order would be taken as US month first; but
+    # Thu, 05/01/2023 is 5 January (1 May 2023 was a Monday).
+    parsed = _parse("android_weekday_en.txt")
+    assert parsed.day_first
+    assert parsed.date_order == "day first (Thu 05/01/2023 cannot be read the other way)"
 
 
 def test_twelve_hour_clock_midnight_and_noon() -> None:
