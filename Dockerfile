@@ -1,8 +1,11 @@
+# syntax=docker/dockerfile:1
+# (the directive above selects BuildKit's Dockerfile frontend: `RUN --mount=type=cache` needs it)
 # wapa production image: `wapa run` for linux/amd64 and linux/arm64 (Raspberry Pi 4/5, 64-bit OS).
 #   docker buildx build --platform linux/amd64,linux/arm64 -t wapa:latest .
 # Debian bookworm, not Alpine: neonize's native library needs glibc 2.34+ (bookworm has 2.36).
 # Every dependency ships binary wheels for both architectures, so no compiler is needed anywhere.
-# tests/test_docker_image.py lints this file with hadolint and replays its install steps.
+# tests/docker/test_docker_dockerfile.py lints this file with hadolint and checks its structure;
+# tests/docker/test_docker_smoke.py replays the builder's steps and runs the final stage's command.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
@@ -17,15 +20,28 @@ COPY sim/ sim/
 COPY app/ app/
 COPY bench/ bench/
 # The README's install command (`pip install .` of the project), into the venv the final stage
-# copies. The cache mount keeps downloaded wheels between rebuilds on a slow board.
-RUN --mount=type=cache,target=/root/.cache/pip /opt/venv/bin/pip install .
+# copies. The cache mount keeps downloaded wheels between rebuilds on a slow board. Then pip and
+# setuptools leave the venv: wapa never installs anything at run time, and a package manager
+# inside the runtime venv is only attack surface (the base image's own pip in /usr/local stays:
+# it is the base image's, outside the venv wapa runs from).
+RUN --mount=type=cache,target=/root/.cache/pip /opt/venv/bin/pip install . \
+    && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools
 
 FROM ${PYTHON_IMAGE}
-# libmagic1: neonize imports python-magic, which loads it at import time.
+# libmagic: neonize imports python-magic, which loads it at import time.
 # tini: PID 1 that forwards SIGTERM to `wapa run` (graceful shutdown) and reaps zombies.
-# Upstream versions pinned; the Debian revision is left free because it differs per architecture.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends libmagic1='1:5.44-*' tini='0.19.0-*' \
+# Upstream versions pinned per Debian release of the base image (PYTHON_IMAGE): bookworm has
+# libmagic1 5.44; trixie renamed it libmagic1t64 (the 64-bit time_t transition) at 5.46, and a
+# version cannot be pinned through the old name there. Another release stops the build with a
+# message rather than install whatever it has. The Debian revision is left free because it
+# differs per architecture (binNMUs such as +b3).
+RUN . /etc/os-release \
+    && apt-get update \
+    && case "$VERSION_CODENAME" in \
+        bookworm) apt-get install -y --no-install-recommends libmagic1='1:5.44-*' tini='0.19.0-*' ;; \
+        trixie) apt-get install -y --no-install-recommends libmagic1t64='1:5.46-*' tini='0.19.0-*' ;; \
+        *) echo "Dockerfile: no libmagic pin for Debian ${VERSION_CODENAME}; add one" >&2; exit 1 ;; \
+    esac \
     && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 wapa \
     && useradd --system --uid 10001 --gid wapa --home-dir /app --no-create-home \

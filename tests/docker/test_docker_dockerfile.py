@@ -231,7 +231,7 @@ def test_final_stage_copies_the_venv_and_nothing_from_the_context() -> None:
 def test_builder_installs_with_the_readme_command() -> None:
     _, stages = load_stages()
     _, install = run_flags(stages[0].last("RUN").args)
-    assert install == "/opt/venv/bin/pip install ."
+    assert install.split(" && ")[0] == "/opt/venv/bin/pip install ."
     readme = (ROOT / "README.md").read_text()
     assert re.search(r"pip install (-q )?(-e )?\.", readme), "README no longer installs with pip"
 

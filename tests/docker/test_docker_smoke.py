@@ -203,6 +203,23 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
     yield built
 
 
+def test_the_runtime_venv_has_no_pip_or_setuptools(image: Image) -> None:
+    venv = image.path("/opt/venv")
+    assert (venv / "bin" / "wapa").exists() and not (venv / "bin" / "pip").exists()
+    found = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import importlib.util as u; print([m for m in ('pip', 'setuptools') if u.find_spec(m)])",
+        ],
+        env={**image.base_env, "PYTHONNOUSERSITE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (found.returncode, found.stdout.strip()) == (0, "[]"), found.stderr
+
+
 def test_the_install_steps_give_a_working_wapa(image: Image) -> None:
     env = _runtime_environment(image)
     cwd = image.path(image.final.last("WORKDIR").args)
