@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
+from wapa.core import machine
+from wapa.core.calendar import Calendar
+from wapa.core.escalation import Escalations
 from wapa.core.machine import Assistant
 from wapa.sim.suite import run_file
 
@@ -36,7 +40,59 @@ def _no_cooldown(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Assistant, "_on_message", patched)
 
 
+def _digest_without_daylight_saving(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = machine.next_time
+    winter = ZoneInfo("Etc/GMT-1")  # Berlin's winter offset, all year
+    monkeypatch.setattr(machine, "next_time", lambda after, at, zone: original(after, at, winter))
+
+
+def _failed_update_forgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Calendar.apply
+
+    def apply(self: Calendar, update: Any, now: float, days: int, titles: bool) -> str:
+        if update.error:
+            self.busy = []
+        return original(self, update, now, days, titles)
+
+    monkeypatch.setattr(Calendar, "apply", apply)
+
+
 MUTATIONS = {
+    "escalation off": (
+        lambda mp: mp.setattr(Assistant, "_escalate", lambda self, *a: None),
+        [
+            "urgent_message_escalated_to_the_owner_once",
+            "escalation_held_by_quiet_hours_told_when_they_end",
+            "an_owners_week",
+        ],
+    ),
+    "escalation without its once-per-cooldown and cap": (
+        lambda mp: mp.setattr(Escalations, "refusal", lambda self, *a: ""),
+        ["urgent_message_escalated_to_the_owner_once"],
+    ),
+    "what quiet hours held is never told": (
+        lambda mp: mp.setattr(Escalations, "hold", lambda self, line, now, until: None),
+        ["escalation_held_by_quiet_hours_told_when_they_end", "an_owners_week"],
+    ),
+    "the digest on a fixed UTC offset": (
+        _digest_without_daylight_saving,
+        [
+            "daily_digest_at_18_berlin_across_october_dst_change",
+            "daily_digest_at_18_berlin_across_march_dst_change",
+        ],
+    ),
+    "a failed calendar update forgets the busy times": (
+        _failed_update_forgets,
+        ["calendar_feed_unreachable_keeps_last_good_busy_times"],
+    ),
+    "no calendar in the prompt": (
+        lambda mp: mp.setattr(Assistant, "_calendar_texts", lambda self, now: ("", "")),
+        ["calendar_aware_reply_says_free_or_busy_never_commits", "an_owners_week"],
+    ),
+    "profiles ignored": (
+        lambda mp: mp.setattr(Assistant, "_profile", lambda self, chat: None),
+        ["profile_switched_by_owner_command", "an_owners_week"],
+    ),
     "cooldown off": (
         _no_cooldown,
         [
