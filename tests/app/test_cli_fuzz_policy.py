@@ -53,3 +53,9 @@ def test_a_good_policy_file_runs(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert policy.cooldown == 3600 and policy.caps.per_hour == 5
     assert main(["fuzz", "--chats", "3", "--days", "1", "--seed", "2", "--policy", str(path)]) == 0
     assert "0 invariant violations" in capsys.readouterr().out
+
+
+def test_the_summary_line_says_one_day_not_one_days(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fuzz", "--chats", "1", "--days", "1", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("fuzz seed 3: 1 chat, 1 day, ") and "1 days" not in out
