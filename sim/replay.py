@@ -33,7 +33,6 @@ warning naming the first such line, so an answer written before its request stil
 from __future__ import annotations
 
 import bisect
-import functools
 import math
 import types
 import typing
@@ -164,9 +163,15 @@ def _field_problem(obj: Any) -> str:
     return ""
 
 
-@functools.cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    """An event type's field types, resolved once per type."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 def _expected(hint: Any, value: Any) -> str:
