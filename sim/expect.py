@@ -236,7 +236,8 @@ class Checker:
         ]
         found = [t for t, text in notices if not self._matches(e, text)]
         kind = f" ({e.notice_kind})" if e.notice_kind else ""
-        wanted = " containing " + ", ".join(map(repr, e.contains)) if e.contains else ""
+        shown = [c for c in e.contains if c]  # `notice: ""` is any notice
+        wanted = " containing " + ", ".join(map(repr, shown)) if shown else ""
         if e.not_contains:
             wanted += " without " + ", ".join(map(repr, e.not_contains))
         got = "; ".join(f"{fmt_offset(self.rel(t))}: {_quote(x)}" for t, x in notices[:4])
@@ -380,8 +381,8 @@ def describe(e: Expectation) -> str:
         what = f"the link {e.code}{_window_text(e)}"
     else:
         what = f"{e.kind} {where}"
-    if e.contains:
-        what += " containing " + ", ".join(map(repr, e.contains))
+    if any(e.contains):  # `notice: ""` is any notice
+        what += " containing " + ", ".join(repr(c) for c in e.contains if c)
     if e.not_contains:
         what += " without " + ", ".join(map(repr, e.not_contains))
     if e.quote is not None:

@@ -121,7 +121,7 @@ def test_notice_expectations_by_kind_and_count() -> None:
     wrong_kind = _run('  - {notice: "Urgent from Dana", kind: digest}\n')
     assert "expected a notice (digest) to the owner containing 'Urgent from Dana'" in wrong_kind[0]
     wrong_count = _run('  - {notice: "", kind: escalation, count: 2}\n')
-    assert "expected 2 × notice (escalation) to the owner containing '', got 1" in wrong_count[0]
+    assert "expected 2 × notice (escalation) to the owner, got 1" in wrong_count[0]
 
 
 def test_describe_names_the_kind_and_count() -> None:
