@@ -220,3 +220,25 @@ def test_escalations_never_exceed_their_cap(
     assert GROUP not in per_chat or any(
         chat == GROUP and text == "@Gilad urgent" for chat, text, _ in messages
     )
+
+
+def test_the_owners_part_of_the_state_stays_bounded(make_run: MakeRun) -> None:
+    from wapa.core.digest import CHATS_KEPT, KEPT_CHARS
+    from wapa.core.escalation import HELD_KEPT, LAST_KEPT
+
+    run = make_run({**QUIET, "escalate_per_day": 1000, "cooldown": "1m"}, t0=BERLIN_NIGHT)
+    for i in range(1500):
+        run.msg("urgent! " + "x" * 5000, chat=f"c{i}@s.whatsapp.net", sender_name="N" * 500)
+    meta = run.a.export_meta()
+    assert len(meta["escalations"]["last"]) == LAST_KEPT
+    assert len(meta["escalations"]["held"]) == HELD_KEPT
+    assert meta["escalations"]["held_more"] == 1000 - HELD_KEPT  # the cap counted them
+    assert len(meta["digest"]["chats"]) == CHATS_KEPT
+    assert all(
+        len(row[4]) <= KEPT_CHARS and len(row[0]) <= KEPT_CHARS
+        for row in meta["digest"]["chats"].values()
+    )
+    assert len(json.dumps(meta)) < 400_000
+    run.advance(9 * 3600)  # quiet hours end: one bounded notice
+    told = escalations(run)[-1].text
+    assert told.count("Urgent from") == HELD_KEPT and told.endswith("... and 980 more")
