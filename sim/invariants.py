@@ -107,7 +107,7 @@ class _Sent:
 # ids seen (the core remembers `remembered_ids`, 64 by default), and the ids a quote can point
 # at to address us (the core matches its last 8 sends and 10 context entries).
 SENDS_KEPT = 4 * SENDS_REMEMBERED
-IDS_KEPT = 1024
+IDS_KEPT = 256  # at least 4x `remembered_ids` (InvariantChecker._ids_kept)
 
 
 @dataclass
@@ -129,11 +129,11 @@ class _ChatView:
         return self.sends[-1].t + cooldown if self.sends else -math.inf
 
 
-def _remember(ids: dict[str, None], item: str) -> None:
-    """Add `item` to a bounded ordered set (the oldest goes past `IDS_KEPT`)."""
+def _remember(ids: dict[str, None], item: str, kept: int = IDS_KEPT) -> None:
+    """Add `item` to a bounded ordered set (the oldest goes past `kept`)."""
     ids.pop(item, None)
     ids[item] = None
-    if len(ids) > IDS_KEPT:
+    if len(ids) > kept:
         del ids[next(iter(ids))]
 
 
@@ -164,6 +164,7 @@ class InvariantChecker:
         # no open reply is overdue before this (the earliest progress + horizon, or earlier):
         # `_tick` scans `_open` only past it; progress only moves later, so it stays a bound
         self._next_check = math.inf
+        self._ids_kept = max(IDS_KEPT, 4 * policy.remembered_ids)
         self._echo_chat = ""  # the chat of the input being handled, when it was our echo
         self._restarting = False
         self._min_delay = min(policy.urgent_delay, policy.response_delay)
@@ -298,7 +299,7 @@ class InvariantChecker:
         view.is_group = view.is_group or bool(m.is_group)
         duplicate = m.id in view.seen
         if m.id and not duplicate:
-            _remember(view.seen, m.id)
+            _remember(view.seen, m.id, self._ids_kept)
         if m.from_me:
             if not duplicate:
                 self._from_me(view, m, text, now)
