@@ -30,6 +30,7 @@ from wapa.core.events import Message
 from wapa.core.policy import Persona
 
 _PHONE = re.compile(r"^\+?[\d\s\-().]{6,}$")
+_DROP_ISOLATES = {ord(c): None for c in "\u2068\u2069"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,7 @@ class _Chat:
                 repr((*key, m.media, seen[short])).encode("utf-8", "surrogatepass")
             )
             from_me = m.author == self.owner_name
-            text = m.text.translate({ord(c): None for c in "\u2068\u2069"})
+            text = m.text.translate(_DROP_ISOLATES)
             addressed = self.is_group and not from_me and self.mention.search(m.text) is not None
             yield (
                 _epoch(m.when, self.zone),

@@ -213,9 +213,10 @@ class Header:
     m: re.Match[str]
     pattern: int
     rest: str
+    groups: dict[str, str | None]  # the match's named groups, read once (groupdict() is costly)
 
     def field(self, name: str) -> str:
-        return self.m.groupdict().get(name) or ""
+        return self.groups.get(name) or ""
 
 
 def match_header(line: str) -> Header | None:
@@ -244,7 +245,7 @@ def match_header(line: str) -> Header | None:
         if where is not None:
             start = where[start] if start < len(where) - 1 else start - len(where) + 1 + _HEAD
             start = min(start, len(line))
-        return Header(m, index, line[start:])
+        return Header(m, index, line[start:], groups)
     return None
 
 
@@ -290,17 +291,19 @@ class LineFormat:
         )
 
     def matches(self, h: Header) -> bool:
+        """The header has this format's shape (the fields `of` would give, read directly: this
+        runs on every line)."""
         if h.pattern != self.pattern:
             return False
-        other = LineFormat.of(h)
+        g = h.groups
         # a header may drop its seconds, AM/PM word or year only where this format also allows it
         return (
-            other.bracketed == self.bracketed
-            and other.date_sep == self.date_sep
-            and other.time_sep == self.time_sep
-            and other.colon == self.colon
-            and other.year_first == self.year_first
-            and (other.twelve_hour == self.twelve_hour or self.pattern != 0)
+            bool(g.get("open")) == self.bracketed
+            and (g.get("dsep") or " ") == self.date_sep
+            and (g.get("tsep") or "") == self.time_sep
+            and (g.get("dash") or "").startswith(":") == self.colon
+            and (len(g.get("a") or "") == 4 or bool(g.get("cy"))) == self.year_first
+            and (bool(g.get("ampm") or g.get("pre")) == self.twelve_hour or self.pattern != 0)
         )
 
     def describe(self, day_first: bool) -> str:

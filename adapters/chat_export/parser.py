@@ -104,9 +104,12 @@ def _quote(line: str, limit: int = 80) -> str:
     return repr(line if len(line) <= limit else line[:limit] + "…")
 
 
+_DROP_INVISIBLE = {ord(c): None for c in INVISIBLE}
+
+
 def clean_name(name: str) -> str:
     cleaned = name.strip(_NAME_JUNK).replace("\u202f", " ").replace("\u00a0", " ")
-    return cleaned.translate({ord(c): None for c in INVISIBLE})
+    return cleaned.translate(_DROP_INVISIBLE)
 
 
 def _split_author(rest: str) -> tuple[str, str] | None:
