@@ -511,6 +511,62 @@ def answered(
     return out
 
 
+# Why a contact message got no reply: the first of these decisions in its chat after it (before
+# the next reply there) says so; otherwise the decision made when it arrived.
+_WHY_NOT = frozenset(
+    {
+        Reason.COOLDOWN,
+        Reason.OWNER_TAKEOVER,
+        Reason.CAPPED,
+        Reason.PAUSED,
+        Reason.MUTED,
+        Reason.GROUP_NOT_ADDRESSED,
+        Reason.GROUP_NEVER,
+        Reason.IGNORED,
+        Reason.DUPLICATE,
+        Reason.DENIED,
+        Reason.STALE,
+        Reason.GENERATION_FAILED,
+        Reason.GENERATION_TIMEOUT,
+        Reason.REJECTED,
+        Reason.SEND_FAILED,
+        Reason.QUIET_HOURS,
+    }
+)
+
+
+def unanswered(
+    result: SimResult, inputs: list[tuple[float, Message | Command | MediaText | CalendarUpdate]]
+) -> list[dict[str, Any]]:
+    """The contact messages no reply of `result` answers (see `answered`), each with why: the
+    code and detail of the decision that explains it (`_WHY_NOT`), in time order."""
+    done = {i for batch in answered(result, inputs).values() for i in batch}
+    by_chat: dict[str, list[Decision]] = defaultdict(list)
+    for d in result.decisions:
+        by_chat[d.chat].append(d)
+    replies: dict[str, list[float]] = defaultdict(list)
+    for x in result.sent:
+        replies[x.chat].append(x.t)
+    out = []
+    for index, (t, event) in enumerate(inputs):
+        if not isinstance(event, Message) or event.from_me or index in done:
+            continue
+        nxt = min((r for r in replies.get(event.chat, ()) if r >= t), default=float("inf"))
+        after = [d for d in by_chat.get(event.chat, ()) if t <= d.t <= nxt]
+        why = next((d for d in after if d.code in _WHY_NOT), None) or next(iter(after), None)
+        out.append(
+            {
+                "t": t,
+                "time": iso(t),
+                "chat": event.chat,
+                "text": event.text,
+                "code": why.code if why else "",
+                "detail": why.detail if why else "no decision was made about it",
+            }
+        )
+    return out
+
+
 def _pair_by_answers(
     base: list[Sent], new: list[Sent], base_answers: Answers, new_answers: Answers
 ) -> list[tuple[int, int]]:
@@ -597,6 +653,7 @@ class ReplayReport:
     sent: list[Sent]
     divergences: list[dict[str, Any]]
     summary: dict[str, Any]
+    unanswered: list[dict[str, Any]] = field(default_factory=list)  # see `unanswered()`
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -613,6 +670,7 @@ class ReplayReport:
                 for s in self.sent
             ],
             "divergences": self.divergences,
+            "unanswered": self.unanswered,
             "summary": self.summary,
         }
 
@@ -653,7 +711,13 @@ def replay(
                 "divergences": len(divergences),
             }
         )
-        return ReplayReport(len(script.inputs), result.sent, divergences, summary)
+        return ReplayReport(
+            len(script.inputs),
+            result.sent,
+            divergences,
+            summary,
+            unanswered(result, script.inputs),
+        )
     policy = Policy.from_mapping(changes, base=base_policy)
     baseline = simulate(script, base_policy, tolerance, None)
     what_if = simulate(script, policy, tolerance, None)
@@ -683,4 +747,6 @@ def replay(
             "per_chat": per_chat,
         }
     )
-    return ReplayReport(len(script.inputs), what_if.sent, changed, summary)
+    return ReplayReport(
+        len(script.inputs), what_if.sent, changed, summary, unanswered(what_if, script.inputs)
+    )

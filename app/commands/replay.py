@@ -171,6 +171,29 @@ def _human(args: argparse.Namespace, report: Any) -> list[str]:
             out.append("\n".join(f"    {x}" for x in d["recorded"]) or "    (nothing)")
             out.append("  replay:")
             out.append("\n".join(f"    {x}" for x in d["replay"]) or "    (nothing)")
+    if s["mode"] == "what-if" or not s["compared"]:
+        out.extend(_unanswered(report.unanswered))
+    return out
+
+
+SHOWN_UNANSWERED = 10
+
+
+def _unanswered(items: list[dict[str, Any]]) -> list[str]:
+    """How many contact messages got no reply, by why, and the first few."""
+    if not items:
+        return []
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item["code"] or "none"] = counts.get(item["code"] or "none", 0) + 1
+    reasons = ", ".join(f"{code} {n}" for code, n in sorted(counts.items(), key=lambda x: -x[1]))
+    n = len(items)
+    out = [f"{n} message{'s' if n != 1 else ''} left without a reply ({reasons}):"]
+    for item in items[:SHOWN_UNANSWERED]:
+        why = f"{item['code']}: {item['detail']}" if item["code"] else item["detail"]
+        out.append(f"  {item['time']} {item['chat']}: {_cut(item['text'], 50)!r}, {_cut(why)}")
+    if n > SHOWN_UNANSWERED:
+        out.append(f"  ... and {n - SHOWN_UNANSWERED} more (--json lists them all)")
     return out
 
 

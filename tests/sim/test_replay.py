@@ -176,7 +176,7 @@ def test_cli_json_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     record(path, BUSY_DAY)
     assert main(["replay", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"events", "sent", "divergences", "summary"}
+    assert set(out) == {"events", "sent", "divergences", "unanswered", "summary"}
     assert out["events"] == len(BUSY_DAY) and out["divergences"] == [] and out["sent"]
     assert main(["replay", str(path), "--set", "cooldown=30m", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

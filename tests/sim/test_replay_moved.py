@@ -109,6 +109,6 @@ def test_cli_prints_moved_and_json_counts_it(
     assert out.count("  ~ ") == 4 and "earlier)" in out and " → " in out
     assert main(["replay", str(path), "--set", "response_delay=10s", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"events", "sent", "divergences", "summary"}
+    assert set(data) == {"events", "sent", "divergences", "unanswered", "summary"}
     assert data["summary"]["moved"] == 4
     assert {d["kind"] for d in data["divergences"]} == {"reply_moved"}
