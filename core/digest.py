@@ -21,16 +21,18 @@ on the owner's command `digest`, the owner gets a notice of kind `digest`:
 - Exact and without a model: each chat's line comes from the decisions the core made (every
   `Decision` of a step passes through `DigestLog.observe`), never from a summary.
 - Bounded: `LIMIT_CHARS` [1500] characters ("... and N more chats"), `CHATS_KEPT` chats,
-  excerpts of `EXCERPT_CHARS`, cleaned like escalations. `digest_detail: names` keeps no
-  message text at all: the log does not even store excerpts then.
+  excerpts of `EXCERPT_CHARS`, cleaned like escalations. The log holds no message text: it
+  keeps the id of each chat's last message and the excerpt is read from the chat's context
+  when the digest is built, so data retention (which empties old context) takes it too.
+  `digest_detail: names` never shows message text.
 - The log starts over after each digest; a scheduled digest with nothing new is skipped (a
-  `digest` decision says so); `digest` on demand always answers. Expiry (data retention)
-  drops chats whose last message is older than the cutoff. Saved and restored with the state.
+  `digest` decision says so); `digest` on demand always answers. Saved and restored with
+  the state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -77,7 +79,7 @@ class ChatLog:
     group: bool
     wrote: int = 0
     last: float = 0.0
-    excerpt: str = ""
+    msg: str = ""  # the id of the last message: its excerpt is read from the chat's context
     urgent: bool = False
     answers: list[float] = field(default_factory=list)  # the last ANSWERS_SHOWN send times
     status: str = ""  # a value of _STATUS ("" reply under way or not decided yet)
@@ -88,7 +90,7 @@ class ChatLog:
             self.group,
             self.wrote,
             self.last,
-            self.excerpt,
+            self.msg,
             self.urgent,
             self.answers,
             self.status,
@@ -101,11 +103,10 @@ class DigestLog:
     chats: dict[str, ChatLog] = field(default_factory=dict)
     first: float | None = None  # the first message logged since: the next digest follows it
 
-    def wrote(
-        self, chat: str, label: str, group: bool, text: str, urgent: bool, now: float, keep: bool
-    ) -> None:
-        """A contact's message entered the chat; `keep`: store an excerpt of `text`. Both are
-        kept raw (bounded) and cleaned when a digest is built: this runs for every message."""
+    def wrote(self, chat: str, label: str, group: bool, msg: str, urgent: bool, now: float) -> None:
+        """A contact's message `msg` (its id; "" when it must not be quoted) entered the chat.
+        The label is kept raw (bounded) and cleaned when a digest is built: this runs for
+        every message."""
         log = self.chats.pop(chat, None)
         if log is None:
             log = ChatLog(label[:KEPT_CHARS], group)
@@ -114,7 +115,7 @@ class DigestLog:
         self.chats[chat] = log  # most recent last
         log.wrote += 1
         log.last = now
-        log.excerpt = text[:KEPT_CHARS] if keep else ""
+        log.msg = msg[:KEPT_CHARS]
         log.urgent = log.urgent or urgent
         log.status = ""
         if self.first is None:
@@ -143,8 +144,17 @@ class DigestLog:
     def empty(self) -> bool:
         return not self.chats
 
-    def build(self, now: float, zone: ZoneInfo, limit: int = LIMIT_CHARS) -> str:
+    def build(
+        self,
+        now: float,
+        zone: ZoneInfo,
+        excerpt: Callable[[str, str], str] = lambda chat, msg: "",
+        limit: int = LIMIT_CHARS,
+    ) -> str:
+        """The digest's text; `excerpt(chat, message id)` gives a message's text ("" when
+        gone or not to be shown)."""
         since = self.since if self.since is not None else now
+        texts = {id(x): excerpt(cid, x.msg) if x.msg else "" for cid, x in self.chats.items()}
         logs = list(self.chats.values())
         messages = sum(x.wrote for x in logs)
         replies = sum(len(x.answers) for x in logs)
@@ -166,7 +176,7 @@ class DigestLog:
             group.reverse()  # the latest first, ties too
             group.sort(key=lambda x: -x.last)
             for i, x in enumerate(group):
-                line = ("" if i else title + "\n") + "- " + _line(x, now, zone)
+                line = ("" if i else title + "\n") + "- " + _line(x, texts[id(x)], now, zone)
                 if total + len(line) + 1 > limit - 30:
                     break
                 lines.append(line)
@@ -178,14 +188,6 @@ class DigestLog:
 
     def reset(self, now: float) -> None:
         self.since, self.chats, self.first = now, {}, None
-
-    def expire(self, cutoff: float) -> bool:
-        old = [cid for cid, x in self.chats.items() if x.last < cutoff]
-        for cid in old:
-            del self.chats[cid]
-        if not self.chats:
-            self.first = None
-        return bool(old)
 
     def export(self) -> dict[str, Any]:
         return {
@@ -201,13 +203,13 @@ class DigestLog:
         since = data.get("since")
         chats = {}
         for cid, row in data.get("chats", {}).items():
-            label, group, wrote, last, excerpt, urgent, answers, status = row
+            label, group, wrote, last, msg, urgent, answers, status = row
             chats[str(cid)] = ChatLog(
                 str(label),
                 bool(group),
                 int(wrote),
                 float(last),
-                str(excerpt),
+                str(msg),
                 bool(urgent),
                 [float(t) for t in answers],
                 str(status),
@@ -236,12 +238,12 @@ def _waiting(x: ChatLog) -> bool:
     return x.status not in ("answered", "you", "")
 
 
-def _line(x: ChatLog, now: float, zone: ZoneInfo) -> str:
+def _line(x: ChatLog, text: str, now: float, zone: ZoneInfo) -> str:
     label = clean(x.label, NAME_CHARS) or "someone"
     name = f"{label} (group)" if x.group else label
     count = _n(x.wrote, "message")
     at = ("last " if x.wrote > 1 else "") + _when(x.last, now, zone)
-    excerpt = clean(x.excerpt, EXCERPT_CHARS)
+    excerpt = clean(text, EXCERPT_CHARS)
     quote = f' "{excerpt}"' if excerpt else ""
     if x.answers:
         said = ", ".join(_when(t, now, zone) for t in x.answers)

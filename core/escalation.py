@@ -18,14 +18,18 @@ muted, cooling down or replying):
   false` turns it off. Both say so in a `not_escalated` decision.
 - The contact's text is cut (`QUOTE_CHARS`) and cleaned of control and bidi characters, so a
   crafted message cannot reorder or hide the notice's words; a name is cut to `NAME_CHARS`.
+  What is held keeps no text: the message's text is read from the chat's context when told,
+  so data retention, which empties old context, reaches it too.
 - Notices have their own caps and never count toward the contact send caps (rule 8); they go
-  to the owner's chat with himself only, and their echoes are recognised there, so they never
-  look like the owner taking over (rule 3).
+  to the owner's chat with himself only, so they never look like the owner taking over a
+  contact's chat (rule 3). Their text is not kept in the state (it quotes a contact): an echo
+  from this device is recognised as such, any other copy is a note to self, never a command.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +71,7 @@ class Escalations:
 
     times: list[float] = field(default_factory=list)  # within the last day, newest `cap`
     last: dict[str, float] = field(default_factory=dict)  # chat -> its latest escalation
-    held: list[list[Any]] = field(default_factory=list)  # [t, line] during quiet hours
+    held: list[list[Any]] = field(default_factory=list)  # [t, chat, message id] in quiet hours
     held_more: int = 0  # held beyond HELD_KEPT
     release_at: float = 0.0  # when the held ones are told; 0: none held
 
@@ -90,37 +94,26 @@ class Escalations:
         if len(self.last) > LAST_KEPT:
             del self.last[next(iter(self.last))]
 
-    def hold(self, line: str, now: float, until: float) -> None:
+    def hold(self, chat: str, msg: str, now: float, until: float) -> None:
+        """Keep the message's place (no text: its text stays in the chat's context, where
+        data retention finds it) to tell it when quiet hours end."""
         if len(self.held) < HELD_KEPT:
-            self.held.append([now, line])
+            self.held.append([now, chat, msg])
         else:
             self.held_more += 1
         self.release_at = until if not self.release_at else min(self.release_at, until)
 
-    def release(self) -> str:
-        """The combined notice of what quiet hours held ("" when nothing was)."""
-        if not self.held and not self.held_more:
-            self.release_at = 0.0
-            return ""
-        lines = [line for _, line in self.held]
+    def release(self, line: Callable[[str, str], str]) -> str:
+        """The combined notice of what quiet hours held ("" when nothing was); `line(chat,
+        message id)` renders one (`notice_line` of the message in the chat's context)."""
+        lines = [line(chat, msg) for _, chat, msg in self.held]  # held_more only when full
         more = f"\n... and {self.held_more} more" if self.held_more else ""
         self.held, self.held_more, self.release_at = [], 0, 0.0
         if not lines:
-            return f"During quiet hours: {more.strip()[4:]} urgent messages (see the digest)"
+            return ""
         if len(lines) == 1 and not more:
             return f"During quiet hours: {lines[0]}"
         return "During quiet hours:\n" + "\n".join(f"- {x}" for x in lines) + more
-
-    def expire(self, cutoff: float) -> bool:
-        """Data retention: held texts older than `cutoff` are dropped (their count stays)."""
-        old = [h for h in self.held if h[0] < cutoff]
-        if not old:
-            return False
-        self.held = [h for h in self.held if h[0] >= cutoff]
-        self.held_more += len(old)
-        if not self.held and not self.held_more:
-            self.release_at = 0.0
-        return True
 
     def export(self) -> dict[str, Any]:
         return {
@@ -138,7 +131,7 @@ class Escalations:
         return cls(
             [float(t) for t in data.get("times", ())],
             {str(k): float(v) for k, v in data.get("last", {}).items()},
-            [[float(t), str(x)] for t, x in data.get("held", ())],
+            [[float(t), str(chat), str(msg)] for t, chat, msg in data.get("held", ())],
             int(data.get("held_more", 0)),
             float(data.get("release_at", 0.0)),
         )

@@ -72,8 +72,9 @@ The rules (numbers are `Policy` settings, defaults in brackets):
    other people's invitations write them. Reason: "is he free tomorrow at 5?" deserves an
    answer, and only the owner makes appointments.
    Notices (rules 12, 14, 15) never count toward the caps of rule 8 (they have their own) and
-   never look like the owner taking over: they go to his chat with himself, where their
-   echoes are recognised.
+   never look like the owner taking over: they go to his chat with himself, where an echo is
+   ours or a note to self. Neither the digest log nor held escalations keep message text:
+   they read it from the chat's context, so data retention reaches it.
 
 How a message is judged (`Assistant._on_message`). First a malformed message, an ignored kind
 (reaction, system, protocol) or a status broadcast is dropped, and a message in the owner's chat
@@ -132,7 +133,7 @@ from wapa.core import context as ctx
 from wapa.core import profiles, urgency
 from wapa.core.calendar import Calendar
 from wapa.core.digest import DigestLog, next_time
-from wapa.core.escalation import Escalations, notice_line
+from wapa.core.escalation import NAME_CHARS, Escalations, clean, notice_line
 from wapa.core.events import (
     CalendarUpdate,
     Command,
@@ -572,7 +573,6 @@ class Assistant:
         ctx.trim(chat.context, now, policy)
         chat.arrivals.append(now)
         del chat.arrivals[: -policy.burst_count]
-        keep = policy.digest_detail == "text"
         if chat.is_group:  # step 6: group
             if policy.group_reply == "never" or not self._addressed(chat, m, text):
                 self._digest_wrote(chat, name, "", False, now)
@@ -596,7 +596,7 @@ class Assistant:
             and now - chat.arrivals[0] <= policy.burst_window
         )
         urgent = urgency.score(text, self._urgent_re, burst) >= policy.urgent_threshold
-        self._digest_wrote(chat, name, content if keep else "", urgent, now)
+        self._digest_wrote(chat, name, m.id, urgent, now)
         sent_at = m.sent_at if isinstance(m.sent_at, int | float) else 0.0
         if sent_at and now - sent_at > policy.stale_after:  # step 8: stale
             out.append(
@@ -609,7 +609,7 @@ class Assistant:
             )
             return
         if urgent:  # step 9: escalation
-            self._escalate(chat, name, content, now, out)
+            self._escalate(chat, m.id, name, content, now, out)
         if self.paused:  # step 10: paused
             out.append(Decision(now, chat.id, Reason.PAUSED, "assistant is paused"))
             return
@@ -685,7 +685,7 @@ class Assistant:
             log = self._digest.chats.get(chat.id)
             if log is not None:
                 log.urgent = True
-            self._escalate(chat, entry.name, content, now, out)
+            self._escalate(chat, ev.message_id, entry.name, content, now, out)
         if chat.phase == WAITING and not chat.urgent and score >= self.policy.urgent_threshold:
             chat.urgent = True
             due = max(now, min(chat.due, entry.t + self.policy.urgent_delay))
@@ -1144,11 +1144,37 @@ class Assistant:
             return profile.cooldown
         return self.policy.cooldown
 
-    def _digest_wrote(self, chat: Chat, name: str, text: str, urgent: bool, now: float) -> None:
+    def _digest_wrote(self, chat: Chat, name: str, msg_id: str, urgent: bool, now: float) -> None:
         label = chat.title if chat.is_group else (chat.name or name)
-        self._digest.wrote(chat.id, label, chat.is_group, text, urgent, now, bool(text))
+        self._digest.wrote(chat.id, label, chat.is_group, msg_id, urgent, now)
 
-    def _escalate(self, chat: Chat, name: str, text: str, now: float, out: list[Effect]) -> None:
+    def _message(self, chat_id: str, msg_id: str) -> ctx.Entry | None:
+        """A contact's message still in its chat's context (None once expired or trimmed)."""
+        chat = self.chats.get(chat_id)
+        for e in reversed(chat.context if chat is not None else ()):
+            if e.id == msg_id and e.who == ctx.CONTACT:
+                return e
+        return None
+
+    def _excerpt(self, chat_id: str, msg_id: str) -> str:
+        """Rule 15: a message's text for the digest; never with `digest_detail: names`."""
+        if self.policy.digest_detail != "text":
+            return ""
+        entry = self._message(chat_id, msg_id)
+        return entry.text if entry is not None else ""
+
+    def _held_line(self, chat_id: str, msg_id: str) -> str:
+        """Rule 14: a held escalation, told when quiet hours end, from the chat's context."""
+        chat = self.chats.get(chat_id)
+        entry = self._message(chat_id, msg_id)
+        if chat is None or entry is None:
+            label = (chat.name or chat.title) if chat is not None else ""
+            return f"Urgent from {clean(label, NAME_CHARS) or 'someone'} (the message expired)"
+        return notice_line(entry.name, chat.title, entry.text, chat.is_group)
+
+    def _escalate(
+        self, chat: Chat, msg_id: str, name: str, text: str, now: float, out: list[Effect]
+    ) -> None:
         """Rule 14 (core/escalation.py): tell the owner of an urgent message, at once or when
         quiet hours end."""
         p = self.policy
@@ -1161,10 +1187,9 @@ class Assistant:
             out.append(Decision(now, chat.id, Reason.NOT_ESCALATED, f"not escalated: {why}"))
             return
         esc.count(chat.id, now, p.escalate_per_day)
-        line = notice_line(name, chat.title, text, chat.is_group)
         wake = None if p.escalate_in_quiet_hours else self._quiet_until(now)
         if wake is not None and wake > now:
-            esc.hold(line, now, wake)
+            esc.hold(chat.id, msg_id, now, wake)
             out.append(
                 Decision(
                     now,
@@ -1174,6 +1199,7 @@ class Assistant:
                 )
             )
             return
+        line = notice_line(name, chat.title, text, chat.is_group)
         self._notice(line, now, out, NoticeKind.ESCALATION)
         out.append(Decision(now, chat.id, Reason.ESCALATED, "urgent: the owner is told at once"))
 
@@ -1198,7 +1224,7 @@ class Assistant:
     def _owner_timers(self, now: float, out: list[Effect]) -> None:
         esc = self._escalations
         if esc.release_at and now >= esc.release_at:
-            text = esc.release()
+            text = esc.release(self._held_line)
             if text:
                 self._notice(text, now, out, NoticeKind.ESCALATION)
                 out.append(
@@ -1215,7 +1241,7 @@ class Assistant:
 
     def _send_digest(self, now: float, out: list[Effect], asked: bool) -> None:
         log = self._digest
-        text = log.build(now, self.policy.local_zone())
+        text = log.build(now, self.policy.local_zone(), self._excerpt)
         chats = len(log.chats)
         log.reset(now)
         self._notice(text, now, out, NoticeKind.DIGEST)
@@ -1303,7 +1329,12 @@ class Assistant:
     def _notice(
         self, text: str, now: float, out: list[Effect], kind: str = NoticeKind.STATUS
     ) -> None:
-        self._notices.append(text)
+        """A notice to the owner. A status notice's text is remembered to spot its echo;
+        escalations and digests quote contacts, so their text is not kept in the state (an
+        echo of one, should a device send it back, is only a note to self: never a command,
+        never a takeover)."""
+        if kind == NoticeKind.STATUS:
+            self._notices.append(text)
         out.append(Notice(text, kind))
 
     def _on_command(self, name: str, arg: str, now: float, out: list[Effect]) -> None:
@@ -1414,8 +1445,7 @@ class Assistant:
         to a stored one). Returns the ids of the chats that changed; they are also dirty."""
         changed = {cid for cid, chat in self.chats.items() if chat.expire(cutoff)}
         self._dirty |= changed
-        self._digest.expire(cutoff)  # the global part: written with every batch
-        self._escalations.expire(cutoff)
+        # the digest log and held escalations keep no text (they read it from the context)
         return changed
 
     def export(self) -> dict[str, Any]:

@@ -242,3 +242,21 @@ def test_the_owners_part_of_the_state_stays_bounded(make_run: MakeRun) -> None:
     run.advance(9 * 3600)  # quiet hours end: one bounded notice
     told = escalations(run)[-1].text
     assert told.count("Urgent from") == HELD_KEPT and told.endswith("... and 980 more")
+
+
+def test_held_escalations_keep_no_text_and_expire_with_the_context(make_run: MakeRun) -> None:
+    run = make_run(QUIET, t0=BERLIN_NIGHT)
+    run.msg("emergency: the code is 4711", sender_name="Eli")
+    assert "4711" not in json.dumps(run.a.export_meta())
+    run.a.expire(run.t + 1)  # data retention empties the context before the notice goes
+    run.advance(9 * 3600)
+    assert [n.text for n in escalations(run)] == [
+        "During quiet hours: Urgent from Eli (the message expired)"
+    ]
+
+
+def test_escalation_notices_are_not_kept_in_the_state(run: Run) -> None:
+    run.msg("urgent: the code is 4711", sender_name="Dana")
+    assert "4711" not in json.dumps(run.a.export_meta())
+    out = run.msg(escalations(run)[0].text, chat=OWNER, from_me=True)  # an echo without own_device
+    assert [d.code for d in out if isinstance(d, Decision)] == [Reason.IGNORED]  # a note to self
