@@ -180,8 +180,11 @@ async def test_a_voice_note_is_transcribed_into_the_context_and_makes_the_reply_
     assert rig.worker.done == {"ok": 1}
     # urgent in the transcript: the reply comes after the urgent delay, not the 10 minutes
     await rig.clock.advance(40, runner)
-    sent = rig.client.of("send_message")
-    assert len(sent) == 1
+    sent = rig.client.of("send_message")  # the reply, and the escalation to the owner (rule 14)
+    assert [m.conversation for _, m in sent] == [
+        f'Urgent from Alice: "[voice message] {TRANSCRIPT}" (direct)',
+        "Thanks, I will pass it on.",
+    ]
     (call,) = rig.model.calls
     assert any(TRANSCRIPT in m.content for m in call)
     assert await rig.stop() == 0
