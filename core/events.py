@@ -109,8 +109,9 @@ class SendFailed:
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """An owner command (pause, resume, status, mute CHAT [DURATION], unmute CHAT). The core also
-    parses these from messages the owner writes in his chat with himself."""
+    """An owner command (pause, resume, status, digest, mute CHAT [DURATION], unmute CHAT,
+    profile CHAT NAME, help). The core also parses these from messages the owner writes in his
+    chat with himself."""
 
     name: str
     arg: str = ""
