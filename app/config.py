@@ -131,6 +131,50 @@ def _persona_text(value: Any, name: str) -> str:
     return raw
 
 
+def _digest_at(value: Any, name: str) -> str | None:
+    """HH:MM, or off/empty for no daily digest (the core checks the time itself)."""
+    word = text(value, name).strip()
+    return None if word.lower() in ("", "off", "none", "no") else word
+
+
+_PROFILE_KEYS = ("profiles", "profile_rules", "default_profile")
+
+
+def _profiles_file(value: Any, name: str) -> dict[str, Any]:
+    """The profiles file: a YAML mapping with `profiles`, `profile_rules`, `default_profile`
+    (read bounded, like every YAML wapa reads; the core checks what they say)."""
+    from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml
+
+    path = text(value, name).strip()
+    if not path:
+        return {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = load_yaml(f.read(1_000_001), path, max_bytes=1_000_000)
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{name}: {path} is not UTF-8 text ({exc.reason})") from None
+    except SafeYAMLError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name}: {path} must hold a mapping with {', '.join(_PROFILE_KEYS)}")
+    unknown = [str(k) for k in data if k not in _PROFILE_KEYS]
+    if unknown:
+        guess = closest_name(unknown[0], [k.upper() for k in _PROFILE_KEYS]).lower()
+        hint = f" (did you mean {guess}?)" if guess else ""
+        raise ConfigError(
+            f"{name}: {path}: unknown key {unknown[0]!r}{hint}; known: {', '.join(_PROFILE_KEYS)}"
+        )
+    try:  # checked here, so that the error names this file
+        Policy.from_mapping(data)
+    except PolicyError as exc:
+        raise ConfigError(f"{name}: {path}: {exc}") from None
+    return dict(data)
+
+
 def _flag(on: bool) -> str:
     return "1" if on else "0"
 
@@ -572,6 +616,64 @@ _APP_VARIABLES: tuple[Var, ...] = (
         "run.memory_warn_mb",
         integer(0),
     ),
+    # --- reports to the owner (rules 13-15; docs/owner.md)
+    Var(
+        "WAPA_ESCALATE",
+        _flag(_P.escalate),
+        "Tell the owner at once, in his own chat, of an urgent contact message (rule 14)",
+        "owner",
+        "policy.escalate",
+        boolean,
+    ),
+    Var(
+        "WAPA_ESCALATE_PER_DAY",
+        str(_P.escalate_per_day),
+        "At most this many escalations a rolling day (0 to 1000)",
+        "owner",
+        "policy.escalate_per_day",
+        integer(0, 1000),
+    ),
+    Var(
+        "WAPA_ESCALATE_IN_QUIET_HOURS",
+        _flag(_P.escalate_in_quiet_hours),
+        "Escalate during quiet hours too; off = held and told when they end",
+        "owner",
+        "policy.escalate_in_quiet_hours",
+        boolean,
+    ),
+    Var(
+        "WAPA_DIGEST_AT",
+        "off",
+        "The daily digest's local time HH:MM, or off (rule 15; 'digest' asks for one any time)",
+        "owner",
+        "policy.digest_at",
+        _digest_at,
+    ),
+    Var(
+        "WAPA_DIGEST_TZ",
+        "",
+        "The owner's IANA time zone for the digest and the calendar; empty = WAPA_QUIET_TZ",
+        "owner",
+        "policy.digest_tz",
+        text,
+    ),
+    Var(
+        "WAPA_DIGEST_DETAIL",
+        _P.digest_detail,
+        "text = the digest quotes the start of each message; names = never message text",
+        "owner",
+        "policy.digest_detail",
+        choice("text", "names"),
+    ),
+    Var(
+        "WAPA_PROFILES",
+        "",
+        "A YAML file of profiles (profiles, profile_rules, default_profile: rule 13, "
+        "docs/owner.md); empty = no profiles",
+        "owner",
+        "profiles.file",
+        _profiles_file,
+    ),
     # --- the calendar (app/calendar.py, adapters/calendar)
     Var(
         "WAPA_CALENDAR_ICS",
@@ -636,6 +738,7 @@ _SECTIONS = (
     ("legacy", "Names of the original assistant (still accepted)"),
     ("persona", "Persona: who the assistant speaks for"),
     ("runner", "Runner"),
+    ("owner", "Reports to the owner and profiles (see docs/owner.md)"),
     ("calendar", 'Calendar: the owner\'s busy times (see docs/runner.md, "Calendar")'),
     ("whatsapp", "WhatsApp (read by the WhatsApp adapter; see docs/whatsapp.md)"),
     ("model", "Model (declared in adapters/llm/config.py; see docs/model.md)"),
@@ -842,6 +945,11 @@ def load_settings(
             run[_SETTINGS_FIELD[var.name]] = value
             continue
         kind, _, attr = var.target.partition(".")
+        if kind == "profiles":  # one file, three policy settings
+            for key in value:
+                origin[key] = var.name
+            policy_changes.update(value)
+            continue
         if kind not in ("policy", "caps", "quiet", "persona", "run"):
             continue  # another part's variable: checked above, used by its owner
         origin[attr if kind == "policy" else var.target] = var.name
@@ -866,6 +974,9 @@ def load_settings(
         }
     elif "tz" in quiet:
         _check_tz(quiet["tz"])
+    if quiet.get("tz", _QUIET.tz) != _QUIET.tz and not policy_changes.get("digest_tz"):
+        # the owner's one time zone: the digest and the calendar use it with quiet hours off too
+        policy_changes["digest_tz"] = quiet["tz"]
     try:
         policy = Policy.from_mapping(policy_changes)
     except (PolicyError, TypeError) as exc:

@@ -52,6 +52,8 @@ def test_every_policy_field_has_a_variable() -> None:
                 assert f"caps.{c.name}" in targets
         elif f.name == "quiet_hours":
             assert {"quiet.hours", "quiet.tz"} <= targets
+        elif f.name in ("profiles", "profile_rules", "default_profile"):
+            assert "profiles.file" in targets  # WAPA_PROFILES: one file holds all three
         else:
             assert f"policy.{f.name}" in targets, f.name
     for f in fields(Persona):
@@ -241,3 +243,62 @@ def test_every_variable_has_a_documented_section() -> None:
     assert len(sections) == len({v.section for v in VARIABLES})
     rows = [line for line in docs_table().splitlines() if line.startswith("| `")]
     assert len(rows) == len(VARIABLES)
+
+
+PROFILES_FILE = """\
+profiles:
+  work:    {tone: "brief and formal", whereabouts: "at the office", delay: 5m}
+  family:  {tone: "warm and informal", delay: 1m, cooldown: 1h}
+profile_rules:
+  - {name: "^(mom|dad)$", profile: family}
+default_profile: work
+"""
+
+
+def test_the_owner_reports_and_profiles_come_from_variables(tmp_path: Path) -> None:
+    f = tmp_path / "profiles.yaml"
+    f.write_text(PROFILES_FILE)
+    policy = load_settings(
+        {
+            "WAPA_ESCALATE": "off",
+            "WAPA_ESCALATE_PER_DAY": "3",
+            "WAPA_DIGEST_AT": "18:00",
+            "WAPA_DIGEST_DETAIL": "names",
+            "WAPA_PROFILES": str(f),
+        }
+    ).policy
+    assert (policy.escalate, policy.escalate_per_day) == (False, 3)
+    assert (policy.digest_at, policy.digest_detail) == ("18:00", "names")
+    assert [p.name for p in policy.profiles] == ["work", "family"]
+    assert policy.default_profile == "work" and len(policy.profile_rules) == 1
+    assert load_settings({"WAPA_DIGEST_AT": "off"}).policy.digest_at is None
+
+
+def test_the_quiet_hours_zone_is_the_owners_zone_with_quiet_hours_off() -> None:
+    """One time zone for the owner: the digest and the calendar use WAPA_QUIET_TZ even when
+    there are no quiet hours, unless WAPA_DIGEST_TZ names another."""
+    assert load_settings({"WAPA_QUIET_TZ": "Europe/Berlin"}).policy.local_zone().key == (
+        "Europe/Berlin"
+    )
+    both = {"WAPA_QUIET_TZ": "Europe/Berlin", "WAPA_DIGEST_TZ": "Asia/Jerusalem"}
+    assert load_settings(both).policy.local_zone().key == "Asia/Jerusalem"
+    assert load_settings({}).policy.local_zone().key == "UTC"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("profile: {}\n", r"unknown key 'profile' \(did you mean profiles\?\)"),
+        ("- a list\n", "must hold a mapping"),
+        ("profiles: {work: {tone: 1}}\n", "tone"),
+        ("default_profile: nobody\n", "no profile called 'nobody'"),
+        ("a: &a [*a]\n", "WAPA_PROFILES: "),
+    ],
+)
+def test_a_bad_profiles_file_is_named(tmp_path: Path, content: str, message: str) -> None:
+    f = tmp_path / "profiles.yaml"
+    f.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"WAPA_PROFILES": str(f)})
+    with pytest.raises(ConfigError, match="WAPA_PROFILES: cannot read"):
+        load_settings({"WAPA_PROFILES": str(tmp_path / "missing.yaml")})
