@@ -49,7 +49,15 @@ _MEDIA = re.compile(r"^\[(?P<kind>[a-z]+)\]\s*(?P<caption>.*)$", re.DOTALL)
 _JOINERS = ("\u200c", "\u200d")  # format characters that emoji and scripts need
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # The owner commands the core knows, and how many words each takes (core/machine.py).
-COMMANDS = {"pause": "", "resume": "", "status": "", "mute": "CHAT [DURATION]", "unmute": "CHAT"}
+COMMANDS = {
+    "pause": "",
+    "resume": "",
+    "status": "",
+    "digest": "",
+    "mute": "CHAT [DURATION]",
+    "unmute": "CHAT",
+    "profile": "CHAT NAME",
+}
 HELP = (
     "console input, one message per line:",
     "  alice: hello              a contact writes in the direct chat alice",
@@ -57,7 +65,8 @@ HELP = (
     "  me: on my way             you write in the last chat used (me@alice: in alice)",
     "  alice: [voice] caption    media: [voice] [image] [video] ..., with an optional caption",
     "  # a comment               ignored, as are blank lines",
-    "owner commands: /pause  /resume  /status  /mute CHAT [DURATION]  /unmute CHAT  /help",
+    "owner commands: /pause  /resume  /status  /digest  /mute CHAT [DURATION]  /unmute CHAT",
+    "                /profile CHAT NAME  /help",
 )
 
 
