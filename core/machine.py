@@ -53,7 +53,8 @@ The rules (numbers are `Policy` settings, defaults in brackets):
    first matching `profile_rules`, else `default_profile`) sets its tone, language and what
    may be said of the owner's whereabouts (the owner's own words: system prompt), its delay
    and cooldown (overriding rules 1 and 2, the owner's cooldown of rule 3 too), whether it is
-   answered at all, and whether its prompts get the calendar.
+   answered at all, and whether its prompts get the calendar. Reason: a secretary speaks to
+   his mother otherwise than to a client, and the owner decides who hears what of his day.
 14 Escalation (core/escalation.py): an urgent contact message (rule 4) is told to the owner
    at once in a notice of kind `escalation`, whatever the reply pipeline does: once per chat
    per cooldown, in groups only when he is addressed, held by quiet hours (unless
