@@ -6,6 +6,7 @@ muted, cooling down or replying):
 
     Urgent from Dana: "the server is down, call me" (direct)
     Urgent from Bob in "Team": "@Gilad the build is broken" (group, you were addressed)
+    During quiet hours: Urgent from Eli at 23:30: "water everywhere" (direct)
 
 - Once per chat per cooldown (the chat's, a profile's override included): a contact who
   writes "urgent" five times is told once; the digest has the rest.
@@ -58,11 +59,13 @@ def clean(text: str, limit: int) -> str:
     return kept if len(kept) <= limit else kept[: limit - 1].rstrip() + "…"
 
 
-def notice_line(name: str, title: str, text: str, is_group: bool) -> str:
+def notice_line(name: str, title: str, text: str, is_group: bool, at: str = "") -> str:
+    """One escalation; `at` (local HH:MM) when it is told later than it came."""
     who = clean(name, NAME_CHARS) or "someone"
     where = f' in "{clean(title, NAME_CHARS)}"' if is_group and title else ""
+    when = f" at {at}" if at else ""
     kind = "group, you were addressed" if is_group else "direct"
-    return f'Urgent from {who}{where}: "{clean(text, QUOTE_CHARS)}" ({kind})'
+    return f'Urgent from {who}{where}{when}: "{clean(text, QUOTE_CHARS)}" ({kind})'
 
 
 @dataclass

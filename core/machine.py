@@ -1171,7 +1171,8 @@ class Assistant:
         if chat is None or entry is None:
             label = (chat.name or chat.title) if chat is not None else ""
             return f"Urgent from {clean(label, NAME_CHARS) or 'someone'} (the message expired)"
-        return notice_line(entry.name, chat.title, entry.text, chat.is_group)
+        at = datetime.fromtimestamp(entry.t, self.policy.local_zone()).strftime("%H:%M")
+        return notice_line(entry.name, chat.title, entry.text, chat.is_group, at)
 
     def _escalate(
         self, chat: Chat, msg_id: str, name: str, text: str, now: float, out: list[Effect]

@@ -107,7 +107,7 @@ def test_quiet_hours_hold_it_and_one_notice_tells_all_when_they_end(make_run: Ma
     assert [(t, n.kind) for t, n in told if n.kind == "escalation"] == [(wake, "escalation")]
     text = escalations(run)[0].text
     assert text.startswith("During quiet hours:\n- Urgent from Eli")
-    assert 'Urgent from Bob: "urgent: call me" (direct)' in text
+    assert 'Urgent from Bob at 23:40: "urgent: call me" (direct)' in text
     assert "Held for the end" not in run.a.status(run.t)
 
 
@@ -125,7 +125,7 @@ def test_held_escalations_survive_a_restart(make_run: MakeRun) -> None:
     assert run.a.export() == state
     run.advance(9 * 3600)
     assert [n.text for n in escalations(run)] == [
-        'During quiet hours: Urgent from Eli: "emergency" (direct)'
+        'During quiet hours: Urgent from Eli at 23:30: "emergency" (direct)'
     ]
 
 
