@@ -227,8 +227,8 @@ def match_header(line: str) -> Header | None:
         return None
     norm, where = normalise(line)
     for index, pattern in enumerate(PATTERNS):
-        if index == 3 and not norm[:1].isalpha() and not norm.startswith("["):
-            continue
+        if index == 3 and not (norm[:1].isalnum() or norm.startswith("[")):
+            continue  # a month name or a day (18 Mar 12:14 -) comes first
         m = pattern.match(norm)
         if m is None:
             continue

@@ -37,6 +37,21 @@ def test_old_android_dates_without_a_year_take_this_year() -> None:
     ]
 
 
+def test_old_android_day_before_month_without_a_year() -> None:
+    # "18 Mar 12:14 -" was never read (the month-name pattern was skipped for a line starting
+    # with a digit); group events without an author are system lines.
+    parsed = parse_export((DATA / "old_android_day_month.txt").read_text(encoding="utf-8"))
+    year = datetime.now().year
+    assert [(m.when, m.author, m.media) for m in parsed.messages] == [
+        (datetime(year, 3, 18, 12, 20), "Sadie", ""),
+        (datetime(year, 3, 18, 12, 21), "Dana", ""),
+        (datetime(year, 3, 18, 12, 25), "Sadie", "location"),
+        (datetime(year, 4, 2, 9, 5), "+44 7700 900123", "image"),
+    ]
+    assert parsed.messages[2].text == "near Unnamed Rd\nIsle Of Grain"
+    assert parsed.system_skipped == 3 and parsed.format == "DD Mon HH:MM -"
+
+
 def test_marked_iphone_lines_are_media_or_messages_never_dropped() -> None:
     parsed = parse_export((DATA / "ios_ru_marked.txt").read_text(encoding="utf-8"))
     assert [m.media for m in parsed.messages] == ["", "image", "voice", "document", "", "location"]
