@@ -666,6 +666,14 @@ _APP_VARIABLES: tuple[Var, ...] = (
         choice("text", "names"),
     ),
     Var(
+        "WAPA_DIGEST_MAX_CHARS",
+        str(_P.digest_max_chars),
+        "The digest's length at most (200 to 60000); more chats end in '... and N more chats'",
+        "owner",
+        "policy.digest_max_chars",
+        integer(200, 60_000),
+    ),
+    Var(
         "WAPA_PROFILES",
         "",
         "A YAML file of profiles (profiles, profile_rules, default_profile: rule 13, "

@@ -20,7 +20,7 @@ on the owner's command `digest`, the owner gets a notice of kind `digest`:
   owner answered himself.
 - Exact and without a model: each chat's line comes from the decisions the core made (every
   `Decision` of a step passes through `DigestLog.observe`), never from a summary.
-- Bounded: `LIMIT_CHARS` [1500] characters ("... and N more chats"), `CHATS_KEPT` chats,
+- Bounded: `Policy.digest_max_chars` [1500] characters ("... and N more chats"), `CHATS_KEPT` chats,
   excerpts of `EXCERPT_CHARS`, cleaned like escalations. The log holds no message text: it
   keeps the id of each chat's last message and the excerpt is read from the chat's context
   when the digest is built, so data retention (which empties old context) takes it too.

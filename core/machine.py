@@ -1243,7 +1243,7 @@ class Assistant:
 
     def _send_digest(self, now: float, out: list[Effect], asked: bool) -> None:
         log = self._digest
-        text = log.build(now, self.policy.local_zone(), self._excerpt)
+        text = log.build(now, self.policy.local_zone(), self._excerpt, self.policy.digest_max_chars)
         chats = len(log.chats)
         log.reset(now)
         self._notice(text, now, out, NoticeKind.DIGEST)

@@ -161,6 +161,7 @@ class Policy:
     digest_at: str | None = None  # rule 15: "HH:MM" local time of the daily digest; None: off
     digest_tz: str = ""  # rule 15: its time zone; "": quiet_hours' tz, else UTC
     digest_detail: str = "text"  # rule 15: "text" (excerpts) or "names" (never message text)
+    digest_max_chars: int = 1500  # rule 15: a longer digest ends "... and N more chats"
     calendar_details: str = "busy"  # rule 16: "busy" (free/busy only) or "titles"
     calendar_days: int = 3  # rule 16: days of free/busy in the prompt
     profiles: tuple[Profile, ...] = ()  # rule 13: core/profiles.py
@@ -232,7 +233,11 @@ class Policy:
         for name in ("escalate", "escalate_in_quiet_hours"):
             if not isinstance(getattr(self, name), bool):
                 raise PolicyError(f"{name}: expected true or false, got {getattr(self, name)!r}")
-        for name, low, high in (("escalate_per_day", 0, 1000), ("calendar_days", 1, 14)):
+        for name, low, high in (
+            ("escalate_per_day", 0, 1000),
+            ("calendar_days", 1, 14),
+            ("digest_max_chars", 200, 60_000),  # room for its head line; one WhatsApp message
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise PolicyError(f"{name}: expected a whole number {low}..{high}, got {value!r}")

@@ -6,9 +6,10 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wapa.core import Assistant, Decision, Notice, NoticeKind, Policy, Reason
+from wapa.core import Assistant, Decision, Notice, NoticeKind, Policy, PolicyError, Reason
 from wapa.core.digest import LIMIT_CHARS, DigestLog, next_time
 
 from tests.support.core_run import BOB, GROUP, OWNER, MakeRun, Run
@@ -104,9 +105,19 @@ def test_the_digest_is_bounded_with_and_n_more(make_run: MakeRun) -> None:
     for i in range(400):
         run.msg("x" * 300, chat=f"c{i}@s.whatsapp.net", sender_name=f"Contact number {i}")
     text = ask(run)
-    assert len(text) <= LIMIT_CHARS
+    assert len(text) <= LIMIT_CHARS == Policy().digest_max_chars
     assert text.endswith("more chats.") and "Contact number 399" in text
     assert len(run.a._digest.chats) == 0  # and the log is bounded in between: CHATS_KEPT
+
+
+def test_the_digest_length_is_a_setting(make_run: MakeRun) -> None:
+    run = make_run({"cooldown": "1d", "digest_max_chars": 300})
+    for i in range(20):
+        run.msg("hello there", chat=f"c{i}@s.whatsapp.net", sender_name=f"Contact number {i}")
+    text = ask(run)
+    assert 200 < len(text) <= 300 and text.endswith("more chats.")
+    with pytest.raises(PolicyError, match="digest_max_chars: expected a whole number 200..60000"):
+        Policy.from_mapping({"digest_max_chars": 100})
 
 
 def test_the_log_survives_a_restart_as_plain_json(make_run: MakeRun) -> None:
@@ -161,12 +172,14 @@ WORDS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", min_size=1, max_size=40)
         max_size=60,
     ),
     names_only=st.booleans(),
+    limit=st.integers(200, 2000),
 )
 def test_a_digest_is_bounded_and_names_only_has_no_text(
-    messages: list[tuple[int, str, bool, float]], names_only: bool
+    messages: list[tuple[int, str, bool, float]], names_only: bool, limit: int
 ) -> None:
     detail = "names" if names_only else "text"
-    run = Run(Policy.from_mapping({"digest_detail": detail, "cooldown": "30m"}))
+    settings = {"digest_detail": detail, "cooldown": "30m", "digest_max_chars": limit}
+    run = Run(Policy.from_mapping(settings))
     for i, (chat, words, urgent, dt) in enumerate(messages):
         text = f"zq{i}x {words}" + (" urgent" if urgent else "")
         if chat % 7 == 0:
@@ -174,7 +187,7 @@ def test_a_digest_is_bounded_and_names_only_has_no_text(
         run.msg(text, chat=f"c{chat}@s.whatsapp.net", dt=dt, sender_name=f"C{chat}")
     run.advance(3600)
     text = ask(run)
-    assert len(text) <= LIMIT_CHARS
+    assert len(text) <= limit
     if names_only:
         assert "zq" not in text and "urgent" not in text.replace("Urgent:", "")
     state = run.a.export()
