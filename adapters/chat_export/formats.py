@@ -303,6 +303,7 @@ class LineFormat:
             and (g.get("tsep") or "") == self.time_sep
             and (g.get("dash") or "").startswith(":") == self.colon
             and (len(g.get("a") or "") == 4 or bool(g.get("cy"))) == self.year_first
+            and bool(g.get("wd")) == self.weekday
             and (bool(g.get("ampm") or g.get("pre")) == self.twelve_hour or self.pattern != 0)
         )
 

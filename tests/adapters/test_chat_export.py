@@ -199,6 +199,18 @@ def test_near_misses_are_not_headers(line: str) -> None:
     assert match_header(line) is None
 
 
+def test_a_weekday_header_inside_a_file_without_weekdays_is_message_text() -> None:
+    parsed = parse_export(
+        "05/01/2023, 15:04 - Bob: the log said\n"
+        "Thu, 05/01/2023, 15:04 - Bob: hi\n"
+        "05/01/2023, 15:05 - Dana: I see\n"
+    )
+    assert [m.text for m in parsed.messages] == [
+        "the log said\nThu, 05/01/2023, 15:04 - Bob: hi",
+        "I see",
+    ]
+
+
 def test_the_weekday_settles_the_date_order() -> None:
     # 12-hour "/" dates that both readings keep in order would be taken as US month first; but
     # Thu, 05/01/2023 is 5 January (1 May 2023 was a Monday).
