@@ -28,7 +28,7 @@ parser) and only the constructors run in Python. libyaml composes nodes inside C
 depth and alias hooks above cannot run, so the limits are checked first on the C parser's
 event stream, iteratively (`_check_events`: the same counts, the same messages); only a text
 within them is composed, so C never recurses deeper than the depth limit. A loader with its
-own `__init__`, or `WAPA_YAML_PURE=1`, uses the pure-Python path. libyaml words some syntax
+own `__init__` (or `USE_LIBYAML = False`, as the tests set it) uses the pure-Python path. libyaml words some syntax
 errors differently from PyYAML's parser (same line, same `bad YAML:` prefix).
 
 `load_json` does the same for one JSON text (a recording's line): depth, integer digits,
@@ -39,7 +39,6 @@ caller to prefix with `file:line`.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import yaml
@@ -194,6 +193,7 @@ def _bounded(loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
     return Bounded
 
 
+USE_LIBYAML = True  # False: always the pure-Python parser (tests run both)
 _C_BOUNDED: dict[type[yaml.SafeLoader], type[yaml.SafeLoader]] = {}
 
 
@@ -202,7 +202,7 @@ def _c_bounded(loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader] | None:
     bounded integer constructor), or None where that is not possible."""
     if (
         _CParser is None
-        or os.environ.get("WAPA_YAML_PURE") == "1"
+        or not USE_LIBYAML
         or loader.__init__ is not yaml.SafeLoader.__init__  # its own state: keep its parser
     ):
         return None

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from wapa.adapters import safe_yaml
 from wapa.adapters.recording import Recorder, RecordingError, read_recording
 from wapa.adapters.safe_yaml import (
     MAX_ALIAS_NODES,
@@ -46,10 +47,10 @@ def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     """Every test here runs on both paths: libyaml's C parser (its limits checked on the event
     stream) and PyYAML's pure-Python one (checked while composing)."""
     if request.param == "pure":
-        monkeypatch.setenv("WAPA_YAML_PURE", "1")
+        monkeypatch.setattr(safe_yaml, "USE_LIBYAML", False)
         assert _c_bounded(yaml.SafeLoader) is None
     else:
-        monkeypatch.delenv("WAPA_YAML_PURE", raising=False)
+        monkeypatch.setattr(safe_yaml, "USE_LIBYAML", True)
         if not yaml.__with_libyaml__:
             pytest.skip("PyYAML without libyaml")
         assert _c_bounded(yaml.SafeLoader) is not None
@@ -81,9 +82,9 @@ def test_both_paths_give_the_same_scenarios_line_for_line(monkeypatch: pytest.Mo
     assert files
     for f in files:
         text = f.read_text()
-        monkeypatch.delenv("WAPA_YAML_PURE", raising=False)
+        monkeypatch.setattr(safe_yaml, "USE_LIBYAML", True)
         fast = load_yaml(text, f.name, loader=scenario._Loader)
-        monkeypatch.setenv("WAPA_YAML_PURE", "1")
+        monkeypatch.setattr(safe_yaml, "USE_LIBYAML", False)
         pure = load_yaml(text, f.name, loader=scenario._Loader)
         assert lines(fast) == lines(pure), f.name
 
