@@ -21,7 +21,8 @@ from wapa.core.events import Decision
 from wapa.sim.fuzz import run_fuzz
 
 STORED = Path(__file__).resolve().parents[1] / "data" / "traces" / "decision_trace.json"
-RUN = {"chats": 150, "days": 7.0, "seed": 18}
+CHATS, DAYS, SEED = 150, 7.0, 18
+RUN = {"chats": CHATS, "days": DAYS, "seed": SEED}
 
 
 def trace(chats: int, days: float, seed: int) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def trace(chats: int, days: float, seed: int) -> dict[str, Any]:
 
 def test_the_long_fuzz_run_decides_exactly_as_recorded() -> None:
     stored = json.loads(STORED.read_text(encoding="utf-8"))
-    now = trace(**RUN)
+    now = trace(CHATS, DAYS, SEED)
     assert now == stored, (
         "the decisions of the recorded fuzz run changed. If a rule changed on purpose, "
         "regenerate with `.venv/bin/python -m tests.core.test_decision_trace --write` and say "
@@ -54,6 +55,6 @@ def test_the_long_fuzz_run_decides_exactly_as_recorded() -> None:
 if __name__ == "__main__":
     if sys.argv[1:] != ["--write"]:
         sys.exit("usage: python -m tests.core.test_decision_trace --write")
-    result = trace(**RUN)
+    result = trace(CHATS, DAYS, SEED)
     STORED.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"{STORED}: {result['decisions']} decisions, sha256 {result['sha256']}")
