@@ -1,4 +1,5 @@
-"""What goes into the core (events) and what comes out (effects). Plain frozen data.
+"""What goes into the core (events) and what comes out (effects). Plain frozen data (decisions:
+plain data, see `Decision`).
 
 Drivers (the simulator, the production runner, replay) turn the world into events, call
 `Assistant.handle(event, now)`, and carry out the effects it returns.
@@ -214,10 +215,15 @@ class Notice:
     kind: str = "status"  # a NoticeKind
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Decision:
     """Why the assistant did or did not act: a machine-readable `code` (see `Reason`), the chat,
-    the time, and a human sentence. Never carries message text."""
+    the time, and a human sentence. Never carries message text.
+
+    Not frozen, unlike the other records: the core makes one or more per event, and a frozen
+    dataclass costs about four times as much to build (each field set through
+    `object.__setattr__`). Nothing changes a decision once made (treat it as frozen); it stays
+    hashable and comparable by value."""
 
     t: float
     chat: str
