@@ -118,7 +118,10 @@ has an answer. Bad input (wrong types, out-of-order times, lone surrogates) neve
 
 from __future__ import annotations
 
-import hashlib
+try:  # the builtin module itself: `import hashlib` would load OpenSSL just for blake2b
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - an interpreter without it
+    from hashlib import blake2b
 import heapq
 import math
 import re
@@ -127,7 +130,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from functools import lru_cache
 from typing import Any
 
 from wapa.core import context as ctx
@@ -193,17 +195,28 @@ def _count(n: int, noun: str) -> str:
 def utc_text(t: float) -> str:
     """A time for people: epoch seconds as UTC "YYYY-MM-DD HH:MM:SS", or "never" outside the
     times the core accepts (negative, NaN, inf, milliseconds). Every decision formats one, so
-    the date part is cached per day: strftime alone was a fifth of the message path."""
+    the date is cached per day and the time of day comes from two small tables (strftime
+    alone was a fifth of the message path, formatting three numbers a tenth)."""
     if not 0 <= t < MAX_TIME:
         return "never"
     day, rest = divmod(int(t), 86400)
-    hours, rest = divmod(rest, 3600)
-    return f"{_day(day)} {hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+    date = _DAYS.get(day)
+    if date is None:
+        date = _day(day)
+    minute, second = divmod(rest, 60)
+    return f"{date} {_HH_MM[minute]}:{_SS[second]}"
 
 
-@lru_cache(maxsize=64)
+_HH_MM = tuple(f"{h:02d}:{m:02d}" for h in range(24) for m in range(60))
+_SS = tuple(f"{s:02d}" for s in range(60))
+_DAYS: dict[int, str] = {}  # day number -> "YYYY-MM-DD", the last few days
+
+
 def _day(day: int) -> str:
-    return datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
+    if len(_DAYS) >= 64:
+        _DAYS.clear()
+    text = _DAYS[day] = datetime.fromtimestamp(day * 86400, UTC).strftime("%Y-%m-%d")
+    return text
 
 
 def _with_media_text(content: str, kind: str, text: str) -> str:
@@ -288,7 +301,7 @@ class Chat:
         self.participants = 0
         self.name = ""
         self.context: list[ctx.Entry] = []  # trimmed by ctx.trim on every append
-        self.seen: dict[str, None] = {}
+        self.seen = b""  # the remembered ids: 8-byte hashes (`_id_hash`), oldest first
         # small lists, not deques: an empty deque costs ~600 bytes, and there are 100k chats
         self.arrivals: list[float] = []  # the last burst_count arrival times
         self.phase: Phase = IDLE
@@ -316,7 +329,7 @@ class Chat:
         """Plain JSON. Context entries and sends are compact lists in their fields' order."""
         out = {name: getattr(self, name) for name in self.__slots__}
         out["context"] = [list(e) for e in self.context]
-        out["seen"] = list(self.seen)
+        out["seen"] = self.seen.hex()
         out["arrivals"] = list(self.arrivals)
         out["replies"] = list(self.replies)
         out["sends"] = [s.export() for s in self.sends]
@@ -336,7 +349,9 @@ class Chat:
                 setattr(chat, name, data[name])
         chat.phase = Phase(chat.phase)
         chat.context = [ctx.Entry(*e) for e in data.get("context", ())]
-        chat.seen = dict.fromkeys(data.get("seen", ()))
+        seen = data.get("seen", "")
+        # hex of the hashes; a list of the ids themselves in states saved before (issue 18)
+        chat.seen = bytes.fromhex(seen) if isinstance(seen, str) else _seen_of(seen)
         chat.arrivals = list(data.get("arrivals", ()))
         chat.replies = list(data.get("replies", ()))
         chat.sends = [SendRecord.restore(s) for s in data.get("sends", ())]
@@ -363,6 +378,37 @@ class Chat:
             self.system = self.reply = ""
             changed = True
         return changed
+
+
+# Remembered message ids (rule 6, duplicates) are kept as 8-byte blake2b hashes in one bytes
+# object per chat: 64 ids cost 512 bytes instead of a dict of 64 strings (about 8 KB, most of a
+# chat's memory). Two different ids collide with probability 2**-64 per pair.
+_ID_BYTES = 8
+
+
+def _id_hash(msg_id: str) -> bytes:
+    return blake2b(msg_id.encode("utf-8", "surrogatepass"), digest_size=_ID_BYTES).digest()
+
+
+def _remembered(seen: bytes, id_hash: bytes) -> bool:
+    """`id_hash` is one of the hashes in `seen` (a match must start on a hash boundary)."""
+    i = seen.find(id_hash)
+    while i >= 0:
+        if i % _ID_BYTES == 0:
+            return True
+        i = seen.find(id_hash, i + 1)
+    return False
+
+
+def _seen_of(ids: Any) -> bytes:
+    """The hashes of a list of ids (how states saved before issue 18 kept them)."""
+    out = b""
+    for msg_id in ids:
+        if isinstance(msg_id, str) and msg_id:
+            id_hash = _id_hash(msg_id)
+            if not _remembered(out, id_hash):
+                out += id_hash
+    return out
 
 
 _CONTAINERS = frozenset(("context", "seen", "arrivals", "replies", "sends", "unread"))
@@ -411,7 +457,7 @@ class Assistant:
         self._compile()
 
     def _compile(self) -> None:
-        self._urgent_re = urgency.keyword_pattern(self.policy.urgent_keywords)
+        self._urgent_re = urgency.keywords(self.policy.urgent_keywords)
         aliases = [rf"(?<!\w)@{re.escape(self.persona.owner_name)}(?!\w)", *self.policy.aliases]
         self._alias_re = re.compile("|".join(f"(?:{a})" for a in aliases), re.IGNORECASE)
 
@@ -548,13 +594,13 @@ class Assistant:
             out.append(Decision(now, m.chat, Reason.DENIED, "chat or sender not allowed"))
             return
         chat = self._chat(m)
-        if m.id in chat.seen:  # step 2: duplicate
+        seen_id = _id_hash(m.id)
+        if _remembered(chat.seen, seen_id):  # step 2: duplicate
             out.append(Decision(now, chat.id, Reason.DUPLICATE, "message id seen before: ignored"))
             return
         if m.id:
-            chat.seen[m.id] = None
-            if len(chat.seen) > policy.remembered_ids:
-                del chat.seen[next(iter(chat.seen))]
+            keep = _ID_BYTES * policy.remembered_ids
+            chat.seen = (chat.seen + seen_id)[-keep:] if keep else b""
         if m.from_me:  # step 3: echo or owner
             if self._is_echo(chat, m):
                 out.append(
@@ -1034,7 +1080,7 @@ class Assistant:
         """A seeded uniform draw in [0, 1): the n-th is a hash of (seed, n), so the generator's
         whole state is the draw count (a Mersenne Twister's is 2.5 KB, saved at every step)."""
         self._draws += 1
-        digest = hashlib.blake2b(f"{self.seed}:{self._draws}".encode(), digest_size=8).digest()
+        digest = blake2b(f"{self.seed}:{self._draws}".encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big") / 2.0**64
 
     def _send(self, chat: Chat, now: float, out: list[Effect]) -> None:

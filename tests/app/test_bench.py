@@ -171,7 +171,7 @@ def test_steady_state_fills_every_bounded_structure() -> None:
     a = core_bench.steady_state(3)
     chat = a.chats["c1"]
     assert len(chat.context) == a.policy.max_context
-    assert len(chat.seen) == a.policy.remembered_ids
+    assert len(chat.seen) == 8 * a.policy.remembered_ids  # 8-byte hashes
     assert len(chat.sends) == 8
 
 

@@ -18,6 +18,7 @@ from wapa.core import (
     Reason,
     expire_chat_state,
 )
+from wapa.core.machine import _seen_of
 
 from tests.support.core_run import ALICE, BOB, GROUP, OWNER, PERSONA, Run
 
@@ -67,6 +68,8 @@ def test_it_agrees_with_what_the_store_used_to_do() -> None:
         for cutoff in [0.0, *times, times[-1] + 1 if times else 1.0]:
             want = copy.deepcopy(chat)
             _store_expire(want, cutoff)
+            if isinstance(want.get("seen"), list):  # saved before ids were kept as hashes
+                want["seen"] = _seen_of(want["seen"]).hex()
             assert _plain(expire_chat_state(chat, cutoff)) == want
 
 

@@ -114,7 +114,7 @@ def test_state_is_bounded_per_chat(make_run: MakeRun) -> None:
     chat = r.a.export()["chats"][ALICE]
     policy = r.policy
     assert len(chat["context"]) <= policy.max_context
-    assert len(chat["seen"]) <= policy.remembered_ids
+    assert len(bytes.fromhex(chat["seen"])) <= 8 * policy.remembered_ids  # 8-byte hashes
     assert len(chat["arrivals"]) <= policy.burst_count
     assert len(chat["sends"]) <= 8 and len(chat["unread"]) <= 32
     assert len(chat["replies"]) <= policy.caps.per_chat_per_day
