@@ -124,6 +124,7 @@ except ImportError:  # pragma: no cover - an interpreter without it
     from hashlib import blake2b
 import heapq
 import math
+import operator
 import re
 from collections import deque
 from collections.abc import Sequence
@@ -327,7 +328,7 @@ class Chat:
 
     def export(self) -> dict[str, Any]:
         """Plain JSON. Context entries and sends are compact lists in their fields' order."""
-        out = {name: getattr(self, name) for name in self.__slots__}
+        out = dict(zip(self.__slots__, _all_fields(self), strict=True))
         out["context"] = [list(e) for e in self.context]
         out["seen"] = self.seen.hex()
         out["arrivals"] = list(self.arrivals)
@@ -411,6 +412,7 @@ def _seen_of(ids: Any) -> bytes:
     return out
 
 
+_all_fields = operator.attrgetter(*Chat.__slots__)  # every field at once, in C (export)
 _CONTAINERS = frozenset(("context", "seen", "arrivals", "replies", "sends", "unread"))
 
 
@@ -810,7 +812,7 @@ class Assistant:
         chat.due = t
         chat.timer_seq = self._seq
         heapq.heappush(self._heap, (t, self._seq, chat.id))
-        if len(self._heap) > 64 and len(self._heap) > 4 * len(self.chats):
+        if len(self._heap) > 64 and len(self._heap) > 2 * len(self.chats):  # stale entries
             self._heap = [(c.due, c.timer_seq, c.id) for c in self.chats.values() if c.timer_seq]
             heapq.heapify(self._heap)
 
