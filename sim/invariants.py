@@ -107,7 +107,7 @@ class _Sent:
 # ids seen (the core remembers `remembered_ids`, 64 by default), and the ids a quote can point
 # at to address us (the core matches its last 8 sends and 10 context entries).
 SENDS_KEPT = 4 * SENDS_REMEMBERED
-IDS_KEPT = 256  # at least 4x `remembered_ids` (InvariantChecker._ids_kept)
+IDS_KEPT = 128  # at least 2x `remembered_ids` (InvariantChecker._ids_kept)
 
 
 @dataclass
@@ -164,7 +164,7 @@ class InvariantChecker:
         # no open reply is overdue before this (the earliest progress + horizon, or earlier):
         # `_tick` scans `_open` only past it; progress only moves later, so it stays a bound
         self._next_check = math.inf
-        self._ids_kept = max(IDS_KEPT, 4 * policy.remembered_ids)
+        self._ids_kept = max(IDS_KEPT, 2 * policy.remembered_ids)
         self._echo_chat = ""  # the chat of the input being handled, when it was our echo
         self._restarting = False
         self._min_delay = min(policy.urgent_delay, policy.response_delay)
