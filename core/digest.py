@@ -28,6 +28,19 @@ on the owner's command `digest`, the owner gets a notice of kind `digest`:
 - The log starts over after each digest; a scheduled digest with nothing new is skipped (a
   `digest` decision says so); `digest` on demand always answers. Saved and restored with
   the state.
+- Where it is kept: each chat's entry (`ChatLog`) lives in its `Chat` and is saved in that
+  chat's row, so a step writes only the entries of the chats it changed; the global part
+  (`since`, `first` and `seq`, the order of the entries' latest messages) is a few numbers in
+  the meta. Reason: the whole log in the meta was rewritten on every commit (about 38 KB with
+  `CHATS_KEPT` chats, 40% of a fuzz run's time). `chats` here is an index of the entries the
+  chats hold, rebuilt from them (in `seq` order) on restore; at most `CHATS_KEPT` chats hold
+  one, as before: a new chat's entry takes the place of the one whose latest message is the
+  oldest, and that chat's row is written without it. A chat's entry goes wherever its row
+  goes: retention (`expire_chat_state`, `Assistant.expire`) keeps it, since it holds no text
+  (counts, times, the label and a message id whose text is gone with the context); a chat
+  row that is deleted takes its entry along, and a state restored without a chat's row has
+  no entry for it. States saved before (the whole log in the meta's `digest.chats`) restore
+  with each entry moved into its chat, which is then written at the next commit.
 """
 
 from __future__ import annotations
@@ -83,8 +96,10 @@ class ChatLog:
     urgent: bool = False
     answers: list[float] = field(default_factory=list)  # the last ANSWERS_SHOWN send times
     status: str = ""  # a value of _STATUS ("" reply under way or not decided yet)
+    seq: int = 0  # `DigestLog.seq` at its latest message: the log's order, most recent last
 
     def export(self) -> list[Any]:
+        """Plain JSON, a compact list in field order (kept in the chat's row)."""
         return [
             self.label,
             self.group,
@@ -94,25 +109,52 @@ class ChatLog:
             self.urgent,
             self.answers,
             self.status,
+            self.seq,
         ]
+
+    @classmethod
+    def restore(cls, row: Sequence[Any], seq: int = 0) -> ChatLog:
+        """The inverse of `export`; a row saved before entries had a `seq` (8 fields, in the
+        meta) takes `seq`."""
+        label, group, wrote, last, msg, urgent, answers, status, *rest = row
+        if len(rest) > 1:
+            raise ValueError(f"a digest entry has {len(row)} fields, expected 9")
+        return cls(
+            str(label),
+            bool(group),
+            int(wrote),
+            float(last),
+            str(msg),
+            bool(urgent),
+            [float(t) for t in answers],
+            str(status),
+            int(rest[0]) if rest else seq,
+        )
 
 
 @dataclass
 class DigestLog:
     since: float | None = None  # the last digest (or the first time the core knew)
+    # the entries the chats hold (`Chat.digest`), most recent last: an index, not exported
     chats: dict[str, ChatLog] = field(default_factory=dict)
     first: float | None = None  # the first message logged since: the next digest follows it
+    seq: int = 0  # counts the messages logged since the last digest (the entries' order)
 
-    def wrote(self, chat: str, label: str, group: bool, msg: str, urgent: bool, now: float) -> None:
-        """A contact's message `msg` (its id; "" when it must not be quoted) entered the chat.
-        The label is kept raw (bounded) and cleaned when a digest is built: this runs for
-        every message."""
+    def wrote(
+        self, chat: str, label: str, group: bool, msg: str, urgent: bool, now: float
+    ) -> str | None:
+        """A contact's message `msg` (its id; "" when it must not be quoted) entered the chat;
+        its entry is `chats[chat]` after this. The label is kept raw (bounded) and cleaned when
+        a digest is built: this runs for every message. Returns the chat whose entry was
+        dropped to keep `CHATS_KEPT` (its holder must let it go), else None."""
         log = self.chats.pop(chat, None)
         if log is None:
             log = ChatLog(label[:KEPT_CHARS], group)
         elif label:
             log.label = label[:KEPT_CHARS]
         self.chats[chat] = log  # most recent last
+        self.seq += 1
+        log.seq = self.seq
         log.wrote += 1
         log.last = now
         log.msg = msg[:KEPT_CHARS]
@@ -121,10 +163,14 @@ class DigestLog:
         if self.first is None:
             self.first = now
         if len(self.chats) > CHATS_KEPT:
-            del self.chats[next(iter(self.chats))]
+            dropped = next(iter(self.chats))
+            del self.chats[dropped]
+            return dropped
+        return None
 
-    def observe(self, effects: Sequence[object]) -> None:
-        """A step's decisions: each one of `_STATUS` sets its chat's line."""
+    def observe(self, effects: Sequence[object], changed: set[str]) -> None:
+        """A step's decisions: each one of `_STATUS` sets its chat's line; the ids of the
+        chats whose entries it touched are added to `changed` (their rows must be written)."""
         for d in effects:
             if not isinstance(d, Decision):
                 continue
@@ -140,6 +186,7 @@ class DigestLog:
                 log.answers.append(d.t)
                 del log.answers[:-ANSWERS_SHOWN]
             log.status = status
+            changed.add(d.chat)
 
     def empty(self) -> bool:
         return not self.chats
@@ -186,40 +233,39 @@ class DigestLog:
             lines.append(f"... and {_n(len(logs) - shown, 'more chat')}.")
         return "\n".join(lines)
 
-    def reset(self, now: float) -> None:
-        self.since, self.chats, self.first = now, {}, None
+    def reset(self, now: float) -> list[str]:
+        """Start over (a digest was sent); returns the chats whose entries went."""
+        dropped = list(self.chats)
+        self.since, self.chats, self.first, self.seq = now, {}, None, 0
+        return dropped
 
     def export(self) -> dict[str, Any]:
-        return {
-            "since": self.since,
-            "first": self.first,
-            "chats": {cid: x.export() for cid, x in self.chats.items()},
-        }
+        """The global part only: the entries are saved with their chats (`ChatLog.export`)."""
+        return {"since": self.since, "first": self.first, "seq": self.seq}
 
     @classmethod
-    def restore(cls, data: dict[str, Any] | None) -> DigestLog:
-        if not data:
-            return cls()
-        since = data.get("since")
-        chats = {}
-        for cid, row in data.get("chats", {}).items():
-            label, group, wrote, last, msg, urgent, answers, status = row
-            chats[str(cid)] = ChatLog(
-                str(label),
-                bool(group),
-                int(wrote),
-                float(last),
-                str(msg),
-                bool(urgent),
-                [float(t) for t in answers],
-                str(status),
-            )
-        first = data.get("first")
+    def restore(cls, data: dict[str, Any] | None, held: dict[str, ChatLog]) -> DigestLog:
+        """The log from its global part and `held`, the entries the restored chats hold (chat
+        id -> entry). The index is rebuilt in `seq` order and bounded like `wrote` bounds it:
+        entries left out of `chats` are no longer the log's (their holders must drop them)."""
+        data = data or {}
+        since, first = data.get("since"), data.get("first")
+        order = sorted(held.items(), key=lambda item: item[1].seq)[-CHATS_KEPT:]
+        chats = dict(order)
+        seq = max(int(data.get("seq", 0)), max((x.seq for x in chats.values()), default=0))
         return cls(
             float(since) if since is not None else None,
             chats,
             float(first) if first is not None and chats else None,
+            seq,
         )
+
+    @staticmethod
+    def saved_in_meta(data: dict[str, Any] | None) -> dict[str, ChatLog]:
+        """The entries of a state saved when the whole log was in the meta (`chats`, most
+        recent last), numbered 1..n in that order: `restore` moves them into their chats."""
+        rows = (data or {}).get("chats") or {}
+        return {str(cid): ChatLog.restore(row, i) for i, (cid, row) in enumerate(rows.items(), 1)}
 
 
 def next_time(after: float, hhmm: str, zone: ZoneInfo) -> float:

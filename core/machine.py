@@ -136,7 +136,7 @@ from typing import Any
 from wapa.core import context as ctx
 from wapa.core import profiles, urgency
 from wapa.core.calendar import Calendar
-from wapa.core.digest import DigestLog, next_time
+from wapa.core.digest import ChatLog, DigestLog, next_time
 from wapa.core.escalation import NAME_CHARS, Escalations, clean, notice_line
 from wapa.core.events import (
     CalendarUpdate,
@@ -293,6 +293,7 @@ class Chat:
         "profile",
         "replies",
         "sends",
+        "digest",
     )
 
     def __init__(self, chat_id: str) -> None:
@@ -325,6 +326,7 @@ class Chat:
         self.profile = ""  # the owner's choice (`profile CHAT NAME`); "": by the rules
         self.replies: list[float] = []  # send times within the last day (cap)
         self.sends: list[SendRecord] = []  # the last _SENDS_KEPT
+        self.digest: ChatLog | None = None  # its entry in the digest's log (rule 15), if any
 
     def export(self) -> dict[str, Any]:
         """Plain JSON. Context entries and sends are compact lists in their fields' order."""
@@ -339,6 +341,10 @@ class Chat:
         out["unread"] = [list(u) if u[1] else u[0] for u in self.unread]
         if not self.profile:  # set by the owner's `profile` command only: most chats lack it
             del out["profile"]
+        if self.digest is None:  # only chats that wrote since the last digest have one
+            del out["digest"]
+        else:
+            out["digest"] = self.digest.export()
         return out
 
     @classmethod
@@ -361,6 +367,8 @@ class Chat:
             [u, ""] if isinstance(u, str) else [str(u[0]), str(u[1])]
             for u in data.get("unread", ())
         ]
+        entry = data.get("digest")
+        chat.digest = ChatLog.restore(entry) if entry is not None else None
         return chat
 
     def expire(self, cutoff: float) -> bool:
@@ -413,7 +421,7 @@ def _seen_of(ids: Any) -> bytes:
 
 
 _all_fields = operator.attrgetter(*Chat.__slots__)  # every field at once, in C (export)
-_CONTAINERS = frozenset(("context", "seen", "arrivals", "replies", "sends", "unread"))
+_CONTAINERS = frozenset(("context", "seen", "arrivals", "replies", "sends", "unread", "digest"))
 
 
 def expire_chat_state(data: dict[str, Any], cutoff: float) -> dict[str, Any]:
@@ -496,7 +504,7 @@ class Assistant:
                 Decision(now, "", Reason.BAD_EVENT, f"malformed {type(event).__name__}: {exc}")
             )
         if self._digest.chats:
-            self._digest.observe(out)
+            self._digest.observe(out, self._dirty)
         return out
 
     def next_deadline(self) -> float | None:
@@ -543,7 +551,7 @@ class Assistant:
                 self._send(chat, now, out)
         self._owner_timers(now, out)
         if self._digest.chats:
-            self._digest.observe(out)
+            self._digest.observe(out, self._dirty)
         return out
 
     # ------------------------------------------------------------------ inputs
@@ -731,9 +739,8 @@ class Assistant:
         self._dirty.add(chat.id)
         score = urgency.score(text, self._urgent_re, False)
         if score >= self.policy.urgent_threshold and not chat.is_group:  # rule 14 too
-            log = self._digest.chats.get(chat.id)
-            if log is not None:
-                log.urgent = True
+            if chat.digest is not None:
+                chat.digest.urgent = True
             self._escalate(chat, ev.message_id, entry.name, content, now, out)
         if chat.phase == WAITING and not chat.urgent and score >= self.policy.urgent_threshold:
             chat.urgent = True
@@ -1195,7 +1202,12 @@ class Assistant:
 
     def _digest_wrote(self, chat: Chat, name: str, msg_id: str, urgent: bool, now: float) -> None:
         label = chat.title if chat.is_group else (chat.name or name)
-        self._digest.wrote(chat.id, label, chat.is_group, msg_id, urgent, now)
+        log = self._digest
+        dropped = log.wrote(chat.id, label, chat.is_group, msg_id, urgent, now)
+        chat.digest = log.chats[chat.id]  # the chat holds its entry and saves it in its row
+        if dropped is not None:  # the oldest entry made room (CHATS_KEPT)
+            self.chats[dropped].digest = None
+            self._dirty.add(dropped)
 
     def _message(self, chat_id: str, msg_id: str) -> ctx.Entry | None:
         """A contact's message still in its chat's context (None once expired or trimmed)."""
@@ -1293,7 +1305,9 @@ class Assistant:
         log = self._digest
         text = log.build(now, self.policy.local_zone(), self._excerpt, self.policy.digest_max_chars)
         chats = len(log.chats)
-        log.reset(now)
+        for cid in log.reset(now):  # their rows are written without their entries
+            self.chats[cid].digest = None
+            self._dirty.add(cid)
         self._notice(text, now, out, NoticeKind.DIGEST)
         why = "asked by the owner" if asked else f"daily at {self.policy.digest_at}"
         out.append(
@@ -1547,13 +1561,29 @@ class Assistant:
         a._budget_left = float(budget) if isinstance(budget, int | float) else None
         a._model_auth_failed = bool(state.get("model_auth_failed", False))
         a._escalations = Escalations.restore(state.get("escalations"))  # absent before rule 14
-        a._digest = DigestLog.restore(state.get("digest"))
         a._calendar = Calendar.restore(state.get("calendar"))
         for cid, data in state["chats"].items():
             a.chats[cid] = Chat.restore(data)
+        a._restore_digest(state.get("digest"))
         a._heap = [(c.due, c.timer_seq, c.id) for c in a.chats.values() if c.timer_seq]
         heapq.heapify(a._heap)
         return a
+
+    def _restore_digest(self, data: dict[str, Any] | None) -> None:
+        """Rule 15's log from its global part and the entries the chats hold. A state saved
+        with the whole log in the meta has its entries moved into their chats (an entry of a
+        chat the state no longer has is dropped), and those chats are dirty: the next commit
+        writes them, since the meta no longer holds their entries."""
+        for cid, entry in DigestLog.saved_in_meta(data).items():
+            chat = self.chats.get(cid)
+            if chat is not None and chat.digest is None:
+                chat.digest = entry
+                self._dirty.add(cid)
+        held = {cid: c.digest for cid, c in self.chats.items() if c.digest is not None}
+        self._digest = DigestLog.restore(data, held)
+        for cid in held.keys() - self._digest.chats.keys():  # beyond CHATS_KEPT (a bad state)
+            self.chats[cid].digest = None
+            self._dirty.add(cid)
 
     def recover(self, now: float) -> list[Effect]:
         """After a crash and `restore`: results of generations and sends in flight at the crash

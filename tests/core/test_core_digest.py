@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wapa.core import Assistant, Decision, Notice, NoticeKind, Policy, PolicyError, Reason
-from wapa.core.digest import LIMIT_CHARS, DigestLog, next_time
+from wapa.core import digest as digest_module
+from wapa.core.digest import CHATS_KEPT, LIMIT_CHARS, ChatLog, DigestLog, next_time
+from wapa.core.events import Effect, MediaText, Message
 
-from tests.support.core_run import BOB, GROUP, OWNER, MakeRun, Run
+from tests.support.core_run import ALICE, BOB, GROUP, OWNER, MakeRun, Run
 
 BERLIN = ZoneInfo("Europe/Berlin")
 MONDAY_9_UTC = 1_767_603_600.0  # 2026-01-05 09:00 UTC, 10:00 in Berlin
@@ -69,10 +72,11 @@ def test_names_only_never_includes_message_text(make_run: MakeRun) -> None:
     run = make_run({"digest_detail": "names"})
     run.msg("my password is hunter2", sender_name="Alice")
     run.msg("URGENT secret plans", chat=BOB, sender_name="Bob")
+    entries = [run.a.export_chat(cid)["digest"] for cid in run.a.chats]
+    assert "hunter2" not in json.dumps([run.a.export_meta(), entries])  # the log never holds text
     text = ask(run)
     assert "hunter2" not in text and "secret" not in text and "password" not in text
     assert "Alice, 1 message" in text and "Bob, 1 message" in text
-    assert "hunter2" not in json.dumps(run.a.export_meta())  # the log never holds text
 
 
 def test_the_daily_digest_follows_berlin_time_across_the_clock_change(make_run: MakeRun) -> None:
@@ -104,10 +108,13 @@ def test_the_digest_is_bounded_with_and_n_more(make_run: MakeRun) -> None:
     run = make_run({"cooldown": "1d"})
     for i in range(400):
         run.msg("x" * 300, chat=f"c{i}@s.whatsapp.net", sender_name=f"Contact number {i}")
+    held = [cid for cid, row in run.a.export()["chats"].items() if "digest" in row]
+    assert held == [f"c{i}@s.whatsapp.net" for i in range(400 - CHATS_KEPT, 400)]
     text = ask(run)
     assert len(text) <= LIMIT_CHARS == Policy().digest_max_chars
     assert text.endswith("more chats.") and "Contact number 399" in text
     assert len(run.a._digest.chats) == 0  # and the log is bounded in between: CHATS_KEPT
+    assert not any("digest" in row for row in run.a.export()["chats"].values())  # all gone
 
 
 def test_the_digest_length_is_a_setting(make_run: MakeRun) -> None:
@@ -197,8 +204,124 @@ def test_a_digest_is_bounded_and_names_only_has_no_text(
 def test_digest_log_rows_restore() -> None:
     log = DigestLog()
     log.wrote("a", "Alice", False, "m1", True, 10.0)
-    again = DigestLog.restore(json.loads(json.dumps(log.export())))
-    assert again == log
+    log.wrote("b", "Bob", False, "m2", False, 11.0)
+    log.wrote("a", "Alice", False, "m3", False, 12.0)
+    rows = json.loads(json.dumps({cid: x.export() for cid, x in log.chats.items()}))
+    held = {cid: ChatLog.restore(row) for cid, row in reversed(rows.items())}
+    again = DigestLog.restore(json.loads(json.dumps(log.export())), held)
+    assert again == log and list(again.chats) == ["b", "a"]  # the order comes from `seq`
+    with pytest.raises(ValueError, match="9"):
+        ChatLog.restore([*rows["a"], 0])
+
+
+# ---------------------------------------------------------------- kept in the chats' rows
+
+
+def test_each_entry_is_in_its_chats_row_and_the_meta_keeps_only_numbers(
+    make_run: MakeRun,
+) -> None:
+    run = make_run(DAILY, t0=MONDAY_9_UTC)
+    for i in range(50):
+        run.msg("are you coming?", chat=f"c{i}@s.whatsapp.net", sender_name=f"Contact {i}")
+    meta = run.a.export_meta()["digest"]
+    assert meta == {"since": MONDAY_9_UTC, "first": MONDAY_9_UTC, "seq": 50}
+    row = run.a.export_chat("c7@s.whatsapp.net")["digest"]
+    assert row == ["Contact 7", False, 1, MONDAY_9_UTC, "m8", False, [], "", 8]
+    assert len(run.a.take_dirty()) == 50
+    run.msg("hi", chat=OWNER, from_me=True)  # a note to self: no chat's entry changes
+    assert run.a.take_dirty() == set()
+
+
+def _stored_rows(run: Run) -> dict[str, Any]:
+    """What a store holds that writes, after every step, only the dirty chats and the meta
+    (as `Driver.take_batch` does). Returns its rows, updated as the run goes on."""
+    rows: dict[str, Any] = {"chats": {}}
+    run.a.take_dirty()
+    rows.update(run.a.export_meta(), chats={c: run.a.export_chat(c) for c in run.a.chats})
+
+    def write(t: float, effects: list[Effect]) -> None:
+        for cid in run.a.take_dirty():
+            rows["chats"][cid] = run.a.export_chat(cid)
+        rows.update(run.a.export_meta())
+
+    run.watch = write
+    return rows
+
+
+def test_a_store_writing_only_dirty_chats_holds_the_whole_log(
+    make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every change of an entry (a message, a decision naming its chat, an urgent media text,
+    an entry dropped for CHATS_KEPT, the digest starting over) marks its chat dirty: the rows
+    written step by step are the whole state, and restore to the same digest."""
+    monkeypatch.setattr(digest_module, "CHATS_KEPT", 3)
+    run = make_run({**DAILY, "cooldown": "30m"}, t0=MONDAY_9_UTC)
+    stored = _stored_rows(run)
+
+    def same() -> None:
+        assert json.loads(json.dumps(stored)) == run.a.export()
+        again = Assistant.restore(json.loads(json.dumps(stored)), run.policy, run.persona)
+        assert again._digest == run.a._digest
+        assert again._digest.build(run.t, BERLIN) == run.a._digest.build(run.t, BERLIN)
+
+    run.msg("are you coming friday?", sender_name="Alice")
+    run.reply_cycle()  # decisions alone (sent) change Alice's entry
+    same()
+    run.msg("and the tickets?", sender_name="Alice", dt=600)  # quiet after a reply
+    run.msg("", chat=BOB, sender_name="Bob", media="voice", id="v1")
+    run.handle(MediaText(BOB, "v1", "urgent, the server is down", "transcript"))
+    run.owner("I'll call you", chat=BOB, dt=5)
+    same()
+    for i in range(4):  # four more chats: Alice's and Bob's entries make room
+        run.msg("hello", chat=f"c{i}@s.whatsapp.net", sender_name=f"C{i}", dt=1)
+    assert [c for c, row in stored["chats"].items() if "digest" in row] == [
+        f"c{i}@s.whatsapp.net" for i in (1, 2, 3)
+    ]
+    same()
+    ask(run)  # the log starts over: every entry leaves its row
+    same()
+    run.msg("me again", sender_name="Alice", dt=60)
+    run.advance(86400)  # the daily digest
+    same()
+    assert len(digests(run)) == 2
+
+
+def test_a_state_with_the_whole_log_in_the_meta_still_restores(make_run: MakeRun) -> None:
+    """States saved before the entries moved into their chats kept the log in the meta, as
+    8-field rows, most recent last: each moves into its chat, which is then dirty (the next
+    commit must write it). An entry whose chat the state lacks is dropped."""
+    run = make_run(DAILY, t0=MONDAY_9_UTC)
+    run.msg("are you coming?", sender_name="Alice")
+    run.reply_cycle()
+    run.msg("urgent!", chat=BOB, sender_name="Bob", dt=60)
+    run.msg("lunch?", chat=GROUP, sender_name="Carl", group_title="Team", dt=60)
+    run.msg("and the tickets?", sender_name="Alice", dt=60)
+    new = json.loads(json.dumps(run.a.export()))
+    old = json.loads(json.dumps(new))
+    entries = {cid: row.pop("digest") for cid, row in old["chats"].items() if "digest" in row}
+    order = sorted(entries, key=lambda cid: entries[cid][8])
+    assert order == [BOB, GROUP, ALICE]
+    gone = ["Gone", False, 1, MONDAY_9_UTC, "m0", False, [], "", 0][:8]
+    old["digest"] = {
+        "since": new["digest"]["since"],
+        "first": new["digest"]["first"],
+        "chats": {"gone@s.whatsapp.net": gone} | {cid: entries[cid][:8] for cid in order},
+    }
+    restored = Assistant.restore(old, run.policy, run.persona)
+    assert restored.take_dirty() == {ALICE, BOB, GROUP}
+    assert restored._digest.build(run.t, BERLIN) == run.a._digest.build(run.t, BERLIN)
+    assert "Gone" not in restored._digest.build(run.t, BERLIN)
+    again = restored.export()
+    assert list(restored._digest.chats) == order
+    assert {cid: row.get("digest", [])[:8] for cid, row in again["chats"].items()} == {
+        cid: row.get("digest", [])[:8] for cid, row in new["chats"].items()
+    }
+    assert set(again["digest"]) == {"since", "first", "seq"}
+    mine = restored.handle(Message(OWNER, OWNER, "x1", "digest", from_me=True), run.t)
+    theirs = run.msg("digest", chat=OWNER, from_me=True, id="x1")
+    assert [n for n in mine if isinstance(n, Notice)] == [
+        n for n in theirs if isinstance(n, Notice)
+    ]
 
 
 def test_the_excerpt_goes_with_the_context_it_was_read_from(make_run: MakeRun) -> None:
@@ -207,7 +330,7 @@ def test_the_excerpt_goes_with_the_context_it_was_read_from(make_run: MakeRun) -
     run.msg("my old secret: pineapple", sender_name="Alice")
     assert '"my old secret: pineapple"' in ask(run)
     run.msg("and another secret: mango", sender_name="Alice", dt=60)
-    assert "mango" not in json.dumps(run.a.export_meta())
+    assert "mango" not in json.dumps([run.a.export_meta(), run.a.export_chat(ALICE)["digest"]])
     run.a.expire(run.t + 1)
     text = ask(run)
     assert "mango" not in text and "Alice, 1 message" in text
