@@ -11,13 +11,12 @@ simulator classifies its fake Cloudflare answers with exactly this code.
 
 from __future__ import annotations
 
-import asyncio
 import json
+import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import httpx
 from wapa.adapters.llm.config import LLMSettings
 from wapa.adapters.llm.errors import (
     BadResponseError,
@@ -35,6 +34,9 @@ from wapa.adapters.llm.policy import (
 )
 from wapa.adapters.llm.usage import LLMStats
 from wapa.core.events import ChatMessage
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "GenerationResult",
@@ -68,7 +70,11 @@ class LLMClient(Protocol):
 
 def header(headers: Mapping[str, str], name: str) -> str | None:
     """A header's value, whatever the case of its name (httpx.Headers or a plain dict)."""
-    if isinstance(headers, httpx.Headers):
+    # httpx and asyncio are imported where a request is made (`Provider._request`), not here:
+    # the simulator parses its fake answers with this module and never loads them. An
+    # httpx.Headers can only exist once httpx is imported.
+    httpx = sys.modules.get("httpx")
+    if httpx is not None and isinstance(headers, httpx.Headers):
         return headers.get(name)
     name = name.lower()
     return next((v for k, v in headers.items() if k.lower() == name), None)
@@ -196,6 +202,10 @@ class Provider(ABC):
         body: dict[str, Any] | None = None,
     ) -> tuple[int, Any, httpx.Headers]:
         """Send, map transport failures to ModelErrors, decode JSON (or keep the text)."""
+        import asyncio  # both loaded with the client that calls this (see `header`)
+
+        import httpx
+
         try:
             async with asyncio.timeout(timeout):
                 response = await self.http.request(
