@@ -3,13 +3,52 @@
 `StateStore` is the seam every store satisfies (the SQLite `Store`, the in-memory
 `MemoryStore`); a driver's shell depends on it alone."""
 
-from wapa.adapters.store.backup import backup_file, daily_backup_due, rotate_backups
-from wapa.adapters.store.errors import StoreError
-from wapa.adapters.store.memory import MemoryStore
-from wapa.adapters.store.protocol import OutboxEntry, StateStore
-from wapa.adapters.store.schema import SCHEMA_VERSION
-from wapa.adapters.store.settings import StoreSettings
-from wapa.adapters.store.store import PurgeReport, Store
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wapa.adapters.store.backup import backup_file, daily_backup_due, rotate_backups
+    from wapa.adapters.store.errors import StoreError
+    from wapa.adapters.store.memory import MemoryStore
+    from wapa.adapters.store.protocol import OutboxEntry, StateStore
+    from wapa.adapters.store.schema import SCHEMA_VERSION
+    from wapa.adapters.store.settings import StoreSettings
+    from wapa.adapters.store.store import PurgeReport, Store
+
+# The names below are loaded on first use (PEP 562). Importing any submodule runs this file
+# first, and the simulator needs only `MemoryStore`: importing the SQLite `Store` here loaded
+# aiosqlite, asyncio and cryptography into every `wapa simulate`.
+_WHERE = {
+    "backup_file": "backup",
+    "daily_backup_due": "backup",
+    "rotate_backups": "backup",
+    "StoreError": "errors",
+    "MemoryStore": "memory",
+    "OutboxEntry": "protocol",
+    "StateStore": "protocol",
+    "SCHEMA_VERSION": "schema",
+    "StoreSettings": "settings",
+    "PurgeReport": "store",
+    "Store": "store",
+}
+
+
+if not TYPE_CHECKING:  # mypy reads the imports above: a misspelt name stays an error
+
+    def __getattr__(name: str) -> Any:
+        module = _WHERE.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value  # once loaded, a plain attribute
+        return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from wapa.adapters.store.errors import StoreError
 from wapa.adapters.store.protocol import OutboxEntry, checked_values
-from wapa.adapters.store.store import encode_row
+from wapa.adapters.store.rows import encode_row
 from wapa.core.driver import Batch
 from wapa.core.events import Decision, Reason, Send, SendConfirmed, SendFailed
 from wapa.core.machine import Assistant

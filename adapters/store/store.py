@@ -35,12 +35,12 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-import orjson
 from wapa.adapters.filemodes import private_dir, private_sqlite
 from wapa.adapters.store import backup as backups
 from wapa.adapters.store import crypto
 from wapa.adapters.store.errors import StoreError
 from wapa.adapters.store.protocol import OutboxEntry, checked_values
+from wapa.adapters.store.rows import encode_row
 from wapa.adapters.store.schema import SCHEMA_VERSION, script
 from wapa.core import expire_chat_state
 from wapa.core.driver import Batch
@@ -87,26 +87,6 @@ _UPSERT_VALUE = (
     "INSERT INTO store_meta (name, value) VALUES (?, ?) "
     "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 )
-
-
-def encode_row(obj: Any) -> bytes:
-    """Compact UTF-8 JSON of a row. orjson (7-11x faster than the stdlib on chat rows) where it
-    writes what the stdlib would read back as the same value; the stdlib otherwise. orjson
-    writes NaN and infinities as `null` (the core keeps none): an output holding `null` is
-    read back and compared with `obj`, and only one that does not come back equal (a NaN, an
-    infinity, a tuple) goes through the stdlib, which keeps NaN / Infinity; integers beyond
-    64 bits make orjson refuse (TypeError), and go through the stdlib too."""
-    try:
-        data = orjson.dumps(obj)
-    except TypeError:
-        return _stdlib_row(obj)
-    if b"null" not in data or orjson.loads(data) == obj:
-        return data
-    return _stdlib_row(obj)
-
-
-def _stdlib_row(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _ctx_oldest(chat: dict[str, Any]) -> float | None:
