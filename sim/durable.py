@@ -16,15 +16,18 @@ gets: the assistant as last committed, and the sends stored as intent with no ou
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from wapa.adapters.store import MemoryStore, OutboxEntry, Store
+from wapa.adapters.store.memory import MemoryStore
+from wapa.adapters.store.protocol import OutboxEntry
 from wapa.core.driver import Batch
 from wapa.core.machine import Assistant
 from wapa.core.policy import Persona, Policy
+
+if TYPE_CHECKING:
+    from wapa.adapters.store.store import Store
 
 T = TypeVar("T")
 SYNC = "normal"  # a commit survives a crash of the process: what a simulated crash is
@@ -87,6 +90,11 @@ class DurableState:
     thread."""
 
     def __init__(self, path: str | Path, *, key: str | None = None, sync: str = SYNC) -> None:
+        # Imported here and in `_open_store`, not with the module: only the scenarios that
+        # restart from a store (three of the suite's) need asyncio, aiosqlite and cryptography;
+        # every other one commits to the MemoryStore.
+        import asyncio
+
         self.path = Path(path)
         self.key, self.sync = key, sync
         self.commits = 0
@@ -94,8 +102,7 @@ class DurableState:
         self._loop = asyncio.new_event_loop()
         self._store: Store | None = None
         try:
-            self._store = self._run(Store.open(self.path, key, sync=sync))
-            if self._run(self._store.load()) is not None:
+            if self._run(self._open_store().load()) is not None:
                 raise StoreInUseError(
                     f"{self.path} already holds an assistant's state: give the simulation a new "
                     "file (it never writes over a real store)"
@@ -109,6 +116,8 @@ class DurableState:
 
     def _open_store(self) -> Store:
         if self._store is None:
+            from wapa.adapters.store.store import Store  # see __init__
+
             self._store = self._run(Store.open(self.path, self.key, sync=self.sync))
         return self._store
 

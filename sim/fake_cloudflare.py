@@ -27,16 +27,16 @@ them with the real client's parsing, so both fakes fail exactly as Cloudflare do
 from __future__ import annotations
 
 import copy
-import json
 import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import TYPE_CHECKING, Any
 
 from wapa.core.events import ChatMessage
+
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
 
 PREFIX = "/client/v4"
 DEFAULT_TOKEN = "fake-token"
@@ -290,7 +290,13 @@ class FakeCloudflare:
     # ------------------------------------------------------------------ control
 
     def start(self) -> FakeCloudflare:
-        handler = type("Handler", (_Handler,), {"fake": self})
+        # http.server (and with it http.client, email, socketserver) is loaded only for the
+        # real server: the simulator's fake model imports this module for the answers alone.
+        from http.server import ThreadingHTTPServer
+
+        from wapa.sim.cloudflare_http import CloudflareHandler
+
+        handler = type("Handler", (CloudflareHandler,), {"fake": self})
         server = ThreadingHTTPServer((self.host, self.port), handler)
         server.daemon_threads = True
         server.block_on_close = False
@@ -477,40 +483,3 @@ class FakeCloudflare:
                 record.endpoint = "models"  # Cloudflare's /ai/v1 has no model list
                 return (*NO_METHOD, {})
         return (*NO_ROUTE, {})
-
-
-class _Handler(BaseHTTPRequestHandler):
-    fake: FakeCloudflare
-    protocol_version = "HTTP/1.1"
-
-    def _serve(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        path = unquote(urlsplit(self.path).path)
-        auth = self.headers.get("Authorization") or ""
-        try:
-            status, payload, headers = self.fake.handle(method, path, auth, body)
-        except Exception as exc:  # the fake must answer, even when it has a bug
-            status, payload, headers = 500, _envelope_error(3043, f"fake: {type(exc).__name__}"), {}
-        data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-        self.send_response(status)
-        ctype = "text/html" if isinstance(payload, str) else "application/json"
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        self._serve("GET")
-
-    def do_POST(self) -> None:  # noqa: N802
-        self._serve("POST")
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: no request lines
-        return

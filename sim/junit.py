@@ -20,13 +20,14 @@ tests/sim/test_junit.py against a copy of that shape, and parsed with junitparse
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
+
     from wapa.sim.suite import Outcome
 
 _EXPECTATION_LINE = re.compile(r"^expect\[\d+\] \(line (\d+)\)")
@@ -89,6 +90,10 @@ def outcome_case(o: Outcome) -> Case:
 def _document(
     suite: str, cases: Sequence[Case], properties: Iterable[tuple[str, str]]
 ) -> ET.Element:
+    # ElementTree is loaded only when XML is written: `wapa simulate` imports this module for
+    # the GitHub annotations on every run, with or without --junit.
+    import xml.etree.ElementTree as ET
+
     failures = sum(bool(c.failure) for c in cases)
     errors = sum(bool(c.error) for c in cases)
     total = sum(c.seconds for c in cases)
@@ -129,6 +134,8 @@ def _document(
 
 
 def _serialise(root: ET.Element) -> str:
+    import xml.etree.ElementTree as ET  # see _document
+
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
 

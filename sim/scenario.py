@@ -17,7 +17,6 @@ from typing import Any
 import yaml
 from wapa.adapters.llm.media import MediaJob
 from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml
-from wapa.config import closest_name
 from wapa.core.events import (
     MEDIA_KINDS,
     MESSAGE_KINDS,
@@ -293,6 +292,10 @@ class _Ctx:
 def did_you_mean(name: Any, known: Iterable[str]) -> str:
     """ ", did you mean X?" for the known name closest to `name` (app/config.py's
     `closest_name`, which compares in upper case), or ""."""
+    # Imported only when a name is wrong: wapa.config loads every adapter's settings (the
+    # calendar's with httpx and asyncio), which a valid scenario never needs.
+    from wapa.config import closest_name
+
     by_upper = {k.upper(): k for k in known}
     match = closest_name(str(name), by_upper)
     return f", did you mean {by_upper[match]}?" if match else ""
