@@ -18,11 +18,8 @@ import hashlib
 import hmac
 import os
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+# cryptography is imported where a key is used (below), not here: a store without
+# WAPA_DB_KEY (the default, and every simulated store) never loads it.
 
 SALT_BYTES = 16
 NONCE_BYTES = 12
@@ -67,10 +64,15 @@ def master_key(secret: str | bytes, salt: bytes) -> bytes:
     data = secret if isinstance(secret, bytes) else secret.encode("utf-8")
     if not data:
         raise ValueError("WAPA_DB_KEY is empty")
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
     return Scrypt(salt=salt, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P).derive(data)
 
 
 def _subkey(master: bytes, salt: bytes, purpose: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=purpose).derive(master)
 
 
@@ -95,6 +97,8 @@ class AesGcmSealer(Sealer):
     encrypted = True
 
     def __init__(self, secret: str | bytes, salt: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         master = master_key(secret, salt)
         self._aead = AESGCM(_subkey(master, salt, b"wapa aes-256-gcm v1"))
         self._id_key = _subkey(master, salt, b"wapa chat id v1")
@@ -111,6 +115,8 @@ class AesGcmSealer(Sealer):
         blob = bytes(blob)
         if len(blob) < 1 + NONCE_BYTES + 16 or blob[:1] != FORMAT:
             raise SealError("not an encrypted value (was it written without a key?)")
+        from cryptography.exceptions import InvalidTag  # loaded by __init__ already
+
         nonce, body = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
         try:
             return self._aead.decrypt(nonce, body, aad)
