@@ -29,18 +29,22 @@ on the owner's command `digest`, the owner gets a notice of kind `digest`:
   `digest` decision says so); `digest` on demand always answers. Saved and restored with
   the state.
 - Where it is kept: each chat's entry (`ChatLog`) lives in its `Chat` and is saved in that
-  chat's row, so a step writes only the entries of the chats it changed; the global part
-  (`since`, `first` and `seq`, the order of the entries' latest messages) is a few numbers in
-  the meta. Reason: the whole log in the meta was rewritten on every commit (about 38 KB with
-  `CHATS_KEPT` chats, 40% of a fuzz run's time). `chats` here is an index of the entries the
-  chats hold, rebuilt from them (in `seq` order) on restore; at most `CHATS_KEPT` chats hold
-  one, as before: a new chat's entry takes the place of the one whose latest message is the
-  oldest, and that chat's row is written without it. A chat's entry goes wherever its row
-  goes: retention (`expire_chat_state`, `Assistant.expire`) keeps it, since it holds no text
-  (counts, times, the label and a message id whose text is gone with the context); a chat
-  row that is deleted takes its entry along, and a state restored without a chat's row has
-  no entry for it. States saved before (the whole log in the meta's `digest.chats`) restore
-  with each entry moved into its chat, which is then written at the next commit.
+  chat's row, so a step writes only the entries of the chats it changed; the global part is
+  four numbers in the meta: `since`, `first`, `seq` (counts every message logged, never
+  reset: each entry keeps the `seq` of its latest message, the log's order) and `start` (the
+  `seq` when the last digest was sent). Reason: the whole log in the meta was rewritten on
+  every commit (about 38 KB with `CHATS_KEPT` chats, 40% of a fuzz run's time).
+- Still bounded, and no row is written just to drop an entry: the log is the entries above
+  `start` with the `CHATS_KEPT` highest `seq` (`chats` is that index, rebuilt from the chats
+  on restore). A new chat's entry takes the place of the one whose latest message is the
+  oldest, as before, and a digest empties the log; in memory the dropped entries go at once,
+  in the store they stay in their rows, stale and ignored by restore, until the chat's row is
+  next written. A chat's entry goes wherever its row goes: retention (`expire_chat_state`,
+  `Assistant.expire`) keeps it, since it holds no text (counts, times, the label and a message
+  id whose text goes with the context); a deleted chat row takes its entry along, and a state
+  restored without a chat's row has no entry for it. States saved before (the whole log in
+  the meta's `digest.chats`, most recent last) restore with each entry moved into its chat,
+  which is then written at the next commit (the meta no longer holds it).
 """
 
 from __future__ import annotations
@@ -138,7 +142,8 @@ class DigestLog:
     # the entries the chats hold (`Chat.digest`), most recent last: an index, not exported
     chats: dict[str, ChatLog] = field(default_factory=dict)
     first: float | None = None  # the first message logged since: the next digest follows it
-    seq: int = 0  # counts the messages logged since the last digest (the entries' order)
+    seq: int = 0  # counts every message logged (the entries' order); never reset
+    start: int = 0  # `seq` when the last digest was sent: entries at or below it are stale
 
     def wrote(
         self, chat: str, label: str, group: bool, msg: str, urgent: bool, now: float
@@ -146,7 +151,8 @@ class DigestLog:
         """A contact's message `msg` (its id; "" when it must not be quoted) entered the chat;
         its entry is `chats[chat]` after this. The label is kept raw (bounded) and cleaned when
         a digest is built: this runs for every message. Returns the chat whose entry was
-        dropped to keep `CHATS_KEPT` (its holder must let it go), else None."""
+        dropped to keep `CHATS_KEPT` (its holder must let it go; its row need not be written,
+        the entry's `seq` marks it stale), else None."""
         log = self.chats.pop(chat, None)
         if log is None:
             log = ChatLog(label[:KEPT_CHARS], group)
@@ -234,30 +240,33 @@ class DigestLog:
         return "\n".join(lines)
 
     def reset(self, now: float) -> list[str]:
-        """Start over (a digest was sent); returns the chats whose entries went."""
+        """Start over (a digest was sent); returns the chats whose entries went (their rows
+        keep them, stale, until next written: `start` tells)."""
         dropped = list(self.chats)
-        self.since, self.chats, self.first, self.seq = now, {}, None, 0
+        self.since, self.chats, self.first, self.start = now, {}, None, self.seq
         return dropped
 
     def export(self) -> dict[str, Any]:
         """The global part only: the entries are saved with their chats (`ChatLog.export`)."""
-        return {"since": self.since, "first": self.first, "seq": self.seq}
+        return {"since": self.since, "first": self.first, "seq": self.seq, "start": self.start}
 
     @classmethod
     def restore(cls, data: dict[str, Any] | None, held: dict[str, ChatLog]) -> DigestLog:
         """The log from its global part and `held`, the entries the restored chats hold (chat
-        id -> entry). The index is rebuilt in `seq` order and bounded like `wrote` bounds it:
-        entries left out of `chats` are no longer the log's (their holders must drop them)."""
+        id -> entry): those above `start` with the `CHATS_KEPT` highest `seq`, in that order.
+        The others are stale (dropped or emptied by a digest): their holders must drop them."""
         data = data or {}
         since, first = data.get("since"), data.get("first")
-        order = sorted(held.items(), key=lambda item: item[1].seq)[-CHATS_KEPT:]
-        chats = dict(order)
+        start = int(data.get("start", 0))
+        live = [item for item in held.items() if item[1].seq > start]
+        chats = dict(sorted(live, key=lambda item: item[1].seq)[-CHATS_KEPT:])
         seq = max(int(data.get("seq", 0)), max((x.seq for x in chats.values()), default=0))
         return cls(
             float(since) if since is not None else None,
             chats,
             float(first) if first is not None and chats else None,
             seq,
+            start,
         )
 
     @staticmethod

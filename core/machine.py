@@ -1205,9 +1205,8 @@ class Assistant:
         log = self._digest
         dropped = log.wrote(chat.id, label, chat.is_group, msg_id, urgent, now)
         chat.digest = log.chats[chat.id]  # the chat holds its entry and saves it in its row
-        if dropped is not None:  # the oldest entry made room (CHATS_KEPT)
-            self.chats[dropped].digest = None
-            self._dirty.add(dropped)
+        if dropped is not None:  # the oldest entry made room (CHATS_KEPT); its row keeps
+            self.chats[dropped].digest = None  # it, stale, until next written (no write now)
 
     def _message(self, chat_id: str, msg_id: str) -> ctx.Entry | None:
         """A contact's message still in its chat's context (None once expired or trimmed)."""
@@ -1305,9 +1304,8 @@ class Assistant:
         log = self._digest
         text = log.build(now, self.policy.local_zone(), self._excerpt, self.policy.digest_max_chars)
         chats = len(log.chats)
-        for cid in log.reset(now):  # their rows are written without their entries
+        for cid in log.reset(now):  # stale in their rows until next written (`start`)
             self.chats[cid].digest = None
-            self._dirty.add(cid)
         self._notice(text, now, out, NoticeKind.DIGEST)
         why = "asked by the owner" if asked else f"daily at {self.policy.digest_at}"
         out.append(
@@ -1570,10 +1568,10 @@ class Assistant:
         return a
 
     def _restore_digest(self, data: dict[str, Any] | None) -> None:
-        """Rule 15's log from its global part and the entries the chats hold. A state saved
-        with the whole log in the meta has its entries moved into their chats (an entry of a
-        chat the state no longer has is dropped), and those chats are dirty: the next commit
-        writes them, since the meta no longer holds their entries."""
+        """Rule 15's log from its global part and the entries the chats hold (stale ones are
+        dropped). A state saved with the whole log in the meta has its entries moved into
+        their chats (an entry of a chat the state no longer has is dropped), and those chats
+        are dirty: the next commit writes them, since the meta no longer holds their entries."""
         for cid, entry in DigestLog.saved_in_meta(data).items():
             chat = self.chats.get(cid)
             if chat is not None and chat.digest is None:
@@ -1581,9 +1579,8 @@ class Assistant:
                 self._dirty.add(cid)
         held = {cid: c.digest for cid, c in self.chats.items() if c.digest is not None}
         self._digest = DigestLog.restore(data, held)
-        for cid in held.keys() - self._digest.chats.keys():  # beyond CHATS_KEPT (a bad state)
+        for cid in held.keys() - self._digest.chats.keys():  # stale: dropped or emptied
             self.chats[cid].digest = None
-            self._dirty.add(cid)
 
     def recover(self, now: float) -> list[Effect]:
         """After a crash and `restore`: results of generations and sends in flight at the crash

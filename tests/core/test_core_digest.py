@@ -224,7 +224,7 @@ def test_each_entry_is_in_its_chats_row_and_the_meta_keeps_only_numbers(
     for i in range(50):
         run.msg("are you coming?", chat=f"c{i}@s.whatsapp.net", sender_name=f"Contact {i}")
     meta = run.a.export_meta()["digest"]
-    assert meta == {"since": MONDAY_9_UTC, "first": MONDAY_9_UTC, "seq": 50}
+    assert meta == {"since": MONDAY_9_UTC, "first": MONDAY_9_UTC, "seq": 50, "start": 0}
     row = run.a.export_chat("c7@s.whatsapp.net")["digest"]
     assert row == ["Contact 7", False, 1, MONDAY_9_UTC, "m8", False, [], "", 8]
     assert len(run.a.take_dirty()) == 50
@@ -232,15 +232,18 @@ def test_each_entry_is_in_its_chats_row_and_the_meta_keeps_only_numbers(
     assert run.a.take_dirty() == set()
 
 
-def _stored_rows(run: Run) -> dict[str, Any]:
-    """What a store holds that writes, after every step, only the dirty chats and the meta
-    (as `Driver.take_batch` does). Returns its rows, updated as the run goes on."""
+def _stored_rows(run: Run, written: list[set[str]]) -> dict[str, Any]:
+    """What a store holds that writes, after every step, only the dirty chats (their ids are
+    appended to `written`) and the meta, as `Driver.take_batch` does. Returns its rows,
+    updated as the run goes on."""
     rows: dict[str, Any] = {"chats": {}}
     run.a.take_dirty()
     rows.update(run.a.export_meta(), chats={c: run.a.export_chat(c) for c in run.a.chats})
 
     def write(t: float, effects: list[Effect]) -> None:
-        for cid in run.a.take_dirty():
+        dirty = run.a.take_dirty()
+        written.append(dirty)
+        for cid in dirty:
             rows["chats"][cid] = run.a.export_chat(cid)
         rows.update(run.a.export_meta())
 
@@ -251,18 +254,21 @@ def _stored_rows(run: Run) -> dict[str, Any]:
 def test_a_store_writing_only_dirty_chats_holds_the_whole_log(
     make_run: MakeRun, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every change of an entry (a message, a decision naming its chat, an urgent media text,
-    an entry dropped for CHATS_KEPT, the digest starting over) marks its chat dirty: the rows
-    written step by step are the whole state, and restore to the same digest."""
+    """Every change of an entry (a message, a decision naming its chat, an urgent media text)
+    marks its chat dirty: the rows written step by step restore to the same state and digest.
+    An entry dropped for CHATS_KEPT or by a digest costs no write: it stays in its row, stale
+    (its `seq` says so), and restore leaves it out."""
     monkeypatch.setattr(digest_module, "CHATS_KEPT", 3)
     run = make_run({**DAILY, "cooldown": "30m"}, t0=MONDAY_9_UTC)
-    stored = _stored_rows(run)
+    written: list[set[str]] = []
+    stored = _stored_rows(run, written)
 
-    def same() -> None:
-        assert json.loads(json.dumps(stored)) == run.a.export()
+    def same() -> Assistant:
         again = Assistant.restore(json.loads(json.dumps(stored)), run.policy, run.persona)
+        assert again.export() == run.a.export()
         assert again._digest == run.a._digest
         assert again._digest.build(run.t, BERLIN) == run.a._digest.build(run.t, BERLIN)
+        return again
 
     run.msg("are you coming friday?", sender_name="Alice")
     run.reply_cycle()  # decisions alone (sent) change Alice's entry
@@ -274,13 +280,13 @@ def test_a_store_writing_only_dirty_chats_holds_the_whole_log(
     same()
     for i in range(4):  # four more chats: Alice's and Bob's entries make room
         run.msg("hello", chat=f"c{i}@s.whatsapp.net", sender_name=f"C{i}", dt=1)
-    assert [c for c, row in stored["chats"].items() if "digest" in row] == [
-        f"c{i}@s.whatsapp.net" for i in (1, 2, 3)
-    ]
-    same()
-    ask(run)  # the log starts over: every entry leaves its row
-    same()
+        assert written[-1] == {f"c{i}@s.whatsapp.net"}  # one row per message, as before
+    assert "digest" in stored["chats"][ALICE]  # stale in its row...
+    assert list(same()._digest.chats) == [f"c{i}@s.whatsapp.net" for i in (1, 2, 3)]  # ...only
+    ask(run)  # the log starts over: the entries stay in their rows, stale, no row written
+    assert written[-1] == set() and same()._digest.chats == {}
     run.msg("me again", sender_name="Alice", dt=60)
+    assert list(same()._digest.chats) == [ALICE]
     run.advance(86400)  # the daily digest
     same()
     assert len(digests(run)) == 2
@@ -316,7 +322,7 @@ def test_a_state_with_the_whole_log_in_the_meta_still_restores(make_run: MakeRun
     assert {cid: row.get("digest", [])[:8] for cid, row in again["chats"].items()} == {
         cid: row.get("digest", [])[:8] for cid, row in new["chats"].items()
     }
-    assert set(again["digest"]) == {"since", "first", "seq"}
+    assert set(again["digest"]) == {"since", "first", "seq", "start"}
     mine = restored.handle(Message(OWNER, OWNER, "x1", "digest", from_me=True), run.t)
     theirs = run.msg("digest", chat=OWNER, from_me=True, id="x1")
     assert [n for n in mine if isinstance(n, Notice)] == [
