@@ -73,9 +73,9 @@ def test_too_big() -> None:
 
 def test_deep_nesting_is_refused_at_once() -> None:
     deep = HEAD + b"BEGIN:X\r\n" * 200_000 + b"END:X\r\n" * 200_000 + TAIL
-    began = time.perf_counter()
+    began = time.process_time()  # CPU time: a hang guard, not a speed test (a loaded machine)
     assert "line 10: components nested more than 8 deep" in refused(deep)
-    assert time.perf_counter() - began < 5
+    assert time.process_time() - began < 5
 
 
 def test_a_kept_property_too_long_is_refused_a_dropped_one_is_not_read() -> None:
@@ -142,9 +142,9 @@ def test_a_rule_too_costly_to_walk_is_skipped_with_its_line() -> None:
         + event("ok", "20261022T120000Z")
         + TAIL
     )
-    began = time.perf_counter()
+    began = time.process_time()  # CPU time: a hang guard, not a speed test (a loaded machine)
     found = busy_times(body, NOW, 3, BERLIN)
-    assert time.perf_counter() - began < 5
+    assert time.process_time() - began < 5
     assert len(found.busy) == 1
     assert found.skipped == ("line 3: a recurring event whose rule takes 1.79e+09 steps to expand",)
 

@@ -90,10 +90,10 @@ def test_both_paths_give_the_same_scenarios_line_for_line(monkeypatch: pytest.Mo
 
 
 def _refused(text: str, match: str) -> SafeYAMLError:
-    began = time.perf_counter()
+    began = time.process_time()  # CPU time: a hang guard, not a speed test (a loaded machine)
     with pytest.raises(SafeYAMLError, match=match) as info:
         load_yaml(text, "f.yaml")
-    assert time.perf_counter() - began < 2.0
+    assert time.process_time() - began < 2.0
     assert len(str(info.value)) < 300  # never the expanded value
     return info.value
 
@@ -189,10 +189,10 @@ def test_scenarios(text: str, match: str) -> None:
 def test_config_file(tmp_path: Path, text: str, match: str) -> None:
     path = tmp_path / "wapa.yaml"
     path.write_text(text)
-    began = time.perf_counter()
+    began = time.process_time()  # CPU time: a hang guard, not a speed test (a loaded machine)
     with pytest.raises(ConfigError, match=r"^--config: ") as info:
         read_config_file(str(path))
-    assert time.perf_counter() - began < 2.0
+    assert time.process_time() - began < 2.0
     assert str(path) in str(info.value) and len(str(info.value)) < 400
 
 
