@@ -80,8 +80,14 @@ class Keywords:
 
 
 def keywords(words: Iterable[str]) -> Keywords | None:
-    """`Keywords` for `words`, or None when there are none."""
-    words = list(words)
+    """`Keywords` for `words`, or None when there are none. Built once per list of words: a
+    `Keywords` is never changed after it is made, so assistants with the same words share it
+    (most use the defaults; building one compiles two large patterns)."""
+    return _keywords(tuple(words))
+
+
+@lru_cache(maxsize=32)
+def _keywords(words: tuple[str, ...]) -> Keywords | None:
     return Keywords(words) if _words(words) else None
 
 
