@@ -13,8 +13,9 @@ See docs/model.md for every variable.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from wapa.adapters.lazy import lazy_names
 
 if TYPE_CHECKING:
     from wapa.adapters.llm.base import LLMClient, Provider
@@ -116,18 +117,7 @@ _WHERE = {
 
 
 if not TYPE_CHECKING:  # mypy reads the imports above: a misspelt name stays an error
-
-    def __getattr__(name: str) -> Any:
-        module = _WHERE.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-        globals()[name] = value  # once loaded, a plain attribute
-        return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    __getattr__, __dir__ = lazy_names(__name__, _WHERE, globals())
 
 
 __all__ = [
