@@ -328,7 +328,12 @@ class ConsoleTransport:
         return mid
 
     async def notify_owner(self, text: str) -> None:
-        self.show(f"[notice] {text}")
+        # A digest has several lines: each shown on its own, indented under "[notice]" (every
+        # line still escaped), so none can pass for a line of another kind.
+        first, *rest = text.split("\n")
+        self.show(f"[notice] {first}")
+        for line in rest:
+            self.show(f"         {line}")
         self._out += 1
         self._echo(
             Message(

@@ -118,6 +118,18 @@ async def test_the_old_echo_is_an_option_from_this_device() -> None:
     assert notice.text == "Paused." and notice.own_device
 
 
+async def test_a_digest_shows_as_lines_under_its_notice() -> None:
+    t, _ = make()
+    out = t._stdout
+    assert isinstance(out, io.StringIO)
+    await t.notify_owner("Digest since 09:00: 1 chat.\nUrgent:\n- alice \x1b[2J")
+    assert out.getvalue().splitlines() == [
+        "[notice] Digest since 09:00: 1 chat.",
+        "         Urgent:",
+        "         - alice \\x1b[2J",
+    ]
+
+
 async def test_stdin_lines_reach_the_runner_and_eof_is_reported() -> None:
     got: list[Message] = []
     eof = asyncio.Event()
