@@ -212,8 +212,8 @@ class DigestLog:
         messages = sum(x.wrote for x in logs)
         replies = sum(len(x.answers) for x in logs)
         head = (
-            f"Digest since {_when(since, now, zone)}: {_n(len(logs), 'chat')}, "
-            f"{_n(messages, 'message')}, {_n(replies, 'reply', 'replies')}."
+            f"Digest since {_when(since, now, zone)}: {counted(len(logs), 'chat')}, "
+            f"{counted(messages, 'message')}, {counted(replies, 'reply', 'replies')}."
         )
         if not logs:
             return f"Digest since {_when(since, now, zone)}: nothing new."
@@ -236,7 +236,7 @@ class DigestLog:
                 total += len(line) + 1
                 shown += 1
         if shown < len(logs):
-            lines.append(f"... and {_n(len(logs) - shown, 'more chat')}.")
+            lines.append(f"... and {counted(len(logs) - shown, 'more chat')}.")
         return "\n".join(lines)
 
     def reset(self, now: float) -> list[str]:
@@ -296,7 +296,7 @@ def _waiting(x: ChatLog) -> bool:
 def _line(x: ChatLog, text: str, now: float, zone: ZoneInfo) -> str:
     label = clean(x.label, NAME_CHARS) or "someone"
     name = f"{label} (group)" if x.group else label
-    count = _n(x.wrote, "message")
+    count = counted(x.wrote, "message")
     at = ("last " if x.wrote > 1 else "") + _when(x.last, now, zone)
     excerpt = clean(text, EXCERPT_CHARS)
     quote = f' "{excerpt}"' if excerpt else ""
@@ -324,5 +324,6 @@ def _when(t: float, now: float, zone: ZoneInfo) -> str:
     return f"{local.day} {local.strftime('%b %H:%M')}"
 
 
-def _n(n: int, noun: str, plural: str = "") -> str:
+def counted(n: int, noun: str, plural: str = "") -> str:
+    """ "1 chat", "2 chats": the number with its noun, plural when it is not one."""
     return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"

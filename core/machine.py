@@ -136,7 +136,7 @@ from typing import Any
 from wapa.core import context as ctx
 from wapa.core import profiles, urgency
 from wapa.core.calendar import Calendar
-from wapa.core.digest import ChatLog, DigestLog, next_time
+from wapa.core.digest import ChatLog, DigestLog, counted, next_time
 from wapa.core.escalation import NAME_CHARS, Escalations, clean, notice_line
 from wapa.core.events import (
     CalendarUpdate,
@@ -1486,8 +1486,9 @@ class Assistant:
         if esc.held or esc.held_more:
             owner += f" Held for the end of quiet hours: {len(esc.held) + esc.held_more}."
         return (
-            f"wapa is {state}: {pending} replies pending, {cooling} chats cooling down, "
-            f"{today} replies today (UTC), {len(self.chats)} chats known.{model}{owner}"
+            f"wapa is {state}: {counted(pending, 'reply', 'replies')} pending, "
+            f"{counted(cooling, 'chat')} cooling down, {counted(today, 'reply', 'replies')} today (UTC), "
+            f"{counted(len(self.chats), 'chat')} known.{model}{owner}"
             f"{self._calendar.status(now)}"
         )
 

@@ -9,10 +9,11 @@ from wapa.core import Assistant, Generate, Generated, GenerationFailed, Notice
 
 from tests.support.core_run import OWNER, Run
 
-BASE = (
-    "wapa is active: 0 replies pending, {cooling} chats cooling down, {today} replies today "
-    "(UTC), 1 chats known."
-)
+BASE = {
+    0: "wapa is active: 0 replies pending, 0 chats cooling down, 0 replies today (UTC), "
+    "1 chat known.",
+    1: "wapa is active: 0 replies pending, 1 chat cooling down, 1 reply today (UTC), 1 chat known.",
+}
 
 
 def _status(run: Run) -> str:
@@ -31,9 +32,7 @@ def test_status_ends_with_the_latest_budget_a_result_reported(run: Run) -> None:
     gen = run.pending()[0]
     run.feed(Generated(gen.request_id, "Hi! Gilad is away.", budget_left=9876.4))
     run.advance(60)
-    assert _status(run) == BASE.format(cooling=1, today=1) + (
-        " Model budget left today: 9876 neurons."
-    )
+    assert _status(run) == BASE[1] + (" Model budget left today: 9876 neurons.")
     # a result without a figure keeps the last known one; a failure with one updates it
     run.msg("more", dt=6 * 3600)
     run.advance_until(Generate)
@@ -51,13 +50,13 @@ def test_an_auth_failure_is_named_until_a_later_answer(run: Run) -> None:
     run.msg("hello")
     run.advance_until(Generate)
     run.fail("auth")
-    assert _status(run) == BASE.format(cooling=0, today=0) + (
+    assert _status(run) == BASE[0] + (
         " The model's credentials were rejected: fix them and restart."
     )
     run.msg("hello?", dt=60)
     run.advance_until(Generate)
     run.answer()
-    assert _status(run).endswith("1 chats known.")  # one reply pending, nothing on the model
+    assert _status(run).endswith("1 chat known.")  # one reply pending, nothing on the model
 
 
 def test_an_auth_failure_is_named_before_a_known_budget(run: Run) -> None:
@@ -102,7 +101,7 @@ def test_a_state_saved_before_the_model_fields_still_restores(run: Run) -> None:
     state = run.a.export()
     del state["budget_left"], state["model_auth_failed"]
     restored = Assistant.restore(json.loads(json.dumps(state)), run.policy, run.persona)
-    assert restored.status(run.t).endswith("1 chats known.")
+    assert restored.status(run.t).endswith("1 chat known.")
 
 
 def test_the_echo_of_a_status_notice_with_the_budget_is_ours(run: Run) -> None:

@@ -139,7 +139,7 @@ def test_resume_answers_again(run: Run) -> None:
 def test_status_reports_counts(run: Run) -> None:
     run.msg("hello")
     (status,) = self_chat(run, "status")
-    assert "active" in status and "1 replies pending" in status
+    assert "active" in status and "1 reply pending" in status
 
 
 def test_mute_by_name_with_duration_and_unmute(run: Run) -> None:
