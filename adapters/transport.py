@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-from wapa.core import Message
+from wapa.core import Decision, Message
 
 LIFECYCLE_KINDS: tuple[str, ...] = (
     "connected",  # online; sending allowed
@@ -60,3 +60,18 @@ class Transport(Protocol):
 
     async def stop(self) -> None:
         """Disconnect explicitly and release everything (idempotent)."""
+
+
+@runtime_checkable
+class ShowsDecisions(Protocol):
+    """A transport a person watches (the console): the runner shows it each decision."""
+
+    def show_decision(self, d: Decision) -> None: ...
+
+
+@runtime_checkable
+class KnowsOwnAccount(Protocol):
+    """A transport paired to an account (WhatsApp): its JID, "" until known."""
+
+    @property
+    def own_jid(self) -> str: ...

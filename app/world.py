@@ -35,7 +35,7 @@ from wapa.adapters.correlation import Correlations, bound
 from wapa.adapters.llm.service import ModelService
 from wapa.adapters.logs import correlation, log_event
 from wapa.adapters.metrics import Metrics
-from wapa.adapters.transport import SendError, Transport
+from wapa.adapters.transport import KnowsOwnAccount, SendError, ShowsDecisions, Transport
 from wapa.adapters.whatsapp.link import LinkHealth
 from wapa.config import Settings
 from wapa.core import (
@@ -89,7 +89,8 @@ class AsyncWorld:
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._step = ""  # the correlation id of the step being dispatched
         self._token: Token[str] | None = None
-        self._show = getattr(transport, "show_decision", None)  # the console shows decisions
+        # the console shows decisions
+        self._show = transport.show_decision if isinstance(transport, ShowsDecisions) else None
         self.media: MediaWorker | None = None  # voice notes and images (app/media.py)
 
     # ------------------------------------------------------------------ inbound
@@ -400,7 +401,7 @@ def open_recorder(settings: Settings, seed: int, now: float) -> Recorder:
 def adopt_owner(transport: Transport, a: Assistant | None, configured: Persona) -> None:
     """With WhatsApp, the owner is the paired account: when WAPA_OWNER_ID is left at its
     default, take the account's JID from the transport (owner commands are read there)."""
-    own = getattr(transport, "own_jid", "")
+    own = transport.own_jid if isinstance(transport, KnowsOwnAccount) else ""
     if not isinstance(own, str) or not own or a is None or a.persona.owner_id == own:
         return
     if configured.owner_id == Persona().owner_id:
