@@ -317,6 +317,29 @@ def load_yaml(
         raise SafeYAMLError(file, None, "nested too deeply") from None
 
 
+class YAMLFileError(SafeYAMLError):
+    """A YAML file that could not be read at all (missing, unreadable, not UTF-8): `str()` is
+    `cannot read FILE: reason` or `FILE is not UTF-8 text (reason)`."""
+
+    def __init__(self, file: str, message: str) -> None:
+        self.file, self.line, self.problem = file, None, message
+        ValueError.__init__(self, message)
+
+
+def load_yaml_file(path: str, *, max_bytes: int = MAX_BYTES) -> Any:
+    """One YAML document from a small file, read no further than `max_bytes` (+1, to tell a
+    larger file) and loaded within the limits above; `SafeYAMLError` (a `YAMLFileError` when
+    the file itself cannot be read) otherwise."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise YAMLFileError(path, f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise YAMLFileError(path, f"{path} is not UTF-8 text ({exc.reason})") from None
+    return load_yaml(text, path, max_bytes=max_bytes)
+
+
 # ---------------------------------------------------------------------------------- JSON
 
 

@@ -143,18 +143,13 @@ _PROFILE_KEYS = ("profiles", "profile_rules", "default_profile")
 def _profiles_file(value: Any, name: str) -> dict[str, Any]:
     """The profiles file: a YAML mapping with `profiles`, `profile_rules`, `default_profile`
     (read bounded, like every YAML wapa reads; the core checks what they say)."""
-    from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml
+    from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml_file
 
     path = text(value, name).strip()
     if not path:
         return {}
     try:
-        with open(path, encoding="utf-8") as f:
-            data = load_yaml(f.read(1_000_001), path, max_bytes=1_000_000)
-    except OSError as exc:
-        raise ConfigError(f"{name}: cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{name}: {path} is not UTF-8 text ({exc.reason})") from None
+        data = load_yaml_file(path, max_bytes=1_000_000)  # a settings file is small
     except SafeYAMLError as exc:
         raise ConfigError(f"{name}: {exc}") from None
     if data is None:
@@ -873,16 +868,10 @@ def _unknown_key(key: str, path: str) -> UnknownName:
 
 def read_config_file(path: str) -> dict[str, Any]:
     """A flat YAML mapping of variable names (prefix `WAPA_` and case optional) to values."""
-    from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml
+    from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml_file
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read(1_000_001)  # a settings file is small: no more is read
-        data = load_yaml(text, path, max_bytes=1_000_000)  # aliases, depth, numbers bounded
-    except OSError as exc:
-        raise ConfigError(f"--config: cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"--config: {path} is not UTF-8 text ({exc.reason})") from None
+    try:  # a settings file is small; aliases, depth, numbers bounded
+        data = load_yaml_file(path, max_bytes=1_000_000)
     except SafeYAMLError as exc:
         raise ConfigError(f"--config: {exc}") from None
     if data is None:

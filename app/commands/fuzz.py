@@ -120,17 +120,11 @@ def _load_policy(path: str) -> Any:
     """`--policy FILE`: a YAML mapping of policy settings, read through the bounded loader
     (`adapters/safe_yaml.py`: size, aliases, depth and integers bounded, as for scenarios);
     any problem exits with `wapa fuzz: FILE:LINE: what`."""
-    from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml
+    from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml_file
     from wapa.core.policy import Policy, PolicyError
 
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read(POLICY_MAX_BYTES + 1)
-        data = load_yaml(text, path, max_bytes=POLICY_MAX_BYTES)
-    except OSError as exc:
-        raise SystemExit(f"wapa fuzz: cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise SystemExit(f"wapa fuzz: {path} is not UTF-8 text ({exc.reason})") from None
+        data = load_yaml_file(path, max_bytes=POLICY_MAX_BYTES)
     except SafeYAMLError as exc:
         raise SystemExit(f"wapa fuzz: {exc}") from None
     if data is None:

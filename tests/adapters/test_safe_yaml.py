@@ -8,6 +8,7 @@ a ValueError traceback (scenarios, --config, recordings).
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -20,9 +21,11 @@ from wapa.adapters.safe_yaml import (
     MAX_DEPTH,
     JSONLimitError,
     SafeYAMLError,
+    YAMLFileError,
     _c_bounded,
     load_json,
     load_yaml,
+    load_yaml_file,
 )
 from wapa.config import ConfigError, read_config_file
 from wapa.core.policy import Persona, Policy
@@ -235,3 +238,16 @@ def test_recordings(tmp_path: Path, line: str, match: str) -> None:
         f.write(line + "\n")
     with pytest.raises(RecordingError, match=rf"rec\.jsonl:2: refused: .*{match}"):
         read_recording(path)
+
+
+def test_a_yaml_file_is_read_no_further_than_its_bound(tmp_path: Path) -> None:
+    f = tmp_path / "settings.yaml"
+    f.write_text("a: 1\n" + "#" * 100 + "\n")
+    assert load_yaml_file(str(f), max_bytes=200) == {"a": 1}
+    with pytest.raises(SafeYAMLError, match=r"too large \(51 bytes; at most 50\)"):
+        load_yaml_file(str(f), max_bytes=50)  # 51 characters read, not the whole file
+    f.write_bytes(b"a: \xff\n")
+    with pytest.raises(YAMLFileError, match=rf"^{re.escape(str(f))} is not UTF-8 text"):
+        load_yaml_file(str(f))
+    with pytest.raises(YAMLFileError, match=r"^cannot read .*missing\.yaml: "):
+        load_yaml_file(str(tmp_path / "missing.yaml"))
