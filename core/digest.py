@@ -58,7 +58,6 @@ from zoneinfo import ZoneInfo
 from wapa.core.escalation import NAME_CHARS, clean
 from wapa.core.events import Decision, Reason
 
-LIMIT_CHARS = 1500
 CHATS_KEPT = 300
 EXCERPT_CHARS = 80
 KEPT_CHARS = 4 * EXCERPT_CHARS  # raw, before cleaning (which may drop characters)
@@ -202,10 +201,11 @@ class DigestLog:
         now: float,
         zone: ZoneInfo,
         excerpt: Callable[[str, str], str] = lambda chat, msg: "",
-        limit: int = LIMIT_CHARS,
+        *,
+        limit: int,
     ) -> str:
-        """The digest's text; `excerpt(chat, message id)` gives a message's text ("" when
-        gone or not to be shown)."""
+        """The digest's text, at most `limit` characters (`Policy.digest_max_chars`);
+        `excerpt(chat, message id)` gives a message's text ("" when gone or not to be shown)."""
         since = self.since if self.since is not None else now
         texts = {id(x): excerpt(cid, x.msg) if x.msg else "" for cid, x in self.chats.items()}
         logs = list(self.chats.values())

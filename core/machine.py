@@ -1302,7 +1302,9 @@ class Assistant:
 
     def _send_digest(self, now: float, out: list[Effect], asked: bool) -> None:
         log = self._digest
-        text = log.build(now, self.policy.local_zone(), self._excerpt, self.policy.digest_max_chars)
+        text = log.build(
+            now, self.policy.local_zone(), self._excerpt, limit=self.policy.digest_max_chars
+        )
         chats = len(log.chats)
         for cid in log.reset(now):  # stale in their rows until next written (`start`)
             self.chats[cid].digest = None

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wapa.core import Assistant, Decision, Notice, NoticeKind, Policy, PolicyError, Reason
 from wapa.core import digest as digest_module
-from wapa.core.digest import CHATS_KEPT, LIMIT_CHARS, ChatLog, DigestLog, next_time
+from wapa.core.digest import CHATS_KEPT, ChatLog, DigestLog, next_time
 from wapa.core.events import Effect, MediaText, Message
 
 from tests.support.core_run import ALICE, BOB, GROUP, OWNER, MakeRun, Run
@@ -111,7 +111,7 @@ def test_the_digest_is_bounded_with_and_n_more(make_run: MakeRun) -> None:
     held = [cid for cid, row in run.a.export()["chats"].items() if "digest" in row]
     assert held == [f"c{i}@s.whatsapp.net" for i in range(400 - CHATS_KEPT, 400)]
     text = ask(run)
-    assert len(text) <= LIMIT_CHARS == Policy().digest_max_chars
+    assert len(text) <= Policy().digest_max_chars == 1500
     assert text.endswith("more chats.") and "Contact number 399" in text
     assert len(run.a._digest.chats) == 0  # and the log is bounded in between: CHATS_KEPT
     assert not any("digest" in row for row in run.a.export()["chats"].values())  # all gone
@@ -136,7 +136,9 @@ def test_the_log_survives_a_restart_as_plain_json(make_run: MakeRun) -> None:
     restored = Assistant.restore(state, run.policy, run.persona)
     assert restored.export() == state
     assert restored.next_deadline() == run.a.next_deadline()
-    assert restored._digest.build(run.t, BERLIN) == run.a._digest.build(run.t, BERLIN)
+    assert restored._digest.build(run.t, BERLIN, limit=1500) == run.a._digest.build(
+        run.t, BERLIN, limit=1500
+    )
 
 
 def test_help_lists_digest_and_profile(run: Run) -> None:
@@ -267,7 +269,9 @@ def test_a_store_writing_only_dirty_chats_holds_the_whole_log(
         again = Assistant.restore(json.loads(json.dumps(stored)), run.policy, run.persona)
         assert again.export() == run.a.export()
         assert again._digest == run.a._digest
-        assert again._digest.build(run.t, BERLIN) == run.a._digest.build(run.t, BERLIN)
+        assert again._digest.build(run.t, BERLIN, limit=1500) == run.a._digest.build(
+            run.t, BERLIN, limit=1500
+        )
         return again
 
     run.msg("are you coming friday?", sender_name="Alice")
@@ -315,8 +319,10 @@ def test_a_state_with_the_whole_log_in_the_meta_still_restores(make_run: MakeRun
     }
     restored = Assistant.restore(old, run.policy, run.persona)
     assert restored.take_dirty() == {ALICE, BOB, GROUP}
-    assert restored._digest.build(run.t, BERLIN) == run.a._digest.build(run.t, BERLIN)
-    assert "Gone" not in restored._digest.build(run.t, BERLIN)
+    assert restored._digest.build(run.t, BERLIN, limit=1500) == run.a._digest.build(
+        run.t, BERLIN, limit=1500
+    )
+    assert "Gone" not in restored._digest.build(run.t, BERLIN, limit=1500)
     again = restored.export()
     assert list(restored._digest.chats) == order
     assert {cid: row.get("digest", [])[:8] for cid, row in again["chats"].items()} == {
