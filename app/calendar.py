@@ -27,7 +27,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import httpx
 from wapa.adapters.calendar.expand import Expansion, busy_times
@@ -40,7 +39,7 @@ from wapa.core.events import BusyInterval, CalendarUpdate
 if TYPE_CHECKING:
     from wapa.runner import Runner
 
-__all__ = ["CalendarRefresher", "calendar_task", "owner_zone"]
+__all__ = ["CalendarRefresher", "calendar_task"]
 
 log = logging.getLogger("wapa.calendar")
 
@@ -48,11 +47,6 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 Deliver = Callable[[CalendarUpdate], None]
 _ERROR_CHARS = 120
-
-
-def owner_zone(policy: Policy) -> ZoneInfo:
-    """The owner's time zone: floating times and all-day events are placed in it."""
-    return policy.local_zone()
 
 
 class CalendarRefresher:
@@ -131,7 +125,7 @@ class CalendarRefresher:
             data = await asyncio.to_thread(read_file, self.source)
         policy = self.policy
         titles = policy.calendar_details == "titles"
-        zone = owner_zone(policy)
+        zone = policy.local_zone()  # floating times and all-day events are placed in it
         expansion = await asyncio.to_thread(
             busy_times, data, now, float(policy.calendar_days), zone, titles=titles
         )
