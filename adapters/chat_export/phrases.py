@@ -4,8 +4,8 @@ Taken from the Android `strings.xml` and iOS `Localizable.strings` of the WhatsA
 collected in starkdmi/whats_json (tool/patterns_generator/data): only the phrases an export
 contains (media markers, deleted-message placeholders, missed calls, pending messages,
 attachments, locations), folded to lower case, invisible marks removed. Short UI phrases,
-listed as data; no code of that project is used. Where they come from, and the open licensing
-question for a maintainer: tests/data/exports/SOURCES.md.
+listed as data; no code of that project is used. Where they come from, and why the project
+decided to keep them as interoperability data (and how to reverse that): tests/data/exports/SOURCES.md.
 """
 
 # marker -> core.events.MEDIA_KINDS
