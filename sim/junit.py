@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
+from wapa.core.digest import counted
+
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
 
@@ -167,7 +169,7 @@ def fuzz_junit(runs: Sequence[dict[str, Any]], properties: dict[str, str]) -> st
                 for v in run["violations"]
             ]
             case.failure = (
-                f"{len(lines)} invariant violation(s) with seed {run['seed']}\n"
+                f"{counted(len(lines), 'invariant violation')} with seed {run['seed']}\n"
                 + "\n".join(lines)
                 + f"\nreplay exactly with:\n  {run['replay']}"
             )

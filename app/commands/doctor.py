@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from wapa.core.digest import counted
+
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
 
@@ -55,7 +57,7 @@ def report(checks: list[Check], out: TextIO) -> int:
         if c.fix and c.status != OK:
             out.write(f"      fix: {c.fix}\n")
     failed = sum(c.status == FAIL for c in checks)
-    out.write("all good\n" if not failed else f"{failed} problem(s) to fix\n")
+    out.write("all good\n" if not failed else f"{counted(failed, 'problem')} to fix\n")
     return 1 if failed else 0
 
 

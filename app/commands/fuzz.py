@@ -14,6 +14,8 @@ import json
 import sys
 from typing import Any
 
+from wapa.core.digest import counted
+
 _SHOWN = 25
 
 
@@ -305,7 +307,7 @@ def _ci_outputs(args: argparse.Namespace, runs: list[dict[str, Any]], settings: 
             if not r["ok"]:
                 first = r["violations"][0]
                 text = (
-                    f"{len(r['violations'])} invariant violation(s), first: {first['rule']}: "
+                    f"{counted(len(r['violations']), 'invariant violation')}, first: {first['rule']}: "
                     f"{first['detail']}\nreplay: {r['replay']}"
                 )
                 print(workflow_error(text, title=f"wapa fuzz seed {r['seed']}"), file=stream)
@@ -313,7 +315,7 @@ def _ci_outputs(args: argparse.Namespace, runs: list[dict[str, Any]], settings: 
 
 def _print_many(summary: dict[str, Any], jobs: int | None, seconds: float) -> None:
     where = f" (shard {summary['shard']})" if summary["shard"] else ""
-    procs = f", {jobs} job(s)" if jobs else ""
+    procs = f", {counted(jobs, 'job')}" if jobs else ""
     print(
         f"fuzz seeds {summary['seeds'] or '-'}{where}: {summary['chats']} chats, "
         f"{summary['days']:g} days each{procs}: {summary['passed']} passed, "
@@ -321,7 +323,7 @@ def _print_many(summary: dict[str, Any], jobs: int | None, seconds: float) -> No
     )
     failing = [r for r in summary["runs"] if not r["ok"]]
     for r in failing[:_SHOWN]:
-        print(f"FAILED seed {r['seed']}: {len(r['violations'])} invariant violation(s)")
+        print(f"FAILED seed {r['seed']}: {counted(len(r['violations']), 'invariant violation')}")
         for v in r["violations"][:3]:
             print(f"  {_utc_text(v['t'])}  {v['chat']}  {v['rule']}: {v['detail']}")
         print(f"  replay: {r['replay']}")
@@ -411,7 +413,7 @@ def _merge(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(summary, ensure_ascii=False) + "\n")
     else:
         total = sum(float(r.get("seconds", 0.0)) for r in runs)
-        print(f"merged {len(args.merge)} result(s)")
+        print(f"merged {counted(len(args.merge), 'result')}")
         _print_many(summary, None, total)
     return 0 if summary["ok"] else 1
 

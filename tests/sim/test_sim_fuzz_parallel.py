@@ -103,7 +103,7 @@ def test_failing_seeds_are_listed_with_their_replay_command(
     )
     out = capsys.readouterr().out
     assert code == 1
-    assert "FAILED seed 2: 1 invariant violation(s)" in out
+    assert "FAILED seed 2: 1 invariant violation" in out
     assert "replay: wapa fuzz --chats 4 --days 0.5 --seed 2" in out
     assert "failing seeds: 2" in out
     assert "::error title=wapa fuzz seed 2::" in out
