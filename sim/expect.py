@@ -267,7 +267,7 @@ class Checker:
         )
 
     def _read(self, e: Expectation) -> str:
-        return self._effects(e, [(t, c) for t, c, _ in self.wa.reads], "mark-read")
+        return self._effects(e, [(r.t, r.chat) for r in self.wa.reads], "mark-read")
 
     def _typing(self, e: Expectation) -> str:
         return self._effects(e, [(t, c) for t, c, on in self.wa.typing if on], "typing")

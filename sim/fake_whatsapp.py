@@ -175,6 +175,18 @@ class NoticeSent:
     kind: str = "status"
 
 
+@dataclass(frozen=True, slots=True)
+class ReadSent:
+    """A read receipt sent: when, the chat, the message ids, and whose they are. whatsmeow's
+    `MarkRead(ids, timestamp, chat, sender)` names the sender as the receipt's `participant` in
+    groups (receipt.go), so a group receipt is per author; "" in direct chats."""
+
+    t: float
+    chat: str
+    message_ids: tuple[str, ...]
+    sender: str = ""
+
+
 @dataclass
 class FakeWhatsApp:
     latency: float = 0.3  # send -> confirmation
@@ -185,7 +197,7 @@ class FakeWhatsApp:
     drop_echo_rate: float = 0.0  # fuzzing: probability an echo never arrives
     seed: int = 0
     owner_id: str = "owner"
-    reads: list[tuple[float, str, tuple[str, ...]]] = field(default_factory=list)
+    reads: list[ReadSent] = field(default_factory=list)
     typing: list[tuple[float, str, bool]] = field(default_factory=list)
     notices: list[NoticeSent] = field(default_factory=list)
     last_sent_id: dict[str, str] = field(default_factory=dict)  # chat -> id of our last message
@@ -210,7 +222,7 @@ class FakeWhatsApp:
             self.groups[m.chat] = GroupInfo(m.group_title, m.participants)
 
     def mark_read(self, t: float, e: MarkRead) -> None:
-        self.reads.append((t, e.chat, e.message_ids))
+        self.reads.append(ReadSent(t, e.chat, e.message_ids, e.sender))
 
     def set_typing(self, t: float, e: Typing) -> None:
         self.typing.append((t, e.chat, e.on))

@@ -9,7 +9,7 @@ from wapa.core.hygiene import clean_reply
 from wapa.core.policy import Persona, Policy
 from wapa.sim.engine import Crash, Restart, Simulation
 from wapa.sim.fake_model import FakeModel
-from wapa.sim.fake_whatsapp import FakeWhatsApp, ScheduledSendFailure
+from wapa.sim.fake_whatsapp import FakeWhatsApp, ReadSent, ScheduledSendFailure
 
 T0 = 1_767_600_000.0
 PERSONA = Persona(owner_id="owner", owner_name="Gilad")
@@ -37,7 +37,7 @@ def test_one_message_one_reply_confirmed_and_never_echoed() -> None:
     assert codes == ["scheduled", "generating", "reply_ready", "sent", "send_confirmed"]
     # like whatsmeow: our own send is not delivered back to this device
     assert not [e for _, e in r.timeline if isinstance(e, Message) and e.from_me]
-    assert sim.whatsapp.reads == [(T0 + 120, "alice", ("m1",))]
+    assert sim.whatsapp.reads == [ReadSent(T0 + 120, "alice", ("m1",))]
 
 
 def test_until_stops_and_run_continues() -> None:
@@ -127,3 +127,25 @@ def test_fake_model_reply_passes_hygiene_and_names_the_context() -> None:
     assert isinstance(generated, Generated)
     text, why = clean_reply(generated.text, g.messages[0].content, 600)
     assert why == "" and "can we meet on friday at" in text and delay == model.latency
+
+
+def test_the_fake_records_whose_messages_a_group_receipt_names() -> None:
+    sim = _sim()
+    group = "team@g.us"
+    for i, (sender, name) in enumerate([("bob", "Bob"), ("carol", "Carol"), ("bob", "Bob")]):
+        sim.add_message(
+            T0 + i,
+            Message(
+                chat=group,
+                sender=sender,
+                id=f"g{i}",
+                text="@Gilad can you check?",
+                sender_name=name,
+                is_group=True,
+                group_title="Team",
+                mentions=("owner",),
+            ),
+        )
+    sim.run()
+    reads = {(r.chat, r.message_ids, r.sender) for r in sim.whatsapp.reads}
+    assert reads == {(group, ("g0", "g2"), "bob"), (group, ("g1",), "carol")}
