@@ -31,7 +31,11 @@ from tests.support.console_process import ConsoleWapa, clean_env
 T0 = 1_767_600_000.0
 OWNER = Persona().owner_id  # the console's owner, as `wapa run` configures it by default
 PERSONA = Persona(owner_id=OWNER, owner_name="Gilad")
-POLICY = Policy(response_delay=1.0, typing_min=0.2, typing_max=0.4)
+# Three seconds of delay: the runner is killed while bob's reply waits for it, so the delay must
+# outlast the moment between "[decision] bob scheduled" on the console and the SIGKILL, even on
+# a loaded machine (with one second it once sent first, at load 6-7 on 2 cores). The decisions
+# are the same whether the restart comes before or after the reply is due.
+POLICY = Policy(response_delay=3.0, typing_min=0.2, typing_max=0.4)
 SEED = 7
 RETRY_AFTER = 1.0  # the fake provider's 429s ask for one second: production waits exactly that
 
@@ -67,7 +71,7 @@ def simulated() -> tuple[Codes, Texts]:
     sim.add_message(
         T0 + 20, Message("bob", "bob", "b1", "are you free tomorrow?", sender_name="bob")
     )
-    sim.add_crash(T0 + 20.5, down=2.0)  # bob's reply is due at +21: the restart resumes it
+    sim.add_crash(T0 + 20.5, down=2.0)  # bob's reply is due at +23: the restart resumes it
     sim.add_message(T0 + 40, Message("alice", "alice", "a2", "one more thing", sender_name="alice"))
     sim.add_message(T0 + 50, Message(OWNER, OWNER, "o1", "status", from_me=True))
     result = sim.run()
@@ -86,7 +90,7 @@ def test_the_simulator_and_the_runner_decide_alike(tmp_path: Path) -> None:
             WAPA_RECORD=str(record),
             WAPA_HTTP_PORT="0",
             WAPA_SEED=str(SEED),
-            WAPA_RESPONSE_DELAY="1s",
+            WAPA_RESPONSE_DELAY="3s",
             WAPA_TYPING_MIN="200ms",
             WAPA_TYPING_MAX="400ms",
             WAPA_OWNER_NAME="Gilad",
