@@ -52,7 +52,6 @@ hanging requests of 30 s plus backoffs against a generation_timeout of 90 s).
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -82,7 +81,7 @@ from wapa.adapters.llm.usage import (
     estimate_input_tokens,
     estimate_output_tokens,
 )
-from wapa.core.events import Event, Generate
+from wapa.core.events import Generate
 from wapa.sim.fake_cloudflare import cloudflare_response, reply_for
 from wapa.sim.scheduler import Scheduler
 
@@ -239,13 +238,6 @@ class FakeModel:
     def budget_left(self, now: float) -> float | None:
         return self.policy.budget_left(now)
 
-    def answer(self, request: Generate, now: float) -> list[tuple[float, Event]]:
-        """Shim for a driver without a Scheduler: the whole generation at once, on a private
-        clock from `now`; returns [(delay, Generated | GenerationFailed)]."""
-        eager = _EagerScheduler(now)
-        self._start(request, now, eager)
-        return eager.drain()
-
     # ------------------------------------------------------------------ the policy, driven
 
     def _start(self, g: Generate, now: float, sched: Scheduler) -> None:
@@ -321,36 +313,6 @@ class FakeModel:
                     return kind, None
                 draw -= rate
         return "", None
-
-
-class _EagerScheduler:
-    """A private virtual clock for `FakeModel.answer`: runs every callback in time order at
-    once and collects the deliveries."""
-
-    def __init__(self, start: float) -> None:
-        self.start = self._now = start
-        self._heap: list[tuple[float, int, Callable[[float], None]]] = []
-        self._seq = 0
-        self.delivered: list[tuple[float, Event]] = []
-
-    @property
-    def now(self) -> float:
-        return self._now
-
-    def call_at(self, t: float, fn: Callable[[float], None]) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (max(t, self._now), self._seq, fn))
-
-    def deliver_at(self, t: float, event: Event) -> None:
-        # a delay, rounded to the microsecond: epoch + 0.8 - epoch is not quite 0.8 in floats
-        self.delivered.append((round(max(t, self._now) - self.start, 6), event))
-
-    def drain(self) -> list[tuple[float, Event]]:
-        while self._heap:
-            t, _, fn = heapq.heappop(self._heap)
-            self._now = t
-            fn(t)
-        return self.delivered
 
 
 __all__ = [

@@ -11,6 +11,8 @@ from wapa.sim.engine import Crash, Restart, Simulation
 from wapa.sim.fake_model import FakeModel
 from wapa.sim.fake_whatsapp import FakeWhatsApp, ReadSent, ScheduledSendFailure
 
+from tests.support.heap_scheduler import HeapScheduler
+
 T0 = 1_767_600_000.0
 PERSONA = Persona(owner_id="owner", owner_name="Gilad")
 
@@ -122,11 +124,13 @@ def test_fake_model_reply_passes_hygiene_and_names_the_context() -> None:
     sim.add_message(T0, _msg("m1", "can we meet on friday at noon about the contract"))
     r = sim.run()
     g = r.generations[0]
-    model = FakeModel()
-    [(delay, generated)] = model.answer(Generate("r9", "alice", g.messages), T0)
+    model, sched = FakeModel(), HeapScheduler(T0)
+    model.bind(sched)
+    model.start_generation(Generate("r9", "alice", g.messages), T0)
+    [(t, generated)] = sched.run()
     assert isinstance(generated, Generated)
     text, why = clean_reply(generated.text, g.messages[0].content, 600)
-    assert why == "" and "can we meet on friday at" in text and delay == model.latency
+    assert why == "" and "can we meet on friday at" in text and t == T0 + model.latency
 
 
 def test_the_fake_records_whose_messages_a_group_receipt_names() -> None:

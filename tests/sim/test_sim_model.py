@@ -3,8 +3,6 @@ time: driven here through a tiny heap-based Scheduler, as the simulation engine 
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -13,6 +11,8 @@ from wapa.adapters.llm.usage import estimate_input_tokens, neurons, next_utc_mid
 from wapa.core.events import ChatMessage, Event, Generate, Generated, GenerationFailed
 from wapa.sim.fake_model import FakeModel, ScheduledFailure, default_settings, reply_for
 from wapa.sim.scheduler import Scheduler
+
+from tests.support.heap_scheduler import HeapScheduler
 
 T0 = 1_741_600_000.0  # 2025-03-10 09:46:40 UTC
 PRIMARY = "@cf/meta/llama-3.2-1b-instruct"
@@ -27,43 +27,9 @@ PROMPT = (
 )
 
 
-class HeapScheduler:
-    """The engine's side, reduced to a heap: callbacks and deliveries in (time, order)."""
-
-    def __init__(self, start: float = T0) -> None:
-        self._now = start
-        self._heap: list[tuple[float, int, Callable[[float], None]]] = []
-        self._seq = 0
-        self.delivered: list[tuple[float, Event]] = []
-
-    @property
-    def now(self) -> float:
-        return self._now
-
-    def call_at(self, t: float, fn: Callable[[float], None]) -> None:
-        assert t >= self._now
-        self._seq += 1
-        heapq.heappush(self._heap, (t, self._seq, fn))
-
-    def deliver_at(self, t: float, event: Event) -> None:
-        assert t >= self._now
-        self.delivered.append((t, event))
-
-    def run(self, until: float = float("inf")) -> list[tuple[float, Event]]:
-        while self._heap and self._heap[0][0] <= until:
-            t, _, fn = heapq.heappop(self._heap)
-            self._now = t
-            fn(t)
-        self._now = max(self._now, until) if until != float("inf") else self._now
-        return self.delivered
-
-    def crash(self) -> None:
-        self._heap.clear()  # what was scheduled dies with the process
-
-
 def sim(**knobs: object) -> tuple[FakeModel, HeapScheduler]:
     model = FakeModel(**knobs)  # type: ignore[arg-type]
-    sched = HeapScheduler()
+    sched = HeapScheduler(T0)
     model.bind(sched)
     return model, sched
 
@@ -79,7 +45,7 @@ def ask(model: FakeModel, sched: HeapScheduler, request_id: str, at: float) -> E
 
 
 def test_the_scheduler_of_the_test_is_a_scheduler() -> None:
-    scheduler: Scheduler = HeapScheduler()
+    scheduler: Scheduler = HeapScheduler(T0)
     assert scheduler.now == T0
 
 
@@ -218,16 +184,6 @@ def test_a_malformed_prompt_is_an_internal_failure_not_a_crash() -> None:
     model.start_generation(Generate("r1", "ann", ()), T0)
     [(t, event)] = sched.delivered
     assert t == T0 and isinstance(event, GenerationFailed) and event.kind == "internal"
-
-
-def test_answer_shim_gives_what_the_scheduler_gives() -> None:
-    failures = [ScheduledFailure("capacity", 2)]
-    model, sched = sim(failures=[replace(f) for f in failures], seed=9)
-    model.start_generation(Generate("r1", "ann", PROMPT), T0)
-    [(t, event)] = sched.run()
-    shim = FakeModel(failures=[replace(f) for f in failures], seed=9)
-    [(delay, same)] = shim.answer(Generate("r1", "ann", PROMPT), T0)
-    assert same == event and delay == pytest.approx(t - T0)
 
 
 def test_start_generation_needs_a_scheduler() -> None:
