@@ -31,6 +31,15 @@ within them is composed, so C never recurses deeper than the depth limit. A load
 own `__init__` (or `USE_LIBYAML = False`, as the tests set it) uses the pure-Python path. libyaml words some syntax
 errors differently from PyYAML's parser (same line, same `bad YAML:` prefix).
 
+One pass: for `yaml.SafeLoader` and a loader that sets `one_pass_values` (the scenario
+loader), `_compose_values` reads libyaml's events once, checks the same limits at the same
+events and builds the values directly with the loader's own scalar constructors, without
+composing nodes (about 2x faster than checking the events, then composing and constructing).
+Anything unusual (a merge key, an explicit tag, an undefined or repeated anchor, a second
+document, a value a constructor refuses) raises `Fallback` and the text is loaded the two-pass
+way above, so values and errors are PyYAML's own (tests/adapters/test_safe_yaml_one_pass.py
+compares both paths, on fixed and random documents).
+
 `load_json` does the same for one JSON text (a recording's line): depth, integer digits,
 bounded length; errors are `JSONLimitError` (a ValueError) with a short message, for the
 caller to prefix with `file:line`.
@@ -46,10 +55,17 @@ from yaml.events import (
     AliasEvent,
     CollectionEndEvent,
     CollectionStartEvent,
+    DocumentEndEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
     ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
     StreamEndEvent,
+    StreamStartEvent,
 )
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 _CParser: Any
 try:  # libyaml's parser and composer, in C (PyYAML's wheels have it)
@@ -62,8 +78,10 @@ __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "MAX_INT_DIGITS",
+    "Fallback",
     "JSONLimitError",
     "SafeYAMLError",
+    "Values",
     "load_json",
     "load_yaml",
 ]
@@ -194,6 +212,7 @@ def _bounded(loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
 
 
 USE_LIBYAML = True  # False: always the pure-Python parser (tests run both)
+ONE_PASS = True  # False: libyaml's composer and PyYAML's constructors (tests compare both)
 _C_BOUNDED: dict[type[yaml.SafeLoader], type[yaml.SafeLoader]] = {}
 
 
@@ -288,6 +307,175 @@ def _check_events(source: str | bytes) -> None:
         parser.dispose()
 
 
+# ---------------------------------------------------------------- one pass over the events
+
+
+class Fallback(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by the one-pass composer, or by a `Values` method, for what it leaves to PyYAML's
+    own composer and constructors: a merge key, an explicit or unknown tag, an undefined or
+    repeated anchor, a second document, a value a constructor refuses. The text is then loaded
+    the two-pass way, which gives PyYAML's own value or error, exactly as before."""
+
+
+class Values:
+    """How the one-pass composer builds collections from their finished items: plain dicts
+    and lists, as `yaml.SafeLoader` does. A loader class opts in by setting `one_pass_values`
+    to an instance (in its own class body: a subclass does not inherit it, its constructors may
+    differ). `line` is the 1-based line where a node starts; an alias has the line of the node
+    it repeats, as PyYAML's nodes do."""
+
+    def mapping(
+        self, loader: Any, line: int, keys: list[Any], key_lines: list[int], values: list[Any]
+    ) -> Any:
+        out: dict[Any, Any] = {}
+        try:
+            for key, value in zip(keys, values, strict=True):
+                out[key] = value
+        except TypeError:  # an unhashable key: PyYAML words the error
+            raise Fallback from None
+        return out
+
+    def sequence(self, loader: Any, line: int, items: list[Any], item_lines: list[int]) -> Any:
+        return items
+
+
+_T = "tag:yaml.org,2002:"
+_STR = _T + "str"
+# Scalars the one-pass composer builds with the loader's own constructors; any other tag
+# (merge `<<`, value `=`, binary, an explicit tag) goes to PyYAML.
+_SCALAR_TAGS = frozenset(_T + t for t in ("null", "bool", "int", "float", "timestamp"))
+
+
+def _one_pass_values(loader: type[yaml.SafeLoader]) -> Values | None:
+    if loader is yaml.SafeLoader:
+        return _PLAIN
+    values = loader.__dict__.get("one_pass_values")
+    if (
+        values is None
+        or loader.yaml_path_resolvers
+        or None in loader.yaml_implicit_resolvers
+        or not isinstance(values, Values)
+    ):
+        return None
+    return values
+
+
+_PLAIN = Values()
+
+
+def _compose_values(source: str | bytes, cls: type[yaml.SafeLoader], values: Values) -> Any:
+    """The document's value in one pass over libyaml's events: the limits of `_check_events`
+    (same counts, same messages, at the same event) checked while the values are built, with
+    the loader's own resolver and scalar constructors; no nodes are composed. Raises
+    `Fallback` for anything it leaves to PyYAML."""
+    loader: Any = cls(source)
+    try:
+        get_event, resolve, constructors = loader.get_event, loader.resolve, cls.yaml_constructors
+        implicit = cls.yaml_implicit_resolvers
+        default_tag = cls.DEFAULT_SCALAR_TAG
+        # per open collection: [is_mapping, anchor, values, depth, line, items, item_lines]
+        open_: list[list[Any]] = []
+        anchors: dict[str, tuple[Any, int, int, int]] = {}  # anchor -> (value, line, values, depth)
+        alias_nodes = 0
+        documents = 0
+        result: Any = None
+        while True:
+            try:
+                event = get_event()
+            except yaml.MarkedYAMLError as exc:  # libyaml's own nesting limit (1,000) came first
+                if "maximum nesting depth" not in str(exc.problem):
+                    raise
+                raise _refused(
+                    f"nested more than {MAX_DEPTH} levels deep", exc.problem_mark
+                ) from None
+            kind = type(event)
+            if kind is ScalarEvent:
+                if len(open_) >= MAX_DEPTH:
+                    raise _refused(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+                tag, text = event.tag, event.value
+                if tag is None:  # `resolve` inlined: no path resolvers, no wildcard ones
+                    tag = default_tag
+                    if event.implicit[0]:  # plain: YAML 1.1's implicit types
+                        for candidate, pattern in implicit.get(text[:1], ()):
+                            if pattern.match(text):
+                                tag = candidate
+                                break
+                elif tag == "!":
+                    tag = resolve(ScalarNode, text, event.implicit)
+                if tag == _STR:
+                    value = text
+                elif tag in _SCALAR_TAGS:
+                    node = ScalarNode(tag, text, event.start_mark, event.end_mark, event.style)
+                    try:
+                        value = constructors[tag](loader, node)
+                    except Exception:  # noqa: BLE001 - PyYAML's path raises it, in its order
+                        raise Fallback from None
+                else:
+                    raise Fallback
+                anchor, line, nodes, depth = event.anchor, event.start_mark.line + 1, 1, 1
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                if len(open_) >= MAX_DEPTH:
+                    raise _refused(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
+                if event.tag is not None and event.tag != "!":
+                    raise Fallback
+                line = event.start_mark.line + 1
+                open_.append([kind is MappingStartEvent, event.anchor, 1, 1, line, [], []])
+                continue
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                is_map, anchor, nodes, depth, line, items, item_lines = open_.pop()
+                if is_map:
+                    value = values.mapping(loader, line, items[0::2], item_lines[0::2], items[1::2])
+                else:
+                    value = values.sequence(loader, line, items, item_lines)
+            elif kind is AliasEvent:
+                name = event.anchor
+                if any(c[1] == name for c in open_):
+                    raise _refused(f"recursive alias *{name}", event.start_mark)
+                known = anchors.get(name)
+                if known is None:  # undefined: PyYAML's composer says so in its own words
+                    raise Fallback
+                value, line, nodes, depth = known
+                if len(open_) + depth > MAX_DEPTH:
+                    raise _refused(
+                        f"nested more than {MAX_DEPTH} levels deep (through *{name})",
+                        event.start_mark,
+                    )
+                alias_nodes += nodes
+                if alias_nodes > MAX_ALIAS_NODES:
+                    raise _refused(
+                        f"aliases expand to more than {MAX_ALIAS_NODES:,} values "
+                        f"(at *{name}); write the values out instead",
+                        event.start_mark,
+                    )
+                anchor = None
+            elif kind is DocumentStartEvent:
+                documents += 1
+                if documents > 1:  # "expected a single document": PyYAML's words
+                    raise Fallback
+                continue
+            elif kind is StreamEndEvent or event is None:
+                return result
+            elif kind is DocumentEndEvent or kind is StreamStartEvent:
+                continue
+            else:  # pragma: no cover - libyaml has no other event
+                raise Fallback
+            if anchor is not None:
+                if anchor in anchors:  # a repeated anchor: PyYAML's composer refuses it
+                    raise Fallback
+                anchors[anchor] = (value, line, nodes, depth)
+            if open_:
+                top = open_[-1]
+                top[2] += nodes
+                if depth >= top[3]:
+                    top[3] = depth + 1
+                top[5].append(value)
+                top[6].append(line)
+            else:
+                result = value
+    finally:
+        loader.dispose()
+
+
 def load_yaml(
     source: str | bytes,
     file: str = "<yaml>",
@@ -301,6 +489,12 @@ def load_yaml(
     try:
         fast = _c_bounded(loader)
         if fast is not None:
+            values = _one_pass_values(loader) if ONE_PASS else None
+            if values is not None:
+                try:
+                    return _compose_values(source, fast, values)
+                except Fallback:
+                    pass  # the two passes below give PyYAML's own value or error
             _check_events(source)
             return yaml.load(source, Loader=fast)  # noqa: S506 - SafeLoader constructors only
         return yaml.load(source, Loader=_bounded(loader))  # noqa: S506 - a SafeLoader subclass

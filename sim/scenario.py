@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 from wapa.adapters.llm.media import MediaJob
-from wapa.adapters.safe_yaml import SafeYAMLError, load_yaml
+from wapa.adapters.safe_yaml import Fallback, SafeYAMLError, Values, load_yaml
 from wapa.core.events import (
     MEDIA_KINDS,
     MESSAGE_KINDS,
@@ -117,6 +117,31 @@ def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
         ) from None
 
 
+class _Values(Values):
+    """The same `_Map` and `_Seq` as the constructors above, built by `safe_yaml`'s one-pass
+    composer from finished values (a key that is not a plain value, or a duplicate key, is left
+    to the constructors above, which refuse it with its line)."""
+
+    def mapping(
+        self, loader: Any, line: int, keys: list[Any], key_lines: list[int], values: list[Any]
+    ) -> _Map:
+        out = _Map()
+        out.line, out.key_lines = line, {}
+        out.bool_words = _bool_words(loader)
+        for key, key_line, value in zip(keys, key_lines, values, strict=True):
+            if not isinstance(key, str | int | float | bool) and key is not None or key in out:
+                raise Fallback
+            out[key] = value
+            out.key_lines[key] = key_line
+        return out
+
+    def sequence(self, loader: Any, line: int, items: list[Any], item_lines: list[int]) -> _Seq:
+        out = _Seq(items)
+        out.line, out.item_lines = line, item_lines
+        return out
+
+
+_Loader.one_pass_values = _Values()  # type: ignore[attr-defined]
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _Loader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
