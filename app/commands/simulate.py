@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
 def _annotate(args: argparse.Namespace, outcomes: list[Any]) -> None:
     """With --github (or inside GitHub Actions): failures as ::error workflow commands, on
     stderr when stdout carries the JSON (the runner reads workflow commands from both)."""
+    if not args.github and "GITHUB_ACTIONS" not in os.environ:
+        return  # (decided without importing sim.junit: most runs end here)
     from wapa.adapters.safe_text import utf8_safe
     from wapa.sim.junit import github_actions, github_annotations
 
