@@ -12,9 +12,14 @@ decision; computed beforehand by an identical assistant) with the standard libra
 `sqlite3`: same schema, same pragmas, the same one transaction per group, `executemany` per
 table. So `store_ratio` is what the store's own layer costs (exporting and encoding the
 state, sealing, aiosqlite's thread hop), with the commit cost durability requires on both
-sides. `*_per_message` repeats both with one transaction per message (a runner that is not
-under load commits every step alone); `baseline_sqlite_batch_rows_per_s` writes every row in
-a single transaction."""
+sides. Both start after a `gc.collect()`. The grouped figures are medians of `ROUNDS`
+rounds, each the store then its baseline (a burst of load on a shared machine hits both),
+`store_ratio` the median of each round's ratio; every round is kept in `_samples`. Wall time
+is what a runner waits for; CPU time (`*_cpu_us_per_msg`, this process's, the store's
+thread included) is what a busy machine distorts least, and `store_export_cpu_us_per_msg` is
+the share of `take_batch` (the core exporting the changed chats). `*_per_message` repeats
+both with one transaction per message (a runner that is not under load commits every step
+alone); `baseline_sqlite_batch_rows_per_s` writes every row in a single transaction."""
 
 from __future__ import annotations
 
@@ -23,8 +28,10 @@ import base64
 import gc
 import json
 import sqlite3
+import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +46,7 @@ from wapa.runner import _BATCH_MAX
 BENCH_KEY = base64.b64encode(bytes(range(32))).decode()
 CHATS = 1000
 STORE_BATCH = _BATCH_MAX
+ROUNDS = 3  # store then baseline, alternating; medians
 
 # the rows of one commit: chat rows, the global row, its time, trace rows
 Rows = tuple[list[tuple[str, bytes, float, float | None]], bytes, float, list[tuple[Any, ...]]]
@@ -53,28 +61,42 @@ def _groups(msgs: list[Message], batch: int) -> list[list[tuple[int, Message]]]:
     return [indexed[i : i + batch] for i in range(0, len(indexed), batch)]
 
 
+@dataclass(frozen=True, slots=True)
+class Timed:
+    """One run: messages per wall second, and CPU microseconds per message (this process's,
+    every thread); `export_us` the share of `take_batch` (0 for the baseline)."""
+
+    msgs_per_s: float
+    cpu_us: float
+    export_us: float = 0.0
+
+
 async def _through_store(
     path: Path, msgs: list[Message], key: str | None, sync: str, batch: int
-) -> float:
-    """Messages per second of `take_batch` + `save` (timed alone), one batch per `batch`
-    messages."""
+) -> Timed:
+    """`take_batch` + `save` (timed alone), one batch per `batch` messages."""
     store = await Store.open(path, key, sync=sync)
     try:
         driver = Driver(Assistant(Policy(), PERSONA, seed=1), NullWorld())
-        spent = 0.0
-        clock = time.perf_counter
+        spent = cpu = export = 0.0
+        clock, process, thread = time.perf_counter, time.process_time, time.thread_time
+        gc.collect()
         for group in _groups(msgs, batch):
             for i, m in group:
                 driver.feed(m, START + i * 0.01)
-            t0 = clock()
+            t0, c0, e0 = clock(), process(), thread()
             taken = driver.take_batch()
+            e1 = thread()
             assert taken is not None
             await store.save(taken)
             spent += clock() - t0
+            cpu += process() - c0
+            export += e1 - e0
             driver.committed(taken)
     finally:
         await store.close()
-    return len(msgs) / max(spent, 1e-9)
+    n = len(msgs)
+    return Timed(n / max(spent, 1e-9), cpu / n * 1e6, export / n * 1e6)
 
 
 def _rows(msgs: list[Message], batch: int) -> list[Rows]:
@@ -123,12 +145,12 @@ def _raw_db(path: Path, sync: str) -> sqlite3.Connection:
     return db
 
 
-def _raw_grouped(path: Path, commits: list[Rows], messages: int, sync: str) -> tuple[float, float]:
-    """(messages per second, rows per second) with one transaction per commit."""
+def _raw_grouped(path: Path, commits: list[Rows], messages: int, sync: str) -> tuple[Timed, float]:
+    """(the run, rows per second) with one transaction per commit."""
     db = _raw_db(path, sync)
     rows = sum(len(c) + 1 + len(t) for c, _, _, t in commits)
     gc.collect()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for chats, meta, now, traces in commits:
         db.execute("BEGIN IMMEDIATE")
         db.executemany(_UPSERT_CHAT, chats)
@@ -137,8 +159,9 @@ def _raw_grouped(path: Path, commits: list[Rows], messages: int, sync: str) -> t
             db.executemany(_TRACE, traces)
         db.execute("COMMIT")
     spent = max(time.perf_counter() - t0, 1e-9)
+    cpu = time.process_time() - c0
     db.close()
-    return messages / spent, rows / spent
+    return Timed(messages / spent, cpu / messages * 1e6), rows / spent
 
 
 def _raw_batch(path: Path, commits: list[Rows], sync: str) -> float:
@@ -159,35 +182,48 @@ def _raw_batch(path: Path, commits: list[Rows], sync: str) -> float:
     return (len(chats) + len(metas) + len(traces)) / spent
 
 
-def store_msgs_per_s(quick: bool, n: int | None = None) -> dict[str, Any]:
+def store_msgs_per_s(quick: bool, n: int | None = None, rounds: int = ROUNDS) -> dict[str, Any]:
     """The store figures for `n` messages over 1,000 chats (default 10,000; quick 2,000),
     committed in groups of `STORE_BATCH`, with the store's default durability
-    (synchronous=FULL, as `wapa run` uses) and with NORMAL; one message per transaction over
-    a fifth of them (at least 100, at most 1,000)."""
+    (synchronous=FULL, as `wapa run` uses) and with NORMAL, `rounds` rounds each; one message
+    per transaction over a fifth of them (at least 100, at most 1,000), once."""
     n = n if n is not None else (2_000 if quick else 10_000)
     msgs = traffic(n, CHATS, seed=4)
     grouped = _rows(msgs, STORE_BATCH)
     single_msgs = msgs[: max(min(n, 100), min(n // 5, 1_000))]
     single = _rows(single_msgs, 1)
-    out: dict[str, Any] = {"store_messages": n, "store_batch": STORE_BATCH}
+    out: dict[str, Any] = {"store_messages": n, "store_batch": STORE_BATCH, "store_rounds": rounds}
+    samples: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="wapa-bench-") as tmp:
         d = Path(tmp)
         for sync, suffix in (("full", ""), ("normal", "_sync_normal")):
-            store = asyncio.run(
-                _through_store(d / f"store-{sync}.db", msgs, None, sync, STORE_BATCH)
-            )
-            raw_msgs, raw_rows = _raw_grouped(d / f"raw-{sync}.db", grouped, n, sync)
-            out[f"store_msgs_per_s{suffix}"] = store
-            out[f"baseline_sqlite_msgs_per_s{suffix}"] = raw_msgs
-            out[f"baseline_sqlite_rows_per_s{suffix}"] = raw_rows
-            out[f"store_ratio{suffix}"] = store / raw_msgs
+            for r in range(rounds):
+                store = asyncio.run(
+                    _through_store(d / f"store-{sync}-{r}.db", msgs, None, sync, STORE_BATCH)
+                )
+                raw, raw_rows = _raw_grouped(d / f"raw-{sync}-{r}.db", grouped, n, sync)
+                for key, value in (
+                    ("store_msgs_per_s", store.msgs_per_s),
+                    ("baseline_sqlite_msgs_per_s", raw.msgs_per_s),
+                    ("baseline_sqlite_rows_per_s", raw_rows),
+                    ("store_ratio", store.msgs_per_s / raw.msgs_per_s),
+                    ("store_cpu_us_per_msg", store.cpu_us),
+                    ("store_export_cpu_us_per_msg", store.export_us),
+                    ("baseline_sqlite_cpu_us_per_msg", raw.cpu_us),
+                    ("store_cpu_ratio", raw.cpu_us / max(store.cpu_us, 1e-9)),
+                ):
+                    samples.setdefault(key + suffix, []).append(value)
         out["store_msgs_per_s_encrypted"] = asyncio.run(
             _through_store(d / "store-encrypted.db", msgs, BENCH_KEY, "full", STORE_BATCH)
-        )
-        store = asyncio.run(_through_store(d / "store-single.db", single_msgs, None, "full", 1))
-        raw_msgs, _ = _raw_grouped(d / "raw-single.db", single, len(single_msgs), "full")
-        out["store_msgs_per_s_per_message"] = store
-        out["baseline_sqlite_msgs_per_s_per_message"] = raw_msgs
-        out["store_ratio_per_message"] = store / raw_msgs
+        ).msgs_per_s
+        one = asyncio.run(_through_store(d / "store-single.db", single_msgs, None, "full", 1))
+        raw, _ = _raw_grouped(d / "raw-single.db", single, len(single_msgs), "full")
+        out["store_msgs_per_s_per_message"] = one.msgs_per_s
+        out["baseline_sqlite_msgs_per_s_per_message"] = raw.msgs_per_s
+        out["store_ratio_per_message"] = one.msgs_per_s / raw.msgs_per_s
+        out["store_cpu_us_per_msg_per_message"] = one.cpu_us
+        out["baseline_sqlite_cpu_us_per_msg_per_message"] = raw.cpu_us
         out["baseline_sqlite_batch_rows_per_s"] = _raw_batch(d / "raw-batch.db", grouped, "full")
+    out.update({key: statistics.median(values) for key, values in samples.items()})
+    out["_samples"] = samples
     return out

@@ -46,9 +46,16 @@ def test_store_throughput_with_raw_sqlite_baselines() -> None:
         "store_msgs_per_s_encrypted",
         "store_msgs_per_s_sync_normal",
         "baseline_sqlite_batch_rows_per_s",
+        "store_cpu_us_per_msg",
+        "baseline_sqlite_cpu_us_per_msg",
+        "store_cpu_ratio",
     )
     _numeric(r, *keys)
     assert all(r[k] > 0 for k in keys)
+    # the rounds alternate store and baseline; each round is kept, the figure is their median
+    assert len(r["_samples"]["store_ratio"]) == r["store_rounds"] == 3
+    # exporting the changed chats is part of the store's time, never more than all of it
+    assert 0 <= r["store_export_cpu_us_per_msg"] <= r["store_cpu_us_per_msg"]
     # the raw baseline writes at least one chat row and the global row per message
     assert r["baseline_sqlite_rows_per_s"] >= 2 * r["baseline_sqlite_msgs_per_s"] * 0.99
 
