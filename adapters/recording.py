@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +31,7 @@ from typing import IO, Any
 from wapa.adapters import codec
 from wapa.adapters.filemodes import open_append, private_dir
 from wapa.adapters.redact import Redactor
-from wapa.adapters.safe_yaml import JSONLimitError, load_json
+from wapa.adapters.safe_yaml import MAX_JSON_CHARS, JSONLimitError, load_json
 from wapa.core.events import Effect, Event
 from wapa.core.policy import Persona, Policy, PolicyError
 
@@ -252,48 +253,128 @@ def _item(data: dict[str, Any], where: str, line: int) -> Item:
     return Item(float(t), direction, obj, line)
 
 
-def read_recording(path: str | Path) -> Recording:
-    path = Path(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RecordingError(f"{path}: cannot read: {exc}") from exc
-    lines = raw.split("\n")
-    truncated = bool(lines) and lines[-1] != ""  # the last line has no newline: cut off mid-write
-    if not truncated:
-        lines.pop()
-    recording: Recording | None = None
-    for number, text in enumerate(lines, 1):
-        where = f"{path}:{number}"
-        if not text.strip():
-            continue
+READ_CHUNK = 1 << 16
+MAX_LINE_BYTES = 4 * MAX_JSON_CHARS  # a line of MAX_JSON_CHARS characters takes at most this
+
+
+@dataclass(slots=True)
+class _Line:
+    number: int
+    text: str
+    last: bool  # the file's last line, without its newline: cut off while writing
+
+
+class RecordingStream:
+    """A recording read line by line, never held whole: `header` is read when it is opened,
+    iterating yields the later entries (`Item`s and restart `Header`s) in file order. Each line
+    costs bounded memory (at most `MAX_LINE_BYTES` are read before it is refused), and errors
+    name `file:line` as `read_recording`'s do. `warnings` gets the cut-off last line, once the
+    iteration reaches it. Each iteration reads the file again from its start."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.warnings: list[str] = []
+        entries = self._entries()
         try:
-            data = load_json(text)  # depth, integers, line length bounded
-            if not isinstance(data, dict):
-                raise RecordingError(f"{where}: expected a JSON object, got {type(data).__name__}")
-            entry: Header | Item = (
-                _header(data, where, number) if "format" in data else _item(data, where, number)
-            )
-        except (json.JSONDecodeError, JSONLimitError, RecordingError) as exc:
-            if truncated and number == len(lines) and recording is not None:
-                recording.warnings.append(
-                    f"{where}: last line is incomplete (cut off while writing): skipped"
+            first = next(entries, None)
+        finally:
+            entries.close()
+        if not isinstance(first, Header):  # an item first is refused by _entries
+            raise RecordingError(f"{self.path}: empty file, not a wapa recording")
+        self.header = first
+
+    def __iter__(self) -> Iterator[Header | Item]:
+        self.warnings.clear()
+        entries = self._entries()
+        next(entries)  # the header, read when opened
+        return entries
+
+    def _lines(self) -> Iterator[_Line]:
+        """The file's lines (split at \\n, \\r\\n and \\r, as a text-mode read splits them)."""
+        try:
+            f = self.path.open("rb")
+        except OSError as exc:
+            raise RecordingError(f"{self.path}: cannot read: {exc}") from exc
+        number = 0
+        with f:
+            while True:
+                try:
+                    raw = f.readline(MAX_LINE_BYTES + 1)
+                except OSError as exc:
+                    raise RecordingError(f"{self.path}: cannot read: {exc}") from exc
+                if not raw:
+                    return
+                if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                    yield self._too_long(f, number + 1)
+                    return
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise RecordingError(f"{self.path}:{number + 1}: cannot read: {exc}") from exc
+                ended = text.endswith("\n")
+                parts = (
+                    text.replace("\r\n", "\n").rstrip("\n").split("\r")
+                    if "\r" in text
+                    else [text.rstrip("\n")]
                 )
-                break
-            if isinstance(exc, json.JSONDecodeError):
-                raise RecordingError(f"{where}: not JSON: {exc.msg} at column {exc.colno}") from exc
-            if isinstance(exc, JSONLimitError):
-                raise RecordingError(f"{where}: refused: {exc}") from None
-            raise
+                for i, part in enumerate(parts):
+                    number += 1
+                    yield _Line(number, part, not ended and i == len(parts) - 1)
+
+    def _too_long(self, f: IO[bytes], number: int) -> _Line:
+        """A line longer than MAX_LINE_BYTES: read to its end in chunks and refuse it, unless
+        it is a last line cut off while writing (then it is skipped, as any cut-off line)."""
+        while chunk := f.read(READ_CHUNK):
+            if b"\n" in chunk:
+                raise RecordingError(
+                    f"{self.path}:{number}: refused: line of more than {MAX_LINE_BYTES:,} bytes "
+                    f"(at most {MAX_JSON_CHARS:,} characters)"
+                )
+        return _Line(number, "\x00", True)  # not JSON, last: the cut-off case below
+
+    def _entries(self) -> Iterator[Header | Item]:
+        seen_header = False
+        for line in self._lines():
+            number, text = line.number, line.text
+            where = f"{self.path}:{number}"
+            if not text.strip():
+                continue
+            try:
+                data = load_json(text)  # depth, integers, line length bounded
+                if not isinstance(data, dict):
+                    raise RecordingError(
+                        f"{where}: expected a JSON object, got {type(data).__name__}"
+                    )
+                entry: Header | Item = (
+                    _header(data, where, number) if "format" in data else _item(data, where, number)
+                )
+            except (json.JSONDecodeError, JSONLimitError, RecordingError) as exc:
+                if line.last and seen_header:
+                    self.warnings.append(
+                        f"{where}: last line is incomplete (cut off while writing): skipped"
+                    )
+                    return
+                if isinstance(exc, json.JSONDecodeError):
+                    raise RecordingError(
+                        f"{where}: not JSON: {exc.msg} at column {exc.colno}"
+                    ) from exc
+                if isinstance(exc, JSONLimitError):
+                    raise RecordingError(f"{where}: refused: {exc}") from None
+                raise
+            if not seen_header and not isinstance(entry, Header):
+                raise RecordingError(f"{where}: the first line must be the recording header")
+            seen_header = True
+            yield entry
+
+
+def read_recording(path: str | Path) -> Recording:
+    """The whole recording in memory (`RecordingStream` reads it without holding it)."""
+    stream = RecordingStream(path)
+    recording = Recording(str(stream.path), stream.header)
+    for entry in stream:
         if isinstance(entry, Header):
-            if recording is None:
-                recording = Recording(str(path), entry)
-            else:
-                recording.restarts.append(entry)
-        elif recording is None:
-            raise RecordingError(f"{where}: the first line must be the recording header")
+            recording.restarts.append(entry)
         else:
             recording.items.append(entry)
-    if recording is None:
-        raise RecordingError(f"{path}: empty file, not a wapa recording")
+    recording.warnings.extend(stream.warnings)
     return recording
