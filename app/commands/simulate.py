@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -69,7 +70,30 @@ def _store_dir(text: str, option: str = "--store") -> Path | str:
     return path
 
 
+def _import_without_gc() -> None:
+    """Import the simulator with the cyclic collector off, then freeze what the imports made.
+
+    The imports make tens of thousands of long-lived objects (modules, classes, functions);
+    with the collector on they set off collections that walk them again and again, and every
+    later full collection walks them too. `gc.freeze()` moves them out of its reach for the
+    rest of the process (they live as long as it anyway; reference counting still frees
+    anything that is not a cycle). The collector then runs as usual on the scenarios' own
+    objects, so memory stays bounded. Issue 18: `wapa simulate scenarios/` 0.52 -> 0.48 s CPU
+    (same run, alternating); not undone at the end, which would cost the gain back in the
+    interpreter's last full collection."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        import wapa.adapters.safe_text
+        import wapa.sim.suite  # noqa: F401
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def run(args: argparse.Namespace) -> int:
+    _import_without_gc()
     from wapa.adapters.safe_text import utf8_safe
     from wapa.sim.suite import human, plural, run_paths, to_json
 
