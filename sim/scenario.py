@@ -540,8 +540,12 @@ def _policy(c: _Ctx, top: _Map) -> Policy:
             k: f"{v // 60:02d}:{v % 60:02d}" if isinstance(v, int) and k != "tz" else v
             for k, v in qh.items()
         }
+    key = repr(data)  # plain YAML values: the repr tells apart what Policy would
+    known_policy = _POLICIES.get(key)
+    if known_policy is not None:
+        return known_policy
     try:
-        return Policy.from_mapping(data)
+        policy = Policy.from_mapping(data)
     except PolicyError as exc:
         field_name = str(exc).split(":", 1)[0].split(".", 1)[0]
         line = _line(raw, field_name) if field_name in data else _line(top, "policy")
@@ -553,6 +557,17 @@ def _policy(c: _Ctx, top: _Map) -> Policy:
         raise c.fail(line, f"policy.{exc}") from None
     except TypeError as exc:
         raise c.fail(_line(top, "policy"), f"policy: {exc}") from None
+    if len(_POLICIES) >= _POLICIES_KEPT:
+        _POLICIES.clear()
+    _POLICIES[key] = policy
+    return policy
+
+
+# Policies by their settings: a suite's scenarios share a few (78 files, 25 policies), and a
+# Policy is frozen, so one built for a file serves the next with the same settings (building
+# and validating one is most of loading a small file's settings).
+_POLICIES: dict[str, Policy] = {}
+_POLICIES_KEPT = 256
 
 
 def _chats(c: _Ctx, top: _Map, owner_id: str) -> dict[str, ChatSpec]:
