@@ -14,6 +14,7 @@ from wapa.adapters.llm.config import LLMSettings, settings_from_env
 from wapa.adapters.llm.fallback import ModelChain
 from wapa.adapters.llm.openai_compat import OpenAICompatClient
 from wapa.adapters.llm.policy import CLOUDFLARE_HOSTS, provider_ids
+from wapa.adapters.llm.transport import pooled_transport, wants_default_transport
 from wapa.adapters.llm.usage import LLMStats, NeuronMeter
 
 __all__ = ["CLOUDFLARE_HOSTS", "client_from_env", "client_from_settings"]
@@ -37,6 +38,8 @@ def client_from_settings(
         settings.neurons_per_m_input,
         settings.neurons_per_m_output,
     )
+    if transport is None and not wants_default_transport():
+        transport = pooled_transport()  # httpx's transport, cheaper pool checks (transport.py)
     http = httpx.AsyncClient(
         transport=transport,
         timeout=httpx.Timeout(settings.timeout),
