@@ -167,6 +167,7 @@ class Provider(ABC):
         self.stats = stats
         self.metered = metered  # counted on the neuron meter
         self.group = group or self.name  # the fallback chain skips a group after auth/quota
+        self._urls: dict[str, httpx.URL] = {}  # each URL parsed once (httpx checks every char)
 
     @property
     def identity(self) -> ProviderId:
@@ -206,10 +207,15 @@ class Provider(ABC):
 
         import httpx
 
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= 16:  # a provider asks a handful of URLs; never grows
+                self._urls.clear()
+            parsed = self._urls[url] = httpx.URL(url)
         try:
             async with asyncio.timeout(timeout):
                 response = await self.http.request(
-                    method, url, headers=headers, json=body, timeout=timeout
+                    method, parsed, headers=headers, json=body, timeout=timeout
                 )
                 raw = await response.aread()
         except (TimeoutError, httpx.TimeoutException) as exc:
