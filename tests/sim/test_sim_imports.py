@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,29 @@ def test_lazy_package_names_are_their_modules_objects(package: str) -> None:
     assert set(module.__all__) <= set(dir(module))
     with pytest.raises(AttributeError, match="no attribute 'nothing_of_that_name'"):
         module.nothing_of_that_name  # noqa: B018
+
+
+_CLI_PROBE = """
+import json, sys
+from wapa.cli import main
+code = main(["simulate", *sys.argv[1:]])
+print(json.dumps({"code": code, "loaded": [m for m in json.loads(sys.stdin.read()) if m in sys.modules]}))
+"""
+
+
+def test_the_cli_loads_no_report_writers_it_was_not_asked_for() -> None:
+    """`wapa simulate` itself: without --junit, --github (or GitHub Actions) and --report, the
+    JUnit and HTML writers stay unloaded, as do the modules above."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "WAPA_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", _CLI_PROBE, *_memory_scenarios()[:5]],
+        input=json.dumps(["wapa.sim.junit", "wapa.sim.report_html", *NOT_NEEDED]),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result == {"code": 0, "loaded": []}
