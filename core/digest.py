@@ -63,6 +63,7 @@ EXCERPT_CHARS = 80
 KEPT_CHARS = 4 * EXCERPT_CHARS  # raw, before cleaning (which may drop characters)
 ANSWERS_SHOWN = 3
 
+_COOLDOWN, _SENT = Reason.COOLDOWN, Reason.SENT  # module names: enum attributes cost ~200 ns
 # decision code -> what the chat's line says; "" for a reply under way
 _STATUS: dict[str, str] = {
     Reason.SCHEDULED: "",
@@ -185,9 +186,9 @@ class DigestLog:
             status = _STATUS.get(d.code)
             if status is None:
                 continue
-            if d.code == Reason.COOLDOWN and "owner wrote" in d.detail:
+            if d.code == _COOLDOWN and "owner wrote" in d.detail:
                 status = "you wrote last"
-            if d.code == Reason.SENT:
+            if d.code == _SENT:
                 log.answers.append(d.t)
                 del log.answers[:-ANSWERS_SHOWN]
             log.status = status

@@ -173,14 +173,20 @@ class Phase(StrEnum):
     TYPING = "typing"
 
 
-# module names for the members: the hot path reads globals, not enum class attributes
+# module names for the members: the hot path reads globals, not enum class attributes (in
+# Python 3.11 `Reason.SENT` goes through EnumType.__getattr__, about 200 ns a time)
 IDLE, WAITING, GENERATING, TYPING = Phase.IDLE, Phase.WAITING, Phase.GENERATING, Phase.TYPING
+_REPLYING = (GENERATING, TYPING)
 _MESSAGE = MessageKind.MESSAGE
+_SCHEDULED, _DEBOUNCED, _URGENT = Reason.SCHEDULED, Reason.DEBOUNCED, Reason.URGENT
+_MAX_WAIT, _COOLDOWN, _DUPLICATE = Reason.MAX_WAIT, Reason.COOLDOWN, Reason.DUPLICATE
+_NOT_ADDRESSED = Reason.GROUP_NOT_ADDRESSED
 FOREVER = 1e18  # "muted until further notice"; JSON-safe, unlike inf
 # Accepted event times (epoch seconds): 1970 to year ~5000. Refuses inf, NaN, and timestamps
 # in milliseconds (1.7e12), which would otherwise push the clock past anything datetime handles.
 MAX_TIME = 1e11
 NO_TIME = float("-inf")
+_NUMBER = (int, float)  # for isinstance: `int | float` would build a union object per call
 DAY, HOUR = 86400.0, 3600.0
 STATE_VERSION = 1
 _UNREAD_KEPT = 32
@@ -235,10 +241,11 @@ def _with_media_text(content: str, kind: str, text: str) -> str:
 def _clean_text(text: object) -> str:
     if not isinstance(text, str):
         return ""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates: keep the rest, mark the damage
-        text = text.encode("utf-8", "replace").decode("utf-8")
+    if not text.isascii():  # ASCII (most text, an O(1) test) holds no lone surrogate
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates: keep the rest, mark the damage
+            text = text.encode("utf-8", "replace").decode("utf-8")
     return text.replace("\x00", "")
 
 
@@ -557,7 +564,7 @@ class Assistant:
     # ------------------------------------------------------------------ inputs
 
     def _tick(self, now: float, out: list[Effect]) -> float:
-        if isinstance(now, bool) or not isinstance(now, int | float) or not 0 <= now < MAX_TIME:
+        if isinstance(now, bool) or not isinstance(now, _NUMBER) or not 0 <= now < MAX_TIME:
             known = "the last known time" if self.now != NO_TIME else "nothing: no time known yet"
             out.append(
                 Decision(
@@ -606,7 +613,7 @@ class Assistant:
         chat = self._chat(m)
         seen_id = _id_hash(m.id)
         if _remembered(chat.seen, seen_id):  # step 2: duplicate
-            out.append(Decision(now, chat.id, Reason.DUPLICATE, "message id seen before: ignored"))
+            out.append(Decision(now, chat.id, _DUPLICATE, "message id seen before: ignored"))
             return
         if m.id:
             keep = _ID_BYTES * policy.remembered_ids
@@ -642,7 +649,7 @@ class Assistant:
                     Decision(
                         now,
                         chat.id,
-                        Reason.GROUP_NOT_ADDRESSED,
+                        _NOT_ADDRESSED,
                         "group message does not address the owner",
                     )
                 )
@@ -654,7 +661,7 @@ class Assistant:
         )
         urgent = urgency.score(text, self._urgent_re, burst) >= policy.urgent_threshold
         self._digest_wrote(chat, name, m.id, urgent, now)
-        sent_at = m.sent_at if isinstance(m.sent_at, int | float) else 0.0
+        sent_at = m.sent_at if isinstance(m.sent_at, _NUMBER) else 0.0
         if sent_at and now - sent_at > policy.stale_after:  # step 8: stale
             out.append(
                 Decision(
@@ -677,7 +684,7 @@ class Assistant:
                 )
             )
             return
-        profile = self._profile(chat)
+        profile = self._profile(chat) if policy.profiles else None
         if profile is not None and not profile.answer:  # step 12: profile
             out.append(
                 Decision(
@@ -705,7 +712,7 @@ class Assistant:
                     Decision(
                         now,
                         chat.id,
-                        Reason.COOLDOWN,
+                        _COOLDOWN,
                         f"cooling down until {utc_text(chat.cooldown_until)} ({why})",
                     )
                 )
@@ -831,7 +838,7 @@ class Assistant:
             chat.unread.append([msg_id, sender])
             del chat.unread[:-_UNREAD_KEPT]
         was_waiting = chat.phase == WAITING  # chat.due is a reply deadline only then
-        if chat.phase in (GENERATING, TYPING):
+        if chat.phase in _REPLYING:
             if now < chat.first + policy.max_wait:
                 if chat.phase == TYPING or chat.request_id:
                     out.append(Typing(chat.id, False))
@@ -857,23 +864,26 @@ class Assistant:
         if fresh:
             chat.phase, chat.first, chat.urgent = WAITING, now, False
         chat.urgent = chat.urgent or urgent
-        delay = policy.urgent_delay if chat.urgent else self._delay(chat)
+        if chat.urgent:
+            delay = policy.urgent_delay
+        else:
+            delay = self._delay(chat) if policy.profiles else policy.response_delay
         cap = chat.first + policy.max_wait
         due = max(now, min(now + delay, cap))
         if was_waiting and chat.urgent:
             due = min(due, chat.due)
         self._set_timer(chat, due)
         if chat.urgent and urgent:
-            code, why = Reason.URGENT, "urgent message"
+            code, why = _URGENT, "urgent message"
         elif due >= cap and now + delay > cap:
             code, why = (
-                Reason.MAX_WAIT,
+                _MAX_WAIT,
                 f"held to max_wait after the first message at {utc_text(chat.first)}",
             )
         elif fresh:
-            code, why = Reason.SCHEDULED, "new message"
+            code, why = _SCHEDULED, "new message"
         else:
-            code, why = Reason.DEBOUNCED, "another message pushed the deadline"
+            code, why = _DEBOUNCED, "another message pushed the deadline"
         out.append(Decision(now, chat.id, code, f"reply due at {utc_text(due)} ({why})"))
 
     def _to_idle(self, chat: Chat, out: list[Effect], code: str, now: float, detail: str) -> None:
