@@ -265,6 +265,8 @@ class _Ctx:
         return ScenarioError(self.file, line, what)
 
     def mapping(self, value: Any, where: str, line: int | None) -> _Map:
+        if type(value) is _Map:  # what the loader builds: no ABC check needed
+            return value
         if not isinstance(value, Mapping):
             raise self.fail(line, f"{where}: expected a mapping, got {_kind(value)}")
         return value if isinstance(value, _Map) else _Map(value)
@@ -295,6 +297,8 @@ class _Ctx:
         return seconds
 
     def text(self, value: Any, where: str, line: int | None) -> str:
+        if type(value) is str:  # most values: no ABC check needed
+            return value
         if isinstance(value, bool) or value is None or isinstance(value, Mapping | list):
             raise self.fail(line, f"{where}: expected text, got {self.got(value, line)}")
         return str(value)
