@@ -74,6 +74,7 @@ QUOTE_LAST_REPLY = "\x00last-reply"
 # callbacks of the running process (lost at a crash), crashes and restarts.
 _INPUT, _TRAFFIC, _RESULT, _CALL, _CRASH, _RESTART = range(6)
 _MAX_SAME_INSTANT = 100_000
+_EARLY = 1 << 62  # sequence numbers of scripted items start here below zero
 RANDOM_DOWNTIMES = (0.0, 1.0, 5.0, 30.0, 90.0)
 RANDOM_CRASH_WITHIN = 1.0  # a random crash comes this many seconds after a step at most
 
@@ -116,6 +117,7 @@ class Simulation:
         self.result = SimResult(start=float(start), end=float(start))
         self._queue: list[tuple[float, int, int, Any, int]] = []  # (t, seq, kind, payload, epoch)
         self._seq = 0
+        self._early = 0  # scripted items (`add_scripted`): ordered before the run's own
         self._epoch = 0
         self._down = False
         self._held: list[Event] = []  # inputs that arrived while down
@@ -178,6 +180,21 @@ class Simulation:
     def add_crash(self, t: float, down: float = 0.0) -> None:
         self._push(t, _CRASH, float(down))
 
+    def add_scripted(
+        self, t: float, event: Event | None = None, *, traffic: bool = False, down: float = 0.0
+    ) -> None:
+        """An input (or, with `event=None`, a crash with `down` seconds of downtime) that goes
+        into the run as if it had been added before the run started, however late it is added:
+        at the same instant it comes before everything scheduled during the run, and after
+        what was scripted before it. A streaming caller (`sim.replay_stream`) adds a long
+        script piece by piece, between `run(until)` calls, and gets the order it would get
+        from adding it all first. `traffic`: new traffic from WhatsApp, as `traffic_at`."""
+        self._early += 1
+        seq = self._early - _EARLY
+        kind = _CRASH if event is None else _TRAFFIC if traffic else _INPUT
+        payload = float(down) if event is None else event
+        heapq.heappush(self._queue, (float(t), seq, kind, payload, self._epoch))
+
     # ------------------------------------------------------------------ the Scheduler seam
 
     @property
@@ -188,9 +205,18 @@ class Simulation:
         """Run `fn(t)` at `t`, unless the process crashes first (`sim.scheduler.Scheduler`)."""
         self._push(max(t, self.clock.now), _CALL, fn)
 
-    def deliver_at(self, t: float, event: Event) -> None:
-        """Hand `event` to the driver at `t`, unless the process crashes first."""
-        self._push(max(t, self.clock.now), _RESULT, event)
+    @property
+    def epoch(self) -> int:
+        """How many crashes the process has had: a result belongs to the epoch it was asked in."""
+        return self._epoch
+
+    def deliver_at(self, t: float, event: Event, epoch: int | None = None) -> None:
+        """Hand `event` to the driver at `t`, unless the process crashes first (or, with an
+        earlier `epoch`, crashed since that epoch: then it is lost at `t`)."""
+        self._seq += 1
+        at = max(t, self.clock.now)
+        mine = self._epoch if epoch is None else epoch
+        heapq.heappush(self._queue, (float(at), self._seq, _RESULT, event, mine))
 
     def traffic_at(self, t: float, event: Event) -> None:
         """New traffic from WhatsApp (an echo, the owner's phone): arrives whatever happens to

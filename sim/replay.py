@@ -37,9 +37,10 @@ import math
 import types
 import typing
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from wapa.adapters.recording import Header, Item, Recording, RecordingError
 from wapa.core import utc_text
@@ -86,6 +87,38 @@ class Outgoing:
     confirmed_id: str = ""
     echoed: bool = False
     used: bool = False
+    # A streaming replay (sim/replay_stream.py) may take an item before all its answers are
+    # read: each taker gets the answers read after it took the item.
+    takers: list[Callable[[Delivery], None]] = field(default_factory=list)
+
+    def answer(self, d: Delivery) -> None:
+        """A recorded answer, read now: kept, and handed to those who took the item already."""
+        self.responses.append(d)
+        for taker in self.takers:
+            taker(d)
+
+
+class Book(Protocol):
+    """Recorded outgoing items, taken by chat and time (`_Book`, `replay_stream.StreamBook`)."""
+
+    def take(self, chat: str, t: float) -> Outgoing | None: ...
+
+
+def late_deliverer(
+    outlet: Simulation, now: float, adapt: Callable[[Event], Event]
+) -> Callable[[Delivery], None]:
+    """Schedules a recorded answer read after its item was taken at `now`: `delay` after `now`,
+    lost like any answer of the process if it crashed since (an echo survives)."""
+    epoch = outlet.epoch
+
+    def deliver(d: Delivery) -> None:
+        event = adapt(d.event)
+        if d.survives_crash:
+            outlet.traffic_at(now + d.delay, event)
+        else:
+            outlet.deliver_at(now + d.delay, event, epoch)
+
+    return deliver
 
 
 class _Book:
@@ -244,10 +277,10 @@ def script_from(recording: Recording) -> Script:
                 s.inputs.append((t, obj))
             elif isinstance(obj, Generated | GenerationFailed) and obj.request_id in gens:
                 g = gens.pop(obj.request_id)
-                g.responses.append(Delivery(t - g.t, obj, False))
+                g.answer(Delivery(t - g.t, obj, False))
             elif isinstance(obj, SendConfirmed | SendFailed) and obj.request_id in sends:
                 o = sends[obj.request_id]
-                o.responses.append(Delivery(t - o.t, obj, False))
+                o.answer(Delivery(t - o.t, obj, False))
                 if isinstance(obj, SendConfirmed):
                     o.confirmed_id = obj.message_id
             continue
@@ -296,7 +329,7 @@ def _attach_echo(s: Script, t: float, m: Message, owner: str) -> None:
     match = match or next((o for o in candidates if o.text.strip() == m.text.strip()), None)
     if match is not None:
         match.echoed = True
-        match.responses.append(Delivery(t - match.t, m, True))
+        match.answer(Delivery(t - match.t, m, True))
 
 
 # ---------------------------------------------------------------------- the recorded world
@@ -323,8 +356,9 @@ class ReplayModel(FakeModel):
     production's model service delivered, retries included), else like the simulated model
     service (the production policy against the fake provider)."""
 
-    book: _Book | None = None
+    book: Book | None = None
     matched: int = 0
+    outlet: Simulation | None = None  # set by a streaming replay: answers read late
 
     def start_generation(self, g: Generate, now: float) -> None:
         recorded = self.book.take(g.chat, now) if self.book else None
@@ -332,6 +366,11 @@ class ReplayModel(FakeModel):
             super().start_generation(g, now)
             return
         self.matched += 1
+        if self.outlet is not None:
+            rid = g.request_id
+            recorded.takers.append(
+                late_deliverer(self.outlet, now, lambda e: _with_request(e, rid))
+            )
         for d in recorded.responses:
             self.scheduler.deliver_at(now + d.delay, _with_request(d.event, g.request_id))
 
@@ -340,13 +379,26 @@ class ReplayModel(FakeModel):
 class ReplayWhatsApp(FakeWhatsApp):
     """Confirms, fails and echoes a Send or Notice like the recording did when one matches."""
 
-    send_book: _Book | None = None
-    notice_book: _Book | None = None
+    send_book: Book | None = None
+    notice_book: Book | None = None
+    outlet: Simulation | None = None  # set by a streaming replay: answers read late
 
     def send(self, t: float, e: Send) -> list[Delivery]:
         recorded = self.send_book.take(e.chat, t) if self.send_book else None
         if recorded is None:
             return super().send(t, e)
+        if self.outlet is not None:
+            recorded.takers.append(
+                late_deliverer(
+                    self.outlet,
+                    t,
+                    lambda ev: (
+                        replace(ev, text=e.text)
+                        if isinstance(ev, Message)
+                        else _with_request(ev, e.request_id)
+                    ),
+                )
+            )
         out = []
         for d in recorded.responses:
             if isinstance(d.event, Message):
@@ -362,6 +414,10 @@ class ReplayWhatsApp(FakeWhatsApp):
         if recorded is None:
             return super().notice(t, e)
         self.notices.append(NoticeSent(t, e.text, e.kind))
+        if self.outlet is not None:
+            recorded.takers.append(
+                late_deliverer(self.outlet, t, lambda ev: _with_text(ev, e.text))
+            )
         return [replace(d, event=_with_text(d.event, e.text)) for d in recorded.responses]
 
 
@@ -654,6 +710,23 @@ class ReplayReport:
     divergences: list[dict[str, Any]]
     summary: dict[str, Any]
     unanswered: list[dict[str, Any]] = field(default_factory=list)  # see `unanswered()`
+    # The totals when the lists above are the first `limit` only (sim/replay_stream.py)
+    sent_total: int | None = None
+    unanswered_total: int | None = None
+    unanswered_codes: dict[str, int] | None = None  # code ("" for none) -> messages
+
+    def replies(self) -> int:
+        """How many replies the (what-if) run sent, listed or not."""
+        return len(self.sent) if self.sent_total is None else self.sent_total
+
+    def unanswered_count(self) -> tuple[int, dict[str, int]]:
+        """How many contact messages no reply answers, and how many per code ("" for none)."""
+        if self.unanswered_total is not None and self.unanswered_codes is not None:
+            return self.unanswered_total, dict(self.unanswered_codes)
+        codes: dict[str, int] = {}
+        for item in self.unanswered:
+            codes[item["code"]] = codes.get(item["code"], 0) + 1
+        return len(self.unanswered), codes
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -676,12 +749,27 @@ class ReplayReport:
 
 
 def replay(
+    recording: Recording | str | Path,
+    changes: Mapping[str, Any] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    limit: int | None = None,
+) -> ReplayReport:
+    """Check mode without `changes`, what-if mode with them (a mapping for Policy.from_mapping,
+    which raises PolicyError on a bad key or value). A path is read as it is replayed, never
+    held (sim/replay_stream.py); at most `limit` (default 1,000) of each reported list are
+    listed, all are counted."""
+    from wapa.sim.replay_stream import DEFAULT_LIMIT, replay_stream
+
+    return replay_stream(recording, changes, tolerance, DEFAULT_LIMIT if limit is None else limit)
+
+
+def replay_whole(
     recording: Recording,
     changes: Mapping[str, Any] | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
 ) -> ReplayReport:
-    """Check mode without `changes`, what-if mode with them (a mapping for Policy.from_mapping,
-    which raises PolicyError on a bad key or value)."""
+    """`replay` with the whole recording and every result in memory: the reference the
+    streaming replay is tested against (tests/sim/test_replay_stream.py)."""
     script = script_from(recording)
     base_policy = recording.header.policy
     summary: dict[str, Any] = {

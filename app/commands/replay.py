@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 DEFAULT_TOLERANCE = 5.0  # sim.replay.DEFAULT_TOLERANCE, repeated to keep `wapa --help` light
+DEFAULT_LIMIT = 1_000  # sim.replay_stream.DEFAULT_LIMIT, likewise
 
 
 def register(subparsers: Any) -> None:
@@ -39,6 +40,16 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_TOLERANCE,
         metavar="SECONDS",
         help=f"times closer than this match (default {DEFAULT_TOLERANCE:g})",
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=(
+            f"list at most N divergences, replies and unanswered messages (default "
+            f"{DEFAULT_LIMIT:,}, the earliest); all are counted, and memory stays bounded"
+        ),
     )
     p.set_defaults(func=run)
 
@@ -100,7 +111,7 @@ def _export_hint(path: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wapa.adapters.recording import RecordingError, read_recording
+    from wapa.adapters.recording import RecordingError, RecordingStream
     from wapa.adapters.safe_text import utf8_safe
     from wapa.core.policy import PolicyError
     from wapa.sim.replay import replay
@@ -109,13 +120,18 @@ def run(args: argparse.Namespace) -> int:
         print(utf8_safe(_export_hint(args.file).lstrip("\n")), file=sys.stderr)
         return 2
     try:
-        recording = read_recording(args.file)
+        header = RecordingStream(args.file).header  # the rest is read as it is replayed
     except RecordingError as exc:
         print(utf8_safe(f"wapa replay: {exc}{_export_hint(args.file)}"), file=sys.stderr)
         return 2
     try:
-        changes = parse_sets(args.sets, recording.header.policy.to_mapping())
-        report = replay(recording, changes or None, tolerance=max(0.0, args.tolerance))
+        changes = parse_sets(args.sets, header.policy.to_mapping())
+        report = replay(
+            args.file,
+            changes or None,
+            tolerance=max(0.0, args.tolerance),
+            limit=max(0, args.limit),
+        )
     except (ValueError, PolicyError) as exc:  # RecordingError too: a damaged item, by line
         print(utf8_safe(f"wapa replay: {exc}"), file=sys.stderr)
         return 2
@@ -137,7 +153,7 @@ def _human(args: argparse.Namespace, report: Any) -> list[str]:
     from wapa.sim.replay import iso
 
     s = report.summary
-    out = [f"{report.events} events replayed from {args.file}; {len(report.sent)} replies sent."]
+    out = [f"{report.events} events replayed from {args.file}; {report.replies()} replies sent."]
     if s["mode"] == "what-if":
         out.append(
             f"What if {', '.join(args.sets)}: {s['baseline_replies']} replies -> "
@@ -153,12 +169,14 @@ def _human(args: argparse.Namespace, report: Any) -> list[str]:
                 continue
             sign = "+" if d["kind"] == "reply_gained" else "-"
             out.append(f"  {sign} {d['time']} {d['chat']}: {_cut(d['text'])}")
+        out.extend(_more(s["gained"] + s["lost"] + s["moved"], len(report.divergences)))
     elif not s["compared"]:
         out.append(
             "The recording holds no decisions to compare (an imported chat?); the replies "
             "today's core would send:"
         )
         out.extend(f"  {iso(r.t)} {r.chat}: {_cut(r.text)}" for r in report.sent)
+        out.extend(_more(report.replies(), len(report.sent)))
     else:
         out.append(
             f"{s['recorded_decisions']} recorded decisions, {s['replayed_decisions']} "
@@ -171,29 +189,37 @@ def _human(args: argparse.Namespace, report: Any) -> list[str]:
             out.append("\n".join(f"    {x}" for x in d["recorded"]) or "    (nothing)")
             out.append("  replay:")
             out.append("\n".join(f"    {x}" for x in d["replay"]) or "    (nothing)")
+        out.extend(_more(s["divergences"], len(report.divergences)))
     if s["mode"] == "what-if" or not s["compared"]:
-        out.extend(_unanswered(report.unanswered))
+        out.extend(_unanswered(report))
     return out
+
+
+def _more(total: int, listed: int) -> list[str]:
+    """The line saying how many were left out of a list cut at --limit."""
+    return [f"  ... and {total - listed:,} more (--limit N lists more)"] if total > listed else []
 
 
 SHOWN_UNANSWERED = 10
 
 
-def _unanswered(items: list[dict[str, Any]]) -> list[str]:
+def _unanswered(report: Any) -> list[str]:
     """How many contact messages got no reply, by why, and the first few."""
-    if not items:
+    n, codes = report.unanswered_count()
+    if not n:
         return []
     counts: dict[str, int] = {}
-    for item in items:
-        counts[item["code"] or "none"] = counts.get(item["code"] or "none", 0) + 1
-    reasons = ", ".join(f"{code} {n}" for code, n in sorted(counts.items(), key=lambda x: -x[1]))
-    n = len(items)
+    for code, k in codes.items():
+        counts[code or "none"] = counts.get(code or "none", 0) + k
+    reasons = ", ".join(f"{code} {k}" for code, k in sorted(counts.items(), key=lambda x: -x[1]))
+    items = report.unanswered
     out = [f"{n} message{'s' if n != 1 else ''} left without a reply ({reasons}):"]
     for item in items[:SHOWN_UNANSWERED]:
         why = f"{item['code']}: {item['detail']}" if item["code"] else item["detail"]
         out.append(f"  {item['time']} {item['chat']}: {_cut(item['text'], 50)!r}, {_cut(why)}")
     if n > SHOWN_UNANSWERED:
-        out.append(f"  ... and {n - SHOWN_UNANSWERED} more (--json lists them all)")
+        lists = "lists them all" if len(items) == n else f"lists the first {len(items):,}"
+        out.append(f"  ... and {n - SHOWN_UNANSWERED} more (--json {lists})")
     return out
 
 
