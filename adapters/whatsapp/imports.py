@@ -1,0 +1,88 @@
+"""Two imports the WhatsApp adapter never uses, skipped to keep `wapa run`'s memory down.
+
+Importing neonize costs about 53 MB of resident memory (docs/bench.md, "idle_rss_mb"): its
+Go library, the protobuf descriptors, and about 580 Python modules, most of them for link
+previews and media helpers wapa does not call. Those are imported by the very modules wapa
+needs (`neonize.aioze.client` binds `PIL`, `linkpreview`, `requests` at module level), so they
+stay. Two do not have to:
+
+- neonize's package `__init__` (neonize 0.5.2) imports the *synchronous* client
+  (`neonize.client`, with `concurrent.futures.ProcessPoolExecutor` and so `multiprocessing`
+  and `pickle`), `FFmpeg` and `TemporaryFile` only to re-export them; wapa uses the asyncio
+  client (`neonize.aioze.client`). `defer_neonize_init` registers the `neonize` package without
+  running its `__init__` (its submodules import as usual) and runs it, once, the first time
+  one of its own names (`neonize.NewClient`, `neonize.__version__`, ...) is asked for: nothing
+  is lost, it only happens later. About 0.9 MB.
+- httpx's `__init__` imports its command-line client (`httpx._main`) when `click` is
+  installed (a dependency of `x-wr-timezone`, so always here), which imports `click` and, in
+  a development install, `pygments` before it fails on the missing `rich`; httpx then falls
+  back to a `main()` that only prints how to install `httpx[cli]`. `skip_httpx_cli` makes that
+  fallback happen at once. wapa never calls `httpx.main`; the `httpx` command (another
+  process) is unaffected. About 1.3 MB with pygments, 0.9 MB without.
+
+Both are no-ops when the module was already imported (then there is nothing left to save).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import threading
+import types
+from typing import Any
+
+NEONIZE = "neonize"
+HTTPX = "httpx"
+
+
+def skip_httpx_cli() -> bool:
+    """Make httpx's optional import of its CLI fail at once (None in sys.modules raises
+    ModuleNotFoundError, which httpx catches). True when it was set here."""
+    if HTTPX in sys.modules or f"{HTTPX}._main" in sys.modules:
+        return False
+    sys.modules[f"{HTTPX}._main"] = None  # type: ignore[assignment]
+    return True
+
+
+def defer_neonize_init() -> bool:
+    """Register the `neonize` package with its `__init__` deferred to the first use of one of
+    its own names. True when it was deferred here; False when neonize was already imported
+    or cannot be found (then the ordinary import reports it)."""
+    if NEONIZE in sys.modules:
+        return False
+    spec = importlib.util.find_spec(NEONIZE)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return False
+    package = importlib.util.module_from_spec(spec)  # __path__, __spec__, __file__: not run
+    package.__dict__["__getattr__"] = _first_use(package, spec)
+    sys.modules[NEONIZE] = package
+    return True
+
+
+def _first_use(package: types.ModuleType, spec: Any) -> Any:
+    """The package's `__getattr__` (PEP 562, called only for a name it does not have): a
+    submodule is imported as the import system would; any other name runs `__init__` once
+    (under a lock: Go's callback threads may be the first to ask) and is looked up again."""
+    lock = threading.RLock()
+    state = {"ran": False, "running": False}
+
+    def __getattr__(name: str) -> Any:
+        if name.startswith("__") and name.endswith("__") and name not in ("__version__", "__all__"):
+            raise AttributeError(name)  # probes (__wrapped__, __path__ hooks...) change nothing
+        if importlib.util.find_spec(f"{NEONIZE}.{name}") is not None:
+            return importlib.import_module(f"{NEONIZE}.{name}")
+        with lock:
+            if not state["ran"] and not state["running"]:
+                state["running"] = True
+                try:
+                    spec.loader.exec_module(package)
+                    state["ran"] = True
+                finally:
+                    state["running"] = False
+        try:
+            return package.__dict__[name]
+        except KeyError:
+            raise AttributeError(f"module {NEONIZE!r} has no attribute {name!r}") from None
+
+    return __getattr__

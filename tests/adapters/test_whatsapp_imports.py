@@ -1,0 +1,124 @@
+"""adapters/whatsapp/imports.py: neonize's package `__init__` deferred to its first use, httpx's
+CLI never imported. Each case runs in a fresh interpreter: the test process has long imported
+both."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(code: str) -> Any:
+    """`code` in a fresh interpreter; it prints one JSON value, returned here."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_transport_imports_neither_the_sync_client_nor_the_httpx_cli() -> None:
+    got = _run(
+        "import json, sys\n"
+        "import wapa.adapters.whatsapp.client\n"
+        "import httpx\n"
+        "print(json.dumps({m: sys.modules.get(m) is not None for m in ('neonize.client',"
+        " 'multiprocessing',"
+        " 'click', 'httpx._main', 'neonize.aioze.client')} | {'main': httpx.main.__module__}))"
+    )
+    assert got == {
+        "neonize.client": False,
+        "multiprocessing": False,
+        "click": False,
+        "httpx._main": False,
+        "neonize.aioze.client": True,
+        "main": "httpx",  # httpx's own fallback, defined in httpx/__init__.py
+    }
+
+
+def test_neonizes_own_names_still_work_and_run_its_init_once() -> None:
+    got = _run(
+        "import json, sys\n"
+        "import wapa.adapters.whatsapp.client\n"
+        "import neonize\n"
+        "before = 'neonize.client' in sys.modules\n"
+        "version = neonize.__version__\n"
+        "from neonize.client import NewClient\n"
+        "first = sys.modules['neonize.client']\n"
+        "same = neonize.NewClient is NewClient and neonize.Event is not None\n"
+        "print(json.dumps({'before': before, 'version': version, 'same': same,"
+        " 'once': sys.modules['neonize.client'] is first, 'all': sorted(neonize.__all__)}))"
+    )
+    assert got == {
+        "before": False,
+        "version": "0.5.2",
+        "same": True,
+        "once": True,
+        "all": ["Event", "FFmpeg", "NewClient", "TemporaryFile", "extract_text"],
+    }
+
+
+def test_submodules_unknown_names_and_probes() -> None:
+    got = _run(
+        "import json, sys\n"
+        "import wapa.adapters.whatsapp\n"
+        "import neonize\n"
+        "from neonize import utils\n"  # `from package import submodule` asks the package first
+        "out = {'utils': utils.__name__, 'proto': neonize.proto.__name__}\n"
+        "out['probe'] = hasattr(neonize, '__wrapped__')\n"
+        "out['init_after_probes'] = 'neonize.client' in sys.modules\n"
+        "try:\n"
+        "    neonize.no_such_name\n"
+        "except AttributeError as exc:\n"
+        "    out['error'] = str(exc)\n"
+        "print(json.dumps(out))"
+    )
+    assert got == {
+        "utils": "neonize.utils",
+        "proto": "neonize.proto",
+        "probe": False,
+        "init_after_probes": False,
+        "error": "module 'neonize' has no attribute 'no_such_name'",
+    }
+
+
+def test_nothing_changes_when_they_were_imported_first() -> None:
+    got = _run(
+        "import json, sys\n"
+        "import httpx, neonize\n"
+        "from wapa.adapters.whatsapp.imports import defer_neonize_init, skip_httpx_cli\n"
+        "print(json.dumps({'deferred': defer_neonize_init(), 'skipped': skip_httpx_cli(),"
+        " 'sync_client': 'neonize.client' in sys.modules,"
+        " 'click': 'click' in sys.modules}))"  # httpx's attempt at its CLI imported click
+    )
+    assert got == {"deferred": False, "skipped": False, "sync_client": True, "click": True}
+
+
+def test_concurrent_first_uses_run_init_once() -> None:
+    """Go's callback threads may be first to ask: every thread gets the name, one init."""
+    got = _run(
+        "import json, sys, threading\n"
+        "import wapa.adapters.whatsapp\n"
+        "import neonize\n"
+        "seen = []\n"
+        "start = threading.Barrier(8)\n"
+        "def use():\n"
+        "    start.wait()\n"
+        "    seen.append((neonize.NewClient, sys.modules['neonize.client']))\n"
+        "threads = [threading.Thread(target=use) for _ in range(8)]\n"
+        "[t.start() for t in threads]; [t.join() for t in threads]\n"
+        "print(json.dumps({'n': len(seen), 'distinct': len(set(seen))}))"
+    )
+    assert got == {"n": 8, "distinct": 1}
