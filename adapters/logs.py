@@ -22,10 +22,13 @@ import hmac
 import json
 import logging
 import logging.handlers
+import math
 import os
 import queue
 import re
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -39,6 +42,7 @@ CONTENT_KEYS = frozenset(
 # A run of 7+ digits not inside a word (JIDs, LIDs, bare numbers), or a "+" number with spaces
 # or dashes. ISO timestamps (2024-05-01) and hex message ids do not match.
 _PHONE = re.compile(r"(?<![\w+])\+?\d{7,}(?!\w)|\+\d[\d \-().]{6,}\d")
+_PHONE_MIN = 7  # the shortest string _PHONE matches: seven digits
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
 
 
@@ -54,7 +58,7 @@ class Redactor:
         return "<phone:" + hmac.new(self._key, plain.encode(), hashlib.sha256).hexdigest()[:6] + ">"
 
     def scrub(self, value: str) -> str:
-        if self.show_content:
+        if self.show_content or len(value) < _PHONE_MIN:  # too short to hold a number
             return value
         return _PHONE.sub(lambda m: self.token(m.group(0)), value)
 
@@ -88,11 +92,25 @@ class JsonFormatter(logging.Formatter):
     def __init__(self, redactor: Redactor) -> None:
         super().__init__()
         self.redactor = redactor
+        self._second = -1  # the UTC second `_stamp` was made for
+        self._stamp = ""
+
+    def timestamp(self, created: float) -> str:
+        """`created` as ISO 8601 UTC to the millisecond, as `datetime.isoformat` writes it
+        (`2024-05-01T12:00:00.123+00:00`); the date and time are formatted once a second."""
+        fraction, whole = math.modf(created)  # rounded as datetime.fromtimestamp rounds
+        second, micro = int(whole), round(fraction * 1_000_000)
+        if micro >= 1_000_000:
+            second, micro = second + 1, micro - 1_000_000
+        if second != self._second:
+            self._stamp = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = second
+        return f"{self._stamp}.{micro // 1000:03d}+00:00"
 
     def format(self, record: logging.LogRecord) -> str:
         r = self.redactor
         out: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": self.timestamp(record.created),
             "level": record.levelname.lower(),
         }
         fields: dict[str, Any] = getattr(record, "fields", None) or {}
@@ -131,7 +149,67 @@ class _StampingQueueHandler(logging.handlers.QueueHandler):
         return record
 
 
-_listener: logging.handlers.QueueListener | None = None
+_STOP = logging.makeLogRecord({"msg": "stop"})  # the writer's sentinel
+_BATCH_WAIT = 0.005  # seconds the writer lets records gather after it wakes
+
+
+class _BatchWriter:
+    """The thread of background logging. It wakes when a record is queued, lets more gather
+    for `_BATCH_WAIT` seconds, then formats everything queued and writes it with one write
+    and one flush: the event loop only queues records, and this thread takes the interpreter
+    lock a couple of hundred times a second at most instead of once per line. A record that
+    cannot be formatted, or a write that fails, goes to `Handler.handleError` as
+    `StreamHandler` does."""
+
+    def __init__(
+        self, records: queue.SimpleQueue[logging.LogRecord], handler: logging.StreamHandler[TextIO]
+    ) -> None:
+        self.records, self.handler = records, handler
+        self.handlers = (handler,)  # as QueueListener names them (whatsapp/goprints.py repoints)
+        self._thread = threading.Thread(target=self._run, name="wapa-logs", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write every record queued before this call, then end the thread."""
+        self.records.put(_STOP)
+        self._thread.join()
+
+    def _run(self) -> None:
+        records = self.records
+        while True:
+            batch = [records.get()]
+            if batch[0] is not _STOP:
+                time.sleep(_BATCH_WAIT)
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(records.get_nowait())
+            if self._write(batch):
+                return
+
+    def _write(self, batch: list[logging.LogRecord]) -> bool:
+        """Write `batch`; True when it held the sentinel (the thread ends)."""
+        h, lines, stop = self.handler, [], False
+        for record in batch:
+            if record is _STOP:
+                stop = True
+                continue
+            try:
+                lines.append(h.format(record) + h.terminator)
+            except Exception:
+                h.handleError(record)
+        if lines:
+            try:
+                with h.lock or contextlib.nullcontext():
+                    h.stream.write("".join(lines))
+                    h.stream.flush()
+            except Exception:
+                h.handleError(batch[0])
+        return stop
+
+
+_listener: _BatchWriter | None = None
 
 
 def flush_logging() -> None:
@@ -159,11 +237,12 @@ def setup_logging(
     global _listener
     flush_logging()
     redactor = Redactor(show_content)
-    handler: logging.Handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter(redactor))
+    stream_handler = logging.StreamHandler(stream or sys.stderr)
+    stream_handler.setFormatter(JsonFormatter(redactor))
+    handler: logging.Handler = stream_handler
     if background:
         records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        _listener = logging.handlers.QueueListener(records, handler)
+        _listener = _BatchWriter(records, stream_handler)
         _listener.start()
         handler = _StampingQueueHandler(records)
     root = logging.getLogger()
@@ -186,10 +265,16 @@ def log_event(
     corr: str = "",
     **fields: Any,
 ) -> None:
-    """Log one structured event: `log_event(log, logging.INFO, "send_ok", chat=..., chars=3)`."""
-    if logger.isEnabledFor(level):
-        extra = {"fields": {k: v for k, v in fields.items() if k not in _RESERVED}}
-        extra["wapa_event"] = True  # type: ignore[assignment]
-        if corr:
-            extra["corr"] = corr  # type: ignore[assignment]
-        logger.log(level, event, exc_info=exc_info, extra=extra)
+    """Log one structured event: `log_event(log, logging.INFO, "send_ok", chat=..., chars=3)`.
+    The record is made and handled directly (`makeRecord`, `handle`): `Logger.log` would also
+    walk the stack for the caller's file and line, which no line shows."""
+    if not logger.isEnabledFor(level):
+        return
+    extra: dict[str, Any] = {
+        "fields": {k: v for k, v in fields.items() if k not in _RESERVED},
+        "wapa_event": True,
+    }
+    if corr:
+        extra["corr"] = corr
+    info = sys.exc_info() if exc_info else None
+    logger.handle(logger.makeRecord(logger.name, level, "", 0, event, (), info, None, extra))

@@ -113,3 +113,42 @@ def test_background_logging_keeps_correlation_and_redaction_and_flushes(
     assert [line["n"] for line in lines] == list(range(200))
     assert all(line["corr"] == "c-42" for line in lines)
     assert "secret" not in stream.getvalue() and "972501234567" not in stream.getvalue()
+
+
+def test_timestamps_match_datetime_isoformat() -> None:
+    from datetime import UTC, datetime
+
+    from wapa.adapters.logs import JsonFormatter
+
+    f = JsonFormatter(Redactor(key=b"k"))
+    for t in (
+        0.0,
+        1.5,
+        1714564800.0,
+        1714564800.0005,
+        1714564800.9995,
+        1714564800.9999996,
+        1714564801.0000004,
+        1714564859.999,
+        1714564860.001,
+    ):
+        assert f.timestamp(t) == datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+
+
+def test_background_writer_keeps_every_line_in_order_past_a_bad_record(
+    stream: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records written in batches: all of them, in order; one that cannot be formatted is
+    reported on stderr (as StreamHandler does) and the others are still written."""
+
+    class Unprintable:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    setup_logging("INFO", stream=stream, background=True)
+    log = logging.getLogger("wapa.test")
+    for i in range(500):
+        log_event(log, logging.INFO, "n", i=i, bad=Unprintable() if i == 250 else None)
+    flush_logging()
+    assert [r["i"] for r in _lines(stream)] == [i for i in range(500) if i != 250]
+    assert "no repr" in capsys.readouterr().err
