@@ -185,8 +185,9 @@ def _raw_batch(path: Path, commits: list[Rows], sync: str) -> float:
 def store_msgs_per_s(quick: bool, n: int | None = None, rounds: int = ROUNDS) -> dict[str, Any]:
     """The store figures for `n` messages over 1,000 chats (default 10,000; quick 2,000),
     committed in groups of `STORE_BATCH`, with the store's default durability
-    (synchronous=FULL, as `wapa run` uses) and with NORMAL, `rounds` rounds each; one message
-    per transaction over a fifth of them (at least 100, at most 1,000), once."""
+    (synchronous=FULL, as `wapa run` uses), with NORMAL and encrypted; and with one message
+    per transaction over a fifth of them (at least 100, at most 1,000). `rounds` rounds, each
+    of every figure, the store then its baseline; medians, every round in `_samples`."""
     n = n if n is not None else (2_000 if quick else 10_000)
     msgs = traffic(n, CHATS, seed=4)
     grouped = _rows(msgs, STORE_BATCH)
@@ -194,36 +195,40 @@ def store_msgs_per_s(quick: bool, n: int | None = None, rounds: int = ROUNDS) ->
     single = _rows(single_msgs, 1)
     out: dict[str, Any] = {"store_messages": n, "store_batch": STORE_BATCH, "store_rounds": rounds}
     samples: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="wapa-bench-") as tmp:
-        d = Path(tmp)
-        for sync, suffix in (("full", ""), ("normal", "_sync_normal")):
-            for r in range(rounds):
+
+    def keep(suffix: str, store: Timed, raw: Timed) -> None:
+        for key, value in (
+            ("store_msgs_per_s", store.msgs_per_s),
+            ("baseline_sqlite_msgs_per_s", raw.msgs_per_s),
+            ("store_ratio", store.msgs_per_s / raw.msgs_per_s),
+            ("store_cpu_us_per_msg", store.cpu_us),
+            ("store_export_cpu_us_per_msg", store.export_us),
+            ("baseline_sqlite_cpu_us_per_msg", raw.cpu_us),
+            ("store_cpu_ratio", raw.cpu_us / max(store.cpu_us, 1e-9)),
+        ):
+            samples.setdefault(key + suffix, []).append(value)
+
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory(prefix="wapa-bench-") as tmp:
+            d = Path(tmp)
+            for sync, suffix in (("full", ""), ("normal", "_sync_normal")):
                 store = asyncio.run(
-                    _through_store(d / f"store-{sync}-{r}.db", msgs, None, sync, STORE_BATCH)
+                    _through_store(d / f"store-{sync}.db", msgs, None, sync, STORE_BATCH)
                 )
-                raw, raw_rows = _raw_grouped(d / f"raw-{sync}-{r}.db", grouped, n, sync)
-                for key, value in (
-                    ("store_msgs_per_s", store.msgs_per_s),
-                    ("baseline_sqlite_msgs_per_s", raw.msgs_per_s),
-                    ("baseline_sqlite_rows_per_s", raw_rows),
-                    ("store_ratio", store.msgs_per_s / raw.msgs_per_s),
-                    ("store_cpu_us_per_msg", store.cpu_us),
-                    ("store_export_cpu_us_per_msg", store.export_us),
-                    ("baseline_sqlite_cpu_us_per_msg", raw.cpu_us),
-                    ("store_cpu_ratio", raw.cpu_us / max(store.cpu_us, 1e-9)),
-                ):
-                    samples.setdefault(key + suffix, []).append(value)
-        out["store_msgs_per_s_encrypted"] = asyncio.run(
-            _through_store(d / "store-encrypted.db", msgs, BENCH_KEY, "full", STORE_BATCH)
-        ).msgs_per_s
-        one = asyncio.run(_through_store(d / "store-single.db", single_msgs, None, "full", 1))
-        raw, _ = _raw_grouped(d / "raw-single.db", single, len(single_msgs), "full")
-        out["store_msgs_per_s_per_message"] = one.msgs_per_s
-        out["baseline_sqlite_msgs_per_s_per_message"] = raw.msgs_per_s
-        out["store_ratio_per_message"] = one.msgs_per_s / raw.msgs_per_s
-        out["store_cpu_us_per_msg_per_message"] = one.cpu_us
-        out["baseline_sqlite_cpu_us_per_msg_per_message"] = raw.cpu_us
-        out["baseline_sqlite_batch_rows_per_s"] = _raw_batch(d / "raw-batch.db", grouped, "full")
+                raw, raw_rows = _raw_grouped(d / f"raw-{sync}.db", grouped, n, sync)
+                keep(suffix, store, raw)
+                samples.setdefault(f"baseline_sqlite_rows_per_s{suffix}", []).append(raw_rows)
+            encrypted = asyncio.run(
+                _through_store(d / "store-encrypted.db", msgs, BENCH_KEY, "full", STORE_BATCH)
+            )
+            samples.setdefault("store_msgs_per_s_encrypted", []).append(encrypted.msgs_per_s)
+            one = asyncio.run(_through_store(d / "store-single.db", single_msgs, None, "full", 1))
+            raw, _ = _raw_grouped(d / "raw-single.db", single, len(single_msgs), "full")
+            keep("_per_message", one, raw)
+    with tempfile.TemporaryDirectory(prefix="wapa-bench-") as tmp:
+        out["baseline_sqlite_batch_rows_per_s"] = _raw_batch(
+            Path(tmp) / "raw-batch.db", grouped, "full"
+        )
     out.update({key: statistics.median(values) for key, values in samples.items()})
     out["_samples"] = samples
     return out
