@@ -457,19 +457,44 @@ def _runner_env(server_env: dict[str, str], tmp: Path, **extra: str) -> dict[str
 
 
 def _idle_rss(server_env: dict[str, str], tmp: Path) -> dict[str, Any]:
+    """VmRSS of the idle runner with neonize imported first as `wapa run` on WhatsApp imports
+    it, read one second after /healthz answered, and its baselines: the bare interpreter,
+    `python -c "import neonize"`, and the runner without neonize (`baseline_rss_runner_mb`:
+    what is wapa's own, with what it shares with neonize: asyncio, ssl, httpx). Each figure is
+    the median of 3 fresh processes, the four kinds interleaved so a machine that drifts moves
+    them alike; `*_samples` keeps every reading."""
+    import statistics
+
     if rss_mb(os.getpid()) is None:
         return {"idle_rss_mb": None, "idle_rss_note": "no /proc on this system"}
-    proc, _ = _start_runner(_runner_env(server_env, tmp), _PRELOAD_NEONIZE)
-    try:
-        time.sleep(1.0)
-        idle = rss_mb(proc.proc.pid)
-    finally:
-        proc.stop()
-    return {
-        "idle_rss_mb": idle,
-        "baseline_rss_python_mb": _bare_rss("pass"),
-        "baseline_rss_python_neonize_mb": _bare_rss("import neonize"),
+
+    def idle(preload: str, run: int) -> float | None:
+        home = tmp / f"idle-{run}-{'neonize' if preload else 'runner'}"
+        home.mkdir(parents=True, exist_ok=True)
+        proc, _ = _start_runner(_runner_env(server_env, home), preload)
+        try:
+            time.sleep(1.0)
+            return rss_mb(proc.proc.pid)
+        finally:
+            proc.stop()
+
+    samples: dict[str, list[float | None]] = {
+        "idle_rss_mb": [],
+        "baseline_rss_runner_mb": [],
+        "baseline_rss_python_mb": [],
+        "baseline_rss_python_neonize_mb": [],
     }
+    for run in range(3):
+        samples["idle_rss_mb"].append(idle(_PRELOAD_NEONIZE, run))
+        samples["baseline_rss_runner_mb"].append(idle("", run))
+        samples["baseline_rss_python_mb"].append(_bare_rss("pass"))
+        samples["baseline_rss_python_neonize_mb"].append(_bare_rss("import neonize"))
+    out: dict[str, Any] = {}
+    for key, values in samples.items():
+        read = [v for v in values if v is not None]
+        out[key] = statistics.median(read) if read else None
+        out[f"{key}_samples"] = [round(v, 2) if v is not None else None for v in values]
+    return out
 
 
 def runner_figures(quick: bool, chats: int | None = None) -> dict[str, Any]:
