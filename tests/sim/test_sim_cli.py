@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import subprocess
@@ -32,6 +33,22 @@ def test_simulate_prints_a_table_and_passes(capsys: pytest.CaptureFixture[str]) 
     assert code == 0
     assert out.splitlines()[0].split()[:5] == ["RESULT", "SCENARIO", "SPAN", "REPLIES", "FILE"]
     assert "2 passed, 0 failed, 2 scenarios" in out
+
+
+def test_simulate_leaves_the_garbage_collector_as_it_found_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The simulator is imported with the collector off (then what it made is frozen); the
+    collector is on again for the scenarios, and stays off for a caller that had it off."""
+    assert gc.isenabled()
+    try:
+        code, _ = _run(capsys, "simulate", *FEW)
+        assert code == 0 and gc.isenabled()
+        gc.disable()
+        code, _ = _run(capsys, "simulate", *FEW)
+        assert code == 0 and not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_simulate_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
