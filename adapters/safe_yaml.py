@@ -34,7 +34,8 @@ errors differently from PyYAML's parser (same line, same `bad YAML:` prefix).
 One pass: for `yaml.SafeLoader` and a loader that sets `one_pass_values` (the scenario
 loader), `_compose_values` reads libyaml's events once, checks the same limits at the same
 events and builds the values directly with the loader's own scalar constructors, without
-composing nodes (about 2x faster than checking the events, then composing and constructing).
+composing nodes (2-3x faster than checking the events, then composing and constructing: the
+suite's 78 scenario files in about 25 ms instead of 60).
 Anything unusual (a merge key, an explicit tag, an undefined or repeated anchor, a second
 document, a value a constructor refuses) raises `Fallback` and the text is loaded the two-pass
 way above, so values and errors are PyYAML's own (tests/adapters/test_safe_yaml_one_pass.py
