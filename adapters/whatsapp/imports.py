@@ -1,18 +1,21 @@
-"""Two imports the WhatsApp adapter never uses, skipped to keep `wapa run`'s memory down.
+"""Imports the WhatsApp adapter never uses, skipped to keep `wapa run`'s memory down.
 
 Importing neonize costs about 53 MB of resident memory (docs/bench.md, "idle_rss_mb"): its
 Go library, the protobuf descriptors, and about 580 Python modules, most of them for link
-previews and media helpers wapa does not call. Those are imported by the very modules wapa
-needs (`neonize.aioze.client` binds `PIL`, `linkpreview`, `requests` at module level), so they
-stay. Two do not have to:
+previews and media helpers wapa does not call. Most are imported by the very modules wapa
+needs (`neonize.aioze.client` binds `PIL`, `linkpreview`, `requests`, `magic` at module level,
+`neonize.utils` binds `phonenumbers`), so they stay: about 11 MB, measured by replacing them
+with inert stand-ins, which wapa does not do (a stand-in is not neonize). These do not have to:
 
-- neonize's package `__init__` (neonize 0.5.2) imports the *synchronous* client
-  (`neonize.client`, with `concurrent.futures.ProcessPoolExecutor` and so `multiprocessing`
-  and `pickle`), `FFmpeg` and `TemporaryFile` only to re-export them; wapa uses the asyncio
-  client (`neonize.aioze.client`). `defer_neonize_init` registers the `neonize` package without
-  running its `__init__` (its submodules import as usual) and runs it, once, the first time
-  one of its own names (`neonize.NewClient`, `neonize.__version__`, ...) is asked for: nothing
-  is lost, it only happens later. About 0.9 MB.
+- Package `__init__`s that import more than wapa uses (neonize 0.5.2), deferred by
+  `defer_package_init`: the package is registered without running its `__init__` (its
+  submodules import as usual), which runs, once, the first time one of its own names is asked
+  for. Nothing is lost, it only happens later (or never). `neonize` itself imports the
+  *synchronous* client (`neonize.client`, with `concurrent.futures.ProcessPoolExecutor` and so
+  `multiprocessing` and `pickle`), `FFmpeg` and `TemporaryFile` only to re-export them; wapa
+  uses the asyncio client (`neonize.aioze.client`): about 0.9 MB. `neonize.ext.
+  interactive_message` imports every interactive-message builder (buttons, carousels, AI rich
+  responses) of which `neonize.aioze.client` imports only `base`: about 0.6 MB.
 - httpx's `__init__` imports its command-line client (`httpx._main`) when `click` is
   installed (a dependency of `x-wr-timezone`, so always here), which imports `click` and, in
   a development install, `pygments` before it fails on the missing `rich`; httpx then falls
@@ -20,7 +23,7 @@ stay. Two do not have to:
   fallback happen at once. wapa never calls `httpx.main`; the `httpx` command (another
   process) is unaffected. About 1.3 MB with pygments, 0.9 MB without.
 
-Both are no-ops when the module was already imported (then there is nothing left to save).
+Each is a no-op when the module was already imported (then there is nothing left to save).
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ import types
 from typing import Any
 
 NEONIZE = "neonize"
+# neonize 0.5.2's packages whose __init__ imports more than wapa uses: the package itself (the
+# sync client), and the interactive-message builders (buttons, carousels, AI rich responses),
+# of which `neonize.aioze.client` imports only `base`.
+DEFERRED = (NEONIZE, "neonize.ext.interactive_message")
 HTTPX = "httpx"
 
 
@@ -48,15 +55,27 @@ def skip_httpx_cli() -> bool:
 def defer_neonize_init() -> bool:
     """Register the `neonize` package with its `__init__` deferred to the first use of one of
     its own names. True when it was deferred here; False when neonize was already imported
-    or cannot be found (then the ordinary import reports it)."""
-    if NEONIZE in sys.modules:
+    or cannot be found (then the ordinary import reports it). The same for the other packages
+    in `DEFERRED`."""
+    return [defer_package_init(name) for name in DEFERRED][0]
+
+
+def defer_package_init(name: str) -> bool:
+    """Register package `name` (its parents imported as usual) without running its
+    `__init__`, which runs on the first use of one of its own names. True when deferred."""
+    if name in sys.modules:
         return False
-    spec = importlib.util.find_spec(NEONIZE)
+    spec = importlib.util.find_spec(name)
     if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return False
+    if name in sys.modules:  # find_spec imported the parents, which may have imported it
         return False
     package = importlib.util.module_from_spec(spec)  # __path__, __spec__, __file__: not run
     package.__dict__["__getattr__"] = _first_use(package, spec)
-    sys.modules[NEONIZE] = package
+    sys.modules[name] = package
+    parent, _, child = name.rpartition(".")
+    if parent:  # as the import system does: the parent package names its submodule
+        setattr(sys.modules[parent], child, package)
     return True
 
 
@@ -70,8 +89,8 @@ def _first_use(package: types.ModuleType, spec: Any) -> Any:
     def __getattr__(name: str) -> Any:
         if name.startswith("__") and name.endswith("__") and name not in ("__version__", "__all__"):
             raise AttributeError(name)  # probes (__wrapped__, __path__ hooks...) change nothing
-        if importlib.util.find_spec(f"{NEONIZE}.{name}") is not None:
-            return importlib.import_module(f"{NEONIZE}.{name}")
+        if importlib.util.find_spec(f"{package.__name__}.{name}") is not None:
+            return importlib.import_module(f"{package.__name__}.{name}")
         with lock:
             if not state["ran"] and not state["running"]:
                 state["running"] = True
@@ -83,6 +102,6 @@ def _first_use(package: types.ModuleType, spec: Any) -> Any:
         try:
             return package.__dict__[name]
         except KeyError:
-            raise AttributeError(f"module {NEONIZE!r} has no attribute {name!r}") from None
+            raise AttributeError(f"module {package.__name__!r} has no attribute {name!r}") from None
 
     return __getattr__

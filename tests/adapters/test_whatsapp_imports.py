@@ -122,3 +122,27 @@ def test_concurrent_first_uses_run_init_once() -> None:
         "print(json.dumps({'n': len(seen), 'distinct': len(set(seen))}))"
     )
     assert got == {"n": 8, "distinct": 1}
+
+
+def test_interactive_message_builders_load_on_first_use() -> None:
+    """`neonize.aioze.client` needs only `base`; the builders come when one is asked for,
+    the same classes the package's own __init__ re-exports."""
+    got = _run(
+        "import json, sys\n"
+        "import wapa.adapters.whatsapp.client\n"
+        "import neonize.ext.interactive_message as im\n"
+        "before = sorted(m for m in sys.modules if m.startswith(im.__name__))\n"
+        "from neonize.ext.interactive_message.button import ButtonMessage\n"
+        "print(json.dumps({'before': before, 'same': im.ButtonMessage is ButtonMessage,"
+        " 'parent': sys.modules['neonize.ext'].interactive_message is im,"
+        " 'base': im.CustomInteractiveMessage.__module__}))"
+    )
+    assert got == {
+        "before": [
+            "neonize.ext.interactive_message",
+            "neonize.ext.interactive_message.base",
+        ],
+        "same": True,
+        "parent": True,
+        "base": "neonize.ext.interactive_message.base",
+    }
