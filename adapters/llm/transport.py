@@ -1,68 +1,164 @@
-"""The model clients' HTTP transport: httpx's own, with a cheaper idle-connection check.
+"""The model clients' HTTP transport: httpx's own, over asyncio's sockets instead of anyio's.
 
-httpcore's connection pool looks at every pooled connection each time a request starts or a
-response is closed, and asks each idle one whether its socket is readable (an idle HTTP/1.1
-connection that is readable has been closed by the server). Through the default anyio
-backend every such question rebuilds anyio's table of socket attributes (a `getpeername`
-system call included) before the one `poll` that answers it: with the 10-30 connections a
-busy runner keeps, that was a quarter of the CPU time of a model call (docs/bench.md).
+httpx hands each request to httpcore's connection pool, and httpcore does its socket I/O
+through a network backend: by default anyio. Two things made that a large share of the CPU of
+a model call (docs/bench.md):
 
-`pooled_transport()` is `httpx.AsyncHTTPTransport` (same pool, limits, TLS context, h11,
-timeouts and exception mapping) whose pool uses `CheapReadableBackend`: httpcore's anyio
-backend, each stream remembering its socket, so the question costs one `poll(0)`, the same
-check httpcore makes (`httpcore._utils.is_socket_readable`). Nothing on the wire changes.
+- each time a request starts or a response is closed, the pool asks every idle connection
+  whether its socket is readable (an idle HTTP/1.1 connection that is readable was closed by
+  the server); through anyio every question rebuilt anyio's table of socket attributes (a
+  `getpeername` system call included) and made a `poll`;
+- anyio stops reading a socket after each receive and starts again before the next one
+  (two `epoll_ctl` calls), and enters a cancel scope and a checkpoint per read and write.
+
+`pooled_transport()` is `httpx.AsyncHTTPTransport` (the same pool, limits, TLS context, h11
+and exception mapping) whose pool uses `AsyncioBackend`: httpcore's `AsyncNetworkBackend`
+interface on asyncio's own transports (`loop.create_connection`, `loop.start_tls`), which
+read whenever data comes, so "readable" is known without a system call: data is waiting or
+the peer closed. Timeouts are `asyncio.timeout`; errors are httpcore's (`ConnectError`,
+`ReadTimeout`, ...), which httpx maps as it always does. Nothing on the wire changes.
 When the environment names a proxy (`HTTPS_PROXY`...), `wants_default_transport()` says so
 and the factory keeps httpx's default transports, which route through it.
 """
 
 from __future__ import annotations
 
-import select
+import asyncio
 import ssl
 import urllib.request
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 import httpcore
 import httpx
 
-__all__ = ["CheapReadableBackend", "pooled_transport", "socket_readable", "wants_default_transport"]
+__all__ = ["AsyncioBackend", "pooled_transport", "wants_default_transport"]
 
 
-class _HasFileno(Protocol):
-    def fileno(self) -> int: ...
+_BUFFER_MAX = 1 << 20  # bytes read ahead of httpcore before the socket is paused
 
 
-def socket_readable(sock: _HasFileno | None) -> bool:
-    """Whether a read on `sock` (a socket, or asyncio's `TransportSocket` around one) would
-    return at once (data, or b"" after the peer closed); True for a socket that is gone, as
-    httpcore treats it (the connection is dropped)."""
-    fd = -1 if sock is None else sock.fileno()
-    if fd < 0:
-        return True
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    return bool(poller.poll(0))
+class _Connection(asyncio.Protocol):
+    """One TCP (then maybe TLS) connection: what arrived, whether the peer closed it, and
+    write flow control. The event loop reads the socket whenever data comes (nothing pauses
+    it between reads, as anyio does), so an idle connection the server closed is known
+    without asking the kernel."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._eof = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None  # a read waiting for data
+        self._drain: asyncio.Future[None] | None = None  # a write waiting for resume_writing
+        self._paused = False
+
+    # ------------------------------------------------------------------ asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) > _BUFFER_MAX and self.transport is not None:
+            self.transport.pause_reading()  # resumed by `read` (memory stays bounded)
+        self._wake_reader()
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        self._wake_reader()
+        return None  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._error = exc
+        self._wake_reader()
+        self._wake_writer()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake_writer()
+
+    # ------------------------------------------------------------------ for the stream
+
+    @property
+    def readable(self) -> bool:
+        """A read would return at once: data is waiting, or the peer closed."""
+        return self._eof or bool(self._buffer)
+
+    async def read(self, max_bytes: int) -> bytes:
+        while not self._buffer and not self._eof:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self._buffer:
+            data = bytes(self._buffer[:max_bytes])
+            del self._buffer[:max_bytes]
+            if self.transport is not None and len(self._buffer) <= _BUFFER_MAX:
+                self.transport.resume_reading()  # no-op unless paused above
+            return data
+        if isinstance(self._error, OSError):
+            raise self._error
+        return b""
+
+    async def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the connection is closed")
+        transport.write(data)
+        while self._paused and not transport.is_closing():
+            self._drain = asyncio.get_running_loop().create_future()
+            try:
+                await self._drain
+            finally:
+                self._drain = None
+        if transport.is_closing() and self._error is not None:
+            raise ConnectionResetError(str(self._error))
+
+    def _wake_reader(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _wake_writer(self) -> None:
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
 
 
 class _Stream(httpcore.AsyncNetworkStream):
-    """An anyio network stream that remembers its socket for `is_readable`."""
+    """httpcore's view of one `_Connection`: timeouts and errors as httpcore's exceptions."""
 
-    __slots__ = ("_inner", "_sock")
-
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-        sock = inner.get_extra_info("socket")  # asyncio's TransportSocket: same fileno()
-        self._sock: _HasFileno | None = sock if callable(getattr(sock, "fileno", None)) else None
+    def __init__(self, connection: _Connection) -> None:
+        self._conn = connection
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, timeout)
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._conn.read(max_bytes)
+        except TimeoutError:
+            raise httpcore.ReadTimeout(f"no data within {timeout}s") from None
+        except OSError as exc:
+            raise httpcore.ReadError(_describe(exc)) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, timeout)
+        if not buffer:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await self._conn.write(buffer)
+        except TimeoutError:
+            raise httpcore.WriteTimeout(f"could not write within {timeout}s") from None
+        except OSError as exc:
+            raise httpcore.WriteError(_describe(exc)) from exc
 
     async def aclose(self) -> None:
-        await self._inner.aclose()
+        if self._conn.transport is not None:
+            self._conn.transport.close()
 
     async def start_tls(
         self,
@@ -70,19 +166,41 @@ class _Stream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
+        conn = self._conn
+        assert conn.transport is not None
+        try:
+            async with asyncio.timeout(timeout):
+                tls = await asyncio.get_running_loop().start_tls(
+                    conn.transport, conn, ssl_context, server_hostname=server_hostname
+                )
+        except TimeoutError:
+            await self.aclose()
+            raise httpcore.ConnectTimeout(f"no TLS handshake within {timeout}s") from None
+        except OSError as exc:  # ssl.SSLError included
+            await self.aclose()
+            raise httpcore.ConnectError(_describe(exc)) from exc
+        if tls is None:
+            await self.aclose()
+            raise httpcore.ConnectError("the connection closed during the TLS handshake")
+        conn.transport = tls
+        return self
 
     def get_extra_info(self, info: str) -> Any:
         if info == "is_readable":
-            return socket_readable(self._sock)
-        return self._inner.get_extra_info(info)
+            return self._conn.readable
+        transport = self._conn.transport
+        if transport is None:
+            return None
+        name = {"client_addr": "sockname", "server_addr": "peername"}.get(info, info)
+        if name in ("ssl_object", "sockname", "peername", "socket"):
+            return transport.get_extra_info(name)
+        return None
 
 
-class CheapReadableBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's anyio backend whose streams answer `is_readable` with one `poll(0)`."""
-
-    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
-        self._inner = inner or httpcore.AnyIOBackend()
+class AsyncioBackend(httpcore.AsyncNetworkBackend):
+    """httpcore's network backend on asyncio's own transports (its default goes through
+    anyio): connections are made with `loop.create_connection` (TCP_NODELAY, happy eyeballs
+    after 0.25 s as anyio does), TLS with `loop.start_tls`."""
 
     async def connect_tcp(
         self,
@@ -92,10 +210,22 @@ class CheapReadableBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_tcp(
-            host, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-        )
-        return _Stream(stream)
+        loop = asyncio.get_running_loop()
+        conn = _Connection()
+        try:
+            async with asyncio.timeout(timeout):
+                await loop.create_connection(
+                    lambda: conn,
+                    host,
+                    port,
+                    local_addr=(local_address, 0) if local_address else None,
+                    happy_eyeballs_delay=0.25,
+                )
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"no connection within {timeout}s") from None
+        except OSError as exc:
+            raise httpcore.ConnectError(_describe(exc)) from exc
+        return _with_options(_Stream(conn), socket_options)
 
     async def connect_unix_socket(
         self,
@@ -103,13 +233,30 @@ class CheapReadableBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_unix_socket(
-            path, timeout=timeout, socket_options=socket_options
-        )
-        return _Stream(stream)
+        loop = asyncio.get_running_loop()
+        conn = _Connection()
+        try:
+            async with asyncio.timeout(timeout):
+                await loop.create_unix_connection(lambda: conn, path)
+        except TimeoutError:
+            raise httpcore.ConnectTimeout(f"no connection within {timeout}s") from None
+        except OSError as exc:
+            raise httpcore.ConnectError(_describe(exc)) from exc
+        return _with_options(_Stream(conn), socket_options)
 
     async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        await asyncio.sleep(seconds)
+
+
+def _with_options(stream: _Stream, options: Iterable[Any] | None) -> _Stream:
+    sock = stream.get_extra_info("socket")
+    for option in options or ():
+        sock.setsockopt(*option)
+    return stream
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
 
 
 def wants_default_transport() -> bool:
@@ -118,11 +265,13 @@ def wants_default_transport() -> bool:
     return bool(urllib.request.getproxies())
 
 
-def pooled_transport(limits: httpx.Limits | None = None) -> httpx.AsyncHTTPTransport:
+def pooled_transport(
+    limits: httpx.Limits | None = None, verify: ssl.SSLContext | None = None
+) -> httpx.AsyncHTTPTransport:
     """httpx's transport (TLS verified as httpx does by default, SSL_CERT_FILE honoured; HTTP/1.1;
-    httpx's default limits) over `CheapReadableBackend`."""
+    httpx's default limits) over `AsyncioBackend`. `verify`: another TLS context (tests)."""
     limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
-    context = httpx.create_ssl_context()
+    context = verify or httpx.create_ssl_context()
     transport = httpx.AsyncHTTPTransport(verify=context, limits=limits)
     # httpx builds its pool without a way to name the network backend: the same pool again,
     # with the same arguments httpx gives it, and the backend.
@@ -133,6 +282,6 @@ def pooled_transport(limits: httpx.Limits | None = None) -> httpx.AsyncHTTPTrans
         keepalive_expiry=limits.keepalive_expiry,
         http1=True,
         http2=False,
-        network_backend=CheapReadableBackend(),
+        network_backend=AsyncioBackend(),
     )
     return transport

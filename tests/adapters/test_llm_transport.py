@@ -1,30 +1,31 @@
-"""The model clients' pooled transport (adapters/llm/transport.py) against real sockets and a
-real local HTTP/1.1 server: connections are reused, a connection the server closed while idle
-is dropped and the request goes out on a new one, and a proxy in the environment keeps
-httpx's default transports."""
+"""The model clients' pooled transport (adapters/llm/transport.py) against real sockets and
+real local HTTP/1.1 servers, plain and TLS: connections are reused, a connection the server
+closed while idle is dropped and the request goes out on a new one, timeouts and refused
+connections are httpcore's errors (httpx's once through the client), and a proxy in the
+environment keeps httpx's default transports."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+import httpcore
 import httpx
 import pytest
 from wapa.adapters.llm import client_from_env
-from wapa.adapters.llm.transport import (
-    CheapReadableBackend,
-    pooled_transport,
-    socket_readable,
-    wants_default_transport,
-)
+from wapa.adapters.llm.transport import AsyncioBackend, pooled_transport, wants_default_transport
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     close_after: set[int] = set()  # request numbers after which the server closes the socket
+    server_closed: threading.Semaphore  # released as the server closes each connection
     requests = 0
     peers: list[tuple[str, int]] = []
 
@@ -46,45 +47,96 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[str, type[_Handler]]]:
-    handler = type("Handler", (_Handler,), {"close_after": set(), "requests": 0, "peers": []})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+class _Server(ThreadingHTTPServer):
+    """Notes each connection it has closed."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.closed = threading.Semaphore(0)
+
+    def shutdown_request(self, request: object) -> None:
+        super().shutdown_request(request)  # type: ignore[arg-type]
+        self.closed.release()
+
+
+def _serve(tls: ssl.SSLContext | None = None) -> Iterator[tuple[str, type[_Handler]]]:
+    handler: type[_Handler] = type(
+        "Handler", (_Handler,), {"close_after": set(), "requests": 0, "peers": []}
+    )
+    httpd = _Server(("127.0.0.1", 0), handler)
+    handler.server_closed = httpd.closed
     httpd.daemon_threads = True
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
+    scheme = "https" if tls is not None else "http"
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", handler
+        yield f"{scheme}://localhost:{httpd.server_address[1]}", handler
     finally:
         httpd.shutdown()
         httpd.server_close()
 
 
-def test_socket_readable_is_the_poll_httpcore_makes() -> None:
-    a, b = socket.socketpair()
-    try:
-        assert not socket_readable(a)  # idle: nothing to read
-        b.sendall(b"x")
-        assert socket_readable(a)
-        a.recv(1)
-        assert not socket_readable(a)
-        b.close()
-        assert socket_readable(a)  # the peer closed: a read returns b"" at once
-    finally:
-        a.close()
-        b.close()
-    assert socket_readable(a)  # closed here: fileno() is -1, the connection is dropped
-    assert socket_readable(None)
+@pytest.fixture
+def server() -> Iterator[tuple[str, type[_Handler]]]:
+    yield from _serve()
 
 
-async def _post_all(url: str, bodies: list[bytes], pause: float = 0.0) -> list[bytes]:
+def _self_signed(folder: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server context, client context trusting only it) for a certificate for localhost."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server_side = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_side.load_cert_chain(cert_file, key_file)
+    client_side = ssl.create_default_context(cafile=str(cert_file))
+    return server_side, client_side
+
+
+async def _post_all(
+    url: str,
+    bodies: list[bytes],
+    verify: ssl.SSLContext | None = None,
+    closed: threading.Semaphore | None = None,
+) -> list[bytes]:
+    """POST each body in turn; with `closed`, after the first answer wait until the server
+    has closed that connection (and the event loop has had a turn to read its end)."""
     out = []
-    async with httpx.AsyncClient(transport=pooled_transport()) as client:
+    async with httpx.AsyncClient(transport=pooled_transport(verify=verify)) as client:
         for body in bodies:
             r = await client.post(url, content=body)
             out.append(r.content)
-            if pause:
-                await asyncio.sleep(pause)  # the server's close reaches the idle socket
+            if closed is not None and len(out) == 1:
+                assert await asyncio.to_thread(closed.acquire, True, 10.0)
+                for _ in range(3):
+                    await asyncio.sleep(0)
     return out
 
 
@@ -98,33 +150,65 @@ def test_requests_reuse_one_connection(server: tuple[str, type[_Handler]]) -> No
 
 def test_a_connection_the_server_closed_is_replaced(server: tuple[str, type[_Handler]]) -> None:
     url, handler = server
-    handler.close_after = {1}  # the server closes the idle connection after the first answer
+    handler.close_after = {1}  # the server closes the connection after the first answer
     bodies = [b"first", b"second", b"third"]
-    assert asyncio.run(_post_all(url, bodies, pause=0.05)) == bodies
+    assert asyncio.run(_post_all(url, bodies, closed=handler.server_closed)) == bodies
     assert len(set(handler.peers)) == 2  # a new connection after the close, then reused
 
 
-def test_the_backend_keeps_the_socket_of_each_stream(server: tuple[str, type[_Handler]]) -> None:
-    url, _ = server
-    port = int(url.rsplit(":", 1)[1])
+def test_tls_requests_are_verified_and_reuse_one_connection(tmp_path: Path) -> None:
+    server_side, client_side = _self_signed(tmp_path)
+    for url, handler in _serve(server_side):
+        bodies = [b"one", b"two"]
+        assert asyncio.run(_post_all(url, bodies, verify=client_side)) == bodies
+        assert len(set(handler.peers)) == 1
+
+        untrusted = _post_all(url, [b"x"], verify=ssl.create_default_context())
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            asyncio.run(untrusted)  # the default context does not trust this certificate
+
+
+def test_a_stream_knows_when_the_server_closed_it(server: tuple[str, type[_Handler]]) -> None:
+    port = int(server[0].rsplit(":", 1)[1])
 
     async def check() -> None:
-        stream = await CheapReadableBackend().connect_tcp("127.0.0.1", port, timeout=5.0)
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=5.0)
         try:
-            sock = stream.get_extra_info("socket")
-            assert sock is not None and sock.fileno() >= 0
-            assert stream.get_extra_info("is_readable") is False
+            assert stream.get_extra_info("socket").fileno() >= 0
+            assert stream.get_extra_info("is_readable") is False  # idle, open
             await stream.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5.0)
-            for _ in range(100):  # the server answers (501: no do_GET) and closes
-                if stream.get_extra_info("is_readable"):
-                    break
-                await asyncio.sleep(0.01)
-            assert stream.get_extra_info("is_readable") is True
-            assert (await stream.read(4096, 5.0)).startswith(b"HTTP/1.")
+            answer = b""
+            while chunk := await stream.read(4096, 5.0):  # b"": the server closed
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.") and b" 501 " in answer  # no do_GET
+            assert stream.get_extra_info("is_readable") is True  # closed: httpcore drops it
         finally:
             await stream.aclose()
 
     asyncio.run(check())
+
+
+def test_timeouts_and_refusals_are_httpcore_errors() -> None:
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (backlog), never answers
+    refused = socket.create_server(("127.0.0.1", 0))
+    closed_port = refused.getsockname()[1]
+    refused.close()
+
+    async def check() -> None:
+        backend = AsyncioBackend()
+        stream = await backend.connect_tcp("127.0.0.1", silent.getsockname()[1], timeout=5.0)
+        try:
+            with pytest.raises(httpcore.ReadTimeout):
+                await stream.read(10, timeout=0.01)
+        finally:
+            await stream.aclose()
+        with pytest.raises(httpcore.ConnectError):
+            await backend.connect_tcp("127.0.0.1", closed_port, timeout=5.0)
+
+    try:
+        asyncio.run(check())
+    finally:
+        silent.close()
 
 
 def test_a_proxy_in_the_environment_keeps_httpx_defaults(
@@ -156,6 +240,6 @@ def test_a_proxy_in_the_environment_keeps_httpx_defaults(
 
     plain, mounts = asyncio.run(transports())
     backend = getattr(getattr(plain, "_pool", None), "_network_backend", None)
-    assert isinstance(backend, CheapReadableBackend)
+    assert isinstance(backend, AsyncioBackend)
     assert isinstance(mounts, dict)
     assert any(m is not None for m in mounts.values())  # the proxy's transport is mounted
