@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from wapa.bench.build_core import is_compiled
 from wapa.core import Assistant, Message, Persona, Policy
 from wapa.core.context import Entry as ContextEntry
 from wapa.core.context import build_prompt, prompt_tokens
@@ -271,7 +272,9 @@ def prompt_tokens_full_context() -> dict[str, float]:
 
 
 def core_messages(quick: bool) -> dict[str, Any]:
-    return core_msgs_per_s(50_000 if quick else 300_000, repeats=3 if quick else 5)
+    figures = core_msgs_per_s(50_000 if quick else 300_000, repeats=3 if quick else 5)
+    # the compiled core (python -m wapa.bench.build_core) or the pure-Python one
+    return {**figures, "core_compiled": is_compiled()}
 
 
 def core_timers(quick: bool) -> dict[str, Any]:

@@ -131,7 +131,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from wapa.core import context as ctx
 from wapa.core import profiles, urgency
@@ -186,7 +186,6 @@ FOREVER = 1e18  # "muted until further notice"; JSON-safe, unlike inf
 # in milliseconds (1.7e12), which would otherwise push the clock past anything datetime handles.
 MAX_TIME = 1e11
 NO_TIME = float("-inf")
-_NUMBER = (int, float)  # for isinstance: `int | float` would build a union object per call
 DAY, HOUR = 86400.0, 3600.0
 STATE_VERSION = 1
 _UNREAD_KEPT = 32
@@ -273,7 +272,8 @@ class SendRecord:
 class Chat:
     """One chat's state. Bounded: context, ids, arrivals, unread and sends all have limits."""
 
-    __slots__ = (
+    # a ClassVar for mypyc (bench/build_core.py), which reads a plain __slots__ as a field
+    __slots__: ClassVar[tuple[str, ...]] = (
         "id",
         "is_group",
         "title",
@@ -361,7 +361,7 @@ class Chat:
         for name in cls.__slots__:
             if name in data and name not in _CONTAINERS:
                 setattr(chat, name, data[name])
-        chat.phase = Phase(chat.phase)
+        chat.phase = Phase(data.get("phase", IDLE))
         chat.context = [ctx.Entry(*e) for e in data.get("context", ())]
         seen = data.get("seen", "")
         # hex of the hashes; a list of the ids themselves in states saved before (issue 18)
@@ -428,7 +428,9 @@ def _seen_of(ids: Any) -> bytes:
 
 
 _all_fields = operator.attrgetter(*Chat.__slots__)  # every field at once, in C (export)
-_CONTAINERS = frozenset(("context", "seen", "arrivals", "replies", "sends", "unread", "digest"))
+_CONTAINERS = frozenset(  # and the phase: restored as a `Phase`, never set as a plain str
+    ("phase", "context", "seen", "arrivals", "replies", "sends", "unread", "digest")
+)
 
 
 def expire_chat_state(data: dict[str, Any], cutoff: float) -> dict[str, Any]:
@@ -480,7 +482,7 @@ class Assistant:
 
     # ------------------------------------------------------------------ driver API
 
-    def handle(self, event: Event, now: float) -> list[Effect]:
+    def handle(self, event: Event, now: float | object) -> list[Effect]:
         out: list[Effect] = []
         now = self._tick(now, out)
         if now == NO_TIME:  # no valid time yet: nothing can be scheduled
@@ -531,7 +533,7 @@ class Assistant:
             heapq.heappop(heap)  # cancelled or superseded
         return None
 
-    def on_timer(self, now: float) -> list[Effect]:
+    def on_timer(self, now: float | object) -> list[Effect]:
         out: list[Effect] = []
         now = self._tick(now, out)
         if now == NO_TIME:
@@ -563,8 +565,12 @@ class Assistant:
 
     # ------------------------------------------------------------------ inputs
 
-    def _tick(self, now: float, out: list[Effect]) -> float:
-        if isinstance(now, bool) or not isinstance(now, _NUMBER) or not 0 <= now < MAX_TIME:
+    def _tick(self, now: float | object, out: list[Effect]) -> float:
+        """`now` as the step's time: a bad time (not epoch seconds) or one older than the last
+        is refused with a decision, and the last known time is used. `now` is typed as
+        anything, since bad times are answered, never raised (the compiled core checks a
+        declared type at every call)."""
+        if isinstance(now, bool) or not isinstance(now, (int, float)) or not 0 <= now < MAX_TIME:
             known = "the last known time" if self.now != NO_TIME else "nothing: no time known yet"
             out.append(
                 Decision(
@@ -661,7 +667,7 @@ class Assistant:
         )
         urgent = urgency.score(text, self._urgent_re, burst) >= policy.urgent_threshold
         self._digest_wrote(chat, name, m.id, urgent, now)
-        sent_at = m.sent_at if isinstance(m.sent_at, _NUMBER) else 0.0
+        sent_at = m.sent_at if isinstance(m.sent_at, (int, float)) else 0.0
         if sent_at and now - sent_at > policy.stale_after:  # step 8: stale
             out.append(
                 Decision(
@@ -1595,7 +1601,7 @@ class Assistant:
         for cid in held.keys() - self._digest.chats.keys():  # stale: dropped or emptied
             self.chats[cid].digest = None
 
-    def recover(self, now: float) -> list[Effect]:
+    def recover(self, now: float | object) -> list[Effect]:
         """After a crash and `restore`: results of generations and sends in flight at the crash
         will never arrive. Generations are asked again, typing resumes, sends with no known
         outcome are reported (never repeated), deadlines missed by more than `stale_after` are

@@ -42,6 +42,7 @@ from wapa.core import (
 from wapa.core.machine import Chat
 from wapa.sim.invariants import InvariantChecker, Violation
 
+from tests.support.compiled import PATCHES_THE_CORE
 from tests.support.core_run import Run
 
 T0 = 1_711_836_000.0  # 2024-03-30 22:00 UTC: the Berlin DST night is inside the runs
@@ -478,6 +479,7 @@ SCRIPTS: dict[str, tuple[str, list[tuple[Any, ...]], str]] = {
 }
 
 
+@PATCHES_THE_CORE
 @pytest.mark.parametrize("what", sorted(SCRIPTS))
 def test_the_checker_catches_a_broken_core(monkeypatch: pytest.MonkeyPatch, what: str) -> None:
     policy_name, steps, rule = SCRIPTS[what]
@@ -495,6 +497,7 @@ def test_the_checker_catches_a_debounce_that_ignores_the_delay() -> None:
     assert "too_early" in {v.rule for v in checker.finish(world.t)}
 
 
+@PATCHES_THE_CORE
 def test_random_traffic_finds_a_removed_cooldown(monkeypatch: pytest.MonkeyPatch) -> None:
     """Not just the hand-written script: the random generator reaches the fault by itself."""
     with _broken(monkeypatch, "cooldown"):

@@ -12,6 +12,7 @@ from wapa.core import Assistant, Decision, Generate, Generated, Message, Notice,
 from wapa.core.driver import Batch, Driver, DriverError, Step
 from wapa.core.events import Command, Effect, Event, MarkRead, SendConfirmed, Typing
 
+from tests.support.compiled import PATCHES_THE_CORE
 from tests.support.core_run import ALICE, BOB, OWNER, PERSONA, T0
 
 
@@ -133,6 +134,7 @@ def test_a_batch_holds_exactly_the_changed_chats_and_the_global_state() -> None:
     assert batch.meta == driver.assistant.export_meta() and batch.now == T0 + 2
 
 
+@PATCHES_THE_CORE
 def test_a_core_bug_costs_one_step_with_a_trace(monkeypatch: pytest.MonkeyPatch) -> None:
     driver, world = new_driver()
 
