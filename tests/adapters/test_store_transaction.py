@@ -77,6 +77,7 @@ async def test_a_save_cancelled_before_its_commit_stores_nothing(tmp_path: Path)
         task = asyncio.create_task(store.save(batch))
         await asyncio.sleep(0)  # the save runs up to its transaction, queued on the thread
         task.cancel()
+        await asyncio.sleep(0)  # the save takes its cancellation while BEGIN still waits
         blocker.execute("ROLLBACK")  # now the transaction runs, and finds itself abandoned
         with pytest.raises(asyncio.CancelledError):
             await task
