@@ -51,7 +51,8 @@ class _Connection(asyncio.Protocol):
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None  # a read waiting for data
         self._drain: asyncio.Future[None] | None = None  # a write waiting for resume_writing
-        self._paused = False
+        self._paused = False  # writing: the transport's buffer is full
+        self._reading_paused = False  # reading: `_BUFFER_MAX` bytes wait for httpcore
 
     # ------------------------------------------------------------------ asyncio callbacks
 
@@ -63,6 +64,7 @@ class _Connection(asyncio.Protocol):
         self._buffer += data
         if len(self._buffer) > _BUFFER_MAX and self.transport is not None:
             self.transport.pause_reading()  # resumed by `read` (memory stays bounded)
+            self._reading_paused = True
         self._wake_reader()
 
     def eof_received(self) -> bool | None:
@@ -100,8 +102,10 @@ class _Connection(asyncio.Protocol):
         if self._buffer:
             data = bytes(self._buffer[:max_bytes])
             del self._buffer[:max_bytes]
-            if self.transport is not None and len(self._buffer) <= _BUFFER_MAX:
-                self.transport.resume_reading()  # no-op unless paused above
+            if self._reading_paused and len(self._buffer) <= _BUFFER_MAX:
+                self._reading_paused = False
+                if self.transport is not None:
+                    self.transport.resume_reading()
             return data
         if isinstance(self._error, OSError):
             raise self._error

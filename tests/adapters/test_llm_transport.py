@@ -156,6 +156,14 @@ def test_a_connection_the_server_closed_is_replaced(server: tuple[str, type[_Han
     assert len(set(handler.peers)) == 2  # a new connection after the close, then reused
 
 
+def test_large_bodies_both_ways(server: tuple[str, type[_Handler]]) -> None:
+    """8 MiB up and back: past the transport's write buffer and the connection's 1 MiB
+    read-ahead (reading pauses and resumes), every byte arrives, in order."""
+    url, _ = server
+    big = bytes(range(256)) * (8 * 4096)
+    assert asyncio.run(_post_all(url, [big, b"after"])) == [big, b"after"]
+
+
 def test_tls_requests_are_verified_and_reuse_one_connection(tmp_path: Path) -> None:
     server_side, client_side = _self_signed(tmp_path)
     for url, handler in _serve(server_side):
@@ -186,6 +194,43 @@ def test_a_stream_knows_when_the_server_closed_it(server: tuple[str, type[_Handl
             await stream.aclose()
 
     asyncio.run(check())
+
+
+def test_reading_ahead_is_bounded() -> None:
+    """A server sending 4 MiB that nobody reads yet: the connection stops reading at its
+    1 MiB bound (the rest waits in the kernel and the server), then gives every byte."""
+    data = bytes(range(256)) * (16 * 1024)
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def send() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(data)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+
+    async def check() -> None:
+        stream = await AsyncioBackend().connect_tcp("127.0.0.1", listener.getsockname()[1], 5.0)
+        conn = stream._conn  # type: ignore[attr-defined]  # noqa: SLF001
+        try:
+            for _ in range(500):
+                if conn._reading_paused:  # noqa: SLF001
+                    break
+                await asyncio.sleep(0.01)  # the event loop reads what arrives meanwhile
+            assert conn._reading_paused  # noqa: SLF001
+            got = bytearray()
+            while chunk := await stream.read(65536, 5.0):
+                got += chunk
+            assert got == data and not conn._reading_paused  # noqa: SLF001
+        finally:
+            await stream.aclose()
+
+    try:
+        asyncio.run(check())
+    finally:
+        sender.join(5)
+        listener.close()
 
 
 def test_timeouts_and_refusals_are_httpcore_errors() -> None:
