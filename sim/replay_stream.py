@@ -26,8 +26,8 @@ One bound changes results, and only for long silences: a contact message still w
 `HORIZON` (a day) after it arrived, with no reply in its chat since, is reported unanswered
 with the decision that explained it within that day (the whole-recording replay would wait
 for a reply however late, and take the first explaining decision however late), and a
-what-if reply not paired within a day of its time is gained or lost, not moved. Recorded
-answers and echoes are looked for within the same day of their request.
+what-if reply not paired within a day of its time is gained or lost, not moved. A recorded
+answer or echo is attached to its request only within `ANSWER_HORIZON` (an hour) of it.
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ from wapa.sim.replay import (
 
 LOOKAHEAD = TRACE_WINDOW + 60.0  # recorded seconds read ahead of the simulation
 HORIZON = 86_400.0  # how long a message waits for its reply, a reply for its partner
+ANSWER_HORIZON = 3_600.0  # how long a recorded request waits for its recorded answers, a send
+# for its echo (a model answer comes within minutes, a confirmation within 75 s)
 REORDER_LINES = 10_000  # how far (in lines) a line may sit from its place in time
 DEFAULT_LIMIT = 1_000  # how many of each reported list are listed (all are counted)
 STEP = 60.0  # recorded seconds between two advances of the simulation
@@ -820,8 +822,8 @@ class _Builder:
             match.answer(Delivery(t - match.t, m, True))
 
     def prune(self, now: float) -> None:
-        """Recorded items older than `HORIZON` get no more answers or echoes."""
-        old = now - HORIZON
+        """Recorded items older than `ANSWER_HORIZON` get no more answers or echoes."""
+        old = now - ANSWER_HORIZON
         for pending in (self.gens, self.sends):
             while pending:
                 rid, o = next(iter(pending.items()))
