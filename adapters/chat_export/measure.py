@@ -12,7 +12,8 @@ on the same file:
   per pass so it compares with the baseline;
 - **import**: the whole `wapa import-export` (parse, convert, write the recording); with
   `--memory` under `tracemalloc`, giving its peak traced memory (slower: tracing costs 2-3x);
-- **replay** (`--replay`): the peak traced memory of `wapa replay` on that recording.
+- **replay** (`--replay`): `wapa replay` on that recording, once for its CPU time per recorded
+  item (`time.process_time`), once under `tracemalloc` for its peak traced memory.
 
 Figures go to stdout as one line each; docs/replay.md quotes them. Nothing here is part of an
 import: it is the measurement the docs cite, kept runnable.
@@ -71,6 +72,8 @@ class Figures:
     import_s: float  # the whole import-export command
     import_peak: int | None  # bytes traced at the peak, with --memory
     replay_peak: int | None  # bytes traced at the peak of `wapa replay`, with --replay
+    replay_items: int | None = None  # the recording's items (lines after the header)
+    replay_cpu_s: float | None = None  # CPU seconds of the untraced `wapa replay`
 
     @property
     def read_rate(self) -> float:
@@ -93,6 +96,11 @@ class Figures:
         ]
         if self.import_peak is not None:
             out.append(f"import-export peak traced memory: {self.import_peak / mib:.1f} MiB")
+        if self.replay_items and self.replay_cpu_s is not None:
+            out.append(
+                f"replay: {self.replay_items:,} recorded items, {self.replay_cpu_s:.2f} s CPU, "
+                f"{1e6 * self.replay_cpu_s / self.replay_items:,.0f} µs per item"
+            )
         if self.replay_peak is not None:
             out.append(f"replay peak traced memory: {self.replay_peak / mib:.1f} MiB")
         return out
@@ -149,9 +157,25 @@ def measure(path: Path, *, memory: bool = False, replay: bool = False) -> Figure
         if import_peak is None:
             _cli(argv)
         import_s = time.perf_counter() - start
-        replay_peak = _peak(lambda: _cli(["replay", str(out)])) if replay else None
+        replay_peak = items = cpu = None
+        if replay:
+            with out.open("rb") as f:
+                items = sum(1 for _ in f) - 1
+            started = time.process_time()
+            _cli(["replay", str(out)])
+            cpu = time.process_time() - started
+            replay_peak = _peak(lambda: _cli(["replay", str(out)]))
     return Figures(
-        lines, path.stat().st_size, messages, read_s, parse_s, import_s, import_peak, replay_peak
+        lines,
+        path.stat().st_size,
+        messages,
+        read_s,
+        parse_s,
+        import_s,
+        import_peak,
+        replay_peak,
+        items,
+        cpu,
     )
 
 

@@ -30,6 +30,8 @@ def test_measure_reports_every_figure(tmp_path: Path, capsys: pytest.CaptureFixt
     assert figures.import_peak and figures.replay_peak
     report = "\n".join(figures.report())
     assert "lines/s per pass" in report and "replay peak traced memory" in report
+    assert figures.replay_items == count and figures.replay_cpu_s  # one message, one item
+    assert "µs per item" in report
 
 
 def test_the_command_line_generates_and_measures(
