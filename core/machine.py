@@ -74,8 +74,9 @@ The rules (numbers are `Policy` settings, defaults in brackets):
    answer, and only the owner makes appointments.
    Notices (rules 12, 14, 15) never count toward the caps of rule 8 (they have their own) and
    never look like the owner taking over: they go to his chat with himself, where an echo is
-   ours or a note to self. Neither the digest log nor held escalations keep message text:
-   they read it from the chat's context, so data retention reaches it.
+   ours or a note to self. Neither the digest log nor held escalations keep message text (they
+   read it from the chat's context) and the send records (core/sends.py) keep none, so data
+   retention reaches it.
 
 How a message is judged (`Assistant._on_message`). First a malformed message, an ignored kind
 (reaction, system, protocol) or a status broadcast is dropped, and a message in the owner's chat
@@ -127,14 +128,12 @@ import math
 import operator
 import re
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from wapa.core import context as ctx
-from wapa.core import profiles, urgency
+from wapa.core import profiles, sends, urgency
 from wapa.core.calendar import Calendar
 from wapa.core.digest import ChatLog, DigestLog, counted, next_time
 from wapa.core.escalation import NAME_CHARS, Escalations, clean, notice_line
@@ -162,6 +161,8 @@ from wapa.core.events import (
 from wapa.core.hygiene import clean_reply
 from wapa.core.policy import Persona, Policy, PolicyError, parse_duration
 from wapa.core.profiles import Profile
+from wapa.core.sends import ID_BYTES as _ID_BYTES
+from wapa.core.sends import id_hash as _id_hash
 
 
 class Phase(StrEnum):
@@ -248,27 +249,6 @@ def _clean_text(text: object) -> str:
     return text.replace("\x00", "")
 
 
-@dataclass(slots=True)
-class SendRecord:
-    """A recent send of the assistant in a chat: to recognise its echo (by WhatsApp's message
-    id once confirmed, or by its text), to give the cooldown back if it fails, and to settle
-    its outcome after a restart. Exported as a compact list in this field order."""
-
-    request_id: str
-    text: str  # blanked by `expire` once its context entry is gone; the id still matches
-    message_id: str = ""  # WhatsApp's id, from SendConfirmed
-    prev_cooldown: float = 0.0  # the chat's cooldown before this send set a new one
-    echoed: bool = False  # its echo came back already: a second copy is the owner
-
-    def export(self) -> list[Any]:
-        return [self.request_id, self.text, self.message_id, self.prev_cooldown, self.echoed]
-
-    @classmethod
-    def restore(cls, data: Sequence[Any]) -> SendRecord:
-        rid, text, message_id, prev_cooldown, echoed = data
-        return cls(rid, text, message_id, prev_cooldown, echoed)
-
-
 class Chat:
     """One chat's state. Bounded: context, ids, arrivals, unread and sends all have limits."""
 
@@ -332,7 +312,7 @@ class Chat:
         self.muted_until = 0.0
         self.profile = ""  # the owner's choice (`profile CHAT NAME`); "": by the rules
         self.replies: list[float] = []  # send times within the last day (cap)
-        self.sends: list[SendRecord] = []  # the last _SENDS_KEPT
+        self.sends = b""  # the last _SENDS_KEPT sends, packed (core/sends.py), oldest first
         self.digest: ChatLog | None = None  # its entry in the digest's log (rule 15), if any
 
     def export(self) -> dict[str, Any]:
@@ -342,7 +322,7 @@ class Chat:
         out["seen"] = self.seen.hex()
         out["arrivals"] = list(self.arrivals)
         out["replies"] = list(self.replies)
-        out["sends"] = [s.export() for s in self.sends]
+        out["sends"] = sends.export(self.sends)
         # a bare id when the sender is not needed (direct chats) or unknown, as states were
         # saved before senders were kept; [id, sender] in groups
         out["unread"] = [list(u) if u[1] else u[0] for u in self.unread]
@@ -368,7 +348,7 @@ class Chat:
         chat.seen = bytes.fromhex(seen) if isinstance(seen, str) else _seen_of(seen)
         chat.arrivals = list(data.get("arrivals", ()))
         chat.replies = list(data.get("replies", ()))
-        chat.sends = [SendRecord.restore(s) for s in data.get("sends", ())]
+        chat.sends = sends.restore(data.get("sends", ()))
         # a bare id: a direct chat, or a state saved before senders were kept (sender unknown)
         chat.unread = [
             [u, ""] if isinstance(u, str) else [str(u[0]), str(u[1])]
@@ -379,31 +359,22 @@ class Chat:
         return chat
 
     def expire(self, cutoff: float) -> bool:
-        """Forget what is older than `cutoff` (data retention): context entries, the texts of
-        sends whose entries went with them (their echo is still recognised by message id),
-        and, when no reply is under way, the last prompt and reply. True if anything changed."""
+        """Forget what is older than `cutoff` (data retention): context entries (a reply's
+        text with its entry: the send records keep none) and, when no reply is under way, the
+        last prompt and reply. True if anything changed."""
         kept = [e for e in self.context if e.t >= cutoff]
         changed = len(kept) != len(self.context)
         self.context = kept
-        live = {e.id for e in kept}
-        for send in self.sends:
-            if send.text and send.request_id not in live:
-                send.text = ""
-                changed = True
         if self.phase == IDLE and (self.system or self.reply):
             self.system = self.reply = ""
             changed = True
         return changed
 
 
-# Remembered message ids (rule 6, duplicates) are kept as 8-byte blake2b hashes in one bytes
-# object per chat: 64 ids cost 512 bytes instead of a dict of 64 strings (about 8 KB, most of a
-# chat's memory). Two different ids collide with probability 2**-64 per pair.
-_ID_BYTES = 8
-
-
-def _id_hash(msg_id: str) -> bytes:
-    return blake2b(msg_id.encode("utf-8", "surrogatepass"), digest_size=_ID_BYTES).digest()
+# Remembered message ids (rule 6, duplicates) are kept as 8-byte blake2b hashes
+# (`sends.id_hash`) in one bytes object per chat: 64 ids cost 512 bytes instead of a dict of 64
+# strings (about 8 KB, most of a chat's memory). Two different ids collide with probability
+# 2**-64 per pair.
 
 
 def _remembered(seen: bytes, id_hash: bytes) -> bool:
@@ -789,16 +760,17 @@ class Assistant:
             return True
         if m.quoted_id and any(e.id == m.quoted_id for e in chat.context if e.who != ctx.CONTACT):
             return True
-        if m.quoted_id and any(s.message_id == m.quoted_id for s in chat.sends):
+        quoted = m.quoted_id
+        if quoted and isinstance(quoted, str) and sends.quoted(chat.sends, _id_hash(quoted)):
             return True
         return bool(text) and self._alias_re.search(text[: urgency.SCAN_CHARS]) is not None
 
     def _is_echo(self, chat: Chat, m: Message) -> bool:
         """Rule 3: from this device, or WhatsApp's confirmed id of our send; never by text."""
-        msg_id = m.id
-        for send in chat.sends:
-            if not send.echoed and msg_id and send.message_id == msg_id:
-                send.echoed = True
+        if m.id and chat.sends:
+            echoed = sends.echo(chat.sends, _id_hash(m.id))
+            if echoed is not None:
+                chat.sends = echoed
                 return True
         return m.own_device is True
 
@@ -1119,10 +1091,9 @@ class Assistant:
         out.append(Send(rid, chat.id, text, quote))
         if now >= chat.cooldown_until:
             chat.breakthrough_used = False
-        chat.sends.append(SendRecord(rid, text, "", chat.cooldown_until))
-        for evicted in chat.sends[:-_SENDS_KEPT]:
-            self._requests.pop(evicted.request_id, None)
-        del chat.sends[:-_SENDS_KEPT]
+        chat.sends, evicted = sends.add(chat.sends, rid, chat.cooldown_until, _SENDS_KEPT)
+        for old in evicted:
+            self._requests.pop(old, None)
         chat.context.append(ctx.Entry(now, ctx.ASSISTANT, "", text, rid))
         ctx.trim(chat.context, now, self.policy)
         caps = self.policy.caps
@@ -1153,8 +1124,8 @@ class Assistant:
 
     def _on_send_result(self, rid: str, ok: bool, info: str, now: float, out: list[Effect]) -> None:
         chat = self.chats.get(self._requests.get(rid, ""))
-        send = next((s for s in chat.sends if s.request_id == rid), None) if chat else None
-        if chat is None or send is None:
+        i = sends.find(chat.sends, rid) if chat else -1
+        if chat is None or i < 0:
             cid = chat.id if chat else self._discarded.get(rid, "")
             out.append(
                 Decision(
@@ -1169,18 +1140,18 @@ class Assistant:
         del self._requests[rid]
         self._dirty.add(chat.id)
         if ok:
-            send.message_id = info if isinstance(info, str) else ""
+            chat.sends = sends.confirm(chat.sends, i, info)
             out.append(
                 Decision(now, chat.id, Reason.SEND_CONFIRMED, "WhatsApp accepted the reply", rid)
             )
             return
         # Not delivered: forget it in the context and give the cooldown back. Never retried here:
         # a retry could double-send; the contact's next message gets a fresh reply.
-        latest = send is chat.sends[-1]  # an earlier send's failure keeps a later one's cooldown
-        chat.sends.remove(send)
+        latest = i == sends.count(chat.sends) - 1  # an earlier failure keeps a later cooldown
+        chat.sends, prev_cooldown = sends.remove(chat.sends, i)
         chat.context = [e for e in chat.context if e.id != rid]
         if chat.cooldown_reason == "reply" and latest:
-            chat.cooldown_until = send.prev_cooldown
+            chat.cooldown_until = prev_cooldown
         out.append(
             Decision(
                 now, chat.id, Reason.SEND_FAILED, "WhatsApp refused the reply; not retried", rid
@@ -1611,16 +1582,16 @@ class Assistant:
         if now == NO_TIME:
             return out
         for chat in self.chats.values():
-            for send in chat.sends:
-                if send.request_id in self._requests:
-                    del self._requests[send.request_id]
+            for rid in sends.request_ids(chat.sends):
+                if rid in self._requests:
+                    del self._requests[rid]
                     out.append(
                         Decision(
                             now,
                             chat.id,
                             Reason.SEND_UNKNOWN,
                             "a send was under way at the crash: outcome unknown, not repeated",
-                            send.request_id,
+                            rid,
                         )
                     )
             if chat.phase == IDLE:

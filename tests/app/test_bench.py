@@ -19,6 +19,7 @@ from wapa.bench.runner_bench import _percentile, rss_mb, runner_figures, soak
 from wapa.bench.sim_bench import sim_speedup
 from wapa.bench.startup_bench import startup_figures
 from wapa.bench.store_bench import store_msgs_per_s
+from wapa.core import sends
 
 
 def _numeric(result: dict[str, Any], *keys: str) -> None:
@@ -179,7 +180,7 @@ def test_steady_state_fills_every_bounded_structure() -> None:
     chat = a.chats["c1"]
     assert len(chat.context) == a.policy.max_context
     assert len(chat.seen) == 8 * a.policy.remembered_ids  # 8-byte hashes
-    assert len(chat.sends) == 8
+    assert len(chat.sends) == 8 * sends.SIZE  # packed records
 
 
 def test_a_busy_machine_is_flagged() -> None:

@@ -1,4 +1,5 @@
-"""Named records in the core's state, compact JSON outside: a send is a `SendRecord`, phases,
+"""Named records in the core's state, compact JSON outside: sends are packed records read as
+`SendRecord`s (core/sends.py), phases,
 reasons and kinds are `StrEnum`s, and a state exported before these existed still loads and
 exports to the very same JSON."""
 
@@ -8,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from wapa.core import (
     Assistant,
     Decision,
@@ -19,10 +21,12 @@ from wapa.core import (
     Reason,
     SendConfirmed,
     SendFailed,
+    sends,
     utc_text,
 )
 from wapa.core.events import MEDIA_KINDS, MESSAGE_KINDS
-from wapa.core.machine import SendRecord, _seen_of
+from wapa.core.machine import _seen_of
+from wapa.core.sends import SendRecord, id_hash, records
 
 from tests.support.core_run import ALICE, OWNER, PERSONA, Run
 
@@ -46,12 +50,21 @@ def _json(a: Assistant) -> dict[str, Any]:
 def test_a_send_is_a_named_record_through_its_life(run: Run) -> None:
     run.msg("hello")
     sent = run.reply_cycle("Hi! Gilad is away.")
-    (record,) = run.a.chats[ALICE].sends
-    assert record == SendRecord(sent.request_id, "Hi! Gilad is away.", "", 0.0, False)
+    assert records(run.a.chats[ALICE].sends) == [SendRecord(sent.request_id, b"", 0.0, False)]
     run.confirm("WA-7")
-    assert record.message_id == "WA-7"
+    (record,) = records(run.a.chats[ALICE].sends)
+    assert record.message_hash == id_hash("WA-7") and not record.echoed
     run.owner("Hi! Gilad is away.", id="WA-7", dt=1)  # its echo
+    (record,) = records(run.a.chats[ALICE].sends)
     assert record.echoed and run.codes(ALICE)[-1] == Reason.ECHO
+
+
+def test_a_send_keeps_no_text_its_context_entry_holds_it(run: Run) -> None:
+    run.msg("hello")
+    sent = run.reply_cycle("Hi! Gilad is away.")
+    assert b"Gilad" not in run.a.chats[ALICE].sends
+    (entry,) = [e for e in run.a.chats[ALICE].context if e.id == sent.request_id]
+    assert entry.text == "Hi! Gilad is away."
 
 
 def test_a_failed_send_gives_back_the_cooldown_its_record_remembers(run: Run) -> None:
@@ -61,19 +74,31 @@ def test_a_failed_send_gives_back_the_cooldown_its_record_remembers(run: Run) ->
     before = run.a.chats[ALICE].cooldown_until
     run.msg("urgent!! please call", dt=3600)  # breaks the cooldown once
     second = run.reply_cycle("He will call you.")
-    assert run.a.chats[ALICE].sends[-1].prev_cooldown == before
+    assert records(run.a.chats[ALICE].sends)[-1].prev_cooldown == before
     run.feed(SendFailed(second.request_id), dt=1)
     assert run.a.chats[ALICE].cooldown_until == before
-    assert [s.request_id for s in run.a.chats[ALICE].sends] == [run.sends()[0].request_id]
+    kept = [s.request_id for s in records(run.a.chats[ALICE].sends)]
+    assert kept == [run.sends()[0].request_id]
 
 
-def test_sends_export_as_compact_lists_in_field_order(run: Run) -> None:
+def test_sends_export_as_the_hex_of_their_records(run: Run) -> None:
     run.msg("hello")
-    sent = run.reply_cycle("Hi!")
+    run.reply_cycle("Hi!")
     run.confirm("WA-2")
-    (exported,) = _json(run.a)["chats"][ALICE]["sends"]
-    assert exported == [sent.request_id, "Hi!", "WA-2", 0.0, False]
-    assert SendRecord.restore(exported) == run.a.chats[ALICE].sends[0]
+    exported = _json(run.a)["chats"][ALICE]["sends"]
+    assert isinstance(exported, str) and len(exported) == 2 * sends.SIZE
+    assert sends.restore(exported) == run.a.chats[ALICE].sends
+
+
+def test_sends_saved_as_lists_restore_as_the_same_records() -> None:
+    saved = [["r1", "Hi!", "WA-1", 0.0, True], ["r2", "He will call.", "", 1700000000.5, False]]
+    assert records(sends.restore(saved)) == [
+        SendRecord("r1", id_hash("WA-1"), 0.0, True),
+        SendRecord("r2", b"", 1700000000.5, False),
+    ]
+    for bad in ("abc", "00" * (sends.SIZE + 1), 7, [["x1", "", "", 0.0, False]]):
+        with pytest.raises(ValueError):
+            sends.restore(bad)
 
 
 # ------------------------------------------------------------------ enums stay plain JSON
@@ -121,6 +146,7 @@ def test_a_state_exported_before_the_records_restores_and_exports_unchanged() ->
         del out[added]  # the only additions
     for chat in state["chats"].values():  # and remembered ids kept as hashes (issue 18)
         chat["seen"] = _seen_of(chat["seen"]).hex()
+        chat["sends"] = sends.export(sends.restore(chat["sends"]))  # and sends packed
     assert out == state
 
 
@@ -128,7 +154,7 @@ def test_a_restored_old_state_goes_on_as_it_would_have() -> None:
     t, state = _old()
     a = Assistant.restore(state, OLD_POLICY, PERSONA)
     alice = a.chats[ALICE]
-    assert isinstance(alice.sends[0], SendRecord) and alice.sends[0].echoed
+    assert records(alice.sends)[0].echoed
     assert a.status(t).startswith("wapa is active: 2 replies pending, 2 chats cooling down, 2")
     # the unconfirmed send in Bob's chat is settled by its confirmation...
     effects = a.handle(SendConfirmed("r2", "WA-2"), t + 1)

@@ -18,6 +18,7 @@ from wapa.core import (
     Send,
     SendConfirmed,
     Typing,
+    sends,
 )
 
 from tests.support.core_run import ALICE, BOB, GROUP, OWNER, MakeRun, Run
@@ -116,7 +117,8 @@ def test_state_is_bounded_per_chat(make_run: MakeRun) -> None:
     assert len(chat["context"]) <= policy.max_context
     assert len(bytes.fromhex(chat["seen"])) <= 8 * policy.remembered_ids  # 8-byte hashes
     assert len(chat["arrivals"]) <= policy.burst_count
-    assert len(chat["sends"]) <= 8 and len(chat["unread"]) <= 32
+    assert len(bytes.fromhex(chat["sends"])) <= 8 * sends.SIZE  # packed records
+    assert len(chat["unread"]) <= 32
     assert len(chat["replies"]) <= policy.caps.per_chat_per_day
 
 

@@ -109,7 +109,9 @@ MUTATIONS = {
         lambda mp: mp.setattr(
             Assistant,
             "_is_echo",
-            lambda self, chat, m: any(s.text and s.text == m.text for s in chat.sends),
+            lambda self, chat, m: any(
+                e.who == "assistant" and e.text == m.text for e in chat.context
+            ),
         ),
         ["echo_never_comes_back_owner_using_our_words_takes_over"],
     ),
