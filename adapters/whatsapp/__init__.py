@@ -6,8 +6,9 @@ yes): neonize 0.5.2 otherwise tags every one-to-one message as sent by a busines
 counts as unset, as everywhere in wapa's configuration. It must happen before neonize's Go
 library loads, so import `adapters.whatsapp` before anything else imports neonize.
 
-It also skips two imports wapa never uses (neonize's package `__init__`, deferred to its first
-use, and httpx's command-line client): about 2 MB less resident memory, see `imports.py`.
+It also puts off imports wapa never uses (package `__init__`s of neonize and of what it
+imports, run at their first use; httpx's command-line client): about 7 MB less resident
+memory, see `imports.py`.
 """
 
 import os

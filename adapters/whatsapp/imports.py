@@ -1,29 +1,34 @@
-"""Imports the WhatsApp adapter never uses, skipped to keep `wapa run`'s memory down.
+"""Imports the WhatsApp adapter never uses, put off to keep `wapa run`'s memory down.
 
 Importing neonize costs about 53 MB of resident memory (docs/bench.md, "idle_rss_mb"): its
 Go library, the protobuf descriptors, and about 580 Python modules, most of them for link
-previews and media helpers wapa does not call. Most are imported by the very modules wapa
-needs (`neonize.aioze.client` binds `PIL`, `linkpreview`, `requests`, `magic` at module level,
-`neonize.utils` binds `phonenumbers`), so they stay: about 11 MB, measured by replacing them
-with inert stand-ins, which wapa does not do (a stand-in is not neonize). These do not have to:
+previews and media helpers wapa does not call. Many are bound by name at import by the very
+modules wapa needs (`neonize.aioze.client` does `from PIL import Image`, `from linkpreview
+import link_preview`, `neonize.utils` binds `phonenumbers`), so they load and stay. The rest
+need not run until used:
 
-- Package `__init__`s that import more than wapa uses (neonize 0.5.2), deferred by
-  `defer_package_init`: the package is registered without running its `__init__` (its
-  submodules import as usual), which runs, once, the first time one of its own names is asked
-  for. Nothing is lost, it only happens later (or never). `neonize` itself imports the
-  *synchronous* client (`neonize.client`, with `concurrent.futures.ProcessPoolExecutor` and so
-  `multiprocessing` and `pickle`), `FFmpeg` and `TemporaryFile` only to re-export them; wapa
-  uses the asyncio client (`neonize.aioze.client`): about 0.9 MB. `neonize.ext.
-  interactive_message` imports every interactive-message builder (buttons, carousels, AI rich
-  responses) of which `neonize.aioze.client` imports only `base`: about 0.6 MB.
-- httpx's `__init__` imports its command-line client (`httpx._main`) when `click` is
-  installed (a dependency of `x-wr-timezone`, so always here), which imports `click` and, in
-  a development install, `pygments` before it fails on the missing `rich`; httpx then falls
-  back to a `main()` that only prints how to install `httpx[cli]`. `skip_httpx_cli` makes that
-  fallback happen at once. wapa never calls `httpx.main`; the `httpx` command (another
-  process) is unaffected. About 1.3 MB with pygments, 0.9 MB without.
+- `defer_package_init`: a package is registered (`__path__`, `__spec__`: its submodules
+  import as usual) without running its `__init__`, which runs, once and under a lock, the
+  first time one of its own names is asked for (PEP 562 `__getattr__`). Nothing is replaced
+  or lost: the same code runs later, or never. `DEFERRED` lists the packages (neonize 0.5.2
+  and what it imports) whose `__init__` pulls in more than wapa uses, each with what it is
+  for. neonize's own `__init__` imports the *synchronous* client (with `multiprocessing`) only
+  to re-export it; wapa uses `neonize.aioze.client`. `neonize.aioze.client` needs only
+  `requests.exceptions` (so `requests`' `__init__`, which imports its whole API and
+  `charset_normalizer`'s detection tables, waits) and binds `magic` and `segno` without using
+  them at import. `magic`'s `__init__` runs `ldconfig` to find libmagic. Together about
+  5.3 MB of the idle runner's resident memory (docs/bench.md).
+- `skip_httpx_cli`: httpx's `__init__` imports its command-line client (`httpx._main`) when
+  `click` is installed (a dependency of `x-wr-timezone`, so always here), which imports
+  `click` and, in a development install, `pygments` before it fails on the missing `rich`;
+  httpx then falls back to a `main()` that only prints how to install `httpx[cli]`. This
+  makes the fallback happen at once. wapa never calls `httpx.main`; the `httpx` command
+  (another process) is unaffected. About 1.3 MB with pygments, 0.9 MB without.
 
-Each is a no-op when the module was already imported (then there is nothing left to save).
+A package deferred here changes only *when* its import-time work happens: requests' warning
+filters and its logger's NullHandler, python-magic's search for libmagic (a missing libmagic
+is reported at first use instead of at start). Each call is a no-op when the module was
+already imported.
 """
 
 from __future__ import annotations
@@ -36,11 +41,17 @@ import types
 from typing import Any
 
 NEONIZE = "neonize"
-# neonize 0.5.2's packages whose __init__ imports more than wapa uses: the package itself (the
-# sync client), and the interactive-message builders (buttons, carousels, AI rich responses),
-# of which `neonize.aioze.client` imports only `base`.
-DEFERRED = (NEONIZE, "neonize.ext.interactive_message")
 HTTPX = "httpx"
+# Packages whose __init__ imports more than wapa uses, deferred (see the module's docstring).
+DEFERRED = (
+    NEONIZE,  # the sync client, with multiprocessing
+    "neonize.ext.interactive_message",  # every builder; neonize.aioze.client needs only `base`
+    "segno",  # QR codes: `wapa pair` only
+    "magic",  # libmagic, found by running ldconfig at import: neonize's media upload only
+    "requests",  # neonize's link previews and binary download; wapa uses httpx
+    "charset_normalizer",  # requests' guess of a response's encoding
+    "soupsieve",  # BeautifulSoup's CSS selectors: link previews
+)
 
 
 def skip_httpx_cli() -> bool:

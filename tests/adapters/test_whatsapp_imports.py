@@ -146,3 +146,40 @@ def test_interactive_message_builders_load_on_first_use() -> None:
         "parent": True,
         "base": "neonize.ext.interactive_message.base",
     }
+
+
+def test_third_party_packages_wait_for_their_first_use_and_then_work() -> None:
+    """segno, magic, requests, charset_normalizer, soupsieve: registered, their __init__ not
+    run after the transport is imported; each works as usual when first used (the real
+    package runs then: QR codes, libmagic, requests' API, encoding detection, CSS selectors)."""
+    got = _run(
+        "import json, sys\n"
+        "import wapa.adapters.whatsapp.client\n"
+        "names = ('segno', 'magic', 'requests', 'charset_normalizer', 'soupsieve')\n"
+        # executing a module's code puts __builtins__ in its namespace: it ran
+        "out = {'ran': {n: '__builtins__' in vars(sys.modules[n]) for n in names}}\n"
+        "import segno, magic, requests, charset_normalizer\n"
+        "from bs4 import BeautifulSoup\n"
+        "from requests.exceptions import HTTPError\n"
+        "out['qr_version'] = segno.make_qr('wapa').version\n"
+        "out['mime'] = magic.from_buffer(b'%PDF-1.4\\n%\\xe2\\xe3\\n', mime=True)\n"
+        "out['requests'] = [requests.HTTPError is HTTPError, requests.get is requests.api.get]\n"
+        "out['encoding'] = charset_normalizer.from_bytes('héllo wörld'.encode()).best().encoding\n"
+        "soup = BeautifulSoup('<p class=a>x</p><p>y</p>', 'html.parser')\n"
+        "out['css'] = [p.text for p in soup.select('p.a')]\n"
+        "out['ran_after'] = {n: '__builtins__' in vars(sys.modules[n]) for n in names}\n"
+        "print(json.dumps(out))"
+    )
+    assert got == {
+        "ran": dict.fromkeys(
+            ("segno", "magic", "requests", "charset_normalizer", "soupsieve"), False
+        ),
+        "qr_version": 1,
+        "mime": "application/pdf",
+        "requests": [True, True],
+        "encoding": "utf_8",
+        "css": ["x"],
+        "ran_after": dict.fromkeys(
+            ("segno", "magic", "requests", "charset_normalizer", "soupsieve"), True
+        ),
+    }
