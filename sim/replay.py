@@ -28,6 +28,12 @@ text belongs, finite numbers, times between 1970 and 3000), and the first bad on
 whole recording with `file:line: Type.field: ...`, rather than replay invented divergences.
 Lines out of time order (edited or concatenated files) are replayed in time order, with a
 warning naming the first such line, so an answer written before its request still pairs.
+
+`replay` streams the recording in bounded memory (sim/replay_stream.py, which says what it
+holds and the one bound that can change a result); `replay_whole` below holds the whole
+recording and every result, and is the reference the streaming replay is tested against.
+The functions here (`script_from`, `simulate`, `compare_decisions`, `answered`,
+`unanswered`, `compare_replies`) are that reference's steps.
 """
 
 from __future__ import annotations
