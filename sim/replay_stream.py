@@ -79,7 +79,7 @@ ANSWER_HORIZON = 3_600.0  # how long a recorded request waits for its recorded a
 # for its echo (a model answer comes within minutes, a confirmation within 75 s)
 REORDER_LINES = 10_000  # how far (in lines) a line may sit from its place in time
 DEFAULT_LIMIT = 1_000  # how many of each reported list are listed (all are counted)
-STEP = 60.0  # recorded seconds between two advances of the simulation
+STEP = 300.0  # recorded seconds between two advances: each looks at every chat with state
 
 Input = Message | Command | MediaText | CalendarUpdate
 K = TypeVar("K", bound=tuple[Any, ...])
