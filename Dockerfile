@@ -28,7 +28,8 @@ RUN --mount=type=cache,target=/root/.cache/pip /opt/venv/bin/pip install . \
     && /opt/venv/bin/python -m pip uninstall --yes --quiet pip setuptools
 
 FROM ${PYTHON_IMAGE}
-# libmagic: neonize imports python-magic, which loads it at import time.
+# libmagic: neonize's media helpers use python-magic, which loads it (at first use: wapa defers
+# python-magic's import, adapters/whatsapp/imports.py; wapa's own paths never call it).
 # tini: PID 1 that forwards SIGTERM to `wapa run` (graceful shutdown) and reaps zombies.
 # Upstream versions pinned per Debian release of the base image (PYTHON_IMAGE): bookworm has
 # libmagic1 5.44; trixie renamed it libmagic1t64 (the 64-bit time_t transition) at 5.46, and a
