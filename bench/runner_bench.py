@@ -301,7 +301,7 @@ async def _load(
             await asyncio.sleep(interval)
             lags.append(max(0.0, loop.time() - before - interval))
 
-    began, cpu0 = time.perf_counter(), time.process_time()
+    began, cpu0, loop_cpu0 = time.perf_counter(), time.process_time(), time.thread_time()
     task = asyncio.create_task(runner.run())
     sampler = asyncio.create_task(sample_lag())
     deadline = began + chats / rate * 3 + 60.0
@@ -314,6 +314,7 @@ async def _load(
             await asyncio.sleep(0.05)
         wall = time.perf_counter() - began
         cpu = time.process_time() - cpu0
+        loop_cpu = time.thread_time() - loop_cpu0  # this thread: the event loop's
     finally:
         sampler.cancel()
         runner.request_stop("benchmark done")
@@ -347,6 +348,9 @@ async def _load(
         # this process's CPU time over the load (runner, console threads, logging; the model
         # server is another process) per message
         "runner_cpu_ms_per_msg": cpu * 1000 / (chats + WARMUP),
+        # of which the event loop's thread (the rest: the store's writer thread, the logs'
+        # thread, the console's stdin reader)
+        "runner_loop_cpu_ms_per_msg": loop_cpu * 1000 / (chats + WARMUP),
         "runner_overhead_p50_ms": _percentile(overhead, 50),
         "runner_overhead_p99_ms": _percentile(overhead, 99),
         "runner_end_to_end_p99_ms": _percentile(e2e, 99),
@@ -504,7 +508,12 @@ def runner_figures(quick: bool, chats: int | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="wapa-bench-") as tmp, fake_cloudflare() as server:
         out = asyncio.run(_load(chats, RATE, server, Path(tmp)))
         fast = asyncio.run(_load(chats, FAST_RATE, server, Path(tmp) / "fast"))
-        for key in ("runner_overhead_p50_ms", "runner_overhead_p99_ms", "runner_cpu_ms_per_msg"):
+        for key in (
+            "runner_overhead_p50_ms",
+            "runner_overhead_p99_ms",
+            "runner_cpu_ms_per_msg",
+            "runner_loop_cpu_ms_per_msg",
+        ):
             out[f"{key}_at_{FAST_RATE:.0f}"] = fast[key]
         out[f"runner_wall_s_at_{FAST_RATE:.0f}"] = fast["runner_wall_s"]
         if not quick:

@@ -83,6 +83,9 @@ def test_runner_figures_and_idle_memory(runner_result: dict[str, Any]) -> None:
     assert r["runner_chats"] == 8
     assert r["runner_overhead_p50_ms"] <= r["runner_overhead_p99_ms"]
     assert r["runner_end_to_end_p99_ms"] >= r["runner_model_latency_p50_ms"] > 0
+    for rate in ("", "_at_500"):  # the event loop's thread is part of the process
+        loop, process = r[f"runner_loop_cpu_ms_per_msg{rate}"], r[f"runner_cpu_ms_per_msg{rate}"]
+        assert 0 < loop <= process + 0.01
     # the idle runner holds at least a bare interpreter; neonize adds to a bare interpreter
     assert r["idle_rss_mb"] > r["baseline_rss_python_mb"] > 0
     assert r["baseline_rss_python_neonize_mb"] > r["baseline_rss_python_mb"]
