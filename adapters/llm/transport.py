@@ -24,6 +24,7 @@ and the factory keeps httpx's default transports, which route through it.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import ssl
 import urllib.request
 from collections.abc import Iterable
@@ -203,8 +204,8 @@ class _Stream(httpcore.AsyncNetworkStream):
 
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network backend on asyncio's own transports (its default goes through
-    anyio): connections are made with `loop.create_connection` (TCP_NODELAY, happy eyeballs
-    after 0.25 s as anyio does), TLS with `loop.start_tls`."""
+    anyio): connections are made with `loop.create_connection` (TCP_NODELAY; for a host name,
+    happy eyeballs after 0.25 s as anyio does), TLS with `loop.start_tls`."""
 
     async def connect_tcp(
         self,
@@ -223,7 +224,7 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
                     host,
                     port,
                     local_addr=(local_address, 0) if local_address else None,
-                    happy_eyeballs_delay=0.25,
+                    happy_eyeballs_delay=None if _is_address(host) else 0.25,
                 )
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"no connection within {timeout}s") from None
@@ -257,6 +258,15 @@ def _with_options(stream: _Stream, options: Iterable[Any] | None) -> _Stream:
     for option in options or ():
         sock.setsockopt(*option)
     return stream
+
+
+def _is_address(host: str) -> bool:
+    """An IP address rather than a name: one address, nothing for happy eyeballs to race."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _describe(exc: BaseException) -> str:
