@@ -298,9 +298,9 @@ class Chat:
         self.due = 0.0  # the live timer's time (meaning depends on phase)
         self.timer_seq = 0  # the live heap entry's sequence number, 0 for none
         self.urgent = False
-        # [id, sender] of the messages to mark read at the deadline; sender only in groups,
+        # (id, sender) of the messages to mark read at the deadline; sender only in groups,
         # where WhatsApp's receipt must name who wrote each message (one MarkRead per sender)
-        self.unread: list[list[str]] = []
+        self.unread: list[tuple[str, str]] = []
         self.quote_id = ""
         self.request_id = ""
         self.started = 0.0
@@ -351,7 +351,7 @@ class Chat:
         chat.sends = sends.restore(data.get("sends", ()))
         # a bare id: a direct chat, or a state saved before senders were kept (sender unknown)
         chat.unread = [
-            [u, ""] if isinstance(u, str) else [str(u[0]), str(u[1])]
+            (u, "") if isinstance(u, str) else (str(u[0]), str(u[1]))
             for u in data.get("unread", ())
         ]
         entry = data.get("digest")
@@ -813,7 +813,7 @@ class Assistant:
     ) -> None:
         policy = self.policy
         if msg_id:
-            chat.unread.append([msg_id, sender])
+            chat.unread.append((msg_id, sender))  # a tuple: the collector need not walk it
             del chat.unread[:-_UNREAD_KEPT]
         was_waiting = chat.phase == WAITING  # chat.due is a reply deadline only then
         if chat.phase in _REPLYING:
