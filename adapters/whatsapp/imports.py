@@ -76,7 +76,10 @@ def defer_package_init(name: str) -> bool:
     `__init__`, which runs on the first use of one of its own names. True when deferred."""
     if name in sys.modules:
         return False
-    spec = importlib.util.find_spec(name)
+    try:  # a subpackage's parents are imported to find it: neonize may be missing or broken
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
     if spec is None or spec.loader is None or spec.submodule_search_locations is None:
         return False
     if name in sys.modules:  # find_spec imported the parents, which may have imported it

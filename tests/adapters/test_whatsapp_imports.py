@@ -183,3 +183,20 @@ def test_third_party_packages_wait_for_their_first_use_and_then_work() -> None:
             ("segno", "magic", "requests", "charset_normalizer", "soupsieve"), True
         ),
     }
+
+
+def test_without_neonize_the_package_still_imports() -> None:
+    """The health code imports `adapters.whatsapp.link` on the console too: a machine
+    without (a working) neonize must still get it; only the transport then fails to load."""
+    got = _run(
+        "import json, sys\n"
+        "sys.modules['neonize'] = None\n"  # what a missing package looks like to imports
+        "import wapa.adapters.whatsapp.link\n"
+        "try:\n"
+        "    import wapa.adapters.whatsapp.client\n"
+        "    error = ''\n"
+        "except ImportError as exc:\n"
+        "    error = type(exc).__name__\n"
+        "print(json.dumps({'link': 'wapa.adapters.whatsapp.link' in sys.modules, 'error': error}))"
+    )
+    assert got == {"link": True, "error": "ModuleNotFoundError"}
