@@ -101,8 +101,12 @@ class _Connection(asyncio.Protocol):
             finally:
                 self._waiter = None
         if self._buffer:
-            data = bytes(self._buffer[:max_bytes])
-            del self._buffer[:max_bytes]
+            if len(self._buffer) <= max_bytes:  # the usual case: all of it, one copy
+                data = bytes(self._buffer)
+                self._buffer.clear()
+            else:
+                data = bytes(self._buffer[:max_bytes])
+                del self._buffer[:max_bytes]
             if self._reading_paused and len(self._buffer) <= _BUFFER_MAX:
                 self._reading_paused = False
                 if self.transport is not None:
