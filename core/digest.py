@@ -98,7 +98,7 @@ class ChatLog:
     last: float = 0.0
     msg: str = ""  # the id of the last message: its excerpt is read from the chat's context
     urgent: bool = False
-    answers: list[float] = field(default_factory=list)  # the last ANSWERS_SHOWN send times
+    answers: tuple[float, ...] = ()  # the last ANSWERS_SHOWN send times (no list per chat)
     status: str = ""  # a value of _STATUS ("" reply under way or not decided yet)
     seq: int = 0  # `DigestLog.seq` at its latest message: the log's order, most recent last
 
@@ -111,7 +111,7 @@ class ChatLog:
             self.last,
             self.msg,
             self.urgent,
-            self.answers,
+            list(self.answers),
             self.status,
             self.seq,
         ]
@@ -130,7 +130,7 @@ class ChatLog:
             float(last),
             str(msg),
             bool(urgent),
-            [float(t) for t in answers],
+            tuple(float(t) for t in answers),
             str(status),
             int(rest[0]) if rest else seq,
         )
@@ -189,8 +189,7 @@ class DigestLog:
             if d.code == _COOLDOWN and "owner wrote" in d.detail:
                 status = "you wrote last"
             if d.code == _SENT:
-                log.answers.append(d.t)
-                del log.answers[:-ANSWERS_SHOWN]
+                log.answers = (*log.answers, d.t)[-ANSWERS_SHOWN:]
             log.status = status
             changed.add(d.chat)
 

@@ -318,7 +318,7 @@ class Chat:
     def export(self) -> dict[str, Any]:
         """Plain JSON. Context entries and sends are compact lists in their fields' order."""
         out = dict(zip(self.__slots__, _all_fields(self), strict=True))
-        out["context"] = [list(e) for e in self.context]
+        out["context"] = [e.export() for e in self.context]
         out["seen"] = self.seen.hex()
         out["arrivals"] = list(self.arrivals)
         out["replies"] = list(self.replies)
@@ -609,6 +609,7 @@ class Assistant:
             return
         name = m.sender_name if isinstance(m.sender_name, str) else ""  # step 5: context
         name = name or (m.sender if isinstance(m.sender, str) else "")  # state stays plain JSON
+        name = ctx.kept_name(chat.context, name)  # one copy per chat, not one per entry
         content = content[: policy.max_message_chars + 1]  # the prompt cuts it: keep state small
         chat.context.append(ctx.Entry(now, ctx.CONTACT, name, content, m.id))
         ctx.trim(chat.context, now, policy)
@@ -719,7 +720,7 @@ class Assistant:
             return
         entry = chat.context[i]
         content = _with_media_text(entry.text, kind, text)[: self.policy.max_message_chars + 1]
-        chat.context[i] = entry._replace(text=content)
+        chat.context[i] = ctx.Entry(entry.t, entry.who, entry.name, content, entry.id)
         self._dirty.add(chat.id)
         score = urgency.score(text, self._urgent_re, False)
         if score >= self.policy.urgent_threshold and not chat.is_group:  # rule 14 too
@@ -750,7 +751,12 @@ class Assistant:
                 chat.title = m.group_title[:200]
             if isinstance(m.participants, int) and m.participants > 0:
                 chat.participants = m.participants
-        elif not m.from_me and isinstance(m.sender_name, str) and m.sender_name:
+        elif (
+            not m.from_me
+            and isinstance(m.sender_name, str)
+            and m.sender_name
+            and m.sender_name != chat.name  # else keep the copy it holds: its entries share it
+        ):
             chat.name = m.sender_name[:200]
         return chat
 
