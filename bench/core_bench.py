@@ -190,16 +190,21 @@ def _traced(build: Callable[[], object]) -> tuple[int, object]:
 
 
 def bytes_per_chat(chats: int, steady_chats: int | None = None) -> dict[str, float]:
-    """Memory the core keeps per chat, everything counted: the message texts and ids are made
-    while tracing (made before, they would be missed; the core keeps them), so the figure is
-    what a chat costs in a running assistant.
+    """Memory the core keeps per chat, everything counted: the message texts, ids and times
+    are made while tracing (made before, they would be missed; the core keeps them), so the
+    figure is what a chat costs in a running assistant.
 
     `bytes_per_chat`: `chats` chats, each with a full 10-message context of 80-character
     messages (no reply yet). `bytes_per_chat_steady`: `steady_chats` chats (default chats/20,
     at least 50) in the state every bounded structure fills to: 70 rounds of a contact message
     answered by a sent and confirmed reply (caps and cooldown off), so the context (10), the
     remembered ids (64) and the recent sends (8) are all full. Baseline: the same texts made
-    the same way into a dict of bounded deques."""
+    the same way into a dict of bounded deques.
+
+    Not per chat, so not counted: what the process builds once for every chat (compiled
+    keyword and hygiene patterns, a system prompt's checks: a two-chat warm-up builds them
+    before tracing), and the ids of the chats changed since the driver last asked
+    (`take_dirty`: drivers drain them after every step, and so does this)."""
     steady_chats = steady_chats if steady_chats is not None else max(50, chats // 20)
 
     def ten_messages() -> Assistant:
@@ -210,6 +215,7 @@ def bytes_per_chat(chats: int, steady_chats: int | None = None) -> dict[str, flo
             for c in range(chats):
                 a.handle(Message(f"c{c}", f"c{c}", f"m{c}-{k}", _text(rng, c * 10 + k)), t)
                 t += 1e-3
+        a.take_dirty()
         return a
 
     def plain() -> dict[str, deque[str]]:
@@ -220,6 +226,7 @@ def bytes_per_chat(chats: int, steady_chats: int | None = None) -> dict[str, flo
                 out[f"c{c}"].append(_text(rng, c * 10 + k))
         return out
 
+    steady_state(2)  # the warm-up: process-wide caches, once
     core, kept = _traced(ten_messages)
     del kept
     base, kept = _traced(plain)
@@ -238,8 +245,10 @@ STEADY_ROUNDS = 70  # more than the 64 remembered ids
 
 def steady_state(chats: int, rounds: int = STEADY_ROUNDS) -> Assistant:
     """An assistant whose `chats` chats each went through `rounds` rounds of: a contact
-    message, the reply generated, sent and confirmed (cooldown and caps off; rounds 10 minutes
-    apart, so the 10-message context stays within its day)."""
+    message, the reply generated (half a second after it is asked), sent and confirmed (a
+    fifth of a second after the send), cooldown and caps off, rounds 10 minutes apart (so the
+    10-message context stays within its day). Driven as a driver does: every event at its own
+    time, each deadline fired at its time, changed chats drained after each step."""
     from wapa.core import Generate, Generated, Send, SendConfirmed
 
     policy = Policy.from_mapping(
@@ -247,19 +256,36 @@ def steady_state(chats: int, rounds: int = STEADY_ROUNDS) -> Assistant:
     )
     a = Assistant(policy, PERSONA, seed=1)
     rng = random.Random(6)
-    t = START
+    events: list[tuple[float, int, object]] = []  # the outside world's, in time order
+    order = 0
+
+    def later(t: float, event: object) -> None:
+        nonlocal order
+        order += 1
+        heapq.heappush(events, (t, order, event))
+
     for k in range(rounds):
+        start = START + k * 600.0
         for c in range(chats):
-            a.handle(Message(f"c{c}", f"c{c}", f"m{c}-{k}", _text(rng, c * rounds + k)), t)
-        t += 300.0
-        for effect in a.on_timer(t):
-            if isinstance(effect, Generate):
-                a.handle(Generated(effect.request_id, f"reply {k} " + _text(rng, k, 60)), t)
-        t += 290.0
-        for effect in a.on_timer(t):
-            if isinstance(effect, Send):
-                a.handle(SendConfirmed(effect.request_id, f"w-{effect.request_id}"), t)
-        t += 10.0
+            text = _text(rng, c * rounds + k)
+            later(start + c * 1e-3, Message(f"c{c}", f"c{c}", f"m{c}-{k}", text))
+        end = start + 600.0
+        while True:
+            due = a.next_deadline()
+            if events and events[0][0] < end and (due is None or events[0][0] <= due):
+                t, _, event = heapq.heappop(events)
+                effects = a.handle(event, t)  # type: ignore[arg-type]
+            elif due is not None and due < end:
+                t, effects = due, a.on_timer(due)
+            else:
+                break
+            a.take_dirty()
+            for effect in effects:
+                if isinstance(effect, Generate):
+                    reply = f"reply {k} " + _text(rng, k, 60)
+                    later(t + 0.5, Generated(effect.request_id, reply))
+                elif isinstance(effect, Send):
+                    later(t + 0.2, SendConfirmed(effect.request_id, f"w-{effect.request_id}"))
     return a
 
 
