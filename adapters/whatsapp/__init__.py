@@ -7,7 +7,7 @@ counts as unset, as everywhere in wapa's configuration. It must happen before ne
 library loads, so import `adapters.whatsapp` before anything else imports neonize.
 
 It also puts off imports wapa never uses (package `__init__`s of neonize and of what it
-imports, run at their first use; httpx's command-line client): about 7 MB less resident
+imports, run at their first use; httpx's command-line client): about 8 MB less resident
 memory, see `imports.py`.
 """
 

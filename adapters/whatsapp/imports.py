@@ -17,7 +17,7 @@ need not run until used:
   `requests.exceptions` (so `requests`' `__init__`, which imports its whole API and
   `charset_normalizer`'s detection tables, waits) and binds `magic` and `segno` without using
   them at import. `magic`'s `__init__` runs `ldconfig` to find libmagic. Together about
-  5.3 MB of the idle runner's resident memory (docs/bench.md).
+  6.9 MB of the idle runner's resident memory (docs/bench.md).
 - `skip_httpx_cli`: httpx's `__init__` imports its command-line client (`httpx._main`) when
   `click` is installed (a dependency of `x-wr-timezone`, so always here), which imports
   `click` and, in a development install, `pygments` before it fails on the missing `rich`;
