@@ -291,6 +291,8 @@ def pooled_transport(
     limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
     context = verify or httpx.create_ssl_context()
     transport = httpx.AsyncHTTPTransport(verify=context, limits=limits)
+    if not isinstance(getattr(transport, "_pool", None), httpcore.AsyncConnectionPool):
+        return transport  # an httpx that keeps its pool elsewhere: its own, unchanged
     # httpx builds its pool without a way to name the network backend: the same pool again,
     # with the same arguments httpx gives it, and the backend.
     transport._pool = httpcore.AsyncConnectionPool(

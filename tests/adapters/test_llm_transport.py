@@ -288,3 +288,22 @@ def test_a_proxy_in_the_environment_keeps_httpx_defaults(
     assert isinstance(backend, AsyncioBackend)
     assert isinstance(mounts, dict)
     assert any(m is not None for m in mounts.values())  # the proxy's transport is mounted
+
+
+def test_an_httpx_without_the_pool_it_expects_keeps_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The backend is put in by rebuilding httpx's private `_pool`: an httpx that keeps its pool
+    elsewhere gets its transport back unchanged, never a half-replaced one."""
+    real_init = httpx.AsyncHTTPTransport.__init__
+
+    def init_elsewhere(self: httpx.AsyncHTTPTransport, *args: object, **kw: object) -> None:
+        real_init(self, *args, **kw)  # type: ignore[arg-type]
+        self._elsewhere = self._pool  # type: ignore[attr-defined]  # noqa: SLF001
+        del self._pool  # noqa: SLF001
+
+    monkeypatch.setattr(httpx.AsyncHTTPTransport, "__init__", init_elsewhere)
+    transport = pooled_transport()
+    assert not hasattr(transport, "_pool")
+    backend = transport._elsewhere._network_backend  # type: ignore[attr-defined]  # noqa: SLF001
+    assert not isinstance(backend, AsyncioBackend)
