@@ -32,6 +32,7 @@ from pathlib import Path
 
 COMPILED = (
     "machine",
+    "sends",
     "urgency",
     "context",
     "digest",
