@@ -11,7 +11,9 @@ preference to the .py file of the same name, so once built, every `import wapa.c
 (the runner, the simulator, the tests, `wapa bench`) gets the compiled modules; `wapa bench`
 says which it measured (`core_compiled`). The built files are ignored by git and are not
 rebuilt by themselves: after editing core/, build again or remove them, or the old compiled
-code keeps running. CI (.ci/run) builds it, runs the core's tests, the decision trace and the
+code keeps running. To catch that, the build writes the hash of every core/*.py it compiled
+against (`MANIFEST`); `stale()` names the sources changed since, and the test suite refuses to
+run against a stale build (tests/conftest.py), as `--status` says. CI (.ci/run) builds it, runs the core's tests, the decision trace and the
 scenarios against it, and removes it.
 
 Compiled: the modules of `COMPILED` (the message path and what it calls). The others stay
@@ -22,7 +24,9 @@ decision-trace test replays its fuzz run against the compiled core in CI."""
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
+import json
 import shutil
 import subprocess
 import sys
@@ -42,6 +46,7 @@ COMPILED = (
     "phrases",
 )
 GROUP = "wapa.core._native"  # the shared library every compiled module loads (one group)
+MANIFEST = "_native.sources.json"  # core/*.py -> sha256 at the build, beside the modules
 SUFFIX = sysconfig.get_config_var("EXT_SUFFIX") or ".so"  # e.g. .cpython-311-x86_64-linux-gnu.so
 
 _SETUP = """
@@ -77,10 +82,28 @@ def is_compiled() -> bool:
     return not str(machine.__file__).endswith(".py")
 
 
+def _hashes(core: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(core.glob("*.py"))}
+
+
+def stale(core: Path) -> list[str]:
+    """The core/*.py files added, removed or changed since the compiled modules in `core` were
+    built (all of them when the build left no manifest); [] when nothing is built."""
+    if not built(core):
+        return []
+    try:
+        then = json.loads((core / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return sorted(_hashes(core))
+    now = _hashes(core)
+    return sorted(name for name in then.keys() | now.keys() if then.get(name) != now.get(name))
+
+
 def remove(core: Path) -> list[Path]:
     gone = built(core)
     for path in gone:
         path.unlink()
+    (core / MANIFEST).unlink(missing_ok=True)
     return gone
 
 
@@ -110,6 +133,8 @@ def build(core: Path, verbose: bool = False) -> list[Path]:
         made = sorted(pkg.glob(f"*{SUFFIX}"))
         for path in made:
             shutil.copy2(path, core / path.name)
+        sources = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in pkg.glob("*.py")}
+    (core / MANIFEST).write_text(json.dumps(sources, sort_keys=True), encoding="utf-8")
     return built(core)
 
 
@@ -123,7 +148,10 @@ def main(argv: list[str] | None = None) -> int:
     core = core_dir()
     if args.status:
         print(f"core: {'compiled' if is_compiled() else 'pure Python'} ({core})")
-        return 0
+        changed = stale(core)
+        if changed:
+            print(f"stale: changed since the build: {', '.join(changed)} (build again or --remove)")
+        return 1 if changed else 0
     if args.remove:
         gone = remove(core)
         print(f"build_core: removed {len(gone)} compiled modules from {core}")
