@@ -22,11 +22,13 @@ events replays in the memory of a few minutes of it:
    their replies are matched per chat. Only counts are kept of everything, and the first
    `limit` (by time) of each list that is reported: divergences, replies, unanswered messages.
 
-One bound changes results, and only for long silences: a contact message still waiting
-`HORIZON` (a day) after it arrived, with no reply in its chat since, is reported unanswered
-with the decision that explained it within that day (the whole-recording replay would wait
-for a reply however late, and take the first explaining decision however late), and a
-what-if reply not paired within a day of its time is gained or lost, not moved. A recorded
+One bound changes results, and only for recordings with more than `KEPT` (10,000) contact
+messages waiting for a reply at once (a chat the assistant never answers, over months): then
+a contact message still waiting `HORIZON` (a day) after it arrived, with no reply in its chat
+since, is reported unanswered with the decision that explained it within that day (the
+whole-recording replay would wait for a reply however late, and take the first explaining
+decision however late); likewise, with more than `KEPT` what-if replies waiting for a
+partner, one not paired within a day of its time is gained or lost, not moved. A recorded
 answer or echo is attached to its request only within `ANSWER_HORIZON` (an hour) of it.
 """
 
@@ -74,7 +76,8 @@ from wapa.sim.replay import (
 )
 
 LOOKAHEAD = TRACE_WINDOW + 60.0  # recorded seconds read ahead of the simulation
-HORIZON = 86_400.0  # how long a message waits for its reply, a reply for its partner
+HORIZON = 86_400.0  # how long a message waits for its reply, a reply for its partner, once
+KEPT = 10_000  # more than this many are waiting (in one run)
 ANSWER_HORIZON = 3_600.0  # how long a recorded request waits for its recorded answers, a send
 # for its echo (a model answer comes within minutes, a confirmation within 75 s)
 REORDER_LINES = 10_000  # how far (in lines) a line may sit from its place in time
@@ -281,7 +284,6 @@ class _Pending:
     t: float
     index: int  # among the replayed inputs
     owner: bool
-    seq: int  # among the chat's contact messages
     message: Message
     first: Decision | None = None  # the first decision in its chat at or after it
     why: Decision | None = None  # the first that explains a missing reply (`_WHY_NOT`)
@@ -289,7 +291,9 @@ class _Pending:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """The contact messages a reply answers: a run of the chat's contact messages."""
+    """The contact messages a reply answers: a run of the chat's contact messages, from input
+    `lo` to input `hi` (the same numbers in every run: two batches of a chat share a message
+    exactly when these ranges overlap)."""
 
     lo: int
     hi: int
@@ -299,7 +303,6 @@ class Batch:
 @dataclass
 class _ChatLog:
     entries: deque[_Pending] = field(default_factory=deque)
-    seq: int = 0
     since: float = -math.inf  # the run's latest reply in the chat
     k_first: int = 0  # entries[:k_first] have `first`
     k_why: int = 0
@@ -317,14 +320,14 @@ class _Answers:
     def __init__(self, explain: bool, limit: int) -> None:
         self.explain = explain
         self.chats: dict[str, _ChatLog] = {}
+        self.waiting = 0  # messages in all chats' logs
         self.unanswered: _Smallest[tuple[float, int], dict[str, Any]] = _Smallest(limit)
         self.codes: dict[str, int] = {}
 
     def message(self, index: int, t: float, m: Message) -> None:
         log = self.chats.setdefault(m.chat, _ChatLog())
-        if not m.from_me:
-            log.seq += 1
-        log.entries.append(_Pending(t, index, m.from_me, log.seq, m))
+        log.entries.append(_Pending(t, index, m.from_me, m))
+        self.waiting += 1
 
     def decision(self, d: Decision) -> None:
         log = self.chats.get(d.chat)
@@ -354,17 +357,20 @@ class _Answers:
                 lo, hi = lo or e, e
         while log.entries and log.entries[0].t <= s.t:
             e = log.pop()
-            if not e.owner and (lo is None or hi is None or not lo.seq <= e.seq <= hi.seq):
+            self.waiting -= 1
+            if not e.owner and (lo is None or hi is None or not lo.index <= e.index <= hi.index):
                 self._unanswered(e)
         log.since = s.t
-        return None if lo is None or hi is None else Batch(lo.seq, hi.seq, hi.t)
+        return None if lo is None or hi is None else Batch(lo.index, hi.index, hi.t)
 
     def prune(self, now: float) -> None:
-        """Messages waiting longer than `HORIZON` are unanswered (the module docstring)."""
+        """With more than `KEPT` messages waiting, those waiting longer than `HORIZON` are
+        unanswered (the module docstring)."""
         for chat in list(self.chats):
             log = self.chats[chat]
-            while log.entries and log.entries[0].t < now - HORIZON:
+            while self.waiting > KEPT and log.entries and log.entries[0].t < now - HORIZON:
                 e = log.pop()
+                self.waiting -= 1
                 if not e.owner:
                     self._unanswered(e)
             if not log.entries and log.since < now - HORIZON:
@@ -374,6 +380,7 @@ class _Answers:
         for log in self.chats.values():
             while log.entries:
                 e = log.pop()
+                self.waiting -= 1
                 if not e.owner:
                     self._unanswered(e)
         self.chats.clear()
@@ -602,6 +609,7 @@ class _Pairing:
     def __init__(self, tolerance: float, limit: int) -> None:
         self.tolerance = tolerance
         self.chats: dict[str, _ChatReplies] = {}
+        self.waiting = 0  # lost and gained replies not yet paired
         self.found: _Smallest[tuple[float, str, int, int], dict[str, Any]] = _Smallest(limit)
         self.counts = {"reply_gained": 0, "reply_lost": 0, "reply_moved": 0}
         self._seq = 0
@@ -624,15 +632,20 @@ class _Pairing:
                         new.popleft()
                     elif a < b:
                         c.lost.append(base.popleft())
+                        self.waiting += 1
                     else:
                         c.gained.append(new.popleft())
+                        self.waiting += 1
                 elif base and now - base[0][0].t > tol:
                     c.lost.append(base.popleft())
+                    self.waiting += 1
                 elif new and now - new[0][0].t > tol:
                     c.gained.append(new.popleft())
+                    self.waiting += 1
                 else:
                     break
             if (c.lost or c.gained) and self._closed(c, now):
+                self.waiting -= len(c.lost) + len(c.gained)
                 self._pair(name, c)
             if not (base or new or c.lost or c.gained) and max(c.since) < now - HORIZON:
                 del self.chats[name]
@@ -642,7 +655,7 @@ class _Pairing:
         if math.isinf(now):
             return True
         oldest = min(x[0].t for x in (*c.lost, *c.gained))
-        if oldest < now - HORIZON:
+        if self.waiting > KEPT and oldest < now - HORIZON:
             return True
         if c.runs[0] or c.runs[1]:
             return False

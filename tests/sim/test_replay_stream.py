@@ -19,7 +19,7 @@ from wapa.sim import replay_stream
 from wapa.sim.engine import Simulation
 from wapa.sim.replay import replay, replay_whole
 
-from tests.sim.test_replay import BUSY_DAY, PERSONA, T0, record
+from tests.sim.test_replay import BUSY_DAY, PERSONA, T0, _msg, record
 from tests.sim.test_replay_crashes import _record_fuzz
 
 CHANGES: list[dict[str, Any] | None] = [
@@ -91,6 +91,37 @@ def test_an_imported_chat_replays_as_the_whole_replay(tmp_path: Path) -> None:
     for changes in (None, {"cooldown": "30m"}):
         out = _same(path, changes)
         assert out["unanswered"]
+
+
+def test_chats_quiet_for_days_replay_as_the_whole_replay(tmp_path: Path) -> None:
+    """Messages days apart: a message sent in the cooldown is answered by the next reply,
+    days later, as in the whole replay; each run forgets a quiet chat after a day, and the
+    moved replies still pair with their baseline replies."""
+    days = [
+        (k * 86_400.0 * 1.5 + j * 40.0, _msg(chat, 10 * k + j, f"day {k} message {j}"))
+        for k in range(4)
+        for chat in ("alice", "bob")
+        for j in range(2)
+    ]
+    path = tmp_path / "days.jsonl"
+    record(path, sorted(days, key=lambda x: x[0]))
+    out = _same(path, {"response_delay": "10s"})
+    assert out["summary"]["moved"] == 8 and out["summary"]["gained"] == 0
+    assert _same(path, None)["summary"]["divergences"] == 0
+
+
+def test_beyond_the_waiting_bound_a_message_waits_a_day_for_its_reply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With more than `KEPT` messages waiting, one waiting over a day is unanswered: the reply
+    a day and a half later no longer counts as answering a message sent in the cooldown."""
+    path = tmp_path / "days.jsonl"
+    script = [(0.0, _msg("alice", 1, "hi")), (600.0, _msg("alice", 2, "in the cooldown"))]
+    record(path, [*script, (1.5 * 86_400.0, _msg("alice", 3, "two days later"))])
+    assert [u["text"] for u in _same(path, None)["unanswered"]] == []
+    monkeypatch.setattr(replay_stream, "KEPT", 0)
+    late = replay(path).to_json()["unanswered"]
+    assert [(u["text"], u["code"]) for u in late] == [("in the cooldown", "cooldown")]
 
 
 def test_lists_are_cut_at_the_limit_and_everything_is_counted(tmp_path: Path) -> None:
@@ -172,8 +203,10 @@ def test_replay_memory_does_not_grow_with_the_recording(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ten times the recording, about the same peak (the whole recording held: ten times).
-    The lists and the reorder buffer are made small, so that both recordings fill them."""
+    The lists, the reorder buffer and the messages kept waiting for a reply are made small,
+    so that both recordings fill them."""
     monkeypatch.setattr(replay_stream, "REORDER_LINES", 300)
+    monkeypatch.setattr(replay_stream, "KEPT", 100)
     paths = []
     for size in (30_000, 300_000):
         chat = tmp_path / f"chat{size}.txt"
