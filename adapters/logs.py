@@ -194,23 +194,37 @@ class _BatchWriter:
         """Write `batch`; True when it held the sentinel (the thread ends). A batch is at most
         `_BATCH_LINES` lines: the write between two batches lets the event loop's thread have
         the interpreter lock, which formatting holds."""
-        h, lines, stop = self.handler, [], False
+        h, lines, written, stop = self.handler, [], [], False
         for record in batch:
             if record is _STOP:
                 stop = True
                 continue
             try:
                 lines.append(h.format(record) + h.terminator)
+                written.append(record)
             except Exception:
                 h.handleError(record)
         if lines:
-            try:
-                with h.lock or contextlib.nullcontext():
+            with h.lock or contextlib.nullcontext():
+                try:
                     h.stream.write("".join(lines))
                     h.stream.flush()
-            except Exception:
-                h.handleError(batch[0])
+                except UnicodeError:  # raised before anything is written: line by line
+                    self._write_each(lines, written)
+                except Exception:
+                    h.handleError(written[0])
         return stop
+
+    def _write_each(self, lines: list[str], records: list[logging.LogRecord]) -> None:
+        """One line the stream cannot encode (a lone surrogate in a strict UTF-8 file) costs
+        that line only, as with `StreamHandler`, not the batch it came in."""
+        h = self.handler
+        for line, record in zip(lines, records, strict=True):
+            try:
+                h.stream.write(line)
+                h.stream.flush()
+            except Exception:
+                h.handleError(record)
 
 
 _listener: _BatchWriter | None = None

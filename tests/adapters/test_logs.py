@@ -152,3 +152,24 @@ def test_background_writer_keeps_every_line_in_order_past_a_bad_record(
     flush_logging()
     assert [r["i"] for r in _lines(stream)] == [i for i in range(500) if i != 250]
     assert "no repr" in capsys.readouterr().err
+
+
+def test_background_writer_loses_only_the_line_a_strict_stream_cannot_encode(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A batch is one write: a line the stream cannot encode (a lone surrogate, for a UTF-8
+    file opened as `open_append` opens the console's log) must not take the batch's other
+    lines with it. Only that line is lost, reported on stderr as StreamHandler reports it."""
+    raw = io.BytesIO()
+    strict = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", write_through=True)
+    setup_logging("INFO", stream=strict, background=True)
+    try:
+        log = logging.getLogger("wapa.test")
+        for i in range(100):
+            log_event(log, logging.INFO, "n", i=i, detail="\ud800" if i == 40 else "ok")
+    finally:
+        flush_logging()
+        logging.getLogger().handlers.clear()
+    lines = [json.loads(line) for line in raw.getvalue().decode().splitlines()]
+    assert [r["i"] for r in lines] == [i for i in range(100) if i != 40]
+    assert "UnicodeEncodeError" in capsys.readouterr().err
