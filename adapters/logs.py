@@ -16,6 +16,7 @@ Privacy by default:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import hmac
@@ -242,6 +243,19 @@ def flush_logging() -> None:
             handler.flush()
 
 
+_at_exit = False
+
+
+def _flush_at_exit() -> None:
+    """Once per process: an exit that skips `flush_logging()` still writes what is queued
+    (atexit functions run before the interpreter stops daemon threads, the writer's among
+    them). `os._exit` skips atexit: its callers flush first."""
+    global _at_exit
+    if not _at_exit:
+        atexit.register(flush_logging)
+        _at_exit = True
+
+
 def setup_logging(
     level: str | int = "INFO",
     show_content: bool = False,
@@ -251,7 +265,8 @@ def setup_logging(
 ) -> Redactor:
     """Route every log record (ours and libraries') to `stream` (stderr) as JSON lines. With
     `background`, redaction, JSON encoding and the write happen on a listener thread, off the
-    event loop (`wapa run` does this; call `flush_logging()` before exiting)."""
+    event loop (`wapa run` does this; call `flush_logging()` before `os._exit`: an ordinary
+    exit flushes by itself)."""
     global _listener
     flush_logging()
     redactor = Redactor(show_content)
@@ -262,6 +277,7 @@ def setup_logging(
         records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         _listener = _BatchWriter(records, stream_handler)
         _listener.start()
+        _flush_at_exit()
         handler = _StampingQueueHandler(records)
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -173,3 +175,21 @@ def test_background_writer_loses_only_the_line_a_strict_stream_cannot_encode(
     lines = [json.loads(line) for line in raw.getvalue().decode().splitlines()]
     assert [r["i"] for r in lines] == [i for i in range(100) if i != 40]
     assert "UnicodeEncodeError" in capsys.readouterr().err
+
+
+def test_background_lines_are_written_when_the_process_exits_without_flush_logging() -> None:
+    """An exit that skips `flush_logging()` (an exception out of start-up, a Ctrl+C before the
+    runner's signal handlers) still writes every queued line: the writer is a daemon thread,
+    which the interpreter would otherwise stop with the last batch unwritten."""
+    child = (
+        "import logging\n"
+        "from wapa.adapters.logs import log_event, setup_logging\n"
+        "setup_logging('INFO', background=True)\n"
+        "for i in range(3):\n"
+        "    log_event(logging.getLogger('wapa.test'), logging.WARNING, 'last_words', i=i)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", child], capture_output=True, timeout=60, check=True
+    )
+    lines = [json.loads(line) for line in done.stderr.decode().splitlines()]
+    assert [(r["event"], r["i"]) for r in lines] == [("last_words", i) for i in range(3)]
