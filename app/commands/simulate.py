@@ -80,7 +80,11 @@ def _import_without_gc() -> None:
     anything that is not a cycle). The collector then runs as usual on the scenarios' own
     objects, so memory stays bounded. Issue 18: `wapa simulate scenarios/` 0.52 -> 0.48 s CPU
     (same run, alternating); not undone at the end, which would cost the gain back in the
-    interpreter's last full collection."""
+    interpreter's last full collection. Once per process: after the first call the imports
+    are done, and freezing again would make whatever the caller holds then (its cyclic
+    garbage included) immortal."""
+    if "wapa.sim.suite" in sys.modules:
+        return
     enabled = gc.isenabled()
     gc.disable()
     try:

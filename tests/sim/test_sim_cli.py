@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,32 @@ def test_simulate_leaves_the_garbage_collector_as_it_found_it(
         assert code == 0 and not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_simulate_freezes_only_its_own_imports_not_the_callers_garbage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`gc.freeze()` after the simulator's imports takes every object alive at that moment out
+    of the collector's reach for good. A caller that runs `wapa simulate` in-process again
+    (the tests, a bench) must not have its cyclic garbage made immortal by the second run."""
+
+    class Cycle:
+        me: object
+
+    code, _ = _run(capsys, "simulate", *FEW)  # the simulator is imported by now
+    assert code == 0
+    garbage = Cycle()
+    garbage.me = garbage  # only the cyclic collector frees it
+    ref = weakref.ref(garbage)
+    del garbage
+    gc.disable()  # it stays garbage, uncollected, until the run below has started
+    try:
+        code, _ = _run(capsys, "simulate", *FEW)
+    finally:
+        gc.enable()
+    assert code == 0
+    gc.collect()
+    assert ref() is None
 
 
 def test_simulate_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
