@@ -289,7 +289,7 @@ class Chat:
         self.title = ""
         self.participants = 0
         self.name = ""
-        self.context: list[ctx.Entry] = []  # trimmed by ctx.trim on every append
+        self.context = ctx.Context()  # packed entries; trimmed by ctx.trim on every append
         self.seen = b""  # the remembered ids: 8-byte hashes (`_id_hash`), oldest first
         # small lists, not deques: an empty deque costs ~600 bytes, and there are 100k chats
         self.arrivals: list[float] = []  # the last burst_count arrival times
@@ -318,7 +318,7 @@ class Chat:
     def export(self) -> dict[str, Any]:
         """Plain JSON. Context entries and sends are compact lists in their fields' order."""
         out = dict(zip(self.__slots__, _all_fields(self), strict=True))
-        out["context"] = [e.export() for e in self.context]
+        out["context"] = self.context.export()
         out["seen"] = self.seen.hex()
         out["arrivals"] = list(self.arrivals)
         out["replies"] = list(self.replies)
@@ -342,7 +342,7 @@ class Chat:
             if name in data and name not in _CONTAINERS:
                 setattr(chat, name, data[name])
         chat.phase = Phase(data.get("phase", IDLE))
-        chat.context = [ctx.Entry(*e) for e in data.get("context", ())]
+        chat.context = ctx.Context.restore(data.get("context", ()))
         seen = data.get("seen", "")
         # hex of the hashes; a list of the ids themselves in states saved before (issue 18)
         chat.seen = bytes.fromhex(seen) if isinstance(seen, str) else _seen_of(seen)
@@ -362,9 +362,8 @@ class Chat:
         """Forget what is older than `cutoff` (data retention): context entries (a reply's
         text with its entry: the send records keep none) and, when no reply is under way, the
         last prompt and reply. True if anything changed."""
-        kept = [e for e in self.context if e.t >= cutoff]
-        changed = len(kept) != len(self.context)
-        self.context = kept
+        context = self.context
+        changed = context.keep(context.time(i) >= cutoff for i in range(len(context)))
         if self.phase == IDLE and (self.system or self.reply):
             self.system = self.reply = ""
             changed = True
@@ -609,9 +608,8 @@ class Assistant:
             return
         name = m.sender_name if isinstance(m.sender_name, str) else ""  # step 5: context
         name = name or (m.sender if isinstance(m.sender, str) else "")  # state stays plain JSON
-        name = ctx.kept_name(chat.context, name)  # one copy per chat, not one per entry
         content = content[: policy.max_message_chars + 1]  # the prompt cuts it: keep state small
-        chat.context.append(ctx.Entry(now, ctx.CONTACT, name, content, m.id))
+        chat.context.add(now, ctx.CONTACT, name, content, m.id)
         ctx.trim(chat.context, now, policy)
         chat.arrivals.append(now)
         del chat.arrivals[: -policy.burst_count]
@@ -786,7 +784,7 @@ class Assistant:
         content = ctx.media_text(m.media if isinstance(m.media, str) else "", text)
         if content:
             content = content[: self.policy.max_message_chars + 1]
-            chat.context.append(ctx.Entry(now, ctx.OWNER, "", content, m.id))
+            chat.context.add(now, ctx.OWNER, "", content, m.id)
             ctx.trim(chat.context, now, self.policy)
         if chat.phase != IDLE:
             self._to_idle(
@@ -1100,7 +1098,7 @@ class Assistant:
         chat.sends, evicted = sends.add(chat.sends, rid, chat.cooldown_until, _SENDS_KEPT)
         for old in evicted:
             self._requests.pop(old, None)
-        chat.context.append(ctx.Entry(now, ctx.ASSISTANT, "", text, rid))
+        chat.context.add(now, ctx.ASSISTANT, "", text, rid)
         ctx.trim(chat.context, now, self.policy)
         caps = self.policy.caps
         for times, cap in (
@@ -1155,7 +1153,7 @@ class Assistant:
         # a retry could double-send; the contact's next message gets a fresh reply.
         latest = i == sends.count(chat.sends) - 1  # an earlier failure keeps a later cooldown
         chat.sends, prev_cooldown = sends.remove(chat.sends, i)
-        chat.context = [e for e in chat.context if e.id != rid]
+        chat.context.keep(e.id != rid for e in chat.context)
         if chat.cooldown_reason == "reply" and latest:
             chat.cooldown_until = prev_cooldown
         out.append(

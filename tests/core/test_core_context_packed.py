@@ -1,0 +1,79 @@
+"""A chat's context is kept packed (`core.context.Context`, one bytes object per entry) and
+reads back exactly what was put in: times, who wrote, names, ids and texts in any script,
+lone surrogates included; trimmed, filtered, replaced and exported as lists did."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from wapa.core.context import ASSISTANT, CONTACT, OWNER, Context, Entry, trim
+from wapa.core.policy import Policy
+
+T0 = 1_700_000_000.0
+
+entries = st.builds(
+    Entry,
+    st.floats(min_value=0, max_value=1e11, allow_nan=False),
+    st.sampled_from((CONTACT, OWNER, ASSISTANT)),
+    st.text(max_size=40),  # surrogates included: names and ids are not cleaned
+    st.text(max_size=300),
+    st.text(max_size=40),
+)
+
+
+@given(st.lists(entries, max_size=12))
+def test_what_goes_in_reads_back_exactly(given_entries: list[Entry]) -> None:
+    context = Context(given_entries)
+    assert list(context) == given_entries and context == given_entries
+    assert len(context) == len(given_entries)
+    assert list(reversed(context)) == given_entries[::-1]
+    assert context.export() == [e.export() for e in given_entries]
+    assert Context.restore(context.export()) == context
+    for i, e in enumerate(given_entries):
+        assert context[i] == e and context.time(i) == e.t
+
+
+def test_hebrew_emoji_and_a_lone_surrogate() -> None:
+    e = Entry(T0, CONTACT, "דנה \ud800", "שלום 👋 are you there?", "3EB0\udfff")
+    (back,) = Context([e])
+    assert back == e
+
+
+def test_an_entry_from_no_known_writer_is_refused() -> None:
+    with pytest.raises(ValueError, match="'someone'"):
+        Context([Entry(T0, "someone", "", "hi", "m1")])
+
+
+def test_add_append_replace_keep() -> None:
+    context = Context()
+    context.add(T0, CONTACT, "Alice", "hello", "m1")
+    context.append(Entry(T0 + 1, ASSISTANT, "", "Hi Alice!", "r1"))
+    context[0] = Entry(T0, CONTACT, "Alice", "[voice message] hello", "m1")
+    assert [e.text for e in context] == ["[voice message] hello", "Hi Alice!"]
+    assert context.keep(e.id != "r1" for e in context) is True
+    assert context == [Entry(T0, CONTACT, "Alice", "[voice message] hello", "m1")]
+    assert context.keep([True]) is False
+
+
+def test_trim_drops_the_too_old_and_the_too_many_oldest_first() -> None:
+    policy = Policy()
+    context = Context(
+        Entry(T0 + i, CONTACT, "Bob", f"message {i}", f"m{i}")
+        for i in range(policy.max_context + 3)
+    )
+    trim(context, T0 + 20, policy)
+    assert [e.id for e in context] == [f"m{i}" for i in range(3, policy.max_context + 3)]
+    trim(context, T0 + 5 + policy.context_ttl + 0.5, policy)  # m3..m5 older than the ttl
+    assert [e.id for e in context][0] == "m6"
+
+
+def test_packed_is_smaller_than_the_objects_it_replaces() -> None:
+    e = Entry(T0 + 0.25, CONTACT, "Alice", "x" * 80, "3EB0C767D26A1D1B2C8F")
+    (packed,) = Context([e])._items
+    objects = sum(sys.getsizeof(x) for x in (e, e.t, e.text, e.id))  # the name is shared
+    assert sys.getsizeof(packed) < objects - 120
+    assert json.loads(json.dumps(Context([e]).export())) == [e.export()]
