@@ -600,6 +600,13 @@ class _ChatReplies:
     lost: list[tuple[Sent, Batch | None]] = field(default_factory=list)
     gained: list[tuple[Sent, Batch | None]] = field(default_factory=list)
     since: list[float] = field(default_factory=lambda: [-math.inf, -math.inf])
+    # the latest message the lost (0) and the gained (1) replies answer
+    answered_upto: list[float] = field(default_factory=lambda: [-math.inf, -math.inf])
+
+    def unpaired(self, side: int, reply: tuple[Sent, Batch | None]) -> None:
+        (self.lost if side == 0 else self.gained).append(reply)
+        if reply[1] is not None:
+            self.answered_upto[side] = max(self.answered_upto[side], reply[1].hi_t)
 
 
 class _Pairing:
@@ -631,16 +638,16 @@ class _Pairing:
                         base.popleft()
                         new.popleft()
                     elif a < b:
-                        c.lost.append(base.popleft())
+                        c.unpaired(0, base.popleft())
                         self.waiting += 1
                     else:
-                        c.gained.append(new.popleft())
+                        c.unpaired(1, new.popleft())
                         self.waiting += 1
                 elif base and now - base[0][0].t > tol:
-                    c.lost.append(base.popleft())
+                    c.unpaired(0, base.popleft())
                     self.waiting += 1
                 elif new and now - new[0][0].t > tol:
-                    c.gained.append(new.popleft())
+                    c.unpaired(1, new.popleft())
                     self.waiting += 1
                 else:
                     break
@@ -654,18 +661,17 @@ class _Pairing:
         """No reply to come can answer a message these answer (or they waited `HORIZON`)."""
         if math.isinf(now):
             return True
-        oldest = min(x[0].t for x in (*c.lost, *c.gained))
+        oldest = min(x[0][0].t for x in (c.lost, c.gained) if x)  # each list in time order
         if self.waiting > KEPT and oldest < now - HORIZON:
             return True
         if c.runs[0] or c.runs[1]:
             return False
-        return all(b is None or b.hi_t <= c.since[1] for _, b in c.lost) and all(
-            b is None or b.hi_t <= c.since[0] for _, b in c.gained
-        )
+        return c.answered_upto[0] <= c.since[1] and c.answered_upto[1] <= c.since[0]
 
     def _pair(self, name: str, c: _ChatReplies) -> None:
         lost, gained = c.lost, c.gained
         c.lost, c.gained = [], []
+        c.answered_upto = [-math.inf, -math.inf]
         pairs: list[tuple[int, int]] = []
         free = list(range(len(gained)))
         unpaired: list[int] = []
