@@ -36,8 +36,9 @@ loader), `_compose_values` reads libyaml's events once, checks the same limits a
 events and builds the values directly with the loader's own scalar constructors, without
 composing nodes (2-3x faster than checking the events, then composing and constructing: the
 suite's 78 scenario files in about 25 ms instead of 60).
-Anything unusual (a merge key, an explicit tag, an undefined or repeated anchor, a second
-document, a value a constructor refuses) raises `Fallback` and the text is loaded the two-pass
+Anything unusual (a merge key, a tag other than str, null, bool, int, float and timestamp on
+a scalar or any tag on a collection, an undefined or repeated anchor, a second document, a
+value a constructor refuses) raises `Fallback` and the text is loaded the two-pass
 way above, so values and errors are PyYAML's own (tests/adapters/test_safe_yaml_one_pass.py
 compares both paths, on fixed and random documents).
 
@@ -244,6 +245,35 @@ def _c_bounded(loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader] | None:
     return CBounded
 
 
+def _next_event(get_event: Any) -> Any:
+    """The next libyaml event; libyaml's own nesting limit (1,000), when it comes first, is
+    reported as ours."""
+    try:
+        return get_event()
+    except yaml.MarkedYAMLError as exc:
+        if "maximum nesting depth" not in str(exc.problem):
+            raise
+        raise _refused(f"nested more than {MAX_DEPTH} levels deep", exc.problem_mark) from None
+
+
+def _count_alias(
+    anchor: str | None, open_depth: int, shape: tuple[int, int], counted: int, mark: Any
+) -> int:
+    """An alias of a finished node of `shape` (values, depth), met `open_depth` collections
+    deep, against the depth and expansion limits; the values counted so far, with its own."""
+    nodes, depth = shape
+    if open_depth + depth > MAX_DEPTH:
+        raise _refused(f"nested more than {MAX_DEPTH} levels deep (through *{anchor})", mark)
+    counted += nodes
+    if counted > MAX_ALIAS_NODES:
+        raise _refused(
+            f"aliases expand to more than {MAX_ALIAS_NODES:,} values "
+            f"(at *{anchor}); write the values out instead",
+            mark,
+        )
+    return counted
+
+
 def _check_events(source: str | bytes) -> None:
     """The composing limits (depth, alias expansion, recursive aliases) on libyaml's event
     stream, without building anything: what `_Bounds` checks while composing, iteratively."""
@@ -253,14 +283,7 @@ def _check_events(source: str | bytes) -> None:
         shapes: dict[str, tuple[int, int]] = {}  # anchor -> (values, depth) once finished
         alias_nodes = 0
         while True:
-            try:
-                event = parser.get_event()
-            except yaml.MarkedYAMLError as exc:  # libyaml's own nesting limit (1,000) came first
-                if "maximum nesting depth" not in str(exc.problem):
-                    raise
-                raise _refused(
-                    f"nested more than {MAX_DEPTH} levels deep", exc.problem_mark
-                ) from None
+            event = _next_event(parser.get_event)
             if event is None or isinstance(event, StreamEndEvent):
                 return
             if isinstance(event, AliasEvent):
@@ -270,20 +293,8 @@ def _check_events(source: str | bytes) -> None:
                 shape = shapes.get(anchor) if anchor is not None else None
                 if shape is None:  # undefined: the composer says so in its own words
                     continue
-                nodes, depth = shape
-                if len(open_) + depth > MAX_DEPTH:
-                    raise _refused(
-                        f"nested more than {MAX_DEPTH} levels deep (through *{anchor})",
-                        event.start_mark,
-                    )
-                alias_nodes += nodes
-                if alias_nodes > MAX_ALIAS_NODES:
-                    raise _refused(
-                        f"aliases expand to more than {MAX_ALIAS_NODES:,} values "
-                        f"(at *{anchor}); write the values out instead",
-                        event.start_mark,
-                    )
-                finished: tuple[Any, int, int] | None = (None, nodes, depth)
+                alias_nodes = _count_alias(anchor, len(open_), shape, alias_nodes, event.start_mark)
+                finished: tuple[Any, int, int] | None = (None, *shape)
             elif isinstance(event, ScalarEvent | CollectionStartEvent):
                 if len(open_) + 1 > MAX_DEPTH:
                     raise _refused(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
@@ -313,7 +324,7 @@ def _check_events(source: str | bytes) -> None:
 
 class Fallback(Exception):  # noqa: N818 - a signal, not an error
     """Raised by the one-pass composer, or by a `Values` method, for what it leaves to PyYAML's
-    own composer and constructors: a merge key, an explicit or unknown tag, an undefined or
+    own composer and constructors: a merge key, another tag (see `_SCALAR_TAGS`), an undefined or
     repeated anchor, a second document, a value a constructor refuses. The text is then loaded
     the two-pass way, which gives PyYAML's own value or error, exactly as before."""
 
@@ -342,8 +353,9 @@ class Values:
 
 _T = "tag:yaml.org,2002:"
 _STR = _T + "str"
-# Scalars the one-pass composer builds with the loader's own constructors; any other tag
-# (merge `<<`, value `=`, binary, an explicit tag) goes to PyYAML.
+# Scalars the one-pass composer builds with the loader's own constructors (resolved or written
+# out, as in `!!int "3"`), besides str; any other tag (merge `<<`, value `=`, binary, a local
+# `!tag`, a tag on a collection) goes to PyYAML.
 _SCALAR_TAGS = frozenset(_T + t for t in ("null", "bool", "int", "float", "timestamp"))
 
 
@@ -381,14 +393,7 @@ def _compose_values(source: str | bytes, cls: type[yaml.SafeLoader], values: Val
         documents = 0
         result: Any = None
         while True:
-            try:
-                event = get_event()
-            except yaml.MarkedYAMLError as exc:  # libyaml's own nesting limit (1,000) came first
-                if "maximum nesting depth" not in str(exc.problem):
-                    raise
-                raise _refused(
-                    f"nested more than {MAX_DEPTH} levels deep", exc.problem_mark
-                ) from None
+            event = _next_event(get_event)
             kind = type(event)
             if kind is ScalarEvent:
                 if len(open_) >= MAX_DEPTH:
@@ -436,18 +441,9 @@ def _compose_values(source: str | bytes, cls: type[yaml.SafeLoader], values: Val
                 if known is None:  # undefined: PyYAML's composer says so in its own words
                     raise Fallback
                 value, line, nodes, depth = known
-                if len(open_) + depth > MAX_DEPTH:
-                    raise _refused(
-                        f"nested more than {MAX_DEPTH} levels deep (through *{name})",
-                        event.start_mark,
-                    )
-                alias_nodes += nodes
-                if alias_nodes > MAX_ALIAS_NODES:
-                    raise _refused(
-                        f"aliases expand to more than {MAX_ALIAS_NODES:,} values "
-                        f"(at *{name}); write the values out instead",
-                        event.start_mark,
-                    )
+                alias_nodes = _count_alias(
+                    name, len(open_), (nodes, depth), alias_nodes, event.start_mark
+                )
                 anchor = None
             elif kind is DocumentStartEvent:
                 documents += 1
