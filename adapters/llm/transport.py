@@ -27,7 +27,7 @@ import asyncio
 import ipaddress
 import ssl
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import httpcore
@@ -219,22 +219,15 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
         conn = _Connection()
-        try:
-            async with asyncio.timeout(timeout):
-                await loop.create_connection(
-                    lambda: conn,
-                    host,
-                    port,
-                    local_addr=(local_address, 0) if local_address else None,
-                    happy_eyeballs_delay=None if _is_address(host) else 0.25,
-                )
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"no connection within {timeout}s") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(_describe(exc)) from exc
-        return _with_options(_Stream(conn), socket_options)
+        connecting = asyncio.get_running_loop().create_connection(
+            lambda: conn,
+            host,
+            port,
+            local_addr=(local_address, 0) if local_address else None,
+            happy_eyeballs_delay=None if _is_address(host) else 0.25,
+        )
+        return await _connected(conn, connecting, timeout, socket_options)
 
     async def connect_unix_socket(
         self,
@@ -242,22 +235,30 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        loop = asyncio.get_running_loop()
         conn = _Connection()
-        try:
-            async with asyncio.timeout(timeout):
-                await loop.create_unix_connection(lambda: conn, path)
-        except TimeoutError:
-            raise httpcore.ConnectTimeout(f"no connection within {timeout}s") from None
-        except OSError as exc:
-            raise httpcore.ConnectError(_describe(exc)) from exc
-        return _with_options(_Stream(conn), socket_options)
+        connecting = asyncio.get_running_loop().create_unix_connection(lambda: conn, path)
+        return await _connected(conn, connecting, timeout, socket_options)
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-def _with_options(stream: _Stream, options: Iterable[Any] | None) -> _Stream:
+async def _connected(
+    conn: _Connection,
+    connecting: Awaitable[Any],
+    timeout: float | None,
+    options: Iterable[Any] | None,
+) -> _Stream:
+    """`conn` once `connecting` (the loop's create_connection) is done, with the socket
+    options set; a timeout or a refusal as httpcore's errors."""
+    try:
+        async with asyncio.timeout(timeout):
+            await connecting
+    except TimeoutError:
+        raise httpcore.ConnectTimeout(f"no connection within {timeout}s") from None
+    except OSError as exc:
+        raise httpcore.ConnectError(_describe(exc)) from exc
+    stream = _Stream(conn)
     sock = stream.get_extra_info("socket")
     for option in options or ():
         sock.setsockopt(*option)
