@@ -11,7 +11,8 @@ A simulator that crashes its assistant writes that restart header itself, with t
 crash (`"crashed_at"`, optional: a production process cannot know when it died, and the replay
 then takes the time of the last item before the restart). Version 1 readers ignore the key.
 `read_recording` validates everything and names `file:line` in its errors; a truncated last
-line (a crash while writing) is reported in `Recording.warnings` and skipped. Each line is read
+line (a crash while writing) is reported in `Recording.warnings` and skipped. `RecordingStream` reads
+it line by line without holding it (`wapa replay`); `read_recording` holds it. Each line is read
 with bounded cost (adapters/safe_yaml.py `load_json`: at most 1,000,000 characters, 64 levels
 deep, 100-digit integers).
 """
@@ -23,7 +24,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
@@ -332,7 +333,7 @@ class RecordingStream:
                 )
         return _Line(number, "\x00", True)  # not JSON, last: the cut-off case below
 
-    def _entries(self) -> Iterator[Header | Item]:
+    def _entries(self) -> Generator[Header | Item, None, None]:
         seen_header = False
         for line in self._lines():
             number, text = line.number, line.text
