@@ -152,44 +152,63 @@ class DigestLog:
         its entry is `chats[chat]` after this. The label is kept raw (bounded) and cleaned when
         a digest is built: this runs for every message. Returns the chat whose entry was
         dropped to keep `CHATS_KEPT` (its holder must let it go; its row need not be written,
-        the entry's `seq` marks it stale), else None."""
-        log = self.chats.pop(chat, None)
+        the entry's `seq` marks it stale), else None.
+
+        Cheap, since it runs for every message: a chat already in the log moves to the end
+        (two dict operations in C); a new chat in a full log takes over the dropped entry's
+        object, reset, so a busy log allocates nothing per message (an entry per message was
+        a tracked allocation the cyclic GC paid for too)."""
+        chats = self.chats
+        log = chats.pop(chat, None)
+        dropped = None
         if log is None:
-            log = ChatLog(label[:KEPT_CHARS], group)
+            if len(chats) >= CHATS_KEPT:  # the entry whose latest message is the oldest goes
+                dropped = next(iter(chats))
+                log = chats.pop(dropped)
+                log.label = label[:KEPT_CHARS]
+                log.group = group
+                log.wrote = 0
+                log.urgent = False
+                log.answers = ()
+            else:
+                log = ChatLog(label[:KEPT_CHARS], group)
         elif label:
             log.label = label[:KEPT_CHARS]
-        self.chats[chat] = log  # most recent last
-        self.seq += 1
-        log.seq = self.seq
+        chats[chat] = log  # most recent last
+        self.seq = log.seq = self.seq + 1
         log.wrote += 1
         log.last = now
         log.msg = msg[:KEPT_CHARS]
-        log.urgent = log.urgent or urgent
+        if urgent:
+            log.urgent = True
         log.status = ""
         if self.first is None:
             self.first = now
-        if len(self.chats) > CHATS_KEPT:
-            dropped = next(iter(self.chats))
-            del self.chats[dropped]
-            return dropped
-        return None
+        return dropped
 
     def observe(self, effects: Sequence[object], changed: set[str]) -> None:
         """A step's decisions: each one of `_STATUS` sets its chat's line; the ids of the
-        chats whose entries it touched are added to `changed` (their rows must be written)."""
+        chats whose entries it changed are added to `changed` (their rows must be written).
+        A decision that leaves the line as it was (the common case: a message's own
+        scheduling decision after `wrote` cleared the status) changes nothing."""
+        chats = self.chats
         for d in effects:
             if not isinstance(d, Decision):
                 continue
-            log = self.chats.get(d.chat)
-            if log is None:
-                continue
-            status = _STATUS.get(d.code)
+            code = d.code
+            status = _STATUS.get(code)
             if status is None:
                 continue
-            if d.code == _COOLDOWN and "owner wrote" in d.detail:
-                status = "you wrote last"
-            if d.code == _SENT:
+            log = chats.get(d.chat)
+            if log is None:
+                continue
+            if code == _SENT:
                 log.answers = (*log.answers, d.t)[-ANSWERS_SHOWN:]
+            else:
+                if code == _COOLDOWN and "owner wrote" in d.detail:
+                    status = "you wrote last"
+                if log.status == status:
+                    continue
             log.status = status
             changed.add(d.chat)
 

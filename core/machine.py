@@ -1195,7 +1195,8 @@ class Assistant:
         label = chat.title if chat.is_group else (chat.name or name)
         log = self._digest
         dropped = log.wrote(chat.id, label, chat.is_group, msg_id, urgent, now)
-        chat.digest = log.chats[chat.id]  # the chat holds its entry and saves it in its row
+        if chat.digest is None:  # the chat holds its entry and saves it in its row
+            chat.digest = log.chats[chat.id]
         if dropped is not None:  # the oldest entry made room (CHATS_KEPT); its row keeps
             self.chats[dropped].digest = None  # it, stale, until next written (no write now)
 
