@@ -49,6 +49,7 @@ on the owner's command `digest`, the owner gets a notice of kind `digest`:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -139,8 +140,10 @@ class ChatLog:
 @dataclass
 class DigestLog:
     since: float | None = None  # the last digest (or the first time the core knew)
-    # the entries the chats hold (`Chat.digest`), most recent last: an index, not exported
-    chats: dict[str, ChatLog] = field(default_factory=dict)
+    # the entries the chats hold (`Chat.digest`), most recent last: an index, not exported.
+    # An OrderedDict: moving a chat to the end and dropping the first are O(1) (a dict's
+    # first live key is found by scanning the slots its earlier deletions left, one per message)
+    chats: OrderedDict[str, ChatLog] = field(default_factory=OrderedDict)
     first: float | None = None  # the first message logged since: the next digest follows it
     seq: int = 0  # counts every message logged (the entries' order); never reset
     start: int = 0  # `seq` when the last digest was sent: entries at or below it are stale
@@ -154,27 +157,27 @@ class DigestLog:
         dropped to keep `CHATS_KEPT` (its holder must let it go; its row need not be written,
         the entry's `seq` marks it stale), else None.
 
-        Cheap, since it runs for every message: a chat already in the log moves to the end
-        (two dict operations in C); a new chat in a full log takes over the dropped entry's
+        Cheap, since it runs for every message: a chat already in the log moves to the end,
+        and a new chat in a full log takes the first entry's place (both O(1) in C) and its
         object, reset, so a busy log allocates nothing per message (an entry per message was
         a tracked allocation the cyclic GC paid for too)."""
         chats = self.chats
-        log = chats.pop(chat, None)
-        dropped = None
-        if log is None:
-            if len(chats) >= CHATS_KEPT:  # the entry whose latest message is the oldest goes
-                dropped = next(iter(chats))
-                log = chats.pop(dropped)
+        log = chats.get(chat)
+        dropped: str | None = None
+        if log is not None:
+            chats.move_to_end(chat)  # most recent last
+            if label:
                 log.label = label[:KEPT_CHARS]
-                log.group = group
-                log.wrote = 0
-                log.urgent = False
-                log.answers = ()
-            else:
-                log = ChatLog(label[:KEPT_CHARS], group)
-        elif label:
+        elif len(chats) < CHATS_KEPT:
+            log = chats[chat] = ChatLog(label[:KEPT_CHARS], group)
+        else:  # the entry whose latest message is the oldest goes
+            dropped, log = chats.popitem(last=False)
+            chats[chat] = log
             log.label = label[:KEPT_CHARS]
-        chats[chat] = log  # most recent last
+            log.group = group
+            log.wrote = 0
+            log.urgent = False
+            log.answers = ()
         self.seq = log.seq = self.seq + 1
         log.wrote += 1
         log.last = now
@@ -262,7 +265,7 @@ class DigestLog:
         """Start over (a digest was sent); returns the chats whose entries went (their rows
         keep them, stale, until next written: `start` tells)."""
         dropped = list(self.chats)
-        self.since, self.chats, self.first, self.start = now, {}, None, self.seq
+        self.since, self.chats, self.first, self.start = now, OrderedDict(), None, self.seq
         return dropped
 
     def export(self) -> dict[str, Any]:
@@ -278,7 +281,7 @@ class DigestLog:
         since, first = data.get("since"), data.get("first")
         start = int(data.get("start", 0))
         live = [item for item in held.items() if item[1].seq > start]
-        chats = dict(sorted(live, key=lambda item: item[1].seq)[-CHATS_KEPT:])
+        chats = OrderedDict(sorted(live, key=lambda item: item[1].seq)[-CHATS_KEPT:])
         seq = max(int(data.get("seq", 0)), max((x.seq for x in chats.values()), default=0))
         return cls(
             float(since) if since is not None else None,
