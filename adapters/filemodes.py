@@ -9,6 +9,10 @@ mode of the database file, so a 0600 database keeps them 0600.
 
 On systems without POSIX modes (or a file owned by someone else) these are no-ops: they never
 stop wapa from starting.
+
+Files wapa reads whole (a recording, a chat export, a calendar) must be regular files:
+`not_regular` names what else a path is, so a FIFO or a device is refused with its kind before
+an open that would block or a read that would never end.
 """
 
 from __future__ import annotations
@@ -26,12 +30,28 @@ _SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
 __all__ = [
     "DIR_MODE",
     "FILE_MODE",
+    "not_regular",
     "open_append",
     "private_dir",
     "private_file",
     "private_sqlite",
     "tighten",
 ]
+
+
+def not_regular(mode: int) -> str:
+    """ "" for a regular file's `st_mode`; else what it is ("a FIFO (named pipe)", ...)."""
+    if stat.S_ISREG(mode):
+        return ""
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
 
 
 def private_dir(path: str | os.PathLike[str]) -> Path:

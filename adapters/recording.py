@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, fields
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from wapa.adapters import codec
-from wapa.adapters.filemodes import open_append, private_dir
+from wapa.adapters.filemodes import not_regular, open_append, private_dir
 from wapa.adapters.redact import Redactor
 from wapa.adapters.safe_yaml import MAX_JSON_CHARS, JSONLimitError, load_json
 from wapa.core.events import Effect, Event
@@ -293,6 +294,9 @@ class RecordingStream:
     def _lines(self) -> Iterator[_Line]:
         """The file's lines (split at \\n, \\r\\n and \\r, as a text-mode read splits them)."""
         try:
+            kind = not_regular(os.stat(self.path).st_mode)
+            if kind:  # a FIFO would block the open, a device never end
+                raise RecordingError(f"{self.path}: {kind}, not a wapa recording")
             f = self.path.open("rb")
         except OSError as exc:
             raise RecordingError(f"{self.path}: cannot read: {exc}") from exc

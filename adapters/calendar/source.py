@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import stat
 import zlib
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 from wapa.adapters.calendar.scan import MAX_BYTES, CalendarError
+from wapa.adapters.filemodes import not_regular
 from wapa.adapters.variables import ConfigError, text
 
 __all__ = ["MAX_REDIRECTS", "fetch", "is_url", "location", "read_file", "redact"]
@@ -98,8 +98,9 @@ def read_file(path: str) -> bytes:
         st = os.stat(path)
     except OSError as exc:
         raise CalendarError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise CalendarError(f"{path} is not a regular file")
+    kind = not_regular(st.st_mode)
+    if kind:
+        raise CalendarError(f"{path} is {kind}, not a calendar file")
     if st.st_size > MAX_BYTES:
         raise CalendarError(f"too big: {st.st_size} bytes, at most {MAX_BYTES}")
     try:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from wapa.adapters.chat_export.parser import ExportError
+from wapa.adapters.filemodes import not_regular
 
 MAX_EXPORT_BYTES = 200 * 1024 * 1024  # a .txt, or the decompressed chat inside a .zip
 MAX_LINE_BYTES = 1024 * 1024  # a WhatsApp message is at most 65536 characters
@@ -38,18 +38,6 @@ _METHODS = {
 _CHAT_NAME = re.compile(
     r"^WhatsApp(?: Chat)?(?: with| mit| con| com| avec| met| -|:)?\s*(?P<name>.+)$", re.IGNORECASE
 )
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a regular file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +125,9 @@ def open_export(path: Path) -> ExportSource:
         st = os.stat(path)
     except OSError as exc:
         raise ExportError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    if not stat.S_ISREG(st.st_mode):
-        raise ExportError(f"{path}: {_kind(st.st_mode)}, not a chat export file")
+    kind = not_regular(st.st_mode)
+    if kind:
+        raise ExportError(f"{path}: {kind}, not a chat export file")
     try:
         with path.open("rb") as f:
             is_zip = zipfile.is_zipfile(f)

@@ -97,6 +97,8 @@ def _export_hint(path: str) -> str:
 
     suffix = Path(path).suffix.lower()
     if suffix not in EXPORT_SUFFIXES:
+        if not Path(path).is_file():  # a FIFO's open would block: only files are looked into
+            return ""
         try:
             with open(path, "rb") as f:
                 head = f.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")

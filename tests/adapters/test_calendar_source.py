@@ -79,11 +79,11 @@ def test_a_real_file(tmp_path: Path) -> None:
 def test_file_problems(tmp_path: Path) -> None:
     with pytest.raises(CalendarError, match="cannot read .*missing.ics: No such file"):
         read_file(str(tmp_path / "missing.ics"))
-    with pytest.raises(CalendarError, match="is not a regular file"):
+    with pytest.raises(CalendarError, match="is a directory, not a calendar file"):
         read_file(str(tmp_path))
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)  # opening it would block until a writer comes: refused unopened
-    with pytest.raises(CalendarError, match="is not a regular file"):
+    with pytest.raises(CalendarError, match=r"is a FIFO \(named pipe\), not a calendar file"):
         read_file(str(fifo))
     big = tmp_path / "big.ics"
     big.write_bytes(b"x" * (MAX_BYTES + 1))

@@ -5,6 +5,7 @@ divergences."""
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -130,3 +131,17 @@ def test_a_chat_export_is_sent_to_import_export(
     err = capsys.readouterr().err
     assert "looks like a WhatsApp chat export" in err
     assert f"wapa import-export {path} --owner YOUR_NAME -o chat.jsonl" in err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_or_a_directory_is_refused_without_opening_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "rec.jsonl"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer comes
+    with pytest.raises(RecordingError, match=r"a FIFO \(named pipe\), not a wapa recording"):
+        read_recording(fifo)
+    assert main(["replay", str(fifo)]) == 2
+    assert "a FIFO (named pipe), not a wapa recording" in capsys.readouterr().err
+    with pytest.raises(RecordingError, match="a directory, not a wapa recording"):
+        read_recording(tmp_path)
