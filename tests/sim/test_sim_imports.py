@@ -43,27 +43,38 @@ print(json.dumps({"passed": all(o.passed for o in outcomes), "n": len(outcomes),
 """
 
 
-def _memory_scenarios() -> list[str]:
+def _scenarios(*, store: bool) -> list[str]:
+    """The suite's scenario files that restart from the SQLite store (or those that do not)."""
     return [
         str(p)
         for p in sorted((ROOT / "scenarios").glob("*.yaml"))
-        if "restart_from: store" not in p.read_text(encoding="utf-8")
+        if ("restart_from: store" in p.read_text(encoding="utf-8")) == store
     ]
 
 
-def test_memory_scenarios_load_no_store_http_or_xml() -> None:
-    files = _memory_scenarios()
-    assert len(files) > 50  # the suite, less its few store scenarios
+def _probe(
+    script: str, files: list[str], modules: list[str], env: dict[str, str] | None = None
+) -> dict[str, object]:
+    """Run `script` on `files` in a fresh interpreter; it is given `modules` on stdin and
+    prints, as its last line, a JSON object saying (among what it ran) which of them loaded."""
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, *files],
-        input=json.dumps(NOT_NEEDED),
+        [sys.executable, "-c", script, *files],
+        input=json.dumps(modules),
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=env,
         timeout=120,
         check=True,
     )
-    result = json.loads(done.stdout.splitlines()[-1])
+    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def test_memory_scenarios_load_no_store_http_or_xml() -> None:
+    files = _scenarios(store=False)
+    assert len(files) > 50  # the suite, less its few store scenarios
+    result = _probe(_PROBE, files, list(NOT_NEEDED))
     assert result["n"] == len(files) and result["passed"]
     assert result["loaded"] == []
 
@@ -71,22 +82,11 @@ def test_memory_scenarios_load_no_store_http_or_xml() -> None:
 def test_a_store_scenario_still_loads_the_store() -> None:
     """The other side: the modules above are deferred, not gone (but a store without a key
     needs no cryptography)."""
-    store = [
-        str(p)
-        for p in sorted((ROOT / "scenarios").glob("*.yaml"))
-        if "restart_from: store" in p.read_text(encoding="utf-8")
-    ][:1]
+    store = _scenarios(store=True)[:1]
     assert store
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE, *store],
-        input=json.dumps(["aiosqlite", "asyncio", "wapa.adapters.store.store", "cryptography"]),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-        check=True,
+    result = _probe(
+        _PROBE, store, ["aiosqlite", "asyncio", "wapa.adapters.store.store", "cryptography"]
     )
-    result = json.loads(done.stdout.splitlines()[-1])
     assert result["passed"]
     assert result["loaded"] == ["aiosqlite", "asyncio", "wapa.adapters.store.store"]
 
@@ -115,15 +115,6 @@ def test_the_cli_loads_no_report_writers_it_was_not_asked_for() -> None:
     """`wapa simulate` itself: without --junit, --github (or GitHub Actions) and --report, the
     JUnit and HTML writers stay unloaded, as do the modules above."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "WAPA_"))}
-    done = subprocess.run(
-        [sys.executable, "-c", _CLI_PROBE, *_memory_scenarios()[:5]],
-        input=json.dumps(["wapa.sim.junit", "wapa.sim.report_html", *NOT_NEEDED]),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=120,
-        check=True,
-    )
-    result = json.loads(done.stdout.splitlines()[-1])
+    modules = ["wapa.sim.junit", "wapa.sim.report_html", *NOT_NEEDED]
+    result = _probe(_CLI_PROBE, _scenarios(store=False)[:5], modules, env)
     assert result == {"code": 0, "loaded": []}
