@@ -133,7 +133,7 @@ def build(core: Path, verbose: bool = False) -> list[Path]:
         made = sorted(pkg.glob(f"*{SUFFIX}"))
         for path in made:
             shutil.copy2(path, core / path.name)
-        sources = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in pkg.glob("*.py")}
+        sources = _hashes(pkg)  # what was compiled: the scratch copy
     (core / MANIFEST).write_text(json.dumps(sources, sort_keys=True), encoding="utf-8")
     return built(core)
 
