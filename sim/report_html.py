@@ -21,11 +21,12 @@ from html import escape
 from pathlib import Path
 
 from wapa.adapters.safe_text import utf8_safe
+from wapa.core.digest import counted
 from wapa.core.events import Decision, Message, Notice, NoticeKind, Reason, Send, Typing
 from wapa.sim.engine import Crash, SimResult
 from wapa.sim.expect import clock, fmt_offset
 from wapa.sim.fake_whatsapp import NoticeSent
-from wapa.sim.suite import NO_EXPECTATIONS, Outcome, checks, plural
+from wapa.sim.suite import NO_EXPECTATIONS, Outcome, checks
 
 _PENDING_START = {
     Reason.SCHEDULED,
@@ -127,7 +128,7 @@ def render(outcomes: list[Outcome]) -> str:
         f"<title>wapa simulation: {passed}/{len(outcomes)} passed</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>wapa simulation: {passed} passed{empty}, {len(outcomes) - passed} failed, "
-        f"{plural(len(outcomes), 'scenario')}</h1>",
+        f"{counted(len(outcomes), 'scenario')}</h1>",
         "<p class='legend'>"
         + "".join(f"<span><i style='{c}'></i>{escape(n)}</span>" for c, n in _LEGEND)
         + "</p>",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wapa.core.digest import counted
 from wapa.sim.engine import SimResult, Simulation, SimulationError
 from wapa.sim.expect import Checker, check, describe, fmt_offset
 from wapa.sim.scenario import Scenario, ScenarioError, build_simulation, load_file
@@ -74,11 +75,6 @@ def checks(o: Outcome) -> list[Check]:
         Check(e.where(), e.line, describe(e), "fail" if problem else "pass", problem)
         for e, problem in Checker(s, o.sim.result, o.sim.whatsapp).results()
     ]
-
-
-def plural(n: int, word: str, many: str = "") -> str:
-    """1 scenario, 2 scenarios; `many` for irregular plurals (1 reply, 2 replies)."""
-    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 NO_EXPECTATIONS = "no expectations: it passes whatever the assistant does (add an `expect:` list)"
@@ -315,5 +311,7 @@ def human(outcomes: list[Outcome]) -> str:
         out.append("")
     passed = len(outcomes) - len(failed)
     empty = f" ({len(unchecked)} with no expectations)" if unchecked else ""
-    out.append(f"{passed} passed{empty}, {len(failed)} failed, {plural(len(outcomes), 'scenario')}")
+    out.append(
+        f"{passed} passed{empty}, {len(failed)} failed, {counted(len(outcomes), 'scenario')}"
+    )
     return "\n".join(out)

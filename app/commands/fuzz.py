@@ -210,15 +210,14 @@ def run(args: argparse.Namespace) -> int:
         out = _report_json(report, replay)
         sys.stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
         return 0 if report.ok else 1
-    from wapa.sim.suite import plural
 
     days = f"{report.days:g} day{'' if report.days == 1 else 's'}"
     print(
-        f"fuzz seed {report.seed}: {plural(report.chats, 'chat')}, {days}, "
-        f"{plural(report.messages, 'message')} in, {plural(report.sent, 'reply', 'replies')}, "
-        f"{plural(report.crashes, 'crash', 'crashes')}, {plural(report.decisions, 'decision')}, "
-        f"{plural(len(report.violations), 'invariant violation')} ({report.seconds:.1f} s)"
-        + (f"; {plural(report.commits, 'step')} committed to the store" if report.commits else "")
+        f"fuzz seed {report.seed}: {counted(report.chats, 'chat')}, {days}, "
+        f"{counted(report.messages, 'message')} in, {counted(report.sent, 'reply', 'replies')}, "
+        f"{counted(report.crashes, 'crash', 'crashes')}, {counted(report.decisions, 'decision')}, "
+        f"{counted(len(report.violations), 'invariant violation')} ({report.seconds:.1f} s)"
+        + (f"; {counted(report.commits, 'step')} committed to the store" if report.commits else "")
     )
     if report.ok:
         return 0

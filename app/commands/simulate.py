@@ -99,7 +99,8 @@ def _import_without_gc() -> None:
 def run(args: argparse.Namespace) -> int:
     _import_without_gc()
     from wapa.adapters.safe_text import utf8_safe
-    from wapa.sim.suite import human, plural, run_paths, to_json
+    from wapa.core.digest import counted
+    from wapa.sim.suite import human, run_paths, to_json
 
     if args.record_redact and not args.record:
         print("wapa simulate: --record-redact needs --record DIR", file=sys.stderr)
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         if args.record:
             written = sum(o.scenario is not None for o in outcomes)
             print(
-                f"{plural(written, 'recording')} written to {args.record} (wapa replay FILE.jsonl)"
+                f"{counted(written, 'recording')} written to {args.record} (wapa replay FILE.jsonl)"
             )
     if not outcomes:
         print("wapa simulate: no scenario files found", file=sys.stderr)
