@@ -44,8 +44,12 @@ class ConsoleWapa:
         self.seen: list[str] = []
         self.stderr: list[str] = []
         assert self.proc.stdout is not None and self.proc.stderr is not None
-        threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True).start()
-        threading.Thread(target=self._drain_err, args=(self.proc.stderr,), daemon=True).start()
+        self._readers = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True),
+            threading.Thread(target=self._drain_err, args=(self.proc.stderr,), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
 
     def _pump(self, stream: IO[str]) -> None:
         for line in stream:
@@ -85,19 +89,28 @@ class ConsoleWapa:
         """SIGTERM (a graceful stop); the exit status."""
         self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout)
-        self._drain()
+        self.read_to_end()
         return code
 
     def crash(self) -> None:
         """SIGKILL: the process dies at once, as in a power cut."""
         self.proc.kill()
         self.proc.wait(10)
-        self._drain()
+        self.read_to_end()
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+
+    def read_to_end(self, timeout: float = 10.0) -> None:
+        """After the process has exited: wait until both output pipes are read to their end, so
+        `stderr` and `seen` hold every line it wrote (the reader threads may lag behind the
+        exit on a busy machine)."""
+        end = time.monotonic() + timeout
+        for reader in self._readers:
+            reader.join(max(0.0, end - time.monotonic()))
+        self._drain()
 
     def _drain(self) -> None:
         while not self.lines.empty():
