@@ -1,11 +1,11 @@
 """`wapa replay` in bounded memory: the recording is streamed, never held.
 
-`sim.replay` says what a replay does and compares; this module does it without holding the
-recording, the replay's results or the simulation's history, so a recording of millions of
-events replays in the memory of a few minutes of it:
+`sim.replay` states the rules of a replay, with their reasons; this module applies them
+without holding the recording, the replay's results or the simulation's history, so a
+recording of millions of events replays in the memory of a few minutes of it:
 
 1. A first pass (`survey`) reads every line once: the reader's `file:line` errors, then each
-   item's fields (`sim.replay.check_items`' checks), the recording's end, and whether lines are
+   item's fields and time (rule 7), the recording's end, and whether lines are
    out of time order. Nothing is replayed from a recording that has a bad line.
 2. A second pass reads the items in time order (`_in_order`). Lines out of order are put back
    in order by a buffer of `REORDER_LINES` lines; a line that belongs before a line more than
@@ -25,9 +25,9 @@ events replays in the memory of a few minutes of it:
 One bound changes results, and only for recordings with more than `KEPT` (10,000) contact
 messages waiting for a reply at once (a chat the assistant never answers, over months): then
 a contact message still waiting `HORIZON` (a day) after it arrived, with no reply in its chat
-since, is reported unanswered with the decision that explained it within that day (the
-whole-recording replay would wait for a reply however late, and take the first explaining
-decision however late); likewise, with more than `KEPT` what-if replies waiting for a
+since, is reported unanswered with the decision that explained it within that day (rule 5
+alone would wait for a reply however late, and take the first explaining decision however
+late); likewise, with more than `KEPT` what-if replies waiting for a
 partner, one not paired within a day of its time is gained or lost, not moved. A recorded
 answer or echo is attached to its request only within `ANSWER_HORIZON` (an hour) of it.
 """
@@ -37,7 +37,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -62,16 +62,16 @@ from wapa.core.policy import Policy
 from wapa.sim.engine import Sent, Simulation
 from wapa.sim.fake_whatsapp import Delivery
 from wapa.sim.replay import (
-    _WHY_NOT,
     DEFAULT_TOLERANCE,
     LATEST,
     TRACE_MAX,
     TRACE_WINDOW,
+    WHY_NOT,
     Outgoing,
     ReplayModel,
     ReplayReport,
     ReplayWhatsApp,
-    _field_problem,
+    field_problem,
     iso,
 )
 
@@ -87,6 +87,7 @@ STEP = 300.0  # recorded seconds between two advances: each looks at every chat 
 Input = Message | Command | MediaText | CalendarUpdate
 K = TypeVar("K", bound=tuple[Any, ...])
 V = TypeVar("V")
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------- reading
@@ -149,7 +150,7 @@ def survey(src: Entries, where: str) -> Survey:
         if not 0 <= entry.t <= LATEST:
             problem = RecordingError(f"{here}: t: {entry.t!r} is not a time between 1970 and 3000")
             continue
-        bad = _field_problem(entry.obj)
+        bad = field_problem(entry.obj)
         if bad:
             problem = RecordingError(f"{here}: {type(entry.obj).__name__}.{bad}")
             continue
@@ -236,7 +237,7 @@ class _Reversed(Generic[K]):
 
 class StreamBook:
     """Recorded outgoing items per chat, in time order, for one run: `take` the nearest unused
-    one within the tolerance (as `sim.replay._Book`); items the clock has left behind by more
+    one within the tolerance (rule 2 of `sim.replay`); items the clock has left behind by more
     than the tolerance are dropped (`prune`)."""
 
     def __init__(self, tolerance: float) -> None:
@@ -286,7 +287,7 @@ class _Pending:
     owner: bool
     message: Message
     first: Decision | None = None  # the first decision in its chat at or after it
-    why: Decision | None = None  # the first that explains a missing reply (`_WHY_NOT`)
+    why: Decision | None = None  # the first that explains a missing reply (`WHY_NOT`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +299,10 @@ class Batch:
     lo: int
     hi: int
     hi_t: float  # the time of the last one
+
+    def overlaps(self, other: Batch) -> bool:
+        """The two batches answer a message in common."""
+        return self.lo <= other.hi and other.lo <= self.hi
 
 
 @dataclass
@@ -313,9 +318,10 @@ class _ChatLog:
         return self.entries.popleft()
 
 
-class _Answers:
-    """One run's replies and the contact messages they answer (`sim.replay.answered`), and the
-    messages no reply answers with why (`sim.replay.unanswered`), computed as the run goes."""
+class Answers:
+    """One run's replies and the contact messages they answer, and the messages no reply
+    answers with why (rule 5 of `sim.replay`), worked out as the run goes: each chat's messages
+    wait in its log until a reply (or the end) settles them."""
 
     def __init__(self, explain: bool, limit: int) -> None:
         self.explain = explain
@@ -330,6 +336,8 @@ class _Answers:
         self.waiting += 1
 
     def decision(self, d: Decision) -> None:
+        """A decision of the run: the first (and the first explaining one) after each message
+        of its chat still waiting for a reply."""
         log = self.chats.get(d.chat)
         if log is None or not self.explain:
             return
@@ -337,12 +345,14 @@ class _Answers:
         while log.k_first < len(entries) and entries[log.k_first].t <= d.t:
             entries[log.k_first].first = d
             log.k_first += 1
-        if d.code in _WHY_NOT:
+        if d.code in WHY_NOT:
             while log.k_why < len(entries) and entries[log.k_why].t <= d.t:
                 entries[log.k_why].why = d
                 log.k_why += 1
 
     def reply(self, s: Sent, upto: float) -> Batch | None:
+        """The contact messages reply `s` answers, the model asked at `upto` (rule 5); the
+        messages of its chat up to `s` that it does not answer are unanswered."""
         log = self.chats.setdefault(s.chat, _ChatLog())
         lo: _Pending | None = None
         hi: _Pending | None = None
@@ -430,7 +440,7 @@ class _Run:
             keep_timeline=False,
         )
         self.model.outlet = self.whatsapp.outlet = self.sim
-        self.answers = _Answers(explain, limit)
+        self.answers = Answers(explain, limit)
         self.sent: list[Sent] = []
         self.sent_total = self.decisions = 0
         self.limit = limit
@@ -493,6 +503,80 @@ class _Run:
             del self.asked[rid]
 
 
+# ---------------------------------------------------------------------- matching and pairing
+
+
+def match_in_order(
+    a: deque[T],
+    b: deque[T],
+    time: Callable[[T], float],
+    tolerance: float,
+    frontiers: tuple[float, float],
+    left: Callable[[int, T], None],
+) -> None:
+    """Rule 3 of `sim.replay` (in-order matching) on two time-ordered queues, as far as it can
+    be decided now: matched items are removed, left-over ones handed to `left(side, item)`
+    (side 0 for `a`). A head with nothing on the other side is left over once that side's
+    `frontiers` (its later items come at or after it) is beyond the tolerance of it."""
+    while True:
+        if a and b:
+            ta, tb = time(a[0]), time(b[0])
+            if abs(ta - tb) <= tolerance:
+                a.popleft()
+                b.popleft()
+            elif ta < tb:
+                left(0, a.popleft())
+            else:
+                left(1, b.popleft())
+        elif a and frontiers[1] - time(a[0]) > tolerance:
+            left(0, a.popleft())
+        elif b and frontiers[0] - time(b[0]) > tolerance:
+            left(1, b.popleft())
+        else:
+            break
+
+
+def pair_moved(
+    lost: Sequence[Batch | None], gained: Sequence[Batch | None]
+) -> list[tuple[int, int]]:
+    """Rule 6 of `sim.replay`: which of a chat's left-over baseline replies (`lost`, by the
+    messages each answers, in time order) and what-if replies (`gained`) are one reply moved,
+    as (i, j) pairs, sorted. The same last message pairs first, then any message in common;
+    each reply is in one pair at most, the earliest lost reply taking the earliest free gained
+    one."""
+    pairs: list[tuple[int, int]] = []
+    free = list(range(len(gained)))
+    unpaired: list[int] = []
+    for i, mine in enumerate(lost):
+        j = next(
+            (j for j in free if mine is not None and (g := gained[j]) and g.hi == mine.hi),
+            None,
+        )
+        if j is None:
+            unpaired.append(i)
+        else:
+            pairs.append((i, j))
+            free.remove(j)
+    for i in unpaired:
+        mine = lost[i]
+        j = next(
+            (j for j in free if mine is not None and (g := gained[j]) and mine.overlaps(g)),
+            None,
+        )
+        if j is not None:
+            pairs.append((i, j))
+            free.remove(j)
+    return sorted(pairs)
+
+
+def _decision_time(d: Decision) -> float:
+    return d.t
+
+
+def _reply_time(reply: tuple[Sent, Batch | None]) -> float:
+    return reply[0].t
+
+
 # ---------------------------------------------------------------------- check mode
 
 
@@ -532,22 +616,9 @@ class _Compare:
         tol = self.tolerance
         for key in list(self.groups):
             rec, rep = self.groups[key]
-            while True:
-                if rec and rep:
-                    a, b = rec[0].t, rep[0].t
-                    if abs(a - b) <= tol:
-                        rec.popleft()
-                        rep.popleft()
-                    elif a < b:
-                        self._unmatched(rec.popleft(), 0)
-                    else:
-                        self._unmatched(rep.popleft(), 1)
-                elif rec and replayed_at - rec[0].t > tol:
-                    self._unmatched(rec.popleft(), 0)
-                elif rep and recorded_at - rep[0].t > tol:
-                    self._unmatched(rep.popleft(), 1)
-                else:
-                    break
+            match_in_order(
+                rec, rep, _decision_time, tol, (recorded_at, replayed_at), self._unmatched
+            )
             if not rec and not rep:
                 del self.groups[key]
         seen = min(recorded_at, replayed_at)
@@ -564,7 +635,7 @@ class _Compare:
                 if not q:
                     del history[chat]
 
-    def _unmatched(self, d: Decision, side: int) -> None:
+    def _unmatched(self, side: int, d: Decision) -> None:
         self._seq += 1
         heapq.heappush(self.waiting, (d.t, self._seq, d, side))
 
@@ -627,30 +698,12 @@ class _Pairing:
         chat.since[side] = s.t
 
     def advance(self, now: float) -> None:
-        tol = self.tolerance
         for name in list(self.chats):
             c = self.chats[name]
             base, new = c.runs
-            while True:
-                if base and new:
-                    a, b = base[0][0].t, new[0][0].t
-                    if abs(a - b) <= tol:
-                        base.popleft()
-                        new.popleft()
-                    elif a < b:
-                        c.unpaired(0, base.popleft())
-                        self.waiting += 1
-                    else:
-                        c.unpaired(1, new.popleft())
-                        self.waiting += 1
-                elif base and now - base[0][0].t > tol:
-                    c.unpaired(0, base.popleft())
-                    self.waiting += 1
-                elif new and now - new[0][0].t > tol:
-                    c.unpaired(1, new.popleft())
-                    self.waiting += 1
-                else:
-                    break
+            left = len(c.lost) + len(c.gained)
+            match_in_order(base, new, _reply_time, self.tolerance, (now, now), c.unpaired)
+            self.waiting += len(c.lost) + len(c.gained) - left
             if (c.lost or c.gained) and self._closed(c, now):
                 self.waiting -= len(c.lost) + len(c.gained)
                 self._pair(name, c)
@@ -672,36 +725,7 @@ class _Pairing:
         lost, gained = c.lost, c.gained
         c.lost, c.gained = [], []
         c.answered_upto = [-math.inf, -math.inf]
-        pairs: list[tuple[int, int]] = []
-        free = list(range(len(gained)))
-        unpaired: list[int] = []
-        for i, (_, mine) in enumerate(lost):
-            j = next(
-                (j for j in free if mine is not None and (g := gained[j][1]) and g.hi == mine.hi),
-                None,
-            )
-            if j is None:
-                unpaired.append(i)
-            else:
-                pairs.append((i, j))
-                free.remove(j)
-        for i in unpaired:
-            mine = lost[i][1]
-            j = next(
-                (
-                    j
-                    for j in free
-                    if mine is not None
-                    and (g := gained[j][1]) is not None
-                    and g.lo <= mine.hi
-                    and mine.lo <= g.hi
-                ),
-                None,
-            )
-            if j is not None:
-                pairs.append((i, j))
-                free.remove(j)
-        pairs.sort()
+        pairs = pair_moved([b for _, b in lost], [b for _, b in gained])
         for i, j in pairs:
             b, n = lost[i][0], gained[j][0]
             self._found(

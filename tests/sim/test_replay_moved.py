@@ -4,6 +4,7 @@ its baseline reply by the messages it answers, not as one gained and one lost.""
 from __future__ import annotations
 
 import json
+from collections import deque
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from wapa.adapters.recording import read_recording
 from wapa.cli import main
 from wapa.core import Message
 from wapa.sim.engine import Sent
-from wapa.sim.replay import answered, compare_replies, replay, script_from, simulate
+from wapa.sim.replay import replay
+from wapa.sim.replay_stream import Answers, Batch, match_in_order, pair_moved
 
 from tests.sim.test_replay import BUSY_DAY, T0, H, _msg, record
 
@@ -66,17 +68,50 @@ def _sent(t: float, rid: str) -> Sent:
     return Sent(T0 + t, "alice", f"reply {rid}", rid, "")
 
 
+def _batch(lo: int, hi: int) -> Batch:
+    return Batch(lo, hi, T0 + hi)
+
+
 def test_the_same_last_message_pairs_before_any_message_in_common() -> None:
     # baseline: one reply to messages 0 and 1; what-if: one reply to 0, another to 1
-    base, new = [_sent(200, "b1")], [_sent(20, "n1"), _sent(400, "n2")]
-    out = compare_replies(base, new, 5.0, {"b1": (0, 1)}, {"n1": (0,), "n2": (1,)})
-    assert [(d["kind"], d["t"] - T0) for d in out] == [("reply_gained", 20), ("reply_moved", 400)]
-    assert out[1]["from_t"] == T0 + 200
-    # nothing in common: gained and lost
-    out = compare_replies(base, [_sent(20, "n1")], 5.0, {"b1": (0, 1)}, {"n1": (2,)})
-    assert sorted(d["kind"] for d in out) == ["reply_gained", "reply_lost"]
-    # within the tolerance: unchanged, whatever it answers
-    assert compare_replies(base, [_sent(203, "n1")], 5.0, {"b1": (0,)}, {"n1": (5,)}) == []
+    assert pair_moved([_batch(0, 1)], [_batch(0, 0), _batch(1, 1)]) == [(0, 1)]
+    # the earlier baseline reply shares message 1, the later one the last message (3)
+    assert pair_moved([_batch(0, 1), _batch(2, 3)], [_batch(1, 3)]) == [(1, 0)]
+    # else any message in common, the earliest free what-if reply first
+    assert pair_moved([_batch(0, 3)], [_batch(0, 0), _batch(2, 2)]) == [(0, 0)]
+    # nothing in common, or a reply that answers nothing: gained and lost
+    assert pair_moved([_batch(0, 1)], [_batch(2, 2)]) == []
+    assert pair_moved([None], [None, _batch(0, 0)]) == []
+
+
+def test_replies_within_the_tolerance_are_unchanged_whatever_they_answer() -> None:
+    left: list[tuple[int, Sent]] = []
+    base, new = deque([_sent(200, "b1")]), deque([_sent(203, "n1")])
+    match_in_order(
+        base, new, lambda s: s.t, 5.0, (T0 + 900, T0 + 900), lambda i, s: left.append((i, s))
+    )
+    assert left == [] and not base and not new
+    base, new = deque([_sent(200, "b1")]), deque([_sent(20, "n1"), _sent(400, "n2")])
+    match_in_order(
+        base, new, lambda s: s.t, 5.0, (T0 + 900, T0 + 900), lambda i, s: left.append((i, s))
+    )
+    assert [(i, s.request_id) for i, s in left] == [(1, "n1"), (0, "b1"), (1, "n2")]
+
+
+def test_a_reply_pairs_with_its_baseline_by_the_messages_it_answers(tmp_path: Path) -> None:
+    """The same as the first test above, through a what-if replay: the baseline answers
+    Alice's two messages at once, the what-if each of them."""
+    script: list[tuple[float, Message]] = [
+        (0, _msg("alice", 1, "one")),
+        (100, _msg("alice", 2, "two")),
+    ]
+    path = tmp_path / "two.jsonl"
+    record(path, script)
+    report = replay(read_recording(path), {"response_delay": "5s", "cooldown": "1m"})
+    assert [(d["kind"], d["t"] < T0 + 100) for d in report.divergences] == [
+        ("reply_gained", True),
+        ("reply_moved", False),
+    ]
 
 
 def test_an_owner_message_ends_what_a_reply_answers(tmp_path: Path) -> None:
@@ -92,10 +127,12 @@ def test_an_owner_message_ends_what_a_reply_answers(tmp_path: Path) -> None:
     recording = read_recording(path)
     s = replay(recording, {"response_delay": "10s"}).summary
     assert (s["gained"], s["lost"], s["moved"]) == (1, 0, 1)
-    run = script_from(recording)
-    baseline = simulate(run, recording.header.policy, 5.0, None)
-    [reply] = baseline.sent
-    assert answered(baseline, run.inputs) == {reply.request_id: (2,)}  # not (0, 2)
+    answers = Answers(explain=True, limit=10)
+    for index, (t, m) in enumerate(script):
+        answers.message(index, T0 + t, m)
+    reply = Sent(T0 + 6 * H + 150, "alice", "a reply", "r1", "")
+    assert answers.reply(reply, upto=T0 + 6 * H + 140) == Batch(2, 2, T0 + 6 * H)  # not 0 to 2
+    assert [u["text"] for u in answers.unanswered.values()] == ["first question"]
 
 
 def test_cli_prints_moved_and_json_counts_it(

@@ -1,7 +1,8 @@
 """`wapa replay` streams the recording (sim/replay_stream.py): it reports exactly what the
-whole-recording replay (`replay_whole`) reports, lists at most `limit` of each list while
-counting all, puts lines out of order back within a bounded buffer and refuses beyond it,
-and its memory does not grow with the recording."""
+whole-recording replay reports (`replay_whole`, the test oracle in
+tests/support/replay_oracle.py), lists at most `limit` of each list while counting all, puts
+lines out of order back within a bounded buffer and refuses beyond it, and its memory does
+not grow with the recording."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from wapa.cli import main
 from wapa.core import Policy
 from wapa.sim import replay_stream
 from wapa.sim.engine import Simulation
-from wapa.sim.replay import replay, replay_whole
+from wapa.sim.replay import replay
 
 from tests.sim.test_replay import BUSY_DAY, PERSONA, T0, _msg, record
 from tests.sim.test_replay_crashes import _record_fuzz
+from tests.support.replay_oracle import replay_whole
 
 CHANGES: list[dict[str, Any] | None] = [
     None,
