@@ -17,7 +17,7 @@ from wapa.adapters.llm.policy import CLOUDFLARE_HOSTS, provider_ids
 from wapa.adapters.llm.transport import pooled_transport, wants_default_transport
 from wapa.adapters.llm.usage import LLMStats, NeuronMeter
 
-__all__ = ["CLOUDFLARE_HOSTS", "client_from_env", "client_from_settings"]
+__all__ = ["CLOUDFLARE_HOSTS", "client_from_env", "client_from_settings", "keep_alive_limits"]
 
 
 def client_from_settings(
@@ -26,7 +26,12 @@ def client_from_settings(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
+    connections: int | None = None,
 ) -> ModelChain:
+    """The model chain of `settings`. `connections`: how many generations may run at once
+    (the runner's `WAPA_MAX_CONCURRENT_GENERATIONS`): the pool then keeps that many
+    connections alive, plus one for a health check, so a burst never closes a connection it
+    will want again at once (`keep_alive_limits`); None: httpx's default limits."""
     clock = clock or (lambda: time.time())  # looked up at call time: freezegun can patch it
     sleep = sleep or asyncio.sleep
     stats = LLMStats()
@@ -39,7 +44,8 @@ def client_from_settings(
         settings.neurons_per_m_output,
     )
     if transport is None and not wants_default_transport():
-        transport = pooled_transport()  # httpx's transport, cheaper pool checks (transport.py)
+        # httpx's transport, cheaper pool checks (transport.py, pool.py)
+        transport = pooled_transport(keep_alive_limits(connections))
     http = httpx.AsyncClient(
         transport=transport,
         timeout=httpx.Timeout(settings.timeout),
@@ -68,6 +74,18 @@ def client_from_settings(
     return ModelChain(
         providers, settings=settings, stats=stats, clock=clock, sleep=sleep, meter=meter
     )
+
+
+def keep_alive_limits(connections: int | None) -> httpx.Limits | None:
+    """Pool limits for `connections` concurrent generations: as many connections, plus one
+    for a health check, all kept alive while idle (up to httpx's `keepalive_expiry`, 5 s;
+    Cloudflare keeps an idle HTTP/1.1 connection for 400 s). httpx's default keeps 20 idle
+    connections, fewer than a burst of 32 generations uses. None: httpx's defaults."""
+    if connections is None:
+        return None
+    if connections < 1:
+        raise ValueError(f"connections must be >= 1, got {connections}")
+    return httpx.Limits(max_connections=connections + 1, max_keepalive_connections=connections + 1)
 
 
 def client_from_env(

@@ -32,6 +32,7 @@ from typing import Any
 
 import httpcore
 import httpx
+from wapa.adapters.llm.pool import pool_for
 
 __all__ = ["AsyncioBackend", "pooled_transport", "wants_default_transport"]
 
@@ -296,7 +297,7 @@ def pooled_transport(
         return transport  # an httpx that keeps its pool elsewhere: its own, unchanged
     # httpx builds its pool without a way to name the network backend: the same pool again,
     # with the same arguments httpx gives it, and the backend.
-    transport._pool = httpcore.AsyncConnectionPool(
+    transport._pool = pool_for(
         ssl_context=context,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,

@@ -14,11 +14,14 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpcore
 import httpx
 import pytest
 from wapa.adapters.llm import client_from_env
+from wapa.adapters.llm.factory import keep_alive_limits
+from wapa.adapters.llm.pool import LinearPool, pool_for
 from wapa.adapters.llm.transport import AsyncioBackend, pooled_transport, wants_default_transport
 
 
@@ -49,6 +52,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     """Notes each connection it has closed."""
+
+    request_queue_size = 128  # a burst of connections (http.server's default backlog is 5)
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -307,3 +312,125 @@ def test_an_httpx_without_the_pool_it_expects_keeps_its_own(
     assert not hasattr(transport, "_pool")
     backend = transport._elsewhere._network_backend  # type: ignore[attr-defined]  # noqa: SLF001
     assert not isinstance(backend, AsyncioBackend)
+
+
+# ---------------------------------------------------------------------- the pool (pool.py)
+
+
+def _pool(transport: httpx.AsyncHTTPTransport) -> httpcore.AsyncConnectionPool:
+    return transport._pool  # noqa: SLF001
+
+
+async def _burst(client: httpx.AsyncClient, url: str, n: int) -> list[bytes]:
+    answers = await asyncio.gather(*(client.post(url, content=b"%d" % i) for i in range(n)))
+    return [a.content for a in answers]
+
+
+def test_a_burst_reuses_its_connections_when_the_limits_match_it(
+    server: tuple[str, type[_Handler]],
+) -> None:
+    """httpx's default keeps 20 idle connections, and httpcore counted every connection
+    against it (active ones too), closing the idle ones a burst had just used: limits matched
+    to the concurrency (`keep_alive_limits`) keep them, and each request is handed exactly
+    one connection (two assignment passes per request: queued, released; none re-queued)."""
+    url, handler = server
+    limits = keep_alive_limits(15)
+    assert limits is not None and limits.max_keepalive_connections == 16
+
+    async def run() -> tuple[list[bytes], int, int]:
+        transport = pooled_transport(limits)
+        pool = _pool(transport)
+        assert isinstance(pool, LinearPool)
+        passes = 0
+        real = pool._assign_requests_to_connections  # noqa: SLF001
+
+        def counted() -> list[Any]:
+            nonlocal passes
+            passes += 1
+            return real()
+
+        pool._assign_requests_to_connections = counted  # type: ignore[method-assign]  # noqa: SLF001
+        async with httpx.AsyncClient(transport=transport) as client:
+            answers = await _burst(client, url, 16) + await _burst(client, url, 16)
+            return answers, len(pool.connections), passes
+
+    answers, kept, passes = asyncio.run(run())
+    assert answers == [b"%d" % i for i in range(16)] * 2
+    assert len(set(handler.peers)) == kept <= 16  # the second burst made no new connection
+    assert passes == 2 * 32
+
+
+def test_the_keep_alive_limit_counts_idle_connections(
+    server: tuple[str, type[_Handler]],
+) -> None:
+    """Four idle connections are kept after a burst of eight, whatever was active."""
+    url, handler = server
+
+    async def run() -> list[str]:
+        transport = pooled_transport(httpx.Limits(max_connections=8, max_keepalive_connections=4))
+        async with httpx.AsyncClient(transport=transport) as client:
+            await _burst(client, url, 8)
+            return [c.info() for c in _pool(transport).connections]
+
+    kept = asyncio.run(run())
+    assert len(kept) == 4 and all("IDLE" in info for info in kept)
+    assert len(set(handler.peers)) == 8
+
+
+def test_a_full_pool_queues_requests_until_a_connection_is_free(
+    server: tuple[str, type[_Handler]],
+) -> None:
+    url, handler = server
+
+    async def run() -> list[bytes]:
+        transport = pooled_transport(httpx.Limits(max_connections=2, max_keepalive_connections=2))
+        async with httpx.AsyncClient(transport=transport) as client:
+            return await _burst(client, url, 7)
+
+    assert asyncio.run(run()) == [b"%d" % i for i in range(7)]
+    assert len(set(handler.peers)) <= 2 and handler.requests == 7
+
+
+def test_a_full_pool_closes_an_idle_connection_to_reach_another_origin(
+    server: tuple[str, type[_Handler]],
+) -> None:
+    url, first = server
+    for other, second in _serve():
+
+        async def run(other: str = other) -> list[str]:
+            transport = pooled_transport(
+                httpx.Limits(max_connections=1, max_keepalive_connections=1)
+            )
+            async with httpx.AsyncClient(transport=transport) as client:
+                assert (await client.post(url, content=b"a")).content == b"a"
+                assert (await client.post(other, content=b"b")).content == b"b"
+                return [c.info() for c in _pool(transport).connections]
+
+        kept = asyncio.run(run())
+        assert len(kept) == 1 and other.rsplit(":", 1)[1] in kept[0]
+        assert first.requests == second.requests == 1
+
+
+def test_an_expired_idle_connection_is_closed_not_reused(
+    server: tuple[str, type[_Handler]],
+) -> None:
+    url, handler = server
+
+    async def run() -> None:
+        limits = httpx.Limits(max_connections=4, max_keepalive_connections=4, keepalive_expiry=0)
+        async with httpx.AsyncClient(transport=pooled_transport(limits)) as client:
+            for body in (b"one", b"two"):
+                assert (await client.post(url, content=body)).content == body
+                await asyncio.sleep(0.001)  # past the expiry (0 s): closed at the next pass
+
+    asyncio.run(run())
+    assert len(set(handler.peers)) == 2
+
+
+def test_http2_and_an_unknown_httpcore_get_httpcores_own_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert type(pool_for(http2=True)) is httpcore.AsyncConnectionPool
+    assert type(pool_for(http2=False)) is LinearPool
+    monkeypatch.delattr(httpcore.AsyncConnectionPool, "_assign_requests_to_connections")
+    assert type(pool_for()) is httpcore.AsyncConnectionPool

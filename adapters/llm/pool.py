@@ -1,0 +1,110 @@
+"""The model clients' connection pool: httpcore's, with its bookkeeping pass made linear, its
+keep-alive limit counted as documented, and each idle connection given to one request.
+
+httpcore's `AsyncConnectionPool` runs `_assign_requests_to_connections` when a request is
+queued, when its response is closed, and again whenever a request finds the connection it was
+given taken. In httpcore 1.0.9 that pass has three faults, all reported upstream (encode/httpcore
+PR 1035, open, and issue 1110; the same fixes merged in the pydantic/httpx2 fork, PRs 974 and
+1075):
+
+1. **The keep-alive limit counts every connection, not the idle ones**: it closes an idle
+   connection whenever the pool holds more than `max_keepalive_connections` connections,
+   active ones included (`len([c.is_idle() for c in connections])` is the length of the whole
+   list). With 32 generations at once and httpx's default of 20, the pool closed the idle
+   connections it had just used and opened new ones: 445 TCP connections for 550 requests in
+   the runner's benchmark, against a server that keeps every connection alive (as
+   Cloudflare does: docs/bench.md).
+2. **An idle connection is given to every queued request**: giving it does not change its
+   state until the request starts on it (after an `await`), so the next request started in the
+   meantime gets the same connection, finds it taken, and is queued again with another full
+   pass: 5.5 passes per request instead of 2 with 16 requests at a time.
+3. **It is quadratic**: the whole list is rebuilt for every idle connection, and the lists of
+   available and idle connections for every queued request.
+
+`LinearPool` overrides only that pass (and skips the cancellation shield of closing when
+there is nothing to close), for HTTP/1.1: one walk drops closed connections and closes
+expired idle ones (only an idle HTTP/1.1 connection can expire), the idle connections are
+counted once and the oldest beyond `max_keepalive_connections` closed, and each queued request
+gets the oldest free idle connection to its origin, else a new connection when there is room,
+else (the pool full) a new one in place of the oldest idle connection to another origin, else
+it waits, in httpcore's order. A connection given to a request that has not started on it yet
+is spoken for: not given again, not closed. Everything else (retries, the response streams
+that give connections back, HTTP/1.1 itself) is httpcore's, unchanged. `pool_for()` returns
+httpcore's own pool for HTTP/2, or when the installed httpcore lacks the internals this pass
+relies on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpcore
+from httpcore._async.interfaces import AsyncConnectionInterface
+
+__all__ = ["LinearPool", "pool_for"]
+
+_INTERNALS = ("_assign_requests_to_connections", "_close_connections", "create_connection")
+_STATE = ("_connections", "_requests", "_max_connections", "_max_keepalive_connections")
+
+
+class LinearPool(httpcore.AsyncConnectionPool):
+    """httpcore's HTTP/1.1 pool with the assignment pass above."""
+
+    def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
+        # Connections given to a request that has not started on them yet: still idle, but
+        # spoken for (not given to another request, not closed).
+        reserved = {id(r.connection) for r in self._requests if r.connection is not None}
+        closing: list[AsyncConnectionInterface] = []
+        kept: list[AsyncConnectionInterface] = []
+        idle: list[AsyncConnectionInterface] = []  # idle and free, oldest first
+        for connection in self._connections:
+            if connection.is_closed():
+                continue  # closed (by the server, an error, a failed connect): dropped
+            if connection.is_idle() and id(connection) not in reserved:
+                if connection.has_expired():  # idle past keepalive_expiry, or the server closed
+                    closing.append(connection)
+                    continue
+                idle.append(connection)
+            kept.append(connection)  # (only an idle connection can expire: httpcore's http11)
+        surplus = len(idle) - self._max_keepalive_connections
+        if surplus > 0:  # the oldest idle connections beyond the keep-alive limit
+            evicted = {id(connection) for connection in idle[:surplus]}
+            closing.extend(idle[:surplus])
+            kept = [connection for connection in kept if id(connection) not in evicted]
+            del idle[:surplus]
+        self._connections = kept
+
+        for pool_request in self._requests:
+            if not pool_request.is_queued():
+                continue
+            origin = pool_request.request.url.origin
+            reuse = next((c for c in idle if c.can_handle_request(origin)), None)
+            if reuse is not None:
+                idle.remove(reuse)  # one request per connection (HTTP/1.1)
+                pool_request.assign_to_connection(reuse)
+                continue
+            if len(kept) >= self._max_connections:
+                if not idle:
+                    continue  # full and nothing idle to close: it waits for a release
+                victim = idle.pop(0)  # close the oldest idle (another origin's) for room
+                kept.remove(victim)
+                closing.append(victim)
+            connection = self.create_connection(origin)
+            kept.append(connection)
+            pool_request.assign_to_connection(connection)
+        return closing
+
+    async def _close_connections(self, closing: list[AsyncConnectionInterface]) -> None:
+        if closing:  # httpcore enters a cancellation shield (anyio) even for none
+            await super()._close_connections(closing)
+
+
+def pool_for(**kwargs: Any) -> httpcore.AsyncConnectionPool:
+    """A `LinearPool` with `kwargs` (httpcore's AsyncConnectionPool arguments), or httpcore's
+    own pool for HTTP/2 or when this httpcore lacks the internals `LinearPool` relies on."""
+    base = httpcore.AsyncConnectionPool
+    if not kwargs.get("http2") and all(callable(getattr(base, name, None)) for name in _INTERNALS):
+        pool: httpcore.AsyncConnectionPool = LinearPool(**kwargs)
+        if all(hasattr(pool, name) for name in _STATE):
+            return pool
+    return base(**kwargs)
