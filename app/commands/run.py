@@ -196,7 +196,7 @@ async def _run(
     media_client: MediaClient | None = None
     try:  # the runner closes the store and the model; until it runs, this does
         n = settings.max_concurrent_generations
-        chain = client_from_settings(model_settings)
+        chain = client_from_settings(model_settings, connections=n)
         model = ModelService(chain, max_concurrent=n)
         media_client = _media_client(media_settings, model_settings, chain)
         media = None
