@@ -276,7 +276,8 @@ async def _load(
 
     env = {**ZERO_DELAY, **server_env, "WAPA_DB": str(tmp / "runner.db"), "WAPA_HTTP_PORT": "0"}
     settings = load_settings(env)
-    model = _TimedModel(client_from_settings(settings_from_env(env)))
+    n = settings.max_concurrent_generations  # the pool's limits as `wapa run` sets them
+    model = _TimedModel(client_from_settings(settings_from_env(env), connections=n))
     feeder, capture = _Feeder(_schedule(chats, rate)), _Capture()
     transport = ConsoleTransport(
         settings.persona.owner_id,
