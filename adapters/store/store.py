@@ -264,18 +264,20 @@ class Store:
         now = batch.now
         upserts: list[tuple[str, bytes, float, float | None]] = []
         deletes: list[tuple[str]] = []
+        encrypted = self._sealer.encrypted
         for cid, chat in batch.chats.items():
             key = key_of(cid)
             if chat is None:
                 deletes.append((key,))
-            else:
-                blob = seal(encode_row(chat), b"chat:" + key.encode())
-                upserts.append((key, blob, now, _ctx_oldest(chat)))
+                continue
+            data = encode_row(chat)
+            if encrypted:  # no call, and no associated data built, without a key
+                data = seal(data, b"chat:" + key.encode())
+            upserts.append((key, data, now, _ctx_oldest(chat)))
         meta = seal(encode_row(batch.meta), b"assistant")
         intents: list[tuple[str, str, bytes, float]] = []
         traces: list[tuple[float, str, str, str, bytes]] = []
         unknown: list[tuple[float, str]] = []
-        encrypted = self._sealer.encrypted
         for e in batch.effects():
             if isinstance(e, Decision):
                 detail = e.detail.encode("utf-8", "replace")
