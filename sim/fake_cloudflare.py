@@ -10,6 +10,13 @@ It speaks what wapa uses of the API, under `/client/v4` (so `CLOUDFLARE_API_BASE
   Cloudflare's, it has no `GET .../ai/v1/models`: 405, code 7001);
 - `GET /user/tokens/verify` and `GET /accounts/{id}/tokens/verify`: the token check.
 
+Connections are kept alive between requests as Cloudflare keeps them (HTTP/1.1 keep-alive):
+an idle connection is closed after `keep_alive` seconds, 400 by default, the limit Cloudflare
+documents between a client and its edge ("Connection Keep-Alive HTTP/1.1: 400 s, TCP
+connection closed": developers.cloudflare.com/fundamentals/reference/connection-limits/),
+and a burst of new connections waits in a listen backlog of 128 (http.server's default of 5
+resets the sixth connection made at once, which Cloudflare's edge does not).
+
 Failures are scripted (`server.fail("capacity", times=2)`) and answered with the bodies
 Cloudflare sends (tests/fixtures/cloudflare/). Optional: a required token (else 401), a list of
 known models (else 5007), a context window (else 413 / 5021), latency per generation.
@@ -39,6 +46,8 @@ if TYPE_CHECKING:
     from http.server import ThreadingHTTPServer
 
 PREFIX = "/client/v4"
+KEEP_ALIVE = 400.0  # seconds Cloudflare keeps an idle HTTP/1.1 client connection open
+BACKLOG = 128  # connections waiting to be accepted
 DEFAULT_TOKEN = "fake-token"
 DEFAULT_ACCOUNT = "0123456789abcdef0123456789abcdef"
 
@@ -271,6 +280,7 @@ class FakeCloudflare:
         models: Sequence[str] | None = None,  # None: any model name is accepted
         context_window: int | None = None,  # tokens (input estimate + max_tokens)
         reply: Callable[[Sequence[Any]], str] = default_reply,
+        keep_alive: float = KEEP_ALIVE,  # seconds an idle connection stays open
     ) -> None:
         self.host = host
         self.port = port
@@ -280,6 +290,9 @@ class FakeCloudflare:
         self.models = None if models is None else set(models)
         self.context_window = context_window
         self.reply = reply
+        if not keep_alive > 0:
+            raise ValueError(f"keep_alive: expected seconds > 0, got {keep_alive!r}")
+        self.keep_alive = keep_alive
         self.requests: list[Recorded] = []
         self._script: list[Failure] = []
         self._lock = threading.Lock()
@@ -296,8 +309,11 @@ class FakeCloudflare:
 
         from wapa.sim.cloudflare_http import CloudflareHandler
 
-        handler = type("Handler", (CloudflareHandler,), {"fake": self})
-        server = ThreadingHTTPServer((self.host, self.port), handler)
+        # `timeout`: an idle connection's next request line is waited for this long, then
+        # http.server closes the connection (the keep-alive limit).
+        handler = type("Handler", (CloudflareHandler,), {"fake": self, "timeout": self.keep_alive})
+        listener = type("Listener", (ThreadingHTTPServer,), {"request_queue_size": BACKLOG})
+        server = listener((self.host, self.port), handler)
         server.daemon_threads = True
         server.block_on_close = False
         self._server = server

@@ -3,8 +3,11 @@ prompt on the wire, scripted failures, the OpenAI-compatible endpoint, `wapa fak
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +23,8 @@ from wapa.adapters.llm import (
     ModelTimeoutError,
     RoutingError,
     client_from_env,
+    client_from_settings,
+    settings_from_env,
 )
 from wapa.adapters.llm.cloudflare import parse_run
 from wapa.adapters.llm.openai_compat import parse_chat
@@ -289,3 +294,58 @@ def test_wapa_fake_cloudflare_serves_until_sigterm() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _verify_request(fake: FakeCloudflare) -> bytes:
+    return (
+        f"GET /client/v4/user/tokens/verify HTTP/1.1\r\nHost: {fake.host}\r\n"
+        f"Authorization: Bearer {fake.token}\r\n\r\n"
+    ).encode()
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """One whole HTTP answer (headers and Content-Length body) from `sock`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head
+
+
+def test_connections_are_kept_alive_then_closed_when_idle_as_cloudflare_does() -> None:
+    """Cloudflare keeps an idle HTTP/1.1 connection for 400 s, then closes it: one connection
+    answers request after request, and after `keep_alive` idle seconds the server closes it
+    (here 0.2 s; the recv below waits for the close, at most 10 s)."""
+    assert FakeCloudflare().keep_alive == 400.0
+    with (
+        FakeCloudflare(keep_alive=0.2) as fake,
+        socket.create_connection((fake.host, fake.port), timeout=10.0) as sock,
+    ):
+        for _ in range(3):
+            sock.sendall(_verify_request(fake))
+            assert _answer(sock).startswith(b"HTTP/1.1 200")
+        assert sock.recv(4096) == b""  # closed by the server once idle
+
+
+async def test_a_burst_of_connections_is_accepted() -> None:
+    """32 generations at once on 32 new connections (http.server's default listen backlog of 5
+    reset some of them) all answer, each connection kept for the next burst."""
+    with FakeCloudflare() as fake:
+        settings = settings_from_env(fake.env(AI_DAILY_NEURON_BUDGET="off"))
+        chain = client_from_settings(settings, connections=32)
+        prompt = (ChatMessage("user", "hello"),)
+        try:
+            for _ in range(2):
+                results = await asyncio.gather(*(chain.generate(prompt) for _ in range(32)))
+                assert all(r.text for r in results)
+            assert chain.stats.attempt_errors == {} and chain.stats.requests == 64
+        finally:
+            await chain.aclose()
+
+
+def test_keep_alive_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="keep_alive"):
+        FakeCloudflare(keep_alive=0)
