@@ -31,18 +31,26 @@ class Keywords:
     r"""The urgent keywords, matched as `keyword_pattern` matches them (the same matches, so the
     same scores bit for bit: tests/core/test_core_urgency_fast.py checks it against the plain
     pattern), but cheaply for ASCII text, most of what arrives: the text is lowercased once
-    and matched without IGNORECASE against the keywords' ASCII forms, and only when one of
-    their first words occurs in it at all (a substring test in C); without one, no keyword can
-    match. Other text goes through the IGNORECASE pattern itself.
+    and matched without IGNORECASE against the keywords' ASCII forms, and only when a cheap
+    test says a keyword may occur; when none may, no keyword can match. Other text goes
+    through the IGNORECASE pattern itself.
 
     Exact because, for ASCII text, lowercasing keeps every position, every `\w` and `\s`,
     and each keyword character matches exactly the ASCII characters whose lowercase is its
     ASCII form (found by asking `re` itself, so its special cases, the long s or the Kelvin
     sign, are its own); a keyword with a character no ASCII character matches cannot match
     ASCII text and is left out of that path (the order of the others is kept, so the
-    alternative chosen at each position is the same)."""
+    alternative chosen at each position is the same).
 
-    __slots__ = ("pattern", "_ascii", "_probes")
+    The cheap test is necessary for a keyword to match. A keyword matches on word
+    boundaries, so its first word, when it is all word characters, is then one of the
+    text's words (its runs of `\w`, split in C); otherwise (a keyword such as "a.s.a.p")
+    that word occurs in the text (a substring test). When the words found only start
+    phrases ("call" of "call me"), a phrase's words must also follow one another
+    (`call\s+me` without the boundaries: a search for a literal start, cheaper than the
+    boundaries' lookbehind at every position). Whatever passes goes to the full pattern."""
+
+    __slots__ = ("pattern", "_ascii", "_firsts", "_confirms", "_probes")
 
     def __init__(self, keywords: Iterable[str]) -> None:
         pattern = keyword_pattern(keywords)
@@ -50,33 +58,54 @@ class Keywords:
             raise ValueError("no keywords")
         self.pattern = pattern
         alternatives: list[str] = []
-        probes: set[str] = set()
+        phrases: dict[str, list[list[str]]] = {}  # first word -> the ASCII keywords' words
         for word in _words(keywords):
             parts = [_ascii_form(part) for part in word.split()]
             if any(part is None for part in parts):
                 continue
             ascii_parts = [p for p in parts if p is not None]
             alternatives.append(r"\s+".join(map(re.escape, ascii_parts)))
-            probes.add(ascii_parts[0])
+            phrases.setdefault(ascii_parts[0], []).append(ascii_parts)
         self._ascii = (
             re.compile(rf"(?<!\w)(?:{'|'.join(alternatives)})(?!\w)") if alternatives else None
         )
-        # a probe that contains another is implied by it
-        self._probes = tuple(
-            p for p in sorted(probes) if not any(q != p and q in p for q in probes)
-        )
+        words = {
+            first for first in phrases if first.encode().translate(_WORD_BYTES) == first.encode()
+        }
+        self._firsts = frozenset(first.encode() for first in words)
+        self._probes = tuple(sorted(set(phrases) - words))  # first words with other characters
+        self._confirms = {  # first words that only start phrases -> the phrases' words in a row
+            first.encode(): re.compile("|".join(r"\s+".join(map(re.escape, w)) for w in ws))
+            for first, ws in phrases.items()
+            if first in words and all(len(w) > 1 for w in ws)
+        }
 
-    def count(self, text: str) -> int:
-        """How many distinct keywords (casefolded) `text` holds."""
-        if text.isascii():
-            if self._ascii is None:
-                return 0
-            low = text.lower()
-            for probe in self._probes:
-                if probe in low:
-                    return len(set(self._ascii.findall(low)))
+    def count(self, text: str, low: str | None = None) -> int:
+        """How many distinct keywords (casefolded) `text` holds; `low`: `text.lower()`, when
+        the caller has it already."""
+        if not text.isascii():
+            return len({m.casefold() for m in self.pattern.findall(text)})
+        if self._ascii is None:
             return 0
-        return len({m.casefold() for m in self.pattern.findall(text)})
+        if low is None:
+            low = text.lower()
+        words = low.encode().translate(_WORD_BYTES).split()
+        if not self._firsts.isdisjoint(words):
+            for first in self._firsts.intersection(words):
+                confirm = self._confirms.get(first)
+                if confirm is None or confirm.search(low):
+                    return len(set(self._ascii.findall(low)))
+        for probe in self._probes:
+            if probe in low:
+                return len(set(self._ascii.findall(low)))
+        return 0
+
+
+# ASCII bytes with the word characters of `re` (\w: letters, digits, "_") kept and every other
+# one made a space, so that `split()` gives a text's words as the boundaries see them.
+_WORD_BYTES = bytes(c if chr(c).isalnum() or chr(c) == "_" else 32 for c in range(128)) + bytes(
+    [32] * 128
+)
 
 
 def keywords(words: Iterable[str]) -> Keywords | None:
@@ -114,10 +143,11 @@ def _ascii_form(part: str) -> str | None:
     return "".join(c for c in chars if c is not None)
 
 
-def emphasised(text: str) -> bool:
+def emphasised(text: str, low: str | None = None) -> bool:
+    """True for "!!!" (or "‼") or a shouted message; `low`: `text.lower()`, if known."""
     if "!!!" in text or "‼" in text:
         return True
-    if text == text.lower():  # no capital at all: the common case, decided in C
+    if text == (text.lower() if low is None else low):  # no capital at all: decided in C
         return False
     upper = sum(map(str.isupper, text))
     if upper < 8:
@@ -132,13 +162,15 @@ def score(text: str, pattern: Keywords | re.Pattern[str] | None, burst: bool) ->
     """The urgency score of `text` (module docstring). `pattern`: `keywords(...)`, or a
     `keyword_pattern(...)` (the same score, slower)."""
     text = text[:SCAN_CHARS]
+    if not text:
+        return BURST_POINTS if burst else 0
+    low = text.lower()  # read by both tests below
     points = 0
-    if pattern is not None and text:
-        if isinstance(pattern, Keywords):
-            points += KEYWORD_POINTS * pattern.count(text)
-        else:
-            points += KEYWORD_POINTS * len({m.casefold() for m in pattern.findall(text)})
-    if text and emphasised(text):
+    if isinstance(pattern, Keywords):
+        points += KEYWORD_POINTS * pattern.count(text, low)
+    elif pattern is not None:
+        points += KEYWORD_POINTS * len({m.casefold() for m in pattern.findall(text)})
+    if emphasised(text, low):
         points += EMPHASIS_POINTS
     if burst:
         points += BURST_POINTS

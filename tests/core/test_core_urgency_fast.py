@@ -1,4 +1,4 @@
-"""`urgency.Keywords` (lowercase once, no IGNORECASE, a substring probe first) scores every
+"""`urgency.Keywords` (lowercase once, no IGNORECASE, a test of the text's words first) scores every
 text exactly as the original scorer did: the original is kept here as the reference, and
 hypothesis looks for a text or a keyword list where the two differ (case, the long s, the
 Kelvin sign, dotted and dotless i, German sharp s, Hebrew, whitespace runs, word boundaries)."""
@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from wapa.core.policy import Policy
-from wapa.core.urgency import SCAN_CHARS, emphasised, keywords, score
+from wapa.core.urgency import _WORD_BYTES, SCAN_CHARS, emphasised, keywords, score
 
 
 def reference_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
@@ -66,6 +66,9 @@ def test_default_keywords_score_as_before(text: str, burst: bool) -> None:
 @example(["ı"], "I i ı İ")
 @example(["ſ", "k"], "s S K k")
 @example(["call me", "me now"], "xcall me now")
+@example(["right", "right now"], "right\x1cnow, right_now")
+@example(["a.s.a.p", "call me"], "call_me a.s.a.p.")
+@example(["9-1-1", "k"], "dial 9-1-1 K")
 def test_any_keywords_score_as_before(words: list[str], text: str) -> None:
     fast = keywords(words)
     assert score(text, fast, False) == reference_score(text, reference_pattern(words), False)
@@ -75,3 +78,19 @@ def test_a_text_beyond_the_scan_is_cut_the_same_way() -> None:
     text = "x" * (SCAN_CHARS - 3) + " urgent"
     fast = keywords(DEFAULT)
     assert score(text, fast, False) == reference_score(text, reference_pattern(DEFAULT), False) == 0
+
+
+def test_the_word_table_splits_ascii_as_the_boundaries_see_it() -> None:
+    for c in map(chr, range(128)):
+        word = re.fullmatch(r"\w", c) is not None
+        assert _WORD_BYTES[ord(c)] == (ord(c) if word else ord(" ")), repr(c)
+
+
+@settings(max_examples=200)
+@given(
+    word_lists, st.text(alphabet=st.sampled_from([*TRICKY, *"acelmnorw\x1c\x1f\x0b"]), max_size=50)
+)
+def test_phrases_and_their_first_words_score_as_before(words: list[str], text: str) -> None:
+    words = [*words, "call me", "call", "right now", "me"]
+    fast = keywords(words)
+    assert score(text, fast, False) == reference_score(text, reference_pattern(words), False)
