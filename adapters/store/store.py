@@ -96,8 +96,10 @@ _first = operator.itemgetter(0)
 
 
 def _ctx_oldest(chat: dict[str, Any]) -> float | None:
-    oldest = min(map(_first, chat.get("context") or ()), default=None)
-    return None if oldest is None else float(oldest)
+    """The time of the chat's oldest context entry (None without context): its row's
+    `ctx_oldest` column, which retention's query reads without decoding the row."""
+    context = chat.get("context")
+    return float(min(map(_first, context))) if context else None
 
 
 @dataclass(slots=True)
