@@ -150,9 +150,31 @@ class _StampingQueueHandler(logging.handlers.QueueHandler):
         return record
 
 
+class _WriterHandler(logging.StreamHandler[TextIO]):
+    """The background writer's stream handler. Once `_BatchWriter.stop` has given up on a
+    write that blocks (`stuck`), its lock and its stream's are held by that write: logging's
+    own shutdown at exit (which takes every handler's lock and flushes it) must then leave it
+    alone, or the exit would hang all the same."""
+
+    stuck = False
+
+    def acquire(self) -> None:
+        if not self.stuck:
+            super().acquire()
+
+    def release(self) -> None:
+        if not self.stuck:
+            super().release()
+
+    def flush(self) -> None:
+        if not self.stuck:
+            super().flush()
+
+
 _STOP = logging.makeLogRecord({"msg": "stop"})  # the writer's sentinel
 _BATCH_WAIT = 0.005  # seconds the writer lets records gather after it wakes
 _BATCH_LINES = 32  # lines formatted between two writes (about half a millisecond)
+STOP_TIMEOUT = 3.0  # seconds an exit waits for the writer to write what is queued
 
 
 class _BatchWriter:
@@ -173,10 +195,20 @@ class _BatchWriter:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
-        """Write every record queued before this call, then end the thread."""
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
+        """Write every record queued before this call, then end the thread, waiting at most
+        `timeout` seconds: a stream that takes nothing (a stderr pipe nobody reads, once its
+        buffer is full) must not hang an exit. None: everything was written. Else the number
+        of records still queued when it gave up: they, and the batch whose write is blocked,
+        are lost if the process then exits (the thread is a daemon, ended with it); if the
+        process goes on, the thread writes them once the stream takes them again."""
         self.records.put(_STOP)
-        self._thread.join()
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            return None
+        if isinstance(self.handler, _WriterHandler):
+            self.handler.stuck = True
+        return max(0, self.records.qsize() - 1)  # the sentinel is not a line
 
     def _run(self) -> None:
         records, drained = self.records, True
@@ -231,16 +263,20 @@ class _BatchWriter:
 _listener: _BatchWriter | None = None
 
 
-def flush_logging() -> None:
+def flush_logging(timeout: float = STOP_TIMEOUT) -> int | None:
     """Write out every record still queued (background mode) and flush the handlers. Call it
-    before `os._exit`, which skips the interpreter's own shutdown."""
+    before `os._exit`, which skips the interpreter's own shutdown. Waits for the writer at
+    most `timeout` seconds (`_BatchWriter.stop`): None when everything was written, else how
+    many records were still queued (lost if the process exits now)."""
     global _listener
+    left = None
     if _listener is not None:
-        _listener.stop()  # drains the queue, then joins the thread
+        left = _listener.stop(timeout)  # drains the queue, then joins the thread
         _listener = None
     for handler in logging.getLogger().handlers:
         with contextlib.suppress(Exception):  # a closed stream must not stop an exit
             handler.flush()
+    return left
 
 
 _at_exit = False
@@ -270,7 +306,8 @@ def setup_logging(
     global _listener
     flush_logging()
     redactor = Redactor(show_content)
-    stream_handler = logging.StreamHandler(stream or sys.stderr)
+    kind = _WriterHandler if background else logging.StreamHandler
+    stream_handler = kind(stream or sys.stderr)
     stream_handler.setFormatter(JsonFormatter(redactor))
     handler: logging.Handler = stream_handler
     if background:

@@ -193,3 +193,43 @@ def test_background_lines_are_written_when_the_process_exits_without_flush_loggi
     )
     lines = [json.loads(line) for line in done.stderr.decode().splitlines()]
     assert [(r["event"], r["i"]) for r in lines] == [("last_words", i) for i in range(3)]
+
+
+@pytest.mark.parametrize("leave", ["os._exit", "atexit"])
+def test_an_exit_does_not_hang_on_a_stderr_pipe_nobody_reads(leave: str) -> None:
+    """stderr is a pipe whose reader reads nothing: once its buffer is full the writer's write
+    blocks. The exit still happens, `flush_logging` giving up after its timeout (here 0.5 s)
+    and saying how many records were still queued (lost); the lines written before the pipe
+    filled are whole JSON lines. Leaving as `wapa run` does (`os._exit` after `flush_logging`,
+    not flushing a stuck stderr) or by an ordinary exit (logging's shutdown skips the stuck
+    handler)."""
+    child = (
+        "import logging, sys\n"
+        "from wapa.adapters.logs import flush_logging, log_event, setup_logging\n"
+        "setup_logging('INFO', background=True)\n"
+        "for i in range(5000):\n"
+        "    log_event(logging.getLogger('wapa.test'), logging.INFO, 'line', i=i, pad='x' * 80)\n"
+        "print(flush_logging(timeout=0.5), flush=True)\n"
+        + ("import os; os._exit(0)\n" if leave == "os._exit" else "")
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        status = proc.wait(timeout=60)  # stderr unread until the child has exited
+        out, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+    assert status == 0
+    left = int(out.decode())
+    lines = [json.loads(line) for line in err.decode().splitlines()[:-1]]  # last may be cut
+    assert 0 < len(lines) < 5000 and left > 0
+    assert [r["i"] for r in lines] == list(range(len(lines)))
+    assert len(lines) + left < 5000  # the batch blocked in its write is lost too
+
+
+def test_flush_logging_says_everything_was_written(stream: io.StringIO) -> None:
+    setup_logging("INFO", stream=stream, background=True)
+    log_event(logging.getLogger("wapa.test"), logging.INFO, "one")
+    assert flush_logging() is None
+    assert [r["event"] for r in _lines(stream)] == ["one"]
