@@ -86,9 +86,9 @@ def main(args: argparse.Namespace) -> int:
     # Everything is committed and flushed by now; leave without waiting for threads that may
     # still block: neonize's Go side after disconnecting, the console's stdin reader (a daemon
     # thread inside a read() makes CPython abort at shutdown when it holds the stdin lock).
-    flush_logging()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
+    stuck = flush_logging() is not None  # the log stream took nothing for seconds: lines lost
+    for stream in (sys.stdout,) if stuck else (sys.stdout, sys.stderr):  # a blocked write holds
+        with contextlib.suppress(Exception):  # stderr's lock: flushing it would wait forever
             stream.flush()
     os._exit(code)
 
