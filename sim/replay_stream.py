@@ -581,8 +581,9 @@ def _reply_time(reply: tuple[Sent, Batch | None]) -> float:
 
 
 class _Compare:
-    """Recorded and replayed decisions matched per chat and code in time order, within the
-    tolerance (`sim.replay.compare_decisions`), as both sides come in."""
+    """Check mode (rule 4 of `sim.replay`) as both sides come in: recorded and replayed
+    decisions matched per chat and code (`match_in_order`), the traces of each one left over
+    cut from the last `TRACE_WINDOW` of both sides."""
 
     def __init__(self, tolerance: float, limit: int) -> None:
         self.tolerance = tolerance
@@ -681,8 +682,9 @@ class _ChatReplies:
 
 
 class _Pairing:
-    """Baseline and what-if replies per chat: unchanged within the tolerance, else moved (the
-    same messages answered) or lost and gained (`sim.replay.compare_replies`), as they come."""
+    """What-if mode (rule 6 of `sim.replay`) as both runs go: replies matched per chat
+    (`match_in_order`), the ones left over paired once no reply to come can answer what they
+    answer (`pair_moved`)."""
 
     def __init__(self, tolerance: float, limit: int) -> None:
         self.tolerance = tolerance
@@ -764,10 +766,11 @@ class _Pairing:
 
 
 class _Builder:
-    """`sim.replay.script_from` as the recording is read: inputs go to the runs (an inbound
-    message is held until the next inbound item, in case the recording's core took it for an
-    echo of its own send), recorded outgoing items to the runs' books, recorded answers to their
-    items, recorded decisions to the comparison."""
+    """Rules 1 and 2 of `sim.replay` as the recording is read: inputs go to the runs (an
+    inbound message is held until the next inbound item, in case the recording's core took it
+    for an echo of its own send), restarts to the runs as crashes, recorded outgoing items to
+    the runs' books, recorded answers and echoes to their items, recorded decisions to the
+    comparison."""
 
     def __init__(self, header: Header, runs: list[_Run], compare: _Compare | None) -> None:
         self.owner = header.persona.owner_id
@@ -856,6 +859,7 @@ class _Builder:
             self.inputs += 1
 
     def _attach_echo(self, t: float, m: Message) -> None:
+        """Rule 2 of `sim.replay`: the recorded send (or notice) echo `m`, at `t`, belongs to."""
         pool = self.notices if m.chat == self.owner else self.recent.get(m.chat, deque())
         candidates = [o for o in pool if o.chat == m.chat and not o.echoed and o.t <= t]
         match = next((o for o in candidates if o.confirmed_id and o.confirmed_id == m.id), None)
