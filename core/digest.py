@@ -28,12 +28,15 @@ on the owner's command `digest`, the owner gets a notice of kind `digest`:
 - The log starts over after each digest; a scheduled digest with nothing new is skipped (a
   `digest` decision says so); `digest` on demand always answers. Saved and restored with
   the state.
-- Where it is kept: each chat's entry (`ChatLog`) lives in its `Chat` and is saved in that
-  chat's row, so a step writes only the entries of the chats it changed; the global part is
-  four numbers in the meta: `since`, `first`, `seq` (counts every message logged, never
-  reset: each entry keeps the `seq` of its latest message, the log's order) and `start` (the
-  `seq` when the last digest was sent). Reason: the whole log in the meta was rewritten on
-  every commit (about 38 KB with `CHATS_KEPT` chats, 40% of a fuzz run's time).
+- Where it is kept: each chat's entry is fields of its `Chat` (inherited from `ChatLog`, at
+  their initial values while the chat is not in the log) and is saved in that chat's row, so
+  a step writes only the entries of the chats it changed; the global part is four numbers in
+  the meta: `since`, `first`, `seq` (counts every message logged, never reset: each entry
+  keeps the `seq` of its latest message, the log's order) and `start` (the `seq` when the
+  last digest was sent). Reasons: the whole log in the meta was rewritten on every commit
+  (about 38 KB with `CHATS_KEPT` chats, 40% of a fuzz run's time); and as an object of its
+  own, an entry cost every message a lookup of its chat and of the dropped entry's chat among
+  all chats (cache misses over thousands of chats), where the fields cost nothing to find.
 - Still bounded, and no row is written just to drop an entry: the log is the entries above
   `start` with the `CHATS_KEPT` highest `seq` (`chats` is that index, rebuilt from the chats
   on restore). A new chat's entry takes the place of the one whose latest message is the
@@ -53,7 +56,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from wapa.core.escalation import NAME_CHARS, clean
@@ -91,103 +94,110 @@ _STATUS: dict[str, str] = {
 }
 
 
-@dataclass(slots=True)
 class ChatLog:
-    label: str
-    group: bool
-    wrote: int = 0
-    last: float = 0.0
-    msg: str = ""  # the id of the last message: its excerpt is read from the chat's context
-    urgent: bool = False
-    answers: tuple[float, ...] = ()  # the last ANSWERS_SHOWN send times (no list per chat)
-    status: str = ""  # a value of _STATUS ("" reply under way or not decided yet)
-    seq: int = 0  # `DigestLog.seq` at its latest message: the log's order, most recent last
+    """A chat's line in the log: the fields `Chat` (core/machine.py) inherits, so each chat
+    holds its own line and saves it in its row (`log_export`). They keep their initial values
+    (`log_clear`) while the chat is not in the log; `log_seq` > 0 says it is."""
 
-    def export(self) -> list[Any]:
+    # a ClassVar for mypyc (bench/build_core.py), which reads a plain __slots__ as a field
+    __slots__: ClassVar[tuple[str, ...]] = (
+        "log_label",
+        "log_group",
+        "log_wrote",
+        "log_last",
+        "log_msg",
+        "log_urgent",
+        "log_answers",
+        "log_status",
+        "log_seq",
+    )
+
+    def __init__(self) -> None:
+        self.log_clear()
+
+    def log_clear(self) -> None:
+        """Out of the log: the initial values (the ids and times it held are let go)."""
+        self.log_label = ""
+        self.log_group = False
+        self.log_wrote = 0
+        self.log_last = 0.0
+        self.log_msg = ""  # the id of the last message: its excerpt is read from the context
+        self.log_urgent = False
+        self.log_answers: tuple[float, ...] = ()  # the last ANSWERS_SHOWN send times
+        self.log_status = ""  # a value of _STATUS ("" reply under way or not decided yet)
+        self.log_seq = 0  # `DigestLog.seq` at its latest message: the log's order; 0: not in it
+
+    def log_export(self) -> list[Any]:
         """Plain JSON, a compact list in field order (kept in the chat's row)."""
         return [
-            self.label,
-            self.group,
-            self.wrote,
-            self.last,
-            self.msg,
-            self.urgent,
-            list(self.answers),
-            self.status,
-            self.seq,
+            self.log_label,
+            self.log_group,
+            self.log_wrote,
+            self.log_last,
+            self.log_msg,
+            self.log_urgent,
+            list(self.log_answers),
+            self.log_status,
+            self.log_seq,
         ]
 
-    @classmethod
-    def restore(cls, row: Sequence[Any], seq: int = 0) -> ChatLog:
-        """The inverse of `export`; a row saved before entries had a `seq` (8 fields, in the
-        meta) takes `seq`."""
+    def log_load(self, row: Sequence[Any], seq: int = 0) -> None:
+        """The inverse of `log_export`; a row saved before entries had a `seq` (8 fields, in
+        the meta) takes `seq`."""
         label, group, wrote, last, msg, urgent, answers, status, *rest = row
         if len(rest) > 1:
             raise ValueError(f"a digest entry has {len(row)} fields, expected 9")
-        return cls(
-            str(label),
-            bool(group),
-            int(wrote),
-            float(last),
-            str(msg),
-            bool(urgent),
-            tuple(float(t) for t in answers),
-            str(status),
-            int(rest[0]) if rest else seq,
-        )
+        self.log_label = str(label)
+        self.log_group = bool(group)
+        self.log_wrote = int(wrote)
+        self.log_last = float(last)
+        self.log_msg = str(msg)
+        self.log_urgent = bool(urgent)
+        self.log_answers = tuple(float(t) for t in answers)
+        self.log_status = str(status)
+        self.log_seq = int(rest[0]) if rest else seq
 
 
 @dataclass
 class DigestLog:
     since: float | None = None  # the last digest (or the first time the core knew)
-    # the entries the chats hold (`Chat.digest`), most recent last: an index, not exported.
-    # An OrderedDict: moving a chat to the end and dropping the first are O(1) (a dict's
-    # first live key is found by scanning the slots its earlier deletions left, one per message)
+    # the chats in the log (their lines are their `ChatLog` fields), most recent last: an
+    # index, not exported. An OrderedDict: moving a chat to the end and dropping the first are
+    # O(1) (a dict's first live key is found by scanning the slots its earlier deletions left)
     chats: OrderedDict[str, ChatLog] = field(default_factory=OrderedDict)
     first: float | None = None  # the first message logged since: the next digest follows it
     seq: int = 0  # counts every message logged (the entries' order); never reset
     start: int = 0  # `seq` when the last digest was sent: entries at or below it are stale
 
     def wrote(
-        self, chat: str, label: str, group: bool, msg: str, urgent: bool, now: float
-    ) -> str | None:
-        """A contact's message `msg` (its id; "" when it must not be quoted) entered the chat;
-        its entry is `chats[chat]` after this. The label is kept raw (bounded) and cleaned when
-        a digest is built: this runs for every message. Returns the chat whose entry was
-        dropped to keep `CHATS_KEPT` (its holder must let it go; its row need not be written,
-        the entry's `seq` marks it stale), else None.
-
-        Cheap, since it runs for every message: a chat already in the log moves to the end,
-        and a new chat in a full log takes the first entry's place (both O(1) in C) and its
-        object, reset, so a busy log allocates nothing per message (an entry per message was
-        a tracked allocation the cyclic GC paid for too)."""
+        self, key: str, line: ChatLog, label: str, group: bool, msg: str, urgent: bool, now: float
+    ) -> None:
+        """A contact's message `msg` (its id; "" when it must not be quoted) entered the chat
+        `key`, whose line is `line`. The label is kept raw (bounded) and cleaned when a digest
+        is built: this runs for every message, so it is cheap: a chat in the log moves to the
+        end, a new one in a full log takes the place of the first (both O(1) in C), whose line
+        is cleared; no object is made. The dropped chat's row is not written: its entry stays
+        there, stale (its `seq` is below every live one's), until the row is next written."""
         chats = self.chats
-        log = chats.get(chat)
-        dropped: str | None = None
-        if log is not None:
-            chats.move_to_end(chat)  # most recent last
+        if line.log_seq:
+            chats.move_to_end(key)  # most recent last
             if label:
-                log.label = label[:KEPT_CHARS]
-        elif len(chats) < CHATS_KEPT:
-            log = chats[chat] = ChatLog(label[:KEPT_CHARS], group)
-        else:  # the entry whose latest message is the oldest goes
-            dropped, log = chats.popitem(last=False)
-            chats[chat] = log
-            log.label = label[:KEPT_CHARS]
-            log.group = group
-            log.wrote = 0
-            log.urgent = False
-            log.answers = ()
-        self.seq = log.seq = self.seq + 1
-        log.wrote += 1
-        log.last = now
-        log.msg = msg[:KEPT_CHARS]
+                line.log_label = label[:KEPT_CHARS]
+        else:
+            if len(chats) >= CHATS_KEPT:  # the line whose latest message is the oldest goes
+                chats.popitem(last=False)[1].log_clear()
+            chats[key] = line
+            line.log_label = label[:KEPT_CHARS]
+            line.log_group = group
+        self.seq = line.log_seq = self.seq + 1
+        line.log_wrote += 1
+        line.log_last = now
+        line.log_msg = msg[:KEPT_CHARS]
         if urgent:
-            log.urgent = True
-        log.status = ""
+            line.log_urgent = True
+        line.log_status = ""
         if self.first is None:
             self.first = now
-        return dropped
 
     def observe(self, effects: Sequence[object], changed: set[str]) -> None:
         """A step's decisions: each one of `_STATUS` sets its chat's line; the ids of the
@@ -206,13 +216,13 @@ class DigestLog:
             if log is None:
                 continue
             if code == _SENT:
-                log.answers = (*log.answers, d.t)[-ANSWERS_SHOWN:]
+                log.log_answers = (*log.log_answers, d.t)[-ANSWERS_SHOWN:]
             else:
                 if code == _COOLDOWN and "owner wrote" in d.detail:
                     status = "you wrote last"
-                if log.status == status:
+                if log.log_status == status:
                     continue
-            log.status = status
+            log.log_status = status
             changed.add(d.chat)
 
     def empty(self) -> bool:
@@ -229,10 +239,12 @@ class DigestLog:
         """The digest's text, at most `limit` characters (`Policy.digest_max_chars`);
         `excerpt(chat, message id)` gives a message's text ("" when gone or not to be shown)."""
         since = self.since if self.since is not None else now
-        texts = {id(x): excerpt(cid, x.msg) if x.msg else "" for cid, x in self.chats.items()}
+        texts = {
+            id(x): excerpt(cid, x.log_msg) if x.log_msg else "" for cid, x in self.chats.items()
+        }
         logs = list(self.chats.values())
-        messages = sum(x.wrote for x in logs)
-        replies = sum(len(x.answers) for x in logs)
+        messages = sum(x.log_wrote for x in logs)
+        replies = sum(len(x.log_answers) for x in logs)
         head = (
             f"Digest since {_when(since, now, zone)}: {counted(len(logs), 'chat')}, "
             f"{counted(messages, 'message')}, {counted(replies, 'reply', 'replies')}."
@@ -240,16 +252,16 @@ class DigestLog:
         if not logs:
             return f"Digest since {_when(since, now, zone)}: nothing new."
         sections: list[tuple[str, list[ChatLog]]] = [
-            ("Urgent:", [x for x in logs if x.urgent]),
-            ("Still waiting:", [x for x in logs if not x.urgent and _waiting(x)]),
-            ("Answered:", [x for x in logs if not x.urgent and x.status == "answered"]),
-            ("You answered:", [x for x in logs if not x.urgent and x.status == "you"]),
-            ("Reply under way:", [x for x in logs if not x.urgent and x.status == ""]),
+            ("Urgent:", [x for x in logs if x.log_urgent]),
+            ("Still waiting:", [x for x in logs if not x.log_urgent and _waiting(x)]),
+            ("Answered:", [x for x in logs if not x.log_urgent and x.log_status == "answered"]),
+            ("You answered:", [x for x in logs if not x.log_urgent and x.log_status == "you"]),
+            ("Reply under way:", [x for x in logs if not x.log_urgent and x.log_status == ""]),
         ]
         lines, total, shown = [head], len(head), 0
         for title, group in sections:
             group.reverse()  # the latest first, ties too
-            group.sort(key=lambda x: -x.last)
+            group.sort(key=lambda x: -x.log_last)
             for i, x in enumerate(group):
                 line = ("" if i else title + "\n") + "- " + _line(x, texts[id(x)], now, zone)
                 if total + len(line) + 1 > limit - 30:
@@ -261,12 +273,12 @@ class DigestLog:
             lines.append(f"... and {counted(len(logs) - shown, 'more chat')}.")
         return "\n".join(lines)
 
-    def reset(self, now: float) -> list[str]:
-        """Start over (a digest was sent); returns the chats whose entries went (their rows
-        keep them, stale, until next written: `start` tells)."""
-        dropped = list(self.chats)
+    def reset(self, now: float) -> None:
+        """Start over (a digest was sent): every line is cleared (the rows keep their entries,
+        stale, until next written: `start` tells)."""
+        for line in self.chats.values():
+            line.log_clear()
         self.since, self.chats, self.first, self.start = now, OrderedDict(), None, self.seq
-        return dropped
 
     def export(self) -> dict[str, Any]:
         """The global part only: the entries are saved with their chats (`ChatLog.export`)."""
@@ -274,15 +286,18 @@ class DigestLog:
 
     @classmethod
     def restore(cls, data: dict[str, Any] | None, held: dict[str, ChatLog]) -> DigestLog:
-        """The log from its global part and `held`, the entries the restored chats hold (chat
-        id -> entry): those above `start` with the `CHATS_KEPT` highest `seq`, in that order.
-        The others are stale (dropped or emptied by a digest): their holders must drop them."""
+        """The log from its global part and `held`, the lines the restored chats hold (chat
+        id -> line): those above `start` with the `CHATS_KEPT` highest `seq`, in that order.
+        The others are stale (dropped or emptied by a digest): they are cleared."""
         data = data or {}
         since, first = data.get("since"), data.get("first")
         start = int(data.get("start", 0))
-        live = [item for item in held.items() if item[1].seq > start]
-        chats = OrderedDict(sorted(live, key=lambda item: item[1].seq)[-CHATS_KEPT:])
-        seq = max(int(data.get("seq", 0)), max((x.seq for x in chats.values()), default=0))
+        ordered = sorted(held.items(), key=lambda item: item[1].log_seq)
+        chats = OrderedDict(item for item in ordered[-CHATS_KEPT:] if item[1].log_seq > start)
+        for cid, line in ordered:
+            if cid not in chats:
+                line.log_clear()
+        seq = max(int(data.get("seq", 0)), max((x.log_seq for x in chats.values()), default=0))
         return cls(
             float(since) if since is not None else None,
             chats,
@@ -292,11 +307,12 @@ class DigestLog:
         )
 
     @staticmethod
-    def saved_in_meta(data: dict[str, Any] | None) -> dict[str, ChatLog]:
+    def saved_in_meta(data: dict[str, Any] | None) -> dict[str, list[Any]]:
         """The entries of a state saved when the whole log was in the meta (`chats`, most
-        recent last), numbered 1..n in that order: `restore` moves them into their chats."""
+        recent last, 8 fields), with their `seq`, 1..n in that order: the machine moves them
+        into their chats (`ChatLog.log_load`)."""
         rows = (data or {}).get("chats") or {}
-        return {str(cid): ChatLog.restore(row, i) for i, (cid, row) in enumerate(rows.items(), 1)}
+        return {str(cid): [*row, i] for i, (cid, row) in enumerate(rows.items(), 1)}
 
 
 def next_time(after: float, hhmm: str, zone: ZoneInfo) -> float:
@@ -312,23 +328,23 @@ def next_time(after: float, hhmm: str, zone: ZoneInfo) -> float:
 
 
 def _waiting(x: ChatLog) -> bool:
-    return x.status not in ("answered", "you", "")
+    return x.log_status not in ("answered", "you", "")
 
 
 def _line(x: ChatLog, text: str, now: float, zone: ZoneInfo) -> str:
-    label = clean(x.label, NAME_CHARS) or "someone"
-    name = f"{label} (group)" if x.group else label
-    count = counted(x.wrote, "message")
-    at = ("last " if x.wrote > 1 else "") + _when(x.last, now, zone)
+    label = clean(x.log_label, NAME_CHARS) or "someone"
+    name = f"{label} (group)" if x.log_group else label
+    count = counted(x.log_wrote, "message")
+    at = ("last " if x.log_wrote > 1 else "") + _when(x.log_last, now, zone)
     excerpt = clean(text, EXCERPT_CHARS)
     quote = f' "{excerpt}"' if excerpt else ""
-    if x.answers:
-        said = ", ".join(_when(t, now, zone) for t in x.answers)
+    if x.log_answers:
+        said = ", ".join(_when(t, now, zone) for t in x.log_answers)
         outcome = f"answered {said}"
-        if x.status not in ("answered", ""):
-            outcome += f"; now {_said(x.status)}"
+        if x.log_status not in ("answered", ""):
+            outcome += f"; now {_said(x.log_status)}"
     else:
-        outcome = _said(x.status) or "reply under way"
+        outcome = _said(x.log_status) or "reply under way"
     return f"{name}, {count}, {at}{quote}: {outcome}"
 
 

@@ -249,8 +249,9 @@ def _clean_text(text: object) -> str:
     return text.replace("\x00", "")
 
 
-class Chat:
-    """One chat's state. Bounded: context, ids, arrivals, unread and sends all have limits."""
+class Chat(ChatLog):
+    """One chat's state. Bounded: context, ids, arrivals, unread and sends all have limits.
+    Its line in the digest's log (rule 15) is the fields it inherits from `ChatLog`."""
 
     # a ClassVar for mypyc (bench/build_core.py), which reads a plain __slots__ as a field
     __slots__: ClassVar[tuple[str, ...]] = (
@@ -280,23 +281,24 @@ class Chat:
         "profile",
         "replies",
         "sends",
-        "digest",
+        "heap_seq",  # not saved: rebuilt on restore with the heap
     )
 
     def __init__(self, chat_id: str) -> None:
+        super().__init__()
         self.id = chat_id
         self.is_group = False
         self.title = ""
         self.participants = 0
         self.name = ""
-        self.context = ctx.Context()  # packed entries; trimmed by ctx.trim on every append
+        self.context = ctx.Context()  # packed entries, trimmed on every append (rule 10)
         self.seen = b""  # the remembered ids: 8-byte hashes (`_id_hash`), oldest first
         # small lists, not deques: an empty deque costs ~600 bytes, and there are 100k chats
         self.arrivals: list[float] = []  # the last burst_count arrival times
         self.phase: Phase = IDLE
         self.first = 0.0  # time of the first unanswered message
         self.due = 0.0  # the live timer's time (meaning depends on phase)
-        self.timer_seq = 0  # the live heap entry's sequence number, 0 for none
+        self.timer_seq = 0  # the live deadline's sequence number, 0 for none
         self.urgent = False
         # (id, sender) of the messages to mark read at the deadline; sender only in groups,
         # where WhatsApp's receipt must name who wrote each message (one MarkRead per sender)
@@ -313,11 +315,11 @@ class Chat:
         self.profile = ""  # the owner's choice (`profile CHAT NAME`); "": by the rules
         self.replies: list[float] = []  # send times within the last day (cap)
         self.sends = b""  # the last _SENDS_KEPT sends, packed (core/sends.py), oldest first
-        self.digest: ChatLog | None = None  # its entry in the digest's log (rule 15), if any
+        self.heap_seq = 0  # the sequence number of its entry in the deadline heap, 0 for none
 
     def export(self) -> dict[str, Any]:
         """Plain JSON. Context entries and sends are compact lists in their fields' order."""
-        out = dict(zip(self.__slots__, _all_fields(self), strict=True))
+        out = dict(zip(_SAVED, _all_fields(self), strict=True))
         out["context"] = self.context.export()
         out["seen"] = self.seen.hex()
         out["arrivals"] = list(self.arrivals)
@@ -328,17 +330,15 @@ class Chat:
         out["unread"] = [list(u) if u[1] else u[0] for u in self.unread]
         if not self.profile:  # set by the owner's `profile` command only: most chats lack it
             del out["profile"]
-        if self.digest is None:  # only chats that wrote since the last digest have one
-            del out["digest"]
-        else:
-            out["digest"] = self.digest.export()
+        if self.log_seq:  # only chats in the digest's log have an entry
+            out["digest"] = self.log_export()
         return out
 
     @classmethod
     def restore(cls, data: dict[str, Any]) -> Chat:
         """The inverse of `export`; a field missing from `data` keeps its initial value."""
         chat = cls(data["id"])
-        for name in cls.__slots__:
+        for name in _SAVED:
             if name in data and name not in _CONTAINERS:
                 setattr(chat, name, data[name])
         chat.phase = Phase(data.get("phase", IDLE))
@@ -355,7 +355,8 @@ class Chat:
             for u in data.get("unread", ())
         ]
         entry = data.get("digest")
-        chat.digest = ChatLog.restore(entry) if entry is not None else None
+        if entry is not None:  # an entry may be stale: the log's restore tells (and clears it)
+            chat.log_load(entry)
         return chat
 
     def expire(self, cutoff: float) -> bool:
@@ -397,9 +398,10 @@ def _seen_of(ids: Any) -> bytes:
     return out
 
 
-_all_fields = operator.attrgetter(*Chat.__slots__)  # every field at once, in C (export)
+_SAVED = Chat.__slots__[:-1]  # all but heap_seq
+_all_fields = operator.attrgetter(*_SAVED)  # every saved field at once, in C (export)
 _CONTAINERS = frozenset(  # and the phase: restored as a `Phase`, never set as a plain str
-    ("phase", "context", "seen", "arrivals", "replies", "sends", "unread", "digest")
+    ("phase", "context", "seen", "arrivals", "replies", "sends", "unread")
 )
 
 
@@ -494,13 +496,27 @@ class Assistant:
         return owner if chats is None or owner < chats else chats
 
     def _chat_deadline(self) -> float | None:
+        chat = self._next_timer()
+        return chat.due if chat is not None else None
+
+    def _next_timer(self) -> Chat | None:
+        """The chat whose deadline comes first, its entry on top of the heap. The top is settled
+        on the way: an entry no chat holds or whose deadline was cancelled goes, one whose
+        deadline moved later (see `_set_timer`) moves to it."""
         heap = self._heap
         while heap:
-            t, seq, chat_id = heap[0]
+            _, seq, chat_id = heap[0]
             chat = self.chats.get(chat_id)
-            if chat is not None and chat.timer_seq == seq:
-                return t
-            heapq.heappop(heap)  # cancelled or superseded
+            if chat is None or chat.heap_seq != seq:
+                heapq.heappop(heap)
+            elif chat.timer_seq == seq:
+                return chat
+            elif chat.timer_seq:
+                chat.heap_seq = chat.timer_seq
+                heapq.heapreplace(heap, (chat.due, chat.timer_seq, chat_id))
+            else:
+                chat.heap_seq = 0
+                heapq.heappop(heap)
         return None
 
     def on_timer(self, now: float | object) -> list[Effect]:
@@ -508,14 +524,10 @@ class Assistant:
         now = self._tick(now, out)
         if now == NO_TIME:
             return out
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            _, seq, chat_id = heapq.heappop(heap)
-            chat = self.chats.get(chat_id)
-            if chat is None or chat.timer_seq != seq:
-                continue
-            chat.timer_seq = 0
-            self._dirty.add(chat_id)
+        while (chat := self._next_timer()) is not None and chat.due <= now:
+            heapq.heappop(self._heap)
+            chat.timer_seq = chat.heap_seq = 0
+            self._dirty.add(chat.id)
             if chat.phase == WAITING:
                 self._fire_reply(chat, now, out)
             elif chat.phase == GENERATING:
@@ -540,7 +552,9 @@ class Assistant:
         is refused with a decision, and the last known time is used. `now` is typed as
         anything, since bad times are answered, never raised (the compiled core checks a
         declared type at every call)."""
-        if isinstance(now, bool) or not isinstance(now, (int, float)) or not 0 <= now < MAX_TIME:
+        if type(now) is float and 0.0 <= now < MAX_TIME and now >= self.now:  # the usual case
+            self.now = now
+        elif isinstance(now, bool) or not isinstance(now, (int, float)) or not 0 <= now < MAX_TIME:
             known = "the last known time" if self.now != NO_TIME else "nothing: no time known yet"
             out.append(
                 Decision(
@@ -551,7 +565,7 @@ class Assistant:
                 )
             )
             return self.now
-        if now < self.now:
+        elif now < self.now:
             out.append(
                 Decision(
                     self.now,
@@ -561,7 +575,8 @@ class Assistant:
                 )
             )
             return self.now
-        self.now = float(now)
+        else:
+            self.now = float(now)
         if self._digest.since is None:
             self._digest.since = self.now
         return self.now
@@ -609,13 +624,12 @@ class Assistant:
         name = m.sender_name if isinstance(m.sender_name, str) else ""  # step 5: context
         name = name or (m.sender if isinstance(m.sender, str) else "")  # state stays plain JSON
         content = content[: policy.max_message_chars + 1]  # the prompt cuts it: keep state small
-        chat.context.add(now, ctx.CONTACT, name, content, m.id)
-        ctx.trim(chat.context, now, policy)
+        chat.context.add(now, ctx.CONTACT, name, content, m.id, policy)
         chat.arrivals.append(now)
         del chat.arrivals[: -policy.burst_count]
         if chat.is_group:  # step 6: group
             if policy.group_reply == "never" or not self._addressed(chat, m, text):
-                self._digest_wrote(chat, name, "", False, now)
+                self._digest.wrote(chat.id, chat, chat.title, True, "", False, now)
                 if policy.group_reply == "never":
                     out.append(
                         Decision(now, chat.id, Reason.GROUP_NEVER, "groups are set to never")
@@ -636,7 +650,8 @@ class Assistant:
             and now - chat.arrivals[0] <= policy.burst_window
         )
         urgent = urgency.score(text, self._urgent_re, burst) >= policy.urgent_threshold
-        self._digest_wrote(chat, name, m.id, urgent, now)
+        label = chat.title if chat.is_group else (chat.name or name)
+        self._digest.wrote(chat.id, chat, label, chat.is_group, m.id, urgent, now)
         sent_at = m.sent_at if isinstance(m.sent_at, (int, float)) else 0.0
         if sent_at and now - sent_at > policy.stale_after:  # step 8: stale
             out.append(
@@ -722,8 +737,8 @@ class Assistant:
         self._dirty.add(chat.id)
         score = urgency.score(text, self._urgent_re, False)
         if score >= self.policy.urgent_threshold and not chat.is_group:  # rule 14 too
-            if chat.digest is not None:
-                chat.digest.urgent = True
+            if chat.log_seq:
+                chat.log_urgent = True
             self._escalate(chat, ev.message_id, entry.name, content, now, out)
         if chat.phase == WAITING and not chat.urgent and score >= self.policy.urgent_threshold:
             chat.urgent = True
@@ -784,8 +799,7 @@ class Assistant:
         content = ctx.media_text(m.media if isinstance(m.media, str) else "", text)
         if content:
             content = content[: self.policy.max_message_chars + 1]
-            chat.context.add(now, ctx.OWNER, "", content, m.id)
-            ctx.trim(chat.context, now, self.policy)
+            chat.context.add(now, ctx.OWNER, "", content, m.id, self.policy)
         if chat.phase != IDLE:
             self._to_idle(
                 chat, out, Reason.OWNER_TAKEOVER, now, "owner wrote: pending reply cancelled"
@@ -804,13 +818,26 @@ class Assistant:
     # ------------------------------------------------------------------ the reply pipeline
 
     def _set_timer(self, chat: Chat, t: float) -> None:
+        """The chat's one live deadline becomes `t`, with a new sequence number (which orders
+        equal times). The heap holds at most one entry per chat (`heap_seq`), at or before its
+        deadline: a deadline moved later, as a debounce moves it (most messages), keeps the
+        entry, which `_next_timer` moves when it comes up; so a message pushes nothing."""
         self._seq += 1
-        chat.due = t
-        chat.timer_seq = self._seq
-        heapq.heappush(self._heap, (t, self._seq, chat.id))
-        if len(self._heap) > 64 and len(self._heap) > 2 * len(self.chats):  # stale entries
-            self._heap = [(c.due, c.timer_seq, c.id) for c in self.chats.values() if c.timer_seq]
-            heapq.heapify(self._heap)
+        if not chat.heap_seq or chat.due > t:  # no entry at or before t (`due`: the last one's)
+            chat.heap_seq = self._seq
+            heapq.heappush(self._heap, (t, self._seq, chat.id))
+            if len(self._heap) > 64 and len(self._heap) > 2 * len(self.chats):  # stale entries
+                self._rebuild_heap()
+        chat.due, chat.timer_seq = t, self._seq
+
+    def _rebuild_heap(self) -> None:
+        """One entry per live deadline, exact (on restore, and when stale entries pile up)."""
+        self._heap = []
+        for c in self.chats.values():
+            c.heap_seq = c.timer_seq
+            if c.timer_seq:
+                self._heap.append((c.due, c.timer_seq, c.id))
+        heapq.heapify(self._heap)
 
     def _schedule(
         self, chat: Chat, msg_id: str, sender: str, urgent: bool, now: float, out: list[Effect]
@@ -1098,8 +1125,7 @@ class Assistant:
         chat.sends, evicted = sends.add(chat.sends, rid, chat.cooldown_until, _SENDS_KEPT)
         for old in evicted:
             self._requests.pop(old, None)
-        chat.context.add(now, ctx.ASSISTANT, "", text, rid)
-        ctx.trim(chat.context, now, self.policy)
+        chat.context.add(now, ctx.ASSISTANT, "", text, rid, self.policy)
         caps = self.policy.caps
         for times, cap in (
             (chat.replies, caps.per_chat_per_day),
@@ -1190,15 +1216,6 @@ class Assistant:
         if profile is not None and profile.cooldown is not None:
             return profile.cooldown
         return self.policy.cooldown
-
-    def _digest_wrote(self, chat: Chat, name: str, msg_id: str, urgent: bool, now: float) -> None:
-        label = chat.title if chat.is_group else (chat.name or name)
-        log = self._digest
-        dropped = log.wrote(chat.id, label, chat.is_group, msg_id, urgent, now)
-        if chat.digest is None:  # the chat holds its entry and saves it in its row
-            chat.digest = log.chats[chat.id]
-        if dropped is not None:  # the oldest entry made room (CHATS_KEPT); its row keeps
-            self.chats[dropped].digest = None  # it, stale, until next written (no write now)
 
     def _message(self, chat_id: str, msg_id: str) -> ctx.Entry | None:
         """A contact's message still in its chat's context (None once expired or trimmed)."""
@@ -1298,8 +1315,7 @@ class Assistant:
             now, self.policy.local_zone(), self._excerpt, limit=self.policy.digest_max_chars
         )
         chats = len(log.chats)
-        for cid in log.reset(now):  # stale in their rows until next written (`start`)
-            self.chats[cid].digest = None
+        log.reset(now)  # the entries stay in their rows, stale, until next written (`start`)
         self._notice(text, now, out, NoticeKind.DIGEST)
         why = "asked by the owner" if asked else f"daily at {self.policy.digest_at}"
         out.append(
@@ -1558,8 +1574,7 @@ class Assistant:
         for cid, data in state["chats"].items():
             a.chats[cid] = Chat.restore(data)
         a._restore_digest(state.get("digest"))
-        a._heap = [(c.due, c.timer_seq, c.id) for c in a.chats.values() if c.timer_seq]
-        heapq.heapify(a._heap)
+        a._rebuild_heap()
         return a
 
     def _restore_digest(self, data: dict[str, Any] | None) -> None:
@@ -1567,15 +1582,13 @@ class Assistant:
         dropped). A state saved with the whole log in the meta has its entries moved into
         their chats (an entry of a chat the state no longer has is dropped), and those chats
         are dirty: the next commit writes them, since the meta no longer holds their entries."""
-        for cid, entry in DigestLog.saved_in_meta(data).items():
+        for cid, row in DigestLog.saved_in_meta(data).items():
             chat = self.chats.get(cid)
-            if chat is not None and chat.digest is None:
-                chat.digest = entry
+            if chat is not None and not chat.log_seq:
+                chat.log_load(row)
                 self._dirty.add(cid)
-        held = {cid: c.digest for cid, c in self.chats.items() if c.digest is not None}
-        self._digest = DigestLog.restore(data, held)
-        for cid in held.keys() - self._digest.chats.keys():  # stale: dropped or emptied
-            self.chats[cid].digest = None
+        held: dict[str, ChatLog] = {cid: c for cid, c in self.chats.items() if c.log_seq}
+        self._digest = DigestLog.restore(data, held)  # stale lines (dropped, emptied) cleared
 
     def recover(self, now: float | object) -> list[Effect]:
         """After a crash and `restore`: results of generations and sends in flight at the crash

@@ -50,7 +50,7 @@ def test_an_entry_from_no_known_writer_is_refused() -> None:
 
 def test_add_append_replace_keep() -> None:
     context = Context()
-    context.add(T0, CONTACT, "Alice", "hello", "m1")
+    context.add(T0, CONTACT, "Alice", "hello", "m1", Policy())
     context.append(Entry(T0 + 1, ASSISTANT, "", "Hi Alice!", "r1"))
     context[0] = Entry(T0, CONTACT, "Alice", "[voice message] hello", "m1")
     assert [e.text for e in context] == ["[voice message] hello", "Hi Alice!"]
@@ -69,6 +69,19 @@ def test_trim_drops_the_too_old_and_the_too_many_oldest_first() -> None:
     assert [e.id for e in context] == [f"m{i}" for i in range(3, policy.max_context + 3)]
     trim(context, T0 + 5 + policy.context_ttl + 0.5, policy)  # m3..m5 older than the ttl
     assert [e.id for e in context][0] == "m6"
+
+
+def test_add_trims_as_it_appends() -> None:
+    policy = Policy()
+    context, alone = Context(), Context()
+    for i in range(policy.max_context + 3):
+        context.add(T0 + i, CONTACT, "Bob", f"message {i}", f"m{i}", policy)
+        alone.append(Entry(T0 + i, CONTACT, "Bob", f"message {i}", f"m{i}"))
+        trim(alone, T0 + i, policy)
+        assert context == list(alone)
+    late = T0 + 20 + policy.context_ttl
+    context.add(late, OWNER, "", "back", "m99", policy)  # the others are too old now
+    assert [e.id for e in context] == ["m99"]
 
 
 def test_packed_is_smaller_than_the_objects_it_replaces() -> None:

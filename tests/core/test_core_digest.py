@@ -203,17 +203,46 @@ def test_a_digest_is_bounded_and_names_only_has_no_text(
     assert json.loads(json.dumps(state, allow_nan=False)) == state
 
 
+def _line(row: list[Any]) -> ChatLog:
+    line = ChatLog()
+    line.log_load(row)
+    return line
+
+
 def test_digest_log_rows_restore() -> None:
-    log = DigestLog()
-    log.wrote("a", "Alice", False, "m1", True, 10.0)
-    log.wrote("b", "Bob", False, "m2", False, 11.0)
-    log.wrote("a", "Alice", False, "m3", False, 12.0)
-    rows = json.loads(json.dumps({cid: x.export() for cid, x in log.chats.items()}))
-    held = {cid: ChatLog.restore(row) for cid, row in reversed(rows.items())}
+    log, a, b = DigestLog(), ChatLog(), ChatLog()
+    log.wrote("a", a, "Alice", False, "m1", True, 10.0)
+    log.wrote("b", b, "Bob", False, "m2", False, 11.0)
+    log.wrote("a", a, "Alice", False, "m3", False, 12.0)
+    rows = json.loads(json.dumps({cid: x.log_export() for cid, x in log.chats.items()}))
+    assert rows == {
+        "b": ["Bob", False, 1, 11.0, "m2", False, [], "", 2],
+        "a": ["Alice", False, 2, 12.0, "m3", True, [], "", 3],
+    }
+    held = {cid: _line(row) for cid, row in reversed(rows.items())}
     again = DigestLog.restore(json.loads(json.dumps(log.export())), held)
-    assert again == log and list(again.chats) == ["b", "a"]  # the order comes from `seq`
+    assert list(again.chats) == ["b", "a"]  # the order comes from `seq`
+    assert {cid: x.log_export() for cid, x in again.chats.items()} == rows
+    assert again.build(20.0, BERLIN, limit=1500) == log.build(20.0, BERLIN, limit=1500)
     with pytest.raises(ValueError, match="9"):
-        ChatLog.restore([*rows["a"], 0])
+        _line([*rows["a"], 0])
+
+
+def test_a_line_out_of_the_log_is_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chat's line keeps its initial values unless the chat is in the log: the line a new
+    chat pushes out of a full log is cleared (its ids and times let go), as a digest clears
+    every line, and a chat that writes again starts a new line."""
+    monkeypatch.setattr(digest_module, "CHATS_KEPT", 2)
+    log = DigestLog()
+    lines = [ChatLog() for _ in range(3)]
+    for i, line in enumerate(lines):
+        log.wrote(f"c{i}", line, f"C{i}", False, f"m{i}", i == 0, 10.0 + i)
+    assert list(log.chats) == ["c1", "c2"]
+    assert lines[0].log_export() == ChatLog().log_export() and lines[0].log_seq == 0
+    log.wrote("c0", lines[0], "C0", False, "m9", False, 20.0)
+    assert lines[0].log_export() == ["C0", False, 1, 20.0, "m9", False, [], "", 4]
+    log.reset(30.0)
+    assert all(line.log_export() == ChatLog().log_export() for line in lines)
 
 
 # ---------------------------------------------------------------- kept in the chats' rows
@@ -268,7 +297,8 @@ def test_a_store_writing_only_dirty_chats_holds_the_whole_log(
     def same() -> Assistant:
         again = Assistant.restore(json.loads(json.dumps(stored)), run.policy, run.persona)
         assert again.export() == run.a.export()
-        assert again._digest == run.a._digest
+        assert list(again._digest.chats) == list(run.a._digest.chats)
+        assert again.export_meta()["digest"] == run.a.export_meta()["digest"]
         assert again._digest.build(run.t, BERLIN, limit=1500) == run.a._digest.build(
             run.t, BERLIN, limit=1500
         )
