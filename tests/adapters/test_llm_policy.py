@@ -152,6 +152,32 @@ def test_backoff_is_the_exponential_curve_plus_seeded_jitter() -> None:
     assert [backoff(n, again) for n in range(1, 7)] == waits  # the same seed, the same waits
 
 
+def test_backoff_curve_is_tenacitys_wait_exponential() -> None:
+    """The curve is computed in the policy (no import of tenacity at start-up, issue 18), and
+    it is tenacity's `wait_exponential(multiplier=1, max=BACKOFF_MAX)`, float for float, for
+    every attempt number (zero jitter: a generator whose uniform() always gives its low end)."""
+    import random
+    from dataclasses import dataclass
+    from typing import cast
+
+    from tenacity import RetryCallState
+    from tenacity.wait import wait_exponential
+    from wapa.adapters.llm.policy import BACKOFF_MAX
+
+    @dataclass(frozen=True)
+    class Attempt:  # the one attribute the curve reads
+        attempt_number: int
+
+    class NoJitter(random.Random):
+        def uniform(self, a: float, b: float) -> float:
+            return a
+
+    curve = wait_exponential(multiplier=1.0, max=BACKOFF_MAX)
+    for n in [*range(-3, 70), 1023, 1024, 1025, 10**6]:
+        expected = max(0.0, min(curve(cast(RetryCallState, Attempt(n))), BACKOFF_MAX))
+        assert backoff(n, NoJitter()) == expected, n
+
+
 def test_retry_after_a_backoff_then_answer() -> None:
     policy = make()
     run = policy.begin(PROMPT, T0)

@@ -29,6 +29,7 @@ NOT_NEEDED = (
     "xml.etree.ElementTree",  # sim.junit: --junit
     "wapa.config",  # sim.scenario.did_you_mean: a wrong name
     "wapa.adapters.store.store",
+    "tenacity",  # nowhere: adapters.llm.policy computes its backoff curve (a test dependency)
 )
 
 _PROBE = """
