@@ -1,5 +1,6 @@
 """What goes into the core (events) and what comes out (effects). Plain frozen data (decisions:
-plain data, see `Decision`).
+plain data, see `Decision`); equality, hashing and repr by value, from `Record`
+(core/records.py: fewer generated methods, a faster import).
 
 Drivers (the simulator, the production runner, replay) turn the world into events, call
 `Assistant.handle(event, now)`, and carry out the effects it returns.
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from wapa.core.records import Record
 
 # ---------------------------------------------------------------- events (inputs)
 
@@ -49,8 +52,8 @@ MEDIA_KINDS: tuple[MediaKind, ...] = tuple(MediaKind)  # for `in` checks and lis
 MESSAGE_KINDS: tuple[MessageKind, ...] = tuple(MessageKind)
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Message(Record):
     """A WhatsApp message in a chat. `from_me` is WhatsApp's IsFromMe: the owner typing on one
     of his devices (his phone is device 0). whatsmeow never delivers a linked device's own sends
     back to it, so a from-me message is the owner unless `own_device` says the sender JID
@@ -74,8 +77,8 @@ class Message:
     own_device: bool = False  # from_me, sent by this linked device itself (never the owner)
 
 
-@dataclass(frozen=True, slots=True)
-class Generated:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Generated(Record):
     """The model answered a `Generate` effect. `budget_left`: the model's remaining daily
     budget (neurons) when the adapter knows it; the core reports the latest in `status`."""
 
@@ -84,8 +87,8 @@ class Generated:
     budget_left: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class GenerationFailed:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class GenerationFailed(Record):
     """The model did not answer. `kind` is the adapter's error kind (rate_limited, capacity,
     timeout, server_error, auth, daily_quota, bad_request, ...). `budget_left` as in
     `Generated`."""
@@ -96,20 +99,24 @@ class GenerationFailed:
     budget_left: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SendConfirmed:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SendConfirmed(Record):
+    """WhatsApp accepted the `Send` with this `request_id`; `message_id` is the id it gave."""
+
     request_id: str
     message_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class SendFailed:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class SendFailed(Record):
+    """The `Send` with this `request_id` was not delivered (`detail`: why, for the logs)."""
+
     request_id: str
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Command:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Command(Record):
     """An owner command (pause, resume, status, digest, mute CHAT [DURATION], unmute CHAT,
     profile CHAT NAME, help). The core also parses these from messages the owner writes in his
     chat with himself."""
@@ -118,8 +125,8 @@ class Command:
     arg: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class MediaText:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class MediaText(Record):
     """What a voice note says or an image shows, arriving after its message (speech-to-text
     and image description take seconds): `message_id` is that message's id in `chat`, `kind`
     is "transcript" or "description" (see the machine's rule 6)."""
@@ -130,8 +137,8 @@ class MediaText:
     kind: str = "transcript"
 
 
-@dataclass(frozen=True, slots=True)
-class BusyInterval:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class BusyInterval(Record):
     """A time the owner's calendar says he is busy: epoch seconds, `end` > `start`. `title` is
     present only when the owner allowed titles; the core shows it only with
     `Policy.calendar_details == "titles"`, and never in the system prompt."""
@@ -141,8 +148,8 @@ class BusyInterval:
     title: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class CalendarUpdate:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class CalendarUpdate(Record):
     """The owner's busy times for the next days, from the driver (the runner reads an ICS feed;
     the simulator, the scenario's `calendar:`). With `error` == "" it replaces the known busy
     times; with an error (the feed could not be read) the last good ones are kept and `status`
@@ -166,14 +173,16 @@ Event = (
 # ---------------------------------------------------------------- effects (outputs)
 
 
-@dataclass(frozen=True, slots=True)
-class ChatMessage:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ChatMessage(Record):
+    """One turn of a prompt for the model."""
+
     role: str  # "system" | "user" | "assistant"
     content: str
 
 
-@dataclass(frozen=True, slots=True)
-class MarkRead:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class MarkRead(Record):
     """Mark `message_ids` in `chat` read. In a group all ids are `sender`'s (WhatsApp's group
     receipt names the author); "" in direct chats, or when a restored state did not keep it."""
 
@@ -182,29 +191,37 @@ class MarkRead:
     sender: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Typing:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Typing(Record):
+    """Show (`on`) or stop showing the typing indicator in `chat`."""
+
     chat: str
     on: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Generate:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Generate(Record):
+    """Ask the model for a reply to `messages`; the answer comes back as `Generated` or
+    `GenerationFailed` with the same `request_id`."""
+
     request_id: str
     chat: str
     messages: tuple[ChatMessage, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Send(Record):
+    """Send `text` to `chat` (quoting `quote_id` if set); the outcome comes back as
+    `SendConfirmed` or `SendFailed` with the same `request_id`."""
+
     request_id: str
     chat: str
     text: str
     quote_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Notice:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Notice(Record):
     """A message for the owner; drivers deliver it to his chat with himself.
 
     `kind` says what it is (a `NoticeKind`), so reports and logs can tell an escalation from a
@@ -215,8 +232,8 @@ class Notice:
     kind: str = "status"  # a NoticeKind
 
 
-@dataclass(slots=True, unsafe_hash=True)
-class Decision:
+@dataclass(slots=True, eq=False, repr=False)
+class Decision(Record):
     """Why the assistant did or did not act: a machine-readable `code` (see `Reason`), the chat,
     the time, and a human sentence. Never carries message text.
 

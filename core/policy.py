@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from wapa.core.patterns import backtracking_risk
 from wapa.core.profiles import Profile, ProfileRule, parse_profiles, parse_rules
+from wapa.core.records import Record
 
 
 class PolicyError(ValueError):
@@ -56,8 +57,8 @@ def parse_duration(value: Any, name: str = "duration") -> float:
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
-@dataclass(frozen=True, slots=True)
-class QuietHours:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class QuietHours(Record):
     """Replies due between `start` and `end` (local time in `tz`) wait for `end`, unless urgent.
     A window may cross midnight (22:00 to 07:00)."""
 
@@ -84,8 +85,8 @@ def _hhmm(value: str, name: str) -> int:
     return int(m.group(1)) * 60 + int(m.group(2))
 
 
-@dataclass(frozen=True, slots=True)
-class Caps:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Caps(Record):
     """Upper bounds on replies: per chat per rolling day, global per rolling hour and day.
     0 means no cap."""
 
@@ -123,8 +124,8 @@ DEFAULT_URGENT_KEYWORDS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Policy(Record):
     """Every number the rules use. Durations are seconds. Defaults are DESIGN.md's."""
 
     response_delay: float = 120.0  # rule 1: reply this long after the latest unanswered message
@@ -339,8 +340,8 @@ def _caps(value: Any, base: Caps) -> Caps:
     return replace(base, **dict(value))
 
 
-@dataclass(frozen=True, slots=True)
-class Persona:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Persona(Record):
     """Who the assistant speaks for and how it introduces itself."""
 
     owner_id: str = "owner"  # the owner's own chat/user id (WhatsApp: his phone-number JID)

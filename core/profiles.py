@@ -31,6 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from wapa.core.patterns import backtracking_risk
+from wapa.core.records import Record
 
 MAX_WORDS_CHARS = 300  # tone, language and whereabouts each: a sentence, not an essay
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -38,8 +39,8 @@ _PROFILE_KEYS = ("tone", "language", "whereabouts", "delay", "cooldown", "answer
 _RULE_KINDS = ("chat", "sender", "name")
 
 
-@dataclass(frozen=True, slots=True)
-class Profile:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Profile(Record):
     """One profile; `delay`/`cooldown` None means the policy's own."""
 
     name: str
@@ -60,8 +61,8 @@ class Profile:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class ProfileRule:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ProfileRule(Record):
     """`kind` chat | sender | name; `value` an id, or a regex for names; `profile` a name."""
 
     kind: str

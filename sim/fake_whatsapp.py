@@ -51,6 +51,7 @@ from wapa.core.events import (
     SendFailed,
     Typing,
 )
+from wapa.core.records import Record
 
 SEND_FAILURE_KINDS = ("fail", "drop_echo", "delay", "echo")
 LINK_FAULT_KINDS = (
@@ -69,8 +70,8 @@ SEND_TIMEOUT = 75.0  # whatsmeow request.go defaultRequestTimeout: a send nobody
 WHATSMEOW_RECONNECT = 2.0  # whatsmeow client.go autoReconnect: 2 s times the failed attempts
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Delivery(Record):
     """Something WhatsApp hands back to the assistant `delay` seconds after a send. A confirmation
     belongs to the process that sent (lost if it crashes); an echo is new traffic (never lost)."""
 
@@ -99,8 +100,8 @@ class ScheduledSendFailure:
             raise ValueError(f"send failure count must be >= 1, got {self.count}")
 
 
-@dataclass(frozen=True)
-class LinkFault:
+@dataclass(frozen=True, eq=False, repr=False)
+class LinkFault(Record):
     """From `after` (epoch seconds) the link is red for `lasts` seconds (None: for good)."""
 
     kind: str
@@ -152,8 +153,8 @@ class LinkFault:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class Arrival:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Arrival(Record):
     """When a message written at some time reaches this device, and as what."""
 
     at: float
@@ -166,8 +167,8 @@ class GroupInfo:
     participants: int
 
 
-@dataclass(frozen=True, slots=True)
-class NoticeSent:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class NoticeSent(Record):
     """A notice the owner received: when, its text, and its `core.events.NoticeKind`."""
 
     t: float
@@ -175,8 +176,8 @@ class NoticeSent:
     kind: str = "status"
 
 
-@dataclass(frozen=True, slots=True)
-class ReadSent:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class ReadSent(Record):
     """A read receipt sent: when, the chat, the message ids, and whose they are. whatsmeow's
     `MarkRead(ids, timestamp, chat, sender)` names the sender as the receipt's `participant` in
     groups (receipt.go), so a group receipt is per author; "" in direct chats."""

@@ -27,6 +27,7 @@ from wapa.core.events import (
     Reason,
 )
 from wapa.core.policy import Persona, Policy, PolicyError, parse_duration
+from wapa.core.records import Record
 from wapa.sim.engine import QUOTE_LAST_REPLY, Simulation
 from wapa.sim.fake_media import MEDIA_FAILURE_KINDS, FakeMedia, image_job, voice_job
 from wapa.sim.fake_model import FakeModel, ScheduledFailure
@@ -159,16 +160,16 @@ def _line(value: Any, key: Any = None) -> int | None:
 # ---------------------------------------------------------------- the scenario model
 
 
-@dataclass(frozen=True)
-class ChatSpec:
+@dataclass(frozen=True, eq=False, repr=False)
+class ChatSpec(Record):
     key: str
     kind: str  # "direct" | "group"
     name: str  # the contact's name (direct) or the group's title
     members: dict[str, str] = field(default_factory=dict)  # group: member id -> name
 
 
-@dataclass(frozen=True)
-class Step:
+@dataclass(frozen=True, eq=False, repr=False)
+class Step(Record):
     """One script line, `t` in seconds since the start. `kind`: message | command | crash."""
 
     t: float
@@ -190,8 +191,8 @@ class Step:
     error: str = ""  # calendar: the feed failed with this error (the last good ones stay)
 
 
-@dataclass(frozen=True)
-class Expectation:
+@dataclass(frozen=True, eq=False, repr=False)
+class Expectation(Record):
     kind: (
         str  # reply | no_reply | replies | decision | no_decision | prompt | notice | read | typing
     )

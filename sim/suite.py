@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wapa.core.digest import counted
+from wapa.core.records import Record
 from wapa.sim.engine import SimResult, Simulation, SimulationError
 from wapa.sim.expect import Checker, check, describe, fmt_offset
 from wapa.sim.scenario import Scenario, ScenarioError, build_simulation, load_file
@@ -53,8 +54,8 @@ class Outcome:
         return self.scenario is not None and not self.scenario.expectations and not self.error
 
 
-@dataclass(frozen=True)
-class Check:
+@dataclass(frozen=True, eq=False, repr=False)
+class Check(Record):
     """One expectation of a scenario and how it went."""
 
     where: str  # expect[0] (line 14)

@@ -29,6 +29,7 @@ from wapa.core.events import (
     SendFailed,
     Typing,
 )
+from wapa.core.records import Record
 from wapa.sim.fake_whatsapp import Delivery, FakeWhatsApp
 
 
@@ -47,18 +48,18 @@ class Generation(NamedTuple):
     messages: tuple[ChatMessage, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Crash:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Crash(Record):
     down: float  # seconds until the restart
 
 
-@dataclass(frozen=True, slots=True)
-class Restart:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Restart(Record):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class Lost:
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class Lost(Record):
     """A result in flight at a crash: it belonged to the dead process and never arrives."""
 
     event: Event

@@ -104,6 +104,7 @@ from wapa.adapters.llm.usage import (
     estimate_output_tokens,
 )
 from wapa.core.events import ChatMessage, Generated, GenerationFailed
+from wapa.core.records import Record
 
 log = logging.getLogger("wapa.llm")
 log.addHandler(logging.NullHandler())  # a library: the application configures logging
@@ -118,8 +119,8 @@ DETAIL_CHARS = 200  # GenerationFailed.detail is the error's text cut to this
 # ---------------------------------------------------------------------- what flows in and out
 
 
-@dataclass(frozen=True)
-class Reply:
+@dataclass(frozen=True, eq=False, repr=False)
+class Reply(Record):
     """One successful answer of one request, parsed (tokens None: the provider sent none)."""
 
     text: str
@@ -129,8 +130,8 @@ class Reply:
     usage_estimated: bool = False
 
 
-@dataclass(frozen=True)
-class GenerationResult:
+@dataclass(frozen=True, eq=False, repr=False)
+class GenerationResult(Record):
     text: str  # never empty
     model: str
     input_tokens: int
@@ -142,8 +143,8 @@ class GenerationResult:
     usage_estimated: bool = False  # the provider sent no usage; tokens are our estimate
 
 
-@dataclass(frozen=True)
-class ProviderId:
+@dataclass(frozen=True, eq=False, repr=False)
+class ProviderId(Record):
     """Who one model of the chain is, as far as the policy cares."""
 
     name: str  # "cloudflare" or "openai"
@@ -156,8 +157,8 @@ class ProviderId:
             object.__setattr__(self, "group", self.name)
 
 
-@dataclass(frozen=True)
-class Call:
+@dataclass(frozen=True, eq=False, repr=False)
+class Call(Record):
     """Send one request to `provider` (an index into the chain); give up after `timeout` s.
     `max_tokens`: None for `AI_MAX_TOKENS`, lower after a context-window error (rule 3)."""
 
@@ -167,20 +168,20 @@ class Call:
     max_tokens: int | None = None
 
 
-@dataclass(frozen=True)
-class Wait:
+@dataclass(frozen=True, eq=False, repr=False)
+class Wait(Record):
     """Back off for `seconds`, then `resume`."""
 
     seconds: float
 
 
-@dataclass(frozen=True)
-class Answer:
+@dataclass(frozen=True, eq=False, repr=False)
+class Answer(Record):
     result: GenerationResult
 
 
-@dataclass(frozen=True)
-class GiveUp:
+@dataclass(frozen=True, eq=False, repr=False)
+class GiveUp(Record):
     error: ModelError
 
 
