@@ -57,7 +57,7 @@ from __future__ import annotations
 import math
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -69,11 +69,15 @@ from wapa.core.events import (
     Command,
     Event,
     Generate,
+    Generated,
+    GenerationFailed,
     MediaText,
     Message,
     Notice,
     Reason,
     Send,
+    SendConfirmed,
+    SendFailed,
 )
 from wapa.sim.engine import Sent, Simulation
 from wapa.sim.fake_model import FakeModel
@@ -132,6 +136,32 @@ def late_deliverer(
             outlet.deliver_at(now + d.delay, event, epoch)
 
     return deliver
+
+
+def take_answer(
+    event: object, t: float, gens: dict[str, Outgoing], sends: dict[str, Outgoing]
+) -> None:
+    """Rule 2: a recorded model outcome, send confirmation or failure read at `t` goes to the
+    recorded Generate or Send (by request id, among those still open) it answers, if any."""
+    if isinstance(event, Generated | GenerationFailed) and event.request_id in gens:
+        g = gens.pop(event.request_id)  # a generation has one outcome
+        g.answer(Delivery(t - g.t, event, False))
+    elif isinstance(event, SendConfirmed | SendFailed) and event.request_id in sends:
+        o = sends[event.request_id]
+        o.answer(Delivery(t - o.t, event, False))
+        if isinstance(event, SendConfirmed):
+            o.confirmed_id = event.message_id
+
+
+def take_echo(pool: Iterable[Outgoing], t: float, m: Message) -> None:
+    """Rule 2: the recorded echo `m`, read at `t`, goes to the recorded send or notice of
+    `pool` (in time order) it echoes, if any."""
+    candidates = [o for o in pool if o.chat == m.chat and not o.echoed and o.t <= t]
+    match = next((o for o in candidates if o.confirmed_id and o.confirmed_id == m.id), None)
+    match = match or next((o for o in candidates if o.text.strip() == m.text.strip()), None)
+    if match is not None:
+        match.echoed = True
+        match.answer(Delivery(t - match.t, m, True))
 
 
 # ---------------------------------------------------------------------- damaged recordings

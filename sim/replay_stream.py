@@ -48,19 +48,14 @@ from wapa.core.events import (
     Command,
     Decision,
     Generate,
-    Generated,
-    GenerationFailed,
     MediaText,
     Message,
     Notice,
     Reason,
     Send,
-    SendConfirmed,
-    SendFailed,
 )
 from wapa.core.policy import Policy
 from wapa.sim.engine import Sent, Simulation
-from wapa.sim.fake_whatsapp import Delivery
 from wapa.sim.replay import (
     DEFAULT_TOLERANCE,
     LATEST,
@@ -73,6 +68,8 @@ from wapa.sim.replay import (
     ReplayWhatsApp,
     field_problem,
     iso,
+    take_answer,
+    take_echo,
 )
 
 LOOKAHEAD = TRACE_WINDOW + 60.0  # recorded seconds read ahead of the simulation
@@ -798,14 +795,8 @@ class _Builder:
                 self.held.append((t, obj, 0.0))
             elif isinstance(obj, Command | MediaText | CalendarUpdate):
                 self._emit(t, obj)
-            elif isinstance(obj, Generated | GenerationFailed) and obj.request_id in self.gens:
-                g = self.gens.pop(obj.request_id)
-                g.answer(Delivery(t - g.t, obj, False))
-            elif isinstance(obj, SendConfirmed | SendFailed) and obj.request_id in self.sends:
-                o = self.sends[obj.request_id]
-                o.answer(Delivery(t - o.t, obj, False))
-                if isinstance(obj, SendConfirmed):
-                    o.confirmed_id = obj.message_id
+            else:
+                take_answer(obj, t, self.gens, self.sends)
             return
         if isinstance(obj, Decision):
             self.decisions += 1
@@ -816,7 +807,8 @@ class _Builder:
                 mt = self.held[0][0]
                 rest, self.held = self.held[1:], []
                 self.echoes += 1
-                self._attach_echo(mt, first)
+                pool = self.notices if first.chat == self.owner else self.recent.get(first.chat, ())
+                take_echo(pool, mt, first)
                 for t2, ev, down in rest:
                     self._emit(t2, ev, down)
         elif isinstance(obj, Generate):
@@ -857,16 +849,6 @@ class _Builder:
                 run.input(self.inputs, t, event)
         if event is not None:
             self.inputs += 1
-
-    def _attach_echo(self, t: float, m: Message) -> None:
-        """Rule 2 of `sim.replay`: the recorded send (or notice) echo `m`, at `t`, belongs to."""
-        pool = self.notices if m.chat == self.owner else self.recent.get(m.chat, deque())
-        candidates = [o for o in pool if o.chat == m.chat and not o.echoed and o.t <= t]
-        match = next((o for o in candidates if o.confirmed_id and o.confirmed_id == m.id), None)
-        match = match or next((o for o in candidates if o.text.strip() == m.text.strip()), None)
-        if match is not None:
-            match.echoed = True
-            match.answer(Delivery(t - match.t, m, True))
 
     def prune(self, now: float) -> None:
         """Recorded items older than `ANSWER_HORIZON` get no more answers or echoes."""

@@ -29,19 +29,14 @@ from wapa.core.events import (
     Command,
     Decision,
     Generate,
-    Generated,
-    GenerationFailed,
     MediaText,
     Message,
     Notice,
     Reason,
     Send,
-    SendConfirmed,
-    SendFailed,
 )
 from wapa.core.policy import Policy
 from wapa.sim.engine import Sent, SimResult, Simulation
-from wapa.sim.fake_whatsapp import Delivery
 from wapa.sim.replay import (
     DEFAULT_TOLERANCE,
     TRACE_MAX,
@@ -52,6 +47,8 @@ from wapa.sim.replay import (
     ReplayReport,
     ReplayWhatsApp,
     iso,
+    take_answer,
+    take_echo,
 )
 
 
@@ -138,14 +135,8 @@ def script_from(recording: Recording) -> Script:
                 obj, Command | MediaText | CalendarUpdate
             ):  # media text: as it was delivered
                 s.inputs.append((t, obj))
-            elif isinstance(obj, Generated | GenerationFailed) and obj.request_id in gens:
-                g = gens.pop(obj.request_id)
-                g.answer(Delivery(t - g.t, obj, False))
-            elif isinstance(obj, SendConfirmed | SendFailed) and obj.request_id in sends:
-                o = sends[obj.request_id]
-                o.answer(Delivery(t - o.t, obj, False))
-                if isinstance(obj, SendConfirmed):
-                    o.confirmed_id = obj.message_id
+            else:
+                take_answer(obj, t, gens, sends)
             continue
         if isinstance(obj, Decision):
             s.decisions.append(obj)
@@ -153,7 +144,7 @@ def script_from(recording: Recording) -> Script:
                 index, mt, m = last_msg
                 echoes.add(index)
                 s.echoes += 1
-                _attach_echo(s, mt, m, owner)
+                take_echo(s.notices if m.chat == owner else s.sends, mt, m)
                 last_msg = None
         elif isinstance(obj, Generate):
             gens[obj.request_id] = Outgoing(t, obj.chat)
@@ -183,16 +174,6 @@ def script_from(recording: Recording) -> Script:
                 f"line {restart.line}: the policy changed at a restart; the replay uses the first one"
             )
     return s
-
-
-def _attach_echo(s: Script, t: float, m: Message, owner: str) -> None:
-    pool = s.notices if m.chat == owner else s.sends
-    candidates = [o for o in pool if o.chat == m.chat and not o.echoed and o.t <= t]
-    match = next((o for o in candidates if o.confirmed_id and o.confirmed_id == m.id), None)
-    match = match or next((o for o in candidates if o.text.strip() == m.text.strip()), None)
-    if match is not None:
-        match.echoed = True
-        match.answer(Delivery(t - match.t, m, True))
 
 
 def simulate(script: Script, policy: Policy, tolerance: float, until: float | None) -> SimResult:
