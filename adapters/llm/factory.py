@@ -17,7 +17,40 @@ from wapa.adapters.llm.policy import CLOUDFLARE_HOSTS, provider_ids
 from wapa.adapters.llm.transport import pooled_transport, wants_default_transport
 from wapa.adapters.llm.usage import LLMStats, NeuronMeter
 
-__all__ = ["CLOUDFLARE_HOSTS", "client_from_env", "client_from_settings", "keep_alive_limits"]
+__all__ = [
+    "CLOUDFLARE_HOSTS",
+    "ModelHTTPClient",
+    "client_from_env",
+    "client_from_settings",
+    "keep_alive_limits",
+]
+
+
+class _NoCookies(httpx.Cookies):
+    """Cookies that are never kept: `extract_cookies` (which httpx calls on every response,
+    wrapping it and its request in urllib's classes and parsing the headers into an email
+    message, about a tenth of a model call's CPU) does nothing."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class ModelHTTPClient(httpx.AsyncClient):
+    """httpx's client for the model APIs, without a cookie jar: Cloudflare's and the
+    OpenAI-compatible APIs authenticate with a bearer token on every request, and a cookie a
+    response sets (Cloudflare's edge may set `__cf_bm` or `__cfruid`) is not sent back, as
+    curl does not without a jar."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:  # httpx's __init__ sets `_cookies`, not this
+        raise AttributeError("the model client keeps no cookies")
+
+
+_NO_COOKIES = _NoCookies()
 
 
 def client_from_settings(
@@ -46,7 +79,7 @@ def client_from_settings(
     if transport is None and not wants_default_transport():
         # httpx's transport, cheaper pool checks (transport.py, pool.py)
         transport = pooled_transport(keep_alive_limits(connections))
-    http = httpx.AsyncClient(
+    http = ModelHTTPClient(
         transport=transport,
         timeout=httpx.Timeout(settings.timeout),
         headers={"User-Agent": "wapa"},

@@ -15,8 +15,12 @@ a model call (docs/bench.md):
 and exception mapping) whose pool uses `AsyncioBackend`: httpcore's `AsyncNetworkBackend`
 interface on asyncio's own transports (`loop.create_connection`, `loop.start_tls`), which
 read whenever data comes, so "readable" is known without a system call: data is waiting or
-the peer closed. Timeouts are `asyncio.timeout`; errors are httpcore's (`ConnectError`,
-`ReadTimeout`, ...), which httpx maps as it always does. Nothing on the wire changes.
+the peer closed. A request's parts (httpcore writes the head, then the body, then reads)
+are held and handed to the socket together when the response is read: one send per request
+instead of two; a part past 64 KiB goes out at once. Timeouts are `asyncio.timeout`, set only
+when a read or write has to wait; errors are httpcore's (`ConnectError`, `ReadTimeout`, ...),
+which httpx maps as it always does. The bytes on the wire are the same.
+The pool is `pool.LinearPool` (httpcore's, with its bookkeeping pass fixed: pool.py).
 When the environment names a proxy (`HTTPS_PROXY`...), `wants_default_transport()` says so
 and the factory keeps httpx's default transports, which route through it.
 """
@@ -38,6 +42,7 @@ __all__ = ["AsyncioBackend", "pooled_transport", "wants_default_transport"]
 
 
 _BUFFER_MAX = 1 << 20  # bytes read ahead of httpcore before the socket is paused
+_HOLD_MAX = 1 << 16  # bytes of a request held back to go out with its other parts
 
 
 class _Connection(asyncio.Protocol):
@@ -55,6 +60,8 @@ class _Connection(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None  # a write waiting for resume_writing
         self._paused = False  # writing: the transport's buffer is full
         self._reading_paused = False  # reading: `_BUFFER_MAX` bytes wait for httpcore
+        self._held: list[bytes] = []  # written by httpcore, not yet handed to the transport
+        self._held_size = 0
 
     # ------------------------------------------------------------------ asyncio callbacks
 
@@ -117,11 +124,43 @@ class _Connection(asyncio.Protocol):
             raise self._error
         return b""
 
-    async def write(self, data: bytes) -> None:
+    def hold(self, data: bytes) -> bool:
+        """Keep `data` to go out with the next `flush` (httpcore writes a request's head and
+        its body separately, then reads: one send instead of two); False when `data` would
+        take the held bytes past `_HOLD_MAX` (then `send` it)."""
+        self._check_open()
+        if self._held_size + len(data) > _HOLD_MAX:
+            return False
+        self._held.append(data)
+        self._held_size += len(data)
+        return True
+
+    def flush(self) -> None:
+        """Hand what `hold` kept to the transport (before a read: the request is complete).
+        A connection closed meanwhile drops it: the read that follows finds the close."""
+        if not self._held:
+            return
+        data = b"".join(self._held)
+        self._held.clear()
+        self._held_size = 0
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def send(self, data: bytes) -> None:
+        """Hand the held bytes, then `data`, to the transport now."""
+        self._check_open()
+        self.flush()
+        assert self.transport is not None
+        self.transport.write(data)
+
+    @property
+    def writable(self) -> bool:
+        """The transport's buffer has room (else `drained` waits for it)."""
+        return not self._paused
+
+    async def drained(self) -> None:
         transport = self.transport
-        if transport is None or transport.is_closing():
-            raise ConnectionResetError("the connection is closed")
-        transport.write(data)
+        assert transport is not None
         while self._paused and not transport.is_closing():
             self._drain = asyncio.get_running_loop().create_future()
             try:
@@ -130,6 +169,10 @@ class _Connection(asyncio.Protocol):
                 self._drain = None
         if transport.is_closing() and self._error is not None:
             raise ConnectionResetError(str(self._error))
+
+    def _check_open(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionResetError("the connection is closed")
 
     def _wake_reader(self) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -147,20 +190,31 @@ class _Stream(httpcore.AsyncNetworkStream):
         self._conn = connection
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        conn = self._conn
         try:
+            conn.flush()  # what httpcore wrote of the request goes out, in one send
+            if conn.readable:  # data waiting or the peer closed: returns at once, no timer
+                return await conn.read(max_bytes)
             async with asyncio.timeout(timeout):
-                return await self._conn.read(max_bytes)
+                return await conn.read(max_bytes)
         except TimeoutError:
             raise httpcore.ReadTimeout(f"no data within {timeout}s") from None
         except OSError as exc:
             raise httpcore.ReadError(_describe(exc)) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        """Small writes are held until the next read (`_Connection.hold`); a large one goes
+        out at once, and waits (with `timeout`) only while the transport's buffer is full."""
         if not buffer:
             return
+        conn = self._conn
         try:
-            async with asyncio.timeout(timeout):
-                await self._conn.write(buffer)
+            if conn.hold(buffer):
+                return
+            conn.send(buffer)
+            if not conn.writable:
+                async with asyncio.timeout(timeout):
+                    await conn.drained()
         except TimeoutError:
             raise httpcore.WriteTimeout(f"could not write within {timeout}s") from None
         except OSError as exc:

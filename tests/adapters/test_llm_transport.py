@@ -31,14 +31,17 @@ class _Handler(BaseHTTPRequestHandler):
     server_closed: threading.Semaphore  # released as the server closes each connection
     requests = 0
     peers: list[tuple[str, int]] = []
+    cookies: list[str | None] = []  # the Cookie header of each request
 
     def do_POST(self) -> None:
         type(self).requests += 1
         n = type(self).requests
         type(self).peers.append(self.client_address)
+        type(self).cookies.append(self.headers.get("Cookie"))
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         self.send_response(200)
+        self.send_header("Set-Cookie", "__cf_bm=abc; path=/; HttpOnly")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -66,7 +69,7 @@ class _Server(ThreadingHTTPServer):
 
 def _serve(tls: ssl.SSLContext | None = None) -> Iterator[tuple[str, type[_Handler]]]:
     handler: type[_Handler] = type(
-        "Handler", (_Handler,), {"close_after": set(), "requests": 0, "peers": []}
+        "Handler", (_Handler,), {"close_after": set(), "requests": 0, "peers": [], "cookies": []}
     )
     httpd = _Server(("127.0.0.1", 0), handler)
     handler.server_closed = httpd.closed
@@ -434,3 +437,56 @@ def test_http2_and_an_unknown_httpcore_get_httpcores_own_pool(
     assert type(pool_for(http2=False)) is LinearPool
     monkeypatch.delattr(httpcore.AsyncConnectionPool, "_assign_requests_to_connections")
     assert type(pool_for()) is httpcore.AsyncConnectionPool
+
+
+def test_a_request_goes_out_in_one_send(server: tuple[str, type[_Handler]]) -> None:
+    """httpcore writes a request's head and its body separately: both reach the socket in one
+    transport write, when the response is read; a body past 64 KiB goes out at once."""
+    url = httpx.URL(server[0])
+
+    async def writes(body: bytes) -> tuple[int, bytes]:
+        stream = await AsyncioBackend().connect_tcp(url.host, url.port or 80, timeout=5.0)
+        transport = stream._conn.transport  # type: ignore[attr-defined]  # noqa: SLF001
+        calls = 0
+        real = transport.write
+
+        def counted(data: bytes) -> None:
+            nonlocal calls
+            calls += 1
+            real(data)
+
+        transport.write = counted
+        origin = httpcore.Origin(b"http", url.host.encode(), url.port or 80)
+        async with httpcore.AsyncHTTP11Connection(origin, stream) as conn:
+            answer = await conn.request("POST", str(url), content=body)
+        return calls, answer.content
+
+    assert asyncio.run(writes(b'{"small": true}')) == (1, b'{"small": true}')
+    big = b"x" * (1 << 17)
+    calls, echoed = asyncio.run(writes(big))
+    assert echoed == big and calls == 2  # the head held, then flushed before the big body
+
+
+def test_the_model_client_keeps_no_cookies(server: tuple[str, type[_Handler]]) -> None:
+    """The server sets a cookie on every answer; the model client never sends one back."""
+    url, handler = server
+    env = {
+        "CLOUDFLARE_API_TOKEN": "t",
+        "CLOUDFLARE_ACCOUNT_ID": "a" * 32,
+        "AI_DAILY_NEURON_BUDGET": "off",
+    }
+    chain = client_from_env(env)
+    http = chain.providers[0].http
+
+    async def run() -> None:
+        try:
+            for _ in range(2):
+                assert (await http.post(url, content=b"x")).status_code == 200
+            assert len(http.cookies) == 0
+            with pytest.raises(AttributeError, match="no cookies"):
+                http.cookies = {"a": "b"}  # type: ignore[assignment]
+        finally:
+            await chain.aclose()
+
+    asyncio.run(run())
+    assert handler.cookies == [None, None]
