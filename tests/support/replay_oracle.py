@@ -9,8 +9,11 @@ which does the same work incrementally in bounded memory. The two agreeing, to t
 JSON, on fuzz recordings with crashes, what-ifs, divergences, late answers and imported chats
 is the evidence that the streamed replay's bookkeeping (look-ahead, late answers, pruning,
 incremental pairing) changes nothing. It shares with production only the recorded world
-(`ReplayModel`, `ReplayWhatsApp`, `Outgoing`), the report's type and the `WHY_NOT` codes.
-It trusts its input: damaged recordings are the production replay's to refuse.
+(`ReplayModel`, `ReplayWhatsApp`, `Outgoing`, and `take_answer`/`take_echo`, which attach a
+recorded answer to its request), the report's type and the `WHY_NOT` codes; matching,
+pairing and what a reply answers it states again its own way (sets of message indexes where
+production has ranges). It trusts its input: damaged recordings are the production replay's
+to refuse.
 
 Production never imports this module; only tests do.
 """
