@@ -10,16 +10,18 @@ stated once, here, with its reason.
    before its request still pairs). An inbound message the recording's core marked `echo` is
    not fed: it was WhatsApp's echo of the assistant's own send, and the replayed sends produce
    their own. A restart header is a crash at its `crashed_at` (the simulator knows it), else at
-   the latest item before it: a production process died after the last thing it wrote.
+   the latest item before it: a production process died after the last thing it wrote
+   (`replay_stream._Builder`).
 2. The recorded world answers again (`ReplayModel`, `ReplayWhatsApp`). A Generate, Send or
    Notice takes the recorded one of its chat nearest in time within `tolerance` and not taken
-   yet, and gets that one's recorded answers after their recorded delays (the model's outcome,
+   yet (`replay_stream.StreamBook.take`), and gets that one's recorded answers after their recorded delays (the model's outcome,
    the confirmation or failure, the echo with the recorded message id), so the replay meets
    the latencies and failures the recording met. Anything with no recorded counterpart (a
    what-if reply, an imported chat) is answered by the fake model and fake WhatsApp. A recorded
    echo belongs to the earliest recorded send (or notice) of its chat at or before it, not yet
    echoed, whose confirmation carried the echo's message id, else to the earliest with the same
-   text (the confirmation may have been lost in a crash).
+   text (the confirmation may have been lost in a crash). Recorded answers go to their
+   requests by `take_answer`, echoes by `take_echo`.
 3. In-order matching (`replay_stream.match_in_order`), for decisions and for replies: two sides'
    items of one kind are taken in time order; the earliest of each side match when their times
    differ by at most `tolerance`, otherwise the earlier one is left over. In order rather than
@@ -34,7 +36,8 @@ stated once, here, with its reason.
    itself when it was not); a message of the owner's in between ends the batch there (he
    answered what came before). A contact message no reply answers is *unanswered*, explained
    by the first decision in its chat from its arrival up to the next reply there whose code is
-   in `WHY_NOT`, else by the first decision then (or by none).
+   in `WHY_NOT`, else by the first decision then (or by none). (The streamed replay bounds how
+   long a message waits when very many wait: its module docstring.)
 6. What-if mode (policy changes): the recording is replayed twice to the end, under its own
    policy and under the changed one. Replies matched per chat (rule 3) are unchanged. The
    others are paired by what they answer (rule 5; `replay_stream.pair_moved`): both runs get
