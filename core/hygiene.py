@@ -43,6 +43,7 @@ from typing import NamedTuple
 
 from wapa.core import phrases
 from wapa.core.context import MEDIA_LABELS, PASS_ON, system_prompt
+from wapa.core.patterns import Alternation
 from wapa.core.policy import Persona
 
 EMPTY = "empty"
@@ -56,7 +57,7 @@ REFUSAL = "a refusal"
 INSTRUCTIONS = "talks about its instructions"
 LEAK = "leaks private instructions"
 
-_INVISIBLE = dict.fromkeys(
+_INVISIBLE: dict[int, str | None] = dict.fromkeys(
     map(
         ord,
         "\u00ad\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060"
@@ -71,14 +72,18 @@ _QUOTES = str.maketrans(
         "\u00ab": '"', "\u00bb": '"', "\u05f4": '"', "\u2033": '"',
     }
 )  # fmt: skip
+_FOLD = {**_INVISIBLE, **_QUOTES}  # both at once (no character is in both)
 _MARKDOWN = re.compile(r"[*_~`]+|^#+\s*", re.MULTILINE)
 
 
 def normalise(text: str) -> str:
     """The copy every check reads: NFKC, straight quotes, no invisible characters or
     markdown emphasis, single spaces, case-folded."""
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_QUOTES)
-    return " ".join(_MARKDOWN.sub("", text).split()).casefold()
+    if not text.isascii():  # (ASCII text is NFKC already, with no such character to fold)
+        text = unicodedata.normalize("NFKC", text).translate(_FOLD)
+    if "*" in text or "_" in text or "~" in text or "`" in text or "#" in text:
+        text = _MARKDOWN.sub("", text)  # (nothing to remove without one of its characters)
+    return " ".join(text.split()).casefold()
 
 
 _ROLE_PREFIX = re.compile(r"^\s*(?:assistant|ai|bot|reply|response)\s*:\s*", re.IGNORECASE)
@@ -94,7 +99,9 @@ _TEMPLATE = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE = re.compile(r"[^.!?…؟\n]+(?:[.!?…؟]+|\n|$)")
-_QUOTED = re.compile(r"""(?:(?<=\s)|^)['"](.+?)['"](?=[\s.,!?;:)]|$)""")
+# a quote at the start or after a space: `(?:(?<=\s)|^)['"]...`, with the quote first so that
+# `re` looks for the quote characters alone (its prefix scan) before it checks what is before
+_QUOTED = re.compile(r"""['"](?:(?<=\s['"])|(?<=^['"]))(.+?)['"](?=[\s.,!?;:)]|$)""")
 _WORD = re.compile(r"\w+")
 _IDENTITY = re.compile(r"You are (.+?), the personal assistant of (.+?), answering")
 _NUMBER = re.compile(r"\d[\d:.,/-]*\d")
@@ -134,7 +141,7 @@ _CALENDAR = frozenset(
 class Guard(NamedTuple):
     """What one system prompt (and persona) makes of the checks: built once, cached."""
 
-    drop: tuple[tuple[str, re.Pattern[str]], ...]  # (reason, pattern) per category
+    drop: tuple[tuple[str, Alternation], ...]  # (reason, its phrases) per category
     shingles: frozenset[tuple[str, ...]]  # word 3-grams of the prompt, sayable ones removed
     private: frozenset[str]  # distinctive tokens of the prompt, case-folded
 
@@ -148,13 +155,12 @@ def _names(name: str) -> str:
     return "(?:" + "|".join(sorted(alts, key=len, reverse=True)) + ")"
 
 
-def _compile(table: dict[str, tuple[str, ...]], owner: str, me: str) -> re.Pattern[str]:
-    fragments = [
+def _compile(table: dict[str, tuple[str, ...]], owner: str, me: str) -> Alternation:
+    return Alternation(
         f.replace("{owner}", owner).replace("{me}", me)  # fragments are written folded
         for lang in phrases.LANGUAGES
         for f in table.get(lang, ())
-    ]
-    return re.compile("|".join(f"(?:{f})" for f in fragments))
+    )
 
 
 def _shingles(words: list[str]) -> set[tuple[str, ...]]:
@@ -251,17 +257,38 @@ def _has_slot(judged: str) -> bool:
     return False
 
 
-def verdict(sentence: str, g: Guard, heard: str | None = None) -> str:
+class _Heard:
+    """What the contact wrote (normalised), and its words and numbers, read once per reply
+    and only if a sentence names a private token (`None`: not known)."""
+
+    __slots__ = ("text", "_words")
+
+    def __init__(self, text: str | None) -> None:
+        self.text = text
+        self._words: set[str] | None = None
+
+    def words(self) -> set[str]:
+        if self._words is None:
+            heard = self.text
+            self._words = (
+                set(_WORD.findall(heard)) | set(_NUMBER.findall(heard)) if heard else set()
+            )
+        return self._words
+
+
+def verdict(sentence: str, g: Guard, heard: str | None | _Heard = None) -> str:
     """Why one sentence may not be sent ("" if it may)."""
+    if not isinstance(heard, _Heard):
+        heard = _Heard(heard)
     judged = normalise(sentence)
-    free = _unquoted(judged, heard)
+    free = _unquoted(judged, heard.text)
     for reason, pattern in g.drop:
         if pattern.search(free if reason in (COMMITS, AI, REFUSAL) else judged):
             return reason
     if g.private:
-        heard_words = set(_WORD.findall(heard)) | set(_NUMBER.findall(heard)) if heard else set()
-        words = set(_WORD.findall(judged)) | set(_NUMBER.findall(judged))
-        if (g.private & words) - heard_words:
+        named = g.private.intersection(_WORD.findall(judged))
+        named |= g.private.intersection(_NUMBER.findall(judged))
+        if named and named - heard.words():
             return LEAK
     return ""
 
@@ -291,6 +318,7 @@ def clean_reply(
     if _TEMPLATE.search(judged):
         return "", TEMPLATE
     heard_folded = normalise(heard) if heard is not None else None
+    heard_read = _Heard(heard_folded)
     if _PLACEHOLDER.match(judged) or _has_slot(_unquoted(judged, heard_folded)):
         return "", PLACEHOLDER  # (a quote of what the contact wrote may hold brackets)
     g = (
@@ -304,7 +332,7 @@ def clean_reply(
     kept: list[str] = []
     first_reason = ""
     for s in sentences:
-        why = verdict(s, g, heard_folded)
+        why = verdict(s, g, heard_read)
         if why:
             first_reason = first_reason or why
         else:

@@ -16,12 +16,20 @@ Possessive repeats (`\\w++`) and atomic groups (`(?>...)`) never backtrack and a
 a refused pattern can usually be written safely: `(?>\\w+\\s?)+boss`, or simply `\\bboss\\b`.
 This is a static check of the pattern's shape (the core reads no clock), deliberately strict
 about those three shapes and silent about the rest.
+
+The same reading of a pattern's parse tree also finds what every match of it must contain
+(`required_text`), so that `Alternation` searches many patterns, `core.hygiene`'s phrase
+tables, only where they can match: the same answer as one alternation of them all, for a
+fraction of its cost.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 import string
+from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 _c: Any = None
@@ -32,7 +40,7 @@ try:  # the regular expression parser of the standard library (private, stable s
 except ImportError:  # pragma: no cover - a Python without it: the check is skipped
     pass
 
-__all__ = ["backtracking_risk"]
+__all__ = ["Alternation", "backtracking_risk", "required_text"]
 
 _PROBE = string.printable + "\u00a0\u00e9\u05e9\u0416\u4e2d"  # letters of a few scripts too
 
@@ -191,3 +199,113 @@ def _overlap(first: list[Any], second: list[Any]) -> bool:
     if a is None or b is None:
         return True  # not single characters: assume they can share text (strict)
     return bool(a & b)
+
+
+def required_text(pattern: str) -> frozenset[str] | None:
+    """Strings of which every match of `pattern` contains at least one, or None when no such
+    set is found: a text holding none of them cannot match, so a search can be skipped by
+    substring tests in C (`core.hygiene`'s phrase tables). Of the sets found (a run of
+    literal characters, the union over an alternation's branches, a repeat's body taken at
+    least once), the one whose shortest string is longest. Only the case-sensitive parts of
+    a pattern are read; anything else gives no set (strict: never a wrong one)."""
+    if _p is None:  # pragma: no cover
+        return None
+    try:
+        tree = _p.parse(pattern)
+    except Exception:
+        return None
+    if tree.state.flags & (_c.SRE_FLAG_IGNORECASE | _c.SRE_FLAG_LOCALE):
+        return None
+    return _required(list(tree))
+
+
+def _required(items: list[Any]) -> frozenset[str] | None:
+    found: list[frozenset[str]] = []
+    run = ""
+    for op, av in items:
+        if op == _c.LITERAL:
+            run += chr(av)
+            continue
+        if run:
+            found.append(frozenset([run]))
+            run = ""
+        sub: frozenset[str] | None = None
+        if op == _c.SUBPATTERN:
+            _, add_flags, _, body = av
+            if not add_flags & (_c.SRE_FLAG_IGNORECASE | _c.SRE_FLAG_LOCALE):
+                sub = _required(list(body))
+        elif op == _c.BRANCH:
+            branches = [_required(list(b)) for b in av[1]]
+            if all(b is not None for b in branches):
+                sub = frozenset().union(*(b for b in branches if b is not None))
+        elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+            lo, _, body = av
+            if lo >= 1:
+                sub = _required(list(body))
+        elif op == _c.ATOMIC_GROUP:
+            sub = _required(list(av))
+        elif op == _c.IN and all(o == _c.LITERAL for o, _ in av):
+            sub = frozenset(chr(v) for _, v in av)
+        if sub:
+            found.append(sub)
+    if run:
+        found.append(frozenset([run]))
+    if not found:
+        return None
+    return max(found, key=lambda s: (min(map(len, s)), -len(s)))
+
+
+class Alternation:
+    """Patterns searched as one: `search(text)` is whether `(?:p1)|(?:p2)|...` finds a match in
+    `text` (it does when one of them does). Each pattern is searched alone, and only when
+    `text` holds one of the strings every match of it contains (`required_text`; substring
+    tests in C), and those strings are tested only when `text` holds their least common
+    character (a set intersection in C: an English text skips every Hebrew, Arabic or
+    Cyrillic string, and most with a rare letter). One large alternation is tried branch by
+    branch at every position of the text: `core.hygiene`'s phrase tables as one pattern
+    cost about 80 µs a category on a 60-character sentence."""
+
+    __slots__ = ("patterns", "_compiled", "_always", "_keys", "_by_key")
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns = tuple(patterns)
+        self._compiled = tuple(re.compile(p) for p in self.patterns)
+        always: list[int] = []
+        by_key: dict[str, list[tuple[str, int]]] = {}
+        for i, p in enumerate(self.patterns):
+            needs = _needs(p)
+            if needs is None:
+                always.append(i)
+            for need in needs or ():
+                by_key.setdefault(min(need, key=_commonness), []).append((need, i))
+        self._always = tuple(always)
+        self._keys = frozenset(by_key)
+        self._by_key = {k: tuple(v) for k, v in by_key.items()}
+
+    def search(self, text: str) -> bool:
+        compiled = self._compiled
+        for i in self._always:
+            if compiled[i].search(text):
+                return True
+        for key in self._keys.intersection(text):
+            for need, i in self._by_key[key]:
+                if need in text and compiled[i].search(text):
+                    return True
+        return False
+
+
+@lru_cache(maxsize=1024)
+def _needs(pattern: str) -> tuple[str, ...] | None:
+    """`required_text`, without the strings that hold another (implied by it)."""
+    need = required_text(pattern)
+    if not need:
+        return None
+    return tuple(sorted(n for n in need if not any(m != n and m in n for m in need)))
+
+
+_COMMON = " etaoinsrhldcumwfgypbvkjxqz"  # letters by frequency; others are rarer still
+
+
+def _commonness(ch: str) -> int:
+    i = _COMMON.find(ch)
+    return -1 if i < 0 else len(_COMMON) - i
