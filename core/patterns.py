@@ -269,7 +269,8 @@ class Alternation:
 
     def __init__(self, patterns: Iterable[str]) -> None:
         self.patterns = tuple(patterns)
-        self._compiled = tuple(re.compile(p) for p in self.patterns)
+        # each compiled when first searched: most never are in a run (nothing they need occurs)
+        self._compiled: list[re.Pattern[str] | None] = [None] * len(self.patterns)
         always: list[int] = []
         by_key: dict[str, list[tuple[str, int]]] = {}
         for i, p in enumerate(self.patterns):
@@ -283,15 +284,20 @@ class Alternation:
         self._by_key = {k: tuple(v) for k, v in by_key.items()}
 
     def search(self, text: str) -> bool:
-        compiled = self._compiled
         for i in self._always:
-            if compiled[i].search(text):
+            if self._search(i, text):
                 return True
         for key in self._keys.intersection(text):
             for need, i in self._by_key[key]:
-                if need in text and compiled[i].search(text):
+                if need in text and self._search(i, text):
                     return True
         return False
+
+    def _search(self, i: int, text: str) -> bool:
+        pattern = self._compiled[i]
+        if pattern is None:
+            pattern = self._compiled[i] = re.compile(self.patterns[i])
+        return pattern.search(text) is not None
 
 
 @lru_cache(maxsize=1024)
