@@ -300,9 +300,10 @@ class Chat(ChatLog):
         self.due = 0.0  # the live timer's time (meaning depends on phase)
         self.timer_seq = 0  # the live deadline's sequence number, 0 for none
         self.urgent = False
-        # (id, sender) of the messages to mark read at the deadline; sender only in groups,
-        # where WhatsApp's receipt must name who wrote each message (one MarkRead per sender)
-        self.unread: list[tuple[str, str]] = []
+        # the messages to mark read at the deadline: a bare id, or (id, sender) in groups, where
+        # WhatsApp's receipt must name who wrote each message (one MarkRead per sender); as
+        # they are saved, and a direct chat's message costs no tuple
+        self.unread: list[str | tuple[str, str]] = []
         self.quote_id = ""
         self.request_id = ""
         self.started = 0.0
@@ -327,7 +328,7 @@ class Chat(ChatLog):
         out["sends"] = sends.export(self.sends)
         # a bare id when the sender is not needed (direct chats) or unknown, as states were
         # saved before senders were kept; [id, sender] in groups
-        out["unread"] = [list(u) if u[1] else u[0] for u in self.unread]
+        out["unread"] = [u if isinstance(u, str) else list(u) for u in self.unread]
         if not self.profile:  # set by the owner's `profile` command only: most chats lack it
             del out["profile"]
         if self.log_seq:  # only chats in the digest's log have an entry
@@ -350,10 +351,7 @@ class Chat(ChatLog):
         chat.replies = list(data.get("replies", ()))
         chat.sends = sends.restore(data.get("sends", ()))
         # a bare id: a direct chat, or a state saved before senders were kept (sender unknown)
-        chat.unread = [
-            (u, "") if isinstance(u, str) else (str(u[0]), str(u[1]))
-            for u in data.get("unread", ())
-        ]
+        chat.unread = [u if isinstance(u, str) else _unread(*u) for u in data.get("unread", ())]
         entry = data.get("digest")
         if entry is not None:  # an entry may be stale: the log's restore tells (and clears it)
             chat.log_load(entry)
@@ -375,6 +373,11 @@ class Chat(ChatLog):
 # (`sends.id_hash`) in one bytes object per chat: 64 ids cost 512 bytes instead of a dict of 64
 # strings (about 8 KB, most of a chat's memory). Two different ids collide with probability
 # 2**-64 per pair.
+
+
+def _unread(msg_id: object, sender: object) -> str | tuple[str, str]:
+    """A saved message to mark read as `Chat.unread` keeps it (the bare id without a sender)."""
+    return (str(msg_id), str(sender)) if sender else str(msg_id)
 
 
 def _remembered(seen: bytes, id_hash: bytes) -> bool:
@@ -603,7 +606,7 @@ class Assistant:
             return
         chat = self._chat(m)
         seen_id = _id_hash(m.id)
-        if _remembered(chat.seen, seen_id):  # step 2: duplicate
+        if seen_id in chat.seen and _remembered(chat.seen, seen_id):  # step 2: duplicate
             out.append(Decision(now, chat.id, _DUPLICATE, "message id seen before: ignored"))
             return
         if m.id:
@@ -617,7 +620,8 @@ class Assistant:
             else:
                 self._owner_wrote(chat, text, m, now, out)
             return
-        content = ctx.media_text(m.media if isinstance(m.media, str) else "", text)
+        media = m.media if isinstance(m.media, str) else ""
+        content = ctx.media_text(media, text) if media else text
         if not content.strip():  # step 4: empty
             out.append(Decision(now, chat.id, Reason.IGNORED, "empty message ignored"))
             return
@@ -844,7 +848,7 @@ class Assistant:
     ) -> None:
         policy = self.policy
         if msg_id:
-            chat.unread.append((msg_id, sender))  # a tuple: the collector need not walk it
+            chat.unread.append((msg_id, sender) if sender else msg_id)
             del chat.unread[:-_UNREAD_KEPT]
         was_waiting = chat.phase == WAITING  # chat.due is a reply deadline only then
         if chat.phase in _REPLYING:
@@ -997,7 +1001,8 @@ class Assistant:
         chat.phase, chat.started = GENERATING, now
         if chat.unread:
             by_sender: dict[str, list[str]] = {}
-            for msg_id, sender in chat.unread:
+            for u in chat.unread:
+                msg_id, sender = (u, "") if isinstance(u, str) else u
                 by_sender.setdefault(sender, []).append(msg_id)
             out.extend(MarkRead(chat.id, tuple(ids), s) for s, ids in by_sender.items())
             chat.unread.clear()
