@@ -94,23 +94,29 @@ _STATUS: dict[str, str] = {
 }
 
 
-class ChatLog:
-    """A chat's line in the log: the fields `Chat` (core/machine.py) inherits, so each chat
-    holds its own line and saves it in its row (`log_export`). They keep their initial values
-    (`log_clear`) while the chat is not in the log; `log_seq` > 0 says it is."""
+LOG_FIELDS = (
+    "log_label",
+    "log_group",
+    "log_wrote",
+    "log_last",
+    "log_msg",
+    "log_urgent",
+    "log_answers",
+    "log_status",
+    "log_seq",
+)
 
-    # a ClassVar for mypyc (bench/build_core.py), which reads a plain __slots__ as a field
-    __slots__: ClassVar[tuple[str, ...]] = (
-        "log_label",
-        "log_group",
-        "log_wrote",
-        "log_last",
-        "log_msg",
-        "log_urgent",
-        "log_answers",
-        "log_status",
-        "log_seq",
-    )
+_DECLARED_BY_SUBCLASS: tuple[str, ...] = ()  # a name, so mypy leaves ChatLog's slots to Chat
+
+
+class ChatLog:
+    """A chat's line in the log: fields `Chat` (core/machine.py) inherits, so each chat holds
+    its own line and saves it in its row (`log_export`). They keep their initial values
+    (`log_clear`) while the chat is not in the log; `log_seq` > 0 says it is. The subclass
+    declares them (`LOG_FIELDS`) in its `__slots__`: a compiled class (bench/build_core.py)
+    may not inherit a non-empty one."""
+
+    __slots__: ClassVar[tuple[str, ...]] = _DECLARED_BY_SUBCLASS
 
     def __init__(self) -> None:
         self.log_clear()

@@ -135,7 +135,7 @@ from typing import Any, ClassVar
 from wapa.core import context as ctx
 from wapa.core import profiles, sends, urgency
 from wapa.core.calendar import Calendar
-from wapa.core.digest import ChatLog, DigestLog, counted, next_time
+from wapa.core.digest import LOG_FIELDS, ChatLog, DigestLog, counted, next_time
 from wapa.core.escalation import NAME_CHARS, Escalations, clean, notice_line
 from wapa.core.events import (
     CalendarUpdate,
@@ -282,6 +282,7 @@ class Chat(ChatLog):
         "replies",
         "sends",
         "heap_seq",  # not saved: rebuilt on restore with the heap
+        *LOG_FIELDS,  # its line in the digest's log, saved as "digest" (`ChatLog`)
     )
 
     def __init__(self, chat_id: str) -> None:
@@ -401,7 +402,7 @@ def _seen_of(ids: Any) -> bytes:
     return out
 
 
-_SAVED = Chat.__slots__[:-1]  # all but heap_seq
+_SAVED = Chat.__slots__[: Chat.__slots__.index("heap_seq")]  # in this order (`export`)
 _all_fields = operator.attrgetter(*_SAVED)  # every saved field at once, in C (export)
 _CONTAINERS = frozenset(  # and the phase: restored as a `Phase`, never set as a plain str
     ("phase", "context", "seen", "arrivals", "replies", "sends", "unread")

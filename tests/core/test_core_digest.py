@@ -14,6 +14,7 @@ from wapa.core import Assistant, Decision, Notice, NoticeKind, Policy, PolicyErr
 from wapa.core import digest as digest_module
 from wapa.core.digest import CHATS_KEPT, ChatLog, DigestLog, next_time
 from wapa.core.events import Effect, MediaText, Message
+from wapa.core.machine import Chat
 
 from tests.support.core_run import ALICE, BOB, GROUP, OWNER, MakeRun, Run
 
@@ -204,13 +205,13 @@ def test_a_digest_is_bounded_and_names_only_has_no_text(
 
 
 def _line(row: list[Any]) -> ChatLog:
-    line = ChatLog()
+    line = Chat("x")  # a chat is a line (ChatLog declares no fields of its own)
     line.log_load(row)
     return line
 
 
 def test_digest_log_rows_restore() -> None:
-    log, a, b = DigestLog(), ChatLog(), ChatLog()
+    log, a, b = DigestLog(), Chat("a"), Chat("b")
     log.wrote("a", a, "Alice", False, "m1", True, 10.0)
     log.wrote("b", b, "Bob", False, "m2", False, 11.0)
     log.wrote("a", a, "Alice", False, "m3", False, 12.0)
@@ -234,15 +235,15 @@ def test_a_line_out_of_the_log_is_cleared(monkeypatch: pytest.MonkeyPatch) -> No
     every line, and a chat that writes again starts a new line."""
     monkeypatch.setattr(digest_module, "CHATS_KEPT", 2)
     log = DigestLog()
-    lines = [ChatLog() for _ in range(3)]
+    lines = [Chat(f"c{i}") for i in range(3)]
     for i, line in enumerate(lines):
         log.wrote(f"c{i}", line, f"C{i}", False, f"m{i}", i == 0, 10.0 + i)
     assert list(log.chats) == ["c1", "c2"]
-    assert lines[0].log_export() == ChatLog().log_export() and lines[0].log_seq == 0
+    assert lines[0].log_export() == Chat("new").log_export() and lines[0].log_seq == 0
     log.wrote("c0", lines[0], "C0", False, "m9", False, 20.0)
     assert lines[0].log_export() == ["C0", False, 1, 20.0, "m9", False, [], "", 4]
     log.reset(30.0)
-    assert all(line.log_export() == ChatLog().log_export() for line in lines)
+    assert all(line.log_export() == Chat("new").log_export() for line in lines)
 
 
 # ---------------------------------------------------------------- kept in the chats' rows
