@@ -160,3 +160,15 @@ def test_a_huge_reply_is_judged_as_before() -> None:
     assert clean_reply(text, prompt, 4000, persona=persona, heard=heard) == (
         reference.clean_reply(text, prompt, 4000, persona=persona, heard=heard)
     )
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab '\"\n.,!?;:)\t\u00a0")), max_size=30))
+@example("'a' b")
+@example(" 'a'")
+@example("x'a' 'b'.")
+def test_quotes_are_found_where_they_were(text: str) -> None:
+    from wapa.core.hygiene import _QUOTED
+
+    old = re.compile(r"""(?:(?<=\s)|^)['"](.+?)['"](?=[\s.,!?;:)]|$)""")
+    assert [m.span(1) for m in _QUOTED.finditer(text)] == [m.span(1) for m in old.finditer(text)]
