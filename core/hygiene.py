@@ -155,11 +155,21 @@ def _names(name: str) -> str:
     return "(?:" + "|".join(sorted(alts, key=len, reverse=True)) + ")"
 
 
-def _compile(table: dict[str, tuple[str, ...]], owner: str, me: str) -> Alternation:
+_TABLES = {
+    COMMITS: phrases.COMMITMENTS,
+    AI: phrases.AI_DISCLOSURES,
+    REFUSAL: phrases.REFUSALS,
+    INSTRUCTIONS: phrases.INSTRUCTION_TALK,
+}
+
+
+@lru_cache(maxsize=64)
+def _compile(reason: str, owner: str, me: str) -> Alternation:
+    """One category's fragments for these names: shared by every prompt with the same names."""
     return Alternation(
         f.replace("{owner}", owner).replace("{me}", me)  # fragments are written folded
         for lang in phrases.LANGUAGES
-        for f in table.get(lang, ())
+        for f in _TABLES[reason].get(lang, ())
     )
 
 
@@ -205,12 +215,7 @@ def guard(system: str, owner_name: str = "", assistant_name: str = "", intro: st
     owner = owner_name or (m.group(2) if m else "")
     me = assistant_name or (m.group(1) if m else "")
     o, a = _names(owner), _names(me)
-    drop = (
-        (COMMITS, _compile(phrases.COMMITMENTS, o, a)),
-        (AI, _compile(phrases.AI_DISCLOSURES, o, a)),
-        (REFUSAL, _compile(phrases.REFUSALS, o, a)),
-        (INSTRUCTIONS, _compile(phrases.INSTRUCTION_TALK, o, a)),
-    )
+    drop = tuple((reason, _compile(reason, o, a)) for reason in _TABLES)
     if not intro and m:  # the persona's introduction follows the prompt's first sentence
         intro = system[m.end() :].partition(". ")[2].partition("Write one short")[0]
     sayable = _shingles(_words(PASS_ON.format(owner=owner or "the owner")))
