@@ -382,6 +382,19 @@ class ReplayReport:
         }
 
 
+def per_chat(changes: Iterable[dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:
+    """A what-if summary's `per_chat`: each chat's gained and lost reply times and moved
+    replies (`{"from": time, "to": time}`), from the listed changes."""
+    out: dict[str, dict[str, list[Any]]] = {}
+    for c in changes:
+        entry = out.setdefault(c["chat"], {"gained": [], "lost": [], "moved": []})
+        if c["kind"] == "reply_moved":
+            entry["moved"].append({"from": c["from_time"], "to": c["time"]})
+        else:
+            entry["gained" if c["kind"] == "reply_gained" else "lost"].append(c["time"])
+    return out
+
+
 def replay(
     recording: Recording | str | Path,
     changes: Mapping[str, Any] | None = None,

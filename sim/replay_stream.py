@@ -68,6 +68,7 @@ from wapa.sim.replay import (
     ReplayWhatsApp,
     field_problem,
     iso,
+    per_chat,
     take_answer,
     take_echo,
 )
@@ -965,13 +966,6 @@ def _report(
         total = summary["divergences"]
     else:
         divergences = pairing.found.values()
-        per_chat: dict[str, dict[str, list[Any]]] = {}
-        for c in divergences:
-            entry = per_chat.setdefault(c["chat"], {"gained": [], "lost": [], "moved": []})
-            if c["kind"] == "reply_moved":
-                entry["moved"].append({"from": c["from_time"], "to": c["time"]})
-            else:
-                entry["gained" if c["kind"] == "reply_gained" else "lost"].append(c["time"])
         summary.update(
             {
                 "mode": "what-if",
@@ -981,7 +975,7 @@ def _report(
                 "gained": pairing.counts["reply_gained"],
                 "lost": pairing.counts["reply_lost"],
                 "moved": pairing.counts["reply_moved"],
-                "per_chat": per_chat,
+                "per_chat": per_chat(divergences),
             }
         )
         total = pairing.found.total

@@ -50,6 +50,7 @@ from wapa.sim.replay import (
     ReplayReport,
     ReplayWhatsApp,
     iso,
+    per_chat,
     take_answer,
     take_echo,
 )
@@ -484,13 +485,6 @@ def replay_whole(
         answered(baseline, script.inputs),
         answered(what_if, script.inputs),
     )
-    per_chat: dict[str, dict[str, list[Any]]] = {}
-    for c in changed:
-        entry = per_chat.setdefault(c["chat"], {"gained": [], "lost": [], "moved": []})
-        if c["kind"] == "reply_moved":
-            entry["moved"].append({"from": c["from_time"], "to": c["time"]})
-        else:
-            entry["gained" if c["kind"] == "reply_gained" else "lost"].append(c["time"])
     summary.update(
         {
             "mode": "what-if",
@@ -500,7 +494,7 @@ def replay_whole(
             "gained": sum(c["kind"] == "reply_gained" for c in changed),
             "lost": sum(c["kind"] == "reply_lost" for c in changed),
             "moved": sum(c["kind"] == "reply_moved" for c in changed),
-            "per_chat": per_chat,
+            "per_chat": per_chat(changed),
         }
     )
     return _report(
