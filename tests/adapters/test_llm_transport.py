@@ -484,7 +484,7 @@ def test_the_model_client_keeps_no_cookies(server: tuple[str, type[_Handler]]) -
                 assert (await http.post(url, content=b"x")).status_code == 200
             assert len(http.cookies) == 0
             with pytest.raises(AttributeError, match="no cookies"):
-                http.cookies = {"a": "b"}  # type: ignore[assignment]
+                http.cookies = {"a": "b"}
         finally:
             await chain.aclose()
 
