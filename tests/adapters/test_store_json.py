@@ -4,10 +4,13 @@ would, NaN, infinities and huge integers included."""
 
 from __future__ import annotations
 
+import gc
 import json
 import math
+import os
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from wapa.adapters.store.store import encode_row
@@ -63,3 +66,30 @@ def test_chat_rows_of_a_fuzz_run_read_back_identically() -> None:
     assert len(state["chats"]) > 10
     for chat in [*state["chats"].values(), {**state, "chats": {}}]:
         assert json.loads(encode_row(chat)) == json.loads(_stdlib(chat)) == chat
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads Linux's /proc")
+def test_kept_rows_cost_about_their_own_size_in_memory() -> None:
+    """A commit keeps its rows until SQLite has them (and the in-memory store for good):
+    orjson's own output kept about 8 KB of allocation behind each 0.8 KB row."""
+    chat = {
+        "id": "4915111@s.whatsapp.net",
+        "context": [
+            [1767600000.0 + i, "contact", "Bob", "see you at 5 " * 6, f"m{i}"] for i in range(4)
+        ],
+        "phase": "waiting",
+        "due": 1767600120.0,
+    }
+    rows = 5000
+    gc.collect()
+    before = _resident_bytes()
+    kept = [encode_row({**chat, "n": i}) for i in range(rows)]
+    grown = _resident_bytes() - before
+    size = sum(map(len, kept))
+    assert 500 < size / rows < 1000
+    assert grown < 3 * size, f"{grown / rows:.0f} B resident per row of {size / rows:.0f} B"
