@@ -287,8 +287,11 @@ def verdict(sentence: str, g: Guard, heard: str | None | _Heard = None) -> str:
         heard = _Heard(heard)
     judged = normalise(sentence)
     free = _unquoted(judged, heard.text)
+    in_judged = set(judged)  # what the four categories' searches start from
+    in_free = in_judged if free == judged else set(free)
     for reason, pattern in g.drop:
-        if pattern.search(free if reason in (COMMITS, AI, REFUSAL) else judged):
+        text, chars = (free, in_free) if reason in (COMMITS, AI, REFUSAL) else (judged, in_judged)
+        if pattern.search(text, chars):
             return reason
     if g.private:
         named = g.private.intersection(_WORD.findall(judged))

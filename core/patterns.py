@@ -29,6 +29,7 @@ import importlib
 import re
 import string
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from typing import Any
 
@@ -283,11 +284,13 @@ class Alternation:
         self._keys = frozenset(by_key)
         self._by_key = {k: tuple(v) for k, v in by_key.items()}
 
-    def search(self, text: str) -> bool:
+    def search(self, text: str, chars: AbstractSet[str] | None = None) -> bool:
+        """`chars`: the set of `text`'s characters, when the caller has it (several
+        alternations searching one text)."""
         for i in self._always:
             if self._search(i, text):
                 return True
-        for key in self._keys.intersection(text):
+        for key in self._keys.intersection(text) if chars is None else self._keys & chars:
             for need, i in self._by_key[key]:
                 if need in text and self._search(i, text):
                     return True
