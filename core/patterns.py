@@ -202,29 +202,36 @@ def _overlap(first: list[Any], second: list[Any]) -> bool:
     return bool(a & b)
 
 
-def required_text(pattern: str) -> frozenset[str] | None:
-    """Strings of which every match of `pattern` contains at least one, or None when no such
-    set is found: a text holding none of them cannot match, so a search can be skipped by
-    substring tests in C (`core.hygiene`'s phrase tables). Of the sets found (a run of
-    literal characters, the union over an alternation's branches, a repeat's body taken at
-    least once), the one whose shortest string is longest. Only the case-sensitive parts of
-    a pattern are read; anything else gives no set (strict: never a wrong one)."""
+def required_text(pattern: str, flags: int = 0) -> frozenset[str] | None:
+    """Strings of which every match of `pattern` (compiled with `flags`) contains at least one,
+    or None when no such set is found: a text holding none of them cannot match, so a search
+    can be skipped by substring tests in C (`core.hygiene`'s phrase tables). Of the sets
+    found (a run of literal characters, the union over an alternation's branches, a repeat's
+    body taken at least once), the one whose shortest string is longest. Where case is
+    ignored, only ASCII characters other than letters count as literal (they match only
+    themselves); anything else gives no set (strict: never a wrong one)."""
     if _p is None:  # pragma: no cover
         return None
     try:
-        tree = _p.parse(pattern)
+        tree = _p.parse(pattern, flags)
     except Exception:
         return None
-    if tree.state.flags & (_c.SRE_FLAG_IGNORECASE | _c.SRE_FLAG_LOCALE):
+    if tree.state.flags & _c.SRE_FLAG_LOCALE:
         return None
-    return _required(list(tree))
+    return _required(list(tree), bool(tree.state.flags & _c.SRE_FLAG_IGNORECASE))
 
 
-def _required(items: list[Any]) -> frozenset[str] | None:
+def _caseless(ch: str) -> bool:
+    """Matched only by itself when case is ignored (tests/core/test_core_hygiene_fast.py asks
+    `re` about every code point)."""
+    return ch.isascii() and not ch.isalpha()
+
+
+def _required(items: list[Any], icase: bool) -> frozenset[str] | None:
     found: list[frozenset[str]] = []
     run = ""
     for op, av in items:
-        if op == _c.LITERAL:
+        if op == _c.LITERAL and (not icase or _caseless(chr(av))):
             run += chr(av)
             continue
         if run:
@@ -232,20 +239,25 @@ def _required(items: list[Any]) -> frozenset[str] | None:
             run = ""
         sub: frozenset[str] | None = None
         if op == _c.SUBPATTERN:
-            _, add_flags, _, body = av
-            if not add_flags & (_c.SRE_FLAG_IGNORECASE | _c.SRE_FLAG_LOCALE):
-                sub = _required(list(body))
+            _, add_flags, del_flags, body = av
+            if not add_flags & _c.SRE_FLAG_LOCALE:
+                inner = (icase or bool(add_flags & _c.SRE_FLAG_IGNORECASE)) and not (
+                    del_flags & _c.SRE_FLAG_IGNORECASE
+                )
+                sub = _required(list(body), inner)
         elif op == _c.BRANCH:
-            branches = [_required(list(b)) for b in av[1]]
+            branches = [_required(list(b), icase) for b in av[1]]
             if all(b is not None for b in branches):
                 sub = frozenset().union(*(b for b in branches if b is not None))
         elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
             lo, _, body = av
             if lo >= 1:
-                sub = _required(list(body))
+                sub = _required(list(body), icase)
         elif op == _c.ATOMIC_GROUP:
-            sub = _required(list(av))
-        elif op == _c.IN and all(o == _c.LITERAL for o, _ in av):
+            sub = _required(list(av), icase)
+        elif op == _c.IN and all(
+            o == _c.LITERAL and (not icase or _caseless(chr(v))) for o, v in av
+        ):
             sub = frozenset(chr(v) for _, v in av)
         if sub:
             found.append(sub)
@@ -257,8 +269,9 @@ def _required(items: list[Any]) -> frozenset[str] | None:
 
 
 class Alternation:
-    """Patterns searched as one: `search(text)` is whether `(?:p1)|(?:p2)|...` finds a match in
-    `text` (it does when one of them does). Each pattern is searched alone, and only when
+    """Patterns searched as one: `search(text)` is whether `(?:p1)|(?:p2)|...`, compiled with
+    `flags`, finds a match in `text` (it does when one of them does; each pattern is compiled
+    alone, so its group numbers are its own). Each pattern is searched alone, and only when
     `text` holds one of the strings every match of it contains (`required_text`; substring
     tests in C), and those strings are tested only when `text` holds their least common
     character (a set intersection in C: an English text skips every Hebrew, Arabic or
@@ -266,16 +279,17 @@ class Alternation:
     branch at every position of the text: `core.hygiene`'s phrase tables as one pattern
     cost about 80 µs a category on a 60-character sentence."""
 
-    __slots__ = ("patterns", "_compiled", "_always", "_keys", "_by_key")
+    __slots__ = ("patterns", "flags", "_compiled", "_always", "_keys", "_by_key")
 
-    def __init__(self, patterns: Iterable[str]) -> None:
+    def __init__(self, patterns: Iterable[str], flags: int = 0) -> None:
         self.patterns = tuple(patterns)
+        self.flags = flags
         # each compiled when first searched: most never are in a run (nothing they need occurs)
         self._compiled: list[re.Pattern[str] | None] = [None] * len(self.patterns)
         always: list[int] = []
         by_key: dict[str, list[tuple[str, int]]] = {}
         for i, p in enumerate(self.patterns):
-            needs = _needs(p)
+            needs = _needs(p, flags)
             if needs is None:
                 always.append(i)
             for need in needs or ():
@@ -290,7 +304,13 @@ class Alternation:
         for i in self._always:
             if self._search(i, text):
                 return True
-        for key in self._keys.intersection(text) if chars is None else self._keys & chars:
+        if chars is not None:
+            keys: Iterable[str] = self._keys & chars
+        elif len(self._keys) <= 8:  # a few substring tests cost less than reading every character
+            keys = [key for key in self._keys if key in text]
+        else:
+            keys = self._keys.intersection(text)
+        for key in keys:
             for need, i in self._by_key[key]:
                 if need in text and self._search(i, text):
                     return True
@@ -299,14 +319,14 @@ class Alternation:
     def _search(self, i: int, text: str) -> bool:
         pattern = self._compiled[i]
         if pattern is None:
-            pattern = self._compiled[i] = re.compile(self.patterns[i])
+            pattern = self._compiled[i] = re.compile(self.patterns[i], self.flags)
         return pattern.search(text) is not None
 
 
 @lru_cache(maxsize=1024)
-def _needs(pattern: str) -> tuple[str, ...] | None:
+def _needs(pattern: str, flags: int) -> tuple[str, ...] | None:
     """`required_text`, without the strings that hold another (implied by it)."""
-    need = required_text(pattern)
+    need = required_text(pattern, flags)
     if not need:
         return None
     return tuple(sorted(n for n in need if not any(m != n and m in n for m in need)))

@@ -125,8 +125,37 @@ def test_required_text_is_held_by_every_match() -> None:
         for text in matching:
             assert re.search(pattern, text)
             assert any(n in text for n in need), (pattern, text, need)
-    assert required_text("(?i)abc") is None  # case-insensitive: no literal is required
+    assert required_text("(?i)abc") is None  # case-insensitive: no letter is required
     assert required_text(r"\w+") is None
+    assert required_text(r"(?<!\w)@gilad(?!\w)", re.IGNORECASE) == {"@"}
+    assert required_text(r"(?i)x-(?-i:Ab)") == {"Ab"}
+    assert required_text(r"a1-2b", re.IGNORECASE) == {"1-2"}
+
+
+def test_ascii_characters_other_than_letters_match_only_themselves_ignoring_case() -> None:
+    """What `required_text` assumes where case is ignored: asked of `re` for every code point."""
+    every = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    for c in map(chr, range(128)):
+        if not c.isalpha():
+            assert re.compile(re.escape(c), re.IGNORECASE).findall(every) == [c], repr(c)
+
+
+ALIASES = [r"(?<!\w)@gilad(?!\w)", r"\bboss\b", r"g\.?b\.?", r"(?:hey|hi)\s+g-man", r"[#@]team"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("@#.-_ gilabosthemyGILABOSK\u212a\u0130ı\n")), max_size=40
+    )
+)
+@example("hi @GILAD")
+@example("@gilad_")
+@example("Boss!")
+def test_aliases_ignoring_case_match_as_the_joined_pattern(text: str) -> None:
+    for n in range(1, len(ALIASES) + 1):
+        joined = re.compile("|".join(f"(?:{a})" for a in ALIASES[:n]), re.IGNORECASE)
+        assert Alternation(ALIASES[:n], re.IGNORECASE).search(text) == bool(joined.search(text))
 
 
 @settings(max_examples=300, deadline=None)
