@@ -39,6 +39,9 @@ MARK = "[You may share: "
 
 @dataclass
 class Calendar:
+    """The owner's known busy times and the state of the last update (see the module
+    docstring)."""
+
     busy: list[list[Any]] = field(default_factory=list)  # [start, end, title], by start
     good_at: float | None = None  # the last good update
     error: str = ""  # the last update's error ("" when it was good)

@@ -282,7 +282,9 @@ class Policy(Record):
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], base: Policy | None = None) -> Policy:
-        """Build from plain data (YAML, env, CLI). Unknown keys are refused by name."""
+        """Build from plain data (YAML, env, CLI) over `base` (default: the defaults). Unknown
+        keys are refused by name. One Policy is built and validated (`replace` of a default
+        Policy would validate the defaults first, then the result)."""
         if not isinstance(data, Mapping):
             raise PolicyError(f"policy: expected a mapping of settings, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
@@ -295,11 +297,11 @@ class Policy(Record):
             if key == "quiet_hours":
                 value = _quiet_hours(value)
             elif key == "caps":
-                value = _caps(value, (base or cls()).caps)
+                value = _caps(value, base.caps if base is not None else Caps())
             elif key in ("urgent_keywords", "aliases", "allow", "deny") and isinstance(value, list):
                 value = tuple(value)
             changes[key] = value
-        return replace(base or cls(), **changes)
+        return cls(**changes) if base is None else replace(base, **changes)
 
     def to_mapping(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

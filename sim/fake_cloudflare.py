@@ -207,6 +207,9 @@ def cloudflare_response(
 
 @dataclass
 class Failure:
+    """A failure the fake Cloudflare API answers with (`kind` from `FAILURES`), for one model
+    or any, `delay` seconds later than its usual latency, with `Retry-After` if given."""
+
     kind: str
     model: str | None = None  # only requests for this model; None: any
     retry_after: float | None = None
@@ -215,6 +218,8 @@ class Failure:
 
 @dataclass
 class Recorded:
+    """One request the fake Cloudflare API received, and its answer's status."""
+
     method: str
     path: str
     model: str

@@ -163,6 +163,8 @@ class Arrival(Record):
 
 @dataclass
 class GroupInfo:
+    """A group as WhatsApp describes it: its title and how many take part."""
+
     title: str
     participants: int
 
@@ -190,6 +192,8 @@ class ReadSent(Record):
 
 @dataclass
 class FakeWhatsApp:
+    """The stand-in for WhatsApp (see the module docstring)."""
+
     latency: float = 0.3  # send -> confirmation
     echo_after: float = 0.2  # confirmation -> echo (only when echoes are injected)
     echo: bool = False  # inject the echo of every send and notice (whatsmeow sends none)

@@ -162,6 +162,8 @@ def _line(value: Any, key: Any = None) -> int | None:
 
 @dataclass(frozen=True, eq=False, repr=False)
 class ChatSpec(Record):
+    """One chat of the scenario's `chats:` (a direct chat, or a group with its members)."""
+
     key: str
     kind: str  # "direct" | "group"
     name: str  # the contact's name (direct) or the group's title
@@ -193,6 +195,8 @@ class Step(Record):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Expectation(Record):
+    """One entry of the scenario's `expect:`, checked (sim/expect.py) after the run."""
+
     kind: (
         str  # reply | no_reply | replies | decision | no_decision | prompt | notice | read | typing
     )
@@ -214,6 +218,9 @@ class Expectation(Record):
 
 @dataclass
 class Scenario:
+    """A scenario file, loaded and checked: who, which settings, the script and the
+    expectations (`build_simulation` turns it into a `Simulation`)."""
+
     name: str
     file: str
     start: float

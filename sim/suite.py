@@ -33,6 +33,8 @@ SUFFIXES = (".yaml", ".yml")
 
 @dataclass
 class Outcome:
+    """How one scenario file went: loaded, run and checked, or why not."""
+
     file: str
     name: str
     passed: bool

@@ -50,12 +50,14 @@ class Generation(NamedTuple):
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Crash(Record):
+    """The process died (a timeline item); it starts again `down` seconds later."""
+
     down: float  # seconds until the restart
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
 class Restart(Record):
-    pass
+    """The process started again from what it had committed (a timeline item)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False, repr=False)
@@ -70,6 +72,8 @@ TimelineItem = Event | Effect | Crash | Restart | Lost
 
 @dataclass
 class SimResult:
+    """What a simulation did: its sends, decisions, prompts, timeline, crashes and counts."""
+
     start: float
     end: float = 0.0
     sent: list[Sent] = field(default_factory=list)

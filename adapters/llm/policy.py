@@ -132,6 +132,8 @@ class Reply(Record):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class GenerationResult(Record):
+    """A reply's answer: its text, the model that gave it, the tokens and neurons it cost."""
+
     text: str  # never empty
     model: str
     input_tokens: int
@@ -177,11 +179,15 @@ class Wait(Record):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Answer(Record):
+    """The last step of a run that got an answer."""
+
     result: GenerationResult
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class GiveUp(Record):
+    """The last step of a run that failed: `error` is the error given up with (rule 5)."""
+
     error: ModelError
 
 
