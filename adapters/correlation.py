@@ -13,6 +13,7 @@ which stamps it on every log line; `bound(corr)` sets it for a block.
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -67,6 +68,15 @@ class Correlations:
         table.move_to_end(key)
         while len(table) > self.kept:
             table.popitem(last=False)
+
+
+def context_with(corr: str) -> contextvars.Context:
+    """A copy of the current context with `corr` set: a task created with it
+    (`asyncio.create_task(coro, context=...)`) carries the id on its log lines, as one
+    created inside `bound(corr)` does, without entering and leaving a block."""
+    context = contextvars.copy_context()
+    context.run(correlation.set, corr)
+    return context
 
 
 @contextmanager

@@ -31,7 +31,7 @@ from contextvars import Token
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from wapa.adapters.correlation import Correlations, bound
+from wapa.adapters.correlation import Correlations, context_with
 from wapa.adapters.llm.service import ModelService
 from wapa.adapters.logs import correlation, log_event
 from wapa.adapters.metrics import Metrics
@@ -92,6 +92,7 @@ class AsyncWorld:
         # the console shows decisions
         self._show = transport.show_decision if isinstance(transport, ShowsDecisions) else None
         self.media: MediaWorker | None = None  # voice notes and images (app/media.py)
+        self._decision_counts: dict[str, Any] = {}  # reason code -> its counter (a fixed set)
 
     # ------------------------------------------------------------------ inbound
 
@@ -168,7 +169,10 @@ class AsyncWorld:
         self._step = ""
 
     def decided(self, d: Decision) -> None:
-        self.metrics.decisions.labels(d.code).inc()
+        counter = self._decision_counts.get(d.code)
+        if counter is None:  # prometheus_client's labels() checks and locks at every call
+            counter = self._decision_counts[d.code] = self.metrics.decisions.labels(d.code)
+        counter.inc()
         log_event(
             log,
             logging.WARNING if d.code in _LOUD else logging.INFO,
@@ -331,8 +335,7 @@ class AsyncWorld:
         return self.corr.lookup(request_id, chat, self._step)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], corr: str) -> asyncio.Task[None]:
-        with bound(corr):  # the task's log lines carry the id
-            task = asyncio.create_task(coro)
+        task = asyncio.create_task(coro, context=context_with(corr))  # its log lines carry corr
         self.inflight.add(task)
         task.add_done_callback(self.inflight.discard)
         return task

@@ -158,3 +158,24 @@ def test_correlation_lookup_order_and_bounded_tables() -> None:
     assert c.sizes() == (KEPT, KEPT)
     assert c.lookup("r0", "chat0", "gone") == "gone"  # the oldest were forgotten
     assert c.lookup(f"r{KEPT + 99}", "", "") == f"p-{KEPT + 99}"
+
+
+async def test_tasks_carry_their_correlation_id_and_decisions_are_counted_by_code() -> None:
+    """A task the world starts logs with the id of the step that caused it (set in the
+    task's own context, not the caller's), and each decision counts under its reason code."""
+    from wapa.adapters.logs import correlation
+
+    h = Harness()
+    seen: list[str] = []
+
+    async def note() -> None:
+        seen.append(correlation.get())
+
+    task = h.world._spawn(note(), "c-42")  # noqa: SLF001
+    await task
+    assert seen == ["c-42"] and correlation.get() == ""
+    for code in (Reason.STALE, Reason.STALE, Reason.BAD_EVENT):
+        h.world.decided(Decision(0.0, A, code, "x"))
+    count = h.metrics.registry.get_sample_value
+    assert count("wapa_decisions_total", {"reason": Reason.STALE}) == 2
+    assert count("wapa_decisions_total", {"reason": Reason.BAD_EVENT}) == 1
