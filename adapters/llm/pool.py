@@ -28,7 +28,8 @@ counted once and the oldest beyond `max_keepalive_connections` closed, and each 
 gets the oldest free idle connection to its origin, else a new connection when there is room,
 else (the pool full) a new one in place of the oldest idle connection to another origin, else
 it waits, in httpcore's order. A connection given to a request that has not started on it yet
-is spoken for: not given again, not closed. Everything else (retries, the response streams
+is spoken for: not given again, not closed for room or as surplus (if it expires meanwhile it
+is closed, and its request goes round the pool again, as in httpcore). Everything else (retries, the response streams
 that give connections back, HTTP/1.1 itself) is httpcore's, unchanged. `pool_for()` returns
 httpcore's own pool for HTTP/2, or when the installed httpcore lacks the internals this pass
 relies on.
@@ -60,12 +61,13 @@ class LinearPool(httpcore.AsyncConnectionPool):
         for connection in self._connections:
             if connection.is_closed():
                 continue  # closed (by the server, an error, a failed connect): dropped
-            if connection.is_idle() and id(connection) not in reserved:
+            if connection.is_idle():  # (only an idle connection can expire: httpcore's http11)
                 if connection.has_expired():  # idle past keepalive_expiry, or the server closed
-                    closing.append(connection)
+                    closing.append(connection)  # (one spoken for: its request goes round again)
                     continue
-                idle.append(connection)
-            kept.append(connection)  # (only an idle connection can expire: httpcore's http11)
+                if id(connection) not in reserved:
+                    idle.append(connection)
+            kept.append(connection)
         surplus = len(idle) - self._max_keepalive_connections
         if surplus > 0:  # the oldest idle connections beyond the keep-alive limit
             evicted = {id(connection) for connection in idle[:surplus]}

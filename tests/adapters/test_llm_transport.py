@@ -490,3 +490,52 @@ def test_the_model_client_keeps_no_cookies(server: tuple[str, type[_Handler]]) -
 
     asyncio.run(run())
     assert handler.cookies == [None, None]
+
+
+class _Conn:
+    """A connection's state as the pool's pass reads it (httpcore's interface)."""
+
+    def __init__(self, origin: httpcore.Origin, *, idle: bool = True, expired: bool = False):
+        self.origin, self.idle, self.expired = origin, idle, expired
+
+    def is_closed(self) -> bool:
+        return False
+
+    def is_idle(self) -> bool:
+        return self.idle
+
+    def has_expired(self) -> bool:
+        return self.expired
+
+    def is_available(self) -> bool:
+        return self.idle
+
+    def can_handle_request(self, origin: httpcore.Origin) -> bool:
+        return origin == self.origin
+
+
+async def test_the_pass_gives_an_idle_connection_once_and_keeps_it_until_used() -> None:
+    """The assignment pass alone, on connections whose state is set by hand: two requests
+    queued in one turn and one idle connection in a full pool: the first gets it, the second
+    waits (httpcore gave it to both); a later pass neither gives it again nor closes it as
+    surplus; once it has expired it is closed, and the room goes to the request waiting."""
+    from httpcore._async.connection_pool import AsyncPoolRequest
+
+    origin = httpcore.Origin(b"http", b"a", 80)
+    pool = LinearPool(max_connections=1, max_keepalive_connections=1)
+    conn = _Conn(origin)
+    pool._connections = [conn]  # type: ignore[list-item]  # noqa: SLF001
+    first, second = (AsyncPoolRequest(httpcore.Request("GET", "http://a/")) for _ in range(2))
+    pool._requests = [first, second]  # noqa: SLF001
+    assert pool._assign_requests_to_connections() == []  # noqa: SLF001
+    assert first.connection is conn and second.is_queued()
+    pool._max_keepalive_connections = 0  # noqa: SLF001  # every free idle one is surplus now
+    assert pool._assign_requests_to_connections() == []  # noqa: SLF001
+    assert second.is_queued() and pool.connections == [conn]  # spoken for: kept
+    conn.expired = True
+    assert pool._assign_requests_to_connections() == [conn]  # noqa: SLF001
+    (fresh,) = pool.connections  # the room it left goes to the request still waiting
+    assert fresh is not conn and second.connection is fresh
+    first.clear_connection()  # what httpcore does when its connection turns out closed
+    assert pool._assign_requests_to_connections() == []  # noqa: SLF001
+    assert first.is_queued()  # the pool is full: it waits for a release
