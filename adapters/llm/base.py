@@ -202,20 +202,28 @@ class Provider(ABC):
         timeout: float,
         body: dict[str, Any] | None = None,
     ) -> tuple[int, Any, httpx.Headers]:
-        """Send, map transport failures to ModelErrors, decode JSON (or keep the text)."""
-        import asyncio  # both loaded with the client that calls this (see `header`)
+        """Send, map transport failures to ModelErrors, decode JSON (or keep the text). `body`
+        goes out as the compact JSON httpx's `json=` writes (json.dumps with ensure_ascii=False
+        and no spaces, UTF-8), encoded with orjson: the same bytes, but for a float below 1e-4
+        written 1e-5 where Python writes 1e-05."""
+        import asyncio  # loaded with the client that calls this (see `header`)
 
         import httpx
+        import orjson
 
         parsed = self._urls.get(url)
         if parsed is None:
             if len(self._urls) >= 16:  # a provider asks a handful of URLs; never grows
                 self._urls.clear()
             parsed = self._urls[url] = httpx.URL(url)
+        content = None
+        if body is not None:  # the bytes httpx's `json=` sends, encoded 10-30x faster
+            content = orjson.dumps(body)
+            headers = {**headers, "Content-Type": "application/json"}
         try:
             async with asyncio.timeout(timeout):
                 response = await self.http.request(
-                    method, parsed, headers=headers, json=body, timeout=timeout
+                    method, parsed, headers=headers, content=content, timeout=timeout
                 )
                 raw = await response.aread()
         except (TimeoutError, httpx.TimeoutException) as exc:

@@ -18,7 +18,10 @@ from typing import Any
 
 import httpcore
 import httpx
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from wapa.adapters.llm import client_from_env
 from wapa.adapters.llm.factory import keep_alive_limits
 from wapa.adapters.llm.pool import LinearPool, pool_for
@@ -539,3 +542,26 @@ async def test_the_pass_gives_an_idle_connection_once_and_keeps_it_until_used() 
     first.clear_connection()  # what httpcore does when its connection turns out closed
     assert pool._assign_requests_to_connections() == []  # noqa: SLF001
     assert first.is_queued()  # the pool is full: it waits for a release
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.fixed_dictionaries({"role": _TEXT, "content": _TEXT}), max_size=5),
+    st.integers(min_value=1, max_value=4096),
+    st.floats(min_value=0.0, max_value=5.0),
+)
+def test_request_bodies_are_the_json_httpx_writes(
+    messages: list[dict[str, str]], max_tokens: int, temperature: float
+) -> None:
+    """The providers encode their JSON bodies with orjson: the bytes httpx's `json=` writes
+    (any text but lone surrogates, which the core refuses: control characters, quotes,
+    backslashes, non-ASCII, U+2028; integers; floats), except that a float below 1e-4 spells
+    its exponent 1e-5 where Python writes 1e-05 (the same number)."""
+    body = {"messages": messages, "max_tokens": max_tokens, "temperature": temperature}
+    ours, httpx_json = orjson.dumps(body), httpx.Request("POST", "http://x/", json=body).content
+    assert orjson.loads(ours) == orjson.loads(httpx_json) == body
+    if temperature == 0 or temperature >= 1e-4:
+        assert ours == httpx_json
