@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from wapa.adapters.store.errors import StoreError
 from wapa.adapters.store.protocol import OutboxEntry, checked_values
-from wapa.adapters.store.rows import encode_row
+from wapa.adapters.store.rows import transient_row
 from wapa.core.driver import Batch
 from wapa.core.events import Decision, Reason, Send, SendConfirmed, SendFailed
 from wapa.core.machine import Assistant
@@ -33,7 +33,7 @@ from wapa.core.policy import Persona, Policy
 def _through_json(value: Any) -> Any:
     """`value` written as the SQLite store writes its rows and read back: what a real restart
     gets (orjson both ways where it can: a crash in a long fuzz run copies every chat)."""
-    data = encode_row(value)
+    data = transient_row(value)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:  # NaN or Infinity, which only the stdlib writes and reads
