@@ -544,7 +544,7 @@ async def test_the_pass_gives_an_idle_connection_once_and_keeps_it_until_used() 
     assert first.is_queued()  # the pool is full: it waits for a release
 
 
-_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=60)
 
 
 @settings(max_examples=300, deadline=None)
