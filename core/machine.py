@@ -327,9 +327,12 @@ class Chat(ChatLog):
         out["arrivals"] = list(self.arrivals)
         out["replies"] = list(self.replies)
         out["sends"] = sends.export(self.sends)
-        # a bare id when the sender is not needed (direct chats) or unknown, as states were
-        # saved before senders were kept; [id, sender] in groups
-        out["unread"] = [u if isinstance(u, str) else list(u) for u in self.unread]
+        # a bare id when the sender is not needed (direct chats: only bare ids) or unknown, as
+        # states were saved before senders were kept; [id, sender] in groups
+        unread = self.unread
+        out["unread"] = (
+            [u if isinstance(u, str) else list(u) for u in unread] if self.is_group else unread[:]
+        )
         if not self.profile:  # set by the owner's `profile` command only: most chats lack it
             del out["profile"]
         if self.log_seq:  # only chats in the digest's log have an entry
@@ -351,8 +354,13 @@ class Chat(ChatLog):
         chat.arrivals = list(data.get("arrivals", ()))
         chat.replies = list(data.get("replies", ()))
         chat.sends = sends.restore(data.get("sends", ()))
-        # a bare id: a direct chat, or a state saved before senders were kept (sender unknown)
-        chat.unread = [u if isinstance(u, str) else _unread(*u) for u in data.get("unread", ())]
+        # a bare id: a direct chat (whose receipts name no sender), or a state saved before
+        # senders were kept (sender unknown)
+        group = chat.is_group
+        chat.unread = [
+            u if isinstance(u, str) else _unread(u[0], u[1] if group else "")
+            for u in data.get("unread", ())
+        ]
         entry = data.get("digest")
         if entry is not None:  # an entry may be stale: the log's restore tells (and clears it)
             chat.log_load(entry)

@@ -90,3 +90,22 @@ def test_packed_is_smaller_than_the_objects_it_replaces() -> None:
     objects = sum(sys.getsizeof(x) for x in (e, e.t, e.text, e.id))  # the name is shared
     assert sys.getsizeof(packed) < objects - 120
     assert json.loads(json.dumps(Context([e]).export())) == [e.export()]
+
+
+def test_entries_stay_apart_through_trim_keep_and_replace() -> None:
+    """A lone high surrogate ending one entry and a lone low one starting the next stay two
+    entries' characters, through replace, keep and the trim of every append."""
+    policy = Policy()
+    first = Entry(T0, CONTACT, "A", "ends high \ud800", "m1")
+    second = Entry(T0 + 1, CONTACT, "\udc00 B", "שלום 👋", "\udfffm2")
+    context = Context([first, second])
+    assert list(context) == [first, second]
+    assert context.export() == [first.export(), second.export()]
+    third = Entry(T0 + 2, OWNER, "", "é" * 3, "m3")
+    context[0] = third
+    assert list(context) == [third, second]
+    assert context.keep([False, True]) and list(context) == [second]
+    for i in range(policy.max_context + 1):
+        context.add(T0 + 3 + i, ASSISTANT, "", f"ü{i}", f"r{i}", policy)
+    assert [e.text for e in context] == [f"ü{i}" for i in range(1, policy.max_context + 1)]
+    assert Context.restore(json.loads(json.dumps(context.export()))) == context

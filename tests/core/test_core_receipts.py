@@ -47,3 +47,16 @@ def test_a_state_saved_with_bare_unread_ids_loads_with_unknown_senders(run: Run)
     run.a = Assistant.restore(state, run.policy, run.persona)
     run.advance_until(MarkRead)
     assert run.effects(MarkRead) == [MarkRead(GROUP, ("g0", "g1"), "")]
+
+
+def test_a_direct_chat_saved_with_a_sender_marks_read_without_one(run: Run) -> None:
+    """A direct chat's receipt names no sender: a sender in its saved unread ids (never
+    written by the core) is dropped on restore, and its ids export as bare ids."""
+    run.msg("hello", id="d1")
+    state = json.loads(json.dumps(run.a.export(), allow_nan=False))
+    assert state["chats"][ALICE]["unread"] == ["d1"]
+    state["chats"][ALICE]["unread"] = [["d0", "someone"], "d1"]
+    run.a = Assistant.restore(state, run.policy, run.persona)
+    assert run.a.export()["chats"][ALICE]["unread"] == ["d0", "d1"]
+    run.advance_until(MarkRead)
+    assert run.effects(MarkRead) == [MarkRead(ALICE, ("d0", "d1"), "")]
