@@ -212,6 +212,8 @@ class Store:
             await db.execute("PRAGMA secure_delete = ON")  # purged text is overwritten
             for step in range(version + 1, SCHEMA_VERSION + 1):
                 await db.executescript(script(step))
+            if 0 < version < SCHEMA_VERSION:  # v3 copied the chats: give their old pages back
+                await db.executescript("PRAGMA incremental_vacuum;")
             return await _sealer(db, path, key)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: not a usable wapa database: {exc}") from exc
@@ -427,7 +429,7 @@ class Store:
                 if isinstance(exc, sqlite3.Error):
                     raise StoreError(f"{self.path}: purge failed: {exc}") from exc
                 raise
-            await db.execute_fetchall(f"PRAGMA incremental_vacuum({max(1, batch // 4)})")
+            await db.executescript(f"PRAGMA incremental_vacuum({max(1, batch // 4)});")
         return PurgeReport(len(updates), traces, outbox)
 
     # ------------------------------------------------------------------ backups

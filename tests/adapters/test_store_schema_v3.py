@@ -90,7 +90,10 @@ async def test_a_v2_file_becomes_v3_with_every_row_unchanged(
     assert (
         con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'chats_v3'").fetchone()[0] == 0
     )
+    # the old table's pages are not left in the file: the open after the migration freed them
+    assert con.execute("PRAGMA freelist_count").fetchone()[0] == 0
     con.close()
+    assert path.stat().st_size <= (DATA / f"{name}.db").stat().st_size
     assert path.stat().st_mode & 0o777 == 0o600
 
 
