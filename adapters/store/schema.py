@@ -15,9 +15,9 @@ v3: chats becomes a rowid table (key still its primary key, a unique index now).
     chat rows are 1-4 KB, so nearly every chat write also wrote an overflow page. Same rows
     with raw sqlite3 (docs/bench.md): 1.66x the messages per second on 1.4 KB rows, 1.72x on
     3.7 KB rows, files 10-35% smaller. The rows are copied unchanged (keys, sealed states,
-    times); the old table's pages are zeroed (secure_delete) and left free for reuse (the
-    file shrinks as retention's incremental vacuum frees them). A wapa that knows only v2
-    refuses a v3 file ("schema version 3 is newer than this wapa knows (2)").
+    times); the old table's pages are zeroed (secure_delete), then freed by the incremental
+    vacuum `Store.open` runs after a migration. A wapa that knows only v2 refuses a v3 file
+    ("schema version 3 is newer than this wapa knows (2)").
 """
 
 from __future__ import annotations
