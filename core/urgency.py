@@ -48,9 +48,25 @@ class Keywords:
     that word occurs in the text (a substring test). When the words found only start
     phrases ("call" of "call me"), a phrase's words must also follow one another
     (`call\s+me` without the boundaries: a search for a literal start, cheaper than the
-    boundaries' lookbehind at every position). Whatever passes goes to the full pattern."""
+    boundaries' lookbehind at every position). Whatever passes goes to the full pattern.
 
-    __slots__ = ("pattern", "_ascii", "_firsts", "_confirms", "_probes")
+    Other text takes the first-word test too when its only characters beyond ASCII are not
+    word characters (an emoji, a curly apostrophe, a no-break space: much of what phones
+    send), each made a "?" in an ASCII copy: no keyword character matches them unless the
+    keyword has no ASCII form, and such keywords are all known to need a letter beyond
+    ASCII (when one does not, such as an emoji keyword, this test is not made). So only the
+    ASCII keywords can match there, their words being ASCII words of the copy. When the
+    test passes, the text goes to the IGNORECASE pattern (white space beyond ASCII may sit
+    between a phrase's words, so the phrase test is not made)."""
+
+    __slots__ = (
+        "pattern",
+        "_ascii",
+        "_firsts",
+        "_confirms",
+        "_probes",
+        "_letters_beyond_ascii",
+    )
 
     def __init__(self, keywords: Iterable[str]) -> None:
         pattern = keyword_pattern(keywords)
@@ -59,9 +75,12 @@ class Keywords:
         self.pattern = pattern
         alternatives: list[str] = []
         phrases: dict[str, list[list[str]]] = {}  # first word -> the ASCII keywords' words
+        self._letters_beyond_ascii = True  # every other keyword needs a non-ASCII letter
         for word in _words(keywords):
             parts = [_ascii_form(part) for part in word.split()]
             if any(part is None for part in parts):
+                if _NON_ASCII_WORD.search(word) is None:  # such as an emoji
+                    self._letters_beyond_ascii = False
                 continue
             ascii_parts = [p for p in parts if p is not None]
             alternatives.append(r"\s+".join(map(re.escape, ascii_parts)))
@@ -73,7 +92,8 @@ class Keywords:
             first for first in phrases if first.encode().translate(_WORD_BYTES) == first.encode()
         }
         self._firsts = frozenset(first.encode() for first in words)
-        self._probes = tuple(sorted(set(phrases) - words))  # first words with other characters
+        # first words with other characters
+        self._probes = tuple(p.encode() for p in sorted(set(phrases) - words))
         self._confirms = {  # first words that only start phrases -> the phrases' words in a row
             first.encode(): re.compile("|".join(r"\s+".join(map(re.escape, w)) for w in ws))
             for first, ws in phrases.items()
@@ -83,23 +103,30 @@ class Keywords:
     def count(self, text: str, low: str | None = None) -> int:
         """How many distinct keywords (casefolded) `text` holds; `low`: `text.lower()`, when
         the caller has it already."""
-        if not text.isascii():
-            return len({m.casefold() for m in self.pattern.findall(text)})
-        if self._ascii is None:
-            return 0
-        if low is None:
-            low = text.lower()
-        words = low.encode().translate(_WORD_BYTES).split()
-        if not self._firsts.isdisjoint(words):
-            for first in self._firsts.intersection(words):
-                confirm = self._confirms.get(first)
-                if confirm is None or confirm.search(low):
-                    return len(set(self._ascii.findall(low)))
-        for probe in self._probes:
-            if probe in low:
+        if text.isascii():
+            if self._ascii is None:
+                return 0
+            if low is None:
+                low = text.lower()
+            folded = low.encode()
+            words = folded.translate(_WORD_BYTES).split()
+            if not self._firsts.isdisjoint(words):
+                for first in self._firsts.intersection(words):
+                    confirm = self._confirms.get(first)
+                    if confirm is None or confirm.search(low):
+                        return len(set(self._ascii.findall(low)))
+            if self._probes and any(probe in folded for probe in self._probes):
                 return len(set(self._ascii.findall(low)))
-        return 0
+            return 0
+        if self._letters_beyond_ascii and _NON_ASCII_WORD.search(text) is None:
+            folded = text.encode("ascii", "replace").lower()  # each other character a "?"
+            words = folded.translate(_WORD_BYTES).split()
+            if self._firsts.isdisjoint(words) and not any(p in folded for p in self._probes):
+                return 0
+        return len({m.casefold() for m in self.pattern.findall(text)})
 
+
+_NON_ASCII_WORD = re.compile(r"[^\W\x00-\x7f]")  # a letter or digit beyond ASCII
 
 # ASCII bytes with the word characters of `re` (\w: letters, digits, "_") kept and every other
 # one made a space, so that `split()` gives a text's words as the boundaries see them.

@@ -38,7 +38,7 @@ def reference_score(text: str, pattern: re.Pattern[str] | None, burst: bool) -> 
 
 DEFAULT = list(Policy().urgent_keywords)
 # the characters where case-insensitive matching has its special cases, and plenty of ASCII
-TRICKY = "sSſkKKiIıİßẞµμσςΣ \t\n\u00a0.!-'_0123456789דחוףéÉ"
+TRICKY = "sSſkKKiIıİßẞµμσςΣ \t\n\u00a0.!-'_0123456789דחוףéÉ’“🚨‼\u2003\u200b\u0301"
 ALPHABET = st.sampled_from(
     [*TRICKY, *"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", *(w + " " for w in DEFAULT)]
 )
@@ -69,6 +69,10 @@ def test_default_keywords_score_as_before(text: str, burst: bool) -> None:
 @example(["right", "right now"], "right\x1cnow, right_now")
 @example(["a.s.a.p", "call me"], "call_me a.s.a.p.")
 @example(["9-1-1", "k"], "dial 9-1-1 K")
+@example(["🚨", "call me"], "🚨 call\u00a0me’")
+@example(["‼", "now"], "now‼ 🚨")
+@example(["דחוף", "call me"], "call\u2003me 🚨 ok")
+@example(["sofort"], "ſofort 🚨")
 def test_any_keywords_score_as_before(words: list[str], text: str) -> None:
     fast = keywords(words)
     assert score(text, fast, False) == reference_score(text, reference_pattern(words), False)
