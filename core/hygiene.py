@@ -174,7 +174,7 @@ def _compile(reason: str, owner: str, me: str) -> Alternation:
 
 
 def _shingles(words: list[str]) -> set[tuple[str, ...]]:
-    return {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+    return set(zip(words, words[1:], words[2:], strict=False))  # every run of three words
 
 
 def _words(text: str) -> list[str]:
