@@ -33,7 +33,7 @@ class Keywords:
     pattern), but cheaply for ASCII text, most of what arrives: the text is lowercased once
     and matched without IGNORECASE against the keywords' ASCII forms, and only when a cheap
     test says a keyword may occur; when none may, no keyword can match. Other text goes
-    through the IGNORECASE pattern itself.
+    through the IGNORECASE pattern itself (after the same test when it can be made, below).
 
     Exact because, for ASCII text, lowercasing keeps every position, every `\w` and `\s`,
     and each keyword character matches exactly the ASCII characters whose lowercase is its
