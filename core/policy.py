@@ -218,8 +218,8 @@ class Policy(Record):
                 raise PolicyError(f"{name}: expected a list of non-empty strings, got {value!r}")
             object.__setattr__(self, name, tuple(value))
         for pattern in self.aliases:
-            try:
-                re.compile(pattern)
+            try:  # as the core uses it: one group of an alternation, case ignored
+                re.compile(f"(?:{pattern})", re.IGNORECASE)
             except re.error as exc:
                 raise PolicyError(f"aliases: bad pattern {pattern!r}: {exc}") from exc
             risk = backtracking_risk(pattern)  # refused at start: it could stall the core
@@ -228,6 +228,10 @@ class Policy(Record):
                     f"aliases: pattern {pattern!r} refused: {risk}; write it without that "
                     r"shape, e.g. \bboss\b, or make the group atomic: (?>...)+"
                 )
+        try:  # the core joins them into one pattern: names must not clash
+            re.compile("|".join(f"(?:{a})" for a in self.aliases), re.IGNORECASE)
+        except re.error as exc:
+            raise PolicyError(f"aliases: the patterns do not combine: {exc}") from exc
         if self.quiet_hours is not None:
             self.quiet_hours.minutes()
             self.quiet_hours.zone()

@@ -68,3 +68,21 @@ def test_refused_from_the_environment_with_the_variable_named() -> None:
 def test_a_bad_pattern_is_still_a_bad_pattern() -> None:
     with pytest.raises(PolicyError, match="bad pattern"):
         Policy(aliases=("(unclosed",))
+
+
+def test_a_pattern_the_core_could_not_join_is_refused_at_start() -> None:
+    # Before: both passed Policy and then Assistant(...) raised re.error at start-up, because
+    # the core joins the aliases into one case-insensitive alternation.
+    with pytest.raises(PolicyError, match=r"bad pattern '\(\?i\)boss': global flags"):
+        Policy(aliases=("(?i)boss",))
+    with pytest.raises(PolicyError, match="do not combine: redefinition of group name"):
+        Policy(aliases=("(?P<who>boss)", "(?P<who>chief)"))
+
+
+def test_every_accepted_alias_list_builds_an_assistant() -> None:
+    from wapa.core import Assistant
+    from wapa.core.policy import Persona
+
+    policy = Policy(aliases=("(?:big )?boss", "(chief)", r"\bgilad\b"))
+    assistant = Assistant(policy, Persona(owner_name="Gilad"), seed=1)
+    assert assistant.policy.aliases == policy.aliases
