@@ -17,20 +17,20 @@ from wapa.core.patterns import Alternation, required_text
 
 from tests.core.test_core_hygiene_pin import (
     CORPUS_TEXTS,
-    NAMES,
     ODD_CHARS,
     SEPARATORS,
     TABLE_WORDS,
     TABLES,
     TOKENS,
 )
+from tests.core.test_core_hygiene_pin import NAMES as NAME_WORDS
 
 # the same pools as the pinned sample: the tables' own words (so that fragments do match), the
 # corpus, names, private tokens, and characters where normalising or case has special cases
 PIECES = st.one_of(
     st.sampled_from(TABLE_WORDS),
     st.sampled_from(CORPUS_TEXTS),
-    st.sampled_from(NAMES),
+    st.sampled_from(NAME_WORDS),
     st.sampled_from(TOKENS),
     st.sampled_from(ODD_CHARS),
     st.text(max_size=8),
