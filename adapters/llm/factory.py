@@ -109,16 +109,28 @@ def client_from_settings(
     )
 
 
+# Seconds an idle connection to the model is kept. Under Cloudflare's 400 s idle limit for
+# HTTP/1.1 (docs/model.md), so the client closes first and a request never races the server's
+# close; a connection another provider closed sooner reads as at its end, and httpcore drops
+# it before reuse (`has_expired`: our asyncio backend answers `is_readable`).
+KEEPALIVE_EXPIRY = 300.0
+
+
 def keep_alive_limits(connections: int | None) -> httpx.Limits | None:
     """Pool limits for `connections` concurrent generations: as many connections, plus one
-    for a health check, all kept alive while idle (up to httpx's `keepalive_expiry`, 5 s;
-    Cloudflare keeps an idle HTTP/1.1 connection for 400 s). httpx's default keeps 20 idle
-    connections, fewer than a burst of 32 generations uses. None: httpx's defaults."""
+    for a health check, all kept alive while idle for up to KEEPALIVE_EXPIRY. httpx's defaults
+    keep 20 idle connections, fewer than a burst of 32 generations uses, for 5 s, so a runner
+    answering a message every minute made a new TLS connection for each generation. None:
+    httpx's defaults."""
     if connections is None:
         return None
     if connections < 1:
         raise ValueError(f"connections must be >= 1, got {connections}")
-    return httpx.Limits(max_connections=connections + 1, max_keepalive_connections=connections + 1)
+    return httpx.Limits(
+        max_connections=connections + 1,
+        max_keepalive_connections=connections + 1,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
+    )
 
 
 def client_from_env(

@@ -11,6 +11,7 @@ import datetime as dt
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from wapa.adapters.llm import client_from_env
-from wapa.adapters.llm.factory import keep_alive_limits
+from wapa.adapters.llm.factory import KEEPALIVE_EXPIRY, keep_alive_limits
 from wapa.adapters.llm.pool import LinearPool, pool_for
 from wapa.adapters.llm.transport import AsyncioBackend, pooled_transport, wants_default_transport
 
@@ -565,3 +566,40 @@ def test_request_bodies_are_the_json_httpx_writes(
     assert orjson.loads(ours) == orjson.loads(httpx_json) == body
     if temperature == 0 or temperature >= 1e-4:
         assert ours == httpx_json
+
+
+class _Later:
+    """httpcore's clock (`time` as its HTTP/1.1 connection reads it), `ahead` seconds on."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.ahead
+
+
+@pytest.mark.parametrize(("idle", "connections"), [(60.0, 1), (299.0, 1), (301.0, 2)])
+def test_an_idle_connection_is_kept_for_keepalive_expiry(
+    server: tuple[str, type[_Handler]],
+    monkeypatch: pytest.MonkeyPatch,
+    idle: float,
+    connections: int,
+) -> None:
+    """A runner answering a message a minute reuses its connection (httpx's default of 5 s
+    made a new TLS connection per generation); past KEEPALIVE_EXPIRY it makes a new one."""
+    import httpcore._async.http11 as http11
+
+    url, handler = server
+    later = _Later()
+    monkeypatch.setattr(http11, "time", later)
+    assert KEEPALIVE_EXPIRY == 300.0
+
+    async def run() -> None:
+        transport = pooled_transport(keep_alive_limits(2))
+        async with httpx.AsyncClient(transport=transport) as client:
+            await client.post(url, content=b"1")
+            later.ahead = idle
+            await client.post(url, content=b"2")
+
+    asyncio.run(run())
+    assert handler.requests == 2 and len(set(handler.peers)) == connections
