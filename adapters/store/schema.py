@@ -1,7 +1,10 @@
 """Versioned schema migrations, kept in `PRAGMA user_version`.
 
 Each migration is one SQL script; `MIGRATIONS[n]` takes a database from version n-1 to n.
-Never edit a shipped migration: add the next one. A file whose version is newer than
+Never edit a shipped migration: add the next one. `Store.open` runs the steps a file lacks
+in ONE transaction (`upgrade`): a new file gets v1, v2 and v3 in one commit instead of three
+(the same statements, so the same schema), and an older file is either fully upgraded or
+left as it was. A file whose version is newer than
 `SCHEMA_VERSION` was written by a newer wapa and is refused, never rewritten.
 
 v1: the initial layout: store_meta (salt, key check, encryption mode), assistant (the core's
@@ -85,4 +88,13 @@ SCHEMA_VERSION = max(MIGRATIONS)
 
 def script(version: int) -> str:
     """The migration to `version`, wrapped so that it and the version bump commit together."""
-    return f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\nPRAGMA user_version = {version};\nCOMMIT;\n"
+    return upgrade(version - 1, version)
+
+
+def upgrade(current: int, target: int = SCHEMA_VERSION) -> str:
+    """The migrations from `current` to `target`, in order, in one transaction with the
+    version bump (nothing of them is committed unless all of them are)."""
+    if not 0 <= current < target <= SCHEMA_VERSION:
+        raise ValueError(f"no upgrade from schema version {current} to {target}")
+    steps = "".join(MIGRATIONS[v] for v in range(current + 1, target + 1))
+    return f"BEGIN IMMEDIATE;\n{steps}\nPRAGMA user_version = {target};\nCOMMIT;\n"

@@ -42,7 +42,7 @@ from wapa.adapters.store import crypto
 from wapa.adapters.store.errors import StoreError
 from wapa.adapters.store.protocol import OutboxEntry, checked_values
 from wapa.adapters.store.rows import encode_row
-from wapa.adapters.store.schema import SCHEMA_VERSION, script
+from wapa.adapters.store.schema import SCHEMA_VERSION, upgrade
 from wapa.core import expire_chat_state
 from wapa.core.driver import Batch
 from wapa.core.events import Decision, Reason, Send, SendConfirmed, SendFailed
@@ -196,25 +196,8 @@ class Store:
         db: aiosqlite.Connection, path: Path, key: str | bytes | None, sync: str, busy: float
     ) -> crypto.Sealer:
         try:
-            await db.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
-            version = await _scalar(db, "PRAGMA user_version")
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{path}: schema version {version} is newer than this wapa knows "
-                    f"({SCHEMA_VERSION}); upgrade wapa or restore an older backup. Not opened."
-                )
-            if version == 0 and await _scalar(db, "SELECT count(*) FROM sqlite_master") == 0:
-                await db.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only before any table
-            mode = await _scalar(db, "PRAGMA journal_mode = WAL")
-            if str(mode).lower() != "wal":
-                raise StoreError(f"{path}: cannot switch to WAL mode (got {mode!r})")
-            await db.execute(f"PRAGMA synchronous = {sync.upper()}")
-            await db.execute("PRAGMA secure_delete = ON")  # purged text is overwritten
-            for step in range(version + 1, SCHEMA_VERSION + 1):
-                await db.executescript(script(step))
-            if 0 < version < SCHEMA_VERSION:  # v3 copied the chats: give their old pages back
-                await db.executescript("PRAGMA incremental_vacuum;")
-            return await _sealer(db, path, key)
+            opened = await _in_thread(db, _prepared, path, sync, busy)
+            return await _sealer(db, path, key, opened)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: not a usable wapa database: {exc}") from exc
 
@@ -228,20 +211,27 @@ class Store:
         self, policy: Policy | None = None, persona: Persona | None = None
     ) -> Assistant | None:
         """The assistant as last saved, or None for an empty store. Call `recover(now)` next."""
-        row = await _row(self._db, "SELECT state FROM assistant WHERE id = 1")
-        if row is None:
+        state = await _in_thread(self._db, self._read_state)
+        if state is None:
             return None
-        state = self._decode(row[0], b"assistant", "the assistant's state")
-        chats: dict[str, Any] = {}
-        async with self._db.execute("SELECT key, state FROM chats") as cursor:
-            async for key, blob in cursor:
-                chat = self._decode(blob, b"chat:" + key.encode(), f"chat row {key[:12]}")
-                chats[chat["id"]] = chat
-        state["chats"] = chats
         try:
             return Assistant.restore(state, policy, persona)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise StoreError(f"{self.path}: saved state cannot be restored: {exc!r}") from exc
+
+    def _read_state(self, conn: sqlite3.Connection) -> dict[str, Any] | None:
+        """The saved global row with its chats (`state["chats"]`), decoded row by row on the
+        connection's thread: one hop for the whole load, not one per statement and chunk."""
+        row = conn.execute("SELECT state FROM assistant WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        state: dict[str, Any] = self._decode(row[0], b"assistant", "the assistant's state")
+        chats: dict[str, Any] = {}
+        for key, blob in conn.execute("SELECT key, state FROM chats"):
+            chat = self._decode(blob, b"chat:" + key.encode(), f"chat row {key[:12]}")
+            chats[chat["id"]] = chat
+        state["chats"] = chats
+        return state
 
     def _decode(self, blob: bytes, aad: bytes, what: str) -> Any:
         try:
@@ -473,11 +463,6 @@ async def _joined(connection: aiosqlite.Connection | None) -> None:
         await asyncio.to_thread(thread.join, 5.0)
 
 
-async def _scalar(db: aiosqlite.Connection, sql: str) -> Any:
-    row = await _row(db, sql)
-    return row[0] if row else None
-
-
 async def _row(db: aiosqlite.Connection, sql: str, args: Sequence[Any] = ()) -> Any:
     async with db.execute(sql, args) as cursor:
         return await cursor.fetchone()
@@ -488,13 +473,58 @@ async def _rollback(db: aiosqlite.Connection) -> None:
         await db.execute("ROLLBACK")
 
 
-async def _meta(db: aiosqlite.Connection) -> dict[str, str]:
-    return {k: v for k, v in await db.execute_fetchall("SELECT name, value FROM store_meta")}
+@dataclass(frozen=True, slots=True)
+class _Opened:
+    """What `_prepared` read for `_sealer`: the store_meta rows and whether any state is saved."""
+
+    meta: dict[str, str]
+    has_data: bool
 
 
-async def _sealer(db: aiosqlite.Connection, path: Path, key: str | bytes | None) -> crypto.Sealer:
+def _prepared(conn: sqlite3.Connection, path: Path, sync: str, busy: float) -> _Opened:
+    """Settings and migrations of a freshly connected database, in one call on aiosqlite's
+    thread (`_in_thread`): opening is one thread hop instead of 14-24 (one per statement,
+    fetch and cursor close; each wakes the event loop), 1-2 ms less CPU per open.
+
+    A new file gets incremental auto-vacuum (only possible before its first table), then WAL,
+    then the schema steps it lacks in one transaction (`schema.upgrade`); an upgraded file
+    gives the pages of its old tables back (v3 copies the chats)."""
+    conn.execute(f"PRAGMA busy_timeout = {int(busy * 1000)}")
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema version {version} is newer than this wapa knows "
+            f"({SCHEMA_VERSION}); upgrade wapa or restore an older backup. Not opened."
+        )
+    if version == 0 and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only before any table
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise StoreError(f"{path}: cannot switch to WAL mode (got {mode!r})")
+    conn.execute(f"PRAGMA synchronous = {sync.upper()}")
+    conn.execute("PRAGMA secure_delete = ON")  # purged text is overwritten
+    if version < SCHEMA_VERSION:
+        try:
+            conn.executescript(upgrade(version))
+        except BaseException:
+            if conn.in_transaction:  # a step failed: none of them is kept
+                conn.execute("ROLLBACK")
+            raise
+        if version > 0:  # v3 copied the chats: give their old pages back
+            conn.executescript("PRAGMA incremental_vacuum;")
+    meta = dict(conn.execute("SELECT name, value FROM store_meta").fetchall())
+    has_data = bool(
+        conn.execute("SELECT EXISTS (SELECT 1 FROM assistant)").fetchone()[0]
+        or conn.execute("SELECT EXISTS (SELECT 1 FROM chats)").fetchone()[0]
+    )
+    return _Opened(meta, has_data)
+
+
+async def _sealer(
+    db: aiosqlite.Connection, path: Path, key: str | bytes | None, opened: _Opened
+) -> crypto.Sealer:
     """Set up or check encryption. The first key given to an empty database is adopted."""
-    meta = await _meta(db)
+    meta = opened.meta
     mode = meta.get("encryption")
     if mode == _ENCRYPTION:
         if not key:
@@ -508,9 +538,7 @@ async def _sealer(db: aiosqlite.Connection, path: Path, key: str | bytes | None)
         return sealer
     if mode is not None and mode != "none":
         raise StoreError(f"{path}: unknown encryption {mode!r} (written by a newer wapa?)")
-    has_data = await _scalar(db, "SELECT EXISTS (SELECT 1 FROM assistant)") or await _scalar(
-        db, "SELECT EXISTS (SELECT 1 FROM chats)"
-    )
+    has_data = opened.has_data
     if not key:
         if mode is None:
             await db.execute("INSERT INTO store_meta VALUES ('encryption', 'none')")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from wapa.adapters.store import SCHEMA_VERSION, Store, StoreError, StoreSettings
-from wapa.adapters.store.schema import MIGRATIONS, script
+from wapa.adapters.store.schema import MIGRATIONS, script, upgrade
 from wapa.core import (
     Assistant,
     Decision,
@@ -205,6 +205,63 @@ async def test_upgrades_a_v1_file_and_keeps_its_data(tmp_path: Path) -> None:
     assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert con.execute("SELECT ctx_oldest FROM chats").fetchone()[0] == T0
     con.close()
+
+
+def sqlite_schema(path: Path) -> tuple[int, int, list[tuple[str, str, str, str]]]:
+    """(user_version, auto_vacuum, every table's and index's SQL) of a database file."""
+    con = sqlite3.connect(path)
+    try:
+        return (
+            con.execute("PRAGMA user_version").fetchone()[0],
+            con.execute("PRAGMA auto_vacuum").fetchone()[0],
+            sorted(con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master")),
+        )
+    finally:
+        con.close()
+
+
+async def test_a_new_file_gets_the_schema_of_every_step_in_one_commit(tmp_path: Path) -> None:
+    """`Store.open` runs a new file's steps as one transaction (`upgrade(0)`): the same
+    statements, so the same tables and indexes as committing each step alone."""
+    stepwise = tmp_path / "stepwise.db"
+    con = sqlite3.connect(stepwise, isolation_level=None)
+    con.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    for version in range(1, SCHEMA_VERSION + 1):
+        con.executescript(script(version))
+    con.close()
+    store = await Store.open(tmp_path / "new.db")
+    await store.close()
+    assert sqlite_schema(tmp_path / "new.db") == sqlite_schema(stepwise)
+    one = upgrade(0)
+    assert one.count("BEGIN IMMEDIATE;") == one.count("COMMIT;") == 1
+    assert one.count("PRAGMA user_version") == 1
+    assert all(MIGRATIONS[v] in one for v in MIGRATIONS)
+    with pytest.raises(ValueError, match="no upgrade"):
+        upgrade(SCHEMA_VERSION)
+
+
+async def test_a_v1_file_whose_upgrade_fails_stays_v1(tmp_path: Path) -> None:
+    """The steps a file lacks commit together: when v3 fails, v2's column is not kept either."""
+    path = tmp_path / "wapa.db"
+    v1_file(path)
+    con = sqlite3.connect(path)  # a view on chats: v3's rename fails, after v2 and v3's copy
+    con.execute("CREATE VIEW chat_keys AS SELECT key FROM chats")
+    con.close()
+    before = sqlite_schema(path)
+    with pytest.raises(StoreError, match="not a usable wapa database.*chat_keys"):
+        await Store.open(path)
+    assert sqlite_schema(path) == before
+    assert before[0] == 1
+    con = sqlite3.connect(path)
+    con.execute("DROP VIEW chat_keys")
+    con.close()
+    store = await Store.open(path)
+    try:
+        a = await store.load(Policy(), PERSONA)
+        assert a is not None and "4915111@s.whatsapp.net" in a.chats
+    finally:
+        await store.close()
+    assert sqlite_schema(path)[0] == SCHEMA_VERSION
 
 
 async def test_refuses_a_newer_schema_without_touching_it(tmp_path: Path) -> None:
