@@ -214,6 +214,16 @@ def utc_text(t: float) -> str:
     return f"{date} {_HH_MM[minute]}:{_SS[second]}"
 
 
+def _due_because(due: float, why: str) -> str:
+    """The sentence of a scheduling decision (made when read: `Decision.later`)."""
+    return f"reply due at {utc_text(due)} ({why})"
+
+
+def _due_held(due: float, first: float) -> str:
+    """The sentence of a reply held to `max_wait` after the chat's first message at `first`."""
+    return _due_because(due, f"held to max_wait after the first message at {utc_text(first)}")
+
+
 _HH_MM = tuple(f"{h:02d}:{m:02d}" for h in range(24) for m in range(60))
 _SS = tuple(f"{s:02d}" for s in range(60))
 _DAYS: dict[int, str] = {}  # day number -> "YYYY-MM-DD", the last few days
@@ -898,15 +908,13 @@ class Assistant:
         if chat.urgent and urgent:
             code, why = _URGENT, "urgent message"
         elif due >= cap and now + delay > cap:
-            code, why = (
-                _MAX_WAIT,
-                f"held to max_wait after the first message at {utc_text(chat.first)}",
-            )
+            out.append(Decision.later(now, chat.id, _MAX_WAIT, _due_held, due, chat.first))
+            return
         elif fresh:
             code, why = _SCHEDULED, "new message"
         else:
             code, why = _DEBOUNCED, "another message pushed the deadline"
-        out.append(Decision(now, chat.id, code, f"reply due at {utc_text(due)} ({why})"))
+        out.append(Decision.later(now, chat.id, code, _due_because, due, why))
 
     def _to_idle(self, chat: Chat, out: list[Effect], code: str, now: float, detail: str) -> None:
         self._dirty.add(chat.id)

@@ -2,7 +2,8 @@
 
 Every record class of the core is checked against its twin, a `@dataclass` with the same
 fields and the same frozenness made with `make_dataclass`: equal and unequal pairs, hashes,
-reprs, immutability, `replace`, copies and pickling."""
+reprs, immutability, `replace`, copies and pickling. A `Decision` whose sentence is made when
+first read (`Decision.later`) is checked against the decision given that sentence."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ RECORDS = sorted(
         cls
         for module in (events, policy, profiles)
         for cls in vars(module).values()
-        if isinstance(cls, type) and issubclass(cls, Record) and cls is not Record
+        if isinstance(cls, type) and issubclass(cls, Record) and dataclasses.is_dataclass(cls)
     },
     key=lambda cls: cls.__name__,
 )
@@ -123,3 +124,42 @@ def test_records_of_one_and_no_fields_compare_by_value() -> None:
     assert One(1) == One(1) != One(2) and hash(One(1)) == hash((1,))
     assert repr(One(1)) == "test_records_of_one_and_no_fields_compare_by_value.<locals>.One(x=1)"
     assert Empty() == Empty() and hash(Empty()) == hash(()) and repr(Empty()).endswith("Empty()")
+
+
+def _due(due: float, why: str) -> str:
+    return f"reply due at {due:g} ({why})"
+
+
+def test_a_decision_made_later_is_the_decision_given_its_sentence() -> None:
+    plain = events.Decision(5.0, "c1", events.Reason.SCHEDULED, "reply due at 125 (new message)")
+    for read_first in (False, True):  # before and after its sentence is made
+        later = events.Decision.later(
+            5.0, "c1", events.Reason.SCHEDULED, _due, 125.0, "new message"
+        )
+        if read_first:
+            assert later.detail == plain.detail
+        assert later == plain and plain == later and hash(later) == hash(plain)
+        assert repr(later) == repr(plain)
+        assert dataclasses.replace(later) == plain and copy.deepcopy(later) == plain
+        assert pickle.loads(pickle.dumps(later)) == plain and copy.copy(later) == plain
+        assert [getattr(later, f.name) for f in dataclasses.fields(later)] == [
+            getattr(plain, f.name) for f in dataclasses.fields(plain)
+        ]
+        assert later != events.Decision.later(5.0, "c1", "scheduled", _due, 126.0, "new message")
+
+
+def test_a_decision_makes_its_sentence_once_and_only_when_read() -> None:
+    calls: list[tuple[float, str]] = []
+
+    def render(due: float, why: str) -> str:
+        calls.append((due, why))
+        return _due(due, why)
+
+    d = events.Decision.later(5.0, "c1", events.Reason.DEBOUNCED, render, 125.0, "pushed")
+    assert calls == [] and d.code == "debounced" and d.request_id == ""
+    assert d.detail == d.detail == "reply due at 125 (pushed)" and calls == [(125.0, "pushed")]
+    typo, parts = "detial", "_render"  # (names mypy would refuse written as attributes)
+    with pytest.raises(AttributeError, match="no attribute 'detial'"):
+        getattr(d, typo)
+    with pytest.raises(AttributeError, match="_render"):  # a plain decision has no parts
+        getattr(events.Decision(1.0, "c", "x", "y"), parts)
