@@ -29,10 +29,14 @@ gets the oldest free idle connection to its origin, else a new connection when t
 else (the pool full) a new one in place of the oldest idle connection to another origin, else
 it waits, in httpcore's order. A connection given to a request that has not started on it yet
 is spoken for: not given again, not closed for room or as surplus (if it expires meanwhile it
-is closed, and its request goes round the pool again, as in httpcore). Everything else (retries, the response streams
-that give connections back, HTTP/1.1 itself) is httpcore's, unchanged. `pool_for()` returns
-httpcore's own pool for HTTP/2, or when the installed httpcore lacks the internals this pass
-relies on.
+is closed, and its request goes round the pool again, as in httpcore). A connection neither
+idle nor closed that no request in the pool holds was made for a request cancelled (or timed
+out) after a pass gave it that connection and before it started on it: httpcore keeps it,
+never connected nor closed, in its slot for ever, until every request waits for a slot
+(encode/httpcore issue 1093, fixed in pydantic/httpx2 PR 983); here it is closed and dropped.
+Everything else (retries, the response streams that give connections back, HTTP/1.1 itself)
+is httpcore's, unchanged. `pool_for()` returns httpcore's own pool for HTTP/2, or when the
+installed httpcore lacks the internals this pass relies on.
 """
 
 from __future__ import annotations
@@ -52,9 +56,9 @@ class LinearPool(httpcore.AsyncConnectionPool):
     """httpcore's HTTP/1.1 pool with the assignment pass above."""
 
     def _assign_requests_to_connections(self) -> list[AsyncConnectionInterface]:
-        # Connections given to a request that has not started on them yet: still idle, but
-        # spoken for (not given to another request, not closed).
-        reserved = {id(r.connection) for r in self._requests if r.connection is not None}
+        # Connections a request in the pool holds: in use, or given to it and not started on
+        # yet (still idle, but spoken for: not given to another request, not closed).
+        held = {id(r.connection) for r in self._requests if r.connection is not None}
         closing: list[AsyncConnectionInterface] = []
         kept: list[AsyncConnectionInterface] = []
         idle: list[AsyncConnectionInterface] = []  # idle and free, oldest first
@@ -65,8 +69,11 @@ class LinearPool(httpcore.AsyncConnectionPool):
                 if connection.has_expired():  # idle past keepalive_expiry, or the server closed
                     closing.append(connection)  # (one spoken for: its request goes round again)
                     continue
-                if id(connection) not in reserved:
+                if id(connection) not in held:
                     idle.append(connection)
+            elif id(connection) not in held:  # orphaned: made for a request that has gone
+                closing.append(connection)
+                continue
             kept.append(connection)
         surplus = len(idle) - self._max_keepalive_connections
         if surplus > 0:  # the oldest idle connections beyond the keep-alive limit

@@ -603,3 +603,32 @@ def test_an_idle_connection_is_kept_for_keepalive_expiry(
 
     asyncio.run(run())
     assert handler.requests == 2 and len(set(handler.peers)) == connections
+
+
+def test_requests_cancelled_together_in_a_full_pool_leave_no_connection_behind(
+    server: tuple[str, type[_Handler]],
+) -> None:
+    """Two requests in a pool of one, both cancelled at once (a shutdown, an overall
+    timeout): the first is cancelled as it connects, its failed connection is dropped and the
+    room goes to the second, whose cancellation lands before it starts on that new
+    connection. httpcore keeps such a connection (never connected, never closed) in its only
+    slot for ever, and every later request waits for it (encode/httpcore issue 1093): the
+    pass drops it, and the next request is served."""
+    url, handler = server
+
+    async def run() -> tuple[list[httpx.Response | BaseException], bytes]:
+        transport = pooled_transport(httpx.Limits(max_connections=1, max_keepalive_connections=1))
+        pool = _pool(transport)
+        async with httpx.AsyncClient(transport=transport, timeout=5.0) as client:
+            tasks = [asyncio.create_task(client.post(url, content=b"%d" % i)) for i in range(2)]
+            await asyncio.sleep(0)  # the first is connecting, the second queued
+            for task in tasks:
+                task.cancel()
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            assert [c.info() for c in pool.connections] == []  # none held for requests gone
+            answer = (await client.post(url, content=b"after")).content
+        return outcomes, answer
+
+    outcomes, answer = asyncio.run(run())
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
+    assert answer == b"after" and handler.requests == 1
