@@ -632,3 +632,39 @@ def test_requests_cancelled_together_in_a_full_pool_leave_no_connection_behind(
     outcomes, answer = asyncio.run(run())
     assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
     assert answer == b"after" and handler.requests == 1
+
+
+def test_a_request_cancelled_as_its_connection_opens_leaves_no_socket_behind(
+    server: tuple[str, type[_Handler]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request's cancellation lands the moment its TCP connection is made (the backend
+    cancels the task as it returns the stream): httpcore raises it while taking its HTTP/1.1
+    connection's state lock, outside the code that would close it, so the connection stays
+    open and NEW, held by no request, in the pool's only slot. The pass closes it (the server
+    sees the socket close) and the next request gets a connection of its own."""
+    url, handler = server
+    connect = AsyncioBackend.connect_tcp
+
+    async def cancelled_once_connected(
+        self: AsyncioBackend, *args: Any, **kwargs: Any
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await connect(self, *args, **kwargs)
+        monkeypatch.setattr(AsyncioBackend, "connect_tcp", connect)  # the next one is left be
+        task = asyncio.current_task()
+        assert task is not None
+        task.cancel()
+        return stream
+
+    monkeypatch.setattr(AsyncioBackend, "connect_tcp", cancelled_once_connected)
+
+    async def run() -> bytes:
+        transport = pooled_transport(httpx.Limits(max_connections=1, max_keepalive_connections=1))
+        async with httpx.AsyncClient(transport=transport, timeout=5.0) as client:
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.create_task(client.post(url, content=b"lost"))
+            assert [c.info() for c in _pool(transport).connections] == []
+            assert await asyncio.to_thread(handler.server_closed.acquire, True, 10.0)
+            return (await client.post(url, content=b"after")).content
+
+    assert asyncio.run(run()) == b"after"
+    assert handler.requests == 1 and len(set(handler.peers)) == 1
