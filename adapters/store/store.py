@@ -30,7 +30,7 @@ import json
 import operator
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -120,16 +120,26 @@ def _write(conn: sqlite3.Connection, tx: _Transaction) -> None:
     per commit instead of one per statement (half the CPU of a one-message commit). An error
     rolls everything back before it is raised; nothing is left half written."""
     conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _undone_on_error(conn):
         for sql, rows in tx.writes:
             if rows:
                 conn.executemany(sql, rows)
         if tx.abandoned:
             raise _Abandoned
         conn.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def _undone_on_error(conn: sqlite3.Connection) -> Iterator[None]:
+    """On aiosqlite's thread: any error (a cancellation included) inside rolls back the open
+    transaction before it is raised, so nothing is left half written. A ROLLBACK that fails
+    (the connection gone) does not hide the error."""
+    try:
+        yield
     except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
         raise
 
 
@@ -504,12 +514,8 @@ def _prepared(conn: sqlite3.Connection, path: Path, sync: str, busy: float) -> _
     conn.execute(f"PRAGMA synchronous = {sync.upper()}")
     conn.execute("PRAGMA secure_delete = ON")  # purged text is overwritten
     if version < SCHEMA_VERSION:
-        try:
+        with _undone_on_error(conn):  # a step failed: none of them is kept
             conn.executescript(upgrade(version))
-        except BaseException:
-            if conn.in_transaction:  # a step failed: none of them is kept
-                conn.execute("ROLLBACK")
-            raise
         if version > 0:  # v3 copied the chats: give their old pages back
             conn.executescript("PRAGMA incremental_vacuum;")
     meta = dict(conn.execute("SELECT name, value FROM store_meta").fetchall())
