@@ -23,12 +23,12 @@ message it concerns.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import traceback
+from collections import deque
 from collections.abc import Callable, Coroutine
 from contextvars import Token
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from wapa.adapters.correlation import Correlations, context_with
@@ -65,6 +65,18 @@ log = logging.getLogger("wapa.runner")
 
 Enqueue = Callable[[Event, str], None]  # (outcome event, correlation id) into the runner's queue
 _OWNER_LANE = "\x00owner"
+
+
+@dataclass(slots=True)
+class _Action:
+    """A transport action waiting in its lane."""
+
+    coro: Coroutine[Any, Any, None]
+    corr: str  # its correlation id
+    quietly: str  # "": it handles its own failures; else its name (`<name>_failed` logged)
+
+
+Lane = deque[_Action]  # a lane's actions: the first is running
 _LOUD = frozenset({Reason.BAD_EVENT, Reason.SEND_FAILED, Reason.SEND_UNKNOWN, Reason.CLOCK_SKEW})
 _OVER = frozenset({Reason.SEND_CONFIRMED, Reason.SEND_FAILED, Reason.SEND_UNKNOWN, Reason.STALE})
 
@@ -86,7 +98,7 @@ class AsyncWorld:
         self.executing = True  # False while draining at shutdown: effects are not carried out
         self.inflight: set[asyncio.Task[Any]] = set()
         self._watched: set[asyncio.Task[Any]] = set()  # tasks `when_done` already watches
-        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._lanes: dict[str, Lane] = {}
         self._step = ""  # the correlation id of the step being dispatched
         self._token: Token[str] | None = None
         # the console shows decisions
@@ -191,13 +203,11 @@ class AsyncWorld:
     def mark_read(self, e: MarkRead) -> None:
         if self.executing:
             coro = self.transport.mark_read(e.chat, e.message_ids, e.sender)
-            self._lane(e.chat, _quietly("mark_read", coro), self._for(e.chat))
+            self._lane(e.chat, coro, self._for(e.chat), "mark_read")
 
     def typing(self, e: Typing) -> None:
         if self.executing:
-            self._lane(
-                e.chat, _quietly("typing", self.transport.typing(e.chat, e.on)), self._for(e.chat)
-            )
+            self._lane(e.chat, self.transport.typing(e.chat, e.on), self._for(e.chat), "typing")
 
     def start_generation(self, g: Generate) -> None:
         if self.executing:
@@ -340,28 +350,27 @@ class AsyncWorld:
         task.add_done_callback(self.inflight.discard)
         return task
 
-    def _lane(self, key: str, coro: Coroutine[Any, Any, None], corr: str) -> None:
-        """Run `coro` after the previous transport action of the same lane."""
-        previous = self._lanes.get(key)
+    def _lane(
+        self, key: str, coro: Coroutine[Any, Any, None], corr: str, quietly: str = ""
+    ) -> None:
+        """Run `coro` after the previous transport action of the same lane: a lane is one
+        task that runs its actions in order while any wait (the read mark and typing of one
+        step share it), each with its own correlation id; a new task starts when the lane
+        is empty. Cancelled (shutdown), the actions that never started are closed.
+        `quietly`: the action's name; its failure is logged (`<name>_failed`) and ignored."""
+        lane = self._lanes.get(key)
+        if lane is not None:
+            lane.append(_Action(coro, corr, quietly))
+            return
+        lane = self._lanes[key] = deque([_Action(coro, corr, quietly)])
 
-        async def chained() -> None:
-            try:
-                if previous is not None:
-                    with contextlib.suppress(Exception):
-                        await asyncio.shield(previous)
-            except BaseException:
-                coro.close()  # cancelled before its turn: it never ran
-                raise
-            await coro
-
-        task = self._spawn(chained(), corr)
-        self._lanes[key] = task
-
-        def done(t: asyncio.Task[None]) -> None:
-            if self._lanes.get(key) is t:
+        def ended(_: asyncio.Task[None]) -> None:  # however it ended, even cancelled unstarted
+            if self._lanes.get(key) is lane:
                 del self._lanes[key]
+            for action in lane:  # cancelled: these never ran (or ended: a no-op)
+                action.coro.close()
 
-        task.add_done_callback(done)
+        self._spawn(_run_lane(self._lanes, key, lane), corr).add_done_callback(ended)
 
     def _record(self, direction: str, t: float, obj: Any) -> None:
         if self.recorder is None:
@@ -373,12 +382,23 @@ class AsyncWorld:
             self.recorder = None
 
 
-async def _quietly(what: str, coro: Coroutine[Any, Any, None]) -> None:
-    """A transport call whose failure is logged and otherwise ignored (typing, read marks)."""
-    try:
-        await coro
-    except Exception as exc:
-        log_event(log, logging.WARNING, f"{what}_failed", error=f"{type(exc).__name__}: {exc}")
+async def _run_lane(lanes: dict[str, Lane], key: str, lane: Lane) -> None:
+    """A lane's task: its actions in order, each with its correlation id, until none waits;
+    then the lane is gone at once (an action added later starts a new one)."""
+    while lane:
+        action = lane[0]
+        correlation.set(action.corr)  # in this task's own context: its log lines carry it
+        try:
+            await action.coro
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if action.quietly:  # typing, read marks: logged, otherwise ignored
+                log_event(log, logging.WARNING, f"{action.quietly}_failed", error=error)
+            else:  # sends and notices log their own failures: this is a bug
+                log_event(log, logging.ERROR, "transport_action_failed", error=error[:300])
+        lane.popleft()
+    if lanes.get(key) is lane:
+        del lanes[key]
 
 
 def open_recorder(settings: Settings, seed: int, now: float) -> Recorder:

@@ -76,6 +76,57 @@ async def test_lanes_keep_order_within_a_chat_and_run_chats_concurrently() -> No
     assert not h.world.busy()
 
 
+async def test_a_lane_is_one_task_for_the_actions_waiting_and_ends_when_they_are_done() -> None:
+    h = Harness()
+    h.transport.send_gate = asyncio.Event()
+    h.run(MarkRead(A, ("m1",)), Typing(A, True), Send("r1", A, "first"))
+    h.run(Typing(A, False), tag="c-2")  # a later step: joins the lane still running
+    await settle()
+    assert len(h.world.inflight) == 1  # one task for chat A's four actions
+    h.transport.send_gate.set()
+    await settle()
+    assert [j[0] for j in h.transport.journal] == ["mark_read", "typing", "send", "typing"]
+    assert not h.world.busy() and not h.world._lanes
+    h.run(MarkRead(A, ("m2",)), tag="c-3")  # the lane was gone: a new one starts
+    await settle()
+    assert h.transport.journal[-1] == ("mark_read", A, ("m2",))
+
+
+async def test_an_action_that_raises_is_logged_and_the_lane_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = Harness()
+
+    async def broken(chat: str, on: bool) -> None:
+        raise RuntimeError("a bug in the transport")
+
+    h.transport.typing = broken  # type: ignore[method-assign]
+    h.run(Send("r1", A, "first"))  # the lane (the send's)...
+    h.world._lane(A, h.transport.typing(A, True), "c-9")  # ...an action that raises...
+    h.run(Typing(A, True), MarkRead(A, ("m1",)))  # ...a typing that fails, and a read mark
+    with caplog.at_level(logging.WARNING, logger="wapa.runner"):
+        await settle()
+    assert [j[0] for j in h.transport.journal] == ["send", "mark_read"]
+    failed = {r.msg: r.fields["error"] for r in caplog.records if r.msg.endswith("_failed")}
+    assert failed == {
+        "transport_action_failed": "RuntimeError: a bug in the transport",
+        "typing_failed": "RuntimeError: a bug in the transport",
+    }
+    assert not h.world.busy() and not h.world._lanes
+
+
+async def test_a_lane_cancelled_before_it_ran_closes_its_actions() -> None:
+    h = Harness()
+    h.run(MarkRead(A, ("m1",)), Send("r1", A, "first"))
+    (task,) = h.world.inflight
+    task.cancel()  # before its first step: nothing of it ran
+    await settle()
+    assert h.transport.journal == [] and not h.world._lanes and not h.world.busy()
+    h.run(MarkRead(A, ("m2",)))  # the chat's lane starts again
+    await settle()
+    assert h.transport.journal == [("mark_read", A, ("m2",))]
+
+
 async def test_a_send_is_refused_at_once_when_the_transport_cannot_send() -> None:
     h = Harness()
     h.transport.sendable = False
