@@ -107,7 +107,8 @@ async def test_an_action_that_raises_is_logged_and_the_lane_goes_on(
     with caplog.at_level(logging.WARNING, logger="wapa.runner"):
         await settle()
     assert [j[0] for j in h.transport.journal] == ["send", "mark_read"]
-    failed = {r.msg: r.fields["error"] for r in caplog.records if r.msg.endswith("_failed")}
+    fields = {r.msg: r.fields for r in caplog.records}  # type: ignore[attr-defined]
+    failed = {event: f["error"] for event, f in fields.items() if event.endswith("_failed")}
     assert failed == {
         "transport_action_failed": "RuntimeError: a bug in the transport",
         "typing_failed": "RuntimeError: a bug in the transport",
