@@ -245,15 +245,19 @@ def _c_bounded(loader: type[yaml.SafeLoader]) -> type[yaml.SafeLoader] | None:
     return CBounded
 
 
+def _nesting_limit(exc: yaml.MarkedYAMLError) -> None:
+    """libyaml's own nesting limit (1,000), when it comes first, is reported as ours."""
+    if "maximum nesting depth" in str(exc.problem):
+        raise _refused(f"nested more than {MAX_DEPTH} levels deep", exc.problem_mark) from None
+
+
 def _next_event(get_event: Any) -> Any:
-    """The next libyaml event; libyaml's own nesting limit (1,000), when it comes first, is
-    reported as ours."""
+    """The next libyaml event (see `_nesting_limit`)."""
     try:
         return get_event()
     except yaml.MarkedYAMLError as exc:
-        if "maximum nesting depth" not in str(exc.problem):
-            raise
-        raise _refused(f"nested more than {MAX_DEPTH} levels deep", exc.problem_mark) from None
+        _nesting_limit(exc)
+        raise
 
 
 def _count_alias(
@@ -380,23 +384,35 @@ def _compose_values(source: str | bytes, cls: type[yaml.SafeLoader], values: Val
     """The document's value in one pass over libyaml's events: the limits of `_check_events`
     (same counts, same messages, at the same event) checked while the values are built, with
     the loader's own resolver and scalar constructors; no nodes are composed. Raises
-    `Fallback` for anything it leaves to PyYAML."""
+    `Fallback` for anything it leaves to PyYAML.
+
+    The innermost open collection lives in local variables (`items`, `lines`, `nodes`,
+    `depth`...) and the ones around it on `outer`: a scalar, the commonest event, touches
+    locals only (issue 18: a third less time per event than a list per open collection)."""
     loader: Any = cls(source)
+    get_event, resolve, constructors = loader.get_event, loader.resolve, cls.yaml_constructors
+    implicit = cls.yaml_implicit_resolvers
+    default_tag = cls.DEFAULT_SCALAR_TAG
+    make_mapping, make_sequence = values.mapping, values.sequence
+    # the open collections, outermost first: their anchors (for recursive aliases) and, but
+    # for the innermost, their saved state
+    open_anchors: list[str | None] = []
+    outer: list[tuple[Any, ...]] = []
+    # the innermost open collection: None at the top level
+    items: list[Any] | None = None
+    lines: list[int] = []
+    own_anchor: str | None = None
+    is_map, own_line, own_nodes, own_depth = False, 0, 1, 1
+    anchors: dict[str, tuple[Any, int, int, int]] = {}  # anchor -> (value, line, values, depth)
+    alias_nodes = 0
+    documents = 0
+    result: Any = None
     try:
-        get_event, resolve, constructors = loader.get_event, loader.resolve, cls.yaml_constructors
-        implicit = cls.yaml_implicit_resolvers
-        default_tag = cls.DEFAULT_SCALAR_TAG
-        # per open collection: [is_mapping, anchor, values, depth, line, items, item_lines]
-        open_: list[list[Any]] = []
-        anchors: dict[str, tuple[Any, int, int, int]] = {}  # anchor -> (value, line, values, depth)
-        alias_nodes = 0
-        documents = 0
-        result: Any = None
         while True:
-            event = _next_event(get_event)
+            event = get_event()
             kind = type(event)
             if kind is ScalarEvent:
-                if len(open_) >= MAX_DEPTH:
+                if len(open_anchors) >= MAX_DEPTH:
                     raise _refused(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
                 tag, text = event.tag, event.value
                 if tag is None:  # `resolve` inlined: no path resolvers, no wildcard ones
@@ -418,31 +434,50 @@ def _compose_values(source: str | bytes, cls: type[yaml.SafeLoader], values: Val
                         raise Fallback from None
                 else:
                     raise Fallback
-                anchor, line, nodes, depth = event.anchor, event.start_mark.line + 1, 1, 1
+                anchor, line = event.anchor, event.start_mark.line + 1
+                if anchor is None and items is not None:  # the commonest case, in short
+                    own_nodes += 1
+                    if own_depth < 2:
+                        own_depth = 2
+                    items.append(value)
+                    lines.append(line)
+                    continue
+                nodes = depth = 1
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
-                if len(open_) >= MAX_DEPTH:
+                if len(open_anchors) >= MAX_DEPTH:
                     raise _refused(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
                 if event.tag is not None and event.tag != "!":
                     raise Fallback
-                line = event.start_mark.line + 1
-                open_.append([kind is MappingStartEvent, event.anchor, 1, 1, line, [], []])
+                if items is not None:
+                    outer.append((is_map, own_anchor, own_line, own_nodes, own_depth, items, lines))
+                open_anchors.append(event.anchor)
+                is_map, own_anchor = kind is MappingStartEvent, event.anchor
+                own_line, own_nodes, own_depth = event.start_mark.line + 1, 1, 1
+                items, lines = [], []
                 continue
             elif kind is MappingEndEvent or kind is SequenceEndEvent:
-                is_map, anchor, nodes, depth, line, items, item_lines = open_.pop()
+                if items is None:  # pragma: no cover - libyaml ends only what it started
+                    raise Fallback
                 if is_map:
-                    value = values.mapping(loader, line, items[0::2], item_lines[0::2], items[1::2])
+                    value = make_mapping(loader, own_line, items[0::2], lines[0::2], items[1::2])
                 else:
-                    value = values.sequence(loader, line, items, item_lines)
+                    value = make_sequence(loader, own_line, items, lines)
+                anchor, line, nodes, depth = own_anchor, own_line, own_nodes, own_depth
+                open_anchors.pop()
+                if outer:
+                    is_map, own_anchor, own_line, own_nodes, own_depth, items, lines = outer.pop()
+                else:
+                    items = None
             elif kind is AliasEvent:
                 name = event.anchor
-                if any(c[1] == name for c in open_):
+                if name in open_anchors:
                     raise _refused(f"recursive alias *{name}", event.start_mark)
                 known = anchors.get(name)
                 if known is None:  # undefined: PyYAML's composer says so in its own words
                     raise Fallback
                 value, line, nodes, depth = known
                 alias_nodes = _count_alias(
-                    name, len(open_), (nodes, depth), alias_nodes, event.start_mark
+                    name, len(open_anchors), (nodes, depth), alias_nodes, event.start_mark
                 )
                 anchor = None
             elif kind is DocumentStartEvent:
@@ -460,15 +495,17 @@ def _compose_values(source: str | bytes, cls: type[yaml.SafeLoader], values: Val
                 if anchor in anchors:  # a repeated anchor: PyYAML's composer refuses it
                     raise Fallback
                 anchors[anchor] = (value, line, nodes, depth)
-            if open_:
-                top = open_[-1]
-                top[2] += nodes
-                if depth >= top[3]:
-                    top[3] = depth + 1
-                top[5].append(value)
-                top[6].append(line)
+            if items is not None:
+                own_nodes += nodes
+                if depth >= own_depth:
+                    own_depth = depth + 1
+                items.append(value)
+                lines.append(line)
             else:
                 result = value
+    except yaml.MarkedYAMLError as exc:
+        _nesting_limit(exc)
+        raise
     finally:
         loader.dispose()
 

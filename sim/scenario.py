@@ -118,6 +118,9 @@ def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
         ) from None
 
 
+_PLAIN_KEYS = frozenset({str, int, float, bool, type(None)})  # what a key may be
+
+
 class _Values(Values):
     """The same `_Map` and `_Seq` as the constructors above, built by `safe_yaml`'s one-pass
     composer from finished values (a key that is not a plain value, or a duplicate key, is left
@@ -126,14 +129,14 @@ class _Values(Values):
     def mapping(
         self, loader: Any, line: int, keys: list[Any], key_lines: list[int], values: list[Any]
     ) -> _Map:
-        out = _Map()
-        out.line, out.key_lines = line, {}
-        out.bool_words = _bool_words(loader)
-        for key, key_line, value in zip(keys, key_lines, values, strict=True):
-            if not isinstance(key, str | int | float | bool) and key is not None or key in out:
+        for key in keys:
+            if type(key) not in _PLAIN_KEYS:  # (the composer builds these exact types)
                 raise Fallback
-            out[key] = value
-            out.key_lines[key] = key_line
+        out = _Map(zip(keys, values, strict=True))
+        if len(out) != len(keys):  # a duplicate key (1, 1.0 and true are one key)
+            raise Fallback
+        out.line, out.key_lines = line, dict(zip(keys, key_lines, strict=True))
+        out.bool_words = _bool_words(loader)
         return out
 
     def sequence(self, loader: Any, line: int, items: list[Any], item_lines: list[int]) -> _Seq:
@@ -534,9 +537,9 @@ def _persona(c: _Ctx, top: _Map) -> Persona:
 def _policy(c: _Ctx, top: _Map) -> Policy:
     raw = top.get("policy", {})
     data = dict(c.mapping(raw, "policy", _line(top, "policy")))
-    known = sorted(f.name for f in fields(Policy))
     for key in data:
-        if key not in known:
+        if key not in _POLICY_KEYS:
+            known = sorted(_POLICY_KEYS)
             raise c.fail(
                 _line(raw, key),
                 f"policy.{key}: unknown policy setting{did_you_mean(key, known)}"
@@ -574,6 +577,8 @@ def _policy(c: _Ctx, top: _Map) -> Policy:
     _POLICIES[key] = policy
     return policy
 
+
+_POLICY_KEYS = frozenset(f.name for f in fields(Policy))
 
 # Policies by their settings: a suite's scenarios share a few (78 files, 25 policies), and a
 # Policy is frozen, so one built for a file serves the next with the same settings (building
