@@ -367,6 +367,43 @@ def test_a_burst_reuses_its_connections_when_the_limits_match_it(
     assert passes == 2 * 32
 
 
+def test_a_connections_locks_take_no_extra_turn_and_only_a_waiting_request_is_woken(
+    server: tuple[str, type[_Handler]],
+) -> None:
+    """After its first request a connection's locks (request, HTTP/1.1 state) are anyio locks
+    with `fast_acquire`; a request the pass gave a connection at once never made an anyio
+    event, while one that waited for a free connection was woken through its event."""
+    url, _ = server
+    events: list[str] = []
+
+    async def run() -> list[tuple[bool, bool]]:
+        from httpcore._async.connection_pool import AsyncPoolRequest
+
+        real = AsyncPoolRequest.assign_to_connection
+
+        def spy(self: AsyncPoolRequest, connection: Any) -> None:
+            events.append(self._connection_acquired._backend)  # noqa: SLF001
+            real(self, connection)
+
+        AsyncPoolRequest.assign_to_connection = spy  # type: ignore[method-assign]
+        try:
+            transport = pooled_transport(httpx.Limits(max_connections=1))
+            async with httpx.AsyncClient(transport=transport) as client:
+                await _burst(client, url, 3)  # one connection: two requests wait for it
+                return [
+                    (
+                        c._request_lock._anyio_lock._fast_acquire,  # type: ignore[attr-defined]  # noqa: SLF001
+                        c._connection._state_lock._anyio_lock._fast_acquire,  # type: ignore[attr-defined]  # noqa: SLF001
+                    )
+                    for c in _pool(transport).connections
+                ]
+        finally:
+            AsyncPoolRequest.assign_to_connection = real  # type: ignore[method-assign]
+
+    assert asyncio.run(run()) == [(True, True)]
+    assert events == ["asyncio", "asyncio"]  # only the two that waited: their events, set
+
+
 def test_the_keep_alive_limit_counts_idle_connections(
     server: tuple[str, type[_Handler]],
 ) -> None:
