@@ -153,9 +153,10 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _constr
 
 
 def _line(value: Any, key: Any = None) -> int | None:
-    if isinstance(value, _Map):
-        return value.key_lines.get(key, value.line) if key is not None else value.line
-    if isinstance(value, _Seq):
+    kind = type(value)  # (no class derives from _Map or _Seq: `is`, not isinstance)
+    if kind is _Map:
+        return value.line if key is None else value.key_lines.get(key, value.line)
+    if kind is _Seq:
         return value.line
     return None
 
