@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -328,6 +329,36 @@ def test_connections_are_kept_alive_then_closed_when_idle_as_cloudflare_does() -
             sock.sendall(_verify_request(fake))
             assert _answer(sock).startswith(b"HTTP/1.1 200")
         assert sock.recv(4096) == b""  # closed by the server once idle
+
+
+def test_an_answer_goes_out_in_one_send_with_nagle_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Head and body together, as a web server sends a small answer: written apart, Nagle held
+    the body until the client acknowledged the head (a delayed ACK: ~40 ms more an answer)."""
+    sent: list[tuple[bytes, int]] = []  # what the server's sockets sent, and TCP_NODELAY then
+    port = 0
+
+    def spy(real: Any) -> Any:
+        def send(self: socket.socket, data: bytes, *args: Any) -> Any:
+            if self.getsockname()[1] == port:  # the server's side of a connection
+                nodelay = self.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+                sent.append((bytes(data), nodelay))
+            return real(self, data, *args)
+
+        return send
+
+    for name in ("send", "sendall"):
+        monkeypatch.setattr(socket.socket, name, spy(getattr(socket.socket, name)))
+    with FakeCloudflare() as fake:
+        port = fake.port
+        with socket.create_connection((fake.host, fake.port), timeout=10.0) as sock:
+            for _ in range(2):
+                sock.sendall(_verify_request(fake))
+                answer = _answer(sock)
+    assert len(sent) == 2  # one send an answer, the whole of it:
+    head, _, body = sent[-1][0].partition(b"\r\n\r\n")
+    assert head == answer and answer.startswith(b"HTTP/1.1 200")
+    assert b"Content-Length: %d" % len(body) in head and json.loads(body)["success"] is True
+    assert all(nodelay for _, nodelay in sent)
 
 
 async def test_a_burst_of_connections_is_accepted() -> None:
