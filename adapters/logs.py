@@ -45,6 +45,10 @@ CONTENT_KEYS = frozenset(
 _PHONE = re.compile(r"(?<![\w+])\+?\d{7,}(?!\w)|\+\d[\d \-().]{6,}\d")
 _PHONE_MIN = 7  # the shortest string _PHONE matches: seven digits
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+_PLAIN = frozenset({bool, int, float})  # values a line shows as they are
+# json.dumps(out, ensure_ascii=..., default=str), without building an encoder for each line
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_ENCODE_ASCII = json.JSONEncoder(ensure_ascii=True, default=str).encode
 
 
 class Redactor:
@@ -127,17 +131,25 @@ class JsonFormatter(logging.Formatter):
         corr = getattr(record, "corr", "") or correlation.get()
         if corr:
             out["corr"] = corr
-        for key, value in fields.items():
-            if key not in out:
-                out[key] = r.field(key, value)
+        for key, value in fields.items():  # `Redactor.field`, its common cases inline
+            if key in out:
+                continue
+            if key in CONTENT_KEYS:
+                out[key] = r.content(value)
+            elif value.__class__ is str:
+                out[key] = r.scrub(value)
+            elif value is None or value.__class__ in _PLAIN:
+                out[key] = value
+            else:
+                out[key] = r.value(value)
         if record.exc_info and record.exc_info[0] is not None:
             exc = record.exc_info[1]
             out["error"] = r.scrub(f"{type(exc).__name__}: {exc}")
             out["traceback"] = r.scrub(self.formatException(record.exc_info))
         try:
-            return json.dumps(out, ensure_ascii=False, default=str)
+            return _ENCODE(out)
         except ValueError:  # lone surrogates and the like
-            return json.dumps(out, ensure_ascii=True, default=str)
+            return _ENCODE_ASCII(out)
 
 
 class _StampingQueueHandler(logging.handlers.QueueHandler):
