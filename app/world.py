@@ -105,6 +105,7 @@ class AsyncWorld:
         self._show = transport.show_decision if isinstance(transport, ShowsDecisions) else None
         self.media: MediaWorker | None = None  # voice notes and images (app/media.py)
         self._decision_counts: dict[str, Any] = {}  # reason code -> its counter (a fixed set)
+        self._inbound_counts: dict[str, Any] = {}  # owner / group / contact -> its counter
 
     # ------------------------------------------------------------------ inbound
 
@@ -115,7 +116,10 @@ class AsyncWorld:
             raise TypeError(f"expected a core Message, got {type(msg).__name__}")
         corr = self.corr.new()
         source = "owner" if msg.from_me else "group" if msg.is_group else "contact"
-        self.metrics.messages_in.labels(source).inc()
+        counter = self._inbound_counts.get(source)
+        if counter is None:  # labels() checks and locks at every call: one child per source
+            counter = self._inbound_counts[source] = self.metrics.messages_in.labels(source)
+        counter.inc()
         sent_at = msg.sent_at if isinstance(msg.sent_at, int | float) else 0.0
         age: dict[str, Any] = {"age_s": round(now - sent_at, 1)} if sent_at > 0 else {}
         log_event(

@@ -74,14 +74,14 @@ class LinearPool(httpcore.AsyncConnectionPool):
         kept: list[AsyncConnectionInterface] = []
         idle: list[AsyncConnectionInterface] = []  # idle and free, oldest first
         for connection in self._connections:
-            if connection.is_closed():
-                continue  # closed (by the server, an error, a failed connect): dropped
             if connection.is_idle():  # (only an idle connection can expire: httpcore's http11)
                 if connection.has_expired():  # idle past keepalive_expiry, or the server closed
                     closing.append(connection)  # (one spoken for: its request goes round again)
                     continue
                 if id(connection) not in held:
                     idle.append(connection)
+            elif connection.is_closed():  # (idle and closed are two states: asked if not idle)
+                continue  # closed (by the server, an error, a failed connect): dropped
             elif id(connection) not in held:  # orphaned: made for a request that has gone
                 closing.append(connection)
                 continue

@@ -62,6 +62,9 @@ class ModelService:
             raise ValueError(f"max_concurrent must be >= 1, got {max_concurrent}")
         self.client = client
         self.metrics = metrics or Metrics()
+        # prometheus_client's labels() checks and locks at every call: each child looked up once
+        self._tokens_in = self.metrics.model_tokens.labels("input")
+        self._tokens_out = self.metrics.model_tokens.labels("output")
         self.monotonic = monotonic
         self._slots = asyncio.Semaphore(max_concurrent)
         lockout = getattr(client, "lockout", None)
@@ -106,8 +109,8 @@ class ModelService:
         m.model_retries.inc(attempts - 1)
         m.model_latency.observe(max(0.0, float(result.latency_s)))
         m.model_neurons.inc(max(0.0, float(result.neurons or 0.0)))
-        m.model_tokens.labels("input").inc(max(0, int(result.input_tokens or 0)))
-        m.model_tokens.labels("output").inc(max(0, int(result.output_tokens or 0)))
+        self._tokens_in.inc(max(0, int(result.input_tokens or 0)))
+        self._tokens_out.inc(max(0, int(result.output_tokens or 0)))
         if not self.lockout.tripped:
             self.state = "ok"
         log_event(
