@@ -13,7 +13,6 @@ stops it as in production. `failures` are scheduled like the fake model's (kinds
 
 from __future__ import annotations
 
-import random
 import struct
 from dataclasses import dataclass, field
 
@@ -81,7 +80,6 @@ class FakeMedia:
                     f"(known: {', '.join(MEDIA_FAILURE_KINDS)})"
                 )
         self.policy = MediaPolicy(self.settings, meter=self.meter, seed=self.seed * 31 + 5)
-        self._rng = random.Random(self.seed)
 
     def bind(self, scheduler: Scheduler) -> None:
         self.scheduler = scheduler

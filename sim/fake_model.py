@@ -55,6 +55,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from wapa.adapters.llm.base import transport_timeout
 from wapa.adapters.llm.cloudflare import parse_run
@@ -173,7 +174,6 @@ class FakeModel:
     generations: int = 0
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(self.seed)
         self._replies = list(self.replies)
         for kind in self.failure_rates:
             if kind not in FAILURE_KINDS:
@@ -298,6 +298,12 @@ class FakeModel:
             self._drive(g, run, step, t, sched)
 
         sched.call_at(now + self.latency, arrived)
+
+    @cached_property
+    def _rng(self) -> random.Random:
+        """The `failure_rates` draws' generator, seeded at its first draw (most runs never
+        draw, and seeding one costs about 6 µs)."""
+        return random.Random(self.seed)
 
     def _failure(self, now: float, model: str) -> tuple[str, float | None]:
         """What the provider answers to a request for `model` made at `now`: (kind or "",

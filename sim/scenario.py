@@ -1134,13 +1134,7 @@ def build_simulation(s: Scenario, seed: int | None = None, **kwargs: Any) -> Sim
         whatsapp=whatsapp,
         **kwargs,
     )
-    media = FakeMedia(
-        latency=s.media_model.get("latency", 2.0),
-        failures=[replace(f) for f in s.media_model.get("failures", [])],
-        meter=model.meter,
-        seed=seed,
-    )
-    media.bind(sim)
+    media: FakeMedia | None = None  # made for the first voice note or image (most have none)
     if "neuron_budget" in s.media_model:
         model.meter.budget = s.media_model["neuron_budget"]
     if s.calendar is not None:  # the owner's calendar, read as the runner starts
@@ -1155,6 +1149,8 @@ def build_simulation(s: Scenario, seed: int | None = None, **kwargs: Any) -> Sim
             message = step_message(s, step)
             sim.add_message(t, message)
             if step.transcript or step.description:  # understood when it arrives
+                if media is None:
+                    media = _fake_media(s, model, seed, sim)
                 job = (
                     voice_job(message.chat, message.id, step.seconds)
                     if step.transcript
@@ -1162,6 +1158,18 @@ def build_simulation(s: Scenario, seed: int | None = None, **kwargs: Any) -> Sim
                 )
                 sim.call_at(t, _understand(media, job, step.transcript or step.description))
     return sim
+
+
+def _fake_media(s: Scenario, model: FakeModel, seed: int, sim: Simulation) -> FakeMedia:
+    """The fake transcriber/describer, sharing the model's neuron meter."""
+    media = FakeMedia(
+        latency=s.media_model.get("latency", 2.0),
+        failures=[replace(f) for f in s.media_model.get("failures", [])],
+        meter=model.meter,
+        seed=seed,
+    )
+    media.bind(sim)
+    return media
 
 
 def _understand(media: FakeMedia, job: MediaJob, answer: str) -> Callable[[float], None]:
