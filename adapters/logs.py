@@ -335,6 +335,9 @@ def setup_logging(
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # A line never shows the thread or process a record came from: records skip looking them
+    # up (the logging HOWTO's "Optimization"; a fifth of what making a record costs).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     return redactor
 
 
