@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from wapa.bench import cli, core_bench
 from wapa.bench.fuzz_bench import fuzz_figures
-from wapa.bench.runner_bench import _percentile, rss_mb, runner_figures, soak
+from wapa.bench.runner_bench import MODEL_LATENCY, _percentile, rss_mb, runner_figures, soak
 from wapa.bench.sim_bench import sim_speedup
 from wapa.bench.startup_bench import startup_figures
 from wapa.bench.store_bench import store_msgs_per_s
@@ -85,6 +85,7 @@ def test_runner_figures_and_idle_memory(runner_result: dict[str, Any]) -> None:
     assert r["runner_chats"] == 8
     assert r["runner_overhead_p50_ms"] <= r["runner_overhead_p99_ms"]
     assert r["runner_end_to_end_p99_ms"] >= r["runner_model_latency_p50_ms"] > 0
+    assert r["runner_model_latency_p50_ms_at_500"] >= MODEL_LATENCY * 1000  # the server's own
     for rate in ("", "_at_500"):  # the event loop's thread is part of the process
         loop, process = r[f"runner_loop_cpu_ms_per_msg{rate}"], r[f"runner_cpu_ms_per_msg{rate}"]
         assert 0 < loop <= process + 0.01
