@@ -16,9 +16,13 @@ against (`MANIFEST`); `stale()` names the sources changed since, and the test su
 run against a stale build (tests/conftest.py), as `--status` says. CI (.ci/run) builds it, runs the core's tests, the decision trace and the
 scenarios against it, and removes it.
 
-Compiled: the modules of `COMPILED` (the message path and what it calls). The others stay
-Python (the policy and profile parsers and the driver run once per configuration or step,
-and use constructs mypyc does not compile). The decisions are the same bit for bit: the
+Compiled: the modules of `COMPILED` (the message path and what it calls), with `Record` and
+`Decision` (core/records.py, core/decision.py): the decisions the machine makes are native
+objects, built and read without a lookup by name. The others stay Python: the policy and
+profile parsers and the driver run once per configuration or step and use constructs mypyc
+does not compile; and the events (core/events.py) and `Policy`, though read on every
+message, would refuse ill-typed fields when built, where the core judges them
+(tests/support/compiled.py) and `Policy` parses them (durations such as "2m"). The decisions are the same bit for bit: the
 decision-trace test replays its fuzz run against the compiled core in CI."""
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ import tempfile
 from pathlib import Path
 
 COMPILED = (
+    "records",
+    "decision",
     "machine",
     "sends",
     "urgency",

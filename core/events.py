@@ -8,11 +8,10 @@ Drivers (the simulator, the production runner, replay) turn the world into event
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
 
+from wapa.core.decision import Decision  # an effect too, in its own module (compiled)
 from wapa.core.records import Record
 
 # ---------------------------------------------------------------- events (inputs)
@@ -232,65 +231,6 @@ class Notice(Record):
 
     text: str
     kind: str = "status"  # a NoticeKind
-
-
-A = TypeVar("A")
-B = TypeVar("B")
-_new = object.__new__
-
-
-class _Sentence(Record):
-    """The slots a `Decision` made by `Decision.later` keeps its sentence's parts in."""
-
-    __slots__ = ("_render", "_a", "_b")
-    _render: Callable[[Any, Any], str]
-    _a: Any
-    _b: Any
-
-
-@dataclass(slots=True, eq=False, repr=False)
-class Decision(_Sentence):
-    """Why the assistant did or did not act: a machine-readable `code` (see `Reason`), the chat,
-    the time, and a human sentence. Never carries message text.
-
-    Not frozen, unlike the other records: the core makes one or more per event, and a frozen
-    dataclass costs about four times as much to build (each field set through
-    `object.__setattr__`). Nothing changes a decision once made (treat it as frozen); it stays
-    hashable and comparable by value.
-
-    A sentence with a time in it may be made when first read (`Decision.later`): formatting a
-    time costs more than the decision itself, and where no one reads the sentence (the bench,
-    the fuzzer's traffic, most tests) it is never made; the runner's log, the store's trace and
-    the simulator's reports read every one, so there the cost moves, it does not vanish. Such a
-    decision keeps the
-    function and its two arguments, and its `detail` is `render(a, b)`, made at the first read
-    and kept: the same value, equality, hash, repr and export as a decision given that text."""
-
-    t: float
-    chat: str
-    code: str  # a Reason (a StrEnum: equal to its plain string, serialised as one)
-    detail: str
-    request_id: str = ""
-
-    @classmethod
-    def later(
-        cls, t: float, chat: str, code: str, render: Callable[[A, B], str], a: A, b: B
-    ) -> Decision:
-        """A decision whose `detail` is `render(a, b)`, made when first read. `a` and `b` must
-        be values that never change (numbers, strings), so the sentence is the one of now."""
-        d = _new(cls)
-        d.t, d.chat, d.code, d.request_id = t, chat, code, ""
-        d._render, d._a, d._b = render, a, b
-        return d
-
-    if not TYPE_CHECKING:  # (hidden from mypy, which would allow any attribute otherwise)
-
-        def __getattr__(self, name: str) -> str:
-            """Python calls this only for an empty slot: a `later` decision's `detail`."""
-            if name != "detail":
-                raise AttributeError(f"'Decision' object has no attribute {name!r}")
-            self.detail = text = self._render(self._a, self._b)
-            return text
 
 
 Effect = MarkRead | Typing | Generate | Send | Notice | Decision

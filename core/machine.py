@@ -605,32 +605,39 @@ class Assistant:
 
     def _on_message(self, m: Message, now: float, out: list[Effect]) -> None:
         """The steps of the module docstring, in their order (the order is behaviour)."""
-        if not isinstance(m.chat, str) or not m.chat or not isinstance(m.id, str):
+        # each field of `m` is read once, where it was first needed (compiled, a read is a
+        # lookup by name, and an ill-typed field is refused there: the order of reads is kept)
+        chat_id, msg_id = m.chat, m.id
+        if not isinstance(chat_id, str) or not chat_id or not isinstance(msg_id, str):
             out.append(Decision(now, "", Reason.BAD_EVENT, "message without a chat or id"))
             return
-        if m.kind != _MESSAGE or m.chat == "status@broadcast":
-            out.append(Decision(now, m.chat, Reason.IGNORED, f"{m.kind} message ignored"))
+        kind = m.kind
+        if kind != _MESSAGE or chat_id == "status@broadcast":
+            out.append(Decision(now, chat_id, Reason.IGNORED, f"{kind} message ignored"))
             return
         text = _clean_text(m.text)
-        if m.chat == self.persona.owner_id:
+        if chat_id == self.persona.owner_id:
             self._on_self_chat(m, text, now, out)
             return
         policy = self.policy
+        deny, allow = policy.deny, policy.allow
         if (  # step 1: deny
-            m.chat in policy.deny
-            or m.sender in policy.deny
-            or (policy.allow and m.chat not in policy.allow and m.sender not in policy.allow)
+            chat_id in deny
+            or m.sender in deny
+            or (allow and chat_id not in allow and m.sender not in allow)
         ):
-            out.append(Decision(now, m.chat, Reason.DENIED, "chat or sender not allowed"))
+            out.append(Decision(now, chat_id, Reason.DENIED, "chat or sender not allowed"))
             return
-        chat = self._chat(m)
-        seen_id = _id_hash(m.id)
-        if seen_id in chat.seen and _remembered(chat.seen, seen_id):  # step 2: duplicate
-            out.append(Decision(now, chat.id, _DUPLICATE, "message id seen before: ignored"))
+        sender = m.sender
+        chat = self._chat(m, chat_id)
+        seen_id = _id_hash(msg_id)
+        seen = chat.seen
+        if seen_id in seen and _remembered(seen, seen_id):  # step 2: duplicate
+            out.append(Decision(now, chat_id, _DUPLICATE, "message id seen before: ignored"))
             return
-        if m.id:
+        if msg_id:
             keep = _ID_BYTES * policy.remembered_ids
-            chat.seen = (chat.seen + seen_id)[-keep:] if keep else b""
+            chat.seen = (seen + seen_id)[-keep:] if keep else b""
         if m.from_me:  # step 3: echo or owner
             if self._is_echo(chat, m):
                 out.append(
@@ -639,17 +646,20 @@ class Assistant:
             else:
                 self._owner_wrote(chat, text, m, now, out)
             return
-        media = m.media if isinstance(m.media, str) else ""
+        media = m.media
+        media = media if isinstance(media, str) else ""
         content = ctx.media_text(media, text) if media else text
         if not content.strip():  # step 4: empty
-            out.append(Decision(now, chat.id, Reason.IGNORED, "empty message ignored"))
+            out.append(Decision(now, chat_id, Reason.IGNORED, "empty message ignored"))
             return
-        name = m.sender_name if isinstance(m.sender_name, str) else ""  # step 5: context
-        name = name or (m.sender if isinstance(m.sender, str) else "")  # state stays plain JSON
+        name = m.sender_name  # step 5: context
+        name = name if isinstance(name, str) else ""
+        name = name or (sender if isinstance(sender, str) else "")  # state stays plain JSON
         content = content[: policy.max_message_chars + 1]  # the prompt cuts it: keep state small
-        chat.context.add(now, ctx.CONTACT, name, content, m.id, policy)
-        chat.arrivals.append(now)
-        del chat.arrivals[: -policy.burst_count]
+        chat.context.add(now, ctx.CONTACT, name, content, msg_id, policy)
+        arrivals, burst_count = chat.arrivals, policy.burst_count
+        arrivals.append(now)
+        del arrivals[:-burst_count]
         if chat.is_group:  # step 6: group
             if policy.group_reply == "never" or not self._addressed(chat, m, text):
                 self._digest.wrote(chat.id, chat, chat.title, True, "", False, now)
@@ -667,15 +677,15 @@ class Assistant:
                     )
                 )
                 return
-            chat.quote_id = m.id
+            chat.quote_id = msg_id
         burst = (  # step 7: urgency
-            len(chat.arrivals) >= policy.burst_count
-            and now - chat.arrivals[0] <= policy.burst_window
+            len(arrivals) >= burst_count and now - arrivals[0] <= policy.burst_window
         )
         urgent = urgency.score(text, self._urgent_re, burst) >= policy.urgent_threshold
         label = chat.title if chat.is_group else (chat.name or name)
-        self._digest.wrote(chat.id, chat, label, chat.is_group, m.id, urgent, now)
-        sent_at = m.sent_at if isinstance(m.sent_at, (int, float)) else 0.0
+        self._digest.wrote(chat_id, chat, label, chat.is_group, msg_id, urgent, now)
+        sent_at = m.sent_at
+        sent_at = sent_at if isinstance(sent_at, (int, float)) else 0.0
         if sent_at and now - sent_at > policy.stale_after:  # step 8: stale
             out.append(
                 Decision(
@@ -687,7 +697,7 @@ class Assistant:
             )
             return
         if urgent:  # step 9: escalation
-            self._escalate(chat, m.id, name, content, now, out)
+            self._escalate(chat, msg_id, name, content, now, out)
         if self.paused:  # step 10: paused
             out.append(Decision(now, chat.id, Reason.PAUSED, "assistant is paused"))
             return
@@ -733,8 +743,8 @@ class Assistant:
                 return
         elif now >= chat.cooldown_until:
             chat.breakthrough_used = False
-        sender = m.sender if chat.is_group and isinstance(m.sender, str) else ""
-        self._schedule(chat, m.id, sender, urgent, now, out)  # step 14: schedule
+        sender = sender if chat.is_group and isinstance(sender, str) else ""
+        self._schedule(chat, msg_id, sender, urgent, now, out)  # step 14: schedule
 
     def _on_media_text(self, ev: MediaText, now: float, out: list[Effect]) -> None:
         """Rule 6, media text: fill the message's context entry; an urgent text makes a
@@ -775,25 +785,24 @@ class Assistant:
             return
         out.append(Decision(now, chat.id, Reason.MEDIA_TEXT, f"{kind} added to the context"))
 
-    def _chat(self, m: Message) -> Chat:
-        chat = self.chats.get(m.chat)
+    def _chat(self, m: Message, chat_id: str) -> Chat:
+        """The chat `chat_id` (`m.chat`), made if new, with what `m` says of it."""
+        chat = self.chats.get(chat_id)
         if chat is None:
-            chat = self.chats[m.chat] = Chat(m.chat)
+            chat = self.chats[chat_id] = Chat(chat_id)
             chat.is_group = bool(m.is_group)
-        self._dirty.add(m.chat)
+        self._dirty.add(chat_id)
         if m.is_group:
             chat.is_group = True
-            if isinstance(m.group_title, str) and m.group_title:
-                chat.title = m.group_title[:200]
-            if isinstance(m.participants, int) and m.participants > 0:
-                chat.participants = m.participants
-        elif (
-            not m.from_me
-            and isinstance(m.sender_name, str)
-            and m.sender_name
-            and m.sender_name != chat.name  # else keep the copy it holds: its entries share it
-        ):
-            chat.name = m.sender_name[:200]
+            title, participants = m.group_title, m.participants
+            if isinstance(title, str) and title:
+                chat.title = title[:200]
+            if isinstance(participants, int) and participants > 0:
+                chat.participants = participants
+        elif not m.from_me:
+            name = m.sender_name  # unchanged, the chat keeps its copy: its entries share it
+            if isinstance(name, str) and name and name != chat.name:
+                chat.name = name[:200]
         return chat
 
     def _addressed(self, chat: Chat, m: Message, text: str) -> bool:

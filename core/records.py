@@ -19,6 +19,15 @@ refuse changes), and inherits these three from `Record`, which behave as datacla
 
 Fields declared with `field(compare=False)` or `field(repr=False)` are not supported (no
 record has one; `shape` refuses them rather than compare or show them wrongly).
+
+A record pickles and copies as its class called with its fields (`__reduce__`), as a
+dataclass without custom state would.
+
+The compiled core (bench/build_core.py) compiles this module and core/decision.py: `Record`
+is then a native class that Python classes may subclass (`allow_interpreted_subclasses`:
+the events, the simulator's and the model policy's records), so that a `Decision`, native
+too, is built and read by the compiled core without a lookup by name. `mypyc_attr` says so to
+mypyc; at run time it is a decorator that does nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +35,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import fields
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:  # read by mypy and mypyc (bench/build_core.py): never imported at run time
+    from mypy_extensions import mypyc_attr
+
+
+def _no_flags(*_names: str, **_flags: object) -> Callable[[type], type]:
+    """`mypyc_attr` at run time: a decorator that does nothing (mypyc has read it)."""
+    return _same
+
+
+def _same(cls: type) -> type:
+    return cls
+
+
+# not in an `else:` of the import: mypyc compiles that as unreachable code, raising if reached
+globals().setdefault("mypyc_attr", _no_flags)
 
 Getter = Callable[[Any], tuple[Any, ...]]
 _SHAPES: dict[type, tuple[tuple[str, ...], Getter]] = {}
@@ -54,10 +79,11 @@ def shape(cls: type) -> tuple[tuple[str, ...], Getter]:
     return names, getter
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Record:
     """The base of a record; see the module docstring."""
 
-    __slots__ = ()
+    __slots__: ClassVar[tuple[str, ...]] = ()  # a ClassVar: mypyc sets no other on its class
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -72,3 +98,6 @@ class Record:
         names, values = shape(self.__class__)
         shown = ", ".join(f"{n}={v!r}" for n, v in zip(names, values(self), strict=True))
         return f"{self.__class__.__qualname__}({shown})"
+
+    def __reduce__(self) -> tuple[type, tuple[Any, ...]]:
+        return self.__class__, shape(self.__class__)[1](self)

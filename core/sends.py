@@ -33,9 +33,14 @@ SIZE = _RECORD.size
 _CONFIRMED, _ECHOED = 1, 2  # flags
 
 
+_HASHER = blake2b(digest_size=ID_BYTES)  # copied for each id: cheaper than a new one
+
+
 def id_hash(msg_id: str) -> bytes:
     """A message id as `ID_BYTES` bytes (blake2b)."""
-    return blake2b(msg_id.encode("utf-8", "surrogatepass"), digest_size=ID_BYTES).digest()
+    h = _HASHER.copy()
+    h.update(msg_id.encode("utf-8", "surrogatepass"))
+    return h.digest()
 
 
 class SendRecord(NamedTuple):

@@ -46,7 +46,15 @@ def _top(module: str) -> str:
 
 
 def _imports(path: Path) -> set[str]:
+    """The modules `path` imports when it runs: an import under `if TYPE_CHECKING:` never runs
+    (it is read by mypy and mypyc only: core/records.py's `mypyc_attr`), so it is left out."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in (
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        ):
+            node.body = []  # the `else:` part runs, and is still read
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
