@@ -120,15 +120,15 @@ class Context:
             out.append([t, _WHO[code], rest[:n], rest[n + i :], rest[n : n + i]])
         return out
 
-    def add(self, t: float, who: str, name: str, text: str, msg_id: str, policy: Policy) -> None:
-        """`append`, from the fields, then `trim` at `t`: rule 10 holds after every append."""
+    def add(
+        self, t: float, who: str, name: str, text: str, msg_id: str, most: int, ttl: float
+    ) -> None:
+        """`append`, from the fields, then `trim` at `t` (`Policy.max_context` and
+        `context_ttl`): rule 10 holds after every append."""
         items = self._items
         items.append(_pack(t, who, name, text, msg_id))
-        if (
-            len(items) > policy.max_context
-            or t - _TIME.unpack_from(items[0])[0] > policy.context_ttl
-        ):
-            self.trim(t, policy.max_context, policy.context_ttl)
+        if len(items) > most or t - _TIME.unpack_from(items[0])[0] > ttl:
+            self.trim(t, most, ttl)
 
     def append(self, e: Entry) -> None:
         self._items.append(_pack(e.t, e.who, e.name, e.text, e.id))

@@ -435,6 +435,24 @@ def expire_chat_state(data: dict[str, Any], cutoff: float) -> dict[str, Any]:
     return chat.export()
 
 
+class _Settings:
+    """The `Policy` settings read for every message, copied once into the fields of a class the
+    compiled core compiles (`Assistant._compile`). Reason: `Policy` stays a Python class there,
+    since it parses and checks what it is given (core/policy.py), and compiled code reads a
+    Python object's field by a lookup by its name; these fields it reads in place. `Policy`
+    is frozen, so the copy is always the same."""
+
+    def __init__(self, p: Policy) -> None:
+        self.deny, self.allow, self.remembered_ids = p.deny, p.allow, p.remembered_ids
+        self.max_message_chars = p.max_message_chars
+        self.max_context, self.context_ttl = p.max_context, p.context_ttl
+        self.burst_count, self.burst_window = p.burst_count, p.burst_window
+        self.urgent_threshold, self.urgent_delay = p.urgent_threshold, p.urgent_delay
+        self.response_delay, self.max_wait = p.response_delay, p.max_wait
+        self.group_reply, self.stale_after = p.group_reply, p.stale_after
+        self.has_profiles = bool(p.profiles)
+
+
 class Assistant:
     """The whole assistant: all chats, one deadline heap, global caps and the pause switch."""
 
@@ -470,6 +488,7 @@ class Assistant:
         self._compile()
 
     def _compile(self) -> None:
+        self._settings = _Settings(self.policy)
         self._urgent_re = urgency.keywords(self.policy.urgent_keywords)
         aliases = [rf"(?<!\w)@{re.escape(self.persona.owner_name)}(?!\w)", *self.policy.aliases]
         self._alias_re = re.compile("|".join(f"(?:{a})" for a in aliases), re.IGNORECASE)
@@ -619,8 +638,8 @@ class Assistant:
         if chat_id == self.persona.owner_id:
             self._on_self_chat(m, text, now, out)
             return
-        policy = self.policy
-        deny, allow = policy.deny, policy.allow
+        settings = self._settings
+        deny, allow = settings.deny, settings.allow
         if (  # step 1: deny
             chat_id in deny
             or m.sender in deny
@@ -636,7 +655,7 @@ class Assistant:
             out.append(Decision(now, chat_id, _DUPLICATE, "message id seen before: ignored"))
             return
         if msg_id:
-            keep = _ID_BYTES * policy.remembered_ids
+            keep = _ID_BYTES * settings.remembered_ids
             chat.seen = (seen + seen_id)[-keep:] if keep else b""
         if m.from_me:  # step 3: echo or owner
             if self._is_echo(chat, m):
@@ -655,15 +674,17 @@ class Assistant:
         name = m.sender_name  # step 5: context
         name = name if isinstance(name, str) else ""
         name = name or (sender if isinstance(sender, str) else "")  # state stays plain JSON
-        content = content[: policy.max_message_chars + 1]  # the prompt cuts it: keep state small
-        chat.context.add(now, ctx.CONTACT, name, content, msg_id, policy)
-        arrivals, burst_count = chat.arrivals, policy.burst_count
+        content = content[: settings.max_message_chars + 1]  # the prompt cuts it: keep state small
+        chat.context.add(
+            now, ctx.CONTACT, name, content, msg_id, settings.max_context, settings.context_ttl
+        )
+        arrivals, burst_count = chat.arrivals, settings.burst_count
         arrivals.append(now)
         del arrivals[:-burst_count]
         if chat.is_group:  # step 6: group
-            if policy.group_reply == "never" or not self._addressed(chat, m, text):
+            if settings.group_reply == "never" or not self._addressed(chat, m, text):
                 self._digest.wrote(chat.id, chat, chat.title, True, "", False, now)
-                if policy.group_reply == "never":
+                if settings.group_reply == "never":
                     out.append(
                         Decision(now, chat.id, Reason.GROUP_NEVER, "groups are set to never")
                     )
@@ -679,14 +700,14 @@ class Assistant:
                 return
             chat.quote_id = msg_id
         burst = (  # step 7: urgency
-            len(arrivals) >= burst_count and now - arrivals[0] <= policy.burst_window
+            len(arrivals) >= burst_count and now - arrivals[0] <= settings.burst_window
         )
-        urgent = urgency.score(text, self._urgent_re, burst) >= policy.urgent_threshold
+        urgent = urgency.score(text, self._urgent_re, burst) >= settings.urgent_threshold
         label = chat.title if chat.is_group else (chat.name or name)
         self._digest.wrote(chat_id, chat, label, chat.is_group, msg_id, urgent, now)
         sent_at = m.sent_at
         sent_at = sent_at if isinstance(sent_at, (int, float)) else 0.0
-        if sent_at and now - sent_at > policy.stale_after:  # step 8: stale
+        if sent_at and now - sent_at > settings.stale_after:  # step 8: stale
             out.append(
                 Decision(
                     now,
@@ -708,7 +729,7 @@ class Assistant:
                 )
             )
             return
-        profile = self._profile(chat) if policy.profiles else None
+        profile = self._profile(chat) if settings.has_profiles else None
         if profile is not None and not profile.answer:  # step 12: profile
             out.append(
                 Decision(
@@ -830,8 +851,11 @@ class Assistant:
     ) -> None:
         content = ctx.media_text(m.media if isinstance(m.media, str) else "", text)
         if content:
-            content = content[: self.policy.max_message_chars + 1]
-            chat.context.add(now, ctx.OWNER, "", content, m.id, self.policy)
+            settings = self._settings
+            content = content[: settings.max_message_chars + 1]
+            chat.context.add(
+                now, ctx.OWNER, "", content, m.id, settings.max_context, settings.context_ttl
+            )
         if chat.phase != IDLE:
             self._to_idle(
                 chat, out, Reason.OWNER_TAKEOVER, now, "owner wrote: pending reply cancelled"
@@ -874,13 +898,13 @@ class Assistant:
     def _schedule(
         self, chat: Chat, msg_id: str, sender: str, urgent: bool, now: float, out: list[Effect]
     ) -> None:
-        policy = self.policy
+        settings = self._settings
         if msg_id:
             chat.unread.append((msg_id, sender) if sender else msg_id)
             del chat.unread[:-_UNREAD_KEPT]
         was_waiting = chat.phase == WAITING  # chat.due is a reply deadline only then
         if chat.phase in _REPLYING:
-            if now < chat.first + policy.max_wait:
+            if now < chat.first + settings.max_wait:
                 if chat.phase == TYPING or chat.request_id:
                     out.append(Typing(chat.id, False))
                 self._forget(chat.request_id, chat.id)
@@ -906,10 +930,10 @@ class Assistant:
             chat.phase, chat.first, chat.urgent = WAITING, now, False
         chat.urgent = chat.urgent or urgent
         if chat.urgent:
-            delay = policy.urgent_delay
+            delay = settings.urgent_delay
         else:
-            delay = self._delay(chat) if policy.profiles else policy.response_delay
-        cap = chat.first + policy.max_wait
+            delay = self._delay(chat) if settings.has_profiles else settings.response_delay
+        cap = chat.first + settings.max_wait
         due = max(now, min(now + delay, cap))
         if was_waiting and chat.urgent:
             due = min(due, chat.due)
@@ -1156,7 +1180,10 @@ class Assistant:
         chat.sends, evicted = sends.add(chat.sends, rid, chat.cooldown_until, _SENDS_KEPT)
         for old in evicted:
             self._requests.pop(old, None)
-        chat.context.add(now, ctx.ASSISTANT, "", text, rid, self.policy)
+        settings = self._settings
+        chat.context.add(
+            now, ctx.ASSISTANT, "", text, rid, settings.max_context, settings.context_ttl
+        )
         caps = self.policy.caps
         for times, cap in (
             (chat.replies, caps.per_chat_per_day),

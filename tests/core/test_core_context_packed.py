@@ -50,7 +50,7 @@ def test_an_entry_from_no_known_writer_is_refused() -> None:
 
 def test_add_append_replace_keep() -> None:
     context = Context()
-    context.add(T0, CONTACT, "Alice", "hello", "m1", Policy())
+    context.add(T0, CONTACT, "Alice", "hello", "m1", 10, 86400.0)
     context.append(Entry(T0 + 1, ASSISTANT, "", "Hi Alice!", "r1"))
     context[0] = Entry(T0, CONTACT, "Alice", "[voice message] hello", "m1")
     assert [e.text for e in context] == ["[voice message] hello", "Hi Alice!"]
@@ -73,14 +73,15 @@ def test_trim_drops_the_too_old_and_the_too_many_oldest_first() -> None:
 
 def test_add_trims_as_it_appends() -> None:
     policy = Policy()
+    limits = policy.max_context, policy.context_ttl
     context, alone = Context(), Context()
     for i in range(policy.max_context + 3):
-        context.add(T0 + i, CONTACT, "Bob", f"message {i}", f"m{i}", policy)
+        context.add(T0 + i, CONTACT, "Bob", f"message {i}", f"m{i}", *limits)
         alone.append(Entry(T0 + i, CONTACT, "Bob", f"message {i}", f"m{i}"))
         trim(alone, T0 + i, policy)
         assert context == list(alone)
     late = T0 + 20 + policy.context_ttl
-    context.add(late, OWNER, "", "back", "m99", policy)  # the others are too old now
+    context.add(late, OWNER, "", "back", "m99", *limits)  # the others are too old now
     assert [e.id for e in context] == ["m99"]
 
 
@@ -106,6 +107,8 @@ def test_entries_stay_apart_through_trim_keep_and_replace() -> None:
     assert list(context) == [third, second]
     assert context.keep([False, True]) and list(context) == [second]
     for i in range(policy.max_context + 1):
-        context.add(T0 + 3 + i, ASSISTANT, "", f"ü{i}", f"r{i}", policy)
+        context.add(
+            T0 + 3 + i, ASSISTANT, "", f"ü{i}", f"r{i}", policy.max_context, policy.context_ttl
+        )
     assert [e.text for e in context] == [f"ü{i}" for i in range(1, policy.max_context + 1)]
     assert Context.restore(json.loads(json.dumps(context.export()))) == context
