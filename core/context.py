@@ -38,14 +38,16 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from wapa.core.events import ChatMessage
 from wapa.core.phrases import INJECTION_WORDS
 from wapa.core.policy import Persona, Policy
 from wapa.core.profiles import Profile
 
-CONTACT, OWNER, ASSISTANT = "contact", "owner", "assistant"
+CONTACT: Final = "contact"  # (Final: compiled, read in place; core/machine.py)
+OWNER: Final = "owner"
+ASSISTANT: Final = "assistant"
 
 MEDIA_LABELS = {
     "voice": "[voice message]",
@@ -74,13 +76,13 @@ class Entry:
         return [self.t, self.who, self.name, self.text, self.id]
 
 
-_WHO = (CONTACT, OWNER, ASSISTANT)
-_CODE = {CONTACT: 0, OWNER: 1, ASSISTANT: 2}
+_WHO: Final = (CONTACT, OWNER, ASSISTANT)
+_CODE: Final = {CONTACT: 0, OWNER: 1, ASSISTANT: 2}
 # time, who, then the name's and the id's length in characters; name + id + text follow as
 # one UTF-8 string (lone surrogates kept: names and ids are not cleaned)
-_HEAD = struct.Struct("<dBII")
-_TIME = struct.Struct("<d")
-_AT = _HEAD.size
+_HEAD: Final = struct.Struct("<dBII")
+_TIME: Final = struct.Struct("<d")
+_AT: Final = _HEAD.size
 
 
 def _pack(t: float, who: str, name: str, text: str, msg_id: str) -> bytes:

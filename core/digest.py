@@ -56,20 +56,22 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 from zoneinfo import ZoneInfo
 
 from wapa.core.escalation import NAME_CHARS, clean
 from wapa.core.events import Decision, Reason
 
 CHATS_KEPT = 300
-EXCERPT_CHARS = 80
-KEPT_CHARS = 4 * EXCERPT_CHARS  # raw, before cleaning (which may drop characters)
-ANSWERS_SHOWN = 3
+EXCERPT_CHARS: Final = 80
+KEPT_CHARS: Final = 4 * EXCERPT_CHARS  # raw, before cleaning (which may drop characters)
+ANSWERS_SHOWN: Final = 3
 
-_COOLDOWN, _SENT = Reason.COOLDOWN, Reason.SENT  # module names: enum attributes cost ~200 ns
+# module names: enum attributes cost ~200 ns (Final: compiled, read in place; core/machine.py)
+_COOLDOWN: Final = Reason.COOLDOWN
+_SENT: Final = Reason.SENT
 # decision code -> what the chat's line says; "" for a reply under way
-_STATUS: dict[str, str] = {
+_STATUS: Final[dict[str, str]] = {
     Reason.SCHEDULED: "",
     Reason.DEBOUNCED: "",
     Reason.URGENT: "",

@@ -130,7 +130,7 @@ import re
 from collections import deque
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 from wapa.core import context as ctx
 from wapa.core import profiles, sends, urgency
@@ -175,21 +175,30 @@ class Phase(StrEnum):
 
 
 # module names for the members: the hot path reads globals, not enum class attributes (in
-# Python 3.11 `Reason.SENT` goes through EnumType.__getattr__, about 200 ns a time)
-IDLE, WAITING, GENERATING, TYPING = Phase.IDLE, Phase.WAITING, Phase.GENERATING, Phase.TYPING
-_REPLYING = (GENERATING, TYPING)
-_MESSAGE = MessageKind.MESSAGE
-_SCHEDULED, _DEBOUNCED, _URGENT = Reason.SCHEDULED, Reason.DEBOUNCED, Reason.URGENT
-_MAX_WAIT, _COOLDOWN, _DUPLICATE = Reason.MAX_WAIT, Reason.COOLDOWN, Reason.DUPLICATE
-_NOT_ADDRESSED = Reason.GROUP_NOT_ADDRESSED
+# Python 3.11 `Reason.SENT` goes through EnumType.__getattr__, about 200 ns a time). Constants
+# read on the message path are `Final`: compiled, a Final global is read in place, another
+# one is looked up in the module's dict.
+IDLE: Final = Phase.IDLE
+WAITING: Final = Phase.WAITING
+GENERATING: Final = Phase.GENERATING
+TYPING: Final = Phase.TYPING
+_REPLYING: Final = (GENERATING, TYPING)
+_MESSAGE: Final = MessageKind.MESSAGE
+_SCHEDULED: Final = Reason.SCHEDULED
+_DEBOUNCED: Final = Reason.DEBOUNCED
+_URGENT: Final = Reason.URGENT
+_MAX_WAIT: Final = Reason.MAX_WAIT
+_COOLDOWN: Final = Reason.COOLDOWN
+_DUPLICATE: Final = Reason.DUPLICATE
+_NOT_ADDRESSED: Final = Reason.GROUP_NOT_ADDRESSED
 FOREVER = 1e18  # "muted until further notice"; JSON-safe, unlike inf
 # Accepted event times (epoch seconds): 1970 to year ~5000. Refuses inf, NaN, and timestamps
 # in milliseconds (1.7e12), which would otherwise push the clock past anything datetime handles.
-MAX_TIME = 1e11
-NO_TIME = float("-inf")
+MAX_TIME: Final = 1e11
+NO_TIME: Final = float("-inf")
 DAY, HOUR = 86400.0, 3600.0
 STATE_VERSION = 1
-_UNREAD_KEPT = 32
+_UNREAD_KEPT: Final = 32
 _SENDS_KEPT = 8
 _DISCARDED_KEPT = 64
 

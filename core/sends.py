@@ -25,15 +25,17 @@ try:  # the builtin module itself: `import hashlib` would load OpenSSL just for 
 except ImportError:  # pragma: no cover - an interpreter without it
     from hashlib import blake2b
 import struct
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
-ID_BYTES = 8
-_RECORD = struct.Struct(f"<q{ID_BYTES}sdB")  # request number, id hash, cooldown before, flags
-SIZE = _RECORD.size
+ID_BYTES: Final = 8  # (Final: compiled, read in place; core/machine.py)
+_RECORD: Final = struct.Struct(
+    f"<q{ID_BYTES}sdB"
+)  # request number, id hash, cooldown before, flags
+SIZE: Final = _RECORD.size
 _CONFIRMED, _ECHOED = 1, 2  # flags
 
 
-_HASHER = blake2b(digest_size=ID_BYTES)  # copied for each id: cheaper than a new one
+_HASHER: Final = blake2b(digest_size=ID_BYTES)  # copied for each id: cheaper than a new one
 
 
 def id_hash(msg_id: str) -> bytes:

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Final
 
-KEYWORD_POINTS = 2
-EMPHASIS_POINTS = 1
-BURST_POINTS = 1
+KEYWORD_POINTS: Final = 2  # (Final: compiled, read in place; core/machine.py)
+EMPHASIS_POINTS: Final = 1
+BURST_POINTS: Final = 1
 
 
 def keyword_pattern(keywords: Iterable[str]) -> re.Pattern[str] | None:
@@ -126,13 +127,13 @@ class Keywords:
         return len({m.casefold() for m in self.pattern.findall(text)})
 
 
-_NON_ASCII_WORD = re.compile(r"[^\W\x00-\x7f]")  # a letter or digit beyond ASCII
+_NON_ASCII_WORD: Final = re.compile(r"[^\W\x00-\x7f]")  # a letter or digit beyond ASCII
 
 # ASCII bytes with the word characters of `re` (\w: letters, digits, "_") kept and every other
 # one made a space, so that `split()` gives a text's words as the boundaries see them.
-_WORD_BYTES = bytes(c if chr(c).isalnum() or chr(c) == "_" else 32 for c in range(128)) + bytes(
-    [32] * 128
-)
+_WORD_BYTES: Final = bytes(
+    c if chr(c).isalnum() or chr(c) == "_" else 32 for c in range(128)
+) + bytes([32] * 128)
 
 
 def keywords(words: Iterable[str]) -> Keywords | None:
@@ -182,7 +183,7 @@ def emphasised(text: str, low: str | None = None) -> bool:
     return upper >= 0.7 * (upper + sum(map(str.islower, text)))
 
 
-SCAN_CHARS = 4000  # a 1 MB message is judged by its first few thousand characters
+SCAN_CHARS: Final = 4000  # a 1 MB message is judged by its first few thousand characters
 
 
 def score(text: str, pattern: Keywords | re.Pattern[str] | None, burst: bool) -> int:
