@@ -499,7 +499,11 @@ class Assistant:
     def _compile(self) -> None:
         self._settings = _Settings(self.policy)
         self._urgent_re = urgency.keywords(self.policy.urgent_keywords)
-        aliases = [rf"(?<!\w)@{re.escape(self.persona.owner_name)}(?!\w)", *self.policy.aliases]
+        # @owner not after a word character: the "@" first (then the lookbehind, over it), as a
+        # pattern that starts with a literal is searched for that character (about 20x faster
+        # than trying the lookbehind at every position: rule 5 reads every group message)
+        mention = rf"@(?<!\w@){re.escape(self.persona.owner_name)}(?!\w)"
+        aliases = [mention, *self.policy.aliases]
         self._alias_re = re.compile("|".join(f"(?:{a})" for a in aliases), re.IGNORECASE)
 
     # ------------------------------------------------------------------ driver API

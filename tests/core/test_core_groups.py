@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from wapa.core import Decision, Generate, Reason, Send
 
 from tests.support.core_run import GROUP, OWNER, MakeRun, Run
@@ -53,6 +56,30 @@ def test_owner_name_and_alias_address_him(make_run: MakeRun) -> None:
     assert _group_codes(r2, "Gili, you there?") == [Reason.SCHEDULED]
     r3 = make_run({"aliases": [r"\bgili\b"]})
     assert _group_codes(r3, "Gilad's car is outside") == [Reason.GROUP_NOT_ADDRESSED]
+
+
+@pytest.mark.parametrize(
+    ("text", "addressed"),
+    [
+        ("@Gilad dinner?", True),  # at the start
+        ("dinner, @gilad?", True),  # case ignored
+        ("(@GILAD)", True),  # after a non-word character
+        ("mail x@Gilad", False),  # after a word character: an address, not a mention
+        ("_@Gilad", False),  # "_" is a word character
+        ("é@Gilad", False),  # and so is a letter beyond ASCII
+        ("@Giladx", False),  # another name
+        ("@ Gilad", False),
+    ],
+)
+def test_an_at_mention_of_the_owner_name_addresses_him(
+    run: Run, text: str, addressed: bool
+) -> None:
+    r"""The name after "@", not after a word character, not followed by one (`_compile` writes
+    the "@" first for speed: the same matches as `(?<!\w)@Gilad(?!\w)`)."""
+    want = Reason.SCHEDULED if addressed else Reason.GROUP_NOT_ADDRESSED
+    assert _group_codes(run, text) == [want]
+    plain = re.compile(r"(?<!\w)@Gilad(?!\w)", re.IGNORECASE)
+    assert (plain.search(text) is not None) is addressed
 
 
 def test_group_reply_never(make_run: MakeRun) -> None:
