@@ -47,9 +47,10 @@ class Keywords:
     boundaries, so its first word, when it is all word characters, is then one of the
     text's words (its runs of `\w`, split in C); otherwise (a keyword such as "a.s.a.p")
     that word occurs in the text (a substring test). When the words found only start
-    phrases ("call" of "call me"), a phrase's words must also follow one another
-    (`call\s+me` without the boundaries: a search for a literal start, cheaper than the
-    boundaries' lookbehind at every position). Whatever passes goes to the full pattern.
+    phrases ("call" of "call me"), a phrase's second word must be one of the text's words too
+    (when it is all word characters), and its words must follow one another (`call\s+me`
+    without the boundaries: a search for a literal start, cheaper than the boundaries'
+    lookbehind at every position). Whatever passes goes to the full pattern.
 
     Other text takes the first-word test too when its only characters beyond ASCII are not
     word characters (an emoji, a curly apostrophe, a no-break space: much of what phones
@@ -65,6 +66,7 @@ class Keywords:
         "_ascii",
         "_firsts",
         "_confirms",
+        "_seconds",
         "_probes",
         "_letters_beyond_ascii",
     )
@@ -95,11 +97,19 @@ class Keywords:
         self._firsts = frozenset(first.encode() for first in words)
         # first words with other characters
         self._probes = tuple(p.encode() for p in sorted(set(phrases) - words))
-        self._confirms = {  # first words that only start phrases -> the phrases' words in a row
-            first.encode(): re.compile("|".join(r"\s+".join(map(re.escape, w)) for w in ws))
-            for first, ws in phrases.items()
-            if first in words and all(len(w) > 1 for w in ws)
-        }
+        # first words that only start phrases -> the phrases' words in a row, and the
+        # phrases' second words (when all are word characters: they are words of the text)
+        self._confirms: dict[bytes, re.Pattern[str]] = {}
+        self._seconds: dict[bytes, frozenset[bytes]] = {}
+        for first, ws in phrases.items():
+            if first in words and all(len(w) > 1 for w in ws):
+                key = first.encode()
+                self._confirms[key] = re.compile(
+                    "|".join(r"\s+".join(map(re.escape, w)) for w in ws)
+                )
+                seconds = {w[1].encode() for w in ws}
+                if all(w.translate(_WORD_BYTES) == w for w in seconds):
+                    self._seconds[key] = frozenset(seconds)
 
     def count(self, text: str, low: str | None = None) -> int:
         """How many distinct keywords (casefolded) `text` holds; `low`: `text.lower()`, when
@@ -114,7 +124,10 @@ class Keywords:
             if not self._firsts.isdisjoint(words):
                 for first in self._firsts.intersection(words):
                     confirm = self._confirms.get(first)
-                    if confirm is None or confirm.search(low):
+                    if confirm is None:
+                        return len(set(self._ascii.findall(low)))
+                    second = self._seconds.get(first)
+                    if (second is None or not second.isdisjoint(words)) and confirm.search(low):
                         return len(set(self._ascii.findall(low)))
             if self._probes and any(probe in folded for probe in self._probes):
                 return len(set(self._ascii.findall(low)))
