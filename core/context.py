@@ -32,6 +32,7 @@ instructions` not at all. Group members' names, in the user turns, go through th
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 import unicodedata
@@ -101,12 +102,21 @@ def _unpack(item: bytes) -> Entry:
 
 class Context:
     """A chat's context, packed (see the module's notes): a sequence of `Entry`s to read,
-    changed only through its methods."""
+    changed only through its methods.
 
-    __slots__ = ("_items",)
+    It also keeps the first entry's time (`_oldest`, infinite when empty), set by every
+    method that changes the entries: the age check of every `add` reads it there, not in the
+    first entry (with thousands of chats, an object out of the processor's cache)."""
+
+    __slots__ = ("_items", "_oldest")
 
     def __init__(self, entries: Iterable[Entry] = ()) -> None:
         self._items = [_pack(e.t, e.who, e.name, e.text, e.id) for e in entries]
+        self._oldest = self._first_time()
+
+    def _first_time(self) -> float:
+        t: float = _TIME.unpack_from(self._items[0])[0] if self._items else math.inf
+        return t
 
     @classmethod
     def restore(cls, saved: Iterable[Any]) -> Context:
@@ -129,11 +139,15 @@ class Context:
         `context_ttl`): rule 10 holds after every append."""
         items = self._items
         items.append(_pack(t, who, name, text, msg_id))
-        if len(items) > most or t - _TIME.unpack_from(items[0])[0] > ttl:
+        if len(items) == 1:
+            self._oldest = t
+        if len(items) > most or t - self._oldest > ttl:
             self.trim(t, most, ttl)
 
     def append(self, e: Entry) -> None:
         self._items.append(_pack(e.t, e.who, e.name, e.text, e.id))
+        if len(self._items) == 1:
+            self._oldest = e.t
 
     def time(self, i: int) -> float:
         """Entry `i`'s time, without reading the rest."""
@@ -149,12 +163,14 @@ class Context:
             cut += 1
         if cut:
             del items[:cut]
+            self._oldest = self._first_time()
 
     def keep(self, wanted: Iterable[bool]) -> bool:
         """Keep the entries whose flag (in order) is true; True if any went."""
         kept = [item for item, ok in zip(self._items, wanted, strict=True) if ok]
         changed = len(kept) != len(self._items)
         self._items = kept
+        self._oldest = self._first_time()
         return changed
 
     def __len__(self) -> int:
@@ -165,6 +181,7 @@ class Context:
 
     def __setitem__(self, i: int, e: Entry) -> None:
         self._items[i] = _pack(e.t, e.who, e.name, e.text, e.id)
+        self._oldest = self._first_time()
 
     def __iter__(self) -> Iterator[Entry]:
         return map(_unpack, self._items)

@@ -112,3 +112,32 @@ def test_entries_stay_apart_through_trim_keep_and_replace() -> None:
         )
     assert [e.text for e in context] == [f"ü{i}" for i in range(1, policy.max_context + 1)]
     assert Context.restore(json.loads(json.dumps(context.export()))) == context
+
+
+def test_the_age_check_of_add_sees_the_first_entry_whatever_changed_it() -> None:
+    """`add` compares with the first entry's time as the context keeps it: built, appended,
+    replaced, kept or trimmed, the entry too old goes at the next `add`."""
+    ttl = 3600.0
+    old, new = (
+        Entry(T0 - 2 * ttl, CONTACT, "Bob", "old", "m1"),
+        Entry(T0, CONTACT, "Bob", "new", "m2"),
+    )
+    for made in ("built", "appended", "replaced", "kept", "trimmed"):
+        if made == "built":
+            context = Context([old, new])
+        elif made == "appended":
+            context = Context()
+            context.append(old)
+            context.append(new)
+        elif made == "replaced":
+            context = Context([new, new])
+            context[0] = old
+        elif made == "kept":
+            context = Context([new, old, new])
+            assert context.keep([False, True, True])
+        else:
+            context = Context([new, old, new])
+            context.trim(T0, 2, ttl * 10)  # one too many: the first goes, `old` is first now
+        assert context[0] == old, made
+        context.add(T0 + 1, CONTACT, "Bob", "later", "m3", 10, ttl)
+        assert [e.id for e in context][-1] == "m3" and old not in list(context), made
