@@ -166,14 +166,16 @@ def _words(keywords: Iterable[str]) -> list[str]:
     return sorted({k.strip().casefold() for k in keywords if k.strip()}, key=len, reverse=True)
 
 
+# every ASCII character that is its own lowercase, in code point order
+_LOWER_ASCII = "".join(a for a in map(chr, range(128)) if a == a.lower())
+
+
 @lru_cache(maxsize=4096)
 def _ascii_char(c: str) -> str | None:
-    """The one lowercase ASCII character that `c` matches with IGNORECASE, or None."""
-    found = [
-        a
-        for a in map(chr, range(128))
-        if a == a.lower() and re.fullmatch(re.escape(c), a, re.IGNORECASE)
-    ]
+    """The one lowercase ASCII character that the one character `c` matches with IGNORECASE,
+    or None. Asked of `re` in one search over them all (a pattern of one literal matches one
+    character at a time), not one match per ASCII character."""
+    found = re.compile(re.escape(c), re.IGNORECASE).findall(_LOWER_ASCII)
     return found[0] if len(found) == 1 else None
 
 

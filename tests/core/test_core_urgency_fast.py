@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from wapa.core.policy import Policy
-from wapa.core.urgency import _WORD_BYTES, SCAN_CHARS, emphasised, keywords, score
+from wapa.core.urgency import _WORD_BYTES, SCAN_CHARS, _ascii_char, emphasised, keywords, score
 
 
 def reference_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
@@ -98,3 +98,26 @@ def test_phrases_and_their_first_words_score_as_before(words: list[str], text: s
     words = [*words, "call me", "call", "right now", "me"]
     fast = keywords(words)
     assert score(text, fast, False) == reference_score(text, reference_pattern(words), False)
+
+
+def _ascii_char_by_fullmatch(c: str) -> str | None:
+    """`_ascii_char` as first written: one IGNORECASE match per ASCII character."""
+    found = [
+        a
+        for a in map(chr, range(128))
+        if a == a.lower() and re.fullmatch(re.escape(c), a, re.IGNORECASE)
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.characters())
+# the characters beyond ASCII that IGNORECASE matches to an ASCII letter, and their neighbours
+@example("\u017f")  # long s: s
+@example("\u212a")  # Kelvin sign: k
+@example("\u0130")  # I with dot above
+@example("\u0131")  # dotless i
+@example("K")
+@example("_")
+def test_the_ascii_form_of_a_character_is_what_re_matches(c: str) -> None:
+    assert _ascii_char.__wrapped__(c) == _ascii_char_by_fullmatch(c)
