@@ -91,9 +91,7 @@ class Keywords:
         self._ascii = (
             re.compile(rf"(?<!\w)(?:{'|'.join(alternatives)})(?!\w)") if alternatives else None
         )
-        words = {
-            first for first in phrases if first.encode().translate(_WORD_BYTES) == first.encode()
-        }
+        words = {first for first in phrases if _all_word_characters(first.encode())}
         self._firsts = frozenset(first.encode() for first in words)
         # first words with other characters
         self._probes = tuple(p.encode() for p in sorted(set(phrases) - words))
@@ -108,7 +106,7 @@ class Keywords:
                     "|".join(r"\s+".join(map(re.escape, w)) for w in ws)
                 )
                 seconds = {w[1].encode() for w in ws}
-                if all(w.translate(_WORD_BYTES) == w for w in seconds):
+                if all(map(_all_word_characters, seconds)):
                     self._seconds[key] = frozenset(seconds)
 
     def count(self, text: str, low: str | None = None) -> int:
@@ -147,6 +145,11 @@ _NON_ASCII_WORD: Final = re.compile(r"[^\W\x00-\x7f]")  # a letter or digit beyo
 _WORD_BYTES: Final = bytes(
     c if chr(c).isalnum() or chr(c) == "_" else 32 for c in range(128)
 ) + bytes([32] * 128)
+
+
+def _all_word_characters(word: bytes) -> bool:
+    """`word` (ASCII) is all word characters: one of a text's words if it occurs as one."""
+    return word.translate(_WORD_BYTES) == word
 
 
 def keywords(words: Iterable[str]) -> Keywords | None:
