@@ -28,9 +28,8 @@ import struct
 from typing import Final, NamedTuple
 
 ID_BYTES: Final = 8  # (Final: compiled, read in place; core/machine.py)
-_RECORD: Final = struct.Struct(
-    f"<q{ID_BYTES}sdB"
-)  # request number, id hash, cooldown before, flags
+# request number, id hash, cooldown before, flags
+_RECORD: Final = struct.Struct(f"<q{ID_BYTES}sdB")
 SIZE: Final = _RECORD.size
 _CONFIRMED, _ECHOED = 1, 2  # flags
 
